@@ -1,0 +1,95 @@
+/**
+ * Policy defaults and the one precedence rule: defaults → upstream → tool, field by field, the most
+ * specific level winning. The result has every field filled, so policies never guess.
+ */
+import type { FallbackRoute, PolicyOptions } from "./schema.ts";
+
+export type FallbackTrigger =
+  | "unavailable"
+  | "circuitOpen"
+  | "timeout"
+  | "retriesExhausted"
+  | "overload"
+  | "upstreamError";
+
+export interface ResolvedPolicy {
+  timeout: { attemptMs: number; callMs: number; resetOnProgress: boolean };
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number; retryToolErrors: boolean };
+  breaker: {
+    enabled: boolean;
+    scope: "upstream" | "tool";
+    failureRatePercent: number;
+    volumeThreshold: number;
+    windowMs: number;
+    resetTimeoutMs: number;
+  };
+  concurrency: { maxInFlight: number; queueSize: number; queueTimeoutMs: number; priority: number };
+  /** `null`: no lock. `key` undefined: one call at a time for the tool (or group). */
+  lock: { key: string | undefined; group: string | undefined; timeoutMs: number } | null;
+  fallback: { routes: FallbackRoute[]; on: FallbackTrigger[] };
+  /** `undefined`: decide from the tool's annotations. */
+  idempotent: boolean | undefined;
+}
+
+export const POLICY_DEFAULTS: ResolvedPolicy = {
+  timeout: { attemptMs: 30_000, callMs: 120_000, resetOnProgress: true },
+  retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2_000, retryToolErrors: false },
+  breaker: {
+    enabled: true,
+    scope: "upstream",
+    failureRatePercent: 50,
+    volumeThreshold: 10,
+    windowMs: 30_000,
+    resetTimeoutMs: 15_000,
+  },
+  concurrency: { maxInFlight: 1024, queueSize: 1024, queueTimeoutMs: 30_000, priority: 0 },
+  lock: null,
+  fallback: { routes: [], on: ["unavailable", "circuitOpen", "timeout", "retriesExhausted"] },
+  idempotent: undefined,
+};
+
+/** Upstream-wide concurrency when `upstreams.<name>.concurrency` is not set. */
+export const UPSTREAM_CONCURRENCY_DEFAULTS: ResolvedPolicy["concurrency"] = {
+  maxInFlight: 1024,
+  queueSize: 4096,
+  queueTimeoutMs: 30_000,
+  priority: 0,
+};
+
+const LOCK_TIMEOUT_DEFAULT_MS = 30_000;
+
+/** Merge policy levels, least specific first. */
+export function resolvePolicy(...levels: Array<PolicyOptions | undefined>): ResolvedPolicy {
+  const out: ResolvedPolicy = structuredClone(POLICY_DEFAULTS);
+  for (const level of levels) {
+    if (!level) continue;
+    if (level.timeout) Object.assign(out.timeout, defined(level.timeout));
+    if (level.retry) Object.assign(out.retry, defined(level.retry));
+    if (level.breaker) Object.assign(out.breaker, defined(level.breaker));
+    if (level.concurrency) Object.assign(out.concurrency, defined(level.concurrency));
+    if (level.lock !== undefined) out.lock = resolveLock(level.lock, out.lock);
+    if (level.fallback) {
+      out.fallback = { routes: level.fallback.routes, on: level.fallback.on ?? out.fallback.on };
+    }
+    if (level.idempotent !== undefined) out.idempotent = level.idempotent;
+  }
+  return out;
+}
+
+function resolveLock(
+  lock: NonNullable<PolicyOptions["lock"]>,
+  previous: ResolvedPolicy["lock"],
+): ResolvedPolicy["lock"] {
+  if (lock === false) return null;
+  if (lock === true)
+    return { key: undefined, group: undefined, timeoutMs: previous?.timeoutMs ?? LOCK_TIMEOUT_DEFAULT_MS };
+  return {
+    key: lock.key,
+    group: lock.group,
+    timeoutMs: lock.timeoutMs ?? previous?.timeoutMs ?? LOCK_TIMEOUT_DEFAULT_MS,
+  };
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

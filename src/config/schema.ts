@@ -1,0 +1,181 @@
+/**
+ * The config file's strict schema. `mcpServers` is the object MCP clients use (Claude Desktop, Cursor,
+ * Claude Code), so an existing file pastes in as is; toolgate's own settings live beside it in `gateway`,
+ * `defaults` (policies for every tool) and `upstreams` (per-upstream and per-tool options).
+ * Every default lives here, so the parsed value is the normalized form.
+ */
+import { z } from "zod";
+
+const ms = z.number().int().nonnegative();
+const positiveInt = z.number().int().positive();
+
+export const TimeoutPolicySchema = z.strictObject({
+  /** Limit for one attempt; on expiry the upstream request is cancelled. */
+  attemptMs: ms.optional(),
+  /** Overall deadline for the call, retries and fallbacks included. */
+  callMs: ms.optional(),
+  /** A progress notification from the upstream restarts the attempt timer (an idle timeout). */
+  resetOnProgress: z.boolean().optional(),
+});
+
+export const RetryPolicySchema = z.strictObject({
+  /** Attempts in all, the first one included; 1 disables retries. */
+  maxAttempts: positiveInt.optional(),
+  baseDelayMs: ms.optional(),
+  maxDelayMs: ms.optional(),
+  /** Also retry tool results with `isError: true`. */
+  retryToolErrors: z.boolean().optional(),
+});
+
+export const BreakerPolicySchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  /** One breaker shared by every tool of the upstream, or one per tool. */
+  scope: z.enum(["upstream", "tool"]).optional(),
+  /** Failure percentage in the rolling window that opens the breaker. */
+  failureRatePercent: z.number().min(1).max(100).optional(),
+  /** Calls needed in the window before the rate counts. */
+  volumeThreshold: positiveInt.optional(),
+  windowMs: positiveInt.optional(),
+  /** Time open before a half-open trial call. */
+  resetTimeoutMs: positiveInt.optional(),
+});
+
+export const ConcurrencyPolicySchema = z.strictObject({
+  maxInFlight: positiveInt.optional(),
+  queueSize: z.number().int().nonnegative().optional(),
+  queueTimeoutMs: ms.optional(),
+  /** Default priority of queued calls (higher first); a request's `_meta["toolgate/priority"]` overrides. */
+  priority: z.number().int().optional(),
+});
+
+export const LockPolicySchema = z.strictObject({
+  /** Argument the lock is keyed by: a dotted path (`path`, `a.b`) or a JSON pointer (`/a/b`). None: the whole tool. */
+  key: z.string().min(1).optional(),
+  /** Tools with the same group share locks (e.g. `fs-writes` for write_file and move_file). */
+  group: z.string().min(1).optional(),
+  timeoutMs: ms.optional(),
+});
+
+export const FallbackRouteSchema = z.strictObject({
+  /** Public name of the alternate tool (e.g. `search2__search`). */
+  tool: z.string().min(1),
+  /** Argument mapping: new argument name → source (dotted path or JSON pointer into the original arguments). */
+  args: z.record(z.string(), z.string()).optional(),
+});
+
+export const FallbackPolicySchema = z.strictObject({
+  routes: z.array(FallbackRouteSchema),
+  /** Failures that move to the next route. */
+  on: z
+    .array(z.enum(["unavailable", "circuitOpen", "timeout", "retriesExhausted", "overload", "upstreamError"]))
+    .optional(),
+});
+
+/** Policy settings; they attach at three levels: defaults → upstream → tool, the most specific winning per field. */
+export const PolicySchema = z.strictObject({
+  timeout: TimeoutPolicySchema.optional(),
+  retry: RetryPolicySchema.optional(),
+  breaker: BreakerPolicySchema.optional(),
+  concurrency: ConcurrencyPolicySchema.optional(),
+  /** `true` for one call at a time, or a keyed/grouped lock. */
+  lock: z.union([z.boolean(), LockPolicySchema]).optional(),
+  fallback: FallbackPolicySchema.optional(),
+  /** Trust the tool to be safe to run twice (overrides its annotations). */
+  idempotent: z.boolean().optional(),
+});
+
+export const ToolOptionsSchema = PolicySchema.extend({
+  /** Public name for this tool instead of `<prefix><separator><tool>`. */
+  rename: z.string().optional(),
+});
+
+const envRecord = z.record(z.string(), z.string());
+
+/** One entry of `mcpServers`, as MCP clients write it. */
+export const McpServerSchema = z.strictObject({
+  type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket"]).optional(),
+  command: z.string().min(1).optional(),
+  args: z.array(z.string()).optional(),
+  env: envRecord.optional(),
+  cwd: z.string().optional(),
+  url: z.string().url().optional(),
+  headers: envRecord.optional(),
+  disabled: z.boolean().optional(),
+  /** Claude Desktop / Cursor keys, accepted and ignored. */
+  autoApprove: z.array(z.string()).optional(),
+  alwaysAllow: z.array(z.string()).optional(),
+  timeout: z.number().optional(),
+  description: z.string().optional(),
+});
+
+export const UpstreamOptionsSchema = z.strictObject({
+  /** Name prefix of this upstream's tools and prompts; defaults to the upstream name; "" for none. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/)
+    .optional(),
+  /** Glob patterns of upstream tool names to serve (default: all). */
+  include: z.array(z.string()).optional(),
+  exclude: z.array(z.string()).optional(),
+  /** Policies for every tool of this upstream. */
+  policies: PolicySchema.optional(),
+  /** The upstream as a whole: concurrency shared by all its tools. */
+  concurrency: ConcurrencyPolicySchema.optional(),
+  /** Per-tool options, keyed by the upstream's own tool name. */
+  tools: z.record(z.string(), ToolOptionsSchema).optional(),
+  /** Reconnect backoff when the upstream fails to start or drops. */
+  reconnect: z
+    .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })
+    .optional(),
+  /** Forward the downstream client's Authorization header to this upstream (off: no token passthrough). */
+  forwardAuthorization: z.boolean().optional(),
+});
+
+export const ListenSchema = z.strictObject({
+  host: z.string().default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(8080),
+});
+
+export const GatewaySchema = z.strictObject({
+  name: z.string().default("toolgate"),
+  listen: ListenSchema.default({ host: "127.0.0.1", port: 8080 }),
+  /** Separator between prefix and tool name in public names. */
+  separator: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,4}$/)
+    .default("__"),
+  /** Global cap on in-flight proxied calls. */
+  maxInFlight: positiveInt.default(1024),
+  /** Extra allowed Origin values for HTTP; loopback origins are always allowed on a loopback listener. */
+  allowedOrigins: z.array(z.string()).default([]),
+  /** Extra allowed Host header values. */
+  allowedHosts: z.array(z.string()).default([]),
+  maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  maxSessions: positiveInt.default(10_000),
+  sessionIdleMs: positiveInt.default(30 * 60_000),
+  drainTimeoutMs: ms.default(10_000),
+  /** Log level of the gateway's JSON log on stderr. */
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Include tool arguments and results in debug call logs (they may carry secrets). */
+  logPayloads: z.boolean().default(false),
+});
+
+export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  gateway: GatewaySchema.default(GatewaySchema.parse({})),
+  defaults: PolicySchema.default({}),
+  mcpServers: z.record(
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "upstream names use [A-Za-z0-9_.-]"),
+    McpServerSchema,
+  ),
+  upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),
+});
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type ParsedConfig = z.output<typeof ConfigSchema>;
+export type PolicyOptions = z.output<typeof PolicySchema>;
+export type ToolOptions = z.output<typeof ToolOptionsSchema>;
+export type McpServerEntry = z.output<typeof McpServerSchema>;
+export type UpstreamOptions = z.output<typeof UpstreamOptionsSchema>;
+export type GatewayOptions = z.output<typeof GatewaySchema>;
+export type FallbackRoute = z.output<typeof FallbackRouteSchema>;

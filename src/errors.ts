@@ -1,0 +1,273 @@
+/**
+ * The one error type of the gateway. Every failure that reaches a client, a metric or a policy decision
+ * is a GatewayError with a code from ErrorCode; `classify()` gives its class and `toWire()` its MCP form.
+ */
+
+export const ErrorCode = {
+  /** The upstream is not connected (down, starting, or its process died). */
+  UpstreamUnavailable: "UpstreamUnavailable",
+  /** The upstream did not answer within a timeout; the request was cancelled upstream. */
+  UpstreamTimeout: "UpstreamTimeout",
+  /** The upstream answered with a JSON-RPC error. */
+  UpstreamError: "UpstreamError",
+  /** The connection to the upstream was lost while the call was in flight. */
+  ConnectionLost: "ConnectionLost",
+  /** A circuit breaker is open and fails calls fast. */
+  CircuitOpen: "CircuitOpen",
+  /** The concurrency queue is full. */
+  QueueFull: "QueueFull",
+  /** The call waited in the concurrency queue longer than allowed. */
+  QueueTimeout: "QueueTimeout",
+  /** The call waited for an exclusive lock longer than allowed. */
+  LockTimeout: "LockTimeout",
+  /** Every attempt of a retried call failed. */
+  RetriesExhausted: "RetriesExhausted",
+  /** Every route of a fallback chain failed. */
+  FallbackExhausted: "FallbackExhausted",
+  /** The client cancelled the call or went away. */
+  Cancelled: "Cancelled",
+  /** No tool, prompt or resource by that name in the catalog. */
+  ToolNotFound: "ToolNotFound",
+  ResourceNotFound: "ResourceNotFound",
+  PromptNotFound: "PromptNotFound",
+  /** The tool is held back until an operator approves its changed definition. */
+  ToolHeld: "ToolHeld",
+  /** The arguments do not match the tool's input schema. */
+  InvalidArguments: "InvalidArguments",
+  /** A malformed request (not JSON-RPC, wrong shape). */
+  InvalidRequest: "InvalidRequest",
+  /** The method is not supported by the gateway or by the upstream. */
+  MethodNotFound: "MethodNotFound",
+  /** No or bad credentials. */
+  Unauthorized: "Unauthorized",
+  /** Credentials are fine, but this principal may not do this. */
+  Forbidden: "Forbidden",
+  /** A per-principal rate limit was hit. */
+  RateLimited: "RateLimited",
+  /** The configuration is invalid. */
+  ConfigInvalid: "ConfigInvalid",
+  /** The gateway is shutting down. */
+  ShuttingDown: "ShuttingDown",
+  /** A bug: something that should not happen. */
+  Internal: "Internal",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What a failure means for retries, breakers and fallbacks. One class per failure, decided in one place. */
+export type ErrorClass = "transient" | "permanent" | "client" | "overload";
+
+export interface GatewayErrorOptions {
+  upstream?: string;
+  tool?: string;
+  policy?: string;
+  /** True when the request may have reached the upstream (a retry could run it twice). */
+  reachedUpstream?: boolean;
+  /** JSON-RPC code of an upstream error, kept for classification and telemetry. */
+  rpcCode?: number;
+  /** Extra machine-readable detail for the client (`data` of the JSON-RPC error). */
+  data?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly upstream: string | undefined;
+  readonly tool: string | undefined;
+  readonly policy: string | undefined;
+  readonly reachedUpstream: boolean;
+  readonly rpcCode: number | undefined;
+  readonly data: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.upstream = options.upstream;
+    this.tool = options.tool;
+    this.policy = options.policy;
+    this.reachedUpstream = options.reachedUpstream ?? false;
+    this.rpcCode = options.rpcCode;
+    this.data = options.data;
+  }
+
+  get errorClass(): ErrorClass {
+    return classOf(this);
+  }
+}
+
+/** JSON-RPC codes (spec + SDK-local ones) that matter for classification. */
+export const RpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** SDK: connection closed. */
+  ConnectionClosed: -32000,
+  /** SDK: request timeout. */
+  RequestTimeout: -32001,
+  /** MCP: resource not found. */
+  ResourceNotFound: -32002,
+} as const;
+
+const CLIENT_RPC_CODES = new Set<number>([
+  RpcCode.ParseError,
+  RpcCode.InvalidRequest,
+  RpcCode.MethodNotFound,
+  RpcCode.InvalidParams,
+  RpcCode.ResourceNotFound,
+]);
+
+function classOf(e: GatewayError): ErrorClass {
+  switch (e.code) {
+    case ErrorCode.UpstreamUnavailable:
+    case ErrorCode.UpstreamTimeout:
+    case ErrorCode.ConnectionLost:
+    case ErrorCode.CircuitOpen:
+      return "transient";
+    case ErrorCode.QueueFull:
+    case ErrorCode.QueueTimeout:
+    case ErrorCode.LockTimeout:
+    case ErrorCode.RateLimited:
+    case ErrorCode.ShuttingDown:
+      return "overload";
+    case ErrorCode.UpstreamError:
+      if (e.rpcCode !== undefined && CLIENT_RPC_CODES.has(e.rpcCode)) return "client";
+      return "transient";
+    case ErrorCode.ToolNotFound:
+    case ErrorCode.ResourceNotFound:
+    case ErrorCode.PromptNotFound:
+    case ErrorCode.InvalidArguments:
+    case ErrorCode.InvalidRequest:
+    case ErrorCode.MethodNotFound:
+    case ErrorCode.Unauthorized:
+    case ErrorCode.Forbidden:
+    case ErrorCode.Cancelled:
+      return "client";
+    case ErrorCode.RetriesExhausted:
+    case ErrorCode.FallbackExhausted:
+    case ErrorCode.ToolHeld:
+    case ErrorCode.ConfigInvalid:
+    case ErrorCode.Internal:
+      return "permanent";
+    default:
+      return assertNever(e.code);
+  }
+}
+
+/**
+ * Map any thrown value to a GatewayError. SDK McpErrors carry a JSON-RPC `code`; -32000/-32001 are raised
+ * locally by the SDK (connection closed, request timeout) and mean transport trouble, not an upstream answer.
+ */
+export function toGatewayError(err: unknown, context: GatewayErrorOptions = {}): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code =
+    typeof (err as { code?: unknown })?.code === "number" ? (err as { code: number }).code : undefined;
+  if (code === RpcCode.ConnectionClosed) {
+    return new GatewayError(ErrorCode.ConnectionLost, `connection to upstream lost: ${message}`, {
+      ...context,
+      cause: err,
+      rpcCode: code,
+    });
+  }
+  if (code === RpcCode.RequestTimeout) {
+    return new GatewayError(ErrorCode.UpstreamTimeout, message, { ...context, cause: err, rpcCode: code });
+  }
+  if (code !== undefined) {
+    return new GatewayError(ErrorCode.UpstreamError, message, {
+      reachedUpstream: true,
+      ...context,
+      cause: err,
+      rpcCode: code,
+      data: (err as { data?: Record<string, unknown> }).data ?? context.data,
+    });
+  }
+  if ((err as { name?: string })?.name === "AbortError") {
+    return new GatewayError(ErrorCode.Cancelled, "the call was cancelled", { ...context, cause: err });
+  }
+  const sysCode = (err as { code?: unknown })?.code;
+  if (
+    typeof sysCode === "string" &&
+    /^(ECONN|EPIPE|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|UND_ERR)/.test(sysCode)
+  ) {
+    return new GatewayError(ErrorCode.UpstreamUnavailable, message, { ...context, cause: err });
+  }
+  return new GatewayError(ErrorCode.Internal, message, { ...context, cause: err });
+}
+
+/** Class of any failure: the single decision point for retry, breaker and fallback eligibility. */
+export function classify(err: unknown): ErrorClass {
+  return toGatewayError(err).errorClass;
+}
+
+/** The JSON-RPC error code each gateway code is sent with. Exhaustive: the compiler checks new codes. */
+const WIRE_CODE: Record<ErrorCode, number> = {
+  UpstreamUnavailable: -32003,
+  UpstreamTimeout: -32004,
+  UpstreamError: RpcCode.InternalError,
+  ConnectionLost: -32003,
+  CircuitOpen: -32005,
+  QueueFull: -32006,
+  QueueTimeout: -32006,
+  LockTimeout: -32007,
+  RetriesExhausted: -32008,
+  FallbackExhausted: -32008,
+  Cancelled: -32800,
+  ToolNotFound: RpcCode.InvalidParams,
+  ResourceNotFound: RpcCode.ResourceNotFound,
+  PromptNotFound: RpcCode.InvalidParams,
+  ToolHeld: -32009,
+  InvalidArguments: RpcCode.InvalidParams,
+  InvalidRequest: RpcCode.InvalidRequest,
+  MethodNotFound: RpcCode.MethodNotFound,
+  Unauthorized: -32010,
+  Forbidden: -32011,
+  RateLimited: -32012,
+  ConfigInvalid: RpcCode.InternalError,
+  ShuttingDown: -32013,
+  Internal: RpcCode.InternalError,
+};
+
+export interface WireError {
+  code: number;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+/** The JSON-RPC error object for a failure; `data.toolgate` carries the machine-readable cause. */
+export function toWire(err: unknown): WireError {
+  const e = toGatewayError(err);
+  // An upstream's own JSON-RPC error keeps its code so clients see what the server said.
+  const code = e.code === ErrorCode.UpstreamError && e.rpcCode !== undefined ? e.rpcCode : WIRE_CODE[e.code];
+  return {
+    code,
+    message: describe(e),
+    data: {
+      ...(e.data ?? {}),
+      toolgate: {
+        code: e.code,
+        class: e.errorClass,
+        ...(e.upstream ? { upstream: e.upstream } : {}),
+        ...(e.tool ? { tool: e.tool } : {}),
+        ...(e.policy ? { policy: e.policy } : {}),
+      },
+    },
+  };
+}
+
+/** Human message: the code, where it happened, and the cause. */
+export function describe(e: GatewayError): string {
+  const where = [
+    e.upstream && `upstream "${e.upstream}"`,
+    e.tool && `tool "${e.tool}"`,
+    e.policy && `policy ${e.policy}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return `${e.code}${where ? ` (${where})` : ""}: ${e.message}`;
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${String(x)}`);
+}

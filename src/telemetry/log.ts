@@ -1,0 +1,60 @@
+/**
+ * Structured JSON logs, one object per line on stderr (stdout may carry MCP over stdio).
+ * Every line carries the active trace id when there is one.
+ */
+import { trace } from "@opentelemetry/api";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export type LogFields = Record<string, unknown>;
+export type LogSink = (line: string) => void;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  enabled(level: LogLevel): boolean;
+  child(fields: LogFields): Logger;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  sink?: LogSink;
+  fields?: LogFields;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const state = {
+    level: RANK[options.level ?? "info"],
+    sink: options.sink ?? ((line: string) => process.stderr.write(line)),
+  };
+  return make(state, options.fields ?? {});
+}
+
+function make(state: { level: number; sink: LogSink }, base: LogFields): Logger {
+  const write = (level: LogLevel, msg: string, fields?: LogFields) => {
+    if (RANK[level] < state.level) return;
+    const span = trace.getActiveSpan()?.spanContext();
+    const record: LogFields = { time: new Date().toISOString(), level, msg, ...base, ...fields };
+    if (span && span.traceId !== "00000000000000000000000000000000") record.trace_id = span.traceId;
+    state.sink(`${JSON.stringify(record, errorReplacer)}\n`);
+  };
+  return {
+    debug: (m, f) => write("debug", m, f),
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+    enabled: (level) => RANK[level] >= state.level,
+    child: (fields) => make(state, { ...base, ...fields }),
+  };
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message, ...(value as object) };
+  return value;
+}
+
+/** A logger that drops everything (tests, `toolgate check`). */
+export const silentLogger: Logger = createLogger({ sink: () => {} });
