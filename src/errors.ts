@@ -271,3 +271,38 @@ export function describe(e: GatewayError): string {
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${String(x)}`);
 }
+
+/**
+ * For `tools/call`: failures the model can act on (timeouts, open breakers, full queues, bad arguments)
+ * return as an `isError` result it can read; requests that cannot be routed at all stay JSON-RPC errors.
+ */
+export function isProtocolError(err: unknown): boolean {
+  const e = toGatewayError(err);
+  switch (e.code) {
+    case ErrorCode.ToolNotFound:
+    case ErrorCode.InvalidRequest:
+    case ErrorCode.MethodNotFound:
+    case ErrorCode.Unauthorized:
+      return true;
+    case ErrorCode.UpstreamError:
+      return e.errorClass === "client";
+    default:
+      return false;
+  }
+}
+
+export interface ToolErrorResult {
+  [key: string]: unknown;
+  content: Array<{ type: "text"; text: string }>;
+  isError: true;
+  _meta: { "toolgate/error": WireError["data"]["toolgate"] & { message: string } };
+}
+
+export function toToolErrorResult(err: unknown): ToolErrorResult {
+  const wire = toWire(err);
+  return {
+    content: [{ type: "text", text: wire.message }],
+    isError: true,
+    _meta: { "toolgate/error": { ...(wire.data.toolgate as object), message: wire.message } },
+  };
+}

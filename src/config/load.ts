@@ -51,8 +51,8 @@ export interface ConfigIssue {
 
 export interface LoadedConfig {
   config: ResolvedConfig;
-  /** JSON paths whose values came from the environment: never print them. */
-  secretPaths: Set<string>;
+  /** Values interpolated from the environment: never print them (`toolgate check` redacts them). */
+  secretValues: Set<string>;
 }
 
 /** Read and resolve a config file. Throws GatewayError(ConfigInvalid) with `data.issues`. */
@@ -90,14 +90,14 @@ export function parseConfigText(
 
 export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const issues: ConfigIssue[] = [];
-  const secretPaths = new Set<string>();
-  const interpolated = interpolate(raw, "$", env, issues, secretPaths);
+  const secretValues = new Set<string>();
+  const interpolated = interpolate(raw, "$", env, issues, secretValues);
   if (issues.length) throw configError(issues);
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
   const config = normalize(parsed.data, issues);
   if (issues.length) throw configError(issues);
-  return { config, secretPaths };
+  return { config, secretValues };
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -107,12 +107,11 @@ function interpolate(
   path: string,
   env: NodeJS.ProcessEnv,
   issues: ConfigIssue[],
-  secretPaths: Set<string>,
+  secretValues: Set<string>,
 ): unknown {
   if (typeof value === "string") {
     if (!value.includes("${")) return value;
-    secretPaths.add(path);
-    return value.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
+    const result = value.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
       const v = env[name];
       if (v !== undefined && v !== "") return v;
       if (fallback !== undefined) return fallback;
@@ -122,14 +121,16 @@ function interpolate(
       });
       return "";
     });
+    if (result) secretValues.add(result);
+    return result;
   }
   if (Array.isArray(value))
-    return value.map((v, i) => interpolate(v, `${path}[${i}]`, env, issues, secretPaths));
+    return value.map((v, i) => interpolate(v, `${path}[${i}]`, env, issues, secretValues));
   if (value && typeof value === "object") {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [
         k,
-        interpolate(v, childPath(path, k), env, issues, secretPaths),
+        interpolate(v, childPath(path, k), env, issues, secretValues),
       ]),
     );
   }

@@ -60,20 +60,23 @@ const LOCK_TIMEOUT_DEFAULT_MS = 30_000;
 
 /** Merge policy levels, least specific first. */
 export function resolvePolicy(...levels: Array<PolicyOptions | undefined>): ResolvedPolicy {
-  const out: ResolvedPolicy = structuredClone(POLICY_DEFAULTS);
-  for (const level of levels) {
-    if (!level) continue;
-    if (level.timeout) Object.assign(out.timeout, defined(level.timeout));
-    if (level.retry) Object.assign(out.retry, defined(level.retry));
-    if (level.breaker) Object.assign(out.breaker, defined(level.breaker));
-    if (level.concurrency) Object.assign(out.concurrency, defined(level.concurrency));
-    if (level.lock !== undefined) out.lock = resolveLock(level.lock, out.lock);
-    if (level.fallback) {
-      out.fallback = { routes: level.fallback.routes, on: level.fallback.on ?? out.fallback.on };
-    }
-    if (level.idempotent !== undefined) out.idempotent = level.idempotent;
-  }
-  return out;
+  return levels.reduce<ResolvedPolicy>(extendPolicy, POLICY_DEFAULTS);
+}
+
+/** One more specific level over a resolved policy; fields the level leaves out keep the base's value. */
+export function extendPolicy(base: ResolvedPolicy, level: PolicyOptions | undefined): ResolvedPolicy {
+  if (!level) return base;
+  return {
+    timeout: { ...base.timeout, ...defined(level.timeout) },
+    retry: { ...base.retry, ...defined(level.retry) },
+    breaker: { ...base.breaker, ...defined(level.breaker) },
+    concurrency: { ...base.concurrency, ...defined(level.concurrency) },
+    lock: level.lock === undefined ? base.lock : resolveLock(level.lock, base.lock),
+    fallback: level.fallback
+      ? { routes: level.fallback.routes, on: level.fallback.on ?? base.fallback.on }
+      : base.fallback,
+    idempotent: level.idempotent ?? base.idempotent,
+  };
 }
 
 function resolveLock(
@@ -90,6 +93,7 @@ function resolveLock(
   };
 }
 
-function defined<T extends object>(o: T): Partial<T> {
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  if (!o) return {};
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,0 +1,255 @@
+/**
+ * Closed-loop load generator, run as its own process so it can be pinned to its own core.
+ *
+ *   node bench/load.ts --url URL | --stdio '["cmd","arg"]'
+ *     --tool echo --payload 32,65536 --concurrency 1,16 --clients 16 --duration-ms 1000 --reps 3
+ *     [--warmup-ms 300] [--slow-ms 50] [--think-ms 0] [--watch role:pid[:children]]...
+ *   node bench/load.ts --url URL --sessions 1000 --call-interval-ms 1000 --duration-ms 3000 [--watch ...]
+ *
+ * Prints one JSON line per measured window (or one for the sessions run). Each window runs
+ * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
+ * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
+ * (`self` = this process) or of its descendants at the window's edges.
+ * `--tool` is the public name (`echo__echo` through toolgate); its last `__` part picks the arguments.
+ */
+import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { exitWhenOrphaned } from "./lib/orphan.ts";
+import { descendants, type ProcSample, sample } from "./lib/proc-stats.ts";
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string" },
+    stdio: { type: "string" },
+    tool: { type: "string", default: "echo" },
+    payload: { type: "string", default: "32" },
+    concurrency: { type: "string", default: "1" },
+    clients: { type: "string", default: "16" },
+    "duration-ms": { type: "string", default: "1000" },
+    "warmup-ms": { type: "string", default: "300" },
+    reps: { type: "string", default: "1" },
+    "slow-ms": { type: "string", default: "50" },
+    "think-ms": { type: "string", default: "0" },
+    "timeout-ms": { type: "string", default: "30000" },
+    sessions: { type: "string" },
+    "call-interval-ms": { type: "string", default: "1000" },
+    watch: { type: "string", multiple: true, default: [] },
+  },
+});
+
+const list = (s: string): number[] => s.split(",").map(Number);
+const durationMs = Number(values["duration-ms"]);
+const warmupMs = Number(values["warmup-ms"]);
+const timeoutMs = Number(values["timeout-ms"]);
+const thinkMs = Number(values["think-ms"]);
+const toolName = values.tool;
+const toolKind = toolName.split("__").at(-1);
+
+interface Watch {
+  role: string;
+  pid: number;
+  children: boolean;
+}
+const watches: Watch[] = values.watch.map((spec) => {
+  const [role = "", pid = "", scope] = spec.split(":");
+  return { role, pid: pid === "self" ? process.pid : Number(pid), children: scope === "children" };
+});
+
+function sampleWatches(): Record<string, ProcSample> {
+  return Object.fromEntries(
+    watches.map((w) => [w.role, sample(w.children ? descendants(w.pid) : [w.pid])] as const),
+  );
+}
+
+function delta(before: Record<string, ProcSample>, after: Record<string, ProcSample>) {
+  return Object.fromEntries(
+    Object.entries(after).map(([role, a]) => [role, { ...a, cpuMs: a.cpuMs - (before[role]?.cpuMs ?? 0) }]),
+  );
+}
+
+async function connect(): Promise<Client> {
+  const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
+  if (values.stdio !== undefined) {
+    const [command = "", ...args] = JSON.parse(values.stdio) as string[];
+    await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
+  } else if (values.url !== undefined) {
+    await client.connect(new StreamableHTTPClientTransport(new URL(values.url)));
+  } else {
+    throw new Error("load: pass --url or --stdio");
+  }
+  return client;
+}
+
+async function closeClient(client: Client): Promise<void> {
+  const transport = client.transport;
+  if (transport instanceof StreamableHTTPClientTransport) {
+    await transport.terminateSession().catch(() => {});
+  }
+  await client.close().catch(() => {});
+}
+
+function argumentsFor(payload: number): Record<string, unknown> {
+  if (toolKind === "slow") return { ms: Number(values["slow-ms"]) };
+  if (toolKind === "flaky") return {};
+  return { text: "x".repeat(payload) };
+}
+
+interface Tally {
+  calls: number;
+  errors: number;
+  errorSample: string | undefined;
+  latency: RecordableHistogram;
+}
+
+function newTally(): Tally {
+  return { calls: 0, errors: 0, errorSample: undefined, latency: createHistogram() };
+}
+
+/** One call; a thrown error or an `isError` result counts as a failure seen by the client. */
+async function timedCall(client: Client, args: Record<string, unknown>, tally: Tally): Promise<void> {
+  const start = process.hrtime.bigint();
+  let failure: string | undefined;
+  try {
+    const result = await client.callTool({ name: toolName, arguments: args }, undefined, {
+      timeout: timeoutMs,
+    });
+    if (result.isError) failure = JSON.stringify(result.content).slice(0, 200);
+  } catch (error) {
+    failure = String(error).slice(0, 200);
+  }
+  tally.latency.record(Math.max(1, Number(process.hrtime.bigint() - start)));
+  tally.calls++;
+  if (failure !== undefined) {
+    tally.errors++;
+    tally.errorSample ??= failure;
+  }
+}
+
+async function closedLoop(clients: Client[], concurrency: number, payload: number, ms: number): Promise<Tally> {
+  const tally = newTally();
+  const args = argumentsFor(payload);
+  const end = performance.now() + ms;
+  const worker = async (i: number) => {
+    const client = clients[i % clients.length] as Client;
+    while (performance.now() < end) {
+      await timedCall(client, args, tally);
+      if (thinkMs > 0) await sleep(thinkMs);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
+  return tally;
+}
+
+function summary(tally: Tally, elapsedMs: number) {
+  const ms = (ns: number) => Math.round(ns / 1e3) / 1e3;
+  const h = tally.latency;
+  return {
+    calls: tally.calls,
+    errors: tally.errors,
+    errorSample: tally.errorSample,
+    elapsedMs: Math.round(elapsedMs),
+    callsPerSec: Math.round((tally.calls * 1000) / elapsedMs),
+    p50Ms: tally.calls ? ms(h.percentile(50)) : 0,
+    p95Ms: tally.calls ? ms(h.percentile(95)) : 0,
+    p99Ms: tally.calls ? ms(h.percentile(99)) : 0,
+    maxMs: tally.calls ? ms(h.max) : 0,
+  };
+}
+
+const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
+
+async function runWindows(): Promise<void> {
+  const stdio = values.stdio !== undefined;
+  const concurrencies = list(values.concurrency);
+  // Over stdio one client is one upstream process: every worker shares it, as a real stdio host would.
+  const maxClients = stdio ? 1 : Math.min(Number(values.clients), Math.max(...concurrencies));
+  const clients = await Promise.all(Array.from({ length: maxClients }, connect));
+  try {
+    for (const payload of list(values.payload)) {
+      for (const concurrency of concurrencies) {
+        const used = clients.slice(0, Math.min(concurrency, clients.length));
+        await closedLoop(used, concurrency, payload, warmupMs);
+        for (let rep = 0; rep < Number(values.reps); rep++) {
+          const before = sampleWatches();
+          const start = performance.now();
+          const tally = await closedLoop(used, concurrency, payload, durationMs);
+          const elapsed = performance.now() - start;
+          emit({
+            kind: "window",
+            tool: toolName,
+            payload,
+            concurrency,
+            clients: used.length,
+            rep,
+            ...summary(tally, elapsed),
+            watch: delta(before, sampleWatches()),
+          });
+        }
+      }
+    }
+  } finally {
+    await Promise.all(clients.map(closeClient));
+  }
+}
+
+/** Many sessions: open them all, measure memory while idle, then each calls now and then. */
+async function runSessions(count: number): Promise<void> {
+  const intervalMs = Number(values["call-interval-ms"]);
+  const before = sampleWatches();
+  const clients: Client[] = [];
+  let openErrors = 0;
+  let openErrorSample: string | undefined;
+  const openStart = performance.now();
+  const OPEN_PARALLELISM = 32;
+  for (let i = 0; i < count; i += OPEN_PARALLELISM) {
+    const batch = await Promise.allSettled(
+      Array.from({ length: Math.min(OPEN_PARALLELISM, count - i) }, connect),
+    );
+    for (const r of batch) {
+      if (r.status === "fulfilled") clients.push(r.value);
+      else {
+        openErrors++;
+        openErrorSample ??= String(r.reason).slice(0, 200);
+      }
+    }
+  }
+  const openMs = performance.now() - openStart;
+  try {
+    await sleep(1_000); // let the servers settle after the burst of handshakes
+    const idle = sampleWatches();
+    const tally = newTally();
+    const args = argumentsFor(32);
+    const end = performance.now() + durationMs;
+    const session = async (client: Client) => {
+      await sleep(Math.random() * intervalMs);
+      while (performance.now() < end) {
+        await timedCall(client, args, tally);
+        await sleep(intervalMs * (0.5 + Math.random()));
+      }
+    };
+    const start = performance.now();
+    await Promise.all(clients.map(session));
+    emit({
+      kind: "sessions",
+      sessions: clients.length,
+      openErrors,
+      openErrorSample,
+      openMs: Math.round(openMs),
+      ...summary(tally, performance.now() - start),
+      before,
+      idle,
+      after: sampleWatches(),
+    });
+  } finally {
+    await Promise.all(clients.map(closeClient));
+  }
+}
+
+exitWhenOrphaned();
+if (values.sessions !== undefined) await runSessions(Number(values.sessions));
+else await runWindows();
+process.exit(0);

@@ -1,0 +1,231 @@
+/**
+ * Composition root: builds the gateway from a resolved config, owns the start/stop order and reloads.
+ * Start: upstreams connect in the background → the catalog follows their lists → servers accept clients.
+ * Stop: stop accepting → drain in-flight calls (up to drainTimeoutMs) → cancel the rest → close sessions →
+ * stop upstreams (stdio children included).
+ */
+import type { Readable, Writable } from "node:stream";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
+import type { ResolvedConfig } from "./config/load.ts";
+import { ErrorCode, GatewayError } from "./errors.ts";
+import { createPipelines } from "./router/pipelines.ts";
+import { type Caller, type Result, Router } from "./router/router.ts";
+import { HttpServer } from "./server/http.ts";
+import { GatewaySession, type SessionInfo } from "./server/session.ts";
+import type { Logger } from "./telemetry/log.ts";
+import { UpstreamRegistry } from "./upstreams/registry.ts";
+import type { UpstreamStatus } from "./upstreams/upstream.ts";
+
+export interface GatewayDeps {
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+}
+
+const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
+
+export class Gateway {
+  readonly log: Logger;
+  readonly catalog: Catalog;
+  readonly registry: UpstreamRegistry;
+  readonly router: Router;
+  #config: ResolvedConfig;
+  readonly #sessions = new Set<GatewaySession>();
+  #http: HttpServer | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: ResolvedConfig, deps: GatewayDeps) {
+    this.#config = config;
+    this.log = deps.log;
+    this.catalog = new Catalog({ separator: config.gateway.separator });
+    this.registry = new UpstreamRegistry(config.upstreams, {
+      log: deps.log,
+      clientInfo: SERVER_INFO,
+      onServerRequest: (upstream, request, extra) =>
+        this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
+      onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
+    });
+    this.router = new Router({
+      catalog: this.catalog,
+      upstreams: this.registry,
+      pipelines: createPipelines(() => this.#config),
+      log: deps.log,
+    });
+    this.registry.on("catalogChanged", () => this.#rebuildCatalog());
+    this.registry.on("removed", () => this.#rebuildCatalog());
+    this.registry.on("state", (upstream, status) => {
+      const fields = { upstream: upstream.name, state: status.state, lastError: status.lastError };
+      if (status.state === "down") this.log.warn("upstream down", fields);
+      else this.log.info("upstream state", fields);
+    });
+  }
+
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
+  /** Connect every upstream in the background; never blocks on a broken one. */
+  start(): void {
+    this.registry.startAll();
+  }
+
+  #rebuildCatalog(): void {
+    const changed = this.catalog.rebuild(this.registry.all());
+    for (const collision of this.catalog.collisions) this.log.warn("catalog collision", { detail: collision });
+    if (changed.size) this.#announce(changed);
+  }
+
+  /** Tell every session which lists changed. */
+  #announce(kinds: Set<CatalogKind>): void {
+    for (const session of this.#sessions) {
+      for (const kind of kinds) {
+        session.notify(`notifications/${kind}/list_changed`, undefined).catch(() => {});
+      }
+    }
+  }
+
+  #newSession = (info: SessionInfo): GatewaySession => {
+    return new GatewaySession(
+      { router: this.router, log: this.log, serverInfo: SERVER_INFO, instructions: this.#instructions() },
+      info,
+    );
+  };
+
+  #instructions(): string {
+    const names = this.registry.all().map((u) => u.name);
+    return `toolgate serves the tools of ${names.length} upstream MCP server(s) (${names.join(", ")}); tool names are prefixed with their upstream.`;
+  }
+
+  #opened = (session: GatewaySession): void => {
+    this.#sessions.add(session);
+  };
+
+  #closed = (session: GatewaySession): void => {
+    this.#sessions.delete(session);
+    this.router.sessionClosed(session);
+  };
+
+  /** Serve MCP over Streamable HTTP (/mcp) and WebSocket (/ws); resolves with the bound port. */
+  async serveHttp(host: string, port: number): Promise<number> {
+    this.start();
+    const http = new HttpServer({
+      options: this.#config.gateway,
+      log: this.log,
+      newSession: this.#newSession,
+      guard: async () => ({ ok: true, principal: "anonymous" }),
+      ready: () => {
+        const statuses = this.registry.statuses();
+        return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
+      },
+      onSessionOpened: this.#opened,
+      onSessionClosed: this.#closed,
+    });
+    this.#http = http;
+    return http.listen(host, port);
+  }
+
+  /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
+  async serveStdio(input: Readable, output: Writable): Promise<void> {
+    this.start();
+    const session = this.#newSession({ transport: "stdio", principal: "anonymous" });
+    const transport = new StdioServerTransport(input, output);
+    transport.onclose = () => this.#closed(session);
+    this.#opened(session);
+    await session.connect(transport);
+  }
+
+  /** Wait until every upstream is ready or down (or the timeout passes), reporting each as it settles. */
+  async waitForUpstreams(timeoutMs: number, onSettled?: (status: UpstreamStatus) => void): Promise<void> {
+    this.start();
+    const pending = new Set(this.registry.all().map((u) => u.name));
+    await new Promise<void>((resolve) => {
+      const settle = (status: UpstreamStatus) => {
+        if (!pending.has(status.name) || status.state === "connecting") return;
+        pending.delete(status.name);
+        onSettled?.(status);
+        if (pending.size === 0) finish();
+      };
+      const onState = (_: unknown, status: UpstreamStatus) => settle(status);
+      const finish = () => {
+        clearTimeout(timer);
+        this.registry.off("state", onState);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        for (const status of this.registry.statuses()) if (pending.has(status.name)) onSettled?.(status);
+        finish();
+      }, timeoutMs);
+      this.registry.on("state", onState);
+      for (const status of this.registry.statuses()) settle(status);
+      if (pending.size === 0) finish();
+    });
+    this.#rebuildCatalog();
+  }
+
+  /** Upstreams and the catalog as plain data (`toolgate list`, status). */
+  snapshot() {
+    return {
+      upstreams: this.registry.statuses(),
+      tools: [...this.catalog.toolRoutes()].map((r) => ({
+        name: r.name,
+        upstream: r.upstream,
+        description: r.definition.description,
+        idempotent: r.idempotent,
+      })),
+      prompts: this.catalog.prompts.map((p) => p.name),
+      resources: this.catalog.resources.map((r) => r.uri),
+      collisions: this.catalog.collisions,
+    };
+  }
+
+  /** A call from inside the process (`toolgate call`): no client to answer sampling or elicitation. */
+  callTool(
+    name: string,
+    args: Record<string, unknown>,
+    onProgress?: (p: { progress: number; total?: number; message?: string }) => void,
+  ): Promise<Result> {
+    const caller: Caller = {
+      sessionId: "cli",
+      request: async (method) => {
+        throw new GatewayError(ErrorCode.MethodNotFound, `${method} needs an interactive MCP client`);
+      },
+      notify: async (method, params) => {
+        if (method === "notifications/message") this.log.info("upstream log", { params });
+      },
+    };
+    return this.router.callTool(name, args, {
+      caller,
+      principal: "cli",
+      requestId: 0,
+      signal: new AbortController().signal,
+      meta: onProgress ? { progressToken: 0 } : undefined,
+      onProgress,
+    });
+  }
+
+  /** Apply a new config: unchanged upstreams and their in-flight calls are left alone. */
+  async reload(config: ResolvedConfig): Promise<void> {
+    this.#config = config;
+    const result = await this.registry.reconcile(config.upstreams);
+    this.log.info("upstreams reconciled", { ...result });
+    this.#rebuildCatalog();
+  }
+
+  /** Graceful shutdown; idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#http?.stopAccepting();
+    await this.router.drain(this.#config.gateway.drainTimeoutMs);
+    await this.#http?.close();
+    await Promise.allSettled([...this.#sessions].map((s) => s.close()));
+    await this.registry.stopAll();
+  }
+}
+
+export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): Promise<Gateway> {
+  return new Gateway(config, deps);
+}

@@ -1,0 +1,219 @@
+/**
+ * The merged catalog: every upstream's tools, prompts and resources under one namespace.
+ * Tools and prompts get public names (`<prefix><separator><name>`, see names.ts); resource URIs stay as the
+ * upstream wrote them and are routed back by exact URI or by URI template. Collisions are resolved in config
+ * order (the first upstream wins) and reported, never silent.
+ */
+import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
+import picomatch from "picomatch";
+import type { UpstreamConfig } from "../config/load.ts";
+import { extendPolicy, type ResolvedPolicy } from "../config/policy.ts";
+import { fitName, publicName } from "./names.ts";
+
+/** What the catalog needs to know of an upstream (the Upstream class satisfies it). */
+export interface CatalogUpstream {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly tools: readonly Tool[];
+  readonly resources: readonly Resource[];
+  readonly resourceTemplates: readonly ResourceTemplate[];
+  readonly prompts: readonly Prompt[];
+}
+
+export interface ToolRoute {
+  /** Public name, as clients see it. */
+  name: string;
+  upstream: string;
+  /** The upstream's own name of the tool. */
+  upstreamTool: string;
+  /** The definition served to clients (public name). */
+  definition: Tool;
+  policy: ResolvedPolicy;
+  /** Safe to run twice: from config, else the tool's readOnlyHint/idempotentHint annotations. */
+  idempotent: boolean;
+}
+
+export interface PromptRoute {
+  name: string;
+  upstream: string;
+  upstreamPrompt: string;
+  definition: Prompt;
+}
+
+/** A tool whose definition changed since it was pinned: "hold" hides it, "flag" serves it with a warning. */
+export type ToolVerdict = "ok" | "hold" | "flag";
+export type ToolGate = (upstream: string, tool: Tool) => ToolVerdict;
+
+interface TemplateRoute {
+  upstream: string;
+  template: ResourceTemplate;
+  matcher: UriTemplate | undefined;
+}
+
+export type CatalogKind = "tools" | "resources" | "prompts";
+
+export interface CatalogOptions {
+  separator: string;
+  gate?: ToolGate;
+}
+
+export class Catalog {
+  readonly #separator: string;
+  readonly #gate: ToolGate | undefined;
+  #tools = new Map<string, ToolRoute>();
+  #toolList: Tool[] = [];
+  #held = new Map<string, string>();
+  #prompts = new Map<string, PromptRoute>();
+  #promptList: Prompt[] = [];
+  #resources = new Map<string, { upstream: string; resource: Resource }>();
+  #templates: TemplateRoute[] = [];
+  #collisions: string[] = [];
+  #fingerprints: Record<CatalogKind, string> = { tools: "", resources: "", prompts: "" };
+
+  constructor(options: CatalogOptions) {
+    this.#separator = options.separator;
+    this.#gate = options.gate;
+  }
+
+  /** Rebuild from the upstreams' current lists; returns the kinds whose public view changed. */
+  rebuild(upstreams: readonly CatalogUpstream[]): Set<CatalogKind> {
+    const collisions: string[] = [];
+    const tools = new Map<string, ToolRoute>();
+    const held = new Map<string, string>();
+    const prompts = new Map<string, PromptRoute>();
+    const resources = new Map<string, { upstream: string; resource: Resource }>();
+    const templates: TemplateRoute[] = [];
+
+    for (const up of upstreams) {
+      const { config } = up;
+      const included = matcher(config.include, true);
+      const excluded = matcher(config.exclude, false);
+      for (const tool of up.tools) {
+        if (!included(tool.name) || excluded(tool.name)) continue;
+        const options = config.tools[tool.name];
+        const name = options?.rename ? fitName(options.rename) : publicName(config.prefix, this.#separator, tool.name);
+        if (tools.has(name) || held.has(name)) {
+          collisions.push(`tool "${name}" of upstream "${up.name}" collides with one already served; it is not served`);
+          continue;
+        }
+        const verdict = this.#gate?.(up.name, tool) ?? "ok";
+        if (verdict === "hold") {
+          held.set(name, up.name);
+          continue;
+        }
+        const policy = extendPolicy(config.policy, options);
+        const annotations = tool.annotations;
+        tools.set(name, {
+          name,
+          upstream: up.name,
+          upstreamTool: tool.name,
+          definition: verdict === "flag" ? flagged({ ...tool, name }) : { ...tool, name },
+          policy,
+          idempotent: policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
+        });
+      }
+      for (const prompt of up.prompts) {
+        const name = publicName(config.prefix, this.#separator, prompt.name);
+        if (prompts.has(name)) {
+          collisions.push(`prompt "${name}" of upstream "${up.name}" collides with one already served`);
+          continue;
+        }
+        prompts.set(name, { name, upstream: up.name, upstreamPrompt: prompt.name, definition: { ...prompt, name } });
+      }
+      for (const resource of up.resources) {
+        if (resources.has(resource.uri)) {
+          collisions.push(`resource "${resource.uri}" of upstream "${up.name}" is also served by another upstream`);
+          continue;
+        }
+        resources.set(resource.uri, { upstream: up.name, resource });
+      }
+      for (const template of up.resourceTemplates) {
+        templates.push({ upstream: up.name, template, matcher: parseTemplate(template.uriTemplate) });
+      }
+    }
+
+    this.#tools = tools;
+    this.#held = held;
+    this.#toolList = [...tools.values()].map((t) => t.definition);
+    this.#prompts = prompts;
+    this.#promptList = [...prompts.values()].map((p) => p.definition);
+    this.#resources = resources;
+    this.#templates = templates;
+    this.#collisions = collisions;
+
+    const next: Record<CatalogKind, string> = {
+      tools: JSON.stringify(this.#toolList),
+      prompts: JSON.stringify(this.#promptList),
+      resources: JSON.stringify([[...resources.keys()], templates.map((t) => t.template)]),
+    };
+    const changed = new Set<CatalogKind>();
+    for (const kind of ["tools", "resources", "prompts"] as const) {
+      if (next[kind] !== this.#fingerprints[kind]) changed.add(kind);
+    }
+    this.#fingerprints = next;
+    return changed;
+  }
+
+  tool(name: string): ToolRoute | undefined {
+    return this.#tools.get(name);
+  }
+
+  /** The upstream holding back a tool whose definition changed, if `name` is such a tool. */
+  heldBy(name: string): string | undefined {
+    return this.#held.get(name);
+  }
+
+  get tools(): readonly Tool[] {
+    return this.#toolList;
+  }
+
+  toolRoutes(): IterableIterator<ToolRoute> {
+    return this.#tools.values();
+  }
+
+  prompt(name: string): PromptRoute | undefined {
+    return this.#prompts.get(name);
+  }
+
+  get prompts(): readonly Prompt[] {
+    return this.#promptList;
+  }
+
+  get resources(): Resource[] {
+    return [...this.#resources.values()].map((r) => r.resource);
+  }
+
+  get resourceTemplates(): ResourceTemplate[] {
+    return this.#templates.map((t) => t.template);
+  }
+
+  /** The upstream serving a resource URI: an exact listed URI first, then the first matching template. */
+  resourceUpstream(uri: string): string | undefined {
+    const exact = this.#resources.get(uri);
+    if (exact) return exact.upstream;
+    return this.#templates.find((t) => t.matcher?.match(uri))?.upstream;
+  }
+
+  get collisions(): readonly string[] {
+    return this.#collisions;
+  }
+}
+
+function matcher(globs: string[], whenEmpty: boolean): (name: string) => boolean {
+  if (globs.length === 0) return () => whenEmpty;
+  return picomatch(globs);
+}
+
+function parseTemplate(template: string): UriTemplate | undefined {
+  try {
+    return new UriTemplate(template);
+  } catch {
+    return undefined;
+  }
+}
+
+function flagged(tool: Tool): Tool {
+  const warning = "[toolgate: this tool's definition changed since it was approved; review before trusting it]";
+  return { ...tool, description: tool.description ? `${warning} ${tool.description}` : warning };
+}

@@ -1,0 +1,84 @@
+/**
+ * The `telemetry` section of the config: traces, metrics, alert rules. Every default is here; the
+ * standard OTEL_* environment variables override it (see `telemetryOptions` in src/telemetry/setup.ts).
+ * Nothing costly is on by default: no trace exporter, Prometheus served from the gateway's own /metrics.
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+const percent = z.number().min(0).max(100);
+
+export const TracesSchema = z.strictObject({
+  /** `console` writes spans as JSON lines to the gateway log (stderr), never to stdout. */
+  exporter: z.enum(["none", "otlp", "console"]).default("none"),
+  /** OTLP/HTTP traces URL (e.g. `http://127.0.0.1:4318/v1/traces`). */
+  endpoint: z.url().optional(),
+  /** Share of new traces sampled; a sampled parent from the client is always followed. */
+  sampleRatio: z.number().min(0).max(1).default(1),
+});
+
+export const MetricsSchema = z.strictObject({
+  /** Serve Prometheus text at the gateway's `/metrics`. */
+  prometheus: z.boolean().default(true),
+  /** Also push metrics over OTLP/HTTP. */
+  otlp: z
+    .strictObject({
+      /** OTLP/HTTP metrics URL (e.g. `http://127.0.0.1:4318/v1/metrics`). */
+      endpoint: z.url(),
+      intervalMs: positiveInt.default(60_000),
+    })
+    .optional(),
+  /** Process and runtime metrics (CPU, memory, event loop, GC). */
+  process: z.boolean().default(true),
+});
+
+export const AlertRulesSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** How often rules are evaluated. */
+  intervalMs: positiveInt.default(15_000),
+  /** A tool's failure rate (tool errors excluded) over the window. */
+  errorRate: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      thresholdPercent: percent.default(20),
+      windowMs: positiveInt.default(300_000),
+      /** Calls needed in the window before the rate counts. */
+      minCalls: positiveInt.default(20),
+    })
+    .prefault({}),
+  /** A tool's p95 latency over the window. */
+  latency: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      p95Ms: positiveInt.default(10_000),
+      windowMs: positiveInt.default(300_000),
+      minCalls: positiveInt.default(20),
+    })
+    .prefault({}),
+  /** A circuit breaker is open. */
+  breakerOpen: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  /** An upstream has not been connected for `forMs`. */
+  upstreamDown: z
+    .strictObject({ enabled: z.boolean().default(true), forMs: z.number().int().nonnegative().default(30_000) })
+    .prefault({}),
+  /** A tool's queue is filled above the threshold (queued / queue size). */
+  queueSaturation: z
+    .strictObject({ enabled: z.boolean().default(true), thresholdPercent: percent.default(80) })
+    .prefault({}),
+  /** The event loop's p99 delay since the last evaluation. */
+  eventLoopLag: z
+    .strictObject({ enabled: z.boolean().default(true), p99Ms: positiveInt.default(200) })
+    .prefault({}),
+});
+
+export const TelemetrySchema = z.strictObject({
+  traces: TracesSchema.prefault({}),
+  metrics: MetricsSchema.prefault({}),
+  alerts: AlertRulesSchema.prefault({}),
+  /** Firing and resolved alerts are POSTed here as JSON (fire and forget). */
+  alertWebhook: z.url().optional(),
+});
+
+export type TelemetryConfigInput = z.input<typeof TelemetrySchema>;
+export type TelemetryConfig = z.output<typeof TelemetrySchema>;
+export type AlertRules = z.output<typeof AlertRulesSchema>;

@@ -1,0 +1,151 @@
+/**
+ * Exclusive locks: one call at a time per tool, per tool and argument value (`key`), or across the
+ * tools of a `group`. FIFO fair, bounded waits, cancellation leaves the queue, and a lock is always
+ * released in `finally` (error, timeout, cancellation). A free lock has no map entry: no leak.
+ */
+import { ErrorCode, GatewayError } from "../errors.ts";
+import { abortError } from "./abort.ts";
+import { compileArgPath } from "./arg-path.ts";
+import type { CallContext, Policy, PolicyFn } from "./types.ts";
+import { WaitQueue } from "./wait-queue.ts";
+
+export interface LockOptions {
+  /** Argument the lock is keyed by (dotted path or JSON pointer); undefined: one lock for the whole tool. */
+  key: string | undefined;
+  /** Tools with the same group share locks; undefined: the tool's own. */
+  group: string | undefined;
+  /** Longest wait for the lock; 0: no limit of its own (the call deadline still bounds it). */
+  timeoutMs: number;
+}
+
+interface HeldLock {
+  acquiredAt: number;
+  readonly queue: WaitQueue;
+}
+
+export class LockManager {
+  readonly #held = new Map<string, HeldLock>();
+
+  /** Locks held right now (free locks are forgotten). */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  isHeld(id: string): boolean {
+    return this.#held.has(id);
+  }
+
+  /** Calls waiting for lock `id`. */
+  waiting(id: string): number {
+    return this.#held.get(id)?.queue.size ?? 0;
+  }
+
+  /** Takes lock `id`, waiting in FIFO order at most `timeoutMs` (0: until cancelled). */
+  acquire(id: string, ctx: CallContext, timeoutMs: number): Promise<void> {
+    const now = performance.now();
+    const held = this.#held.get(id);
+    if (held === undefined) {
+      this.#held.set(id, { acquiredAt: now, queue: new WaitQueue() });
+      this.#emitAcquired(id, ctx, 0);
+      return Promise.resolve();
+    }
+    if (ctx.signal.aborted) return Promise.reject(abortError(ctx, "lock", `before waiting for lock "${id}"`));
+    const wait = held.queue.wait(ctx, {
+      priority: 0,
+      waitUntil: timeoutMs > 0 ? now + timeoutMs : Number.POSITIVE_INFINITY,
+      onTimeout: (waitMs) => {
+        this.#emitRejected(id, ctx, "LockTimeout", waitMs);
+        return new GatewayError(
+          ErrorCode.LockTimeout,
+          `waited ${Math.round(waitMs)} ms for lock "${id}" held by another call: retry later, or raise lock.timeoutMs`,
+          { upstream: ctx.upstream, tool: ctx.tool, policy: "lock", data: { lock: id, timeoutMs } },
+        );
+      },
+      onAbort: (waitMs) => {
+        this.#emitRejected(id, ctx, "Cancelled", waitMs);
+        return abortError(ctx, "lock", `while waiting for lock "${id}"`);
+      },
+    });
+    ctx.events.emit({
+      type: "lockWait",
+      upstream: ctx.upstream,
+      tool: ctx.tool,
+      attempt: ctx.attempt,
+      lock: id,
+      waiting: held.queue.size,
+    });
+    return wait;
+  }
+
+  /** Releases lock `id`: the next waiter gets it, or the entry goes away. */
+  release(id: string, ctx: CallContext): void {
+    const held = this.#held.get(id);
+    if (held === undefined) return;
+    const now = performance.now();
+    ctx.events.emit({
+      type: "lockReleased",
+      upstream: ctx.upstream,
+      tool: ctx.tool,
+      attempt: ctx.attempt,
+      lock: id,
+      heldMs: now - held.acquiredAt,
+    });
+    const next = held.queue.grantNext();
+    if (next === undefined) {
+      this.#held.delete(id);
+      return;
+    }
+    held.acquiredAt = now;
+    this.#emitAcquired(id, next.ctx, now - next.enqueuedAt);
+  }
+
+  #emitAcquired(id: string, ctx: CallContext, waitMs: number): void {
+    ctx.events.emit({
+      type: "lockAcquired",
+      upstream: ctx.upstream,
+      tool: ctx.tool,
+      attempt: ctx.attempt,
+      lock: id,
+      waitMs,
+    });
+  }
+
+  #emitRejected(id: string, ctx: CallContext, code: "LockTimeout" | "Cancelled", waitMs: number): void {
+    ctx.events.emit({
+      type: "lockRejected",
+      upstream: ctx.upstream,
+      tool: ctx.tool,
+      attempt: ctx.attempt,
+      lock: id,
+      code,
+      waitMs,
+    });
+  }
+}
+
+/**
+ * The lock id of a call: `group ?? tool`, plus the JSON of the key argument when keyed (a missing
+ * value is one lock, `undefined`). JSON keeps `"1"` and `1` apart.
+ */
+export function lockIdFor(options: Pick<LockOptions, "key" | "group">): (ctx: CallContext) => string {
+  const { key, group } = options;
+  if (key === undefined) return group === undefined ? (ctx) => ctx.tool : () => group;
+  const read = compileArgPath(key);
+  return (ctx) => `${group ?? ctx.tool}#${JSON.stringify(read(ctx.args)) ?? "undefined"}`;
+}
+
+export function lockPolicy(locks: LockManager, options: LockOptions): Policy {
+  const idOf = lockIdFor(options);
+  const run = async <T>(fn: PolicyFn<T>, ctx: CallContext, id: string): Promise<T> => {
+    await locks.acquire(id, ctx, options.timeoutMs);
+    try {
+      return await fn(ctx);
+    } finally {
+      locks.release(id, ctx);
+    }
+  };
+  return {
+    name: "lock",
+    execute: (fn, ctx) => run(fn, ctx, idOf(ctx)),
+  };
+}

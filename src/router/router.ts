@@ -1,0 +1,376 @@
+/**
+ * Router: public name → route → pipeline → upstream. It also routes what flows the other way: server→client
+ * requests and notifications from an upstream go to the session whose call is in flight on that upstream.
+ */
+import type { LoggingLevel, Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
+import { ErrorCode, GatewayError, isProtocolError, toGatewayError, toToolErrorResult } from "../errors.ts";
+import type { CallContext } from "../policies/types.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { Upstream } from "../upstreams/upstream.ts";
+
+/** The downstream session that made a request (implemented by server/session.ts). */
+export interface Caller {
+  readonly sessionId: string;
+  request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options: { relatedRequestId?: string | number; signal?: AbortSignal },
+  ): Promise<Record<string, unknown>>;
+  notify(method: string, params: Record<string, unknown> | undefined, relatedRequestId?: string | number): Promise<void>;
+}
+
+export interface RequestContext {
+  caller: Caller;
+  principal: string;
+  requestId: string | number;
+  signal: AbortSignal;
+  /** The client's `params._meta`. */
+  meta: Record<string, unknown> | undefined;
+}
+
+export interface CallToolContext extends RequestContext {
+  onProgress: ((p: { progress: number; total?: number; message?: string }) => void) | undefined;
+}
+
+export type Result = Record<string, unknown>;
+export type Terminal = (ctx: CallContext) => Promise<Result>;
+
+/** Runs one call through a tool's policies (built and cached by router/pipelines.ts). */
+export interface Pipelines {
+  execute(route: ToolRoute, terminal: Terminal, ctx: CallContext): Promise<Result>;
+}
+
+/** Who may see and call what (server/auth); absent: everything is allowed. */
+export interface AccessControl {
+  filterTools(principal: string, tools: readonly Tool[]): readonly Tool[];
+  /** Throws GatewayError Forbidden / RateLimited; returns a release function for per-principal caps. */
+  admit(principal: string, route: ToolRoute): () => void;
+}
+
+/** Validates arguments against a tool's input schema before any slot is taken (catalog/input-validation). */
+export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) => void;
+
+export interface RouterDeps {
+  catalog: Catalog;
+  upstreams: { get(name: string): Upstream | undefined; all(): Iterable<Upstream> };
+  pipelines: Pipelines;
+  log: Logger;
+  access?: AccessControl;
+  checkArguments?: ArgumentCheck;
+  /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
+  aroundAttempt?: <T>(route: ToolRoute, attempt: number, fn: (meta: Record<string, string> | undefined) => Promise<T>) => Promise<T>;
+  /** Observes every finished call (telemetry, logs, status page). */
+  onCallEnd?: (record: CallRecord) => void;
+}
+
+export interface CallRecord {
+  route: ToolRoute;
+  principal: string;
+  durationMs: number;
+  outcome: "ok" | "tool_error" | "error";
+  error?: GatewayError;
+  servedBy?: string;
+}
+
+interface InFlight {
+  caller: Caller;
+  requestId: string | number;
+}
+
+const NO_EVENTS = { emit() {} };
+
+export class Router {
+  readonly #deps: RouterDeps;
+  /** Calls in flight per upstream, to route server→client requests back to their caller. */
+  readonly #inFlight = new Map<string, Set<InFlight>>();
+  readonly #subscriptions = new Map<string, Set<Caller>>();
+  readonly #logLevels = new Map<Caller, LoggingLevel>();
+  /** Aborted when a shutdown's drain time is over: cancels every call still running. */
+  readonly #shutdown = new AbortController();
+  #active = 0;
+  #onIdle: (() => void) | undefined;
+
+  constructor(deps: RouterDeps) {
+    this.#deps = deps;
+  }
+
+  listTools(principal: string): readonly Tool[] {
+    const { catalog, access } = this.#deps;
+    return access ? access.filterTools(principal, catalog.tools) : catalog.tools;
+  }
+
+  listPrompts(): readonly Prompt[] {
+    return this.#deps.catalog.prompts;
+  }
+
+  listResources(): Resource[] {
+    return this.#deps.catalog.resources;
+  }
+
+  listResourceTemplates(): ResourceTemplate[] {
+    return this.#deps.catalog.resourceTemplates;
+  }
+
+  /**
+   * A `tools/call`. Failures the model can act on come back as `isError` results naming the cause;
+   * unroutable requests (unknown tool) throw and become JSON-RPC errors.
+   */
+  async callTool(name: string, args: Record<string, unknown>, ctx: CallToolContext): Promise<Result> {
+    const { catalog, access, checkArguments, onCallEnd } = this.#deps;
+    const route = catalog.tool(name);
+    if (!route) {
+      const heldBy = catalog.heldBy(name);
+      if (heldBy) {
+        return toToolErrorResult(
+          new GatewayError(
+            ErrorCode.ToolHeld,
+            `the definition of this tool changed upstream and is held until an operator approves it (toolgate pins approve ${heldBy})`,
+            { upstream: heldBy, tool: name, policy: "pinning" },
+          ),
+        );
+      }
+      throw new GatewayError(ErrorCode.ToolNotFound, `no tool named "${name}"; tools/list shows the tools served`, {
+        tool: name,
+      });
+    }
+    const started = performance.now();
+    let release: (() => void) | undefined;
+    this.#active++;
+    try {
+      release = access?.admit(ctx.principal, route);
+      checkArguments?.(route, args);
+      const result = await this.#deps.pipelines.execute(route, (c) => this.#attempt(route, args, ctx, c), {
+        signal: AbortSignal.any([ctx.signal, this.#shutdown.signal]),
+        deadline: started + route.policy.timeout.callMs,
+        upstream: route.upstream,
+        tool: route.name,
+        args,
+        priority: priorityOf(ctx.meta, route),
+        idempotent: route.idempotent,
+        attempt: 1,
+        events: NO_EVENTS,
+      } as unknown as CallContext);
+      onCallEnd?.({
+        route,
+        principal: ctx.principal,
+        durationMs: performance.now() - started,
+        outcome: result.isError === true ? "tool_error" : "ok",
+      });
+      return result;
+    } catch (err) {
+      const error = toGatewayError(err, { upstream: route.upstream, tool: route.name });
+      onCallEnd?.({ route, principal: ctx.principal, durationMs: performance.now() - started, outcome: "error", error });
+      if (isProtocolError(error)) throw error;
+      return toToolErrorResult(error);
+    } finally {
+      release?.();
+      if (--this.#active === 0) this.#onIdle?.();
+    }
+  }
+
+  /** Shutdown: let calls in flight finish for up to `timeoutMs`, then cancel the rest with ShuttingDown. */
+  async drain(timeoutMs: number): Promise<void> {
+    const idle = (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (this.#active === 0) return resolve();
+        const timer = setTimeout(resolve, ms);
+        this.#onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    await idle(timeoutMs);
+    if (this.#active === 0) return;
+    this.#deps.log.warn("drain timeout: cancelling calls still in flight", { calls: this.#active });
+    this.#shutdown.abort(
+      new GatewayError(ErrorCode.ShuttingDown, `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`),
+    );
+    await idle(1_000);
+  }
+
+  /** One attempt against the route's upstream; the policies decide how many and when. */
+  async #attempt(route: ToolRoute, args: Record<string, unknown>, call: CallToolContext, ctx: CallContext): Promise<Result> {
+    const upstream = this.#upstream(route.upstream, route.name);
+    const onActivity = ctx.onActivity;
+    const onProgress = call.onProgress;
+    const run = (traceMeta: Record<string, string> | undefined) => {
+      const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
+      const meta = forwardedMeta(call.meta, traceMeta);
+      if (meta) params._meta = meta;
+      return upstream.request("tools/call", params, {
+        signal: ctx.signal,
+        onprogress: (p) => {
+          onActivity?.();
+          onProgress?.(p);
+        },
+      });
+    };
+    return this.#track(route.upstream, call, () =>
+      this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
+    );
+  }
+
+  async #track<T>(upstream: string, call: RequestContext, fn: () => Promise<T>): Promise<T> {
+    let set = this.#inFlight.get(upstream);
+    if (!set) {
+      set = new Set();
+      this.#inFlight.set(upstream, set);
+    }
+    const entry: InFlight = { caller: call.caller, requestId: call.requestId };
+    set.add(entry);
+    try {
+      return await fn();
+    } finally {
+      set.delete(entry);
+    }
+  }
+
+  #upstream(name: string, tool?: string): Upstream {
+    const upstream = this.#deps.upstreams.get(name);
+    if (!upstream) {
+      throw new GatewayError(ErrorCode.UpstreamUnavailable, "the upstream is not configured any more", {
+        upstream: name,
+        ...(tool ? { tool } : {}),
+      });
+    }
+    return upstream;
+  }
+
+  /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
+  async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
+    const target = this.#upstream(upstream);
+    const meta = forwardedMeta(ctx.meta, undefined);
+    const { _meta: _, ...rest } = params;
+    return this.#track(upstream, ctx, () =>
+      target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal }),
+    );
+  }
+
+  async getPrompt(params: Result, ctx: RequestContext): Promise<Result> {
+    const name = params.name;
+    const route = typeof name === "string" ? this.#deps.catalog.prompt(name) : undefined;
+    if (!route) {
+      throw new GatewayError(ErrorCode.PromptNotFound, `no prompt named ${JSON.stringify(name)}; prompts/list shows them`);
+    }
+    return this.#forward(route.upstream, "prompts/get", { ...params, name: route.upstreamPrompt }, ctx);
+  }
+
+  async readResource(params: Result, ctx: RequestContext): Promise<Result> {
+    return this.#forward(this.#resourceUpstream(params.uri), "resources/read", params, ctx);
+  }
+
+  async subscribe(params: Result, ctx: RequestContext): Promise<Result> {
+    const upstream = this.#resourceUpstream(params.uri);
+    const uri = params.uri as string;
+    let callers = this.#subscriptions.get(uri);
+    if (!callers) {
+      callers = new Set();
+      this.#subscriptions.set(uri, callers);
+    }
+    const first = callers.size === 0;
+    callers.add(ctx.caller);
+    return first ? this.#forward(upstream, "resources/subscribe", params, ctx) : {};
+  }
+
+  async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
+    const upstream = this.#resourceUpstream(params.uri);
+    const uri = params.uri as string;
+    const callers = this.#subscriptions.get(uri);
+    if (!callers?.delete(ctx.caller) || callers.size > 0) return {};
+    this.#subscriptions.delete(uri);
+    return this.#forward(upstream, "resources/unsubscribe", params, ctx);
+  }
+
+  async complete(params: Result, ctx: RequestContext): Promise<Result> {
+    const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
+    if (ref?.type === "ref/prompt") {
+      const route = typeof ref.name === "string" ? this.#deps.catalog.prompt(ref.name) : undefined;
+      if (!route) throw new GatewayError(ErrorCode.PromptNotFound, `no prompt named ${JSON.stringify(ref.name)}`);
+      return this.#forward(route.upstream, "completion/complete", { ...params, ref: { ...ref, name: route.upstreamPrompt } }, ctx);
+    }
+    if (ref?.type === "ref/resource") {
+      return this.#forward(this.#resourceUpstream(ref.uri), "completion/complete", params, ctx);
+    }
+    throw new GatewayError(ErrorCode.InvalidRequest, "completion/complete needs ref/prompt or ref/resource");
+  }
+
+  /** A session's log level; upstreams get the most verbose level any session asked for. */
+  async setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
+    this.#logLevels.set(caller, level);
+    const order: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+    const min = [...this.#logLevels.values()].reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
+    const targets = [...this.#deps.upstreams.all()].filter((u) => u.capabilities?.logging);
+    await Promise.allSettled(targets.map((u) => u.request("logging/setLevel", { level: min }, {})));
+  }
+
+  /** Forget a session that ended. */
+  sessionClosed(caller: Caller): void {
+    this.#logLevels.delete(caller);
+    for (const [uri, callers] of this.#subscriptions) {
+      if (callers.delete(caller) && callers.size === 0) this.#subscriptions.delete(uri);
+    }
+  }
+
+  #resourceUpstream(uri: unknown): string {
+    const upstream = typeof uri === "string" ? this.#deps.catalog.resourceUpstream(uri) : undefined;
+    if (!upstream) {
+      throw new GatewayError(ErrorCode.ResourceNotFound, `no upstream serves resource ${JSON.stringify(uri)}`);
+    }
+    return upstream;
+  }
+
+  /**
+   * A server→client request from an upstream (sampling, elicitation, roots): sent to the session with the most
+   * recent call in flight on that upstream, on that call's stream. Without one there is nobody to ask.
+   */
+  async serverRequest(upstream: string, method: string, params: Result | undefined, signal: AbortSignal): Promise<Result> {
+    const target = this.#latestCall(upstream);
+    if (!target) {
+      throw new GatewayError(ErrorCode.MethodNotFound, `${method} from upstream "${upstream}" arrived with no client call in flight to route it to`, {
+        upstream,
+      });
+    }
+    return target.caller.request(method, params, { relatedRequestId: target.requestId, signal });
+  }
+
+  /** A notification from an upstream: logging goes to callers in flight there, resource updates to subscribers. */
+  routeNotification(upstream: string, method: string, params: Result | undefined): void {
+    const send = (caller: Caller, related?: string | number) =>
+      caller.notify(method, params, related).catch((err) => this.#deps.log.debug("notification not delivered", { err }));
+    if (method === "notifications/resources/updated") {
+      const uri = params?.uri;
+      for (const caller of (typeof uri === "string" && this.#subscriptions.get(uri)) || []) send(caller);
+      return;
+    }
+    const calls = this.#inFlight.get(upstream);
+    if (!calls?.size) {
+      this.#deps.log.debug("upstream notification with no caller in flight", { upstream, method });
+      return;
+    }
+    for (const call of calls) send(call.caller, call.requestId);
+  }
+
+  #latestCall(upstream: string): InFlight | undefined {
+    let latest: InFlight | undefined;
+    for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
+    return latest;
+  }
+}
+
+/** Priority of a queued call: `_meta["toolgate/priority"]` from the client, else the tool's configured one. */
+function priorityOf(meta: Record<string, unknown> | undefined, route: ToolRoute): number {
+  const p = meta?.["toolgate/priority"];
+  return typeof p === "number" && Number.isFinite(p) ? p : route.policy.concurrency.priority;
+}
+
+/** The client's `_meta` minus its progress token (the SDK sets its own upstream), plus trace context. */
+function forwardedMeta(
+  meta: Record<string, unknown> | undefined,
+  trace: Record<string, string> | undefined,
+): Record<string, unknown> | undefined {
+  if (!meta && !trace) return undefined;
+  const { progressToken: _, ...rest } = meta ?? {};
+  const merged = trace ? { ...rest, ...trace } : rest;
+  return Object.keys(merged).length ? merged : undefined;
+}

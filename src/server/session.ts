@@ -1,0 +1,200 @@
+/**
+ * One downstream MCP session: the SDK's low-level `Server` bound to one client connection, whatever the
+ * transport. Requests other than `initialize` go through one raw dispatcher (`fallbackRequestHandler`), so
+ * results pass through untouched: no zod re-validation of upstream results on the hot path.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  type JSONRPCRequest,
+  LoggingLevelSchema,
+  type LoggingLevel,
+  ResultSchema,
+  type ServerCapabilities,
+  SetLevelRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
+import { ErrorCode, GatewayError, toWire } from "../errors.ts";
+import type { Caller, Router } from "../router/router.ts";
+import type { Logger } from "../telemetry/log.ts";
+
+export type DownstreamTransport = "stdio" | "http" | "ws";
+
+export interface SessionDeps {
+  router: Router;
+  log: Logger;
+  serverInfo: { name: string; version: string };
+  instructions?: string;
+}
+
+export interface SessionInfo {
+  transport: DownstreamTransport;
+  /** Who is calling (set by authentication); "anonymous" on stdio and unauthenticated loopback. */
+  principal: string;
+}
+
+const CAPABILITIES: ServerCapabilities = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  logging: {},
+  completions: {},
+};
+
+/** Ajv compiles per instance; one shared validator keeps an idle session small. */
+const sharedValidator = new AjvJsonSchemaValidator();
+
+const PAGE_SIZE = 500;
+
+export class GatewaySession implements Caller {
+  readonly server: Server;
+  readonly info: SessionInfo;
+  readonly openedAt = performance.now();
+  #id: string;
+  #logLevel: LoggingLevel | undefined;
+  readonly #deps: SessionDeps;
+
+  constructor(deps: SessionDeps, info: SessionInfo) {
+    this.#deps = deps;
+    this.info = info;
+    this.#id = `${info.transport}-${crypto.randomUUID()}`;
+    this.server = new Server(deps.serverInfo, {
+      capabilities: CAPABILITIES,
+      ...(deps.instructions ? { instructions: deps.instructions } : {}),
+      jsonSchemaValidator: sharedValidator,
+    });
+    this.server.removeRequestHandler(SetLevelRequestSchema.shape.method.value);
+    this.server.fallbackRequestHandler = (request, extra) => this.#dispatch(request, extra);
+  }
+
+  /** Transport session id when the transport has one (Streamable HTTP), else a generated id. */
+  get sessionId(): string {
+    return this.server.transport?.sessionId ?? this.#id;
+  }
+
+  get clientInfo(): { name: string; version: string } | undefined {
+    return this.server.getClientVersion();
+  }
+
+  connect(transport: Transport): Promise<void> {
+    return this.server.connect(transport);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+
+  /** A server→client request (sampling, elicitation, roots) on behalf of an upstream. */
+  request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options: { relatedRequestId?: string | number; signal?: AbortSignal },
+  ): Promise<Record<string, unknown>> {
+    return this.server.request({ method, params } as never, ResultSchema, {
+      ...(options.relatedRequestId !== undefined ? { relatedRequestId: options.relatedRequestId } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeout: 10 * 60_000,
+    }) as Promise<Record<string, unknown>>;
+  }
+
+  async notify(method: string, params: Record<string, unknown> | undefined, relatedRequestId?: string | number) {
+    if (method === "notifications/message" && this.#ignoresLevel(params?.level)) return;
+    await this.server.notification(
+      { method, params } as never,
+      relatedRequestId === undefined ? undefined : { relatedRequestId },
+    );
+  }
+
+  #ignoresLevel(level: unknown): boolean {
+    if (!this.#logLevel) return false;
+    const levels = LoggingLevelSchema.options;
+    return levels.indexOf(level as LoggingLevel) < levels.indexOf(this.#logLevel);
+  }
+
+  async #dispatch(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
+    const { router } = this.#deps;
+    const params = (request.params ?? {}) as Record<string, unknown>;
+    const ctx = {
+      caller: this,
+      principal: this.info.principal,
+      requestId: extra.requestId,
+      signal: extra.signal,
+      meta: params._meta as Record<string, unknown> | undefined,
+    };
+    try {
+      switch (request.method) {
+        case "ping":
+          return {};
+        case "tools/list":
+          return page(router.listTools(this.info.principal), params.cursor, "tools");
+        case "tools/call": {
+          const name = params.name;
+          if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
+          const args = params.arguments ?? {};
+          if (typeof args !== "object" || Array.isArray(args)) throw invalid("tools/call params.arguments must be an object");
+          const progressToken = ctx.meta?.progressToken;
+          return await router.callTool(name, args as Record<string, unknown>, {
+            ...ctx,
+            onProgress:
+              progressToken === undefined
+                ? undefined
+                : (p) => extra.sendNotification({ method: "notifications/progress", params: { ...p, progressToken } } as never),
+          });
+        }
+        case "prompts/list":
+          return page(router.listPrompts(), params.cursor, "prompts");
+        case "prompts/get":
+          return await router.getPrompt(params, ctx);
+        case "resources/list":
+          return page(router.listResources(), params.cursor, "resources");
+        case "resources/templates/list":
+          return page(router.listResourceTemplates(), params.cursor, "resourceTemplates");
+        case "resources/read":
+          return await router.readResource(params, ctx);
+        case "resources/subscribe":
+          return await router.subscribe(params, ctx);
+        case "resources/unsubscribe":
+          return await router.unsubscribe(params, ctx);
+        case "completion/complete":
+          return await router.complete(params, ctx);
+        case "logging/setLevel": {
+          const level = LoggingLevelSchema.safeParse(params.level);
+          if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
+          this.#logLevel = level.data;
+          await router.setLogLevel(this, level.data);
+          return {};
+        }
+        default:
+          throw new GatewayError(ErrorCode.MethodNotFound, `toolgate does not support method "${request.method}"`);
+      }
+    } catch (err) {
+      throw asMcpError(err);
+    }
+  }
+}
+
+type Extra = Parameters<NonNullable<Server["fallbackRequestHandler"]>>[1];
+
+function invalid(message: string): GatewayError {
+  return new GatewayError(ErrorCode.InvalidRequest, message);
+}
+
+/** The SDK turns a thrown object with numeric `code` into a JSON-RPC error response. */
+function asMcpError(err: unknown): Error & { code: number; data: unknown } {
+  const wire = toWire(err);
+  return Object.assign(new Error(wire.message), { code: wire.code, data: wire.data });
+}
+
+/** Opaque cursors over a list that the gateway assembles: base64 of the offset. */
+function page<T>(items: readonly T[], cursor: unknown, key: string): Record<string, unknown> {
+  let start = 0;
+  if (cursor !== undefined) {
+    const parsed = typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
+    if (!Number.isInteger(parsed) || parsed < 0) throw invalid(`invalid cursor ${JSON.stringify(cursor)}`);
+    start = parsed;
+  }
+  const end = start + PAGE_SIZE;
+  const result: Record<string, unknown> = { [key]: items.slice(start, end) };
+  if (end < items.length) result.nextCursor = Buffer.from(String(end)).toString("base64url");
+  return result;
+}

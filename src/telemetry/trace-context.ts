@@ -1,0 +1,42 @@
+/**
+ * W3C trace context (traceparent/tracestate/baggage) in MCP's `params._meta` or in HTTP headers. SDK 1.32
+ * neither extracts nor injects it, so the gateway does both, with its own propagator (no global state).
+ */
+import { type Context, context, type TextMapGetter } from "@opentelemetry/api";
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+
+const propagator = new CompositePropagator({
+  propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
+});
+
+const metaGetter: TextMapGetter<Record<string, unknown>> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => {
+    const value = carrier[key];
+    return typeof value === "string" ? value : undefined;
+  },
+};
+
+const headersGetter: TextMapGetter<Headers> = {
+  keys: (carrier) => [...carrier.keys()],
+  get: (carrier, key) => carrier.get(key) ?? undefined,
+};
+
+/** The parent context of a request: `_meta` wins over HTTP headers; without either, the active context. */
+export function extractParent(meta: Record<string, unknown> | undefined, headers: Headers | undefined): Context {
+  const active = context.active();
+  if (meta && typeof meta.traceparent === "string") return propagator.extract(active, meta, metaGetter);
+  if (headers?.has("traceparent")) return propagator.extract(active, headers, headersGetter);
+  return active;
+}
+
+/** The `_meta` entries carrying `ctx` to an upstream (empty when there is no valid span context). */
+export function injectMeta(ctx: Context): Record<string, string> {
+  const meta: Record<string, string> = {};
+  propagator.inject(ctx, meta, {
+    set: (carrier, key, value) => {
+      carrier[key] = value;
+    },
+  });
+  return meta;
+}

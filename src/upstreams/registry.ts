@@ -1,0 +1,135 @@
+/**
+ * All configured upstreams by name. Each one connects on its own, so a broken upstream never delays the
+ * others. `reconcile()` applies a reloaded config while leaving unchanged upstreams (and their calls) alone.
+ */
+import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
+import type { UpstreamConfig } from "../config/load.ts";
+import { type CatalogKind, Upstream, type UpstreamOptions, type UpstreamStatus } from "./upstream.ts";
+
+export interface UpstreamRegistryEvents {
+  state: [upstream: Upstream, status: UpstreamStatus];
+  catalogChanged: [upstream: Upstream, kinds: CatalogKind[]];
+  /** Upstreams added or removed by `reconcile()`. */
+  added: [upstream: Upstream];
+  removed: [upstream: Upstream];
+}
+
+export interface ReconcileResult {
+  added: string[];
+  removed: string[];
+  /** Transport changed: the old connection was stopped and a new one started. */
+  restarted: string[];
+  /** Transport unchanged, other settings changed: applied to the running upstream without reconnecting. */
+  updated: string[];
+}
+
+export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
+  readonly #options: UpstreamOptions;
+  readonly #upstreams = new Map<string, Upstream>();
+  #started = false;
+
+  constructor(configs: UpstreamConfig[], options: UpstreamOptions) {
+    super();
+    this.#options = options;
+    for (const config of configs) this.#add(config);
+  }
+
+  /** Start every upstream in the background; returns at once. */
+  startAll(): void {
+    this.#started = true;
+    for (const upstream of this.#upstreams.values()) upstream.start();
+  }
+
+  get(name: string): Upstream | undefined {
+    return this.#upstreams.get(name);
+  }
+
+  all(): Upstream[] {
+    return [...this.#upstreams.values()];
+  }
+
+  statuses(): UpstreamStatus[] {
+    return this.all().map((u) => u.status());
+  }
+
+  /** True as soon as one upstream is ready; false when none is within `timeoutMs` (or there are none). */
+  whenAnyReady(timeoutMs: number): Promise<boolean> {
+    const upstreams = this.all();
+    if (upstreams.some((u) => u.state === "ready")) return Promise.resolve(true);
+    if (upstreams.length === 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        this.off("state", onState);
+        resolve(ready);
+      };
+      const onState = (_upstream: Upstream, status: UpstreamStatus) => {
+        if (status.state === "ready") done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.on("state", onState);
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    this.#started = false;
+    await Promise.all(this.all().map((u) => u.stop()));
+  }
+
+  /**
+   * Apply a new list of configs: start new upstreams, stop removed ones, restart those whose transport
+   * changed. An upstream with the same transport keeps its connection and in-flight calls; only its
+   * `config` (prefix, filters, policies, reconnect delays) is swapped.
+   */
+  async reconcile(configs: UpstreamConfig[]): Promise<ReconcileResult> {
+    const result: ReconcileResult = { added: [], removed: [], restarted: [], updated: [] };
+    const next = new Map(configs.map((c) => [c.name, c]));
+    const stopping: Promise<void>[] = [];
+    for (const [name, upstream] of this.#upstreams) {
+      if (next.has(name)) continue;
+      this.#upstreams.delete(name);
+      result.removed.push(name);
+      stopping.push(this.#remove(upstream));
+    }
+    for (const config of configs) {
+      const current = this.#upstreams.get(config.name);
+      if (!current) {
+        result.added.push(config.name);
+        this.#startIfRunning(this.#add(config));
+        continue;
+      }
+      if (isDeepStrictEqual(current.config.transport, config.transport)) {
+        if (!isDeepStrictEqual(current.config, config)) {
+          current.reconfigure(config);
+          result.updated.push(config.name);
+        }
+        continue;
+      }
+      result.restarted.push(config.name);
+      stopping.push(this.#remove(current));
+      this.#startIfRunning(this.#add(config));
+    }
+    await Promise.all(stopping);
+    return result;
+  }
+
+  #add(config: UpstreamConfig): Upstream {
+    const upstream = new Upstream(config, this.#options);
+    upstream.on("state", (status) => this.emit("state", upstream, status));
+    upstream.on("catalogChanged", (kinds) => this.emit("catalogChanged", upstream, kinds));
+    this.#upstreams.set(config.name, upstream);
+    this.emit("added", upstream);
+    return upstream;
+  }
+
+  async #remove(upstream: Upstream): Promise<void> {
+    this.emit("removed", upstream);
+    await upstream.stop();
+    upstream.removeAllListeners();
+  }
+
+  #startIfRunning(upstream: Upstream): void {
+    if (this.#started) upstream.start();
+  }
+}

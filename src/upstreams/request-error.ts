@@ -1,0 +1,83 @@
+/**
+ * What a failed upstream request means: the GatewayError the caller sees, and whether the connection it
+ * travelled on is broken (so the upstream should reconnect). One place decides, for every transport.
+ */
+import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+
+export interface RequestFailure {
+  error: GatewayError;
+  /** The transport is unusable: drop it and reconnect. */
+  connectionBroken: boolean;
+}
+
+/** Error codes of a refused or unreachable peer: the request never left this process. */
+const NOT_SENT = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/;
+
+export function requestFailure(err: unknown, upstream: string, signal?: AbortSignal): RequestFailure {
+  if (signal?.aborted) {
+    // The SDK already sent notifications/cancelled; the caller's reason (e.g. a timeout policy's
+    // GatewayError) is the truth, not the SDK's generic "request timed out" wrapper.
+    const reason: unknown = signal.reason;
+    const error =
+      reason instanceof GatewayError
+        ? reason
+        : new GatewayError(ErrorCode.Cancelled, `the call to upstream "${upstream}" was cancelled`, {
+            upstream,
+            reachedUpstream: true,
+            cause: reason,
+          });
+    return { error, connectionBroken: false };
+  }
+  if (err instanceof McpError) {
+    // A JSON-RPC error from the upstream, or the SDK's local -32000 (connection closed) / -32001 (timeout).
+    return { error: toGatewayError(err, { upstream, reachedUpstream: true }), connectionBroken: false };
+  }
+  if (err instanceof StreamableHTTPError || err instanceof SseError) {
+    const status = typeof err.code === "number" ? err.code : undefined;
+    if (status === 404) {
+      // The server forgot our session (it restarted): nothing ran; a fresh session is needed.
+      return {
+        error: new GatewayError(
+          ErrorCode.UpstreamUnavailable,
+          `upstream "${upstream}" no longer knows the session (HTTP 404); reconnecting`,
+          { upstream, reachedUpstream: false, cause: err },
+        ),
+        connectionBroken: true,
+      };
+    }
+    return {
+      error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}" answered ${err.message}`, {
+        upstream,
+        reachedUpstream: true,
+        cause: err,
+      }),
+      connectionBroken: false,
+    };
+  }
+  // Anything else failed in the transport itself: a dead socket, a refused connection, a closed pipe.
+  const code = systemCode(err);
+  // "Not connected": the SDK refused to send because the transport had just closed.
+  const notSent =
+    (code !== undefined && NOT_SENT.test(code)) || (err instanceof Error && err.message === "Not connected");
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    error: new GatewayError(
+      notSent ? ErrorCode.UpstreamUnavailable : ErrorCode.ConnectionLost,
+      `transport to upstream "${upstream}" failed: ${message}${code ? ` (${code})` : ""}`,
+      { upstream, reachedUpstream: !notSent, cause: err },
+    ),
+    connectionBroken: true,
+  };
+}
+
+/** `fetch` wraps the socket error in `cause`; Node's own errors carry `code` directly. */
+function systemCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}

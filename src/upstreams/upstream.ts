@@ -1,0 +1,540 @@
+/**
+ * One configured upstream MCP server: connect and handshake, discover its catalog, forward requests raw,
+ * and keep the connection alive (reconnect with backoff, restart a dead stdio process). `start()` never
+ * throws and never blocks: failures show in `status()` and in the `state` event.
+ */
+import { EventEmitter } from "node:events";
+import { isDeepStrictEqual } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  type ClientCapabilities,
+  type Implementation,
+  McpError,
+  type Prompt,
+  PromptListChangedNotificationSchema,
+  PromptSchema,
+  type Resource,
+  ResourceListChangedNotificationSchema,
+  ResourceSchema,
+  type ResourceTemplate,
+  ResourceTemplateSchema,
+  type Result,
+  ResultSchema,
+  type ServerCapabilities,
+  type Tool,
+  ToolListChangedNotificationSchema,
+  ToolSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
+import type { UpstreamConfig } from "../config/load.ts";
+import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { backoffDelay } from "./backoff.ts";
+import { requestFailure } from "./request-error.ts";
+import { createTransport } from "./transports.ts";
+
+export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
+export type CatalogKind = "tools" | "resources" | "prompts";
+
+export interface UpstreamStatus {
+  name: string;
+  transport: UpstreamConfig["transport"]["type"];
+  state: UpstreamState;
+  lastError?: string;
+  /** Reconnections after a successful connection (process restarts included). */
+  restarts: number;
+  connectedAt?: string;
+  protocolVersion?: string;
+  serverInfo?: { name: string; version: string };
+  tools: number;
+  resources: number;
+  prompts: number;
+  nextRetryAt?: string;
+}
+
+export interface ServerRequest {
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+export interface UpstreamOptions {
+  log: Logger;
+  clientInfo?: { name: string; version: string };
+  /** Answers server→client requests (sampling, elicitation, roots/list), usually via a downstream client. */
+  onServerRequest?: (
+    upstream: Upstream,
+    request: ServerRequest,
+    extra: { signal: AbortSignal },
+  ) => Promise<Record<string, unknown>>;
+  /** Receives the upstream's notifications (logging, resources/updated, …) except list changes and progress. */
+  onNotification?: (upstream: Upstream, notification: ServerRequest) => void;
+  /** Limit for the initialize handshake and each discovery page. */
+  connectTimeoutMs?: number;
+}
+
+export interface UpstreamRequestOptions {
+  /** Aborting sends `notifications/cancelled` upstream and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onprogress?: (progress: { progress: number; total?: number; message?: string }) => void;
+  /** None by default: the gateway's timeout policy owns timeouts. */
+  timeoutMs?: number;
+}
+
+export interface UpstreamEvents {
+  state: [status: UpstreamStatus];
+  /** After a (re)connect or a list_changed refresh, with the lists whose content changed. */
+  catalogChanged: [kinds: CatalogKind[]];
+}
+
+interface Catalog {
+  tools: Tool[];
+  resources: Resource[];
+  resourceTemplates: ResourceTemplate[];
+  prompts: Prompt[];
+}
+
+/** Declared so upstreams may use them; the gateway answers through `onServerRequest`. */
+const CLIENT_CAPABILITIES: ClientCapabilities = {
+  sampling: {},
+  elicitation: { form: {} },
+  roots: { listChanged: true },
+};
+
+const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
+const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
+const NO_TIMEOUT_MS = 2 ** 31 - 1;
+const MAX_PAGES = 100;
+/** A connection that lived this long resets the backoff; a crash-looping server keeps backing off. */
+const STABLE_CONNECTION_MS = 10_000;
+/** Refreshes of one list in a row while notifications keep arriving. */
+const MAX_REFRESH_ROUNDS = 5;
+
+export class Upstream extends EventEmitter<UpstreamEvents> {
+  readonly name: string;
+  #config: UpstreamConfig;
+  readonly #options: UpstreamOptions;
+  readonly #log: Logger;
+
+  #running = false;
+  #state: UpstreamState = "stopped";
+  /** The client of the current attempt (connecting or ready); any other client's events are stale. */
+  #client: Client | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #connectedOnce = false;
+  #restarts = 0;
+  #lastError: string | undefined;
+  #lastStderr: string | undefined;
+  #connectedAt: Date | undefined;
+  #nextRetryAt: Date | undefined;
+  #protocolVersion: string | undefined;
+  #serverInfo: Implementation | undefined;
+  #capabilities: ServerCapabilities | undefined;
+  #instructions: string | undefined;
+  #catalog: Catalog = { tools: [], resources: [], resourceTemplates: [], prompts: [] };
+  readonly #refreshing = new Set<CatalogKind>();
+  readonly #refreshAgain = new Set<CatalogKind>();
+
+  constructor(config: UpstreamConfig, options: UpstreamOptions) {
+    super();
+    this.name = config.name;
+    this.#config = config;
+    this.#options = options;
+    this.#log = options.log.child({ upstream: config.name });
+  }
+
+  get config(): UpstreamConfig {
+    return this.#config;
+  }
+
+  /** Swap settings that do not need a new connection (prefix, filters, policies, reconnect delays). */
+  reconfigure(config: UpstreamConfig): void {
+    if (config.name !== this.name || !isDeepStrictEqual(config.transport, this.#config.transport)) {
+      throw new GatewayError(
+        ErrorCode.Internal,
+        `upstream "${this.name}": a new name or transport needs a new Upstream, not reconfigure()`,
+        { upstream: this.name },
+      );
+    }
+    this.#config = config;
+  }
+
+  get state(): UpstreamState {
+    return this.#state;
+  }
+  /** Last known lists: kept while the upstream is down, so the catalog stays stable across a restart. */
+  get tools(): Tool[] {
+    return this.#catalog.tools;
+  }
+  get resources(): Resource[] {
+    return this.#catalog.resources;
+  }
+  get resourceTemplates(): ResourceTemplate[] {
+    return this.#catalog.resourceTemplates;
+  }
+  get prompts(): Prompt[] {
+    return this.#catalog.prompts;
+  }
+  get capabilities(): ServerCapabilities | undefined {
+    return this.#capabilities;
+  }
+  get instructions(): string | undefined {
+    return this.#instructions;
+  }
+
+  status(): UpstreamStatus {
+    return {
+      name: this.name,
+      transport: this.#config.transport.type,
+      state: this.#state,
+      ...(this.#lastError !== undefined && { lastError: this.#lastError }),
+      restarts: this.#restarts,
+      ...(this.#connectedAt && { connectedAt: this.#connectedAt.toISOString() }),
+      ...(this.#protocolVersion && { protocolVersion: this.#protocolVersion }),
+      ...(this.#serverInfo && {
+        serverInfo: { name: this.#serverInfo.name, version: this.#serverInfo.version },
+      }),
+      tools: this.#catalog.tools.length,
+      resources: this.#catalog.resources.length,
+      prompts: this.#catalog.prompts.length,
+      ...(this.#nextRetryAt && { nextRetryAt: this.#nextRetryAt.toISOString() }),
+    };
+  }
+
+  /** Connect in the background; failures are retried with backoff until `stop()`. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#attempt = 0;
+    void this.#connect();
+  }
+
+  /** Resolves true once ready, false on timeout or stop. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.#state === "ready") return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        this.off("state", onState);
+        resolve(ready);
+      };
+      const onState = (status: UpstreamStatus) => {
+        if (status.state === "ready") done(true);
+        else if (status.state === "stopped" && !this.#running) done(false);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.on("state", onState);
+    });
+  }
+
+  /** Forward any request as is; the result comes back untouched. Every failure is a GatewayError. */
+  async request(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    options: UpstreamRequestOptions = {},
+  ): Promise<Record<string, unknown>> {
+    const client = this.#readyClient();
+    try {
+      return await client.request({ method, ...(params && { params }) }, ResultSchema, {
+        ...(options.signal && { signal: options.signal }),
+        ...(options.onprogress && { onprogress: options.onprogress }),
+        timeout: options.timeoutMs ?? NO_TIMEOUT_MS,
+      });
+    } catch (err) {
+      const failure = requestFailure(err, this.name, options.signal);
+      if (failure.connectionBroken) this.#lost(client, failure.error);
+      throw failure.error;
+    }
+  }
+
+  /** Send a notification upstream (e.g. `notifications/roots/list_changed`). */
+  async notify(method: string, params?: Record<string, unknown>): Promise<void> {
+    const client = this.#readyClient();
+    try {
+      await client.notification({ method, ...(params && { params }) });
+    } catch (err) {
+      const failure = requestFailure(err, this.name);
+      if (failure.connectionBroken) this.#lost(client, failure.error);
+      throw failure.error;
+    }
+  }
+
+  /** Close the connection (a stdio child gets stdin closed, then SIGTERM, then SIGKILL). */
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#nextRetryAt = undefined;
+    this.#connectedAt = undefined;
+    const client = this.#client;
+    this.#client = undefined;
+    this.#setState("stopped");
+    if (client) await client.close().catch(() => {});
+  }
+
+  #readyClient(): Client {
+    const client = this.#client;
+    if (this.#state === "ready" && client) return client;
+    const why = this.#lastError ? `; last error: ${this.#lastError}` : "";
+    const retry = this.#nextRetryAt ? `; next retry at ${this.#nextRetryAt.toISOString()}` : "";
+    throw new GatewayError(
+      ErrorCode.UpstreamUnavailable,
+      `upstream "${this.name}" is ${this.#state}${why}${retry}`,
+      { upstream: this.name, reachedUpstream: false },
+    );
+  }
+
+  async #connect(): Promise<void> {
+    this.#retryTimer = undefined;
+    this.#nextRetryAt = undefined;
+    if (!this.#running) return;
+    const client = this.#createClient();
+    this.#client = client;
+    this.#setState("connecting");
+    let protocolVersion: string | undefined;
+    try {
+      const transport = createTransport(this.#config.transport, {
+        onStderr: (line) => {
+          this.#lastStderr = line;
+          this.#log.info("upstream stderr", { stderr: line });
+        },
+        onWarning: (message) => this.#log.warn(message),
+      });
+      // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
+      // protocol version is visible for every transport.
+      transport.onmessage = (message) => {
+        protocolVersion ??= negotiatedVersion(message);
+      };
+      client.onclose = () => this.#lost(client, new Error(this.#closedMessage()));
+      client.onerror = (err) => this.#log.debug("upstream transport error", { error: err.message });
+      const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+      await client.connect(transport, { timeout });
+      const catalog = await this.#discover(client, timeout);
+      if (this.#client !== client) return;
+      const changed = changedKinds(this.#catalog, catalog);
+      this.#catalog = catalog;
+      this.#protocolVersion = protocolVersion;
+      this.#serverInfo = client.getServerVersion();
+      this.#capabilities = client.getServerCapabilities();
+      this.#instructions = client.getInstructions();
+      if (this.#connectedOnce) this.#restarts++;
+      this.#connectedOnce = true;
+      this.#lastError = undefined;
+      this.#connectedAt = new Date();
+      this.#log.info("upstream ready", {
+        protocolVersion,
+        server: this.#serverInfo,
+        tools: catalog.tools.length,
+        restarts: this.#restarts,
+      });
+      this.#setState("ready");
+      if (changed.length) this.emit("catalogChanged", changed);
+    } catch (err) {
+      this.#lost(client, err);
+    }
+  }
+
+  /** The connection of `client` failed or closed: drop it and schedule a reconnect. Stale clients are ignored. */
+  #lost(client: Client, err: unknown): void {
+    if (this.#client !== client) return;
+    this.#client = undefined;
+    const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
+    if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
+    this.#connectedAt = undefined;
+    this.#lastError = err instanceof Error ? err.message : String(err);
+    void client.close().catch(() => {});
+    if (!this.#running) return;
+    const delay = backoffDelay(this.#attempt++, this.#config.reconnect);
+    this.#nextRetryAt = new Date(Date.now() + delay);
+    this.#retryTimer = setTimeout(() => void this.#connect(), delay);
+    // Reconnecting alone must not keep the process alive; the gateway's server does.
+    this.#retryTimer.unref();
+    this.#log.warn("upstream down", { error: this.#lastError, retryInMs: delay });
+    this.#setState("down");
+  }
+
+  #closedMessage(): string {
+    if (this.#config.transport.type !== "stdio") return "connection closed";
+    const stderr = this.#lastStderr ? `; last stderr: ${this.#lastStderr}` : "";
+    return `the process exited${stderr}`;
+  }
+
+  #setState(state: UpstreamState): void {
+    this.#state = state;
+    this.emit("state", this.status());
+  }
+
+  #createClient(): Client {
+    const client = new Client(this.#options.clientInfo ?? DEFAULT_CLIENT_INFO, {
+      capabilities: CLIENT_CAPABILITIES,
+    });
+    client.fallbackRequestHandler = async (request, extra) => {
+      const hook = this.#options.onServerRequest;
+      if (!hook) {
+        throw rpcError(RpcCode.MethodNotFound, `toolgate has no client to answer ${request.method}`);
+      }
+      try {
+        return (await hook(this, pick(request), { signal: extra.signal })) as Result;
+      } catch (err) {
+        throw answerError(err);
+      }
+    };
+    client.fallbackNotificationHandler = async (notification) => {
+      this.#options.onNotification?.(this, pick(notification));
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refresh(client, "tools"));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
+      this.#refresh(client, "resources"),
+    );
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
+      this.#refresh(client, "prompts"),
+    );
+    return client;
+  }
+
+  async #discover(client: Client, timeout: number): Promise<Catalog> {
+    const caps = client.getServerCapabilities() ?? {};
+    const list = <T>(method: string, key: string, schema: z.ZodType<T>, declared: unknown) =>
+      declared ? this.#listAll(client, method, key, schema, timeout) : Promise.resolve([]);
+    const [tools, resources, resourceTemplates, prompts] = await Promise.all([
+      list("tools/list", "tools", ToolSchema, caps.tools),
+      list("resources/list", "resources", ResourceSchema, caps.resources),
+      list("resources/templates/list", "resourceTemplates", ResourceTemplateSchema, caps.resources),
+      list("prompts/list", "prompts", PromptSchema, caps.prompts),
+    ]);
+    return { tools, resources, resourceTemplates, prompts };
+  }
+
+  /** Follow `nextCursor` to the end (bounded); a list the server does not implement is empty. */
+  async #listAll<T>(
+    client: Client,
+    method: string,
+    key: string,
+    schema: z.ZodType<T>,
+    timeout: number,
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | undefined;
+    try {
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const result = await client.request(
+          { method, ...(cursor !== undefined && { params: { cursor } }) },
+          ResultSchema,
+          { timeout },
+        );
+        const list = result[key];
+        for (const item of Array.isArray(list) ? list : []) {
+          const parsed = schema.safeParse(item);
+          if (parsed.success) items.push(parsed.data);
+          else this.#log.warn(`skipping an invalid entry of ${method}`, { entry: item });
+        }
+        cursor = typeof result.nextCursor === "string" && result.nextCursor ? result.nextCursor : undefined;
+        if (cursor === undefined) return items;
+      }
+    } catch (err) {
+      if (err instanceof McpError && err.code === RpcCode.MethodNotFound) return [];
+      throw err;
+    }
+    this.#log.warn(`${method} has more than ${MAX_PAGES} pages; the rest is ignored`);
+    return items;
+  }
+
+  /** Re-list one kind after a list_changed notification; refreshes of one kind never overlap. */
+  async #refresh(client: Client, kind: CatalogKind): Promise<void> {
+    if (this.#client !== client) return;
+    if (this.#refreshing.has(kind)) {
+      this.#refreshAgain.add(kind);
+      return;
+    }
+    this.#refreshing.add(kind);
+    try {
+      // During the handshake the discovery in progress may have read the old list: wait for it.
+      if (
+        this.#state !== "ready" &&
+        !(await this.whenReady(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS))
+      ) {
+        return;
+      }
+      for (let round = 0; round < MAX_REFRESH_ROUNDS; round++) {
+        this.#refreshAgain.delete(kind);
+        const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+        const next = { ...this.#catalog };
+        if (kind === "tools")
+          next.tools = await this.#listAll(client, "tools/list", "tools", ToolSchema, timeout);
+        if (kind === "prompts") {
+          next.prompts = await this.#listAll(client, "prompts/list", "prompts", PromptSchema, timeout);
+        }
+        if (kind === "resources") {
+          next.resources = await this.#listAll(
+            client,
+            "resources/list",
+            "resources",
+            ResourceSchema,
+            timeout,
+          );
+          next.resourceTemplates = await this.#listAll(
+            client,
+            "resources/templates/list",
+            "resourceTemplates",
+            ResourceTemplateSchema,
+            timeout,
+          );
+        }
+        if (this.#client !== client) return;
+        const changed = changedKinds(this.#catalog, next);
+        this.#catalog = next;
+        if (changed.length) {
+          this.#log.info("upstream catalog changed", { kinds: changed, tools: next.tools.length });
+          this.emit("state", this.status());
+          this.emit("catalogChanged", changed);
+        }
+        if (!this.#refreshAgain.has(kind)) return;
+      }
+    } catch (err) {
+      this.#log.warn(`refreshing ${kind} failed; keeping the previous list`, {
+        error: err instanceof Error ? err.message : String(err),
+      });
+    } finally {
+      this.#refreshing.delete(kind);
+    }
+  }
+}
+
+function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const kinds: CatalogKind[] = [];
+  if (!same(before.tools, after.tools)) kinds.push("tools");
+  if (!same(before.resources, after.resources) || !same(before.resourceTemplates, after.resourceTemplates)) {
+    kinds.push("resources");
+  }
+  if (!same(before.prompts, after.prompts)) kinds.push("prompts");
+  return kinds;
+}
+
+/** The protocolVersion of an initialize result, if this message is one. */
+function negotiatedVersion(message: unknown): string | undefined {
+  const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
+  return result?.serverInfo && typeof result.protocolVersion === "string"
+    ? result.protocolVersion
+    : undefined;
+}
+
+/** The SDK answers with `code`, `message` and `data` of what is thrown (McpError would prefix its message). */
+function rpcError(code: number, message: string, data?: unknown): Error {
+  return Object.assign(new Error(message), { code, data });
+}
+
+/** A downstream client's JSON-RPC error passes through as is; any other failure in its wire form. */
+function answerError(err: unknown): Error {
+  if (err instanceof McpError)
+    return rpcError(err.code, err.message.replace(/^MCP error -?\d+: /, ""), err.data);
+  const wire = toWire(err);
+  return rpcError(wire.code, wire.message, wire.data);
+}
+
+function pick(message: { method: string; params?: Record<string, unknown> }): ServerRequest {
+  return message.params === undefined
+    ? { method: message.method }
+    : { method: message.method, params: message.params };
+}
