@@ -92,6 +92,20 @@ async function closeClient(client: Client): Promise<void> {
   await client.close().catch(() => {});
 }
 
+/** A gateway may listen before its upstreams are connected: wait until the tool is listed. */
+async function waitForTool(client: Client, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let seen: string[] = [];
+  while (performance.now() < deadline) {
+    seen = (await client.listTools().catch(() => ({ tools: [] }))).tools.map((t) => t.name);
+    if (seen.includes(toolName)) return;
+    await sleep(100);
+  }
+  throw new Error(
+    `load: tool ${toolName} not listed after ${timeoutMs} ms (tools: ${seen.join(", ") || "none"})`,
+  );
+}
+
 function argumentsFor(payload: number): Record<string, unknown> {
   if (toolKind === "slow") return { ms: Number(values["slow-ms"]) };
   if (toolKind === "flaky") return {};
@@ -129,7 +143,12 @@ async function timedCall(client: Client, args: Record<string, unknown>, tally: T
   }
 }
 
-async function closedLoop(clients: Client[], concurrency: number, payload: number, ms: number): Promise<Tally> {
+async function closedLoop(
+  clients: Client[],
+  concurrency: number,
+  payload: number,
+  ms: number,
+): Promise<Tally> {
   const tally = newTally();
   const args = argumentsFor(payload);
   const end = performance.now() + ms;
@@ -169,6 +188,7 @@ async function runWindows(): Promise<void> {
   const maxClients = stdio ? 1 : Math.min(Number(values.clients), Math.max(...concurrencies));
   const clients = await Promise.all(Array.from({ length: maxClients }, connect));
   try {
+    await waitForTool(clients[0] as Client);
     for (const payload of list(values.payload)) {
       for (const concurrency of concurrencies) {
         const used = clients.slice(0, Math.min(concurrency, clients.length));
@@ -219,6 +239,7 @@ async function runSessions(count: number): Promise<void> {
   }
   const openMs = performance.now() - openStart;
   try {
+    if (clients[0] === undefined) throw new Error(`load: no session opened (${openErrorSample})`);
     await sleep(1_000); // let the servers settle after the burst of handshakes
     const idle = sampleWatches();
     const tally = newTally();

@@ -33,7 +33,8 @@ export interface StartOptions {
 }
 
 export function start(name: string, argv: readonly string[], options: StartOptions = {}): Started {
-  const [command = "", ...args] = options.cpus && hasTaskset ? ["taskset", "-c", options.cpus, ...argv] : argv;
+  const [command = "", ...args] =
+    options.cpus && hasTaskset ? ["taskset", "-c", options.cpus, ...argv] : argv;
   const child = spawn(command, args, {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
@@ -53,7 +54,11 @@ export function start(name: string, argv: readonly string[], options: StartOptio
 }
 
 /** Waits until a line (stdout or stderr) matches, or fails naming the process and its last words. */
-export async function waitForLine(p: Started, match: (line: string) => boolean, timeoutMs = 15_000): Promise<string> {
+export async function waitForLine(
+  p: Started,
+  match: (line: string) => boolean,
+  timeoutMs = 15_000,
+): Promise<string> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const found = p.lines.find(match) ?? p.stderrTail.find(match);

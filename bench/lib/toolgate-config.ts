@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ConfigInput, McpServerEntry, PolicyOptions } from "../../src/config/schema.ts";
+import type { ConfigInput, McpServerEntry, PolicyOptions, ToolOptions } from "../../src/config/schema.ts";
 import { ConfigSchema } from "../../src/config/schema.ts";
 
 export type Upstream = { kind: "stdio"; argv: string[] } | { kind: "http"; url: string };
@@ -62,7 +62,8 @@ export function echoConfig(options: EchoConfigOptions): ConfigInput {
     mcpServers: { echo: mcpServer(options.upstream) },
     upstreams: off ? { echo: { concurrency: { maxInFlight: HUGE, queueSize: 0 } } } : {},
   };
-  if (options.telemetry) config.telemetry = telemetrySection(options.telemetry.mode, options.telemetry.sinkUrl);
+  if (options.telemetry)
+    config.telemetry = telemetrySection(options.telemetry.mode, options.telemetry.sinkUrl);
   return config;
 }
 
@@ -71,12 +72,18 @@ export function echoConfig(options: EchoConfigOptions): ConfigInput {
  * trips a breaker on `a`, and falls back to `b__flaky`. Plain: every policy off.
  */
 export function faultConfig(a: Upstream, b: Upstream, resilient: boolean): ConfigInput {
-  const tools = resilient
+  const tools: Record<string, ToolOptions> = resilient
     ? {
         flaky: {
           idempotent: true,
           retry: { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 200 },
-          breaker: { enabled: true, failureRatePercent: 50, volumeThreshold: 10, windowMs: 2_000, resetTimeoutMs: 300 },
+          breaker: {
+            enabled: true,
+            failureRatePercent: 50,
+            volumeThreshold: 10,
+            windowMs: 2_000,
+            resetTimeoutMs: 300,
+          },
           fallback: { routes: [{ tool: "b__flaky" }] },
         },
       }

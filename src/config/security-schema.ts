@@ -25,7 +25,9 @@ const secureUrl = z.url().refine(
 );
 
 /** An OAuth scope token (RFC 6749 §3.3: printable ASCII without space, `"` and `\\`). */
-const scope = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "a scope is printable ASCII without spaces, quotes or backslashes");
+const scope = z
+  .string()
+  .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "a scope is printable ASCII without spaces, quotes or backslashes");
 
 export const ApiKeySchema = z
   .strictObject({

@@ -68,7 +68,8 @@ export class Bulkhead {
         ),
       );
     }
-    if (ctx.signal.aborted) return Promise.reject(abortError(ctx, "bulkhead", `before queueing in ${this.name}`));
+    if (ctx.signal.aborted)
+      return Promise.reject(abortError(ctx, "bulkhead", `before queueing in ${this.name}`));
     const own = this.queueTimeoutMs > 0 ? performance.now() + this.queueTimeoutMs : Number.POSITIVE_INFINITY;
     const wait = this.#queue.wait(ctx, {
       priority: ctx.priority,

@@ -38,7 +38,12 @@ export type PolicyEvent =
   /** The lock is this call's (waitMs 0 when it was free). */
   | (CallEventBase & { type: "lockAcquired"; lock: string; waitMs: number })
   /** The call gave up waiting for the lock. */
-  | (CallEventBase & { type: "lockRejected"; lock: string; code: "LockTimeout" | "Cancelled"; waitMs: number })
+  | (CallEventBase & {
+      type: "lockRejected";
+      lock: string;
+      code: "LockTimeout" | "Cancelled";
+      waitMs: number;
+    })
   | (CallEventBase & { type: "lockReleased"; lock: string; heldMs: number })
   /** One pass through the policies inside retry (breaker, bulkhead, lock, timeout, upstream call). */
   | (CallEventBase & { type: "attemptStart" })
@@ -53,10 +58,21 @@ export type PolicyEvent =
   /** `attempt` failed and the next one starts after `delayMs`. */
   | (CallEventBase & { type: "retryScheduled"; delayMs: number; errorCode: ErrorCode | "toolError" })
   | (CallEventBase & { type: "timeout"; limit: TimeoutLimit; ms: number })
-  | (CallEventBase & { type: "breakerRejected"; breaker: string; state: BreakerState; nextAttemptAt?: number })
+  | (CallEventBase & {
+      type: "breakerRejected";
+      breaker: string;
+      state: BreakerState;
+      nextAttemptAt?: number;
+    })
   /** The call moves from route `from` to route `to` (public tool names) because of `reason`. */
   | (CallEventBase & { type: "fallback"; from: string; to: string; reason: ErrorCode })
-  | { type: "breakerStateChange"; breaker: string; from: BreakerState; to: BreakerState; nextAttemptAt?: number };
+  | {
+      type: "breakerStateChange";
+      breaker: string;
+      from: BreakerState;
+      to: BreakerState;
+      nextAttemptAt?: number;
+    };
 
 export type PolicyEventType = PolicyEvent["type"];
 

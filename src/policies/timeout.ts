@@ -110,7 +110,14 @@ function runWithin<T>(
 }
 
 function timedOut(ctx: CallContext, limit: TimeoutLimit, limitMs: number): GatewayError {
-  ctx.events.emit({ type: "timeout", upstream: ctx.upstream, tool: ctx.tool, attempt: ctx.attempt, limit, ms: limitMs });
+  ctx.events.emit({
+    type: "timeout",
+    upstream: ctx.upstream,
+    tool: ctx.tool,
+    attempt: ctx.attempt,
+    limit,
+    ms: limitMs,
+  });
   const what = `${LIMIT_TEXT[limit]} ${limitMs} ms`;
   return new GatewayError(
     ErrorCode.UpstreamTimeout,

@@ -133,13 +133,27 @@ export class GatewaySession implements Caller {
           const args = params.arguments ?? {};
           if (typeof args !== "object" || Array.isArray(args)) throw invalid("tools/call params.arguments must be an object");
           const progressToken = ctx.meta?.progressToken;
-          return await router.callTool(name, args as Record<string, unknown>, {
+          // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
+          // drops a progress update that arrives in the same read as its response: a macrotask between
+          // them keeps them in separate writes.
+          let progressSent: Promise<void> | undefined;
+          const result = await router.callTool(name, args as Record<string, unknown>, {
             ...ctx,
             onProgress:
               progressToken === undefined
                 ? undefined
-                : (p) => extra.sendNotification({ method: "notifications/progress", params: { ...p, progressToken } } as never),
+                : (p) => {
+                    const notification = { method: "notifications/progress", params: { ...p, progressToken } };
+                    progressSent = (progressSent ?? Promise.resolve())
+                      .then(() => extra.sendNotification(notification as never))
+                      .catch(() => {});
+                  },
           });
+          if (progressSent) {
+            await progressSent;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          return result;
         }
         case "prompts/list":
           return page(router.listPrompts(), params.cursor, "prompts");

@@ -83,7 +83,9 @@ export class WebSocketServerTransport implements Transport {
     this.#started = true;
     const socket = this.#socket;
     socket.on("message", (data, isBinary) => this.#receive(data, isBinary));
-    socket.on("error", (err) => this.onerror?.(this.#connectionError(`WebSocket error: ${err.message}`, err)));
+    socket.on("error", (err) =>
+      this.onerror?.(this.#connectionError(`WebSocket error: ${err.message}`, err)),
+    );
     socket.on("pong", () => {
       this.#awaitingPong = false;
     });
@@ -160,7 +162,9 @@ export class WebSocketServerTransport implements Transport {
    */
   #reject(rpcCode: number, message: string, id?: string | number): void {
     this.onerror?.(
-      new GatewayError(ErrorCode.InvalidRequest, `WebSocket session ${this.sessionId}: ${message}`, { rpcCode }),
+      new GatewayError(ErrorCode.InvalidRequest, `WebSocket session ${this.sessionId}: ${message}`, {
+        rpcCode,
+      }),
     );
     if (this.#socket.readyState !== WebSocket.OPEN) return;
     const reply = { jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error: { code: rpcCode, message } };

@@ -3,19 +3,21 @@
  * alert, one that stops holding resolves it; both go to the log, to a bounded recent list (status page)
  * and, when configured, to a webhook. Prometheus users get the same rules in config/prometheus-alerts.yml.
  */
-import { type IntervalHistogram, monitorEventLoopDelay } from "node:perf_hooks";
+import { type ELDHistogram, monitorEventLoopDelay } from "node:perf_hooks";
 import type { AlertRules } from "../config/telemetry-schema.ts";
 import type { Logger } from "./log.ts";
 import type { RollingStats } from "./stats.ts";
 import { type GatewayView, isDown } from "./view.ts";
 
-export type AlertRuleName =
-  | "errorRate"
-  | "latency"
-  | "breakerOpen"
-  | "upstreamDown"
-  | "queueSaturation"
-  | "eventLoopLag";
+export const ALERT_RULES = [
+  "errorRate",
+  "latency",
+  "breakerOpen",
+  "upstreamDown",
+  "queueSaturation",
+  "eventLoopLag",
+] as const;
+export type AlertRuleName = (typeof ALERT_RULES)[number];
 
 export interface Alert {
   /** `rule:subject`, stable while the condition holds. */
@@ -57,7 +59,7 @@ export class AlertManager {
   private readonly history: Alert[] = [];
   private readonly downSince = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private loopDelay: IntervalHistogram | undefined;
+  private loopDelay: ELDHistogram | undefined;
 
   constructor(options: AlertManagerOptions) {
     this.options = options;

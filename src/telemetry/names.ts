@@ -42,6 +42,7 @@ export const ATTR_FALLBACK_TO = "toolgate.fallback.to";
 export const ATTR_SCOPE = "toolgate.scope";
 export const ATTR_UPSTREAM_STATE = "toolgate.upstream.state";
 export const ATTR_LOCK_KEY = "toolgate.lock.key";
+export const ATTR_ALERT_RULE = "toolgate.alert.rule";
 
 // --- Span names of our own (MCP spans are named `{mcp.method.name} {target}`) ---
 export const SPAN_QUEUE_WAIT = "toolgate.queue.wait";

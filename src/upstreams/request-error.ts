@@ -62,15 +62,22 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
   // "Not connected": the SDK refused to send because the transport had just closed.
   const notSent =
     (code !== undefined && NOT_SENT.test(code)) || (err instanceof Error && err.message === "Not connected");
-  const message = err instanceof Error ? err.message : String(err);
   return {
     error: new GatewayError(
       notSent ? ErrorCode.UpstreamUnavailable : ErrorCode.ConnectionLost,
-      `transport to upstream "${upstream}" failed: ${message}${code ? ` (${code})` : ""}`,
+      `transport to upstream "${upstream}" failed: ${describeFailure(err)}`,
       { upstream, reachedUpstream: !notSent, cause: err },
     ),
     connectionBroken: true,
   };
+}
+
+/** A one-line cause for logs and `lastError`: the message plus the system error code hidden in `cause`. */
+export function describeFailure(err: unknown): string {
+  if (err instanceof GatewayError) return err.message;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = systemCode(err);
+  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 /** `fetch` wraps the socket error in `cause`; Node's own errors carry `code` directly. */

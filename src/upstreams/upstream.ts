@@ -6,6 +6,7 @@
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
   type ClientCapabilities,
   type Implementation,
@@ -30,7 +31,7 @@ import type { UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
-import { requestFailure } from "./request-error.ts";
+import { describeFailure, requestFailure } from "./request-error.ts";
 import { createTransport } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
@@ -243,7 +244,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       });
     } catch (err) {
       const failure = requestFailure(err, this.name, options.signal);
-      if (failure.connectionBroken) this.#lost(client, failure.error);
+      if (failure.connectionBroken) this.#lost(client, failure.error.message);
       throw failure.error;
     }
   }
@@ -255,7 +256,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       await client.notification({ method, ...(params && { params }) });
     } catch (err) {
       const failure = requestFailure(err, this.name);
-      if (failure.connectionBroken) this.#lost(client, failure.error);
+      if (failure.connectionBroken) this.#lost(client, failure.error.message);
       throw failure.error;
     }
   }
@@ -293,6 +294,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#client = client;
     this.#setState("connecting");
     let protocolVersion: string | undefined;
+    let connected = false;
     try {
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
@@ -306,10 +308,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       transport.onmessage = (message) => {
         protocolVersion ??= negotiatedVersion(message);
       };
-      client.onclose = () => this.#lost(client, new Error(this.#closedMessage()));
-      client.onerror = (err) => this.#log.debug("upstream transport error", { error: err.message });
+      // While connecting, the failure reaches the catch below with its real cause; the SDK's own close on a
+      // failed handshake would otherwise report a bare "connection closed" first.
+      client.onclose = () => {
+        if (connected) this.#lost(client, this.#closedMessage());
+      };
+      client.onerror = (err) => {
+        this.#log.debug("upstream transport error", { error: err.message });
+        // The SDK leaves a request whose SSE response stream was cut waiting forever (and a legacy SSE
+        // stream's requests die with it): a fresh connection fails them now with ConnectionLost.
+        if (connected && (err instanceof SseError || err.message.startsWith("SSE stream disconnected"))) {
+          this.#lost(client, `the event stream broke: ${err.message}`);
+        }
+      };
       const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await client.connect(transport, { timeout });
+      connected = true;
       const catalog = await this.#discover(client, timeout);
       if (this.#client !== client) return;
       const changed = changedKinds(this.#catalog, catalog);
@@ -331,18 +345,19 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#setState("ready");
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
-      this.#lost(client, err);
+      const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
+      this.#lost(client, closed ? this.#closedMessage() : describeFailure(err));
     }
   }
 
   /** The connection of `client` failed or closed: drop it and schedule a reconnect. Stale clients are ignored. */
-  #lost(client: Client, err: unknown): void {
+  #lost(client: Client, reason: string): void {
     if (this.#client !== client) return;
     this.#client = undefined;
     const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
-    this.#lastError = err instanceof Error ? err.message : String(err);
+    this.#lastError = reason;
     void client.close().catch(() => {});
     if (!this.#running) return;
     const delay = backoffDelay(this.#attempt++, this.#config.reconnect);

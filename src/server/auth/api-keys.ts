@@ -16,7 +16,8 @@ export function readCredential(headers: Headers): Credential {
   const authorization = headers.get("authorization");
   if (authorization !== null) {
     const match = /^Bearer +(\S+) *$/i.exec(authorization);
-    if (!match?.[1]) return { kind: "malformed", reason: "the Authorization header must be `Bearer <token>`" };
+    if (!match?.[1])
+      return { kind: "malformed", reason: "the Authorization header must be `Bearer <token>`" };
     return { kind: "token", token: match[1], from: "bearer" };
   }
   const apiKey = headers.get("x-api-key")?.trim();

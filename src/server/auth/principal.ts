@@ -8,4 +8,8 @@ export interface Principal {
 }
 
 /** The caller when no authentication is configured (loopback, or explicitly allowed on other addresses). */
-export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous", kind: "anonymous", scopes: [] }) as Principal;
+export const ANONYMOUS: Principal = Object.freeze({
+  id: "anonymous",
+  kind: "anonymous",
+  scopes: [],
+}) as Principal;

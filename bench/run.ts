@@ -1,0 +1,949 @@
+/**
+ * `npm run bench`: toolgate against the SDK client talking to the upstream directly (the floor) and
+ * against two peers (supergateway, mcp-proxy), all in one run on this machine; prints tables and
+ * PASS/MISS per target, writes JSON. Absolute numbers are printed, never asserted; every comparison is
+ * a ratio of medians measured in this run.
+ *
+ *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--sessions N] [--only SETUP,...]
+ */
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
+import { availableParallelism, cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import type { ConfigInput } from "../src/config/schema.ts";
+import {
+  exited,
+  installCleanup,
+  type Started,
+  start,
+  stop,
+  stopAll,
+  tasksetAvailable,
+  waitForLine,
+} from "./lib/processes.ts";
+import { median, ratio } from "./lib/stats.ts";
+import { type Cell, fmt, table } from "./lib/table.ts";
+import {
+  configDir,
+  echoConfig,
+  faultConfig,
+  telemetryConfigurable,
+  type Upstream,
+} from "./lib/toolgate-config.ts";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    json: { type: "string" },
+    "no-pin": { type: "boolean", default: false },
+    sessions: { type: "string" },
+    only: { type: "string" },
+  },
+});
+
+const ROOT = resolve(import.meta.dirname, "..");
+const NODE = process.execPath;
+const ECHO = join(ROOT, "bench/upstream-echo.ts");
+const LOAD = join(ROOT, "bench/load.ts");
+const MAIN = join(ROOT, "src/main.ts");
+const LOOPBACK = join(ROOT, "bench/lib/force-loopback.ts");
+const SUPERGATEWAY = join(ROOT, "node_modules/supergateway/dist/index.js");
+const MCP_PROXY = join(ROOT, "node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs");
+
+const CORES = availableParallelism();
+const PIN = !values["no-pin"] && tasksetAvailable() && CORES >= 2;
+/** Servers (gateways, upstreams) share CPU 0; the load generator gets CPU 1 to itself. */
+const SERVER_CPUS = PIN ? "0" : undefined;
+const LOAD_CPUS = PIN ? "1" : undefined;
+
+const PLAN = values.quick
+  ? {
+      payloads: [32, 65536],
+      concurrency: [1, 16],
+      reps: 1,
+      windowMs: 400,
+      warmupMs: 150,
+      slowConcurrency: [256],
+      faultWindowMs: 2000,
+      sessions: 200,
+      sessionCallMs: 1500,
+    }
+  : {
+      payloads: [32, 65536],
+      concurrency: [1, 16, 64, 256],
+      reps: 3,
+      windowMs: 700,
+      warmupMs: 250,
+      slowConcurrency: [256, 1024],
+      faultWindowMs: 2000,
+      sessions: 1000,
+      sessionCallMs: 3000,
+    };
+const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
+const SLOW_MS = 50;
+const only = values.only?.split(",");
+
+// ---------------------------------------------------------------------------------------------
+// Setups: something to point the load generator at, and the processes to watch in /proc.
+
+interface Setup {
+  name: string;
+  target: { url: string } | { stdio: string[] };
+  /** `role:pid[:children]` for load.ts --watch; roles: gateway, upstream. */
+  watch: string[];
+  procs: Started[];
+  /** Public tool name prefix (`echo__` through toolgate). */
+  prefix: string;
+}
+
+const configs = configDir();
+
+function echoStdioArgv(extra: string[] = []): string[] {
+  return [...(SERVER_CPUS ? ["taskset", "-c", SERVER_CPUS] : []), NODE, ECHO, ...extra];
+}
+
+async function startEcho(name: string, extra: string[] = []): Promise<{ proc: Started; url: string }> {
+  const proc = start(name, [NODE, ECHO, "--http", "0", ...extra], { cpus: SERVER_CPUS });
+  const line = await waitForLine(proc, (l) => l.startsWith('{"url"'));
+  return { proc, url: (JSON.parse(line) as { url: string }).url };
+}
+
+async function startToolgate(name: string, config: ConfigInput): Promise<{ proc: Started; url: string }> {
+  const file = configs.write(name, config);
+  const proc = start(name, [NODE, MAIN, "serve", "--config", file, "--http", "0"], {
+    cpus: SERVER_CPUS,
+    cwd: ROOT,
+  });
+  const line = await waitForLine(proc, (l) => l.includes('"toolgate listening"'));
+  return { proc, url: (JSON.parse(line) as { mcp: string }).mcp };
+}
+
+async function freePort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  if (address === null || typeof address === "string") throw new Error("bench: no free port");
+  return address.port;
+}
+
+/** Peers print nothing machine-readable when ready: poll until their port answers HTTP. */
+async function waitForHttp(proc: Started, url: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (proc.child.exitCode !== null) break;
+    try {
+      await fetch(url, { method: "GET", signal: AbortSignal.timeout(1_000) }).then((r) => r.body?.cancel());
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`bench: ${proc.name} did not answer at ${url}; stderr:\n  ${proc.stderrTail.join("\n  ")}`);
+}
+
+type SetupName =
+  | "direct-http"
+  | "direct-stdio"
+  | "toolgate-http"
+  | "toolgate-http-off"
+  | "toolgate-stdio"
+  | "toolgate-stdio-off"
+  | "supergateway"
+  | "mcp-proxy";
+
+async function startSetup(
+  name: SetupName,
+  telemetry?: { mode: "on" | "off"; sinkUrl?: string },
+): Promise<Setup> {
+  const echoStdio: Upstream = { kind: "stdio", argv: [NODE, ECHO] };
+  switch (name) {
+    case "direct-http": {
+      const echo = await startEcho("upstream-echo");
+      return {
+        name,
+        target: { url: echo.url },
+        watch: [`upstream:${echo.proc.pid}`],
+        procs: [echo.proc],
+        prefix: "",
+      };
+    }
+    case "direct-stdio":
+      return {
+        name,
+        target: { stdio: echoStdioArgv() },
+        watch: ["upstream:self:children"],
+        procs: [],
+        prefix: "",
+      };
+    case "toolgate-http":
+    case "toolgate-http-off": {
+      const echo = await startEcho("upstream-echo");
+      const policies = name === "toolgate-http" ? "on" : "off";
+      const config = echoConfig({ upstream: { kind: "http", url: echo.url }, policies, telemetry });
+      const tg = await startToolgate(`${name}${telemetry ? `-telemetry-${telemetry.mode}` : ""}`, config);
+      return {
+        name,
+        target: { url: tg.url },
+        watch: [`gateway:${tg.proc.pid}`, `upstream:${echo.proc.pid}`],
+        procs: [tg.proc, echo.proc],
+        prefix: "echo__",
+      };
+    }
+    case "toolgate-stdio":
+    case "toolgate-stdio-off": {
+      const policies = name === "toolgate-stdio" ? "on" : "off";
+      const tg = await startToolgate(name, echoConfig({ upstream: echoStdio, policies }));
+      return {
+        name,
+        target: { url: tg.url },
+        watch: [`gateway:${tg.proc.pid}`, `upstream:${tg.proc.pid}:children`],
+        procs: [tg.proc],
+        prefix: "echo__",
+      };
+    }
+    case "supergateway": {
+      const port = await freePort();
+      const proc = start(
+        name,
+        [
+          NODE,
+          "--import",
+          LOOPBACK,
+          SUPERGATEWAY,
+          "--stdio",
+          `${NODE} ${ECHO}`,
+          "--outputTransport",
+          "streamableHttp",
+          "--stateful",
+          "--port",
+          String(port),
+          "--logLevel",
+          "none",
+        ],
+        { cpus: SERVER_CPUS },
+      );
+      const url = `http://127.0.0.1:${port}/mcp`;
+      await waitForHttp(proc, url);
+      return {
+        name,
+        target: { url },
+        watch: [`gateway:${proc.pid}`, `upstream:${proc.pid}:children`],
+        procs: [proc],
+        prefix: "",
+      };
+    }
+    case "mcp-proxy": {
+      const port = await freePort();
+      const proc = start(
+        name,
+        [
+          NODE,
+          MCP_PROXY,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--server",
+          "stream",
+          "--",
+          NODE,
+          ECHO,
+        ],
+        { cpus: SERVER_CPUS },
+      );
+      const url = `http://127.0.0.1:${port}/mcp`;
+      await waitForHttp(proc, url);
+      return {
+        name,
+        target: { url },
+        watch: [`gateway:${proc.pid}`, `upstream:${proc.pid}:children`],
+        procs: [proc],
+        prefix: "",
+      };
+    }
+  }
+}
+
+async function stopSetup(setup: Setup): Promise<void> {
+  for (const proc of setup.procs) await stop(proc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator: its own process, pinned to its own core.
+
+interface ProcWatch {
+  cpuMs: number;
+  rssKb: number;
+  hwmKb: number;
+  pids: number;
+}
+
+interface WindowResult {
+  kind: "window";
+  setup: string;
+  tool: string;
+  payload: number;
+  concurrency: number;
+  clients: number;
+  rep: number;
+  calls: number;
+  errors: number;
+  errorSample?: string;
+  elapsedMs: number;
+  callsPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  watch: Record<string, ProcWatch>;
+}
+
+interface SessionsResult {
+  kind: "sessions";
+  setup: string;
+  sessions: number;
+  openErrors: number;
+  openErrorSample?: string;
+  openMs: number;
+  calls: number;
+  errors: number;
+  errorSample?: string;
+  callsPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  before: Record<string, ProcWatch>;
+  idle: Record<string, ProcWatch>;
+  after: Record<string, ProcWatch>;
+}
+
+async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promise<T[]> {
+  const target =
+    "url" in setup.target ? ["--url", setup.target.url] : ["--stdio", JSON.stringify(setup.target.stdio)];
+  const watch = setup.watch.flatMap((w) => ["--watch", w]);
+  const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...target, ...watch, ...args], {
+    cpus: LOAD_CPUS,
+  });
+  const timer = setTimeout(() => void stop(proc), expectMs + 60_000);
+  const code = await exited(proc);
+  clearTimeout(timer);
+  if (code !== 0) {
+    throw new Error(
+      `load generator against ${setup.name} failed (exit ${code}):\n  ${proc.stderrTail.join("\n  ")}`,
+    );
+  }
+  return proc.lines
+    .filter((l) => l.startsWith("{"))
+    .map((l) => ({ setup: setup.name, ...(JSON.parse(l) as object) }) as T);
+}
+
+function windowArgs(o: {
+  tool: string;
+  payloads?: number[];
+  concurrency: number[];
+  reps: number;
+  windowMs: number;
+  warmupMs: number;
+  extra?: string[];
+}): { args: string[]; expectMs: number } {
+  const payloads = o.payloads ?? [32];
+  const args = [
+    "--tool",
+    o.tool,
+    "--payload",
+    payloads.join(","),
+    "--concurrency",
+    o.concurrency.join(","),
+    "--clients",
+    "16",
+    "--reps",
+    String(o.reps),
+    "--duration-ms",
+    String(o.windowMs),
+    "--warmup-ms",
+    String(o.warmupMs),
+    ...(o.extra ?? []),
+  ];
+  return { args, expectMs: payloads.length * o.concurrency.length * (o.warmupMs + o.reps * o.windowMs) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Aggregation: medians over repetitions.
+
+interface Summary {
+  setup: string;
+  tool: string;
+  payload: number;
+  concurrency: number;
+  reps: number;
+  calls: number;
+  errors: number;
+  errorSample: string | undefined;
+  callsPerSec: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** CPU time per call (utime+stime), microseconds. */
+  gatewayCpuUs: number;
+  upstreamCpuUs: number;
+  gatewayRssMb: number;
+  gatewayPeakMb: number;
+  upstreamRssMb: number;
+  /** Resident memory at the end of each repetition (gateway, or the upstream when there is none). */
+  rssPerRepMb: number[];
+}
+
+const mb = (kb: number | undefined) => (kb ?? 0) / 1024;
+
+function summarize(rows: WindowResult[]): Summary[] {
+  const groups = new Map<string, WindowResult[]>();
+  for (const r of rows) {
+    const key = `${r.setup}|${r.tool}|${r.payload}|${r.concurrency}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const first = g[0] as WindowResult;
+    const cpuUs = (role: string) =>
+      median(
+        g.map((r) => (r.watch[role] ? (r.watch[role].cpuMs * 1000) / Math.max(1, r.calls) : Number.NaN)),
+      );
+    const main = first.watch.gateway ? "gateway" : "upstream";
+    return {
+      setup: first.setup,
+      tool: first.tool,
+      payload: first.payload,
+      concurrency: first.concurrency,
+      reps: g.length,
+      calls: g.reduce((s, r) => s + r.calls, 0),
+      errors: g.reduce((s, r) => s + r.errors, 0),
+      errorSample: g.find((r) => r.errorSample)?.errorSample,
+      callsPerSec: median(g.map((r) => r.callsPerSec)),
+      p50Ms: median(g.map((r) => r.p50Ms)),
+      p95Ms: median(g.map((r) => r.p95Ms)),
+      p99Ms: median(g.map((r) => r.p99Ms)),
+      gatewayCpuUs: cpuUs("gateway"),
+      upstreamCpuUs: cpuUs("upstream"),
+      gatewayRssMb: Math.max(...g.map((r) => mb(r.watch.gateway?.rssKb))),
+      gatewayPeakMb: Math.max(...g.map((r) => mb(r.watch.gateway?.hwmKb))),
+      upstreamRssMb: Math.max(...g.map((r) => mb(r.watch.upstream?.rssKb))),
+      rssPerRepMb: g.map((r) => Math.round(mb(r.watch[main]?.rssKb))),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+const failures: string[] = [];
+const windows: WindowResult[] = [];
+const faultRows: WindowResult[] = [];
+const sessionRows: SessionsResult[] = [];
+const telemetryRows: WindowResult[] = [];
+let telemetryNote = "";
+
+/** Runs one setup's workloads; a failing setup is reported and the run goes on with the others. */
+async function withSetup(
+  name: SetupName,
+  body: (setup: Setup) => Promise<void>,
+  telemetry?: { mode: "on" | "off"; sinkUrl?: string },
+): Promise<void> {
+  if (only && !only.includes(name)) return;
+  let setup: Setup | undefined;
+  const began = performance.now();
+  try {
+    setup = await startSetup(name, telemetry);
+    await body(setup);
+  } catch (error) {
+    failures.push(`${name}: ${(error as Error).message}`);
+    process.stderr.write(`bench: ${name} failed: ${(error as Error).message}\n`);
+  } finally {
+    if (setup) await stopSetup(setup);
+    process.stderr.write(`bench: ${name} done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
+  }
+}
+
+const ECHO_SETUPS: SetupName[] = [
+  "direct-http",
+  "direct-stdio",
+  "toolgate-http",
+  "toolgate-http-off",
+  "toolgate-stdio",
+  "toolgate-stdio-off",
+  "supergateway",
+  "mcp-proxy",
+];
+
+async function echoWorkloads(): Promise<void> {
+  for (const name of ECHO_SETUPS) {
+    await withSetup(name, async (setup) => {
+      const echo = windowArgs({
+        tool: `${setup.prefix}echo`,
+        payloads: PLAN.payloads,
+        concurrency: PLAN.concurrency,
+        reps: PLAN.reps,
+        windowMs: PLAN.windowMs,
+        warmupMs: PLAN.warmupMs,
+      });
+      windows.push(...(await runLoad<WindowResult>(setup, echo.args, echo.expectMs)));
+      if (name !== "direct-http" && name !== "toolgate-http") return;
+      // The slow tool: many calls in flight must overlap, not queue behind each other.
+      const slow = windowArgs({
+        tool: `${setup.prefix}slow`,
+        concurrency: PLAN.slowConcurrency,
+        reps: PLAN.reps,
+        windowMs: Math.max(PLAN.windowMs, 1000),
+        warmupMs: PLAN.warmupMs,
+        extra: ["--slow-ms", String(SLOW_MS)],
+      });
+      windows.push(...(await runLoad<WindowResult>(setup, slow.args, slow.expectMs)));
+    });
+  }
+}
+
+/** 10% of calls fail transiently and upstream `a` flaps (1.5 s up, 0.5 s of HTTP 503). */
+async function faultWorkload(): Promise<void> {
+  if (only && !only.includes("faults")) return;
+  const fault = windowArgs({
+    tool: "flaky",
+    concurrency: [16],
+    reps: PLAN.reps,
+    windowMs: PLAN.faultWindowMs,
+    warmupMs: 0,
+    extra: ["--think-ms", "10"],
+  });
+  let a: Awaited<ReturnType<typeof startEcho>> | undefined;
+  let b: Awaited<ReturnType<typeof startEcho>> | undefined;
+  try {
+    a = await startEcho("upstream-a (flapping)", [
+      "--fail-rate",
+      "0.1",
+      "--flap-up-ms",
+      "1500",
+      "--flap-down-ms",
+      "500",
+    ]);
+    b = await startEcho("upstream-b", ["--fail-rate", "0.1"]);
+    const upA: Upstream = { kind: "http", url: a.url };
+    const upB: Upstream = { kind: "http", url: b.url };
+    const direct: Setup = {
+      name: "faults: direct to a",
+      target: { url: a.url },
+      watch: [],
+      procs: [],
+      prefix: "",
+    };
+    faultRows.push(...(await runLoad<WindowResult>(direct, fault.args, fault.expectMs)));
+    for (const resilient of [false, true]) {
+      const name = resilient ? "faults: toolgate retry+breaker+fallback" : "faults: toolgate, policies off";
+      const tg = await startToolgate(
+        resilient ? "faults-resilient" : "faults-plain",
+        faultConfig(upA, upB, resilient),
+      );
+      try {
+        const setup: Setup = {
+          name,
+          target: { url: tg.url },
+          watch: [`gateway:${tg.proc.pid}`],
+          procs: [],
+          prefix: "a__",
+        };
+        const args = fault.args.map((x) => (x === "flaky" ? "a__flaky" : x));
+        faultRows.push(...(await runLoad<WindowResult>(setup, args, fault.expectMs)));
+      } finally {
+        await stop(tg.proc);
+      }
+    }
+  } catch (error) {
+    failures.push(`faults: ${(error as Error).message}`);
+  } finally {
+    if (a) await stop(a.proc);
+    if (b) await stop(b.proc);
+  }
+}
+
+/** Many concurrent sessions, each calling now and then: memory per session and latency. */
+async function sessionsWorkload(): Promise<void> {
+  for (const name of ["direct-http", "toolgate-http", "mcp-proxy"] as const) {
+    if (only && !only.includes("sessions")) return;
+    await withSetup(name, async (setup) => {
+      const warm = windowArgs({
+        tool: `${setup.prefix}echo`,
+        concurrency: [1],
+        reps: 1,
+        windowMs: 300,
+        warmupMs: 100,
+      });
+      await runLoad(setup, warm.args, warm.expectMs);
+      const args = [
+        "--tool",
+        `${setup.prefix}echo`,
+        "--sessions",
+        String(SESSIONS),
+        "--call-interval-ms",
+        "1000",
+        "--duration-ms",
+        String(PLAN.sessionCallMs),
+      ];
+      sessionRows.push(...(await runLoad<SessionsResult>(setup, args, SESSIONS * 20 + PLAN.sessionCallMs)));
+    });
+  }
+}
+
+/** Telemetry on (traces to a local OTLP sink that discards) vs off, same workload. */
+async function telemetryWorkload(): Promise<void> {
+  if (only && !only.includes("telemetry")) return;
+  if (!telemetryConfigurable()) {
+    telemetryNote = "TODO: the config schema has no `telemetry` section yet; on/off overhead not measured";
+    return;
+  }
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+  const address = sink.address();
+  const sinkUrl =
+    typeof address === "object" && address ? `http://127.0.0.1:${address.port}/v1/traces` : undefined;
+  try {
+    for (const mode of ["off", "on"] as const) {
+      await withSetup(
+        "toolgate-http",
+        async (setup) => {
+          const w = windowArgs({
+            tool: "echo__echo",
+            concurrency: values.quick ? [16] : [1, 16],
+            reps: PLAN.reps,
+            windowMs: PLAN.windowMs,
+            warmupMs: PLAN.warmupMs,
+          });
+          const rows = await runLoad<WindowResult>(setup, w.args, w.expectMs);
+          telemetryRows.push(...rows.map((r) => ({ ...r, setup: `telemetry ${mode}` })));
+        },
+        { mode, sinkUrl },
+      );
+    }
+  } finally {
+    sink.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+interface Target {
+  target: string;
+  measured: string;
+  verdict: "PASS" | "MISS" | "n/a";
+}
+
+function verdict(ok: boolean | undefined): Target["verdict"] {
+  return ok === undefined ? "n/a" : ok ? "PASS" : "MISS";
+}
+
+function report(): { text: string; targets: Target[]; summary: Summary[] } {
+  const summary = summarize(windows);
+  const find = (setup: string, tool: string, payload: number, c: number) =>
+    summary.find(
+      (s) => s.setup === setup && s.tool.endsWith(tool) && s.payload === payload && s.concurrency === c,
+    );
+  const out: string[] = [];
+
+  const cpuModel = cpus()[0]?.model ?? "unknown CPU";
+  out.push(
+    `toolgate bench — ${new Date().toISOString()} — node ${process.version}`,
+    `Machine: ${CORES} cores (${cpuModel}). The load generator runs on this same machine and competes with the servers:`,
+    PIN
+      ? "  pinned with taskset: load generator on CPU 1; gateways, peers and upstreams share CPU 0."
+      : "  not pinned (taskset missing, fewer than 2 cores, or --no-pin).",
+    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up).`,
+    "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
+  );
+
+  const echoRows = summary.filter((s) => s.tool.endsWith("echo"));
+  out.push(
+    table(
+      "Echo, closed loop",
+      [
+        "setup",
+        "payload",
+        "conc",
+        "calls/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "gw CPU µs/call",
+        "up CPU µs/call",
+        "gw RSS MB",
+        "gw peak MB",
+        "up RSS MB",
+        "errors",
+      ],
+      echoRows.map((s) => [
+        s.setup,
+        s.payload,
+        s.concurrency,
+        s.callsPerSec,
+        s.p50Ms,
+        s.p95Ms,
+        s.p99Ms,
+        fmt(s.gatewayCpuUs, 0),
+        fmt(s.upstreamCpuUs, 0),
+        s.gatewayRssMb ? fmt(s.gatewayRssMb, 0) : "-",
+        s.gatewayPeakMb ? fmt(s.gatewayPeakMb, 0) : "-",
+        fmt(s.upstreamRssMb, 0),
+        s.errors,
+      ]),
+    ),
+  );
+
+  const ratioRows: Cell[][] = [];
+  for (const payload of PLAN.payloads) {
+    for (const c of PLAN.concurrency) {
+      const get = (setup: string) => find(setup, "echo", payload, c);
+      const tgHttp = get("toolgate-http");
+      const tgStdio = get("toolgate-stdio");
+      ratioRows.push([
+        payload,
+        c,
+        fmt(ratio(tgHttp?.callsPerSec, get("direct-http")?.callsPerSec)),
+        fmt((tgHttp?.p50Ms ?? Number.NaN) - (get("direct-http")?.p50Ms ?? Number.NaN), 3),
+        fmt(ratio(tgStdio?.callsPerSec, get("direct-stdio")?.callsPerSec)),
+        fmt(ratio(tgStdio?.callsPerSec, get("supergateway")?.callsPerSec)),
+        fmt(ratio(tgStdio?.callsPerSec, get("mcp-proxy")?.callsPerSec)),
+        fmt(ratio(tgHttp?.gatewayCpuUs, tgHttp?.upstreamCpuUs)),
+        fmt(ratio(tgStdio?.gatewayCpuUs, tgStdio?.upstreamCpuUs)),
+        fmt(ratio(tgHttp?.gatewayCpuUs, get("toolgate-http-off")?.gatewayCpuUs)),
+        fmt(ratio(tgStdio?.gatewayCpuUs, get("toolgate-stdio-off")?.gatewayCpuUs)),
+      ]);
+    }
+  }
+  out.push(
+    table(
+      "Ratios (same run; throughput ratios > 1 favour toolgate)",
+      [
+        "payload",
+        "conc",
+        "tg/direct http calls/s",
+        "tg−direct http p50 ms",
+        "tg/direct stdio calls/s",
+        "tg-stdio/supergateway",
+        "tg-stdio/mcp-proxy",
+        "gw/up CPU (http)",
+        "gw/up CPU (stdio)",
+        "on/off CPU (http)",
+        "on/off CPU (stdio)",
+      ],
+      ratioRows,
+    ),
+  );
+
+  const slowRows = summary.filter((s) => s.tool.endsWith("slow"));
+  out.push(
+    table(
+      `Slow tool (${SLOW_MS} ms): no serialization means calls/s ≈ concurrency / ${SLOW_MS} ms and p50 ≈ ${SLOW_MS} ms`,
+      ["setup", "conc", "calls/s", "ideal calls/s", "p50 ms", "p99 ms", "RSS MB per rep", "errors"],
+      slowRows.map((s) => [
+        s.setup,
+        s.concurrency,
+        s.callsPerSec,
+        (s.concurrency * 1000) / SLOW_MS,
+        s.p50Ms,
+        s.p99Ms,
+        s.rssPerRepMb.join(" → "),
+        s.errors,
+      ]),
+    ),
+  );
+
+  const faults = summarize(faultRows);
+  out.push(
+    table(
+      "Faults: 10% transient failures, upstream a flaps (1.5 s up / 0.5 s HTTP 503); 16 workers, 10 ms think time",
+      ["setup", "calls", "success %", "p50 ms", "p99 ms", "first error"],
+      faults.map((s) => [
+        s.setup,
+        s.calls,
+        fmt((100 * (s.calls - s.errors)) / Math.max(1, s.calls), 1),
+        s.p50Ms,
+        s.p99Ms,
+        (s.errorSample ?? "").slice(0, 60),
+      ]),
+    ),
+  );
+
+  const perSessionKb = (r: SessionsResult) => {
+    const role = r.idle.gateway ? "gateway" : "upstream";
+    return ((r.idle[role]?.rssKb ?? 0) - (r.before[role]?.rssKb ?? 0)) / Math.max(1, r.sessions);
+  };
+  out.push(
+    table(
+      `Many sessions: ${SESSIONS} concurrent sessions, each calling about once a second`,
+      [
+        "setup",
+        "sessions",
+        "open ms",
+        "RSS before MB",
+        "RSS idle MB",
+        "KiB/session",
+        "RSS after MB",
+        "calls",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+      ],
+      sessionRows.map((r) => {
+        const role = r.idle.gateway ? "gateway" : "upstream";
+        return [
+          r.setup,
+          r.sessions,
+          r.openMs,
+          fmt(mb(r.before[role]?.rssKb), 0),
+          fmt(mb(r.idle[role]?.rssKb), 0),
+          fmt(perSessionKb(r), 1),
+          fmt(mb(r.after[role]?.rssKb), 0),
+          r.calls,
+          r.p50Ms,
+          r.p99Ms,
+          r.errors + r.openErrors,
+        ];
+      }),
+    ),
+  );
+
+  const telemetry = summarize(telemetryRows);
+  if (telemetry.length > 0) {
+    out.push(
+      table(
+        "Telemetry on (OTLP traces to a local sink, Prometheus, process metrics, alerts) vs off",
+        ["setup", "conc", "calls/s", "p50 ms", "p99 ms", "gw CPU µs/call"],
+        telemetry.map((s) => [
+          s.setup,
+          s.concurrency,
+          s.callsPerSec,
+          s.p50Ms,
+          s.p99Ms,
+          fmt(s.gatewayCpuUs, 0),
+        ]),
+      ),
+    );
+  } else if (telemetryNote) out.push(`\nTelemetry: ${telemetryNote}`);
+
+  // Targets.
+  const targets: Target[] = [];
+  const p50Add =
+    (find("toolgate-http", "echo", 32, 1)?.p50Ms ?? Number.NaN) -
+    (find("direct-http", "echo", 32, 1)?.p50Ms ?? Number.NaN);
+  targets.push({
+    target: "toolgate adds ≤ 0.5 ms to p50 (small call, concurrency 1, over direct HTTP)",
+    measured: `+${fmt(p50Add, 3)} ms`,
+    verdict: verdict(Number.isFinite(p50Add) ? p50Add <= 0.5 : undefined),
+  });
+  const cpuRatios = echoRows
+    .filter((s) => s.setup === "toolgate-http" || s.setup === "toolgate-stdio")
+    .map((s) => ratio(s.gatewayCpuUs, s.upstreamCpuUs))
+    .filter(Number.isFinite);
+  targets.push({
+    target: "gateway CPU per proxied call ≤ 1.5× the upstream echo server's (every echo row, http+stdio)",
+    measured: `median ${fmt(median(cpuRatios))}×, worst ${fmt(Math.max(...cpuRatios))}×`,
+    verdict: verdict(cpuRatios.length ? Math.max(...cpuRatios) <= 1.5 : undefined),
+  });
+  const onOff = echoRows
+    .filter((s) => s.setup === "toolgate-http" || s.setup === "toolgate-stdio")
+    .map((s) => ratio(s.gatewayCpuUs, find(`${s.setup}-off`, "echo", s.payload, s.concurrency)?.gatewayCpuUs))
+    .filter(Number.isFinite);
+  targets.push({
+    target: "policies on ≤ 1.10× gateway CPU of policies off (median over echo rows)",
+    measured: `median ${fmt(median(onOff))}×, worst ${fmt(Math.max(...onOff))}×`,
+    verdict: verdict(onOff.length ? median(onOff) <= 1.1 : undefined),
+  });
+  for (const peer of ["supergateway", "mcp-proxy"]) {
+    const r = echoRows
+      .filter((s) => s.setup === "toolgate-stdio")
+      .map((s) => ratio(s.callsPerSec, find(peer, "echo", s.payload, s.concurrency)?.callsPerSec))
+      .filter(Number.isFinite);
+    targets.push({
+      target: `toolgate throughput ≥ ${peer} at every concurrency and payload (both over a stdio upstream)`,
+      measured: `worst ${fmt(Math.min(...r))}×`,
+      verdict: verdict(r.length ? Math.min(...r) >= 1 : undefined),
+    });
+  }
+  const tgSessions = sessionRows.find((r) => r.setup === "toolgate-http");
+  targets.push({
+    target: "memory per idle downstream session ≤ 64 KiB",
+    measured: tgSessions
+      ? `${fmt(perSessionKb(tgSessions), 1)} KiB over ${tgSessions.sessions} sessions`
+      : "-",
+    verdict: verdict(tgSessions ? perSessionKb(tgSessions) <= 64 : undefined),
+  });
+  const telOn = telemetry.filter((s) => s.setup === "telemetry on");
+  const telRatios = telOn
+    .map((s) =>
+      ratio(
+        s.gatewayCpuUs,
+        telemetry.find((o) => o.setup === "telemetry off" && o.concurrency === s.concurrency)?.gatewayCpuUs,
+      ),
+    )
+    .filter(Number.isFinite);
+  targets.push({
+    target: "telemetry overhead (gateway CPU per call, on/off; informational)",
+    measured: telRatios.length ? `${telRatios.map((r) => `${fmt(r)}×`).join(", ")}` : telemetryNote || "-",
+    verdict: "n/a",
+  });
+  out.push(
+    table(
+      "Targets (reported, never enforced)",
+      ["target", "measured", "verdict"],
+      targets.map((t) => [t.target, t.measured, t.verdict]),
+    ),
+  );
+  if (failures.length) out.push(`\nFailures:\n  ${failures.join("\n  ")}`);
+  return { text: out.join("\n"), targets, summary };
+}
+
+installCleanup();
+const began = performance.now();
+try {
+  await echoWorkloads();
+  await faultWorkload();
+  await sessionsWorkload();
+  await telemetryWorkload();
+} finally {
+  await stopAll();
+  configs.remove();
+}
+const { text, targets, summary } = report();
+process.stdout.write(`${text}\n\nTotal ${((performance.now() - began) / 1000).toFixed(0)} s.\n`);
+const jsonPath = values.json ? resolve(values.json) : join(ROOT, "bench/results/latest.json");
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(
+  jsonPath,
+  `${JSON.stringify(
+    {
+      meta: {
+        date: new Date().toISOString(),
+        node: process.version,
+        cores: CORES,
+        cpu: cpus()[0]?.model,
+        pinned: PIN,
+        plan: PLAN,
+        sessions: SESSIONS,
+      },
+      targets,
+      summary,
+      faults: summarize(faultRows),
+      sessions: sessionRows,
+      telemetry: telemetryNote || summarize(telemetryRows),
+      failures,
+      windows: [...windows, ...faultRows, ...telemetryRows],
+    },
+    null,
+    2,
+  )}\n`,
+);
+process.stdout.write(`Wrote ${jsonPath}\n`);
+process.exitCode = failures.length ? 1 : 0;

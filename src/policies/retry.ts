@@ -1,0 +1,141 @@
+/**
+ * Retries transient failures with exponential backoff and full jitter
+ * (delay = random(0, min(maxDelayMs, baseDelayMs * 2^(attempt-1)))), within the call deadline.
+ * Safety first: a failure that may have reached the upstream is retried only for an idempotent call,
+ * and so is a result with `isError: true` (only with retryToolErrors). Every attempt emits
+ * attemptStart/attemptEnd, so telemetry gets one span per attempt.
+ */
+import { classify, describe, ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+import { abortError } from "./abort.ts";
+import type { CallContext, Policy, PolicyFn } from "./types.ts";
+
+export interface RetryOptions {
+  /** Attempts in all, the first included; 1: no retry. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Also retry results with `isError: true` (idempotent calls only). */
+  retryToolErrors: boolean;
+}
+
+interface FailedAttempt {
+  attempt: number;
+  code: ErrorCode | "toolError";
+  message: string;
+}
+
+/** `random` returns [0, 1); injected so tests can pin the jitter. */
+export function retryPolicy(options: RetryOptions, random: () => number = Math.random): Policy {
+  const { maxAttempts, baseDelayMs, maxDelayMs, retryToolErrors } = options;
+
+  /** The backoff before the attempt after `attempt`, or undefined when there is no room for one. */
+  const nextDelay = (attempt: number, ctx: CallContext): number | undefined => {
+    if (attempt >= maxAttempts) return undefined;
+    const delay = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    return performance.now() + delay < ctx.deadline ? delay : undefined;
+  };
+
+  const run = async <T>(fn: PolicyFn<T>, ctx: CallContext): Promise<T> => {
+    const failures: FailedAttempt[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const current = ctx.attempt === attempt ? ctx : { ...ctx, attempt };
+      emitStart(current);
+      const started = performance.now();
+      let result: T;
+      try {
+        result = await fn(current);
+      } catch (err) {
+        const error = toGatewayError(err, { upstream: ctx.upstream, tool: ctx.tool });
+        emitEnd(current, started, "error", error);
+        const retriable =
+          !ctx.signal.aborted &&
+          classify(error) === "transient" &&
+          (!error.reachedUpstream || ctx.idempotent);
+        if (!retriable) throw error;
+        failures.push({ attempt, code: error.code, message: error.message });
+        const delay = nextDelay(attempt, ctx);
+        // A single attempt surfaces its own error; RetriesExhausted means there were retries.
+        if (delay === undefined) throw attempt === 1 ? error : exhausted(ctx, failures, error);
+        await backoff(current, delay, error.code);
+        continue;
+      }
+      if (!isToolError(result)) {
+        emitEnd(current, started, "success");
+        return result;
+      }
+      emitEnd(current, started, "toolError");
+      const delay = retryToolErrors && ctx.idempotent ? nextDelay(attempt, ctx) : undefined;
+      // A tool error is an answer for the model: when it is not retried, it is passed through.
+      if (delay === undefined) return result;
+      failures.push({ attempt, code: "toolError", message: "the tool returned isError: true" });
+      await backoff(current, delay, "toolError");
+    }
+  };
+
+  return { name: "retry", execute: run };
+}
+
+function isToolError(result: unknown): boolean {
+  return typeof result === "object" && result !== null && (result as { isError?: unknown }).isError === true;
+}
+
+function exhausted(ctx: CallContext, failures: FailedAttempt[], last: GatewayError): GatewayError {
+  const n = failures.length;
+  return new GatewayError(
+    ErrorCode.RetriesExhausted,
+    `${n} attempts failed, the last with ${describe(last)}`,
+    {
+      upstream: ctx.upstream,
+      tool: ctx.tool,
+      policy: "retry",
+      reachedUpstream: last.reachedUpstream,
+      cause: last,
+      data: { attempts: failures },
+    },
+  );
+}
+
+/** Sleeps before the next attempt; the call's cancellation or deadline ends the sleep with its error. */
+function backoff(ctx: CallContext, delayMs: number, errorCode: ErrorCode | "toolError"): Promise<void> {
+  ctx.events.emit({
+    type: "retryScheduled",
+    upstream: ctx.upstream,
+    tool: ctx.tool,
+    attempt: ctx.attempt,
+    delayMs,
+    errorCode,
+  });
+  if (ctx.signal.aborted) return Promise.reject(abortError(ctx, "retry", "before a retry"));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(ctx, "retry", "while waiting to retry"));
+    };
+    const timer = setTimeout(() => {
+      ctx.signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, delayMs);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function emitStart(ctx: CallContext): void {
+  ctx.events.emit({ type: "attemptStart", upstream: ctx.upstream, tool: ctx.tool, attempt: ctx.attempt });
+}
+
+function emitEnd(
+  ctx: CallContext,
+  started: number,
+  outcome: "success" | "toolError" | "error",
+  error?: GatewayError,
+): void {
+  ctx.events.emit({
+    type: "attemptEnd",
+    upstream: ctx.upstream,
+    tool: ctx.tool,
+    attempt: ctx.attempt,
+    durationMs: performance.now() - started,
+    outcome,
+    ...(error === undefined ? {} : { errorCode: error.code, errorClass: error.errorClass }),
+  });
+}

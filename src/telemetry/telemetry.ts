@@ -1,0 +1,438 @@
+/**
+ * The facade the gateway calls: a SERVER span per downstream request, a CLIENT span per upstream attempt,
+ * policy events turned into child spans and metrics, and the per-tool rolling stats of the status page.
+ * When tracing is off no span is created, but the client's trace context still passes through to the
+ * upstreams. Created by `createTelemetry()` (setup.ts).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  type Attributes,
+  type Context,
+  context,
+  type Meter,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import { type ErrorClass, type ErrorCode, toGatewayError, toWire } from "../errors.ts";
+import type { PolicyEvent } from "../policies/events.ts";
+import { ALERT_RULES, type AlertManager } from "./alerts.ts";
+import { createInstruments, type Instruments } from "./instruments.ts";
+import * as N from "./names.ts";
+import type { CallOutcome, RollingStats } from "./stats.ts";
+import { extractParent, injectMeta } from "./trace-context.ts";
+import { type BreakerState, type GatewayView, isUp, type UpstreamView } from "./view.ts";
+
+/** `network.transport`: `pipe` for stdio, `tcp` for HTTP, SSE and WebSocket. */
+export type NetworkTransport = "pipe" | "tcp";
+
+export interface ServerSpanInfo {
+  method: string;
+  /** Tool or prompt name, or resource URI. */
+  target?: string;
+  sessionId?: string;
+  protocolVersion?: string;
+  requestId?: string | number;
+  transport: NetworkTransport;
+  /** The request's `params._meta`: its traceparent/tracestate win over the headers'. */
+  meta?: Record<string, unknown>;
+  headers?: Headers;
+}
+
+export interface ClientSpanInfo {
+  method: string;
+  /** The upstream's own name of the tool (or prompt, or resource URI). */
+  target: string;
+  upstream: string;
+  transport: NetworkTransport;
+  /** 1-based attempt number. */
+  attempt: number;
+}
+
+export interface CallRecordInput {
+  /** Public tool name. */
+  tool: string;
+  upstream: string;
+  outcome: CallOutcome;
+  errorCode?: ErrorCode;
+  errorClass?: ErrorClass;
+  durationMs: number;
+  requestBytes?: number;
+  responseBytes?: number;
+}
+
+export interface TelemetryParts {
+  tracer: Tracer;
+  /** False: no spans are created (trace context still passes through). */
+  tracing: boolean;
+  meter: Meter;
+  stats: RollingStats;
+  alerts: AlertManager;
+  metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
+  shutdown: () => Promise<void>;
+}
+
+const TOOLS_CALL = "tools/call";
+
+export class Telemetry {
+  readonly stats: RollingStats;
+  readonly alerts: AlertManager;
+  readonly #parts: TelemetryParts;
+  readonly #tracer: Tracer;
+  readonly #tracing: boolean;
+  readonly #m: Instruments;
+  /** The attempt span running under each call's span: the parent of its waits and its CLIENT span. */
+  readonly #attempts = new WeakMap<Span, Span>();
+  readonly #breakers = new Map<string, BreakerState>();
+  readonly #upstreams = new Map<string, { up: boolean; restarts: number }>();
+
+  constructor(parts: TelemetryParts) {
+    this.#parts = parts;
+    this.#tracer = parts.tracer;
+    this.#tracing = parts.tracing;
+    this.stats = parts.stats;
+    this.alerts = parts.alerts;
+    this.#m = createInstruments(parts.meter);
+    this.#observeGauges(parts.meter);
+  }
+
+  /** The SERVER span of one downstream request; `fn` runs in its context. */
+  serverSpan<T>(info: ServerSpanInfo, fn: () => Promise<T>): Promise<T> {
+    const parent = extractParent(info.meta, info.headers);
+    const attributes: Attributes = {
+      [N.ATTR_MCP_METHOD_NAME]: info.method,
+      [N.ATTR_NETWORK_TRANSPORT]: info.transport,
+    };
+    if (info.protocolVersion) attributes[N.ATTR_MCP_PROTOCOL_VERSION] = info.protocolVersion;
+    if (info.target !== undefined) attributes[targetAttribute(info.method)] = info.target;
+    if (info.method === TOOLS_CALL) attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    let span: Span | undefined;
+    let ctx = parent;
+    if (this.#tracing) {
+      const spanAttributes: Attributes = { ...attributes };
+      if (info.sessionId) spanAttributes[N.ATTR_MCP_SESSION_ID] = info.sessionId;
+      if (info.requestId !== undefined) spanAttributes[N.ATTR_JSONRPC_REQUEST_ID] = String(info.requestId);
+      span = this.#tracer.startSpan(
+        spanName(info.method, info.target),
+        { kind: SpanKind.SERVER, attributes: spanAttributes },
+        parent,
+      );
+      ctx = trace.setSpan(parent, span);
+    }
+    return this.#measure(span, ctx, this.#m.serverOperationDuration, attributes, fn);
+  }
+
+  /** The CLIENT span of one upstream attempt; `fn` gets the `_meta` entries that carry the trace upstream. */
+  clientSpan<T>(info: ClientSpanInfo, fn: (meta: Record<string, string>) => Promise<T>): Promise<T> {
+    const attributes: Attributes = {
+      [N.ATTR_MCP_METHOD_NAME]: info.method,
+      [N.ATTR_NETWORK_TRANSPORT]: info.transport,
+      [N.ATTR_UPSTREAM]: info.upstream,
+      [targetAttribute(info.method)]: info.target,
+    };
+    if (info.method === TOOLS_CALL) attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    let ctx = context.active();
+    let span: Span | undefined;
+    if (this.#tracing) {
+      const attempt = this.#attemptSpan(ctx);
+      if (attempt) ctx = trace.setSpan(ctx, attempt);
+      span = this.#tracer.startSpan(
+        spanName(info.method, info.target),
+        { kind: SpanKind.CLIENT, attributes: { ...attributes, [N.ATTR_ATTEMPT]: info.attempt } },
+        ctx,
+      );
+      ctx = trace.setSpan(ctx, span);
+    }
+    const meta = injectMeta(ctx);
+    return this.#measure(span, ctx, this.#m.clientOperationDuration, attributes, () => fn(meta));
+  }
+
+  /** Consume one event of the policy pipeline (subscribe this to the PolicyEventHub). */
+  onPolicyEvent(event: PolicyEvent): void {
+    if (event.type === "breakerStateChange") {
+      this.#breakers.set(event.breaker, event.to);
+      this.#m.breakerTransitions.add(1, { [N.ATTR_BREAKER]: event.breaker, [N.ATTR_BREAKER_STATE]: event.to });
+      this.#spanEvent(N.EVENT_BREAKER_STATE, { [N.ATTR_BREAKER]: event.breaker, [N.ATTR_BREAKER_STATE]: event.to });
+      return;
+    }
+    const labels: Attributes = { [N.ATTR_TOOL]: event.tool, [N.ATTR_UPSTREAM]: event.upstream };
+    switch (event.type) {
+      case "attemptStart":
+        this.#running(event.tool, event.upstream, 1);
+        this.#startAttempt(event.tool, event.upstream, event.attempt);
+        return;
+      case "attemptEnd":
+        this.#running(event.tool, event.upstream, -1);
+        this.#endAttempt(event.outcome, event.errorCode);
+        return;
+      case "queued":
+        this.#running(event.tool, event.upstream, -1);
+        this.#waiting(event.tool, event.upstream, 1);
+        return;
+      case "dequeued":
+        this.#waiting(event.tool, event.upstream, -1);
+        this.#running(event.tool, event.upstream, 1);
+        this.#m.queueWait.record(event.waitMs / 1000, labels);
+        this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead });
+        return;
+      case "rejected":
+        // A full queue rejects at once; the other rejections leave the queue.
+        if (event.code === "QueueFull") {
+          this.#spanEvent(N.SPAN_QUEUE_WAIT, { [N.ATTR_SCOPE]: event.bulkhead, [N.ATTR_ERROR_CODE]: event.code });
+          return;
+        }
+        this.#waiting(event.tool, event.upstream, -1);
+        this.#running(event.tool, event.upstream, 1);
+        this.#m.queueWait.record(event.waitMs / 1000, labels);
+        this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead }, event.code);
+        return;
+      case "lockAcquired":
+        this.#m.lockWait.record(event.waitMs / 1000, labels);
+        if (event.waitMs > 0) this.#waitSpan(N.SPAN_LOCK_WAIT, event.waitMs, { [N.ATTR_LOCK_KEY]: event.lock });
+        return;
+      case "lockRejected":
+        this.#m.lockWait.record(event.waitMs / 1000, labels);
+        this.#waitSpan(N.SPAN_LOCK_WAIT, event.waitMs, { [N.ATTR_LOCK_KEY]: event.lock }, event.code);
+        return;
+      case "retryScheduled":
+        this.#m.retries.add(1, labels);
+        this.#spanEvent(N.EVENT_RETRY, {
+          [N.ATTR_ATTEMPT]: event.attempt,
+          [N.ATTR_RETRY_DELAY_MS]: event.delayMs,
+          [N.ATTR_ERROR_CODE]: event.errorCode,
+        });
+        return;
+      case "timeout":
+        this.#m.timeouts.add(1, { ...labels, [N.ATTR_SCOPE]: event.limit });
+        this.#spanEvent(N.EVENT_TIMEOUT, { [N.ATTR_SCOPE]: event.limit, [N.ATTR_ATTEMPT]: event.attempt });
+        return;
+      case "breakerRejected":
+        this.#m.breakerRejections.add(1, { ...labels, [N.ATTR_BREAKER]: event.breaker });
+        this.#spanEvent(N.EVENT_BREAKER_REJECTED, {
+          [N.ATTR_BREAKER]: event.breaker,
+          [N.ATTR_BREAKER_STATE]: event.state,
+        });
+        return;
+      case "fallback":
+        this.#m.fallbacks.add(1, { ...labels, [N.ATTR_FALLBACK_TO]: event.to });
+        this.#spanEvent(N.EVENT_FALLBACK, { [N.ATTR_FALLBACK_TO]: event.to, [N.ATTR_ERROR_CODE]: event.reason });
+        return;
+      case "lockWait":
+      case "lockReleased":
+        return;
+    }
+  }
+
+  /** One finished tool call, as the router reports it. */
+  recordCall(call: CallRecordInput): void {
+    const labels: Attributes = {
+      [N.ATTR_TOOL]: call.tool,
+      [N.ATTR_UPSTREAM]: call.upstream,
+      [N.ATTR_OUTCOME]: call.outcome,
+    };
+    this.#m.calls.add(1, labels);
+    if (call.errorClass) labels[N.ATTR_ERROR_CLASS] = call.errorClass;
+    this.#m.callDuration.record(call.durationMs / 1000, labels);
+    if (call.outcome === "error") {
+      this.#m.callErrors.add(1, {
+        [N.ATTR_TOOL]: call.tool,
+        [N.ATTR_UPSTREAM]: call.upstream,
+        [N.ATTR_ERROR_CODE]: call.errorCode ?? "Internal",
+        [N.ATTR_ERROR_CLASS]: call.errorClass ?? "permanent",
+      });
+    }
+    const sizeLabels = { [N.ATTR_TOOL]: call.tool, [N.ATTR_UPSTREAM]: call.upstream };
+    if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, sizeLabels);
+    if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, sizeLabels);
+    this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
+  }
+
+  /** An upstream's status changed (subscribe this to the upstreams' `state` events). */
+  upstreamStatus(status: UpstreamView): void {
+    const previous = this.#upstreams.get(status.name);
+    const added = status.restarts - (previous?.restarts ?? 0);
+    if (added > 0) this.#m.upstreamRestarts.add(added, { [N.ATTR_UPSTREAM]: status.name });
+    this.#upstreams.set(status.name, { up: isUp(status), restarts: Math.max(status.restarts, previous?.restarts ?? 0) });
+  }
+
+  /** Forget an upstream that left the config. */
+  upstreamRemoved(name: string): void {
+    this.#upstreams.delete(name);
+  }
+
+  sessionOpened(transport: NetworkTransport): void {
+    this.#m.sessionsOpen.add(1, { [N.ATTR_NETWORK_TRANSPORT]: transport });
+  }
+
+  sessionClosed(transport: NetworkTransport, durationMs: number): void {
+    this.#m.sessionsOpen.add(-1, { [N.ATTR_NETWORK_TRANSPORT]: transport });
+    this.#m.serverSessionDuration.record(durationMs / 1000, { [N.ATTR_NETWORK_TRANSPORT]: transport });
+  }
+
+  /** Start evaluating alert rules against the running gateway. */
+  startAlerts(view: GatewayView): void {
+    this.alerts.start(view);
+  }
+
+  /** Prometheus text for `GET /metrics` (node:http objects, e.g. hono's `c.env.incoming/outgoing`). */
+  metricsHandler(req: IncomingMessage, res: ServerResponse): void {
+    this.#parts.metricsHandler(req, res);
+  }
+
+  /** Flush exporters and stop every timer. */
+  shutdown(): Promise<void> {
+    this.alerts.stop();
+    return this.#parts.shutdown();
+  }
+
+  async #measure<T>(
+    span: Span | undefined,
+    ctx: Context,
+    histogram: Instruments["serverOperationDuration"],
+    attributes: Attributes,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await (ctx === context.active() ? fn() : context.with(ctx, fn));
+      const toolError = toolErrorOf(result);
+      if (toolError) {
+        attributes[N.ATTR_ERROR_TYPE] = N.ERROR_TYPE_TOOL_ERROR;
+        if (span) {
+          span.setAttribute(N.ATTR_ERROR_TYPE, N.ERROR_TYPE_TOOL_ERROR);
+          if (toolError.code) span.setAttribute(N.ATTR_ERROR_CODE, toolError.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: toolError.message });
+        }
+      }
+      return result;
+    } catch (err) {
+      const wire = toWire(err);
+      const code = String(wire.code);
+      attributes[N.ATTR_ERROR_TYPE] = code;
+      if (span) {
+        span.setAttributes({
+          [N.ATTR_ERROR_TYPE]: code,
+          [N.ATTR_RPC_RESPONSE_STATUS_CODE]: code,
+          [N.ATTR_ERROR_CODE]: toGatewayError(err).code,
+        });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: wire.message });
+      }
+      throw err;
+    } finally {
+      histogram.record((performance.now() - started) / 1000, attributes);
+      span?.end();
+    }
+  }
+
+  #running(tool: string, upstream: string, delta: number): void {
+    this.#m.inFlight.add(delta, { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
+    this.stats.adjust(tool, upstream, "inFlight", delta);
+  }
+
+  #waiting(tool: string, upstream: string, delta: number): void {
+    this.#m.queued.add(delta, { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
+    this.stats.adjust(tool, upstream, "queued", delta);
+  }
+
+  #startAttempt(tool: string, upstream: string, attempt: number): void {
+    if (!this.#tracing) return;
+    const ctx = context.active();
+    const call = trace.getSpan(ctx);
+    if (!call?.isRecording()) return;
+    const span = this.#tracer.startSpan(
+      N.SPAN_ATTEMPT,
+      { attributes: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream, [N.ATTR_ATTEMPT]: attempt } },
+      ctx,
+    );
+    this.#attempts.set(call, span);
+  }
+
+  #endAttempt(outcome: "success" | "toolError" | "error", errorCode: ErrorCode | undefined): void {
+    const call = trace.getSpan(context.active());
+    const span = call && this.#attempts.get(call);
+    if (!call || !span) return;
+    this.#attempts.delete(call);
+    if (outcome === "toolError") span.setAttribute(N.ATTR_ERROR_TYPE, N.ERROR_TYPE_TOOL_ERROR);
+    if (outcome === "error") {
+      span.setAttribute(N.ATTR_ERROR_CODE, errorCode ?? "Internal");
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+    }
+    span.end();
+  }
+
+  #attemptSpan(ctx: Context): Span | undefined {
+    const call = trace.getSpan(ctx);
+    return call && this.#attempts.get(call);
+  }
+
+  /** A finished wait (queue or lock) as a child of the current attempt, dated back by `waitMs`. */
+  #waitSpan(name: string, waitMs: number, attributes: Attributes, errorCode?: string): void {
+    if (!this.#tracing) return;
+    let ctx = context.active();
+    const attempt = this.#attemptSpan(ctx);
+    if (attempt) ctx = trace.setSpan(ctx, attempt);
+    else if (!trace.getSpan(ctx)?.isRecording()) return;
+    const end = performance.timeOrigin + performance.now();
+    const span = this.#tracer.startSpan(name, { attributes, startTime: end - waitMs }, ctx);
+    if (errorCode) {
+      span.setAttribute(N.ATTR_ERROR_CODE, errorCode);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode });
+    }
+    span.end(end);
+  }
+
+  #spanEvent(name: string, attributes: Attributes): void {
+    if (!this.#tracing) return;
+    const ctx = context.active();
+    const span = this.#attemptSpan(ctx) ?? trace.getSpan(ctx);
+    if (span?.isRecording()) span.addEvent(name, attributes);
+  }
+
+  #observeGauges(meter: Meter): void {
+    meter
+      .createObservableGauge(N.METRIC_BREAKER_STATE, {
+        description: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+      })
+      .addCallback((result) => {
+        for (const [breaker, state] of this.#breakers) {
+          result.observe(N.BREAKER_STATE_VALUE[state], { [N.ATTR_BREAKER]: breaker });
+        }
+      });
+    meter
+      .createObservableGauge(N.METRIC_UPSTREAM_UP, { description: "1 when the upstream takes calls, else 0." })
+      .addCallback((result) => {
+        for (const [upstream, { up }] of this.#upstreams) result.observe(up ? 1 : 0, { [N.ATTR_UPSTREAM]: upstream });
+      });
+    meter
+      .createObservableGauge(N.METRIC_ALERTS_FIRING, { description: "In-process alerts firing now, by rule." })
+      .addCallback((result) => {
+        const active = this.alerts.active();
+        for (const rule of ALERT_RULES) {
+          const count = active.filter((a) => a.rule === rule).length;
+          result.observe(count, { [N.ATTR_ALERT_RULE]: rule });
+        }
+      });
+  }
+}
+
+function spanName(method: string, target: string | undefined): string {
+  return target ? `${method} ${target}` : method;
+}
+
+/** The semconv attribute naming a request's target. */
+function targetAttribute(method: string): string {
+  if (method.startsWith("prompts/")) return N.ATTR_GEN_AI_PROMPT_NAME;
+  if (method.startsWith("resources/")) return N.ATTR_MCP_RESOURCE_URI;
+  return N.ATTR_GEN_AI_TOOL_NAME;
+}
+
+/** A result with `isError: true`, and the gateway's cause when it was the gateway that failed. */
+function toolErrorOf(result: unknown): { code?: string; message?: string } | undefined {
+  if (typeof result !== "object" || result === null || (result as { isError?: unknown }).isError !== true) {
+    return undefined;
+  }
+  const cause = (result as { _meta?: Record<string, { code?: string; message?: string }> })._meta?.["toolgate/error"];
+  return cause ?? {};
+}

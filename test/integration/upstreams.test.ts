@@ -1,0 +1,492 @@
+/**
+ * The upstream layer against real MCP servers over real transports on 127.0.0.1: the reference
+ * server-everything (stdio, Streamable HTTP) and the fault-injecting fixture (stdio child process, or
+ * in-process over HTTP, SSE and WebSocket).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { resolveConfig, type TransportConfig, type UpstreamConfig } from "../../src/config/load.ts";
+import { ErrorCode, GatewayError } from "../../src/errors.ts";
+import { createLogger, silentLogger } from "../../src/telemetry/log.ts";
+import { backoffDelay } from "../../src/upstreams/backoff.ts";
+import { UpstreamRegistry } from "../../src/upstreams/registry.ts";
+import {
+  type CatalogKind,
+  Upstream,
+  type UpstreamOptions,
+  type UpstreamState,
+} from "../../src/upstreams/upstream.ts";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
+
+const EVERYTHING = createRequire(import.meta.url).resolve(
+  "@modelcontextprotocol/server-everything/dist/index.js",
+);
+const FAULT_SERVER = fileURLToPath(new URL("../fixtures/fault-server.ts", import.meta.url));
+const READY_MS = 15_000;
+
+/** Everything a test starts, stopped after it (upstreams first, so no reconnect hits a closed server). */
+const upstreams: Array<Upstream | UpstreamRegistry> = [];
+const servers: RunningFaultServer[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  await Promise.all(upstreams.splice(0).map((u) => (u instanceof Upstream ? u.stop() : u.stopAll())));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+function config(name: string, transport: TransportConfig): UpstreamConfig {
+  const server =
+    transport.type === "stdio"
+      ? { command: transport.command, args: transport.args }
+      : { type: transport.type, url: transport.url, headers: transport.headers };
+  const { config } = resolveConfig({
+    mcpServers: { [name]: server },
+    upstreams: { [name]: { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } } },
+  });
+  const [upstream] = config.upstreams;
+  if (!upstream) throw new Error("no upstream in the resolved config");
+  return upstream;
+}
+
+function stdio(...args: string[]): TransportConfig {
+  return { type: "stdio", command: process.execPath, args, env: {}, cwd: undefined };
+}
+
+function remote(type: "http" | "sse" | "ws", url: string): TransportConfig {
+  return { type, url, headers: {} };
+}
+
+function upstream(cfg: UpstreamConfig, options: Partial<UpstreamOptions> = {}): Upstream {
+  const u = new Upstream(cfg, { log: silentLogger, connectTimeoutMs: 10_000, ...options });
+  upstreams.push(u);
+  u.start();
+  return u;
+}
+
+async function ready(u: Upstream): Promise<Upstream> {
+  if (!(await u.whenReady(READY_MS))) throw new Error(`${u.name} not ready: ${JSON.stringify(u.status())}`);
+  return u;
+}
+
+async function faultServer(
+  transport: "http" | "sse" | "ws",
+  options: { extraTools?: number; pageSize?: number } = {},
+) {
+  const server = await startFaultServer({ transport, ...options });
+  servers.push(server);
+  return server;
+}
+
+function textOf(result: Record<string, unknown>): string {
+  const [first] = result.content as Array<{ text?: string }>;
+  return first?.text ?? "";
+}
+
+async function callError(promise: Promise<unknown>): Promise<GatewayError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof GatewayError)) throw new Error(`expected a GatewayError, got ${String(err)}`);
+  return err;
+}
+
+/** Polls `check` every few ms until it is true (bounded by the test timeout). */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("server-everything", () => {
+  it("connects over stdio, negotiates the protocol and discovers tools, resources and prompts", async () => {
+    const u = await ready(upstream(config("everything", stdio(EVERYTHING, "stdio"))));
+    const status = u.status();
+    expect(status).toMatchObject({
+      state: "ready",
+      transport: "stdio",
+      restarts: 0,
+      protocolVersion: "2025-11-25",
+    });
+    expect(status.serverInfo?.name).toBe("mcp-servers/everything");
+    expect(u.tools.map((t) => t.name)).toContain("echo");
+    expect(status.tools).toBe(u.tools.length);
+    expect(u.resources.length).toBeGreaterThan(0);
+    expect(u.prompts.length).toBeGreaterThan(0);
+    expect(u.capabilities?.tools).toBeDefined();
+    const result = await u.request("tools/call", { name: "echo", arguments: { message: "hi" } });
+    expect(textOf(result)).toBe("Echo: hi");
+  });
+
+  it("connects over Streamable HTTP, retrying until the server listens", async () => {
+    const port = await freePort();
+    // Started before the server: the first attempts are refused and retried.
+    const u = upstream(config("everything-http", remote("http", `http://127.0.0.1:${port}/mcp`)));
+    const child = spawn(process.execPath, [EVERYTHING, "streamableHttp"], {
+      env: { ...process.env, PORT: String(port) },
+      stdio: "ignore",
+    });
+    children.push(child);
+    try {
+      await ready(u);
+      expect(u.status()).toMatchObject({ transport: "http", protocolVersion: "2025-11-25" });
+      expect(u.tools.map((t) => t.name)).toContain("echo");
+      const result = await u.request("tools/call", { name: "echo", arguments: { message: "over http" } });
+      expect(textOf(result)).toBe("Echo: over http");
+    } finally {
+      await u.stop();
+      child.kill("SIGTERM");
+    }
+  });
+});
+
+describe("discovery", () => {
+  it("follows nextCursor through every page of tools/list", async () => {
+    const u = await ready(
+      upstream(
+        config(
+          "paged",
+          stdio(FAULT_SERVER, "--transport", "stdio", "--extra-tools", "25", "--page-size", "7"),
+        ),
+      ),
+    );
+    const firstPage = await u.request("tools/list", {});
+    expect(firstPage.nextCursor).toEqual(expect.any(String));
+    expect((firstPage.tools as unknown[]).length).toBe(7);
+    const names = u.tools.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (let i = 0; i < 25; i++) expect(names).toContain(`t${i}`);
+    expect(names).toContain("echo");
+    expect(u.resourceTemplates.map((t) => t.uriTemplate)).toEqual(["fixture://item/{id}"]);
+  });
+
+  it("refreshes the tool list on tools/list_changed and emits catalogChanged", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("changing", remote("http", server.url))));
+    const before = u.tools.length;
+    const changed = once(u, "catalogChanged") as Promise<[CatalogKind[]]>;
+    await u.request("tools/call", { name: "add_tool", arguments: { name: "late_tool" } });
+    const [kinds] = await changed;
+    expect(kinds).toEqual(["tools"]);
+    expect(u.tools.map((t) => t.name)).toContain("late_tool");
+    expect(u.status().tools).toBe(before + 1);
+  });
+});
+
+describe("requests", () => {
+  it("reports progress through onprogress", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("progress", remote("http", server.url))));
+    const updates: Array<{ progress: number; total?: number; message?: string }> = [];
+    const result = await u.request(
+      "tools/call",
+      { name: "progress", arguments: { steps: 3, intervalMs: 5 } },
+      { onprogress: (p) => updates.push(p) },
+    );
+    expect(textOf(result)).toBe("done");
+    expect(updates.map((p) => [p.progress, p.total, p.message])).toEqual([
+      [1, 3, "step 1"],
+      [2, 3, "step 2"],
+      [3, 3, "step 3"],
+    ]);
+  });
+
+  it("sends notifications/cancelled upstream when the caller aborts", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("cancel", remote("http", server.url))));
+    const controller = new AbortController();
+    const call = u.request("tools/call", { name: "hang", arguments: {} }, { signal: controller.signal });
+    await until(() => server.stats().calls.hang === 1, "the hang call to arrive");
+    controller.abort();
+    const err = await callError(call);
+    expect(err.code).toBe(ErrorCode.Cancelled);
+    expect(err.upstream).toBe("cancel");
+    await until(() => server.stats().cancelled.length === 1, "the upstream to see the cancellation");
+  });
+
+  it("rejects with the abort reason when it is a GatewayError (a timeout policy's)", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("timeout", remote("http", server.url))));
+    const reason = new GatewayError(ErrorCode.UpstreamTimeout, "attempt took longer than 1 ms");
+    const call = u.request(
+      "tools/call",
+      { name: "hang", arguments: {} },
+      { signal: AbortSignal.abort(reason) },
+    );
+    expect(await callError(call)).toBe(reason);
+  });
+
+  it("times out with UpstreamTimeout when timeoutMs is given", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("sdk-timeout", remote("http", server.url))));
+    const err = await callError(u.request("tools/call", { name: "hang", arguments: {} }, { timeoutMs: 50 }));
+    expect(err.code).toBe(ErrorCode.UpstreamTimeout);
+    await until(() => server.stats().cancelled.length === 1, "the upstream to see the cancellation");
+  });
+
+  it("maps an upstream JSON-RPC error to UpstreamError with its code", async () => {
+    const server = await faultServer("http");
+    const u = await ready(upstream(config("rpc-error", remote("http", server.url))));
+    const err = await callError(u.request("tools/call", { name: "fail", arguments: { times: 1 } }));
+    expect(err).toMatchObject({ code: ErrorCode.UpstreamError, rpcCode: -32603, reachedUpstream: true });
+    expect(err.message).toContain("injected failure 1");
+    const unknown = await callError(u.request("prompts/get", { name: "nope" }));
+    expect(unknown).toMatchObject({ code: ErrorCode.UpstreamError, rpcCode: -32602 });
+  });
+
+  it("hands server→client requests and notifications to the hooks", async () => {
+    const server = await faultServer("http");
+    const seen: string[] = [];
+    const u = await ready(
+      upstream(config("hooks", remote("http", server.url)), {
+        onServerRequest: async (from, request) => {
+          seen.push(`${from.name} ${request.method}`);
+          return { role: "assistant", model: "test", content: { type: "text", text: "sampled!" } };
+        },
+        onNotification: (from, notification) => {
+          seen.push(`${from.name} ${notification.method} ${String(notification.params?.data)}`);
+        },
+      }),
+    );
+    const sampled = await u.request("tools/call", { name: "sample", arguments: { prompt: "hello" } });
+    expect(textOf(sampled)).toBe("sampled!");
+    await u.request("tools/call", { name: "log", arguments: { message: "note" } });
+    await until(() => seen.length === 2, "the log notification");
+    expect(seen).toEqual(["hooks sampling/createMessage", "hooks notifications/message note"]);
+  });
+
+  it("returns a hook's GatewayError to the upstream as a JSON-RPC error", async () => {
+    const server = await faultServer("http");
+    const u = await ready(
+      upstream(config("hook-error", remote("http", server.url)), {
+        onServerRequest: async () => {
+          throw new GatewayError(ErrorCode.Forbidden, "no client may answer sampling");
+        },
+      }),
+    );
+    // The fixture's tool fails with the error its sampling request got: our code and message.
+    const err = await callError(u.request("tools/call", { name: "sample", arguments: { prompt: "x" } }));
+    expect(err).toMatchObject({ code: ErrorCode.UpstreamError, rpcCode: -32011 });
+    expect(err.message).toContain("no client may answer sampling");
+  });
+});
+
+describe("transports", () => {
+  it("talks to a WebSocket server", async () => {
+    const server = await faultServer("ws");
+    const u = await ready(upstream(config("ws", remote("ws", server.url))));
+    expect(u.status()).toMatchObject({ transport: "ws", state: "ready", protocolVersion: "2025-11-25" });
+    expect(textOf(await u.request("tools/call", { name: "echo", arguments: { text: "over ws" } }))).toBe(
+      "over ws",
+    );
+  });
+
+  it("warns that a WebSocket client cannot send configured headers", async () => {
+    const server = await faultServer("ws");
+    const lines: string[] = [];
+    const log = createLogger({ level: "warn", sink: (line) => lines.push(line) });
+    const u = await ready(
+      upstream(
+        config("ws-headers", { type: "ws", url: server.url, headers: { authorization: "Bearer x" } }),
+        {
+          log,
+        },
+      ),
+    );
+    expect(u.state).toBe("ready");
+    const warnings = lines.map((l) => JSON.parse(l) as { level: string; msg: string; upstream: string });
+    expect(warnings).toContainEqual(
+      expect.objectContaining({
+        level: "warn",
+        upstream: "ws-headers",
+        msg: expect.stringContaining("cannot send them"),
+      }),
+    );
+  });
+
+  it("talks to a legacy SSE server", async () => {
+    const server = await faultServer("sse");
+    const u = await ready(upstream(config("sse", remote("sse", server.url))));
+    expect(textOf(await u.request("tools/call", { name: "echo", arguments: { text: "over sse" } }))).toBe(
+      "over sse",
+    );
+  });
+});
+
+describe("supervision", () => {
+  it("fails in-flight calls with ConnectionLost when a stdio process crashes, then restarts it", async () => {
+    const u = await ready(upstream(config("crashy", stdio(FAULT_SERVER, "--transport", "stdio"))));
+    const states: UpstreamState[] = [];
+    u.on("state", (s) => states.push(s.state));
+    const hanging = callError(u.request("tools/call", { name: "hang", arguments: {} }));
+    const crashing = callError(u.request("tools/call", { name: "crash", arguments: {} }));
+    for (const err of [await hanging, await crashing]) {
+      expect(err).toMatchObject({
+        code: ErrorCode.ConnectionLost,
+        reachedUpstream: true,
+        upstream: "crashy",
+      });
+    }
+    await until(() => u.state === "ready", "the restart");
+    expect(states.slice(0, 3)).toEqual(["down", "connecting", "ready"]);
+    expect(u.status()).toMatchObject({ restarts: 1, state: "ready" });
+    expect(u.status().lastError).toBeUndefined();
+    expect(textOf(await u.request("tools/call", { name: "echo", arguments: { text: "again" } }))).toBe(
+      "again",
+    );
+  });
+
+  it.each(["http", "sse", "ws"] as const)(
+    "fails in-flight calls with ConnectionLost when a %s connection is cut, then reconnects",
+    async (transport) => {
+      const server = await faultServer(transport);
+      const u = await ready(upstream(config(`cut-${transport}`, remote(transport, server.url))));
+      const hanging = callError(u.request("tools/call", { name: "hang", arguments: {} }));
+      const crashing = callError(u.request("tools/call", { name: "crash", arguments: {} }));
+      for (const err of [await hanging, await crashing]) {
+        expect(err).toMatchObject({ code: ErrorCode.ConnectionLost, reachedUpstream: true });
+      }
+      await until(() => u.state === "ready", "the reconnect");
+      expect(u.status().restarts).toBe(1);
+      expect(textOf(await u.request("tools/call", { name: "echo", arguments: { text: "back" } }))).toBe(
+        "back",
+      );
+    },
+  );
+
+  it("keeps a process that fails to start down, with its stderr in lastError", async () => {
+    const u = upstream(config("broken", stdio(FAULT_SERVER, "--fail-start")));
+    await until(() => u.status().lastError?.includes("--fail-start given") === true, "lastError");
+    expect(u.state === "down" || u.state === "connecting").toBe(true);
+    expect(u.status().restarts).toBe(0);
+  });
+
+  it("terminates the stdio process on stop()", async () => {
+    const u = await ready(upstream(config("stopped", stdio(FAULT_SERVER, "--transport", "stdio"))));
+    const { pid } = JSON.parse(textOf(await u.request("tools/call", { name: "stats", arguments: {} }))) as {
+      pid: number;
+    };
+    await expect(u.notify("notifications/roots/list_changed")).resolves.toBeUndefined();
+    await u.stop();
+    expect(u.status().state).toBe("stopped");
+    await expect(u.notify("notifications/roots/list_changed")).rejects.toMatchObject({
+      code: ErrorCode.UpstreamUnavailable,
+    });
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    const err = await callError(u.request("tools/call", { name: "echo", arguments: { text: "x" } }));
+    expect(err).toMatchObject({ code: ErrorCode.UpstreamUnavailable, reachedUpstream: false });
+  });
+});
+
+describe("registry", () => {
+  it("leaves an unreachable upstream down without blocking a healthy sibling", async () => {
+    const server = await faultServer("http");
+    const deadUrl = `http://127.0.0.1:${await freePort()}/mcp`;
+    const registry = new UpstreamRegistry(
+      [config("dead", remote("http", deadUrl)), config("alive", remote("http", server.url))],
+      { log: silentLogger },
+    );
+    upstreams.push(registry);
+    registry.startAll();
+    expect(await registry.whenAnyReady(READY_MS)).toBe(true);
+    const alive = registry.get("alive");
+    expect(alive?.state).toBe("ready");
+    const dead = registry.get("dead");
+    if (!dead) throw new Error("no dead upstream");
+    await until(() => dead.status().lastError !== undefined, "the failed connection");
+    expect(dead.state).not.toBe("ready");
+    expect(dead.status().lastError).toContain("ECONNREFUSED");
+    const err = await callError(dead.request("tools/call", { name: "echo", arguments: { text: "x" } }));
+    expect(err).toMatchObject({
+      code: ErrorCode.UpstreamUnavailable,
+      reachedUpstream: false,
+      upstream: "dead",
+    });
+    expect(err.message).toMatch(/is (down|connecting)/);
+    expect(registry.statuses().map((s) => s.name)).toEqual(["dead", "alive"]);
+  });
+
+  it("re-emits upstream events with the upstream", async () => {
+    const server = await faultServer("http");
+    const registry = new UpstreamRegistry([config("one", remote("http", server.url))], { log: silentLogger });
+    upstreams.push(registry);
+    const events: string[] = [];
+    registry.on("state", (u, status) => events.push(`${u.name}:${status.state}`));
+    registry.startAll();
+    await until(() => events.includes("one:ready"), "ready");
+    expect(events[0]).toBe("one:connecting");
+  });
+
+  it("reconciles a new config: keeps unchanged, restarts changed, stops removed, starts added", async () => {
+    const a = await faultServer("http");
+    const b = await faultServer("http");
+    const registry = new UpstreamRegistry(
+      [
+        config("keep", remote("http", a.url)),
+        config("move", remote("http", a.url)),
+        config("drop", remote("http", a.url)),
+      ],
+      { log: silentLogger },
+    );
+    upstreams.push(registry);
+    registry.startAll();
+    await Promise.all(registry.all().map(ready));
+    const keep = registry.get("keep");
+    const move = registry.get("move");
+    const drop = registry.get("drop");
+    // A call in flight on the kept upstream must survive the reload.
+    const inFlight = keep?.request("tools/call", { name: "slow", arguments: { ms: 200 } });
+    const renamed = { ...config("keep", remote("http", a.url)), prefix: "kept" };
+
+    const result = await registry.reconcile([
+      renamed,
+      config("move", remote("http", b.url)),
+      config("new", remote("http", b.url)),
+    ]);
+
+    expect(result).toEqual({ added: ["new"], removed: ["drop"], restarted: ["move"], updated: ["keep"] });
+    expect(registry.get("keep")).toBe(keep);
+    expect(keep?.config.prefix).toBe("kept");
+    expect(registry.get("move")).not.toBe(move);
+    expect(move?.state).toBe("stopped");
+    expect(drop?.state).toBe("stopped");
+    expect(registry.get("drop")).toBeUndefined();
+    expect(textOf((await inFlight) ?? {})).toBe("slept 200 ms");
+    const moved = registry.get("move");
+    if (!moved) throw new Error("no moved upstream");
+    await ready(moved);
+    await moved.request("tools/call", { name: "echo", arguments: { text: "b" } });
+    expect(b.stats().calls.echo).toBe(1);
+    expect(a.stats().calls.echo).toBeUndefined();
+  });
+});
+
+describe("backoff", () => {
+  it("grows exponentially with jitter and stays within the cap", () => {
+    const options = { initialDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelay(0, options, () => 0)).toBe(50);
+    expect(backoffDelay(0, options, () => 1)).toBe(100);
+    expect(backoffDelay(3, options, () => 1)).toBe(800);
+    expect(backoffDelay(50, options, () => 1)).toBe(1000);
+    expect(backoffDelay(50, options, () => 0)).toBe(500);
+  });
+});
