@@ -4,7 +4,8 @@
  * PASS/MISS per target, writes JSON. Absolute numbers are printed, never asserted; every comparison is
  * a ratio of medians measured in this run.
  *
- *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--sessions N] [--only SETUP,...]
+ *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--sessions N] [--only WORKLOAD|SETUP,...]
+ *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, mcp-proxy, ...)
  */
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -86,6 +87,18 @@ const PLAN = values.quick
 const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
 const SLOW_MS = 50;
 const only = values.only?.split(",");
+const WORKLOADS = ["echo", "faults", "sessions", "telemetry"];
+
+/** `--only` narrows the run to some workloads and/or setups (for development; reports show gaps as "-"). */
+function selected(workload: string, setup?: string): boolean {
+  if (!only) return true;
+  const workloads = only.filter((o) => WORKLOADS.includes(o));
+  const setups = only.filter((o) => !WORKLOADS.includes(o));
+  return (
+    (workloads.length === 0 || workloads.includes(workload)) &&
+    (setup === undefined || setups.length === 0 || setups.includes(setup))
+  );
+}
 
 // ---------------------------------------------------------------------------------------------
 // Setups: something to point the load generator at, and the processes to watch in /proc.
@@ -325,7 +338,7 @@ interface SessionsResult {
 async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promise<T[]> {
   const target =
     "url" in setup.target ? ["--url", setup.target.url] : ["--stdio", JSON.stringify(setup.target.stdio)];
-  const watch = setup.watch.flatMap((w) => ["--watch", w]);
+  const watch = [...setup.watch, "load:self"].flatMap((w) => ["--watch", w]);
   const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...target, ...watch, ...args], {
     cpus: LOAD_CPUS,
   });
@@ -394,6 +407,8 @@ interface Summary {
   gatewayRssMb: number;
   gatewayPeakMb: number;
   upstreamRssMb: number;
+  /** The load generator's CPU use during the window, % of one core (near 100: it is the bottleneck). */
+  loadCpuPct: number;
   /** Resident memory at the end of each repetition (gateway, or the upstream when there is none). */
   rssPerRepMb: number[];
 }
@@ -431,6 +446,7 @@ function summarize(rows: WindowResult[]): Summary[] {
       gatewayRssMb: Math.max(...g.map((r) => mb(r.watch.gateway?.rssKb))),
       gatewayPeakMb: Math.max(...g.map((r) => mb(r.watch.gateway?.hwmKb))),
       upstreamRssMb: Math.max(...g.map((r) => mb(r.watch.upstream?.rssKb))),
+      loadCpuPct: median(g.map((r) => (100 * (r.watch.load?.cpuMs ?? Number.NaN)) / r.elapsedMs)),
       rssPerRepMb: g.map((r) => Math.round(mb(r.watch[main]?.rssKb))),
     };
   });
@@ -448,11 +464,12 @@ let telemetryNote = "";
 
 /** Runs one setup's workloads; a failing setup is reported and the run goes on with the others. */
 async function withSetup(
+  workload: string,
   name: SetupName,
   body: (setup: Setup) => Promise<void>,
   telemetry?: { mode: "on" | "off"; sinkUrl?: string },
 ): Promise<void> {
-  if (only && !only.includes(name)) return;
+  if (!selected(workload, name)) return;
   let setup: Setup | undefined;
   const began = performance.now();
   try {
@@ -480,7 +497,7 @@ const ECHO_SETUPS: SetupName[] = [
 
 async function echoWorkloads(): Promise<void> {
   for (const name of ECHO_SETUPS) {
-    await withSetup(name, async (setup) => {
+    await withSetup("echo", name, async (setup) => {
       const echo = windowArgs({
         tool: `${setup.prefix}echo`,
         payloads: PLAN.payloads,
@@ -507,7 +524,7 @@ async function echoWorkloads(): Promise<void> {
 
 /** 10% of calls fail transiently and upstream `a` flaps (1.5 s up, 0.5 s of HTTP 503). */
 async function faultWorkload(): Promise<void> {
-  if (only && !only.includes("faults")) return;
+  if (!selected("faults")) return;
   const fault = windowArgs({
     tool: "flaky",
     concurrency: [16],
@@ -569,8 +586,7 @@ async function faultWorkload(): Promise<void> {
 /** Many concurrent sessions, each calling now and then: memory per session and latency. */
 async function sessionsWorkload(): Promise<void> {
   for (const name of ["direct-http", "toolgate-http", "mcp-proxy"] as const) {
-    if (only && !only.includes("sessions")) return;
-    await withSetup(name, async (setup) => {
+    await withSetup("sessions", name, async (setup) => {
       const warm = windowArgs({
         tool: `${setup.prefix}echo`,
         concurrency: [1],
@@ -596,7 +612,7 @@ async function sessionsWorkload(): Promise<void> {
 
 /** Telemetry on (traces to a local OTLP sink that discards) vs off, same workload. */
 async function telemetryWorkload(): Promise<void> {
-  if (only && !only.includes("telemetry")) return;
+  if (!selected("telemetry")) return;
   if (!telemetryConfigurable()) {
     telemetryNote = "TODO: the config schema has no `telemetry` section yet; on/off overhead not measured";
     return;
@@ -612,6 +628,7 @@ async function telemetryWorkload(): Promise<void> {
   try {
     for (const mode of ["off", "on"] as const) {
       await withSetup(
+        "telemetry",
         "toolgate-http",
         async (setup) => {
           const w = windowArgs({
@@ -681,6 +698,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         "gw RSS MB",
         "gw peak MB",
         "up RSS MB",
+        "load CPU %",
         "errors",
       ],
       echoRows.map((s) => [
@@ -696,6 +714,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         s.gatewayRssMb ? fmt(s.gatewayRssMb, 0) : "-",
         s.gatewayPeakMb ? fmt(s.gatewayPeakMb, 0) : "-",
         fmt(s.upstreamRssMb, 0),
+        fmt(s.loadCpuPct, 0),
         s.errors,
       ]),
     ),

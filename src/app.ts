@@ -9,8 +9,11 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
-import { createPipelines } from "./router/pipelines.ts";
+import { PolicyEventHub } from "./policies/events.ts";
+import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
+import { ANONYMOUS } from "./server/auth/principal.ts";
+import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import type { Logger } from "./telemetry/log.ts";
@@ -29,6 +32,8 @@ export class Gateway {
   readonly catalog: Catalog;
   readonly registry: UpstreamRegistry;
   readonly router: Router;
+  readonly events = new PolicyEventHub();
+  readonly pipelines: PipelineCache;
   #config: ResolvedConfig;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
@@ -45,10 +50,12 @@ export class Gateway {
         this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
       onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
     });
+    this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
-      pipelines: createPipelines(() => this.#config),
+      pipelines: this.pipelines,
+      events: this.events,
       log: deps.log,
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
@@ -71,7 +78,8 @@ export class Gateway {
 
   #rebuildCatalog(): void {
     const changed = this.catalog.rebuild(this.registry.all());
-    for (const collision of this.catalog.collisions) this.log.warn("catalog collision", { detail: collision });
+    for (const collision of this.catalog.collisions)
+      this.log.warn("catalog collision", { detail: collision });
     if (changed.size) this.#announce(changed);
   }
 
@@ -112,7 +120,11 @@ export class Gateway {
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
-      guard: async () => ({ ok: true, principal: "anonymous" }),
+      guard: createGuard({
+        listenHost: host,
+        gateway: this.#config.gateway,
+        auth: this.#config.security.auth,
+      }),
       ready: () => {
         const statuses = this.registry.statuses();
         return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
@@ -127,7 +139,7 @@ export class Gateway {
   /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
   async serveStdio(input: Readable, output: Writable): Promise<void> {
     this.start();
-    const session = this.#newSession({ transport: "stdio", principal: "anonymous" });
+    const session = this.#newSession({ transport: "stdio", principal: ANONYMOUS });
     const transport = new StdioServerTransport(input, output);
     transport.onclose = () => this.#closed(session);
     this.#opened(session);
@@ -195,7 +207,7 @@ export class Gateway {
     };
     return this.router.callTool(name, args, {
       caller,
-      principal: "cli",
+      principal: { id: "cli", kind: "anonymous", scopes: [] },
       requestId: 0,
       signal: new AbortController().signal,
       meta: onProgress ? { progressToken: 0 } : undefined,
@@ -223,6 +235,7 @@ export class Gateway {
     await this.#http?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
+    this.pipelines.shutdown();
   }
 }
 

@@ -133,7 +133,8 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
     await gateway.serveStdio(process.stdin, process.stdout);
   } else {
     const port = values.http === undefined ? listen.port : Number(values.http);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--http needs a port, got "${values.http}"`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new UsageError(`--http needs a port, got "${values.http}"`);
     const bound = await gateway.serveHttp(host, port);
     gateway.log.info("toolgate listening", {
       mcp: `http://${displayHost(host)}:${bound}/mcp`,
@@ -148,7 +149,10 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
       await gateway.reload(next.config);
       gateway.log.info("config reloaded", { why });
     } catch (err) {
-      gateway.log.error("config reload rejected; the running config stays", { why, error: toGatewayError(err).message });
+      gateway.log.error("config reload rejected; the running config stays", {
+        why,
+        error: toGatewayError(err).message,
+      });
     }
   };
   process.on("SIGHUP", () => void reload("SIGHUP"));
@@ -233,7 +237,8 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
     } catch (err) {
       throw new UsageError(`arguments are not valid JSON: ${(err as Error).message}`);
     }
-    if (!args || typeof args !== "object" || Array.isArray(args)) throw new UsageError("arguments must be a JSON object");
+    if (!args || typeof args !== "object" || Array.isArray(args))
+      throw new UsageError("arguments must be a JSON object");
   }
   const gateway = await connectAll(loaded, values);
   try {
@@ -257,13 +262,17 @@ function renderResult(result: Record<string, unknown>): string {
 }
 
 async function pins(loaded: LoadedConfig, rest: string[]): Promise<number> {
-  const gateway = await createGateway(loaded.config, { log: createLogger({ level: "warn" }), env: process.env });
+  const gateway = await createGateway(loaded.config, {
+    log: createLogger({ level: "warn" }),
+    env: process.env,
+  });
   const [action, upstream, tool] = rest;
   if (action === undefined) {
     process.stdout.write(`${JSON.stringify(await gateway.pins.list(), null, 2)}\n`);
     return EXIT_OK;
   }
-  if (action !== "approve" || !upstream) throw new UsageError("pins takes no argument (list) or: approve UPSTREAM [TOOL]");
+  if (action !== "approve" || !upstream)
+    throw new UsageError("pins takes no argument (list) or: approve UPSTREAM [TOOL]");
   const approved = await gateway.pins.approve(upstream, tool);
   process.stdout.write(`approved ${approved} pinned definition(s) of ${upstream}${tool ? `/${tool}` : ""}\n`);
   return EXIT_OK;
@@ -276,7 +285,9 @@ main(process.argv.slice(2)).then(
     setTimeout(() => process.exit(code), 100).unref();
   },
   (err: unknown) => {
-    process.stderr.write(`toolgate: unexpected failure: ${err instanceof GatewayError ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `toolgate: unexpected failure: ${err instanceof GatewayError ? err.message : String(err)}\n`,
+    );
     process.exit(EXIT_FAILURE);
   },
 );

@@ -5,6 +5,7 @@ export type Cell = string | number | undefined;
 export function fmt(value: number | undefined, digits = 2): string {
   if (value === undefined || !Number.isFinite(value)) return "-";
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en-US");
+  if (Number.isInteger(value)) return String(value);
   return value.toFixed(digits);
 }
 

@@ -232,15 +232,15 @@ export function createPinGate(
   };
 }
 
-/** Two versions of one entry: the most recent pin wins; a pending change survives unless it is what got pinned. */
-function merge(a: Pin | undefined, b: Pin | undefined): Pin | undefined {
-  if (!a || !b) return a ?? b;
-  const winner = a.pinnedAt > b.pinnedAt ? a : b;
-  let pending: Pin["pending"];
-  for (const p of [a.pending, b.pending]) {
-    if (p && p.hash !== winner.hash && (!pending || p.seenAt > pending.seenAt)) pending = p;
-  }
-  return { hash: winner.hash, pinnedAt: winner.pinnedAt, ...(pending ? { pending } : {}) };
+/**
+ * The entry on disk and this process's changed one. Ours wins unless the disk's was pinned later (an
+ * approval elsewhere); then our pending change survives only if it is not what got pinned.
+ */
+function merge(disk: Pin | undefined, mine: Pin | undefined): Pin | undefined {
+  if (!disk || !mine) return mine ?? disk;
+  if (mine.pinnedAt >= disk.pinnedAt) return mine;
+  const pending = mine.pending && mine.pending.hash !== disk.hash ? mine.pending : disk.pending;
+  return { hash: disk.hash, pinnedAt: disk.pinnedAt, ...(pending ? { pending } : {}) };
 }
 
 function getPin(pins: Map<string, Map<string, Pin>>, upstream: string, tool: string): Pin | undefined {

@@ -16,6 +16,8 @@ import {
   type ToolOptions,
   type UpstreamOptions,
 } from "./schema.ts";
+import type { SecurityOptions } from "./security-schema.ts";
+import type { TelemetryConfig } from "./telemetry-schema.ts";
 
 export type TransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
@@ -41,6 +43,8 @@ export interface ResolvedConfig {
   gateway: GatewayOptions;
   defaults: ResolvedPolicy;
   upstreams: UpstreamConfig[];
+  security: SecurityOptions;
+  telemetry: TelemetryConfig;
 }
 
 export interface ConfigIssue {
@@ -180,7 +184,13 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       forwardAuthorization: options.forwardAuthorization ?? false,
     });
   }
-  return { gateway: parsed.gateway, defaults: resolvePolicy(parsed.defaults), upstreams };
+  return {
+    gateway: parsed.gateway,
+    defaults: resolvePolicy(parsed.defaults),
+    upstreams,
+    security: parsed.security,
+    telemetry: parsed.telemetry,
+  };
 }
 
 function resolveTransport(

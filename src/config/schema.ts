@@ -5,6 +5,8 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { SecuritySchema } from "./security-schema.ts";
+import { TelemetrySchema } from "./telemetry-schema.ts";
 
 const ms = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
@@ -169,6 +171,8 @@ export const ConfigSchema = z.strictObject({
     McpServerSchema,
   ),
   upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),
+  security: SecuritySchema.prefault({}),
+  telemetry: TelemetrySchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -59,7 +59,10 @@ export const AlertRulesSchema = z.strictObject({
   breakerOpen: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   /** An upstream has not been connected for `forMs`. */
   upstreamDown: z
-    .strictObject({ enabled: z.boolean().default(true), forMs: z.number().int().nonnegative().default(30_000) })
+    .strictObject({
+      enabled: z.boolean().default(true),
+      forMs: z.number().int().nonnegative().default(30_000),
+    })
     .prefault({}),
   /** A tool's queue is filled above the threshold (queued / queue size). */
   queueSaturation: z

@@ -49,7 +49,7 @@ export class LockManager {
       this.#emitAcquired(id, ctx, 0);
       return Promise.resolve();
     }
-    if (ctx.signal.aborted) return Promise.reject(abortError(ctx, "lock", `before waiting for lock "${id}"`));
+    if (ctx.signal.aborted) return Promise.reject(abortError(ctx, "lock", `before waiting for lock ${id}`));
     const wait = held.queue.wait(ctx, {
       priority: 0,
       waitUntil: timeoutMs > 0 ? now + timeoutMs : Number.POSITIVE_INFINITY,
@@ -57,13 +57,13 @@ export class LockManager {
         this.#emitRejected(id, ctx, "LockTimeout", waitMs);
         return new GatewayError(
           ErrorCode.LockTimeout,
-          `waited ${Math.round(waitMs)} ms for lock "${id}" held by another call: retry later, or raise lock.timeoutMs`,
+          `waited ${Math.round(waitMs)} ms for lock ${id} held by another call: retry later, or raise lock.timeoutMs`,
           { upstream: ctx.upstream, tool: ctx.tool, policy: "lock", data: { lock: id, timeoutMs } },
         );
       },
       onAbort: (waitMs) => {
         this.#emitRejected(id, ctx, "Cancelled", waitMs);
-        return abortError(ctx, "lock", `while waiting for lock "${id}"`);
+        return abortError(ctx, "lock", `while waiting for lock ${id}`);
       },
     });
     ctx.events.emit({
@@ -124,14 +124,14 @@ export class LockManager {
 }
 
 /**
- * The lock id of a call: `group ?? tool`, plus the JSON of the key argument when keyed (a missing
- * value is one lock, `undefined`). JSON keeps `"1"` and `1` apart.
+ * The lock id of a call: `group ?? tool`, plus the JSON of the key argument when keyed, e.g.
+ * `fs-writes["/tmp/a"]` (a missing value is one lock, `[undefined]`). JSON keeps `"1"` and `1` apart.
  */
 export function lockIdFor(options: Pick<LockOptions, "key" | "group">): (ctx: CallContext) => string {
   const { key, group } = options;
   if (key === undefined) return group === undefined ? (ctx) => ctx.tool : () => group;
   const read = compileArgPath(key);
-  return (ctx) => `${group ?? ctx.tool}#${JSON.stringify(read(ctx.args)) ?? "undefined"}`;
+  return (ctx) => `${group ?? ctx.tool}[${JSON.stringify(read(ctx.args)) ?? "undefined"}]`;
 }
 
 export function lockPolicy(locks: LockManager, options: LockOptions): Policy {

@@ -1,16 +1,108 @@
 /**
- * Pipelines per tool, built once and cached. (Interim: calls go straight to the upstream until the policy
- * pipeline lands.)
+ * The policy pipeline of each tool, built once and cached by route, with the state the pipelines share:
+ * a bulkhead per tool, per upstream and one global; one lock manager; the breakers.
+ * A catalog rebuild makes new routes and so new pipelines; bulkheads and breakers are kept by name and
+ * settings, so calls in flight keep their slots.
  */
 import type { ToolRoute } from "../catalog/catalog.ts";
 import type { ResolvedConfig } from "../config/load.ts";
-import type { CallContext } from "../policies/types.ts";
-import type { Pipelines, Result, Terminal } from "./router.ts";
+import type { ResolvedPolicy } from "../config/policy.ts";
+import { BreakerRegistry } from "../policies/breaker.ts";
+import { Bulkhead } from "../policies/bulkhead.ts";
+import type { PolicyEvents } from "../policies/events.ts";
+import type { CallRoute } from "../policies/fallback.ts";
+import { LockManager } from "../policies/lock.ts";
+import { buildPipeline } from "../policies/pipeline.ts";
+import type { Policy } from "../policies/types.ts";
+import type { Pipelines } from "./router.ts";
 
-export function createPipelines(_config: () => ResolvedConfig): Pipelines {
-  return {
-    execute(_route: ToolRoute, terminal: Terminal, ctx: CallContext): Promise<Result> {
-      return terminal(ctx);
-    },
-  };
+export interface PipelineCacheOptions {
+  config: () => ResolvedConfig;
+  events: PolicyEvents;
+}
+
+export class PipelineCache implements Pipelines {
+  readonly locks = new LockManager();
+  readonly breakers: BreakerRegistry;
+  /** Runs a fallback route's own pipeline (without fallback); set by the router. */
+  callRoute: CallRoute | undefined;
+  readonly #options: PipelineCacheOptions;
+  readonly #withFallback = new WeakMap<ToolRoute, Policy>();
+  readonly #withoutFallback = new WeakMap<ToolRoute, Policy>();
+  readonly #bulkheads = new Map<string, Bulkhead>();
+
+  constructor(options: PipelineCacheOptions) {
+    this.#options = options;
+    this.breakers = new BreakerRegistry({ events: options.events });
+  }
+
+  /** The cached pipeline of a route; `fallback: false` for a route serving as another tool's fallback. */
+  pipeline(route: ToolRoute, fallback: boolean): Policy {
+    const cache = fallback ? this.#withFallback : this.#withoutFallback;
+    let pipeline = cache.get(route);
+    if (!pipeline) {
+      pipeline = this.#build(route, fallback);
+      cache.set(route, pipeline);
+    }
+    return pipeline;
+  }
+
+  #build(route: ToolRoute, fallback: boolean): Policy {
+    const { policy } = route;
+    const config = this.#options.config();
+    const upstream = config.upstreams.find((u) => u.name === route.upstream);
+    const { maxInFlight } = config.gateway;
+    return buildPipeline(policy, {
+      bulkheads: [
+        this.#bulkhead(`tool "${route.name}"`, policy.concurrency),
+        this.#bulkhead(`upstream "${route.upstream}"`, upstream?.concurrency ?? policy.concurrency),
+        this.#bulkhead("global", { maxInFlight, queueSize: maxInFlight * 4, queueTimeoutMs: 0, priority: 0 }),
+      ],
+      locks: this.locks,
+      breaker: this.breakers.breakerFor(breakerOptions(policy, upstream?.policy), route.upstream, route.name),
+      callRoute: fallback ? this.callRoute : undefined,
+    });
+  }
+
+  /** One bulkhead per name and settings: a reload that changes the limits starts a fresh one. */
+  #bulkhead(name: string, limits: ResolvedPolicy["concurrency"]): Bulkhead {
+    const key = `${name}|${limits.maxInFlight}|${limits.queueSize}|${limits.queueTimeoutMs}`;
+    let bulkhead = this.#bulkheads.get(key);
+    if (!bulkhead) {
+      bulkhead = new Bulkhead({ name, ...limits });
+      this.#bulkheads.set(key, bulkhead);
+    }
+    return bulkhead;
+  }
+
+  /** In-flight and queued per bulkhead, for metrics and the status page. */
+  bulkheadStates(): Array<{
+    name: string;
+    inFlight: number;
+    queued: number;
+    maxInFlight: number;
+    queueSize: number;
+  }> {
+    return [...this.#bulkheads.values()].map((b) => ({
+      name: b.name,
+      inFlight: b.inFlight,
+      queued: b.queued,
+      maxInFlight: b.maxInFlight,
+      queueSize: b.queueSize,
+    }));
+  }
+
+  shutdown(): void {
+    this.breakers.shutdown();
+  }
+}
+
+/** An upstream-scoped breaker is shared by all its tools, so it takes the upstream-level settings. */
+function breakerOptions(
+  policy: ResolvedPolicy,
+  upstreamPolicy: ResolvedPolicy | undefined,
+): ResolvedPolicy["breaker"] {
+  if (policy.breaker.scope === "upstream" && upstreamPolicy)
+    return { ...upstreamPolicy.breaker, enabled: policy.breaker.enabled };
+  return policy.breaker;
 }

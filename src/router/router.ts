@@ -2,10 +2,18 @@
  * Router: public name → route → pipeline → upstream. It also routes what flows the other way: server→client
  * requests and notifications from an upstream go to the session whose call is in flight on that upstream.
  */
-import type { LoggingLevel, Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  LoggingLevel,
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
 import { ErrorCode, GatewayError, isProtocolError, toGatewayError, toToolErrorResult } from "../errors.ts";
-import type { CallContext } from "../policies/types.ts";
+import { noEvents, type PolicyEvents } from "../policies/events.ts";
+import type { CallRoute } from "../policies/fallback.ts";
+import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 
@@ -17,12 +25,23 @@ export interface Caller {
     params: Record<string, unknown> | undefined,
     options: { relatedRequestId?: string | number; signal?: AbortSignal },
   ): Promise<Record<string, unknown>>;
-  notify(method: string, params: Record<string, unknown> | undefined, relatedRequestId?: string | number): Promise<void>;
+  notify(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    relatedRequestId?: string | number,
+  ): Promise<void>;
+}
+
+/** Who is calling (structurally server/auth's Principal). */
+export interface Principal {
+  id: string;
+  kind: string;
+  scopes: string[];
 }
 
 export interface RequestContext {
   caller: Caller;
-  principal: string;
+  principal: Principal;
   requestId: string | number;
   signal: AbortSignal;
   /** The client's `params._meta`. */
@@ -36,16 +55,23 @@ export interface CallToolContext extends RequestContext {
 export type Result = Record<string, unknown>;
 export type Terminal = (ctx: CallContext) => Promise<Result>;
 
-/** Runs one call through a tool's policies (built and cached by router/pipelines.ts). */
+/** Runs one call through a tool's policies (router/pipelines.ts builds and caches them). */
 export interface Pipelines {
-  execute(route: ToolRoute, terminal: Terminal, ctx: CallContext): Promise<Result>;
+  pipeline(route: ToolRoute, fallback: boolean): Policy;
+  callRoute: CallRoute | undefined;
+}
+
+/** The pipeline's context plus what the terminal upstream call needs; policies pass it through untouched. */
+interface RoutedContext extends CallContext {
+  route: ToolRoute;
+  call: CallToolContext;
 }
 
 /** Who may see and call what (server/auth); absent: everything is allowed. */
 export interface AccessControl {
-  filterTools(principal: string, tools: readonly Tool[]): readonly Tool[];
+  filterTools(principal: Principal, tools: readonly Tool[]): readonly Tool[];
   /** Throws GatewayError Forbidden / RateLimited; returns a release function for per-principal caps. */
-  admit(principal: string, route: ToolRoute): () => void;
+  admit(principal: Principal, route: ToolRoute): () => void;
 }
 
 /** Validates arguments against a tool's input schema before any slot is taken (catalog/input-validation). */
@@ -55,18 +81,24 @@ export interface RouterDeps {
   catalog: Catalog;
   upstreams: { get(name: string): Upstream | undefined; all(): Iterable<Upstream> };
   pipelines: Pipelines;
+  /** Sink of policy events (telemetry). */
+  events?: PolicyEvents;
   log: Logger;
   access?: AccessControl;
   checkArguments?: ArgumentCheck;
   /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
-  aroundAttempt?: <T>(route: ToolRoute, attempt: number, fn: (meta: Record<string, string> | undefined) => Promise<T>) => Promise<T>;
+  aroundAttempt?: <T>(
+    route: ToolRoute,
+    attempt: number,
+    fn: (meta: Record<string, string> | undefined) => Promise<T>,
+  ) => Promise<T>;
   /** Observes every finished call (telemetry, logs, status page). */
   onCallEnd?: (record: CallRecord) => void;
 }
 
 export interface CallRecord {
   route: ToolRoute;
-  principal: string;
+  principal: Principal;
   durationMs: number;
   outcome: "ok" | "tool_error" | "error";
   error?: GatewayError;
@@ -77,8 +109,6 @@ interface InFlight {
   caller: Caller;
   requestId: string | number;
 }
-
-const NO_EVENTS = { emit() {} };
 
 export class Router {
   readonly #deps: RouterDeps;
@@ -93,9 +123,10 @@ export class Router {
 
   constructor(deps: RouterDeps) {
     this.#deps = deps;
+    deps.pipelines.callRoute = (route, args, ctx) => this.#callRoute(route.tool, args, ctx as RoutedContext);
   }
 
-  listTools(principal: string): readonly Tool[] {
+  listTools(principal: Principal): readonly Tool[] {
     const { catalog, access } = this.#deps;
     return access ? access.filterTools(principal, catalog.tools) : catalog.tools;
   }
@@ -130,9 +161,13 @@ export class Router {
           ),
         );
       }
-      throw new GatewayError(ErrorCode.ToolNotFound, `no tool named "${name}"; tools/list shows the tools served`, {
-        tool: name,
-      });
+      throw new GatewayError(
+        ErrorCode.ToolNotFound,
+        `no tool named "${name}"; tools/list shows the tools served`,
+        {
+          tool: name,
+        },
+      );
     }
     const started = performance.now();
     let release: (() => void) | undefined;
@@ -140,17 +175,21 @@ export class Router {
     try {
       release = access?.admit(ctx.principal, route);
       checkArguments?.(route, args);
-      const result = await this.#deps.pipelines.execute(route, (c) => this.#attempt(route, args, ctx, c), {
+      const context: RoutedContext = {
         signal: AbortSignal.any([ctx.signal, this.#shutdown.signal]),
-        deadline: started + route.policy.timeout.callMs,
+        deadline:
+          route.policy.timeout.callMs > 0 ? started + route.policy.timeout.callMs : Number.POSITIVE_INFINITY,
         upstream: route.upstream,
         tool: route.name,
         args,
         priority: priorityOf(ctx.meta, route),
         idempotent: route.idempotent,
         attempt: 1,
-        events: NO_EVENTS,
-      } as unknown as CallContext);
+        events: this.#deps.events ?? noEvents,
+        route,
+        call: ctx,
+      };
+      const result = await this.#deps.pipelines.pipeline(route, true).execute(this.#terminal, context);
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -160,7 +199,13 @@ export class Router {
       return result;
     } catch (err) {
       const error = toGatewayError(err, { upstream: route.upstream, tool: route.name });
-      onCallEnd?.({ route, principal: ctx.principal, durationMs: performance.now() - started, outcome: "error", error });
+      onCallEnd?.({
+        route,
+        principal: ctx.principal,
+        durationMs: performance.now() - started,
+        outcome: "error",
+        error,
+      });
       if (isProtocolError(error)) throw error;
       return toToolErrorResult(error);
     } finally {
@@ -184,13 +229,42 @@ export class Router {
     if (this.#active === 0) return;
     this.#deps.log.warn("drain timeout: cancelling calls still in flight", { calls: this.#active });
     this.#shutdown.abort(
-      new GatewayError(ErrorCode.ShuttingDown, `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`),
+      new GatewayError(
+        ErrorCode.ShuttingDown,
+        `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`,
+      ),
     );
     await idle(1_000);
   }
 
+  /** A fallback route: the alternate tool's own pipeline, without its fallbacks, within the same deadline. */
+  #callRoute(name: string, args: Record<string, unknown>, ctx: RoutedContext): Promise<Result> {
+    const route = this.#deps.catalog.tool(name);
+    if (!route) {
+      return Promise.reject(
+        new GatewayError(ErrorCode.ToolNotFound, `fallback route "${name}" is not in the catalog`, {
+          tool: name,
+        }),
+      );
+    }
+    const context: RoutedContext = {
+      ...ctx,
+      upstream: route.upstream,
+      tool: route.name,
+      args,
+      idempotent: route.idempotent,
+      attempt: 1,
+      route,
+    };
+    return this.#deps.pipelines.pipeline(route, false).execute(this.#terminal, context);
+  }
+
+  /** One function for every call, so composed pipelines are cached (no closures per call). */
+  readonly #terminal: Terminal = (ctx) => this.#attempt(ctx as RoutedContext);
+
   /** One attempt against the route's upstream; the policies decide how many and when. */
-  async #attempt(route: ToolRoute, args: Record<string, unknown>, call: CallToolContext, ctx: CallContext): Promise<Result> {
+  async #attempt(ctx: RoutedContext): Promise<Result> {
+    const { route, call, args } = ctx;
     const upstream = this.#upstream(route.upstream, route.name);
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
@@ -251,7 +325,10 @@ export class Router {
     const name = params.name;
     const route = typeof name === "string" ? this.#deps.catalog.prompt(name) : undefined;
     if (!route) {
-      throw new GatewayError(ErrorCode.PromptNotFound, `no prompt named ${JSON.stringify(name)}; prompts/list shows them`);
+      throw new GatewayError(
+        ErrorCode.PromptNotFound,
+        `no prompt named ${JSON.stringify(name)}; prompts/list shows them`,
+      );
     }
     return this.#forward(route.upstream, "prompts/get", { ...params, name: route.upstreamPrompt }, ctx);
   }
@@ -286,8 +363,14 @@ export class Router {
     const ref = params.ref as { type?: string; name?: string; uri?: string } | undefined;
     if (ref?.type === "ref/prompt") {
       const route = typeof ref.name === "string" ? this.#deps.catalog.prompt(ref.name) : undefined;
-      if (!route) throw new GatewayError(ErrorCode.PromptNotFound, `no prompt named ${JSON.stringify(ref.name)}`);
-      return this.#forward(route.upstream, "completion/complete", { ...params, ref: { ...ref, name: route.upstreamPrompt } }, ctx);
+      if (!route)
+        throw new GatewayError(ErrorCode.PromptNotFound, `no prompt named ${JSON.stringify(ref.name)}`);
+      return this.#forward(
+        route.upstream,
+        "completion/complete",
+        { ...params, ref: { ...ref, name: route.upstreamPrompt } },
+        ctx,
+      );
     }
     if (ref?.type === "ref/resource") {
       return this.#forward(this.#resourceUpstream(ref.uri), "completion/complete", params, ctx);
@@ -298,8 +381,19 @@ export class Router {
   /** A session's log level; upstreams get the most verbose level any session asked for. */
   async setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
     this.#logLevels.set(caller, level);
-    const order: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
-    const min = [...this.#logLevels.values()].reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
+    const order: LoggingLevel[] = [
+      "debug",
+      "info",
+      "notice",
+      "warning",
+      "error",
+      "critical",
+      "alert",
+      "emergency",
+    ];
+    const min = [...this.#logLevels.values()].reduce((a, b) =>
+      order.indexOf(a) <= order.indexOf(b) ? a : b,
+    );
     const targets = [...this.#deps.upstreams.all()].filter((u) => u.capabilities?.logging);
     await Promise.allSettled(targets.map((u) => u.request("logging/setLevel", { level: min }, {})));
   }
@@ -315,7 +409,10 @@ export class Router {
   #resourceUpstream(uri: unknown): string {
     const upstream = typeof uri === "string" ? this.#deps.catalog.resourceUpstream(uri) : undefined;
     if (!upstream) {
-      throw new GatewayError(ErrorCode.ResourceNotFound, `no upstream serves resource ${JSON.stringify(uri)}`);
+      throw new GatewayError(
+        ErrorCode.ResourceNotFound,
+        `no upstream serves resource ${JSON.stringify(uri)}`,
+      );
     }
     return upstream;
   }
@@ -324,12 +421,21 @@ export class Router {
    * A server→client request from an upstream (sampling, elicitation, roots): sent to the session with the most
    * recent call in flight on that upstream, on that call's stream. Without one there is nobody to ask.
    */
-  async serverRequest(upstream: string, method: string, params: Result | undefined, signal: AbortSignal): Promise<Result> {
+  async serverRequest(
+    upstream: string,
+    method: string,
+    params: Result | undefined,
+    signal: AbortSignal,
+  ): Promise<Result> {
     const target = this.#latestCall(upstream);
     if (!target) {
-      throw new GatewayError(ErrorCode.MethodNotFound, `${method} from upstream "${upstream}" arrived with no client call in flight to route it to`, {
-        upstream,
-      });
+      throw new GatewayError(
+        ErrorCode.MethodNotFound,
+        `${method} from upstream "${upstream}" arrived with no client call in flight to route it to`,
+        {
+          upstream,
+        },
+      );
     }
     return target.caller.request(method, params, { relatedRequestId: target.requestId, signal });
   }
@@ -337,7 +443,9 @@ export class Router {
   /** A notification from an upstream: logging goes to callers in flight there, resource updates to subscribers. */
   routeNotification(upstream: string, method: string, params: Result | undefined): void {
     const send = (caller: Caller, related?: string | number) =>
-      caller.notify(method, params, related).catch((err) => this.#deps.log.debug("notification not delivered", { err }));
+      caller
+        .notify(method, params, related)
+        .catch((err) => this.#deps.log.debug("notification not delivered", { err }));
     if (method === "notifications/resources/updated") {
       const uri = params?.uri;
       for (const caller of (typeof uri === "string" && this.#subscriptions.get(uri)) || []) send(caller);

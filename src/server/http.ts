@@ -3,8 +3,9 @@
  * DELETE to end), MCP over WebSocket at `/ws`, `/healthz` and `/readyz`, plus routes mounted by others
  * (`/metrics`, `/status`, OAuth metadata). Every MCP request passes the guard (Origin/Host, auth) first.
  */
-import type { AddressInfo } from "node:net";
+
 import type { IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type ServerType } from "@hono/node-server";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { Hono } from "hono";
@@ -12,15 +13,10 @@ import { bodyLimit } from "hono/body-limit";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
 import type { Logger } from "../telemetry/log.ts";
+import type { Principal } from "./auth/principal.ts";
+import type { Guard } from "./guard.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
 import { handleProtocols, WebSocketServerTransport } from "./websocket-transport.ts";
-
-export type GuardResult =
-  | { ok: true; principal: string }
-  | { ok: false; status: 400 | 401 | 403 | 429; message: string; headers?: Record<string, string> };
-
-/** Origin/Host validation and authentication, decided from the request headers alone. */
-export type Guard = (headers: Headers, remote: { loopback: boolean }) => Promise<GuardResult>;
 
 export interface HttpServerDeps {
   options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes">;
@@ -38,7 +34,7 @@ export interface HttpServerDeps {
 interface HttpSession {
   session: GatewaySession;
   transport: WebStandardStreamableHTTPServerTransport;
-  principal: string;
+  principal: Principal;
   lastSeen: number;
 }
 
@@ -65,7 +61,8 @@ export class HttpServer {
       "/mcp",
       bodyLimit({
         maxSize: deps.options.maxBodyBytes,
-        onError: (c) => c.json(rpcError(-32600, `request body larger than ${deps.options.maxBodyBytes} bytes`), 413),
+        onError: (c) =>
+          c.json(rpcError(-32600, `request body larger than ${deps.options.maxBodyBytes} bytes`), 413),
       }),
     );
     app.all("/mcp", (c) => this.#handleMcp(c.req.raw, c.env as { incoming?: IncomingMessage } | undefined));
@@ -80,34 +77,42 @@ export class HttpServer {
     const loopback = isLoopback(env?.incoming?.socket.remoteAddress);
     const verdict = await this.#deps.guard(req.headers, { loopback });
     if (!verdict.ok) {
-      return Response.json(rpcError(-32600, verdict.message), { status: verdict.status, headers: verdict.headers ?? {} });
+      return Response.json(rpcError(-32600, verdict.message), {
+        status: verdict.status,
+        headers: verdict.headers ?? {},
+      });
     }
     const sessionId = req.headers.get("mcp-session-id");
     if (sessionId) {
       const entry = this.#sessions.get(sessionId);
       // Unknown, ended or someone else's session: 404 tells the client to initialize a new one.
-      if (!entry || entry.principal !== verdict.principal) {
+      if (!entry || entry.principal.id !== verdict.principal.id) {
         return Response.json(rpcError(-32001, "Session not found"), { status: 404 });
       }
       entry.lastSeen = performance.now();
       return entry.transport.handleRequest(req);
     }
     if (req.method !== "POST") {
-      return Response.json(rpcError(-32000, "Bad Request: Mcp-Session-Id header is required"), { status: 400 });
+      return Response.json(rpcError(-32000, "Bad Request: Mcp-Session-Id header is required"), {
+        status: 400,
+      });
     }
     if (!this.#accepting) {
       return Response.json(rpcError(-32000, "toolgate is shutting down"), { status: 503 });
     }
     if (this.sessionCount >= this.#deps.options.maxSessions) {
-      return Response.json(rpcError(-32000, `too many sessions (limit ${this.#deps.options.maxSessions}); retry later`), {
-        status: 503,
-        headers: { "retry-after": "5" },
-      });
+      return Response.json(
+        rpcError(-32000, `too many sessions (limit ${this.#deps.options.maxSessions}); retry later`),
+        {
+          status: 503,
+          headers: { "retry-after": "5" },
+        },
+      );
     }
     return this.#initialize(req, verdict.principal);
   }
 
-  async #initialize(req: Request, principal: string): Promise<Response> {
+  async #initialize(req: Request, principal: Principal): Promise<Response> {
     const session = this.#deps.newSession({ transport: "http", principal });
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
@@ -139,7 +144,11 @@ export class HttpServer {
   listen(host: string, port: number): Promise<number> {
     const server = createAdaptorServer({ fetch: this.app.fetch, hostname: host });
     this.#server = server;
-    this.#wss = new WebSocketServer({ noServer: true, handleProtocols, maxPayload: this.#deps.options.maxBodyBytes });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      handleProtocols,
+      maxPayload: this.#deps.options.maxBodyBytes,
+    });
     server.on("upgrade", (req, socket, head) => {
       this.#upgrade(req, socket as import("node:net").Socket, head).catch((err) => {
         this.#deps.log.warn("websocket upgrade failed", { err });
@@ -147,7 +156,10 @@ export class HttpServer {
       });
     });
     const idle = this.#deps.options.sessionIdleMs;
-    this.#sweeper = setInterval(() => this.#expireIdle(), Math.min(60_000, Math.max(1_000, idle / 4))).unref();
+    this.#sweeper = setInterval(
+      () => this.#expireIdle(),
+      Math.min(60_000, Math.max(1_000, idle / 4)),
+    ).unref();
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -160,8 +172,12 @@ export class HttpServer {
   async #upgrade(req: IncomingMessage, socket: import("node:net").Socket, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const reject = (status: number, message: string, headers: Record<string, string> = {}) => {
-      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-      socket.end(`HTTP/1.1 ${status} ${message}\r\n${extra}content-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+      const extra = Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join("");
+      socket.end(
+        `HTTP/1.1 ${status} ${message}\r\n${extra}content-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`,
+      );
     };
     if (url.pathname !== "/ws") return reject(404, "Not Found");
     if (!this.#accepting) return reject(503, "Shutting down");
@@ -173,7 +189,10 @@ export class HttpServer {
     const wss = this.#wss;
     if (!wss) return reject(503, "Not listening");
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.#deps.newSession({ transport: "ws" as DownstreamTransport, principal: verdict.principal });
+      const session = this.#deps.newSession({
+        transport: "ws" as DownstreamTransport,
+        principal: verdict.principal,
+      });
       const transport = new WebSocketServerTransport(ws);
       this.#sockets.add(session);
       this.#deps.onSessionOpened?.(session);

@@ -7,8 +7,8 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type JSONRPCRequest,
-  LoggingLevelSchema,
   type LoggingLevel,
+  LoggingLevelSchema,
   ResultSchema,
   type ServerCapabilities,
   SetLevelRequestSchema,
@@ -17,6 +17,7 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
 import type { Caller, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
+import type { Principal } from "./auth/principal.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
@@ -29,8 +30,8 @@ export interface SessionDeps {
 
 export interface SessionInfo {
   transport: DownstreamTransport;
-  /** Who is calling (set by authentication); "anonymous" on stdio and unauthenticated loopback. */
-  principal: string;
+  /** Who is calling (set by authentication); anonymous on stdio and unauthenticated loopback. */
+  principal: Principal;
 }
 
 const CAPABILITIES: ServerCapabilities = {
@@ -97,7 +98,11 @@ export class GatewaySession implements Caller {
     }) as Promise<Record<string, unknown>>;
   }
 
-  async notify(method: string, params: Record<string, unknown> | undefined, relatedRequestId?: string | number) {
+  async notify(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    relatedRequestId?: string | number,
+  ) {
     if (method === "notifications/message" && this.#ignoresLevel(params?.level)) return;
     await this.server.notification(
       { method, params } as never,
@@ -131,7 +136,8 @@ export class GatewaySession implements Caller {
           const name = params.name;
           if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
           const args = params.arguments ?? {};
-          if (typeof args !== "object" || Array.isArray(args)) throw invalid("tools/call params.arguments must be an object");
+          if (typeof args !== "object" || Array.isArray(args))
+            throw invalid("tools/call params.arguments must be an object");
           const progressToken = ctx.meta?.progressToken;
           // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
           // drops a progress update that arrives in the same read as its response: a macrotask between
@@ -143,7 +149,10 @@ export class GatewaySession implements Caller {
               progressToken === undefined
                 ? undefined
                 : (p) => {
-                    const notification = { method: "notifications/progress", params: { ...p, progressToken } };
+                    const notification = {
+                      method: "notifications/progress",
+                      params: { ...p, progressToken },
+                    };
                     progressSent = (progressSent ?? Promise.resolve())
                       .then(() => extra.sendNotification(notification as never))
                       .catch(() => {});
@@ -179,7 +188,10 @@ export class GatewaySession implements Caller {
           return {};
         }
         default:
-          throw new GatewayError(ErrorCode.MethodNotFound, `toolgate does not support method "${request.method}"`);
+          throw new GatewayError(
+            ErrorCode.MethodNotFound,
+            `toolgate does not support method "${request.method}"`,
+          );
       }
     } catch (err) {
       throw asMcpError(err);
@@ -203,7 +215,8 @@ function asMcpError(err: unknown): Error & { code: number; data: unknown } {
 function page<T>(items: readonly T[], cursor: unknown, key: string): Record<string, unknown> {
   let start = 0;
   if (cursor !== undefined) {
-    const parsed = typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
+    const parsed =
+      typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
     if (!Number.isInteger(parsed) || parsed < 0) throw invalid(`invalid cursor ${JSON.stringify(cursor)}`);
     start = parsed;
   }

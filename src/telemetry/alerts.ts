@@ -157,7 +157,9 @@ export class AlertManager {
     if (rules.breakerOpen.enabled) {
       for (const b of view.breakers()) {
         if (b.state !== "open") continue;
-        const retry = b.nextAttemptAt ? `; next trial call at ${new Date(b.nextAttemptAt).toISOString()}` : "";
+        const retry = b.nextAttemptAt
+          ? `; next trial call at ${new Date(b.nextAttemptAt).toISOString()}`
+          : "";
         yield {
           rule: "breakerOpen",
           subject: b.id,
@@ -234,7 +236,12 @@ export class AlertManager {
   private notify(alert: Alert): void {
     this.history.unshift(alert);
     this.history.length = Math.min(this.history.length, this.options.recentLimit ?? 100);
-    const fields = { alert: alert.id, severity: alert.severity, value: alert.value, threshold: alert.threshold };
+    const fields = {
+      alert: alert.id,
+      severity: alert.severity,
+      value: alert.value,
+      threshold: alert.threshold,
+    };
     if (alert.state === "firing") this.options.logger.warn(`alert firing: ${alert.message}`, fields);
     else this.options.logger.info(`alert resolved: ${alert.message}`, fields);
     this.post(alert);

@@ -46,7 +46,10 @@ export function createInstruments(meter: Meter): Instruments {
       N.METRIC_MCP_CLIENT_OPERATION_DURATION,
       "Duration of MCP requests sent to upstreams, one per attempt.",
     ),
-    serverSessionDuration: seconds(N.METRIC_MCP_SERVER_SESSION_DURATION, "Duration of downstream MCP sessions."),
+    serverSessionDuration: seconds(
+      N.METRIC_MCP_SERVER_SESSION_DURATION,
+      "Duration of downstream MCP sessions.",
+    ),
     calls: meter.createCounter(N.METRIC_CALLS, {
       description: "Finished tool calls by tool, upstream and outcome.",
     }),

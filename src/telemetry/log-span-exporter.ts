@@ -25,7 +25,9 @@ export class LogSpanExporter implements SpanExporter {
         duration_ms: Math.round(hrTimeToMilliseconds(span.duration) * 1000) / 1000,
         status: span.status.code,
         attributes: span.attributes,
-        ...(span.events.length > 0 && { events: span.events.map((e) => ({ name: e.name, ...e.attributes })) }),
+        ...(span.events.length > 0 && {
+          events: span.events.map((e) => ({ name: e.name, ...e.attributes })),
+        }),
       });
     }
     resultCallback({ code: ExportResultCode.SUCCESS });

@@ -92,7 +92,9 @@ export const DURATION_BUCKETS_S = [
   0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300,
 ];
 /** Bucket bounds of payload size histograms, in bytes (256 B … 16 MiB). */
-export const SIZE_BUCKETS_BYTES = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
+export const SIZE_BUCKETS_BYTES = [
+  256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216,
+];
 
 /** Instrumentation scope of everything the gateway records. */
 export const SCOPE_NAME = "toolgate";

@@ -77,7 +77,9 @@ export function telemetryOptions(
   if (otlpMetrics) {
     options.metrics.otlp = {
       endpoint: metricsEndpoint,
-      intervalMs: interval ? positiveInt("OTEL_METRIC_EXPORT_INTERVAL", interval) : (config.metrics.otlp?.intervalMs ?? 60_000),
+      intervalMs: interval
+        ? positiveInt("OTEL_METRIC_EXPORT_INTERVAL", interval)
+        : (config.metrics.otlp?.intervalMs ?? 60_000),
     };
   }
   if (config.alertWebhook) options.alertWebhook = config.alertWebhook;

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { context, type Tracer, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
-import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { HostMetrics } from "@opentelemetry/host-metrics";
 import { RuntimeNodeInstrumentation } from "@opentelemetry/instrumentation-runtime-node";
@@ -35,6 +35,7 @@ import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
 let contextManagerReady = false;
+const PROMETHEUS_OFF = "Prometheus metrics are off (telemetry.metrics.prometheus: false)";
 
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   ensureContextManager();
@@ -48,8 +49,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const tracerProvider = processor
     ? new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] })
     : undefined;
-  const tracer: Tracer = tracerProvider?.getTracer(SCOPE_NAME) ?? trace.getTracerProvider().getTracer(SCOPE_NAME);
+  const tracer: Tracer =
+    tracerProvider?.getTracer(SCOPE_NAME) ?? trace.getTracerProvider().getTracer(SCOPE_NAME);
 
+  const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
   const prometheus = options.metrics.prometheus
     ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
     : undefined;
@@ -99,13 +102,20 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
         return;
       }
       res.statusCode = 404;
-      res.end("Prometheus metrics are off (telemetry.metrics.prometheus: false)\n");
+      res.end(`${PROMETHEUS_OFF}\n`);
+    },
+    scrape: async () => {
+      if (!prometheus) return undefined;
+      const { resourceMetrics, errors } = await prometheus.collect();
+      if (errors.length) logger.warn("metrics collection had errors", { errors });
+      return serializer.serialize(resourceMetrics);
     },
     shutdown: async () => {
       runtime?.disable();
       const results = await Promise.allSettled([tracerProvider?.shutdown(), meterProvider.shutdown()]);
       for (const r of results) {
-        if (r.status === "rejected") logger.warn("telemetry shutdown: an exporter failed to flush", { err: r.reason });
+        if (r.status === "rejected")
+          logger.warn("telemetry shutdown: an exporter failed to flush", { err: r.reason });
       }
     },
   });
@@ -138,7 +148,8 @@ function sampler(options: TelemetryOptions): Sampler {
     traceidratio: () => new TraceIdRatioBasedSampler(sampleRatio),
     parentbased_always_on: () => new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     parentbased_always_off: () => new ParentBasedSampler({ root: new AlwaysOffSampler() }),
-    parentbased_traceidratio: () => new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
+    parentbased_traceidratio: () =>
+      new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRatio) }),
   };
   return root[name]();
 }

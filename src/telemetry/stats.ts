@@ -45,7 +45,7 @@ function bucketOf(ms: number): number {
 }
 
 /** The value reported for a bucket: the point with equal relative error to both of its bounds. */
-function valueOf(bucket: number): number {
+function bucketValue(bucket: number): number {
   if (bucket === 0) return MIN_MS;
   return (MIN_MS * 2 * GAMMA ** bucket) / (GAMMA + 1);
 }
@@ -86,7 +86,8 @@ export class RollingStats {
     if (outcome === "error") slot.errors++;
     else if (outcome === "tool_error") slot.toolErrors++;
     slot.latency ??= new Uint32Array(BUCKETS);
-    slot.latency[bucketOf(durationMs)]!++;
+    const bucket = bucketOf(durationMs);
+    slot.latency[bucket] = (slot.latency[bucket] ?? 0) + 1;
   }
 
   /** Move the in-flight or queued gauge of a tool (never below zero). */
@@ -132,7 +133,8 @@ export class RollingStats {
 
   private currentSlot(entry: ToolEntry): Slot {
     const epoch = Math.floor(this.now() / this.slotMs);
-    const slot = entry.slots[epoch % this.slotCount]!;
+    const slot = entry.slots[epoch % this.slotCount];
+    if (!slot) throw new Error("unreachable: the ring has slotCount slots");
     if (slot.epoch !== epoch) {
       slot.epoch = epoch;
       slot.calls = slot.errors = slot.toolErrors = 0;
@@ -155,7 +157,7 @@ export class RollingStats {
       toolErrors += slot.toolErrors;
       if (!slot.latency) continue;
       latency ??= new Uint32Array(BUCKETS);
-      for (let i = 0; i < BUCKETS; i++) latency[i]! += slot.latency[i]!;
+      for (const [i, n] of slot.latency.entries()) if (n) latency[i] = (latency[i] ?? 0) + n;
     }
     return {
       tool,
@@ -177,11 +179,11 @@ export class RollingStats {
 function quantile(latency: Uint32Array, count: number, q: number): number {
   const rank = Math.max(1, Math.ceil(q * count));
   let seen = 0;
-  for (let i = 0; i < BUCKETS; i++) {
-    seen += latency[i]!;
-    if (seen >= rank) return round(valueOf(i));
+  for (const [i, n] of latency.entries()) {
+    seen += n;
+    if (seen >= rank) return round(bucketValue(i));
   }
-  return round(valueOf(BUCKETS - 1));
+  return round(bucketValue(BUCKETS - 1));
 }
 
 function round(ms: number): number {

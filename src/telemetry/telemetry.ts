@@ -71,6 +71,8 @@ export interface TelemetryParts {
   stats: RollingStats;
   alerts: AlertManager;
   metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Prometheus text exposition, `undefined` when Prometheus is off. */
+  scrape: () => Promise<string | undefined>;
   shutdown: () => Promise<void>;
 }
 
@@ -107,7 +109,8 @@ export class Telemetry {
     };
     if (info.protocolVersion) attributes[N.ATTR_MCP_PROTOCOL_VERSION] = info.protocolVersion;
     if (info.target !== undefined) attributes[targetAttribute(info.method)] = info.target;
-    if (info.method === TOOLS_CALL) attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    if (info.method === TOOLS_CALL)
+      attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
     let span: Span | undefined;
     let ctx = parent;
     if (this.#tracing) {
@@ -132,7 +135,8 @@ export class Telemetry {
       [N.ATTR_UPSTREAM]: info.upstream,
       [targetAttribute(info.method)]: info.target,
     };
-    if (info.method === TOOLS_CALL) attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    if (info.method === TOOLS_CALL)
+      attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
     let ctx = context.active();
     let span: Span | undefined;
     if (this.#tracing) {
@@ -153,8 +157,14 @@ export class Telemetry {
   onPolicyEvent(event: PolicyEvent): void {
     if (event.type === "breakerStateChange") {
       this.#breakers.set(event.breaker, event.to);
-      this.#m.breakerTransitions.add(1, { [N.ATTR_BREAKER]: event.breaker, [N.ATTR_BREAKER_STATE]: event.to });
-      this.#spanEvent(N.EVENT_BREAKER_STATE, { [N.ATTR_BREAKER]: event.breaker, [N.ATTR_BREAKER_STATE]: event.to });
+      this.#m.breakerTransitions.add(1, {
+        [N.ATTR_BREAKER]: event.breaker,
+        [N.ATTR_BREAKER_STATE]: event.to,
+      });
+      this.#spanEvent(N.EVENT_BREAKER_STATE, {
+        [N.ATTR_BREAKER]: event.breaker,
+        [N.ATTR_BREAKER_STATE]: event.to,
+      });
       return;
     }
     const labels: Attributes = { [N.ATTR_TOOL]: event.tool, [N.ATTR_UPSTREAM]: event.upstream };
@@ -180,7 +190,10 @@ export class Telemetry {
       case "rejected":
         // A full queue rejects at once; the other rejections leave the queue.
         if (event.code === "QueueFull") {
-          this.#spanEvent(N.SPAN_QUEUE_WAIT, { [N.ATTR_SCOPE]: event.bulkhead, [N.ATTR_ERROR_CODE]: event.code });
+          this.#spanEvent(N.SPAN_QUEUE_WAIT, {
+            [N.ATTR_SCOPE]: event.bulkhead,
+            [N.ATTR_ERROR_CODE]: event.code,
+          });
           return;
         }
         this.#waiting(event.tool, event.upstream, -1);
@@ -190,7 +203,8 @@ export class Telemetry {
         return;
       case "lockAcquired":
         this.#m.lockWait.record(event.waitMs / 1000, labels);
-        if (event.waitMs > 0) this.#waitSpan(N.SPAN_LOCK_WAIT, event.waitMs, { [N.ATTR_LOCK_KEY]: event.lock });
+        if (event.waitMs > 0)
+          this.#waitSpan(N.SPAN_LOCK_WAIT, event.waitMs, { [N.ATTR_LOCK_KEY]: event.lock });
         return;
       case "lockRejected":
         this.#m.lockWait.record(event.waitMs / 1000, labels);
@@ -217,7 +231,10 @@ export class Telemetry {
         return;
       case "fallback":
         this.#m.fallbacks.add(1, { ...labels, [N.ATTR_FALLBACK_TO]: event.to });
-        this.#spanEvent(N.EVENT_FALLBACK, { [N.ATTR_FALLBACK_TO]: event.to, [N.ATTR_ERROR_CODE]: event.reason });
+        this.#spanEvent(N.EVENT_FALLBACK, {
+          [N.ATTR_FALLBACK_TO]: event.to,
+          [N.ATTR_ERROR_CODE]: event.reason,
+        });
         return;
       case "lockWait":
       case "lockReleased":
@@ -254,7 +271,10 @@ export class Telemetry {
     const previous = this.#upstreams.get(status.name);
     const added = status.restarts - (previous?.restarts ?? 0);
     if (added > 0) this.#m.upstreamRestarts.add(added, { [N.ATTR_UPSTREAM]: status.name });
-    this.#upstreams.set(status.name, { up: isUp(status), restarts: Math.max(status.restarts, previous?.restarts ?? 0) });
+    this.#upstreams.set(status.name, {
+      up: isUp(status),
+      restarts: Math.max(status.restarts, previous?.restarts ?? 0),
+    });
   }
 
   /** Forget an upstream that left the config. */
@@ -279,6 +299,11 @@ export class Telemetry {
   /** Prometheus text for `GET /metrics` (node:http objects, e.g. hono's `c.env.incoming/outgoing`). */
   metricsHandler(req: IncomingMessage, res: ServerResponse): void {
     this.#parts.metricsHandler(req, res);
+  }
+
+  /** The Prometheus text exposition (for a Web-standard `/metrics` route); `undefined` when it is off. */
+  scrape(): Promise<string | undefined> {
+    return this.#parts.scrape();
   }
 
   /** Flush exporters and stop every timer. */
@@ -401,12 +426,17 @@ export class Telemetry {
         }
       });
     meter
-      .createObservableGauge(N.METRIC_UPSTREAM_UP, { description: "1 when the upstream takes calls, else 0." })
+      .createObservableGauge(N.METRIC_UPSTREAM_UP, {
+        description: "1 when the upstream takes calls, else 0.",
+      })
       .addCallback((result) => {
-        for (const [upstream, { up }] of this.#upstreams) result.observe(up ? 1 : 0, { [N.ATTR_UPSTREAM]: upstream });
+        for (const [upstream, { up }] of this.#upstreams)
+          result.observe(up ? 1 : 0, { [N.ATTR_UPSTREAM]: upstream });
       });
     meter
-      .createObservableGauge(N.METRIC_ALERTS_FIRING, { description: "In-process alerts firing now, by rule." })
+      .createObservableGauge(N.METRIC_ALERTS_FIRING, {
+        description: "In-process alerts firing now, by rule.",
+      })
       .addCallback((result) => {
         const active = this.alerts.active();
         for (const rule of ALERT_RULES) {
@@ -433,6 +463,8 @@ function toolErrorOf(result: unknown): { code?: string; message?: string } | und
   if (typeof result !== "object" || result === null || (result as { isError?: unknown }).isError !== true) {
     return undefined;
   }
-  const cause = (result as { _meta?: Record<string, { code?: string; message?: string }> })._meta?.["toolgate/error"];
+  const cause = (result as { _meta?: Record<string, { code?: string; message?: string }> })._meta?.[
+    "toolgate/error"
+  ];
   return cause ?? {};
 }

@@ -23,7 +23,10 @@ const headersGetter: TextMapGetter<Headers> = {
 };
 
 /** The parent context of a request: `_meta` wins over HTTP headers; without either, the active context. */
-export function extractParent(meta: Record<string, unknown> | undefined, headers: Headers | undefined): Context {
+export function extractParent(
+  meta: Record<string, unknown> | undefined,
+  headers: Headers | undefined,
+): Context {
   const active = context.active();
   if (meta && typeof meta.traceparent === "string") return propagator.extract(active, meta, metaGetter);
   if (headers?.has("traceparent")) return propagator.extract(active, headers, headersGetter);

@@ -23,6 +23,31 @@ export interface TransportHooks {
 const MAX_STDERR_LINE = 8 * 1024;
 
 export function createTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+  return deliverResponsesLast(createSdkTransport(config, hooks));
+}
+
+/**
+ * The SDK's Protocol runs a notification handler one microtask late but settles a response at once, so a
+ * progress update read together with its response (one stdio chunk: "100%, then the result") finds its
+ * handler gone and is dropped. Delivering responses one microtask later keeps them behind the
+ * notifications that arrived before them. Protocol.connect sets `onmessage` right before `start()`.
+ */
+function deliverResponsesLast(transport: Transport): Transport {
+  const start = transport.start.bind(transport);
+  transport.start = () => {
+    const deliver = transport.onmessage;
+    if (deliver) {
+      transport.onmessage = (message, extra) => {
+        if ("method" in message) deliver(message, extra);
+        else queueMicrotask(() => deliver(message, extra));
+      };
+    }
+    return start();
+  };
+  return transport;
+}
+
+function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Transport {
   switch (config.type) {
     case "stdio": {
       const transport = new StdioClientTransport({

@@ -292,6 +292,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (!this.#running) return;
     const client = this.#createClient();
     this.#client = client;
+    this.#lastStderr = undefined;
     this.#setState("connecting");
     let protocolVersion: string | undefined;
     let connected = false;

@@ -29,6 +29,12 @@ export function createAuthenticator(options: AuthOptions, deps: AuthenticatorDep
   const apiKeys = createApiKeyVerifier(options.apiKeys);
   const oauth = deps.oauth ?? (options.oauth ? createOAuthVerifier(options.oauth) : undefined);
   const configured = apiKeys.size > 0 || oauth !== undefined;
+  const accepted = [
+    oauth && '"Authorization: Bearer <access token>"',
+    apiKeys.size > 0 && '"Authorization: Bearer <API key>" or "X-API-Key: <API key>"',
+  ]
+    .filter(Boolean)
+    .join(" or ");
   const challenge = (error?: BearerErrorCode) =>
     oauth
       ? oauth.wwwAuthenticate(error)
@@ -53,15 +59,13 @@ export function createAuthenticator(options: AuthOptions, deps: AuthenticatorDep
     }
     const credential = readCredential(headers);
     if (credential.kind === "none") {
-      return unauthorized(
-        `authentication required: send "Authorization: Bearer <${oauth ? "access token or " : ""}API key>"${apiKeys.size ? ' or "X-API-Key: <key>"' : ""}`,
-      );
+      return unauthorized(`authentication required: send ${accepted}`);
     }
     if (credential.kind === "malformed") return unauthorized(credential.reason, "invalid_request");
     const byKey = apiKeys.verifyApiKey(credential.token);
     if (byKey) return { ok: true, principal: byKey };
     if (!oauth || credential.from !== "bearer") {
-      return unauthorized(oauth ? "invalid API key" : "invalid API key or token", "invalid_token");
+      return unauthorized("invalid API key", "invalid_token");
     }
     try {
       return { ok: true, principal: await oauth.verifyToken(credential.token) };

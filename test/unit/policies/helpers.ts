@@ -48,7 +48,11 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /** Settles a promise into a value or an error without an unhandled rejection. */
-export function settle<T>(promise: Promise<T>): { readonly value?: T; readonly error?: unknown; readonly done: boolean } {
+export function settle<T>(promise: Promise<T>): {
+  readonly value?: T;
+  readonly error?: unknown;
+  readonly done: boolean;
+} {
   const state: { value?: T; error?: unknown; done: boolean } = { done: false };
   promise.then(
     (value) => {

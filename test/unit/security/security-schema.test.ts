@@ -24,7 +24,9 @@ describe("SecuritySchema", () => {
   it("keeps a given key hash (lower-cased) and the named principal", () => {
     const hash = hashApiKey(KEY);
     const parsed = SecuritySchema.parse({
-      auth: { apiKeys: [{ id: "ci", keyHash: hash.toUpperCase().replace("SHA256", "sha256"), principal: "bots" }] },
+      auth: {
+        apiKeys: [{ id: "ci", keyHash: hash.toUpperCase().replace("SHA256", "sha256"), principal: "bots" }],
+      },
     });
     expect(parsed.auth.apiKeys[0]).toEqual({ id: "ci", keyHash: hash, principal: "bots" });
   });
@@ -71,14 +73,18 @@ describe("SecuritySchema", () => {
 
   it("refuses plain-http OAuth endpoints except on loopback", () => {
     const oauth = (issuer: string) =>
-      SecuritySchema.safeParse({ auth: { oauth: { issuer, audience: "https://gw.example.com/mcp" } } }).success;
+      SecuritySchema.safeParse({ auth: { oauth: { issuer, audience: "https://gw.example.com/mcp" } } })
+        .success;
     expect(oauth("http://id.example.com")).toBe(false);
     expect(oauth("http://127.0.0.1:9000")).toBe(true);
     expect(oauth("http://localhost:9000/realms/x")).toBe(true);
   });
 
   it("rejects unknown keys and unknown pinning modes with their path", () => {
-    const result = SecuritySchema.safeParse({ pinning: { mode: "block" }, principals: { a: { allow: [], x: 1 } } });
+    const result = SecuritySchema.safeParse({
+      pinning: { mode: "block" },
+      principals: { a: { allow: [], x: 1 } },
+    });
     expect(result.error?.issues.map((i) => i.path.join("."))).toEqual(["principals.a", "pinning.mode"]);
   });
 

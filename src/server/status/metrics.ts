@@ -1,0 +1,21 @@
+/** `GET /metrics`: the Prometheus text exposition of the gateway's meters. */
+import { Hono } from "hono";
+import type { Telemetry } from "../../telemetry/telemetry.ts";
+
+/** Content type of the Prometheus text format 0.0.4. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+export function metricsRoutes(telemetry: Pick<Telemetry, "scrape">): Hono {
+  const app = new Hono();
+  app.get("/metrics", async (c) => {
+    const text = await telemetry.scrape();
+    if (text === undefined) {
+      return c.text(
+        "Prometheus metrics are off: set telemetry.metrics.prometheus to true to serve them\n",
+        404,
+      );
+    }
+    return c.body(text, 200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+  });
+  return app;
+}
