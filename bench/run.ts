@@ -63,15 +63,16 @@ const LOAD_CPUS = PIN ? "1" : undefined;
 
 const PLAN = values.quick
   ? {
-      payloads: [32, 65536],
+      payloads: [32],
       concurrency: [1, 16],
       reps: 1,
-      windowMs: 400,
-      warmupMs: 150,
+      windowMs: 300,
+      warmupMs: 100,
       slowConcurrency: [256],
-      faultWindowMs: 2000,
-      sessions: 200,
-      sessionCallMs: 1500,
+      faultWindowMs: 1500,
+      sessions: 100,
+      sessionCallMs: 1000,
+      sessionSetups: ["toolgate-http"] as const,
     }
   : {
       payloads: [32, 65536],
@@ -83,6 +84,7 @@ const PLAN = values.quick
       faultWindowMs: 2000,
       sessions: 1000,
       sessionCallMs: 3000,
+      sessionSetups: ["direct-http", "toolgate-http", "mcp-proxy"] as const,
     };
 const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
 const SLOW_MS = 50;
@@ -585,7 +587,7 @@ async function faultWorkload(): Promise<void> {
 
 /** Many concurrent sessions, each calling now and then: memory per session and latency. */
 async function sessionsWorkload(): Promise<void> {
-  for (const name of ["direct-http", "toolgate-http", "mcp-proxy"] as const) {
+  for (const name of PLAN.sessionSetups) {
     await withSetup("sessions", name, async (setup) => {
       const warm = windowArgs({
         tool: `${setup.prefix}echo`,

@@ -7,11 +7,16 @@
 import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
+import { ArgumentValidator } from "./catalog/input-validation.ts";
+import { createPinGate, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
+import { assertSafeBind } from "./server/auth/authenticate.ts";
+import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
+import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
@@ -23,6 +28,8 @@ import type { UpstreamStatus } from "./upstreams/upstream.ts";
 export interface GatewayDeps {
   log: Logger;
   env: NodeJS.ProcessEnv;
+  /** Tool-definition pins (security.pinning); absent when pinning is off. */
+  pins?: ToolPins | undefined;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -35,6 +42,8 @@ export class Gateway {
   readonly events = new PolicyEventHub();
   readonly pipelines: PipelineCache;
   #config: ResolvedConfig;
+  #access: { authorizer: Authorizer; limiter: RateLimiter };
+  readonly #validator: ArgumentValidator;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
   #stopping: Promise<void> | undefined;
@@ -42,7 +51,13 @@ export class Gateway {
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
     this.#config = config;
     this.log = deps.log;
-    this.catalog = new Catalog({ separator: config.gateway.separator });
+    this.#access = accessFor(config);
+    this.#validator = new ArgumentValidator({ logger: deps.log });
+    const { pinning } = config.security;
+    this.catalog = new Catalog({
+      separator: config.gateway.separator,
+      ...(deps.pins ? { gate: createPinGate(deps.pins, pinning.mode, deps.log) } : {}),
+    });
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
       clientInfo: SERVER_INFO,
@@ -57,6 +72,18 @@ export class Gateway {
       pipelines: this.pipelines,
       events: this.events,
       log: deps.log,
+      access: {
+        canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
+        admit: (principal, route) => {
+          this.#access.authorizer.assertCanCall(principal, route.name, route.upstream);
+          return this.#access.limiter.acquire(principal, route.name);
+        },
+      },
+      checkArguments: (route, args) => {
+        if (this.#config.security.validateArguments) {
+          this.#validator.validate(route.definition, args, { upstream: route.upstream });
+        }
+      },
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", () => this.#rebuildCatalog());
@@ -115,6 +142,9 @@ export class Gateway {
 
   /** Serve MCP over Streamable HTTP (/mcp) and WebSocket (/ws); resolves with the bound port. */
   async serveHttp(host: string, port: number): Promise<number> {
+    const { auth } = this.#config.security;
+    assertSafeBind(host, auth);
+    const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
     const http = new HttpServer({
       options: this.#config.gateway,
@@ -218,6 +248,7 @@ export class Gateway {
   /** Apply a new config: unchanged upstreams and their in-flight calls are left alone. */
   async reload(config: ResolvedConfig): Promise<void> {
     this.#config = config;
+    this.#access = accessFor(config);
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
     this.#rebuildCatalog();
@@ -240,5 +271,14 @@ export class Gateway {
 }
 
 export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): Promise<Gateway> {
-  return new Gateway(config, deps);
+  const { pinning } = config.security;
+  const pins =
+    deps.pins ??
+    (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
+  return new Gateway(config, { ...deps, pins });
+}
+
+function accessFor(config: ResolvedConfig): { authorizer: Authorizer; limiter: RateLimiter } {
+  const authorizer = createAuthorizer(config.security);
+  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p)) };
 }

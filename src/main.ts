@@ -4,6 +4,7 @@
 import { watch } from "node:fs";
 import { parseArgs } from "node:util";
 import { createGateway, type Gateway } from "./app.ts";
+import { ToolPins } from "./catalog/pinning.ts";
 import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
 import { GatewayError, toGatewayError } from "./errors.ts";
 import { createLogger } from "./telemetry/log.ts";
@@ -262,19 +263,19 @@ function renderResult(result: Record<string, unknown>): string {
 }
 
 async function pins(loaded: LoadedConfig, rest: string[]): Promise<number> {
-  const gateway = await createGateway(loaded.config, {
-    log: createLogger({ level: "warn" }),
-    env: process.env,
-  });
+  const store = await ToolPins.open(loaded.config.security.pinning.file);
   const [action, upstream, tool] = rest;
   if (action === undefined) {
-    process.stdout.write(`${JSON.stringify(await gateway.pins.list(), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(store.list(), null, 2)}\n`);
     return EXIT_OK;
   }
-  if (action !== "approve" || !upstream)
+  if (action !== "approve" || !upstream) {
     throw new UsageError("pins takes no argument (list) or: approve UPSTREAM [TOOL]");
-  const approved = await gateway.pins.approve(upstream, tool);
-  process.stdout.write(`approved ${approved} pinned definition(s) of ${upstream}${tool ? `/${tool}` : ""}\n`);
+  }
+  const approved = await store.approve(upstream, tool);
+  await store.flush();
+  const what = approved.map((p) => `${p.upstream}/${p.tool}`).join(", ") || "nothing was pending";
+  process.stdout.write(`approved: ${what}\n`);
   return EXIT_OK;
 }
 

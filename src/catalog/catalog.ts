@@ -4,8 +4,9 @@
  * upstream wrote them and are routed back by exact URI or by URI template. Collisions are resolved in config
  * order (the first upstream wins) and reported, never silent.
  */
-import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
+import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
 import picomatch from "picomatch";
 import type { UpstreamConfig } from "../config/load.ts";
 import { extendPolicy, type ResolvedPolicy } from "../config/policy.ts";
@@ -92,9 +93,13 @@ export class Catalog {
       for (const tool of up.tools) {
         if (!included(tool.name) || excluded(tool.name)) continue;
         const options = config.tools[tool.name];
-        const name = options?.rename ? fitName(options.rename) : publicName(config.prefix, this.#separator, tool.name);
+        const name = options?.rename
+          ? fitName(options.rename)
+          : publicName(config.prefix, this.#separator, tool.name);
         if (tools.has(name) || held.has(name)) {
-          collisions.push(`tool "${name}" of upstream "${up.name}" collides with one already served; it is not served`);
+          collisions.push(
+            `tool "${name}" of upstream "${up.name}" collides with one already served; it is not served`,
+          );
           continue;
         }
         const verdict = this.#gate?.(up.name, tool) ?? "ok";
@@ -110,7 +115,8 @@ export class Catalog {
           upstreamTool: tool.name,
           definition: verdict === "flag" ? flagged({ ...tool, name }) : { ...tool, name },
           policy,
-          idempotent: policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
+          idempotent:
+            policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
         });
       }
       for (const prompt of up.prompts) {
@@ -119,11 +125,18 @@ export class Catalog {
           collisions.push(`prompt "${name}" of upstream "${up.name}" collides with one already served`);
           continue;
         }
-        prompts.set(name, { name, upstream: up.name, upstreamPrompt: prompt.name, definition: { ...prompt, name } });
+        prompts.set(name, {
+          name,
+          upstream: up.name,
+          upstreamPrompt: prompt.name,
+          definition: { ...prompt, name },
+        });
       }
       for (const resource of up.resources) {
         if (resources.has(resource.uri)) {
-          collisions.push(`resource "${resource.uri}" of upstream "${up.name}" is also served by another upstream`);
+          collisions.push(
+            `resource "${resource.uri}" of upstream "${up.name}" is also served by another upstream`,
+          );
           continue;
         }
         resources.set(resource.uri, { upstream: up.name, resource });
@@ -214,6 +227,7 @@ function parseTemplate(template: string): UriTemplate | undefined {
 }
 
 function flagged(tool: Tool): Tool {
-  const warning = "[toolgate: this tool's definition changed since it was approved; review before trusting it]";
+  const warning =
+    "[toolgate: this tool's definition changed since it was approved; review before trusting it]";
   return { ...tool, description: tool.description ? `${warning} ${tool.description}` : warning };
 }

@@ -104,7 +104,8 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env
   return { config, secretValues };
 }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** `${NAME}`, `${NAME:-default}` (Claude Code) and `${env:NAME}` (Cursor). */
+const ENV_REF = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 function interpolate(
   value: unknown,
@@ -147,15 +148,16 @@ export function childPath(parent: string, key: string | number): string {
 }
 
 function zodIssues(error: z.ZodError): ConfigIssue[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap((issue) => {
     const path = issue.path.reduce<string>(
       (p, k) => childPath(p, typeof k === "number" ? k : String(k)),
       "$",
     );
+    // One issue per unknown key, at the key's own path (`$.mcpServers.github.comand: unknown key`).
     if (issue.code === "unrecognized_keys") {
-      return { path, message: `unknown key${issue.keys.length > 1 ? "s" : ""}: ${issue.keys.join(", ")}` };
+      return issue.keys.map((key) => ({ path: childPath(path, key), message: "unknown key" }));
     }
-    return { path, message: issue.message };
+    return [{ path, message: issue.message }];
   });
 }
 

@@ -33,7 +33,7 @@ export const ApiKeySchema = z
   .strictObject({
     /** Names the key in logs and `toolgate` commands; never the key itself. */
     id: z.string().min(1),
-    /** `sha256:<64 hex>` of the key (`toolgate keys hash` prints it). */
+    /** `sha256:<64 hex>` of the key: `printf %s "$KEY" | sha256sum`. */
     keyHash: z
       .string()
       .regex(/^sha256:[0-9a-fA-F]{64}$/, "must be sha256:<64 hex digits>")

@@ -66,8 +66,10 @@ export class Breaker implements Policy {
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
       rotateBucketController: rotation,
-      // true = "not a failure": everything but transient failures.
-      errorFilter: (err: unknown) => classify(err) !== "transient",
+      // true = "not a failure": everything but transient failures. A request refused because the
+      // upstream is not connected never left the gateway: the upstream's own reconnect loop already fails
+      // those fast, and counting them would keep the breaker open after the upstream is back.
+      errorFilter: (err: unknown) => classify(err) !== "transient" || notSent(err),
     });
     this.#cb.on("open", () => {
       const { failures, fires } = this.#cb.stats;
@@ -223,4 +225,8 @@ export class BreakerRegistry {
     }
     return rotation.emitter;
   }
+}
+
+function notSent(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === ErrorCode.UpstreamUnavailable && !err.reachedUpstream;
 }

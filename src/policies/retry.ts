@@ -47,9 +47,11 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
       } catch (err) {
         const error = toGatewayError(err, { upstream: ctx.upstream, tool: ctx.tool });
         emitEnd(current, started, "error", error);
+        // An open breaker stays open far longer than a backoff: fail fast and let a fallback serve.
         const retriable =
           !ctx.signal.aborted &&
           classify(error) === "transient" &&
+          error.code !== ErrorCode.CircuitOpen &&
           (!error.reachedUpstream || ctx.idempotent);
         if (!retriable) throw error;
         failures.push({ attempt, code: error.code, message: error.message });

@@ -121,7 +121,7 @@ function timedOut(ctx: CallContext, limit: TimeoutLimit, limitMs: number): Gatew
   const what = `${LIMIT_TEXT[limit]} ${limitMs} ms`;
   return new GatewayError(
     ErrorCode.UpstreamTimeout,
-    `no answer within the ${what} (${LIMIT_OPTION[limit]}); the request was cancelled upstream`,
+    `no answer within the ${what} (${LIMIT_OPTION[limit]}); the call was cancelled, upstream too if its request was sent`,
     {
       upstream: ctx.upstream,
       tool: ctx.tool,

@@ -35,7 +35,7 @@ export interface Caller {
 /** Who is calling (structurally server/auth's Principal). */
 export interface Principal {
   id: string;
-  kind: string;
+  kind: "apiKey" | "oauth" | "anonymous";
   scopes: string[];
 }
 
@@ -69,7 +69,7 @@ interface RoutedContext extends CallContext {
 
 /** Who may see and call what (server/auth); absent: everything is allowed. */
 export interface AccessControl {
-  filterTools(principal: Principal, tools: readonly Tool[]): readonly Tool[];
+  canSee(principal: Principal, route: ToolRoute): boolean;
   /** Throws GatewayError Forbidden / RateLimited; returns a release function for per-principal caps. */
   admit(principal: Principal, route: ToolRoute): () => void;
 }
@@ -128,7 +128,8 @@ export class Router {
 
   listTools(principal: Principal): readonly Tool[] {
     const { catalog, access } = this.#deps;
-    return access ? access.filterTools(principal, catalog.tools) : catalog.tools;
+    if (!access) return catalog.tools;
+    return [...catalog.toolRoutes()].filter((r) => access.canSee(principal, r)).map((r) => r.definition);
   }
 
   listPrompts(): readonly Prompt[] {

@@ -93,6 +93,11 @@ export class AlertManager {
       holding.set(`${condition.rule}:${condition.subject}`, condition);
     }
     const changes: Alert[] = [];
+    for (const [id, alert] of this.firing) {
+      if (holding.has(id)) continue;
+      this.firing.delete(id);
+      changes.push({ ...alert, state: "resolved", resolvedAt: now });
+    }
     for (const [id, condition] of holding) {
       const current = this.firing.get(id);
       if (current) {
@@ -103,11 +108,6 @@ export class AlertManager {
       const alert: Alert = { id, ...condition, state: "firing", firedAt: now };
       this.firing.set(id, alert);
       changes.push(alert);
-    }
-    for (const [id, alert] of this.firing) {
-      if (holding.has(id)) continue;
-      this.firing.delete(id);
-      changes.push({ ...alert, state: "resolved", resolvedAt: now });
     }
     for (const alert of changes) this.notify(alert);
     return changes;

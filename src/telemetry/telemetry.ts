@@ -250,8 +250,9 @@ export class Telemetry {
       [N.ATTR_OUTCOME]: call.outcome,
     };
     this.#m.calls.add(1, labels);
-    if (call.errorClass) labels[N.ATTR_ERROR_CLASS] = call.errorClass;
-    this.#m.callDuration.record(call.durationMs / 1000, labels);
+    // A new object: the SDK keeps the attributes it was given, so they must not change afterwards.
+    const durationLabels = call.errorClass ? { ...labels, [N.ATTR_ERROR_CLASS]: call.errorClass } : labels;
+    this.#m.callDuration.record(call.durationMs / 1000, durationLabels);
     if (call.outcome === "error") {
       this.#m.callErrors.add(1, {
         [N.ATTR_TOOL]: call.tool,

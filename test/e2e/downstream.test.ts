@@ -88,18 +88,24 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
 
   it("forwards progress notifications with the client's own token", async () => {
     const seen: number[] = [];
-    const result = await client.callTool({ name: "faults__progress", arguments: { steps: 3, intervalMs: 20 } }, undefined, {
-      onprogress: (p) => {
-        seen.push(p.progress);
+    const result = await client.callTool(
+      { name: "faults__progress", arguments: { steps: 3, intervalMs: 20 } },
+      undefined,
+      {
+        onprogress: (p) => {
+          seen.push(p.progress);
+        },
       },
-    });
+    );
     expect(textOf(result)).toBe("done");
     expect(seen).toEqual([1, 2, 3]);
   });
 
   it("cancels the upstream call when the client cancels", async () => {
     const controller = new AbortController();
-    const pending = client.callTool({ name: "faults__hang", arguments: {} }, undefined, { signal: controller.signal });
+    const pending = client.callTool({ name: "faults__hang", arguments: {} }, undefined, {
+      signal: controller.signal,
+    });
     // Let the call reach the upstream before cancelling it.
     await eventually(async () => {
       const stats = JSON.parse(textOf(await client.callTool({ name: "faults__stats", arguments: {} })));
@@ -124,7 +130,9 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
     const before = listChanged.length;
     await client.callTool({ name: "faults__add_tool", arguments: { name: `added_${kind}` } });
     await eventually(() => listChanged.length > before);
-    await eventually(async () => (await client.listTools()).tools.some((t) => t.name === `faults__added_${kind}`));
+    await eventually(async () =>
+      (await client.listTools()).tools.some((t) => t.name === `faults__added_${kind}`),
+    );
   });
 
   it("answers an unknown tool with a JSON-RPC error naming it", async () => {
@@ -135,11 +143,15 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
     const crashed = await client.callTool({ name: "faults__crash", arguments: {} });
     expect(crashed.isError).toBe(true);
     expect(textOf(crashed)).toMatch(/faults/);
-    const after = await eventually(async () => {
-      const r = await client.callTool({ name: "faults__echo", arguments: { text: "back" } });
-      return r.isError ? undefined : r;
-      // Polled gently: failed calls during the restart count toward the upstream's breaker.
-    }, 15_000, 250);
+    const after = await eventually(
+      async () => {
+        const r = await client.callTool({ name: "faults__echo", arguments: { text: "back" } });
+        return r.isError ? undefined : r;
+        // Polled gently: failed calls during the restart count toward the upstream's breaker.
+      },
+      15_000,
+      250,
+    );
     expect(textOf(after)).toBe("back");
   });
 });

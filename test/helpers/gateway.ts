@@ -41,10 +41,14 @@ export interface GatewayProcess {
 /** Spawn `toolgate serve --http 0` and wait for its "listening" log line. */
 export async function spawnGateway(config: unknown, extraArgs: string[] = []): Promise<GatewayProcess> {
   const file = await writeConfig(config);
-  const child = spawn(NODE, [join(ROOT, "src/main.ts"), "serve", "--config", file, "--http", "0", ...extraArgs], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    NODE,
+    [join(ROOT, "src/main.ts"), "serve", "--config", file, "--http", "0", ...extraArgs],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   const logs: Array<Record<string, unknown>> = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const listening = new Promise<string>((resolve, reject) => {
@@ -58,7 +62,9 @@ export async function spawnGateway(config: unknown, extraArgs: string[] = []): P
         logs.push({ raw: line });
       }
     });
-    exited.then((code) => reject(new Error(`gateway exited with ${code}: ${JSON.stringify(logs.slice(-5))}`)));
+    exited.then((code) =>
+      reject(new Error(`gateway exited with ${code}: ${JSON.stringify(logs.slice(-5))}`)),
+    );
   });
   const url = await listening;
   const base = url.replace(/\/mcp$/, "");
@@ -84,13 +90,22 @@ export interface InProcessGateway {
 }
 
 /** Build and serve a gateway in this process on 127.0.0.1:0. */
-export async function startGateway(raw: unknown, options: { verbose?: boolean } = {}): Promise<InProcessGateway> {
+export async function startGateway(
+  raw: unknown,
+  options: { verbose?: boolean } = {},
+): Promise<InProcessGateway> {
   const { config } = resolveConfig(raw, process.env);
   const log = options.verbose ? createLogger({ level: "debug" }) : silentLogger;
   const gateway = await createGateway(config, { log, env: process.env });
   const port = await gateway.serveHttp("127.0.0.1", 0);
   const base = `http://127.0.0.1:${port}`;
-  return { gateway, url: `${base}/mcp`, wsUrl: `ws://127.0.0.1:${port}/ws`, base, stop: () => gateway.stop() };
+  return {
+    gateway,
+    url: `${base}/mcp`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    base,
+    stop: () => gateway.stop(),
+  };
 }
 
 export type Downstream = "http" | "ws" | "stdio";
@@ -129,7 +144,11 @@ export function textOf(result: unknown): string {
 }
 
 /** Poll `check` (bounded) until it returns a truthy value. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < until) {

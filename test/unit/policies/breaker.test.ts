@@ -12,7 +12,7 @@ const options: BreakerOptions = {
 };
 
 const down = async (): Promise<never> => {
-  throw new GatewayError(ErrorCode.UpstreamUnavailable, "connect ECONNREFUSED");
+  throw new GatewayError(ErrorCode.ConnectionLost, "connection reset mid-call", { reachedUpstream: true });
 };
 const ok = async () => ({ content: [] });
 
@@ -29,6 +29,17 @@ afterEach(() => {
 async function failTimes(breaker: Breaker, n: number) {
   for (let i = 0; i < n; i++) await breaker.execute(down, context()).catch(() => {});
 }
+
+it("does not count calls refused because the upstream is not connected", async () => {
+  const breaker = registry.get("upstream:x", options);
+  const notConnected = async (): Promise<never> => {
+    throw new GatewayError(ErrorCode.UpstreamUnavailable, "upstream is connecting", {
+      reachedUpstream: false,
+    });
+  };
+  for (let i = 0; i < 20; i++) await breaker.execute(notConnected, context()).catch(() => {});
+  expect(breaker.state).toBe("closed");
+});
 
 describe("Breaker", () => {
   it("stays closed below the volume threshold, then opens at the failure rate", async () => {

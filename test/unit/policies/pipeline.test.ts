@@ -45,6 +45,8 @@ afterEach(() => {
 });
 
 const refused = () => new GatewayError(ErrorCode.UpstreamUnavailable, "connect ECONNREFUSED");
+/** A failure after the request left: the kind a breaker counts. */
+const lost = () => new GatewayError(ErrorCode.ConnectionLost, "connection reset", { reachedUpstream: true });
 const hang = () => new Promise<never>(() => {});
 
 describe("compose", () => {
@@ -212,7 +214,7 @@ describe("buildPipeline", () => {
       ...shared,
       breaker: breakers.breakerFor(policy.breaker, "up", "up__tool"),
     });
-    await pipeline.execute(() => Promise.reject(refused()), context()).catch(() => {});
+    await pipeline.execute(() => Promise.reject(lost()), context()).catch(() => {});
     // Holds the tool slot outside the pipeline, so a call that got past the breaker would queue.
     shared.toolBulkhead.tryAcquire();
     const events = recorder();

@@ -79,7 +79,10 @@ describe("serverSpan", () => {
   it("prefers the trace context in _meta over the HTTP headers", async () => {
     h = harness();
     const headers = new Headers({ traceparent: `00-${"1".repeat(32)}-${"2".repeat(16)}-01` });
-    await h.telemetry.serverSpan({ ...toolCall, meta: { traceparent: TRACEPARENT }, headers }, async () => ({}));
+    await h.telemetry.serverSpan(
+      { ...toolCall, meta: { traceparent: TRACEPARENT }, headers },
+      async () => ({}),
+    );
     expect(h.span("tools/call gh__create_issue").spanContext().traceId).toBe(TRACE_ID);
   });
 
@@ -105,7 +108,9 @@ describe("serverSpan", () => {
       [N.ATTR_RPC_RESPONSE_STATUS_CODE]: "-32005",
       [N.ATTR_ERROR_CODE]: "CircuitOpen",
     });
-    const point = await h.metrics.histogram(N.METRIC_MCP_SERVER_OPERATION_DURATION, { [N.ATTR_ERROR_TYPE]: "-32005" });
+    const point = await h.metrics.histogram(N.METRIC_MCP_SERVER_OPERATION_DURATION, {
+      [N.ATTR_ERROR_TYPE]: "-32005",
+    });
     expect(point?.count).toBe(1);
   });
 
@@ -176,7 +181,13 @@ describe("clientSpan", () => {
 
   it("records mcp.client.operation.duration per upstream with error.type on failure", async () => {
     h = harness();
-    const info = { method: "tools/call", target: "create_issue", upstream: "gh", transport: "tcp", attempt: 2 } as const;
+    const info = {
+      method: "tools/call",
+      target: "create_issue",
+      upstream: "gh",
+      transport: "tcp",
+      attempt: 2,
+    } as const;
     await expect(
       h.telemetry.clientSpan(info, async () => {
         throw new GatewayError(ErrorCode.UpstreamTimeout, "slow", { upstream: "gh" });
@@ -262,7 +273,13 @@ describe("policy events", () => {
     expect(t.stats.get("gh__create_issue")).toMatchObject({ inFlight: 1, queued: 1 });
 
     t.onPolicyEvent({ type: "rejected", ...call, bulkhead: "b", code: "QueueTimeout", waitMs: 30 });
-    t.onPolicyEvent({ type: "attemptEnd", ...call, durationMs: 30, outcome: "error", errorCode: "QueueTimeout" });
+    t.onPolicyEvent({
+      type: "attemptEnd",
+      ...call,
+      durationMs: 30,
+      outcome: "error",
+      errorCode: "QueueTimeout",
+    });
     expect(await h.metrics.value(N.METRIC_CALLS_QUEUED, labels)).toBe(0);
     expect(await h.metrics.value(N.METRIC_CALLS_IN_FLIGHT, labels)).toBe(1);
     expect((await h.metrics.histogram(N.METRIC_QUEUE_WAIT, labels))?.sum).toBeCloseTo(0.03);
@@ -292,7 +309,14 @@ describe("recordCall", () => {
   it("counts calls by outcome, errors by code and class, and feeds the rolling stats", async () => {
     h = harness();
     const t = h.telemetry;
-    t.recordCall({ tool: "a__x", upstream: "a", outcome: "ok", durationMs: 20, requestBytes: 300, responseBytes: 5000 });
+    t.recordCall({
+      tool: "a__x",
+      upstream: "a",
+      outcome: "ok",
+      durationMs: 20,
+      requestBytes: 300,
+      responseBytes: 5000,
+    });
     t.recordCall({ tool: "a__x", upstream: "a", outcome: "tool_error", durationMs: 30 });
     t.recordCall({
       tool: "a__x",
@@ -312,7 +336,10 @@ describe("recordCall", () => {
         [N.ATTR_ERROR_CLASS]: "transient",
       }),
     ).toBe(1);
-    const failed = await h.metrics.histogram(N.METRIC_CALL_DURATION, { ...a, [N.ATTR_ERROR_CLASS]: "transient" });
+    const failed = await h.metrics.histogram(N.METRIC_CALL_DURATION, {
+      ...a,
+      [N.ATTR_ERROR_CLASS]: "transient",
+    });
     expect(failed?.sum).toBeCloseTo(1.5);
     expect((await h.metrics.histogram(N.METRIC_CALL_RESPONSE_SIZE, a))?.sum).toBe(5000);
     expect((await h.metrics.histogram(N.METRIC_CALL_REQUEST_SIZE, a))?.sum).toBe(300);
