@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer, type ServerType } from "@hono/node-server";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { WebSocketServer } from "ws";
@@ -90,7 +91,10 @@ export class HttpServer {
         return Response.json(rpcError(-32001, "Session not found"), { status: 404 });
       }
       entry.lastSeen = performance.now();
-      return entry.transport.handleRequest(req);
+      if (req.method !== "POST") return entry.transport.handleRequest(req);
+      const parsed = await parseMessages(req);
+      if (parsed instanceof Response) return parsed;
+      return entry.transport.handleRequest(req, { parsedBody: parsed.body });
     }
     if (req.method !== "POST") {
       return Response.json(rpcError(-32000, "Bad Request: Mcp-Session-Id header is required"), {
@@ -109,10 +113,12 @@ export class HttpServer {
         },
       );
     }
-    return this.#initialize(req, verdict.principal);
+    const parsed = await parseMessages(req);
+    if (parsed instanceof Response) return parsed;
+    return this.#initialize(req, parsed.body, verdict.principal);
   }
 
-  async #initialize(req: Request, principal: Principal): Promise<Response> {
+  async #initialize(req: Request, body: unknown, principal: Principal): Promise<Response> {
     const session = this.#deps.newSession({ transport: "http", principal });
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
@@ -126,7 +132,7 @@ export class HttpServer {
       if (transport.sessionId) this.#forget(transport.sessionId);
     };
     await session.connect(transport);
-    const response = await transport.handleRequest(req);
+    const response = await transport.handleRequest(req, { parsedBody: body });
     // Not a valid initialize: the transport answered with an error and no session exists; drop the pair.
     if (!transport.sessionId) await session.close();
     return response;
@@ -238,6 +244,27 @@ export class HttpServer {
       });
     }
   }
+}
+
+/**
+ * The body of a POST, parsed here because the SDK answers well-formed JSON that is not JSON-RPC with -32700
+ * (Parse error) where JSON-RPC says -32600 (Invalid Request), and accepts an empty batch silently.
+ */
+async function parseMessages(req: Request): Promise<{ body: unknown } | Response> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await req.text());
+  } catch {
+    return Response.json(rpcError(-32700, "Parse error: the body is not valid JSON"), { status: 400 });
+  }
+  const messages = Array.isArray(body) ? body : [body];
+  if (messages.length === 0 || messages.some((m) => !JSONRPCMessageSchema.safeParse(m).success)) {
+    return Response.json(
+      rpcError(-32600, "Invalid Request: the body must be a JSON-RPC 2.0 message or a non-empty batch of them"),
+      { status: 400 },
+    );
+  }
+  return { body };
 }
 
 function rpcError(code: number, message: string) {

@@ -157,9 +157,7 @@ export class AlertManager {
     if (rules.breakerOpen.enabled) {
       for (const b of view.breakers()) {
         if (b.state !== "open") continue;
-        const retry = b.nextAttemptAt
-          ? `; next trial call at ${new Date(b.nextAttemptAt).toISOString()}`
-          : "";
+        const retry = b.nextAttemptAt ? `; next trial call at ${b.nextAttemptAt}` : "";
         yield {
           rule: "breakerOpen",
           subject: b.id,

@@ -41,13 +41,12 @@ export interface ToolView {
 /** The policies' names (src/policies/events.ts). */
 export type BreakerState = "closed" | "open" | "halfOpen";
 
+/** Shaped like the policies' `BreakerStatus`, so the breaker registry's states pass as they are. */
 export interface BreakerView {
   id: string;
   state: BreakerState;
-  upstream?: string;
-  tool?: string;
-  /** Epoch ms of the next half-open trial while open. */
-  nextAttemptAt?: number;
+  /** ISO time of the next half-open trial call while open. */
+  nextAttemptAt?: string;
 }
 
 export interface GatewayView {

@@ -44,7 +44,7 @@ export interface StatusReport {
   statsWindowMs?: number;
   upstreams: UpstreamView[];
   tools: ToolStatus[];
-  breakers: Array<Omit<BreakerView, "nextAttemptAt"> & { nextAttemptAt?: string }>;
+  breakers: BreakerView[];
   alerts: { active: Alert[]; recent: Alert[] };
 }
 
@@ -77,9 +77,11 @@ export function statusReport(source: StatusSource, now = new Date()): StatusRepo
     ...(source.statsWindowMs !== undefined && { statsWindowMs: source.statsWindowMs }),
     upstreams: source.upstreams(),
     tools,
-    breakers: source.breakers().map(({ nextAttemptAt, ...b }) => ({
-      ...b,
-      ...(nextAttemptAt !== undefined && { nextAttemptAt: new Date(nextAttemptAt).toISOString() }),
+    // Only the view's fields: the policies' statuses carry internal counters too.
+    breakers: source.breakers().map(({ id, state, nextAttemptAt }) => ({
+      id,
+      state,
+      ...(nextAttemptAt !== undefined && { nextAttemptAt }),
     })),
     alerts: { active: source.activeAlerts(), recent: source.recentAlerts() },
   };

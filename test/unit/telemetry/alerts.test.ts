@@ -78,7 +78,7 @@ describe("AlertManager", () => {
 
   it("fires while a breaker is open and resolves when it closes", () => {
     const { manager, gateway, view } = setup();
-    view.breakers = [{ id: "gh", state: "open", nextAttemptAt: Date.now() + 15_000 }];
+    view.breakers = [{ id: "gh", state: "open", nextAttemptAt: new Date(Date.now() + 15_000).toISOString() }];
     const [alert] = manager.evaluate(gateway);
     expect(alert).toMatchObject({ id: "breakerOpen:gh", severity: "critical" });
     expect(alert?.message).toContain("next trial call at 2026-11-25T12:00:15.000Z");

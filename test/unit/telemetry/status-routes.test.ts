@@ -33,7 +33,7 @@ const source: StatusSource = {
     { name: "gh__create_issue", upstream: "gh", description: "Create an issue" },
     { name: "gh__search", upstream: "gh" },
   ],
-  breakers: () => [{ id: "gh", state: "open", nextAttemptAt: Date.parse("2026-11-25T12:00:15Z") }],
+  breakers: () => [{ id: "gh", state: "open", nextAttemptAt: "2026-11-25T12:00:15.000Z" }],
   toolStats: () => [
     {
       tool: "gh__create_issue",
@@ -90,7 +90,7 @@ describe("GET /status", () => {
     ]);
   });
 
-  it("reports upstreams, breakers with their next trial as a date, and alerts", async () => {
+  it("reports upstreams, breakers with their next trial, and alerts", async () => {
     const report = (await (await statusRoutes(source).request("/status")).json()) as StatusReport;
     expect(report.service).toEqual({ name: "toolgate", version: "0.1.0" });
     expect(report.statsWindowMs).toBe(300_000);
