@@ -6,6 +6,7 @@
  *   node scripts/gen-schema.ts --check   exit 1 when the checked-in file differs from the schema
  */
 import { readFile, writeFile } from "node:fs/promises";
+import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ConfigSchema } from "../src/config/schema.ts";
@@ -41,7 +42,7 @@ async function main(check: boolean): Promise<number> {
   const next = renderSchema();
   if (!check) {
     await writeFile(TARGET, next);
-    process.stdout.write(`wrote ${TARGET}\n`);
+    process.stdout.write(`wrote ${relative(process.cwd(), TARGET)}\n`);
     return 0;
   }
   const current = await readFile(TARGET, "utf8").catch(() => undefined);

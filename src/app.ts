@@ -87,11 +87,6 @@ export class Gateway {
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", () => this.#rebuildCatalog());
-    this.registry.on("state", (upstream, status) => {
-      const fields = { upstream: upstream.name, state: status.state, lastError: status.lastError };
-      if (status.state === "down") this.log.warn("upstream down", fields);
-      else this.log.info("upstream state", fields);
-    });
   }
 
   get config(): ResolvedConfig {

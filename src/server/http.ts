@@ -260,7 +260,10 @@ async function parseMessages(req: Request): Promise<{ body: unknown } | Response
   const messages = Array.isArray(body) ? body : [body];
   if (messages.length === 0 || messages.some((m) => !JSONRPCMessageSchema.safeParse(m).success)) {
     return Response.json(
-      rpcError(-32600, "Invalid Request: the body must be a JSON-RPC 2.0 message or a non-empty batch of them"),
+      rpcError(
+        -32600,
+        "Invalid Request: the body must be a JSON-RPC 2.0 message or a non-empty batch of them",
+      ),
       { status: 400 },
     );
   }

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config values use ${VAR} interpolation
 /**
  * The `toolgate` CLI as a user runs it: `node src/main.ts <command>` from the repository root, judged by its
  * exit code, stdout and stderr.
@@ -65,24 +66,37 @@ describe("toolgate check", () => {
       GITHUB_TOKEN: "<redacted: from environment>",
       MODE: "<redacted: from environment>",
     });
-    expect(normalized.upstreams[1].transport.headers).toEqual({ Authorization: "<redacted: from environment>" });
+    expect(normalized.upstreams[1].transport.headers).toEqual({
+      Authorization: "<redacted: from environment>",
+    });
     expect(normalized.upstreams[0].policy.retry.maxAttempts).toBe(3);
     expect(normalized.gateway.listen).toEqual({ host: "127.0.0.1", port: 8080 });
   });
 
   it("prints only JSON with --json", async () => {
-    const run = await runCli(["check", "--json", "--config", await writeConfig(config)], { TG_TEST_TOKEN: "t" });
+    const run = await runCli(["check", "--json", "--config", await writeConfig(config)], {
+      TG_TEST_TOKEN: "t",
+    });
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout).upstreams.map((u: { name: string }) => u.name)).toEqual(["github", "remote"]);
+    expect(JSON.parse(run.stdout).upstreams.map((u: { name: string }) => u.name)).toEqual([
+      "github",
+      "remote",
+    ]);
   });
 
   it("exits 2 and names the JSON path of each problem", async () => {
-    const file = await writeConfig({ mcpServers: { github: { comand: "gh" }, a: { command: "${TG_TEST_UNSET}" } } });
+    const file = await writeConfig({
+      mcpServers: { github: { comand: "gh" }, a: { command: "${TG_TEST_UNSET}" } },
+    });
     const run = await runCli(["check", "--config", file]);
     expect(run.code).toBe(2);
     expect(run.stdout).toBe("");
     expect(run.stderr).toContain("$.mcpServers.a.command: environment variable TG_TEST_UNSET is not set");
-    const schema = await runCli(["check", "--config", await writeConfig({ mcpServers: { github: { comand: "gh" } } })]);
+    const schema = await runCli([
+      "check",
+      "--config",
+      await writeConfig({ mcpServers: { github: { comand: "gh" } } }),
+    ]);
     expect(schema.code).toBe(2);
     expect(schema.stderr).toContain("$.mcpServers.github.comand: unknown key");
   });
@@ -135,7 +149,11 @@ describe("toolgate list", () => {
     expect(run.code).toBe(0);
     const snapshot = JSON.parse(run.stdout);
     const byName = Object.fromEntries(snapshot.upstreams.map((u: { name: string }) => [u.name, u]));
-    expect(byName.f).toMatchObject({ state: "ready", transport: "stdio", serverInfo: { name: "fault-server" } });
+    expect(byName.f).toMatchObject({
+      state: "ready",
+      transport: "stdio",
+      serverInfo: { name: "fault-server" },
+    });
     expect(byName.gone).toMatchObject({ state: "down", transport: "http", tools: 0 });
     expect(byName.gone.lastError).toMatch(/ECONNREFUSED/);
     const tools = snapshot.tools.map((t: { name: string }) => t.name);
@@ -172,7 +190,14 @@ describe("toolgate call", () => {
   });
 
   it("prints the whole result as JSON with --json", async () => {
-    const run = await runCli(["call", "--json", "--config", await writeConfig(faultConfig()), "f__echo", '{"text":"hi"}']);
+    const run = await runCli([
+      "call",
+      "--json",
+      "--config",
+      await writeConfig(faultConfig()),
+      "f__echo",
+      '{"text":"hi"}',
+    ]);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ content: [{ type: "text", text: "hi" }] });
   });

@@ -17,7 +17,9 @@ function editorValidator() {
 
 describe("generated JSON Schema", () => {
   const validate = editorValidator();
-  const inputs = readdirSync(GOLDEN).filter((f) => /\.(json|ya?ml)$/.test(f) && !f.endsWith(".normalized.json"));
+  const inputs = readdirSync(GOLDEN).filter(
+    (f) => /\.(json|ya?ml)$/.test(f) && !f.endsWith(".normalized.json"),
+  );
 
   it("is the checked-in config/toolgate.schema.json", () => {
     expect(readFileSync(`${ROOT}config/toolgate.schema.json`, "utf8")).toBe(renderSchema());
@@ -35,7 +37,10 @@ describe("generated JSON Schema", () => {
   it("flags an unknown key where the editor shows it", () => {
     expect(validate({ mcpServers: { github: { comand: "gh" } } })).toBe(false);
     expect(validate.errors).toContainEqual(
-      expect.objectContaining({ instancePath: "/mcpServers/github", params: { additionalProperty: "comand" } }),
+      expect.objectContaining({
+        instancePath: "/mcpServers/github",
+        params: { additionalProperty: "comand" },
+      }),
     );
   });
 

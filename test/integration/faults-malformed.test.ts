@@ -1,0 +1,228 @@
+/**
+ * Malformed input at the door: raw HTTP requests and WebSocket frames no SDK client would send get a
+ * clear HTTP status and JSON-RPC error, and every other client keeps being served.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import {
+  BASE_HEADERS,
+  errorCode,
+  initializeBody,
+  type RawSession,
+  rawPost,
+  rawRequest,
+  rawSession,
+} from "../fuzz/raw-mcp.ts";
+import {
+  connectClient,
+  eventually,
+  FAULT_SERVER,
+  type InProcessGateway,
+  NODE,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+const MAX_BODY = 16 * 1024;
+
+let gw: InProcessGateway;
+let bystander: Client;
+let wsBystander: Client;
+
+beforeAll(async () => {
+  gw = await startGateway({
+    gateway: { maxBodyBytes: MAX_BODY },
+    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+  });
+  bystander = await connectClient("http", gw);
+  wsBystander = await connectClient("ws", gw);
+  await eventually(async () => (await bystander.listTools()).tools.some((t) => t.name === "faults__echo"));
+});
+
+afterAll(async () => {
+  await bystander?.close();
+  await wsBystander?.close();
+  await gw?.stop();
+});
+
+/** The clients that did nothing wrong are still served, over both transports. */
+async function othersStillServed(): Promise<void> {
+  const a = await bystander.callTool({ name: "faults__echo", arguments: { text: "still here" } });
+  expect(textOf(a)).toBe("still here");
+  const b = await wsBystander.callTool({ name: "faults__echo", arguments: { text: "ws too" } });
+  expect(textOf(b)).toBe("ws too");
+}
+
+describe("malformed input over Streamable HTTP", () => {
+  let session: RawSession;
+
+  beforeAll(async () => {
+    session = await rawSession(gw.url);
+  });
+
+  it.each([
+    ["invalid JSON", "{not json", 400, -32700],
+    ["invalid JSON without a session", "{not json", 400, -32700, false],
+    ["a JSON object that is not JSON-RPC", JSON.stringify({ hello: "world" }), 400, -32600],
+    ["a wrong jsonrpc version", JSON.stringify({ jsonrpc: "1.0", id: 1, method: "ping" }), 400, -32600],
+    ["a method that is not a string", JSON.stringify({ jsonrpc: "2.0", id: 1, method: 42 }), 400, -32600],
+    ["an empty batch", "[]", 400, -32600],
+    [
+      "a batch with one bad element",
+      JSON.stringify([{ jsonrpc: "2.0", id: 1, method: "ping" }, 7]),
+      400,
+      -32600,
+    ],
+    ["a JSON string", JSON.stringify("ping"), 400, -32600, false],
+  ] as const)(
+    "answers %s with HTTP %i and JSON-RPC %i",
+    async (_what, body, status, code, withSession = true) => {
+      const reply = await rawPost(gw.url, body, withSession ? session.headers : BASE_HEADERS);
+      expect(reply.status).toBe(status);
+      expect(reply.messages[0]).toMatchObject({ jsonrpc: "2.0", id: null, error: { code } });
+      await othersStillServed();
+    },
+  );
+
+  it("answers a body over gateway.maxBodyBytes with 413", async () => {
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 9,
+      method: "ping",
+      params: { pad: "x".repeat(MAX_BODY) },
+    });
+    const reply = await rawPost(gw.url, body, session.headers);
+    expect(reply.status).toBe(413);
+    expect(errorCode(reply)).toBe(-32600);
+    await othersStillServed();
+  });
+
+  it("answers an unknown method from an initialized session with -32601 naming it", async () => {
+    const reply = await rawPost(
+      gw.url,
+      JSON.stringify({ jsonrpc: "2.0", id: 3, method: "nope/what" }),
+      session.headers,
+    );
+    expect(reply.status).toBe(200);
+    expect(reply.messages[0]).toMatchObject({
+      id: 3,
+      error: { code: -32601, message: expect.stringContaining("nope/what") },
+    });
+    await othersStillServed();
+  });
+
+  it("answers an unsupported MCP-Protocol-Version header with 400", async () => {
+    const headers = { ...session.headers, "mcp-protocol-version": "1999-01-01" };
+    const reply = await rawPost(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 4, method: "ping" }), headers);
+    expect(reply.status).toBe(400);
+    expect(JSON.stringify(reply.messages[0])).toContain("1999-01-01");
+    await othersStillServed();
+  });
+
+  it("answers an unknown session id with 404", async () => {
+    const headers = { ...session.headers, "mcp-session-id": "00000000-0000-0000-0000-000000000000" };
+    const reply = await rawPost(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 5, method: "ping" }), headers);
+    expect(reply.status).toBe(404);
+    expect(errorCode(reply)).toBe(-32001);
+    await othersStillServed();
+  });
+
+  it.each(["GET", "DELETE"])("answers %s without a session id with 400", async (method) => {
+    const reply = await rawRequest(gw.url, { method, headers: { accept: "text/event-stream" } });
+    expect(reply.status).toBe(400);
+    expect(JSON.stringify(reply.messages[0])).toMatch(/Mcp-Session-Id/i);
+    await othersStillServed();
+  });
+
+  it("ends a session on DELETE, after which its id gets 404", async () => {
+    const doomed = await rawSession(gw.url);
+    const ping = JSON.stringify({ jsonrpc: "2.0", id: 6, method: "ping" });
+    expect((await rawPost(gw.url, ping, doomed.headers)).status).toBe(200);
+    const ended = await rawRequest(gw.url, { method: "DELETE", headers: doomed.headers });
+    expect(ended.status).toBe(200);
+    expect((await rawPost(gw.url, ping, doomed.headers)).status).toBe(404);
+    await othersStillServed();
+  });
+
+  it("does not open a session for a POST that is not initialize", async () => {
+    const reply = await rawPost(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
+    expect(reply.status).toBe(400);
+    expect(reply.headers.get("mcp-session-id")).toBeNull();
+  });
+
+  it("keeps serving the raw session that sent all of the above", async () => {
+    const reply = await rawPost(
+      gw.url,
+      JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" }),
+      session.headers,
+    );
+    expect(reply.status).toBe(200);
+    const tools = (reply.messages[0] as { result: { tools: Array<{ name: string }> } }).result.tools;
+    expect(tools.map((t) => t.name)).toContain("faults__echo");
+  });
+});
+
+describe("malformed frames over WebSocket", () => {
+  let socket: WebSocket;
+  const replies: Array<Record<string, unknown>> = [];
+
+  /** Send a frame and wait for the next reply. */
+  async function exchange(frame: string | Buffer, binary = false): Promise<Record<string, unknown>> {
+    const seen = replies.length;
+    socket.send(frame, { binary });
+    return eventually(() => replies[seen], 5_000, 10);
+  }
+
+  beforeAll(async () => {
+    socket = new WebSocket(gw.wsUrl, "mcp");
+    socket.on("message", (data) => replies.push(JSON.parse(String(data)) as Record<string, unknown>));
+    await new Promise((resolve, reject) => {
+      socket.once("open", resolve);
+      socket.once("error", reject);
+    });
+    const init = await exchange(initializeBody(1));
+    expect(init).toMatchObject({ id: 1, result: { serverInfo: { name: "toolgate" } } });
+    socket.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+  });
+
+  afterAll(() => socket?.terminate());
+
+  it.each([
+    ["invalid JSON", "{oops", -32700],
+    ["a JSON object that is not JSON-RPC", JSON.stringify({ hello: "world" }), -32600],
+    ["a JSON number", "42", -32600],
+  ] as const)("answers %s with JSON-RPC %i and keeps the socket", async (_what, frame, code) => {
+    const reply = await exchange(frame);
+    expect(reply).toMatchObject({ jsonrpc: "2.0", error: { code } });
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    await othersStillServed();
+  });
+
+  it("answers a binary frame with -32600", async () => {
+    const reply = await exchange(
+      Buffer.from(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" })),
+      true,
+    );
+    expect(reply).toMatchObject({ error: { code: -32600 } });
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("answers an unknown method with -32601 and the request's id", async () => {
+    const reply = await exchange(JSON.stringify({ jsonrpc: "2.0", id: 3, method: "nope/what" }));
+    expect(reply).toMatchObject({ id: 3, error: { code: -32601 } });
+  });
+
+  it("still serves the socket that sent the bad frames", async () => {
+    const reply = await exchange(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 4,
+        method: "tools/call",
+        params: { name: "faults__echo", arguments: { text: "ok" } },
+      }),
+    );
+    expect(reply).toMatchObject({ id: 4, result: { content: [{ type: "text", text: "ok" }] } });
+    await othersStillServed();
+  });
+});
