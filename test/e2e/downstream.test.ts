@@ -5,6 +5,8 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,6 +41,7 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
   let gateway: GatewayProcess | undefined;
   let client: Client;
   const listChanged: string[] = [];
+  const logs: unknown[] = [];
 
   beforeAll(async () => {
     let target: { url?: string; wsUrl?: string; configFile?: string };
@@ -47,7 +50,11 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
       gateway = await spawnGateway(config);
       target = gateway;
     }
-    client = await connectClient(kind, target, { capabilities: { sampling: {} } });
+    client = await connectClient(kind, target, { capabilities: { sampling: {}, elicitation: { form: {} } } });
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params.data);
+    });
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { answer: "yes" } }));
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       listChanged.push("tools");
     });
@@ -124,6 +131,17 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
     const result = await client.callTool({ name: "faults__sample", arguments: { prompt: "hi" } });
     expect(result.isError).not.toBe(true);
     expect(textOf(result)).toContain("sampled:");
+  });
+
+  it("routes an upstream's elicitation request back to the calling client", async () => {
+    const result = await client.callTool({ name: "faults__elicit", arguments: { message: "sure?" } });
+    expect(textOf(result)).toContain("accept");
+    expect(textOf(result)).toContain("yes");
+  });
+
+  it("forwards an upstream's log message to the calling client", async () => {
+    await client.callTool({ name: "faults__log", arguments: { level: "warning", message: `hello from ${kind}` } });
+    await eventually(() => logs.includes(`hello from ${kind}`));
   });
 
   it("propagates tools/list_changed from an upstream", async () => {

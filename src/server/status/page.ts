@@ -40,7 +40,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     border-radius: 50%; background: var(--ok); }
   header .live.stale::before { background: var(--bad); }
   main { max-width: 1280px; margin: 0 auto; padding: 20px 28px 48px; display: grid; gap: 20px; }
-  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; }
+  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
   .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
   .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
   .card .value { font-size: 24px; font-weight: 650; margin-top: 2px; font-variant-numeric: tabular-nums; }
@@ -133,11 +133,11 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       else if (key === "class") el.className = value;
       else el.setAttribute(key, String(value));
     }
-    for (var i = 2; i < arguments.length; i++) {
-      var child = arguments[i];
-      if (child === null || child === undefined) continue;
+    var children = Array.prototype.slice.call(arguments, 2).flat();
+    children.forEach(function (child) {
+      if (child === null || child === undefined) return;
       el.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
-    }
+    });
     return el;
   }
   function fill(tbody, rows, columns, emptyText) {
@@ -149,10 +149,11 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     if (v >= 1000) return (v / 1000).toFixed(2) + " s";
     return (v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 1 : 2)) + " ms";
   }
-  function pct(v) { return (v * 100).toFixed(v >= 0.1 ? 0 : 1) + "%"; }
+  function pct(v) { return (v * 100).toFixed(v >= 0.1 || v === 0 ? 0 : 1) + "%"; }
   function duration(msLeft) {
     var s = Math.max(0, Math.round(msLeft / 1000));
-    return s >= 60 ? Math.floor(s / 60) + "m " + (s % 60) + "s" : s + "s";
+    if (s < 60) return s + "s";
+    return Math.floor(s / 60) + "m" + (s % 60 ? " " + (s % 60) + "s" : "");
   }
   function clock(iso) { return new Date(iso).toLocaleTimeString(); }
   var upstreamTone = { ready: "ok", connecting: "warn", down: "bad", stopped: "idle" };
