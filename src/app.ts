@@ -21,13 +21,22 @@ import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
+import { metricsRoutes } from "./server/status/metrics.ts";
+import { statusRoutes } from "./server/status/routes.ts";
+import { statusSource } from "./server/status/source.ts";
 import type { Logger } from "./telemetry/log.ts";
+import { telemetryOptions } from "./telemetry/options.ts";
+import { createTelemetry } from "./telemetry/setup.ts";
+import type { NetworkTransport, Telemetry } from "./telemetry/telemetry.ts";
+import type { GatewayView } from "./telemetry/view.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
 import type { UpstreamStatus } from "./upstreams/upstream.ts";
 
 export interface GatewayDeps {
   log: Logger;
   env: NodeJS.ProcessEnv;
+  /** Built from the config (and OTEL_* variables) when absent; tests pass one with in-memory exporters. */
+  telemetry?: Telemetry | undefined;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
 }
@@ -40,6 +49,7 @@ export class Gateway {
   readonly registry: UpstreamRegistry;
   readonly router: Router;
   readonly events = new PolicyEventHub();
+  readonly telemetry: Telemetry;
   readonly pipelines: PipelineCache;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
@@ -53,6 +63,11 @@ export class Gateway {
     this.log = deps.log;
     this.#access = accessFor(config);
     this.#validator = new ArgumentValidator({ logger: deps.log });
+    const telemetry =
+      deps.telemetry ??
+      createTelemetry({ ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO), logger: deps.log });
+    this.telemetry = telemetry;
+    this.events.on(telemetry.onPolicyEvent);
     const { pinning } = config.security;
     this.catalog = new Catalog({
       separator: config.gateway.separator,
@@ -79,6 +94,36 @@ export class Gateway {
           return this.#access.limiter.acquire(principal, route.name);
         },
       },
+      aroundAttempt: (route, attempt, fn) =>
+        telemetry.clientSpan(
+          {
+            method: "tools/call",
+            target: route.upstreamTool,
+            upstream: route.upstream,
+            transport: this.registry.get(route.upstream)?.config.transport.type === "stdio" ? "pipe" : "tcp",
+            attempt,
+          },
+          fn,
+        ),
+      onCallEnd: (record) => {
+        telemetry.recordCall({
+          tool: record.route.name,
+          upstream: record.route.upstream,
+          outcome: record.outcome,
+          durationMs: record.durationMs,
+          ...(record.error && { errorCode: record.error.code, errorClass: record.error.errorClass }),
+        });
+        if (this.log.enabled("debug")) {
+          this.log.debug("call", {
+            tool: record.route.name,
+            upstream: record.route.upstream,
+            principal: record.principal.id,
+            outcome: record.outcome,
+            ms: Math.round(record.durationMs * 10) / 10,
+            ...(record.error && { error: record.error.code, message: record.error.message }),
+          });
+        }
+      },
       checkArguments: (route, args) => {
         if (this.#config.security.validateArguments) {
           this.#validator.validate(route.definition, args, { upstream: route.upstream });
@@ -86,20 +131,48 @@ export class Gateway {
       },
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
-    this.registry.on("removed", () => this.#rebuildCatalog());
+    this.registry.on("removed", (upstream) => {
+      telemetry.upstreamRemoved(upstream.name);
+      this.#rebuildCatalog();
+    });
+    this.registry.on("state", (_upstream, status) => telemetry.upstreamStatus(status));
   }
 
   get config(): ResolvedConfig {
     return this.#config;
   }
 
+  /** Downstream sessions open now, over every transport. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** What telemetry (alerts, status page) reads of the running gateway. */
+  readonly view: GatewayView = {
+    upstreams: () => this.registry.statuses(),
+    tools: () =>
+      [...this.catalog.toolRoutes()].map((r) => ({
+        name: r.name,
+        upstream: r.upstream,
+        ...(r.definition.description && { description: r.definition.description }),
+        queueSize: r.policy.concurrency.queueSize,
+      })),
+    breakers: () => this.pipelines.breakers.states(),
+  };
+
+  #started = false;
+
   /** Connect every upstream in the background; never blocks on a broken one. */
   start(): void {
+    if (this.#started) return;
+    this.#started = true;
     this.registry.startAll();
+    this.telemetry.startAlerts(this.view);
   }
 
   #rebuildCatalog(): void {
     const changed = this.catalog.rebuild(this.registry.all());
+    this.telemetry.stats.retain(new Set([...this.catalog.toolRoutes()].map((r) => r.name)));
     for (const collision of this.catalog.collisions)
       this.log.warn("catalog collision", { detail: collision });
     if (changed.size) this.#announce(changed);
@@ -116,7 +189,13 @@ export class Gateway {
 
   #newSession = (info: SessionInfo): GatewaySession => {
     return new GatewaySession(
-      { router: this.router, log: this.log, serverInfo: SERVER_INFO, instructions: this.#instructions() },
+      {
+        router: this.router,
+        log: this.log,
+        serverInfo: SERVER_INFO,
+        instructions: this.#instructions(),
+        telemetry: this.telemetry,
+      },
       info,
     );
   };
@@ -128,11 +207,13 @@ export class Gateway {
 
   #opened = (session: GatewaySession): void => {
     this.#sessions.add(session);
+    this.telemetry.sessionOpened(networkTransport(session));
   };
 
   #closed = (session: GatewaySession): void => {
-    this.#sessions.delete(session);
+    if (!this.#sessions.delete(session)) return;
     this.router.sessionClosed(session);
+    this.telemetry.sessionClosed(networkTransport(session), performance.now() - session.openedAt);
   };
 
   /** Serve MCP over Streamable HTTP (/mcp) and WebSocket (/ws); resolves with the bound port. */
@@ -149,7 +230,16 @@ export class Gateway {
         listenHost: host,
         gateway: this.#config.gateway,
         auth: this.#config.security.auth,
+        oauth,
       }),
+      // Status page, /metrics and the RFC 9728 document a 401's WWW-Authenticate points OAuth clients to.
+      mount: (app) => {
+        app.route("/", metricsRoutes(this.telemetry));
+        app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        if (oauth && auth.oauth) {
+          app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
+        }
+      },
       ready: () => {
         const statuses = this.registry.statuses();
         return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
@@ -262,6 +352,7 @@ export class Gateway {
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
     this.pipelines.shutdown();
+    await this.telemetry.shutdown();
   }
 }
 
@@ -271,6 +362,10 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
     deps.pins ??
     (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
   return new Gateway(config, { ...deps, pins });
+}
+
+function networkTransport(session: GatewaySession): NetworkTransport {
+  return session.info.transport === "stdio" ? "pipe" : "tcp";
 }
 
 function accessFor(config: ResolvedConfig): { authorizer: Authorizer; limiter: RateLimiter } {

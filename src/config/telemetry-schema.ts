@@ -7,12 +7,13 @@ import { z } from "zod";
 
 const positiveInt = z.number().int().positive();
 const percent = z.number().min(0).max(100);
+const httpUrl = z.url({ protocol: /^https?$/ });
 
 export const TracesSchema = z.strictObject({
   /** `console` writes spans as JSON lines to the gateway log (stderr), never to stdout. */
   exporter: z.enum(["none", "otlp", "console"]).default("none"),
   /** OTLP/HTTP traces URL (e.g. `http://127.0.0.1:4318/v1/traces`). */
-  endpoint: z.url().optional(),
+  endpoint: httpUrl.optional(),
   /** Share of new traces sampled; a sampled parent from the client is always followed. */
   sampleRatio: z.number().min(0).max(1).default(1),
 });
@@ -24,7 +25,7 @@ export const MetricsSchema = z.strictObject({
   otlp: z
     .strictObject({
       /** OTLP/HTTP metrics URL (e.g. `http://127.0.0.1:4318/v1/metrics`). */
-      endpoint: z.url(),
+      endpoint: httpUrl,
       intervalMs: positiveInt.default(60_000),
     })
     .optional(),
@@ -79,7 +80,7 @@ export const TelemetrySchema = z.strictObject({
   metrics: MetricsSchema.prefault({}),
   alerts: AlertRulesSchema.prefault({}),
   /** Firing and resolved alerts are POSTed here as JSON (fire and forget). */
-  alertWebhook: z.url().optional(),
+  alertWebhook: httpUrl.optional(),
 });
 
 export type TelemetryConfigInput = z.input<typeof TelemetrySchema>;

@@ -37,6 +37,8 @@ interface HttpSession {
   transport: WebStandardStreamableHTTPServerTransport;
   principal: Principal;
   lastSeen: number;
+  /** Response streams still open: a session waiting on a call or listening on GET is not idle. */
+  streams: number;
 }
 
 export class HttpServer {
@@ -91,10 +93,11 @@ export class HttpServer {
         return Response.json(rpcError(-32001, "Session not found"), { status: 404 });
       }
       entry.lastSeen = performance.now();
-      if (req.method !== "POST") return entry.transport.handleRequest(req);
+      if (req.method !== "POST") return this.#tracked(entry, await entry.transport.handleRequest(req), []);
       const parsed = await parseMessages(req);
       if (parsed instanceof Response) return parsed;
-      return entry.transport.handleRequest(req, { parsedBody: parsed.body });
+      const response = await entry.transport.handleRequest(req, { parsedBody: parsed.body });
+      return this.#tracked(entry, response, requestIds(parsed.body));
     }
     if (req.method !== "POST") {
       return Response.json(rpcError(-32000, "Bad Request: Mcp-Session-Id header is required"), {
@@ -123,7 +126,7 @@ export class HttpServer {
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
       onsessioninitialized: (id) => {
-        this.#sessions.set(id, { session, transport, principal, lastSeen: performance.now() });
+        this.#sessions.set(id, { session, transport, principal, lastSeen: performance.now(), streams: 0 });
         this.#deps.onSessionOpened?.(session);
       },
       onsessionclosed: (id) => this.#forget(id),
@@ -136,6 +139,45 @@ export class HttpServer {
     // Not a valid initialize: the transport answered with an error and no session exists; drop the pair.
     if (!transport.sessionId) await session.close();
     return response;
+  }
+
+  /**
+   * Follows an SSE response until it ends. A stream the client dropped can never be resumed (there is no
+   * event store), so the requests it carried are cancelled as if the client had sent notifications/cancelled:
+   * their upstream calls stop and their slots are freed.
+   */
+  #tracked(entry: HttpSession, response: Response, ids: Array<string | number>): Response {
+    const body = response.body;
+    if (!body || !response.headers.get("content-type")?.startsWith("text/event-stream")) return response;
+    const reader = body.getReader();
+    entry.streams++;
+    let open = true;
+    const end = () => {
+      if (!open) return;
+      open = false;
+      entry.streams--;
+      entry.lastSeen = performance.now();
+    };
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunk = await reader.read();
+        if (!chunk.done) return controller.enqueue(chunk.value);
+        end();
+        controller.close();
+      },
+      cancel: (reason) => {
+        end();
+        for (const requestId of ids) {
+          entry.transport.onmessage?.({
+            jsonrpc: "2.0",
+            method: "notifications/cancelled",
+            params: { requestId, reason: "the client disconnected" },
+          });
+        }
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(stream, { status: response.status, headers: response.headers });
   }
 
   #forget(id: string): void {
@@ -215,7 +257,7 @@ export class HttpServer {
   #expireIdle(): void {
     const cutoff = performance.now() - this.#deps.options.sessionIdleMs;
     for (const [id, entry] of this.#sessions) {
-      if (entry.lastSeen < cutoff) {
+      if (entry.streams === 0 && entry.lastSeen < cutoff) {
         this.#deps.log.info("session expired after idle time", { session: id });
         entry.transport.close().catch(() => {});
         this.#forget(id);
@@ -268,6 +310,15 @@ async function parseMessages(req: Request): Promise<{ body: unknown } | Response
     );
   }
   return { body };
+}
+
+/** Ids of the requests in a POST body (one message or a batch). */
+function requestIds(body: unknown): Array<string | number> {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.flatMap((m) => {
+    const { id, method } = m as { id?: unknown; method?: unknown };
+    return typeof method === "string" && (typeof id === "string" || typeof id === "number") ? [id] : [];
+  });
 }
 
 function rpcError(code: number, message: string) {

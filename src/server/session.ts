@@ -17,6 +17,7 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
 import type { Caller, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
+import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
@@ -24,6 +25,7 @@ export type DownstreamTransport = "stdio" | "http" | "ws";
 export interface SessionDeps {
   router: Router;
   log: Logger;
+  telemetry: Pick<Telemetry, "serverSpan">;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -65,7 +67,25 @@ export class GatewaySession implements Caller {
       jsonSchemaValidator: sharedValidator,
     });
     this.server.removeRequestHandler(SetLevelRequestSchema.shape.method.value);
-    this.server.fallbackRequestHandler = (request, extra) => this.#dispatch(request, extra);
+    this.server.fallbackRequestHandler = (request, extra) => {
+      const params = request.params as Record<string, unknown> | undefined;
+      const target = params?.name ?? params?.uri;
+      const headers = extra.requestInfo?.headers;
+      const version = headers?.["mcp-protocol-version"];
+      return deps.telemetry.serverSpan(
+        {
+          method: request.method,
+          ...(typeof target === "string" && { target }),
+          sessionId: this.sessionId,
+          requestId: extra.requestId,
+          transport: info.transport === "stdio" ? "pipe" : "tcp",
+          ...(typeof version === "string" && { protocolVersion: version }),
+          ...(params?._meta !== undefined && { meta: params._meta as Record<string, unknown> }),
+          ...(headers && { headers }),
+        },
+        () => this.#dispatch(request, extra),
+      );
+    };
   }
 
   /** Transport session id when the transport has one (Streamable HTTP), else a generated id. */

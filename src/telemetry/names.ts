@@ -48,6 +48,7 @@ export const ATTR_ALERT_RULE = "toolgate.alert.rule";
 export const SPAN_QUEUE_WAIT = "toolgate.queue.wait";
 export const SPAN_LOCK_WAIT = "toolgate.lock.wait";
 export const SPAN_ATTEMPT = "toolgate.attempt";
+export const EVENT_QUEUE_REJECTED = "toolgate.queue.rejected";
 export const EVENT_BREAKER_REJECTED = "toolgate.breaker.rejected";
 export const EVENT_BREAKER_STATE = "toolgate.breaker.state_change";
 export const EVENT_FALLBACK = "toolgate.fallback";

@@ -22,7 +22,7 @@ import { ALERT_RULES, type AlertManager } from "./alerts.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import * as N from "./names.ts";
 import type { CallOutcome, RollingStats } from "./stats.ts";
-import { extractParent, injectMeta } from "./trace-context.ts";
+import { extractParent, type HeadersLike, injectMeta } from "./trace-context.ts";
 import { type BreakerState, type GatewayView, isUp, type UpstreamView } from "./view.ts";
 
 /** `network.transport`: `pipe` for stdio, `tcp` for HTTP, SSE and WebSocket. */
@@ -38,7 +38,8 @@ export interface ServerSpanInfo {
   transport: NetworkTransport;
   /** The request's `params._meta`: its traceparent/tracestate win over the headers'. */
   meta?: Record<string, unknown>;
-  headers?: Headers;
+  /** HTTP request headers (traceparent/tracestate), when the request came over HTTP. */
+  headers?: HeadersLike;
 }
 
 export interface ClientSpanInfo {
@@ -153,8 +154,8 @@ export class Telemetry {
     return this.#measure(span, ctx, this.#m.clientOperationDuration, attributes, () => fn(meta));
   }
 
-  /** Consume one event of the policy pipeline (subscribe this to the PolicyEventHub). */
-  onPolicyEvent(event: PolicyEvent): void {
+  /** Consume one event of the policy pipeline: `hub.on(telemetry.onPolicyEvent)` (bound, so it passes as is). */
+  readonly onPolicyEvent = (event: PolicyEvent): void => {
     if (event.type === "breakerStateChange") {
       this.#breakers.set(event.breaker, event.to);
       this.#m.breakerTransitions.add(1, {
@@ -167,37 +168,38 @@ export class Telemetry {
       });
       return;
     }
+    // One label object per event, shared by its metrics (the SDK keeps it: never mutate it).
     const labels: Attributes = { [N.ATTR_TOOL]: event.tool, [N.ATTR_UPSTREAM]: event.upstream };
     switch (event.type) {
       case "attemptStart":
-        this.#running(event.tool, event.upstream, 1);
-        this.#startAttempt(event.tool, event.upstream, event.attempt);
+        this.#running(event, labels, 1);
+        this.#startAttempt(labels, event.attempt);
         return;
       case "attemptEnd":
-        this.#running(event.tool, event.upstream, -1);
+        this.#running(event, labels, -1);
         this.#endAttempt(event.outcome, event.errorCode);
         return;
       case "queued":
-        this.#running(event.tool, event.upstream, -1);
-        this.#waiting(event.tool, event.upstream, 1);
+        this.#running(event, labels, -1);
+        this.#waiting(event, labels, 1);
         return;
       case "dequeued":
-        this.#waiting(event.tool, event.upstream, -1);
-        this.#running(event.tool, event.upstream, 1);
+        this.#waiting(event, labels, -1);
+        this.#running(event, labels, 1);
         this.#m.queueWait.record(event.waitMs / 1000, labels);
         this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead });
         return;
       case "rejected":
         // A full queue rejects at once; the other rejections leave the queue.
         if (event.code === "QueueFull") {
-          this.#spanEvent(N.SPAN_QUEUE_WAIT, {
+          this.#spanEvent(N.EVENT_QUEUE_REJECTED, {
             [N.ATTR_SCOPE]: event.bulkhead,
             [N.ATTR_ERROR_CODE]: event.code,
           });
           return;
         }
-        this.#waiting(event.tool, event.upstream, -1);
-        this.#running(event.tool, event.upstream, 1);
+        this.#waiting(event, labels, -1);
+        this.#running(event, labels, 1);
         this.#m.queueWait.record(event.waitMs / 1000, labels);
         this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead }, event.code);
         return;
@@ -240,7 +242,7 @@ export class Telemetry {
       case "lockReleased":
         return;
     }
-  }
+  };
 
   /** One finished tool call, as the router reports it. */
   recordCall(call: CallRecordInput): void {
@@ -352,24 +354,24 @@ export class Telemetry {
     }
   }
 
-  #running(tool: string, upstream: string, delta: number): void {
-    this.#m.inFlight.add(delta, { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
-    this.stats.adjust(tool, upstream, "inFlight", delta);
+  #running(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
+    this.#m.inFlight.add(delta, labels);
+    this.stats.adjust(call.tool, call.upstream, "inFlight", delta);
   }
 
-  #waiting(tool: string, upstream: string, delta: number): void {
-    this.#m.queued.add(delta, { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
-    this.stats.adjust(tool, upstream, "queued", delta);
+  #waiting(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
+    this.#m.queued.add(delta, labels);
+    this.stats.adjust(call.tool, call.upstream, "queued", delta);
   }
 
-  #startAttempt(tool: string, upstream: string, attempt: number): void {
+  #startAttempt(labels: Attributes, attempt: number): void {
     if (!this.#tracing) return;
     const ctx = context.active();
     const call = trace.getSpan(ctx);
     if (!call?.isRecording()) return;
     const span = this.#tracer.startSpan(
       N.SPAN_ATTEMPT,
-      { attributes: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream, [N.ATTR_ATTEMPT]: attempt } },
+      { attributes: { ...labels, [N.ATTR_ATTEMPT]: attempt } },
       ctx,
     );
     this.#attempts.set(call, span);

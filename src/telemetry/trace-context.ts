@@ -17,19 +17,24 @@ const metaGetter: TextMapGetter<Record<string, unknown>> = {
   },
 };
 
-const headersGetter: TextMapGetter<Headers> = {
-  keys: (carrier) => [...carrier.keys()],
-  get: (carrier, key) => carrier.get(key) ?? undefined,
+/** Request headers as the SDK hands them over (`extra.requestInfo.headers`, lower-case keys) or as Web Headers. */
+export type HeadersLike = Headers | Readonly<Record<string, string | string[] | undefined>>;
+
+const headersGetter: TextMapGetter<HeadersLike> = {
+  keys: (carrier) => (carrier instanceof Headers ? [...carrier.keys()] : Object.keys(carrier)),
+  get: (carrier, key) => (carrier instanceof Headers ? (carrier.get(key) ?? undefined) : carrier[key]),
 };
 
 /** The parent context of a request: `_meta` wins over HTTP headers; without either, the active context. */
 export function extractParent(
   meta: Record<string, unknown> | undefined,
-  headers: Headers | undefined,
+  headers: HeadersLike | undefined,
 ): Context {
   const active = context.active();
   if (meta && typeof meta.traceparent === "string") return propagator.extract(active, meta, metaGetter);
-  if (headers?.has("traceparent")) return propagator.extract(active, headers, headersGetter);
+  if (headers && headersGetter.get(headers, "traceparent") !== undefined) {
+    return propagator.extract(active, headers, headersGetter);
+  }
   return active;
 }
 

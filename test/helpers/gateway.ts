@@ -14,6 +14,7 @@ import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/webso
 import { createGateway, type Gateway } from "../../src/app.ts";
 import { resolveConfig } from "../../src/config/load.ts";
 import { createLogger, silentLogger } from "../../src/telemetry/log.ts";
+import type { Telemetry } from "../../src/telemetry/telemetry.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 export const NODE = process.execPath;

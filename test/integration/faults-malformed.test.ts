@@ -75,7 +75,7 @@ describe("malformed input over Streamable HTTP", () => {
       -32600,
     ],
     ["a JSON string", JSON.stringify("ping"), 400, -32600, false],
-  ] as const)(
+  ] as Array<[string, string, number, number, boolean?]>)(
     "answers %s with HTTP %i and JSON-RPC %i",
     async (_what, body, status, code, withSession = true) => {
       const reply = await rawPost(gw.url, body, withSession ? session.headers : BASE_HEADERS);
@@ -171,7 +171,8 @@ describe("malformed frames over WebSocket", () => {
   async function exchange(frame: string | Buffer, binary = false): Promise<Record<string, unknown>> {
     const seen = replies.length;
     socket.send(frame, { binary });
-    return eventually(() => replies[seen], 5_000, 10);
+    const reply = await eventually(() => replies[seen], 5_000, 10);
+    return reply as Record<string, unknown>;
   }
 
   beforeAll(async () => {

@@ -103,3 +103,13 @@ describe("telemetryOptions", () => {
     expect(thrown).toMatchObject({ code: ErrorCode.ConfigInvalid, message: expect.stringMatching(message) });
   });
 });
+
+describe("TelemetrySchema URLs", () => {
+  it("accepts only http and https for exporters and the webhook", () => {
+    expect(TelemetrySchema.safeParse({ alertWebhook: "https://hooks.example.test/x" }).success).toBe(true);
+    expect(TelemetrySchema.safeParse({ alertWebhook: "file:///etc/passwd" }).success).toBe(false);
+    expect(
+      TelemetrySchema.safeParse({ traces: { exporter: "otlp", endpoint: "ftp://x/v1/traces" } }).success,
+    ).toBe(false);
+  });
+});

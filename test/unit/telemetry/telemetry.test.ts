@@ -86,6 +86,13 @@ describe("serverSpan", () => {
     expect(h.span("tools/call gh__create_issue").spanContext().traceId).toBe(TRACE_ID);
   });
 
+  it("reads the trace context from the SDK's plain header object too", async () => {
+    h = harness();
+    const headers = { traceparent: TRACEPARENT, accept: ["a", "b"] };
+    await h.telemetry.serverSpan({ ...toolCall, headers }, async () => ({}));
+    expect(h.span("tools/call gh__create_issue").spanContext().traceId).toBe(TRACE_ID);
+  });
+
   it("takes the trace context from HTTP headers when _meta has none", async () => {
     h = harness();
     const headers = new Headers({ traceparent: TRACEPARENT });
@@ -295,7 +302,8 @@ describe("policy events", () => {
 
   it("exports each breaker's state as a gauge and counts its transitions", async () => {
     h = harness();
-    h.telemetry.onPolicyEvent({ type: "breakerStateChange", breaker: "gh", from: "closed", to: "open" });
+    const { onPolicyEvent } = h.telemetry; // bound: passes to a hub as is
+    onPolicyEvent({ type: "breakerStateChange", breaker: "gh", from: "closed", to: "open" });
     h.telemetry.onPolicyEvent({ type: "breakerStateChange", breaker: "gl", from: "closed", to: "open" });
     h.telemetry.onPolicyEvent({ type: "breakerStateChange", breaker: "gl", from: "open", to: "halfOpen" });
     expect(await h.metrics.value(N.METRIC_BREAKER_STATE, { [N.ATTR_BREAKER]: "gh" })).toBe(2);

@@ -1,0 +1,226 @@
+/**
+ * Upstream faults through an in-process gateway: every call in flight ends with a clear error (or its
+ * result) within its deadline, nothing leaks (bulkhead slots, locks), and a returning upstream is served again.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  connectClient,
+  eventually,
+  FAULT_SERVER,
+  type InProcessGateway,
+  NODE,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+/** Fast reconnects, one attempt per call and no breaker: each fault shows as itself. */
+const plain = {
+  reconnect: { initialDelayMs: 100, maxDelayMs: 300 },
+  policies: { retry: { maxAttempts: 1 }, breaker: { enabled: false } },
+};
+
+interface Remote {
+  child: ChildProcess;
+  url: string;
+}
+
+/** The fault fixture over Streamable HTTP as its own process, so it can be killed mid-call. */
+async function spawnRemote(port = 0): Promise<Remote> {
+  const child = spawn(NODE, [FAULT_SERVER, "--transport", "http", "--port", String(port)], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`remote fixture exited with ${code}`)));
+  });
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
+async function killed(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/** Settles within `ms` or fails the test: a call that hangs is the defect under test. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function toolError(result: unknown): { code: string; upstream?: string; message: string } {
+  const meta = (result as { _meta?: Record<string, unknown> })._meta ?? {};
+  return meta["toolgate/error"] as { code: string; upstream?: string; message: string };
+}
+
+let gw: InProcessGateway;
+let client: Client;
+let remote: Remote;
+
+async function stats(): Promise<{ cancelled: unknown[]; calls: Record<string, number> }> {
+  return JSON.parse(textOf(await client.callTool({ name: "faults__stats", arguments: {} })));
+}
+
+beforeAll(async () => {
+  remote = await spawnRemote();
+  gw = await startGateway({
+    mcpServers: {
+      faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] },
+      garbled: { command: NODE, args: [FAULT_SERVER, "--garbage-on-start"] },
+      refuses: { command: NODE, args: [FAULT_SERVER, "--fail-start"] },
+      remote: { type: "http", url: remote.url },
+    },
+    upstreams: {
+      faults: {
+        ...plain,
+        tools: {
+          hang: { timeout: { attemptMs: 400 } },
+          progress: { timeout: { attemptMs: 300, callMs: 1_500, resetOnProgress: true } },
+        },
+      },
+      garbled: plain,
+      refuses: plain,
+      remote: plain,
+    },
+  });
+  client = await connectClient("http", gw);
+  await eventually(async () => {
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    return ["faults__echo", "garbled__echo", "remote__echo"].every((n) => names.includes(n));
+  }, 15_000);
+}, 30_000);
+
+afterAll(async () => {
+  await client?.close();
+  await gw?.stop();
+  if (remote) await killed(remote.child);
+});
+
+describe("upstream faults", () => {
+  it("times out a hanging call with UpstreamTimeout naming the limit, and cancels it upstream", async () => {
+    const result = await within(3_000, client.callTool({ name: "faults__hang", arguments: {} }));
+    expect(result.isError).toBe(true);
+    expect(toolError(result)).toMatchObject({ code: "UpstreamTimeout", upstream: "faults" });
+    expect(textOf(result)).toMatch(/400 ms.*timeout\.attemptMs/);
+    await eventually(async () => (await stats()).cancelled.length === 1);
+  });
+
+  it("keeps a call alive while progress drips in, each update restarting the attempt timer", async () => {
+    const seen: number[] = [];
+    const result = await within(
+      3_000,
+      client.callTool({ name: "faults__progress", arguments: { steps: 4, intervalMs: 150 } }, undefined, {
+        onprogress: (p) => {
+          seen.push(p.progress);
+        },
+      }),
+    );
+    expect(textOf(result)).toBe("done");
+    expect(seen).toEqual([1, 2, 3, 4]);
+  });
+
+  it("ends a progress drip that outlasts the call deadline with UpstreamTimeout and cancels it upstream", async () => {
+    const before = (await stats()).cancelled.length;
+    const seen: number[] = [];
+    const result = await within(
+      4_000,
+      client.callTool({ name: "faults__progress", arguments: { steps: 50, intervalMs: 100 } }, undefined, {
+        onprogress: (p) => {
+          seen.push(p.progress);
+        },
+      }),
+    );
+    expect(toolError(result)).toMatchObject({ code: "UpstreamTimeout", upstream: "faults" });
+    expect(textOf(result)).toMatch(/1500 ms.*timeout\.callMs/);
+    expect(seen.length).toBeGreaterThan(3);
+    expect(seen.length).toBeLessThan(50);
+    await eventually(async () => (await stats()).cancelled.length === before + 1);
+  });
+
+  it("ignores a non-JSON line on a stdio upstream's stdout and keeps serving it", async () => {
+    const result = await within(3_000, client.callTool({ name: "faults__garbage", arguments: {} }));
+    expect(textOf(result)).toBe("ok");
+    const next = await client.callTool({ name: "faults__echo", arguments: { text: "after garbage" } });
+    expect(textOf(next)).toBe("after garbage");
+  });
+
+  it("serves an upstream that printed garbage before the protocol started", async () => {
+    const result = await client.callTool({ name: "garbled__echo", arguments: { text: "fine" } });
+    expect(textOf(result)).toBe("fine");
+  });
+
+  it("passes an oversized result through whole and keeps serving", async () => {
+    const bytes = 8 * 1024 * 1024;
+    const result = await within(10_000, client.callTool({ name: "faults__big", arguments: { bytes } }));
+    expect(textOf(result).length).toBe(bytes);
+    const next = await client.callTool({ name: "faults__echo", arguments: { text: "small" } });
+    expect(textOf(next)).toBe("small");
+  });
+
+  it("fails a call whose stdio upstream crashes with ConnectionLost naming it, then serves the restarted one", async () => {
+    const result = await within(3_000, client.callTool({ name: "faults__crash", arguments: {} }));
+    expect(toolError(result)).toMatchObject({ code: "ConnectionLost", upstream: "faults" });
+    expect(textOf(result)).toContain('upstream "faults"');
+    const after = await eventually(
+      async () => {
+        const r = await client.callTool({ name: "faults__echo", arguments: { text: "back" } });
+        return r.isError ? undefined : r;
+      },
+      10_000,
+      100,
+    );
+    expect(textOf(after)).toBe("back");
+  });
+
+  it("fails a call whose HTTP upstream is killed mid-call with ConnectionLost, then serves it when it returns", async () => {
+    const pending = client.callTool({ name: "remote__hang", arguments: {} });
+    await eventually(() => gw.gateway.pipelines.bulkheadStates().some((b) => b.inFlight > 0));
+    await killed(remote.child);
+    const result = await within(5_000, pending);
+    expect(result.isError).toBe(true);
+    expect(toolError(result)).toMatchObject({ code: "ConnectionLost", upstream: "remote" });
+    const down = await client.callTool({ name: "remote__echo", arguments: { text: "gone?" } });
+    expect(down.isError).toBe(true);
+    expect(toolError(down).upstream).toBe("remote");
+
+    remote = await spawnRemote(Number(new URL(remote.url).port));
+    const back = await eventually(
+      async () => {
+        const r = await client.callTool({ name: "remote__echo", arguments: { text: "back" } });
+        return r.isError ? undefined : r;
+      },
+      10_000,
+      100,
+    );
+    expect(textOf(back)).toBe("back");
+  });
+
+  it("reports an upstream that refuses to start as down, with its stderr, and serves the others", async () => {
+    const status = await eventually(() =>
+      gw.gateway.registry.statuses().find((s) => s.name === "refuses" && s.state === "down"),
+    );
+    expect(status?.lastError).toContain("--fail-start");
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    expect(names.some((n) => n.startsWith("refuses__"))).toBe(false);
+    await expect(client.callTool({ name: "refuses__echo", arguments: {} })).rejects.toThrow(/refuses__echo/);
+    expect(textOf(await client.callTool({ name: "garbled__echo", arguments: { text: "up" } }))).toBe("up");
+  });
+
+  it("leaks nothing: every bulkhead slot and lock is released after the faults", async () => {
+    const states = gw.gateway.pipelines.bulkheadStates();
+    expect(states.length).toBeGreaterThan(0);
+    for (const state of states) expect(state, state.name).toMatchObject({ inFlight: 0, queued: 0 });
+    expect(gw.gateway.pipelines.locks.size).toBe(0);
+  });
+});
