@@ -36,7 +36,6 @@ export interface UpstreamConfig {
   tools: Record<string, ToolOptions>;
   concurrency: ResolvedPolicy["concurrency"];
   reconnect: { initialDelayMs: number; maxDelayMs: number };
-  forwardAuthorization: boolean;
 }
 
 export interface ResolvedConfig {
@@ -183,7 +182,6 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       tools: options.tools ?? {},
       concurrency: { ...UPSTREAM_CONCURRENCY_DEFAULTS, ...options.concurrency },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
-      forwardAuthorization: options.forwardAuthorization ?? false,
     });
   }
   return {

@@ -129,8 +129,6 @@ export const UpstreamOptionsSchema = z.strictObject({
   reconnect: z
     .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })
     .optional(),
-  /** Forward the downstream client's Authorization header to this upstream (off: no token passthrough). */
-  forwardAuthorization: z.boolean().optional(),
 });
 
 export const ListenSchema = z.strictObject({

@@ -50,6 +50,9 @@ export class HttpServer {
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #accepting = true;
+  /** POST response streams still carrying answers, and who waits for them to end (close). */
+  #answering = 0;
+  #answered: (() => void) | undefined;
 
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
@@ -150,13 +153,16 @@ export class HttpServer {
     const body = response.body;
     if (!body || !response.headers.get("content-type")?.startsWith("text/event-stream")) return response;
     const reader = body.getReader();
+    const answering = ids.length > 0;
     entry.streams++;
+    if (answering) this.#answering++;
     let open = true;
     const end = () => {
       if (!open) return;
       open = false;
       entry.streams--;
       entry.lastSeen = performance.now();
+      if (answering && --this.#answering === 0) this.#answered?.();
     };
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -265,6 +271,21 @@ export class HttpServer {
     }
   }
 
+  /**
+   * Answers already due (a drained call's result, a ShuttingDown error) are still on their way through the
+   * session when the router is idle: let their streams end before the sessions close, for at most `ms`.
+   */
+  #answersSent(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#answering === 0) return resolve();
+      const timer = setTimeout(resolve, ms);
+      this.#answered = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   /** Stop accepting new sessions (graceful shutdown, step one). */
   stopAccepting(): void {
     this.#accepting = false;
@@ -273,6 +294,7 @@ export class HttpServer {
   async close(): Promise<void> {
     this.#accepting = false;
     clearInterval(this.#sweeper);
+    await this.#answersSent(1_000);
     const sessions = [...this.#sessions.values()].map((e) => e.session).concat([...this.#sockets]);
     await Promise.allSettled(sessions.map((s) => s.close()));
     this.#sessions.clear();
