@@ -54,6 +54,7 @@ export class Gateway {
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
+  readonly #pins: ToolPins | undefined;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
   #stopping: Promise<void> | undefined;
@@ -63,6 +64,7 @@ export class Gateway {
     this.log = deps.log;
     this.#access = accessFor(config);
     this.#validator = new ArgumentValidator({ logger: deps.log });
+    this.#pins = deps.pins;
     const telemetry =
       deps.telemetry ??
       createTelemetry({ ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO), logger: deps.log });
@@ -334,6 +336,8 @@ export class Gateway {
   async reload(config: ResolvedConfig): Promise<void> {
     this.#config = config;
     this.#access = accessFor(config);
+    // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
+    await this.#pins?.reload();
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
     this.#rebuildCatalog();

@@ -54,7 +54,10 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
       logs.push(n.params.data);
     });
-    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: "accept", content: { answer: "yes" } }));
+    client.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: "accept",
+      content: { answer: "yes" },
+    }));
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       listChanged.push("tools");
     });
@@ -140,7 +143,10 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
   });
 
   it("forwards an upstream's log message to the calling client", async () => {
-    await client.callTool({ name: "faults__log", arguments: { level: "warning", message: `hello from ${kind}` } });
+    await client.callTool({
+      name: "faults__log",
+      arguments: { level: "warning", message: `hello from ${kind}` },
+    });
     await eventually(() => logs.includes(`hello from ${kind}`));
   });
 

@@ -1,18 +1,23 @@
 /**
- * The status page in a real browser (Debian's Chromium through playwright-core): it loads while calls run,
- * lists the tools with their numbers, and shows a breaker turning open. Saves a screenshot to
+ * The status page of the real gateway binary (`toolgate serve --http 0`) in a real browser (Debian's
+ * Chromium through playwright-core): it loads while calls run through the SDK client, lists every tool with
+ * its numbers, and shows a breaker turning open and its alert firing. Saves a screenshot to
  * test/artifacts/status-page.png.
  */
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, harness } from "../unit/telemetry/harness.ts";
 import {
-  startTracedServer,
-  startWiredGateway,
-  type TracedServer,
-  type WiredGateway,
-} from "../unit/telemetry/wired-gateway.ts";
+  connectClient,
+  eventually,
+  FAULT_SERVER,
+  type GatewayProcess,
+  NODE,
+  ROOT,
+  spawnGateway,
+} from "../helpers/gateway.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARGS = [
@@ -25,92 +30,104 @@ const ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-const BREAKER = "tool:traced__boom";
+const BREAKER = "tool:faults__fail";
+/** `fail` fails this many calls (-32603) before it would succeed: always, for this test. */
+const ALWAYS = { times: 1_000_000 };
 
-let upstream: TracedServer;
-let gateway: WiredGateway;
-let h: Harness;
+let gw: GatewayProcess;
+let client: Client;
+let tools: string[];
 let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  upstream = await startTracedServer();
-  h = harness({}, { tracing: false });
-  gateway = await startWiredGateway(
-    {
-      mcpServers: { traced: { type: "http", url: upstream.url } },
-      defaults: { breaker: { enabled: false } },
-      upstreams: {
-        traced: {
-          tools: {
-            boom: {
-              retry: { maxAttempts: 1 },
-              breaker: { enabled: true, scope: "tool", volumeThreshold: 2, resetTimeoutMs: 60_000 },
-            },
+  gw = await spawnGateway({
+    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+    defaults: { breaker: { enabled: false } },
+    upstreams: {
+      faults: {
+        tools: {
+          fail: {
+            retry: { maxAttempts: 1 },
+            breaker: { enabled: true, scope: "tool", volumeThreshold: 2, resetTimeoutMs: 60_000 },
           },
         },
       },
     },
-    h.telemetry,
-  );
-  await gateway.ready(["traced__echo", "traced__boom"]);
+    // Alerts evaluated often enough to see the breaker's alert fire during the test.
+    telemetry: { metrics: { process: false }, alerts: { intervalMs: 250 } },
+  });
+  client = await connectClient("http", { url: gw.url });
+  await eventually(async () => {
+    tools = (await client.listTools()).tools.map((t) => t.name);
+    return tools.includes("faults__fail");
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 }, 30_000);
 
 afterAll(async () => {
   await browser?.close();
-  await gateway?.stop();
-  await upstream?.close();
-  await h?.telemetry.shutdown();
+  await client?.close();
+  await gw?.stop();
 });
 
 const cell = (tool: string, field: string) =>
   page.locator(`tr[data-tool="${tool}"] td[data-field="${field}"]`);
 
-describe("the status page", () => {
+describe("the status page of the gateway binary", () => {
   it("lists the upstream and every tool of the catalog", async () => {
-    await page.goto(`${gateway.base}/ui?refresh=200`);
+    await page.goto(`${gw.base}/?refresh=250`);
     await page.waitForSelector("body[data-ready]");
     await expect
-      .poll(() => page.locator('#upstreams tr[data-upstream="traced"]').getAttribute("data-state"))
+      .poll(() => page.locator('#upstreams tr[data-upstream="faults"]').getAttribute("data-state"))
       .toBe("ready");
-    for (const tool of ["traced__echo", "traced__flaky", "traced__boom", "traced__hang"]) {
-      expect(await page.locator(`tr[data-tool="${tool}"]`).count(), tool).toBe(1);
-    }
-    expect(await page.locator("#sum-tools .value").textContent()).toBe("4");
+    expect(await page.locator("#tools tbody tr[data-tool]").count()).toBe(tools.length);
+    for (const tool of tools) expect(await page.locator(`tr[data-tool="${tool}"]`).count(), tool).toBe(1);
+    expect(await page.locator("#sum-tools .value").textContent()).toBe(String(tools.length));
   });
 
-  it("updates the numbers while calls run", async () => {
-    await Promise.all(Array.from({ length: 5 }, () => gateway.call("traced__echo")));
-    await expect.poll(() => cell("traced__echo", "calls").textContent()).toBe("5");
-    expect(await cell("traced__echo", "errorRate").textContent()).toBe("0%");
-    expect(await cell("traced__echo", "p50").textContent()).toMatch(/ms$/);
+  it("shows calls in flight while they run, then their numbers", async () => {
+    const running = Promise.all(
+      Array.from({ length: 3 }, () => client.callTool({ name: "faults__slow", arguments: { ms: 1_000 } })),
+    );
+    await expect.poll(() => cell("faults__slow", "inFlight").textContent()).toBe("3");
+    const results = await running;
+    expect(results.map((r) => r.isError)).toEqual([undefined, undefined, undefined]);
+    await expect.poll(() => cell("faults__slow", "calls").textContent()).toBe("3");
+    expect(await cell("faults__slow", "inFlight").textContent()).toBe("0");
+    expect(await cell("faults__slow", "errorRate").textContent()).toBe("0%");
+    expect(await cell("faults__slow", "p50").textContent()).toMatch(/\d(\.\d+)? ?(ms|s)$/);
   });
 
-  it("shows a breaker turning open", async () => {
-    await gateway.call("traced__boom");
+  it("shows a breaker turning open and its alert firing", async () => {
+    const first = await client.callTool({ name: "faults__fail", arguments: ALWAYS });
+    expect(first.isError).toBe(true);
     const row = page.locator(`tr[data-breaker="${BREAKER}"]`);
     await expect.poll(() => row.getAttribute("data-breaker-state")).toBe("closed");
-    await gateway.call("traced__boom");
+
+    await client.callTool({ name: "faults__fail", arguments: ALWAYS });
     await expect.poll(() => row.getAttribute("data-breaker-state")).toBe("open");
     expect(await row.locator("td").nth(2).textContent()).toMatch(/^in (\d+m)? ?(\d+s)?$/);
-    await expect.poll(() => cell("traced__boom", "errorRate").textContent()).toBe("100%");
+    const rejected = await client.callTool({ name: "faults__fail", arguments: ALWAYS });
+    expect((rejected._meta?.["toolgate/error"] as { code?: string } | undefined)?.code).toBe("CircuitOpen");
+    await expect.poll(() => cell("faults__fail", "calls").textContent()).toBe("3");
+    expect(await cell("faults__fail", "errorRate").textContent()).toBe("100%");
     expect(await page.locator("#sum-breakers .value").textContent()).toBe("1");
 
-    h.telemetry.alerts.evaluate(gateway.view);
     const alert = page.locator(`#firing li[data-alert="breakerOpen:${BREAKER}"]`);
     await expect.poll(() => alert.count()).toBe(1);
     expect(await alert.textContent()).toContain(`circuit breaker "${BREAKER}" is open`);
 
-    mkdirSync("test/artifacts", { recursive: true });
-    await page.screenshot({ path: "test/artifacts/status-page.png", fullPage: true });
+    mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
+    await page.screenshot({ path: join(ROOT, "test/artifacts/status-page.png"), fullPage: true });
   });
 
   it("filters the tools table", async () => {
-    await page.fill("#filter", "boom");
-    expect(await page.locator("#tools tbody tr[data-tool]").count()).toBe(1);
+    await page.fill("#filter", "fail");
+    const failing = tools.filter((t) => t.includes("fail"));
+    expect(await page.locator("#tools tbody tr[data-tool]:visible").count()).toBe(failing.length);
     await page.fill("#filter", "");
-    expect(await page.locator("#tools tbody tr[data-tool]").count()).toBe(4);
+    expect(await page.locator("#tools tbody tr[data-tool]:visible").count()).toBe(tools.length);
   });
 });

@@ -5,7 +5,13 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
-import { connectClient, eventually, type InProcessGateway, startGateway, textOf } from "../helpers/gateway.ts";
+import {
+  connectClient,
+  eventually,
+  type InProcessGateway,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
 
 const MAX_IN_FLIGHT = 4;
 const QUEUE_SIZE = 8;
@@ -25,7 +31,9 @@ beforeAll(async () => {
       faults: {
         policies: { retry: { maxAttempts: 1 }, breaker: { enabled: false } },
         tools: {
-          slow: { concurrency: { maxInFlight: MAX_IN_FLIGHT, queueSize: QUEUE_SIZE, queueTimeoutMs: 20_000 } },
+          slow: {
+            concurrency: { maxInFlight: MAX_IN_FLIGHT, queueSize: QUEUE_SIZE, queueTimeoutMs: 20_000 },
+          },
         },
       },
     },

@@ -1,0 +1,97 @@
+/**
+ * Config reload of the gateway binary (SIGHUP and --watch): added upstreams appear (with list_changed),
+ * removed ones disappear, unchanged ones keep their calls in flight, and an invalid file changes nothing.
+ */
+import { writeFile } from "node:fs/promises";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterEach, expect, it } from "vitest";
+import {
+  connectClient,
+  eventually,
+  FAULT_SERVER,
+  type GatewayProcess,
+  NODE,
+  spawnGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+const fault = (name: string) => ({ command: NODE, args: [FAULT_SERVER, "--name", name] });
+
+let gateway: GatewayProcess | undefined;
+let client: Client | undefined;
+
+afterEach(async () => {
+  await client?.close().catch(() => {});
+  await gateway?.stop();
+  client = undefined;
+  gateway = undefined;
+});
+
+/** The config file the helper wrote for the spawned gateway. */
+function configFileOf(g: GatewayProcess): string {
+  const args = g.child.spawnargs;
+  const file = args[args.indexOf("--config") + 1];
+  if (!file) throw new Error("the gateway was spawned without --config");
+  return file;
+}
+
+async function toolNames(c: Client): Promise<string[]> {
+  return (await c.listTools()).tools.map((t) => t.name);
+}
+
+async function start(config: unknown, extraArgs: string[] = []): Promise<{ g: GatewayProcess; c: Client }> {
+  gateway = await spawnGateway(config, extraArgs);
+  client = await connectClient("http", gateway);
+  return { g: gateway, c: client };
+}
+
+it("applies a new config on SIGHUP: adds, removes, keeps in-flight calls, and rejects an invalid file", async () => {
+  const { g, c } = await start({ mcpServers: { faults: fault("faults"), gone: fault("gone") } });
+  const file = configFileOf(g);
+  let listChanged = 0;
+  c.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    listChanged++;
+  });
+  await eventually(async () => {
+    const names = await toolNames(c);
+    return names.includes("faults__slow") && names.includes("gone__echo");
+  }, 15_000);
+
+  const inFlight = c.callTool({ name: "faults__slow", arguments: { ms: 1_500 } });
+  await eventually(
+    async () => JSON.parse(textOf(await c.callTool({ name: "faults__stats", arguments: {} }))).inFlight === 1,
+  );
+  const changesBefore = listChanged;
+  await writeFile(file, JSON.stringify({ mcpServers: { faults: fault("faults"), added: fault("added") } }));
+  g.child.kill("SIGHUP");
+
+  await eventually(async () => {
+    const names = await toolNames(c);
+    return names.includes("added__echo") && !names.some((n) => n.startsWith("gone__"));
+  }, 15_000);
+  expect(listChanged).toBeGreaterThan(changesBefore);
+  expect(textOf(await inFlight)).toBe("slept 1500 ms");
+  expect(g.logs.some((l) => l.msg === "config reloaded" && l.why === "SIGHUP")).toBe(true);
+
+  await writeFile(file, JSON.stringify({ mcpServers: { faults: { command: 42 } } }));
+  g.child.kill("SIGHUP");
+  const rejected = await eventually(() =>
+    g.logs.find((l) => String(l.msg).startsWith("config reload rejected")),
+  );
+  expect(String(rejected?.error)).toMatch(/command/);
+  expect(textOf(await c.callTool({ name: "faults__echo", arguments: { text: "old" } }))).toBe("old");
+  expect(textOf(await c.callTool({ name: "added__echo", arguments: { text: "config" } }))).toBe("config");
+  expect(g.child.exitCode).toBeNull();
+}, 40_000);
+
+it("reloads when the file changes with --watch", async () => {
+  const { g, c } = await start({ mcpServers: { faults: fault("faults") } }, ["--watch"]);
+  await eventually(async () => (await toolNames(c)).includes("faults__echo"), 15_000);
+  await writeFile(
+    configFileOf(g),
+    JSON.stringify({ mcpServers: { faults: fault("faults"), watched: fault("watched") } }),
+  );
+  await eventually(async () => (await toolNames(c)).includes("watched__echo"), 15_000);
+  expect(g.logs.some((l) => l.msg === "config reloaded" && l.why === "file changed")).toBe(true);
+}, 30_000);

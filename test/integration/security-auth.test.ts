@@ -1,0 +1,162 @@
+/**
+ * Who may come in: API keys (Bearer and X-API-Key), OAuth access tokens with RFC 9728 metadata, DNS-rebinding
+ * protection (Origin/Host), and the refusal to serve a non-loopback address without authentication.
+ */
+import { spawn } from "node:child_process";
+import { request } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
+import { BASE_HEADERS, initializeBody, rawPost } from "../fuzz/raw-mcp.ts";
+import { type InProcessGateway, NODE, ROOT, startGateway, writeConfig } from "../helpers/gateway.ts";
+import { startTestIssuer, type TestIssuer } from "../unit/security/jwks-server.ts";
+
+const KEY = "test-key-0123456789abcdef";
+
+let upstream: RunningFaultServer;
+
+beforeAll(async () => {
+  upstream = await startFaultServer({ transport: "http", name: "faults" });
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+/** A raw request with any Host header (fetch does not let a caller choose it). */
+function withHost(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const body = initializeBody();
+    const req = request(url, { method: "POST", headers: { ...BASE_HEADERS, host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once("error", reject);
+    req.end(body);
+  });
+}
+
+describe("API keys", () => {
+  let gw: InProcessGateway;
+
+  beforeAll(async () => {
+    gw = await startGateway({
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+      security: { auth: { apiKeys: [{ id: "ci", key: KEY }] } },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  it("answers a request without a key with 401 and a Bearer challenge", async () => {
+    const reply = await rawPost(gw.url, initializeBody());
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    expect(JSON.stringify(reply.messages[0])).toMatch(/authentication required/);
+  });
+
+  it("answers a wrong key with 401 invalid_token", async () => {
+    const reply = await rawPost(gw.url, initializeBody(), {
+      ...BASE_HEADERS,
+      authorization: "Bearer not-the-key-at-all",
+    });
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get("www-authenticate")).toContain('error="invalid_token"');
+  });
+
+  it.each([
+    ["Authorization: Bearer", { authorization: `Bearer ${KEY}` }],
+    ["X-API-Key", { "x-api-key": KEY }],
+  ])("serves a good key sent as %s", async (_how, header) => {
+    const reply = await rawPost(gw.url, initializeBody(), { ...BASE_HEADERS, ...header });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get("mcp-session-id")).toBeTruthy();
+  });
+
+  it("refuses a foreign Origin with 403 even with a good key", async () => {
+    const reply = await rawPost(gw.url, initializeBody(), {
+      ...BASE_HEADERS,
+      authorization: `Bearer ${KEY}`,
+      origin: "http://evil.example",
+    });
+    expect(reply.status).toBe(403);
+    expect(JSON.stringify(reply.messages[0])).toContain("evil.example");
+  });
+
+  it("refuses a foreign Host with 403 (DNS rebinding)", async () => {
+    expect(await withHost(gw.url, "evil.example")).toBe(403);
+    expect(await withHost(gw.url, `127.0.0.1:${new URL(gw.url).port}`)).toBe(401);
+  });
+});
+
+describe("OAuth access tokens", () => {
+  const audience = "http://localhost/mcp";
+  let issuer: TestIssuer;
+  let gw: InProcessGateway;
+
+  beforeAll(async () => {
+    issuer = await startTestIssuer();
+    gw = await startGateway({
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+      security: { auth: { oauth: { issuer: issuer.issuer, audience, jwksUri: issuer.jwksUri } } },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await issuer?.close();
+  });
+
+  it("serves the protected-resource metadata document", async () => {
+    const response = await fetch(`${gw.base}/.well-known/oauth-protected-resource`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      resource: audience,
+      authorization_servers: [issuer.issuer],
+    });
+  });
+
+  it("answers 401 pointing to the metadata document", async () => {
+    const reply = await rawPost(gw.url, initializeBody());
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get("www-authenticate")).toContain(
+      'resource_metadata="http://localhost/.well-known/oauth-protected-resource"',
+    );
+  });
+
+  it("serves a valid token and refuses one for another audience", async () => {
+    const good = await issuer.sign({ sub: "carol", aud: audience, iss: issuer.issuer });
+    const ok = await rawPost(gw.url, initializeBody(), { ...BASE_HEADERS, authorization: `Bearer ${good}` });
+    expect(ok.status).toBe(200);
+    const other = await issuer.sign({ sub: "carol", aud: "http://localhost/other", iss: issuer.issuer });
+    const refused = await rawPost(gw.url, initializeBody(), {
+      ...BASE_HEADERS,
+      authorization: `Bearer ${other}`,
+    });
+    expect(refused.status).toBe(401);
+    expect(JSON.stringify(refused.messages[0])).toContain("audience");
+  });
+});
+
+describe("binding to a public address", () => {
+  it("refuses to listen on 0.0.0.0 without authentication and exits 2 with the reason", async () => {
+    const file = await writeConfig({ mcpServers: {} });
+    const child = spawn(
+      NODE,
+      [join(ROOT, "src/main.ts"), "serve", "--config", file, "--http", "0", "--host", "0.0.0.0"],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += String(chunk);
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain("refusing to listen on 0.0.0.0 without authentication");
+  }, 15_000);
+});
