@@ -3,7 +3,7 @@
  * heap (from /metrics when exposed) and open fds every interval; prints a table and a flat/not-flat
  * verdict from least-squares slopes over the samples after the warm-up quarter.
  *
- *   node bench/soak.ts [--minutes 10] [--interval-s 10] [--json FILE]
+ *   node bench/soak.ts [--minutes 10] [--interval-s 10] [--heap-mb 256] [--json FILE]
  *
  * Load (each its own load.ts process): small echo, 64 KiB echo, the 50 ms slow tool, and a flaky tool
  * (10% transient failures) on an upstream that flaps, with retry, breaker and fallback to a second one.
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "10" },
     "interval-s": { type: "string", default: "10" },
     json: { type: "string" },
+    "heap-mb": { type: "string", default: "256" },
   },
 });
 const ROOT = resolve(import.meta.dirname, "..");
@@ -97,7 +98,18 @@ try {
   const file = configs.write("soak", config);
   const gateway = start(
     "toolgate",
-    [NODE, join(ROOT, "src/main.ts"), "serve", "--config", file, "--http", "0"],
+    // A capped old space makes V8 collect instead of growing: RSS then tracks live memory, so a slope
+    // means a leak (and a real leak ends in an out-of-memory exit, which the soak reports).
+    [
+      NODE,
+      `--max-old-space-size=${values["heap-mb"]}`,
+      join(ROOT, "src/main.ts"),
+      "serve",
+      "--config",
+      file,
+      "--http",
+      "0",
+    ],
     {
       cpus: SERVER_CPUS,
       cwd: ROOT,

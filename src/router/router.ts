@@ -102,7 +102,6 @@ export interface CallRecord {
   durationMs: number;
   outcome: "ok" | "tool_error" | "error";
   error?: GatewayError;
-  servedBy?: string;
 }
 
 interface InFlight {
@@ -116,8 +115,10 @@ export class Router {
   readonly #inFlight = new Map<string, Set<InFlight>>();
   readonly #subscriptions = new Map<string, Set<Caller>>();
   readonly #logLevels = new Map<Caller, LoggingLevel>();
-  /** Aborted when a shutdown's drain time is over: cancels every call still running. */
-  readonly #shutdown = new AbortController();
+  /** One controller per tools/call running, so a shutdown's drain timeout can cancel them all. */
+  readonly #running = new Set<AbortController>();
+  /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
+  #shutdown: GatewayError | undefined;
   #active = 0;
   #onIdle: (() => void) | undefined;
 
@@ -172,12 +173,20 @@ export class Router {
     }
     const started = performance.now();
     let release: (() => void) | undefined;
+    // The client's cancellation or the shutdown's, on a plain controller: AbortSignal.any would do, but a
+    // composite signal makes every listener the policies add to it costly, on every call.
+    const controller = new AbortController();
+    const cancel = () => controller.abort(ctx.signal.reason);
     this.#active++;
     try {
       release = access?.admit(ctx.principal, route);
       checkArguments?.(route, args);
+      if (ctx.signal.aborted) cancel();
+      else ctx.signal.addEventListener("abort", cancel, { once: true });
+      if (this.#shutdown) controller.abort(this.#shutdown);
+      this.#running.add(controller);
       const context: RoutedContext = {
-        signal: AbortSignal.any([ctx.signal, this.#shutdown.signal]),
+        signal: controller.signal,
         deadline:
           route.policy.timeout.callMs > 0 ? started + route.policy.timeout.callMs : Number.POSITIVE_INFINITY,
         upstream: route.upstream,
@@ -210,6 +219,8 @@ export class Router {
       if (isProtocolError(error)) throw error;
       return toToolErrorResult(error);
     } finally {
+      ctx.signal.removeEventListener("abort", cancel);
+      this.#running.delete(controller);
       release?.();
       if (--this.#active === 0) this.#onIdle?.();
     }
@@ -229,12 +240,11 @@ export class Router {
     await idle(timeoutMs);
     if (this.#active === 0) return;
     this.#deps.log.warn("drain timeout: cancelling calls still in flight", { calls: this.#active });
-    this.#shutdown.abort(
-      new GatewayError(
-        ErrorCode.ShuttingDown,
-        `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`,
-      ),
+    this.#shutdown = new GatewayError(
+      ErrorCode.ShuttingDown,
+      `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`,
     );
+    for (const controller of this.#running) controller.abort(this.#shutdown);
     await idle(1_000);
   }
 

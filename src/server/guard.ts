@@ -13,7 +13,7 @@ export type GuardResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403 | 503; message: string; headers?: Record<string, string> };
 
-export type Guard = (headers: Headers, remote: { loopback: boolean }) => Promise<GuardResult>;
+export type Guard = (headers: Pick<Headers, "get">, remote: { loopback: boolean }) => Promise<GuardResult>;
 
 export interface GuardOptions {
   listenHost: string;

@@ -4,19 +4,23 @@
  * (`/metrics`, `/status`, OAuth metadata). Every MCP request passes the guard (Origin/Host, auth) first.
  */
 
-import type { IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createAdaptorServer, type ServerType } from "@hono/node-server";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import { getRequestListener } from "@hono/node-server";
+import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { Guard } from "./guard.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
+import {
+  isInitialize,
+  isRequest,
+  refuse,
+  StreamableHttpServerTransport,
+} from "./streamable-http-transport.ts";
 import { handleProtocols, WebSocketServerTransport } from "./websocket-transport.ts";
 
 export interface HttpServerDeps {
@@ -26,7 +30,7 @@ export interface HttpServerDeps {
   guard: Guard;
   /** Readiness: at least one upstream ready. */
   ready(): { ready: boolean; detail: unknown };
-  /** Extra routes (metrics, status page, OAuth metadata), mounted before `/mcp`. */
+  /** Extra routes (metrics, status page, OAuth metadata) on the hono app; `/mcp` is served apart. */
   mount?(app: Hono): void;
   onSessionOpened?(session: GatewaySession): void;
   onSessionClosed?(session: GatewaySession): void;
@@ -34,7 +38,7 @@ export interface HttpServerDeps {
 
 interface HttpSession {
   session: GatewaySession;
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: StreamableHttpServerTransport;
   principal: Principal;
   lastSeen: number;
   /** Response streams still open: a session waiting on a call or listening on GET is not idle. */
@@ -46,7 +50,7 @@ export class HttpServer {
   readonly #deps: HttpServerDeps;
   readonly #sessions = new Map<string, HttpSession>();
   readonly #sockets = new Set<GatewaySession>();
-  #server: ServerType | undefined;
+  #server: Server | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #accepting = true;
@@ -63,15 +67,6 @@ export class HttpServer {
       return c.json({ ready, detail }, ready ? 200 : 503);
     });
     deps.mount?.(app);
-    app.use(
-      "/mcp",
-      bodyLimit({
-        maxSize: deps.options.maxBodyBytes,
-        onError: (c) =>
-          c.json(rpcError(-32600, `request body larger than ${deps.options.maxBodyBytes} bytes`), 413),
-      }),
-    );
-    app.all("/mcp", (c) => this.#handleMcp(c.req.raw, c.env as { incoming?: IncomingMessage } | undefined));
   }
 
   /** Open sessions of every HTTP transport (Streamable HTTP and WebSocket). */
@@ -79,111 +74,140 @@ export class HttpServer {
     return this.#sessions.size + this.#sockets.size;
   }
 
-  async #handleMcp(req: Request, env: { incoming?: IncomingMessage } | undefined): Promise<Response> {
-    const loopback = isLoopback(env?.incoming?.socket.remoteAddress);
-    const verdict = await this.#deps.guard(req.headers, { loopback });
-    if (!verdict.ok) {
-      return Response.json(rpcError(-32600, verdict.message), {
-        status: verdict.status,
-        headers: verdict.headers ?? {},
-      });
-    }
-    const sessionId = req.headers.get("mcp-session-id");
-    if (sessionId) {
+  /** `/mcp`, served on node:http directly: the per-call hot path builds no Web Request or Response. */
+  async #handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const verdict = await this.#deps.guard(headerReader(req), {
+      loopback: isLoopback(req.socket.remoteAddress),
+    });
+    if (!verdict.ok) return void refuse(res, verdict.status, -32600, verdict.message, verdict.headers);
+    const sessionId = req.headers["mcp-session-id"];
+    if (typeof sessionId === "string") {
       const entry = this.#sessions.get(sessionId);
       // Unknown, ended or someone else's session: 404 tells the client to initialize a new one.
       if (!entry || entry.principal.id !== verdict.principal.id) {
-        return Response.json(rpcError(-32001, "Session not found"), { status: 404 });
+        return void refuse(res, 404, -32001, "Session not found");
       }
       entry.lastSeen = performance.now();
-      if (req.method !== "POST") return this.#tracked(entry, await entry.transport.handleRequest(req), []);
-      const parsed = await parseMessages(req);
-      if (parsed instanceof Response) return parsed;
-      const response = await entry.transport.handleRequest(req, { parsedBody: parsed.body });
-      return this.#tracked(entry, response, requestIds(parsed.body));
+      switch (req.method) {
+        case "POST": {
+          const parsed = await this.#readMessages(req, res);
+          if (!parsed) return;
+          this.#watch(entry, res, parsed.messages.some(isRequest));
+          entry.transport.handlePost(req, res, parsed.messages, parsed.batch);
+          return;
+        }
+        case "GET":
+          this.#watch(entry, res, false);
+          return entry.transport.handleGet(req, res);
+        case "DELETE":
+          return entry.transport.handleDelete(req, res);
+        default:
+          return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
+      }
     }
     if (req.method !== "POST") {
-      return Response.json(rpcError(-32000, "Bad Request: Mcp-Session-Id header is required"), {
-        status: 400,
-      });
+      return void refuse(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
     }
-    if (!this.#accepting) {
-      return Response.json(rpcError(-32000, "toolgate is shutting down"), { status: 503 });
-    }
+    if (!this.#accepting) return void refuse(res, 503, -32000, "toolgate is shutting down");
     if (this.sessionCount >= this.#deps.options.maxSessions) {
-      return Response.json(
-        rpcError(-32000, `too many sessions (limit ${this.#deps.options.maxSessions}); retry later`),
-        {
-          status: 503,
-          headers: { "retry-after": "5" },
-        },
+      return void refuse(
+        res,
+        503,
+        -32000,
+        `too many sessions (limit ${this.#deps.options.maxSessions}); retry later`,
+        { "retry-after": "5" },
       );
     }
-    const parsed = await parseMessages(req);
-    if (parsed instanceof Response) return parsed;
-    return this.#initialize(req, parsed.body, verdict.principal);
+    const parsed = await this.#readMessages(req, res);
+    if (!parsed) return;
+    if (!parsed.messages.some(isInitialize)) {
+      return void refuse(
+        res,
+        400,
+        -32000,
+        "Bad Request: Mcp-Session-Id header is required; start a session with initialize",
+      );
+    }
+    await this.#initialize(req, res, parsed, verdict.principal);
   }
 
-  async #initialize(req: Request, body: unknown, principal: Principal): Promise<Response> {
+  async #initialize(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parsed: { messages: JSONRPCMessage[]; batch: boolean },
+    principal: Principal,
+  ): Promise<void> {
+    const id = crypto.randomUUID();
     const session = this.#deps.newSession({ transport: "http", principal });
-    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: () => crypto.randomUUID(),
-      onsessioninitialized: (id) => {
-        this.#sessions.set(id, { session, transport, principal, lastSeen: performance.now(), streams: 0 });
-        this.#deps.onSessionOpened?.(session);
-      },
-      onsessionclosed: (id) => this.#forget(id),
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) this.#forget(transport.sessionId);
-    };
+    const transport = new StreamableHttpServerTransport(id);
+    // Set before connect: Protocol chains its own close handling after this one.
+    transport.onclose = () => this.#forget(id);
     await session.connect(transport);
-    const response = await transport.handleRequest(req, { parsedBody: body });
-    // Not a valid initialize: the transport answered with an error and no session exists; drop the pair.
-    if (!transport.sessionId) await session.close();
-    return response;
+    const entry: HttpSession = { session, transport, principal, lastSeen: performance.now(), streams: 0 };
+    this.#watch(entry, res, true);
+    // The initialize answer goes out a few microtasks later, after the session is registered below.
+    if (!transport.handlePost(req, res, parsed.messages, parsed.batch)) {
+      await session.close();
+      return;
+    }
+    this.#sessions.set(id, entry);
+    this.#deps.onSessionOpened?.(session);
   }
 
   /**
-   * Follows an SSE response until it ends. A stream the client dropped can never be resumed (there is no
-   * event store), so the requests it carried are cancelled as if the client had sent notifications/cancelled:
-   * their upstream calls stop and their slots are freed.
+   * Follows a response until it closes: a session with one open is not idle, and a shutdown lets answers
+   * still due (`answering`) go out before the sessions close.
    */
-  #tracked(entry: HttpSession, response: Response, ids: Array<string | number>): Response {
-    const body = response.body;
-    if (!body || !response.headers.get("content-type")?.startsWith("text/event-stream")) return response;
-    const reader = body.getReader();
-    const answering = ids.length > 0;
+  #watch(entry: HttpSession, res: ServerResponse, answering: boolean): void {
     entry.streams++;
     if (answering) this.#answering++;
-    let open = true;
-    const end = () => {
-      if (!open) return;
-      open = false;
+    res.once("close", () => {
       entry.streams--;
       entry.lastSeen = performance.now();
       if (answering && --this.#answering === 0) this.#answered?.();
-    };
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const chunk = await reader.read();
-        if (!chunk.done) return controller.enqueue(chunk.value);
-        end();
-        controller.close();
-      },
-      cancel: (reason) => {
-        end();
-        for (const requestId of ids) {
-          entry.transport.onmessage?.({
-            jsonrpc: "2.0",
-            method: "notifications/cancelled",
-            params: { requestId, reason: "the client disconnected" },
-          });
-        }
-        return reader.cancel(reason);
-      },
     });
-    return new Response(stream, { status: response.status, headers: response.headers });
+  }
+
+  /**
+   * The body of a POST, parsed and validated here: the SDK answers well-formed JSON that is not JSON-RPC with
+   * -32700 (Parse error) where JSON-RPC says -32600 (Invalid Request), and accepts an empty batch silently.
+   * Writes the error reply and resolves undefined when the body is refused.
+   */
+  async #readMessages(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ messages: JSONRPCMessage[]; batch: boolean } | undefined> {
+    const max = this.#deps.options.maxBodyBytes;
+    const text = await readBody(req, max);
+    if (text === undefined) {
+      refuse(res, 413, -32600, `request body larger than ${max} bytes`);
+      return undefined;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      refuse(res, 400, -32700, "Parse error: the body is not valid JSON");
+      return undefined;
+    }
+    const batch = Array.isArray(body);
+    const raw: unknown[] = batch ? (body as unknown[]) : [body];
+    const messages: JSONRPCMessage[] = [];
+    for (const m of raw) {
+      const checked = JSONRPCMessageSchema.safeParse(m);
+      if (!checked.success) break;
+      messages.push(checked.data);
+    }
+    if (messages.length === 0 || messages.length < raw.length) {
+      refuse(
+        res,
+        400,
+        -32600,
+        "Invalid Request: the body must be a JSON-RPC 2.0 message or a non-empty batch of them",
+      );
+      return undefined;
+    }
+    return { messages, batch };
   }
 
   #forget(id: string): void {
@@ -196,7 +220,15 @@ export class HttpServer {
 
   /** Listen on host:port (port 0: any free port); resolves with the bound port. */
   listen(host: string, port: number): Promise<number> {
-    const server = createAdaptorServer({ fetch: this.app.fetch, hostname: host });
+    const other = getRequestListener(this.app.fetch, { hostname: host });
+    const server = createServer((req, res) => {
+      if (!isMcpPath(req.url)) return void other(req, res);
+      this.#handleMcp(req, res).catch((err) => {
+        this.#deps.log.warn("MCP request failed", { err });
+        if (!res.headersSent) refuse(res, 500, -32603, "internal error");
+        else res.destroy();
+      });
+    });
     this.#server = server;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -304,47 +336,49 @@ export class HttpServer {
     if (server) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        (server as import("node:http").Server).closeAllConnections?.();
+        server.closeAllConnections();
       });
     }
   }
 }
 
-/**
- * The body of a POST, parsed here because the SDK answers well-formed JSON that is not JSON-RPC with -32700
- * (Parse error) where JSON-RPC says -32600 (Invalid Request), and accepts an empty batch silently.
- */
-async function parseMessages(req: Request): Promise<{ body: unknown } | Response> {
-  let body: unknown;
-  try {
-    body = JSON.parse(await req.text());
-  } catch {
-    return Response.json(rpcError(-32700, "Parse error: the body is not valid JSON"), { status: 400 });
+/** A request body as text, or undefined when it is larger than `max` bytes (the rest is discarded). */
+function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
+  if (Number(req.headers["content-length"]) > max) {
+    req.resume();
+    return Promise.resolve(undefined);
   }
-  const messages = Array.isArray(body) ? body : [body];
-  if (messages.length === 0 || messages.some((m) => !JSONRPCMessageSchema.safeParse(m).success)) {
-    return Response.json(
-      rpcError(
-        -32600,
-        "Invalid Request: the body must be a JSON-RPC 2.0 message or a non-empty batch of them",
-      ),
-      { status: 400 },
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      req.off("data", onData);
+      req.resume();
+      resolve(undefined);
+    };
+    req.on("data", onData);
+    req.once("end", () =>
+      resolve(chunks.length === 1 ? String(chunks[0]) : Buffer.concat(chunks).toString()),
     );
-  }
-  return { body };
-}
-
-/** Ids of the requests in a POST body (one message or a batch). */
-function requestIds(body: unknown): Array<string | number> {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.flatMap((m) => {
-    const { id, method } = m as { id?: unknown; method?: unknown };
-    return typeof method === "string" && (typeof id === "string" || typeof id === "number") ? [id] : [];
+    req.once("error", reject);
   });
 }
 
-function rpcError(code: number, message: string) {
-  return { jsonrpc: "2.0", id: null, error: { code, message } };
+/** The guard reads a few headers; node already parsed them all. */
+function headerReader(req: IncomingMessage): { get(name: string): string | null } {
+  return {
+    get(name) {
+      const value = req.headers[name];
+      return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+    },
+  };
+}
+
+/** `/mcp`, with or without a query string. */
+function isMcpPath(url: string | undefined): boolean {
+  return url?.startsWith("/mcp") === true && (url.length === 4 || url[4] === "?");
 }
 
 function isLoopback(address: string | undefined): boolean {

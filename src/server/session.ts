@@ -53,7 +53,7 @@ export class GatewaySession implements Caller {
   readonly server: Server;
   readonly info: SessionInfo;
   readonly openedAt = performance.now();
-  #id: string;
+  readonly #id: string;
   #logLevel: LoggingLevel | undefined;
   readonly #deps: SessionDeps;
 
@@ -91,10 +91,6 @@ export class GatewaySession implements Caller {
   /** Transport session id when the transport has one (Streamable HTTP), else a generated id. */
   get sessionId(): string {
     return this.server.transport?.sessionId ?? this.#id;
-  }
-
-  get clientInfo(): { name: string; version: string } | undefined {
-    return this.server.getClientVersion();
   }
 
   connect(transport: Transport): Promise<void> {

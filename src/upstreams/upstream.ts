@@ -236,6 +236,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     options: UpstreamRequestOptions = {},
   ): Promise<Record<string, unknown>> {
     const client = this.#readyClient();
+    // The id Protocol.request is about to take (it reads and increments this counter synchronously).
+    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
     try {
       return await client.request({ method, ...(params && { params }) }, ResultSchema, {
         ...(options.signal && { signal: options.signal }),
@@ -243,10 +245,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         timeout: options.timeoutMs ?? NO_TIMEOUT_MS,
       });
     } catch (err) {
+      forgetRequest(client, id);
       const failure = requestFailure(err, this.name, options.signal);
       if (failure.connectionBroken) this.#lost(client, failure.error.message);
       throw failure.error;
     }
+  }
+
+  /** Requests sent and not yet answered on the current connection. */
+  pendingRequests(): number {
+    const client = this.#client as unknown as SdkProtocolInternals | undefined;
+    return client?._responseHandlers.size ?? 0;
   }
 
   /** Send a notification upstream (e.g. `notifications/roots/list_changed`). */
@@ -553,4 +562,22 @@ function pick(message: { method: string; params?: Record<string, unknown> }): Se
   return message.params === undefined
     ? { method: message.method }
     : { method: message.method, params: message.params };
+}
+
+/** Private state of the SDK's Protocol that `forgetRequest` repairs. */
+interface SdkProtocolInternals {
+  _requestMessageId: number;
+  _responseHandlers: Map<number, unknown>;
+  _progressHandlers: Map<number, unknown>;
+}
+
+/**
+ * SDK 1.32's Protocol.request keeps the response and progress handlers of a request whose send failed
+ * (HTTP 503, refused connection): with a flapping upstream they pile up without bound. A settled request
+ * has no use for them; deleting is a no-op when the SDK already did.
+ */
+function forgetRequest(client: Client, id: number): void {
+  const internals = client as unknown as SdkProtocolInternals;
+  internals._responseHandlers.delete(id);
+  internals._progressHandlers.delete(id);
 }

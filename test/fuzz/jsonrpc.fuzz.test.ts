@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { FAULT_SERVER, type GatewayProcess, NODE, spawnGateway } from "../helpers/gateway.ts";
+import { eventually, FAULT_SERVER, type GatewayProcess, NODE, spawnGateway } from "../helpers/gateway.ts";
 import { type RawSession, rawPost, rawSession } from "./raw-mcp.ts";
 
 const ALLOWED_STATUS = new Set([200, 202, 400, 404, 406, 413, 415]);
@@ -19,6 +19,12 @@ beforeAll(async () => {
     mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
   });
   session = await rawSession(gateway.url);
+  // The gateway listens before its upstream is ready; the final check below needs faults__echo served.
+  await eventually(async () => {
+    const list = JSON.stringify({ jsonrpc: "2.0", id: "list", method: "tools/list" });
+    const reply = await rawPost(gateway.url, list, session.headers);
+    return JSON.stringify(reply.messages).includes('"faults__echo"') || undefined;
+  });
 }, 20_000);
 
 afterAll(async () => {

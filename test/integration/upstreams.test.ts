@@ -5,8 +5,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { createServer as createHttpServer } from "node:http";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { resolveConfig, type TransportConfig, type UpstreamConfig } from "../../src/config/load.ts";
@@ -287,6 +288,50 @@ describe("requests", () => {
     const err = await callError(u.request("tools/call", { name: "sample", arguments: { prompt: "x" } }));
     expect(err).toMatchObject({ code: ErrorCode.UpstreamError, rpcCode: -32011 });
     expect(err.message).toContain("no client may answer sampling");
+  });
+});
+
+describe("refused sends", () => {
+  it("keeps no handlers of requests an HTTP upstream refused with 503", async () => {
+    const target = await faultServer("http");
+    let refusing = false;
+    // A proxy that answers 503 while `refusing`, as a load balancer in front of a restarting server does.
+    const proxy = createHttpServer(async (req, res) => {
+      if (refusing && req.method === "POST") return void res.writeHead(503).end("unavailable");
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === "string"),
+      );
+      const upstreamRes = await fetch(target.url, {
+        method: req.method ?? "GET",
+        headers,
+        ...(body.length ? { body } : {}),
+      });
+      res.writeHead(upstreamRes.status, Object.fromEntries(upstreamRes.headers));
+      if (upstreamRes.body) for await (const chunk of upstreamRes.body) res.write(chunk);
+      res.end();
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const u = await ready(upstream(config("proxied", remote("http", `http://127.0.0.1:${port}/mcp`))));
+      refusing = true;
+      for (let i = 0; i < 5; i++) {
+        const err = await callError(u.request("tools/call", { name: "echo", arguments: { text: "x" } }));
+        expect(err.code).toBe(ErrorCode.UpstreamError);
+      }
+      // SDK 1.32 leaves the handlers of a failed send behind: a flapping upstream would leak one per call.
+      expect(u.pendingRequests()).toBe(0);
+      refusing = false;
+      const ok = await u.request("tools/call", { name: "echo", arguments: { text: "back" } });
+      expect(textOf(ok)).toBe("back");
+      expect(u.pendingRequests()).toBe(0);
+    } finally {
+      proxy.closeAllConnections();
+      proxy.close();
+    }
   });
 });
 

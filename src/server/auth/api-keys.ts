@@ -12,7 +12,7 @@ export type Credential =
   | { kind: "token"; token: string; from: "bearer" | "x-api-key" }
   | { kind: "malformed"; reason: string };
 
-export function readCredential(headers: Headers): Credential {
+export function readCredential(headers: Pick<Headers, "get">): Credential {
   const authorization = headers.get("authorization");
   if (authorization !== null) {
     const match = /^Bearer +(\S+) *$/i.exec(authorization);

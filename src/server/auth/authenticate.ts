@@ -18,7 +18,10 @@ export type AuthResult =
  * Resolves to a verdict for bad or missing credentials; rejects (GatewayError UpstreamUnavailable) only when
  * the authorization server's keys cannot be fetched, which deserves a 503 rather than a 401.
  */
-export type Authenticator = (headers: Headers, remote: { loopback: boolean }) => Promise<AuthResult>;
+export type Authenticator = (
+  headers: Pick<Headers, "get">,
+  remote: { loopback: boolean },
+) => Promise<AuthResult>;
 
 export interface AuthenticatorDeps {
   /** The verifier that also serves the metadata document; made from `options.oauth` when absent. */

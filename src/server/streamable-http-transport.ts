@@ -1,0 +1,283 @@
+/**
+ * MCP over Streamable HTTP, server side: one session's wire, on node:http directly (no Web Request, Response
+ * or ReadableStream per call). server/http.ts owns the sessions (ids, 404/400, body parsing and limits) and
+ * hands each request of a session here.
+ *
+ * A POST that carries requests is answered with `application/json` when its responses are the first messages
+ * for it (the usual tools/call: one write, no SSE framing), and turns into a `text/event-stream` only when a
+ * notification or a server→client request related to it must go out first (progress, logs, sampling), or when
+ * it has waited a whole keep-alive period. The spec lets the server choose per request; clients must accept
+ * both. A client that drops a POST before all its answers is sent `notifications/cancelled` for them on its
+ * behalf: nothing can resume such a stream (there is no event store), so its upstream calls stop.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  isInitializeRequest,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type MessageExtraInfo,
+  type RequestId,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "@modelcontextprotocol/sdk/types.js";
+
+/** A comment frame this often keeps proxies and idle timers from cutting a quiet stream. */
+const KEEP_ALIVE_MS = 15_000;
+/** Same bound as the SDK's transport. */
+const MAX_BATCH = 100;
+
+/** One open response: a POST waiting for its answers, or the session's GET stream (no requests). */
+interface Exchange {
+  readonly owner: StreamableHttpServerTransport;
+  readonly res: ServerResponse;
+  /** Ids of the POST's requests not answered yet (a batch may repeat one). */
+  readonly pending: RequestId[];
+  /** Responses held back while the answer can still be plain JSON. */
+  readonly responses: JSONRPCMessage[];
+  readonly batch: boolean;
+  sse: boolean;
+  /** Keep-alive ticks seen while still JSON: the second one turns the answer into a stream. */
+  ticks: number;
+}
+
+export class StreamableHttpServerTransport implements Transport {
+  readonly sessionId: string;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+
+  /** Every open exchange of every session, visited by one shared ticker instead of a timer per response. */
+  static readonly #live = new Set<Exchange>();
+  static #ticker: NodeJS.Timeout | undefined;
+
+  /** Which exchange answers a request id. */
+  readonly #exchanges = new Map<RequestId, Exchange>();
+  #standalone: Exchange | undefined;
+  #initialized = false;
+  #closed = false;
+
+  constructor(sessionId: string) {
+    this.sessionId = sessionId;
+  }
+
+  async start(): Promise<void> {}
+
+  /**
+   * A POST's messages, already parsed and validated. Returns false when the POST was refused (the error reply
+   * is written), e.g. a second `initialize`.
+   */
+  handlePost(req: IncomingMessage, res: ServerResponse, messages: JSONRPCMessage[], batch: boolean): boolean {
+    if (this.#closed) return refuse(res, 404, -32001, "Session not found");
+    const accept = req.headers.accept;
+    if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) {
+      return refuse(
+        res,
+        406,
+        -32000,
+        "Not Acceptable: Client must accept both application/json and text/event-stream",
+      );
+    }
+    if (!isJsonContentType(req.headers["content-type"])) {
+      return refuse(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json");
+    }
+    if (messages.length > MAX_BATCH) {
+      return refuse(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);
+    }
+    if (messages.some(isInitialize)) {
+      if (this.#initialized) return refuse(res, 400, -32600, "Invalid Request: Server already initialized");
+      if (messages.length > 1) {
+        return refuse(res, 400, -32600, "Invalid Request: Only one initialization request is allowed");
+      }
+      this.#initialized = true;
+    } else if (!this.#initialized) {
+      return refuse(res, 400, -32000, "Bad Request: Server not initialized");
+    } else if (!checkProtocolVersion(req, res)) {
+      return false;
+    }
+    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
+    const pending: RequestId[] = [];
+    for (const message of messages) if (isRequest(message)) pending.push(message.id);
+    if (pending.length === 0) {
+      // Only notifications and responses: accepted, nothing to answer.
+      res.writeHead(202).end();
+      for (const message of messages) this.onmessage?.(message, extra);
+      return true;
+    }
+    const exchange = this.#track(res, pending, batch);
+    for (const id of pending) this.#exchanges.set(id, exchange);
+    res.once("close", () => this.#dropped(exchange));
+    for (const message of messages) this.onmessage?.(message, extra);
+    return true;
+  }
+
+  /** GET: the session's standalone stream for messages unrelated to a request (list changes, updates). */
+  handleGet(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closed) return void refuse(res, 404, -32001, "Session not found");
+    if (!req.headers.accept?.includes("text/event-stream")) {
+      return void refuse(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream");
+    }
+    if (!checkProtocolVersion(req, res)) return;
+    if (this.#standalone) {
+      return void refuse(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session");
+    }
+    const exchange = this.#track(res, [], false);
+    this.#standalone = exchange;
+    this.#startStream(exchange);
+    res.flushHeaders();
+    res.once("close", () => {
+      StreamableHttpServerTransport.#live.delete(exchange);
+      if (this.#standalone === exchange) this.#standalone = undefined;
+    });
+  }
+
+  /** DELETE: the client ends the session. */
+  handleDelete(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#closed) return void refuse(res, 404, -32001, "Session not found");
+    if (!checkProtocolVersion(req, res)) return;
+    res.writeHead(200).end();
+    void this.close();
+  }
+
+  async send(message: JSONRPCMessage, options?: { relatedRequestId?: RequestId }): Promise<void> {
+    const response = "result" in message || "error" in message;
+    const id = response ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    if (id === undefined) {
+      if (response) throw new Error("Cannot send a response on the standalone SSE stream");
+      // No GET stream open: like the SDK without an event store, the message is dropped.
+      if (this.#standalone) writeEvent(this.#standalone.res, message);
+      return;
+    }
+    const exchange = this.#exchanges.get(id);
+    if (!exchange) throw new Error(`No connection established for request ID: ${String(id)}`);
+    if (!response) {
+      this.#startStream(exchange);
+      writeEvent(exchange.res, message);
+      return;
+    }
+    const { pending, responses, res } = exchange;
+    pending.splice(pending.indexOf(id), 1);
+    if (!pending.includes(id)) this.#exchanges.delete(id);
+    if (exchange.sse) writeEvent(res, message);
+    else responses.push(message);
+    if (pending.length > 0) return;
+    StreamableHttpServerTransport.#live.delete(exchange);
+    if (res.destroyed) return;
+    if (exchange.sse) {
+      res.end();
+      return;
+    }
+    // Node sets Content-Length from the body given to end(): headers and body leave in one write.
+    res.writeHead(200, { "content-type": "application/json", "mcp-session-id": this.sessionId });
+    res.end(JSON.stringify(exchange.batch ? responses : responses[0]));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Like the SDK: open streams end, without answers for what is still pending (and without cancelling it).
+    const open = new Set(this.#exchanges.values());
+    if (this.#standalone) open.add(this.#standalone);
+    this.#exchanges.clear();
+    this.#standalone = undefined;
+    for (const exchange of open) {
+      exchange.pending.length = 0;
+      StreamableHttpServerTransport.#live.delete(exchange);
+      this.#startStream(exchange);
+      exchange.res.end();
+    }
+    this.onclose?.();
+  }
+
+  #track(res: ServerResponse, pending: RequestId[], batch: boolean): Exchange {
+    const exchange: Exchange = { owner: this, res, pending, responses: [], batch, sse: false, ticks: 0 };
+    StreamableHttpServerTransport.#live.add(exchange);
+    StreamableHttpServerTransport.#ticker ??= setInterval(
+      () => StreamableHttpServerTransport.#keepAlive(),
+      KEEP_ALIVE_MS,
+    ).unref();
+    return exchange;
+  }
+
+  /** Switch an exchange to SSE (once), flushing the responses held back so far. */
+  #startStream(exchange: Exchange): void {
+    if (exchange.sse) return;
+    exchange.sse = true;
+    const { res } = exchange;
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      "mcp-session-id": this.sessionId,
+    });
+    for (const held of exchange.responses) writeEvent(res, held);
+    exchange.responses.length = 0;
+  }
+
+  /** The POST's response closed: if answers were still due, the client gave up on them. */
+  #dropped(exchange: Exchange): void {
+    StreamableHttpServerTransport.#live.delete(exchange);
+    if (exchange.pending.length === 0) return;
+    const ids = new Set(exchange.pending);
+    exchange.pending.length = 0;
+    for (const id of ids) {
+      if (this.#exchanges.get(id) === exchange) this.#exchanges.delete(id);
+      this.onmessage?.({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: id, reason: "the client disconnected" },
+      });
+    }
+  }
+
+  static #keepAlive(): void {
+    for (const exchange of StreamableHttpServerTransport.#live) {
+      if (!exchange.sse && ++exchange.ticks < 2) continue;
+      exchange.owner.#startStream(exchange);
+      if (!exchange.res.destroyed) exchange.res.write(": keepalive\n\n");
+    }
+  }
+}
+
+/**
+ * Type guards for messages already validated against JSONRPCMessageSchema: the SDK's own guards run zod
+ * again, which the hot path does not need (a full parse only for what claims to be `initialize`).
+ */
+export function isRequest(message: JSONRPCMessage): message is JSONRPCRequest {
+  return "method" in message && "id" in message;
+}
+
+export function isInitialize(message: JSONRPCMessage): boolean {
+  return "method" in message && message.method === "initialize" && isInitializeRequest(message);
+}
+
+function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
+  if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+/** A JSON-RPC error reply with no id; returns false for `return refuse(...)` in handlePost. */
+export function refuse(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): false {
+  res.writeHead(status, { ...headers, "content-type": "application/json" });
+  res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }));
+  return false;
+}
+
+/** After initialize, an MCP-Protocol-Version header, when sent, must be one this server speaks. */
+function checkProtocolVersion(req: IncomingMessage, res: ServerResponse): boolean {
+  const version = req.headers["mcp-protocol-version"];
+  if (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) return true;
+  return refuse(
+    res,
+    400,
+    -32000,
+    `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
+  );
+}
