@@ -77,7 +77,16 @@ async function connect(): Promise<Client> {
     const [command = "", ...args] = JSON.parse(values.stdio) as string[];
     await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
   } else if (values.url !== undefined) {
-    await client.connect(new StreamableHTTPClientTransport(new URL(values.url)));
+    // A flapping upstream (fault workload) may refuse the handshake for a moment: retry, bounded.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.connect(new StreamableHTTPClientTransport(new URL(values.url)));
+        break;
+      } catch (err) {
+        if (attempt >= 50) throw err;
+        await sleep(100);
+      }
+    }
   } else {
     throw new Error("load: pass --url or --stdio");
   }

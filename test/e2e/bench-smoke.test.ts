@@ -1,0 +1,27 @@
+/**
+ * The benchmark must keep working: `bench/run.ts --quick` completes and writes well-formed results.
+ * Figures are never asserted here (they belong to the benchmark's own report).
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect, it } from "vitest";
+import { NODE, ROOT } from "../helpers/gateway.ts";
+
+it("runs the quick benchmark to completion and writes its results as JSON", async () => {
+  const out = join(await mkdtemp(join(tmpdir(), "toolgate-bench-")), "results.json");
+  const child = spawn(NODE, [join(ROOT, "bench/run.ts"), "--quick", "--json", out], {
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr?.on("data", (chunk) => {
+    stderr = (stderr + String(chunk)).slice(-4_000);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  expect(code, stderr).toBe(0);
+  const results = JSON.parse(await readFile(out, "utf8")) as Record<string, unknown>;
+  expect(Object.keys(results)).toEqual(expect.arrayContaining(["meta", "targets", "summary", "windows"]));
+  expect(results.failures).toEqual([]);
+}, 240_000);
