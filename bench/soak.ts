@@ -43,9 +43,13 @@ const intervalMs = Number(values["interval-s"]) * 1000;
 const PIN = tasksetAvailable() && availableParallelism() >= 2;
 const SERVER_CPUS = PIN ? "0" : undefined;
 const LOAD_CPUS = PIN ? "1" : undefined;
-/** Growth below these rates counts as flat (allocator and JIT noise). */
+/**
+ * Growth below these counts as flat: RSS by its slope (allocator and JIT noise); fds by the growth of the
+ * median from the first to the last third of the steady samples (at most 5 %), since load connections
+ * come and go and a slope through that noise says little.
+ */
 const FLAT_RSS_MB_PER_MIN = 2;
-const FLAT_FDS_PER_MIN = 1;
+const FLAT_FDS_GROWTH_RATIO = 0.05;
 
 interface Sample {
   tSec: number;
@@ -188,7 +192,10 @@ const perMin = (pick: (s: Sample) => number | undefined) => {
 const rssSlope = perMin((s) => s.rssMb);
 const heapSlope = perMin((s) => s.heapMb);
 const fdSlope = perMin((s) => s.fds);
-const flat = !(rssSlope > FLAT_RSS_MB_PER_MIN) && !(fdSlope > FLAT_FDS_PER_MIN);
+const third = Math.max(1, Math.floor(steady.length / 3));
+const fdsBefore = median(steady.slice(0, third).map((s) => s.fds));
+const fdGrowth = median(steady.slice(-third).map((s) => s.fds)) - fdsBefore;
+const flat = !(rssSlope > FLAT_RSS_MB_PER_MIN) && !(fdGrowth > fdsBefore * FLAT_FDS_GROWTH_RATIO);
 
 const loadTotals = loads.map(({ name, proc }) => {
   const rows = proc.lines
@@ -218,7 +225,7 @@ const out = [
     loadTotals.map((l) => [l.name, l.calls, fmt(l.successPct, 2), l.p50Ms, l.p99Ms]),
   ),
   `\nSlopes after warm-up: RSS ${fmt(rssSlope, 2)} MB/min, heap ${fmt(heapSlope, 2)} MB/min, fds ${fmt(fdSlope, 2)}/min`,
-  `Verdict: ${flat ? "FLAT" : "NOT FLAT"} (flat: RSS < ${FLAT_RSS_MB_PER_MIN} MB/min and fds < ${FLAT_FDS_PER_MIN}/min)`,
+  `Verdict: ${flat ? "FLAT" : "NOT FLAT"} (flat: RSS < ${FLAT_RSS_MB_PER_MIN} MB/min, open fds up by at most ${FLAT_FDS_GROWTH_RATIO * 100} % from the first to the last third: ${fdGrowth >= 0 ? "+" : ""}${fdGrowth})`,
 ];
 process.stdout.write(`${out.join("\n")}\n`);
 if (values.json) {
@@ -226,6 +233,6 @@ if (values.json) {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(
     path,
-    `${JSON.stringify({ samples, loadTotals, rssSlope, heapSlope, fdSlope, flat }, null, 2)}\n`,
+    `${JSON.stringify({ samples, loadTotals, rssSlope, heapSlope, fdSlope, fdGrowth, flat }, null, 2)}\n`,
   );
 }

@@ -439,6 +439,9 @@ export class Router {
     signal: AbortSignal,
   ): Promise<Result> {
     const target = this.#latestCall(upstream);
+    // Upstreams often list roots right after connecting: with no call to attribute the question to, the
+    // gateway has no roots to offer, which is an answer rather than an error.
+    if (!target && method === "roots/list") return { roots: [] };
     if (!target) {
       throw new GatewayError(
         ErrorCode.MethodNotFound,

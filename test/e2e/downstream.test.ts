@@ -6,6 +6,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -50,7 +51,12 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
       gateway = await spawnGateway(config);
       target = gateway;
     }
-    client = await connectClient(kind, target, { capabilities: { sampling: {}, elicitation: { form: {} } } });
+    client = await connectClient(kind, target, {
+      capabilities: { sampling: {}, elicitation: { form: {} }, roots: {} },
+    });
+    client.setRequestHandler(ListRootsRequestSchema, async () => ({
+      roots: [{ uri: "file:///srv/project", name: "project" }],
+    }));
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
       logs.push(n.params.data);
     });
@@ -140,6 +146,11 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
     const result = await client.callTool({ name: "faults__elicit", arguments: { message: "sure?" } });
     expect(textOf(result)).toContain("accept");
     expect(textOf(result)).toContain("yes");
+  });
+
+  it("routes an upstream's roots/list to the calling client", async () => {
+    const result = await client.callTool({ name: "faults__roots", arguments: {} });
+    expect(textOf(result)).toContain("file:///srv/project");
   });
 
   it("forwards an upstream's log message to the calling client", async () => {
