@@ -53,25 +53,6 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
     return this.all().map((u) => u.status());
   }
 
-  /** True as soon as one upstream is ready; false when none is within `timeoutMs` (or there are none). */
-  whenAnyReady(timeoutMs: number): Promise<boolean> {
-    const upstreams = this.all();
-    if (upstreams.some((u) => u.state === "ready")) return Promise.resolve(true);
-    if (upstreams.length === 0) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const done = (ready: boolean) => {
-        clearTimeout(timer);
-        this.off("state", onState);
-        resolve(ready);
-      };
-      const onState = (_upstream: Upstream, status: UpstreamStatus) => {
-        if (status.state === "ready") done(true);
-      };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.on("state", onState);
-    });
-  }
-
   async stopAll(): Promise<void> {
     this.#started = false;
     await Promise.all(this.all().map((u) => u.stop()));

@@ -5,7 +5,6 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, expect, it } from "vitest";
-import { BASE_HEADERS, initializeBody, rawPost } from "../fuzz/raw-mcp.ts";
 import {
   connectClient,
   eventually,
@@ -15,6 +14,7 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
 
 const DRAIN_MS = 1_500;
 

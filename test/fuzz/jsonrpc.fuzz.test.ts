@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { eventually, FAULT_SERVER, type GatewayProcess, NODE, spawnGateway } from "../helpers/gateway.ts";
-import { type RawSession, rawPost, rawSession } from "./raw-mcp.ts";
+import { type RawSession, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 
 const ALLOWED_STATUS = new Set([200, 202, 400, 404, 406, 413, 415]);
 const REPLY_BOUND_MS = 5_000;

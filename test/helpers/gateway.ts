@@ -93,11 +93,11 @@ export interface InProcessGateway {
 /** Build and serve a gateway in this process on 127.0.0.1:0. */
 export async function startGateway(
   raw: unknown,
-  options: { verbose?: boolean } = {},
+  options: { verbose?: boolean; telemetry?: Telemetry } = {},
 ): Promise<InProcessGateway> {
   const { config } = resolveConfig(raw, process.env);
   const log = options.verbose ? createLogger({ level: "debug" }) : silentLogger;
-  const gateway = await createGateway(config, { log, env: process.env });
+  const gateway = await createGateway(config, { log, env: process.env, telemetry: options.telemetry });
   const port = await gateway.serveHttp("127.0.0.1", 0);
   const base = `http://127.0.0.1:${port}`;
   return {

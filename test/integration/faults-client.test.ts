@@ -7,8 +7,8 @@ import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
-import { BASE_HEADERS, initializeBody, rawPost, rawSession } from "../fuzz/raw-mcp.ts";
 import { connectClient, eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
+import { BASE_HEADERS, initializeBody, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 
 let upstream: RunningFaultServer;
 let gw: InProcessGateway;

@@ -6,15 +6,6 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import {
-  BASE_HEADERS,
-  errorCode,
-  initializeBody,
-  type RawSession,
-  rawPost,
-  rawRequest,
-  rawSession,
-} from "../fuzz/raw-mcp.ts";
-import {
   connectClient,
   eventually,
   FAULT_SERVER,
@@ -23,6 +14,15 @@ import {
   startGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import {
+  BASE_HEADERS,
+  errorCode,
+  initializeBody,
+  type RawSession,
+  rawPost,
+  rawRequest,
+  rawSession,
+} from "../helpers/raw-mcp.ts";
 
 const MAX_BODY = 16 * 1024;
 

@@ -7,8 +7,8 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
-import { BASE_HEADERS, initializeBody, rawPost } from "../fuzz/raw-mcp.ts";
 import { type InProcessGateway, NODE, ROOT, startGateway, writeConfig } from "../helpers/gateway.ts";
+import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
 import { startTestIssuer, type TestIssuer } from "../unit/security/jwks-server.ts";
 
 const KEY = "test-key-0123456789abcdef";

@@ -11,13 +11,11 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { Histogram } from "@opentelemetry/sdk-metrics";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createGateway, type Gateway } from "../../src/app.ts";
-import { resolveConfig } from "../../src/config/load.ts";
+import type { Gateway } from "../../src/app.ts";
 import type { StatusReport } from "../../src/server/status/source.ts";
-import { silentLogger } from "../../src/telemetry/log.ts";
 import * as N from "../../src/telemetry/names.ts";
 import { startTracedServer, type TracedServer } from "../fixtures/traced-server.ts";
-import { eventually } from "../helpers/gateway.ts";
+import { eventually, startGateway } from "../helpers/gateway.ts";
 import { type Harness, harness } from "../unit/telemetry/harness.ts";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -71,7 +69,7 @@ function call(name: string, args: Record<string, unknown> = {}, meta?: Record<st
 beforeAll(async () => {
   upstream = await startTracedServer();
   h = harness();
-  const { config } = resolveConfig(
+  const started = await startGateway(
     {
       mcpServers: { traced: { type: "http", url: upstream.url } },
       defaults: { retry: { baseDelayMs: 5, maxDelayMs: 10 }, breaker: { enabled: false } },
@@ -89,11 +87,11 @@ beforeAll(async () => {
         },
       },
     },
-    {},
+    // The real gateway with the in-memory telemetry injected (it shuts the telemetry down on stop).
+    { telemetry: h.telemetry },
   );
-  // The real gateway with the in-memory telemetry injected (it shuts the telemetry down on stop).
-  gateway = await createGateway(config, { log: silentLogger, env: {}, telemetry: h.telemetry });
-  base = `http://127.0.0.1:${await gateway.serveHttp("127.0.0.1", 0)}`;
+  gateway = started.gateway;
+  base = started.base;
   conn = await connect();
   await eventually(async () => {
     const names = new Set((await conn.client.listTools()).tools.map((t) => t.name));
