@@ -114,6 +114,8 @@ export class Gateway {
           outcome: record.outcome,
           durationMs: record.durationMs,
           ...(record.error && { errorCode: record.error.code, errorClass: record.error.errorClass }),
+          ...(record.requestBytes !== undefined && { requestBytes: record.requestBytes }),
+          ...(record.responseBytes !== undefined && { responseBytes: record.responseBytes }),
         });
         if (this.log.enabled("debug")) {
           this.log.debug("call", {
@@ -197,6 +199,7 @@ export class Gateway {
         serverInfo: SERVER_INFO,
         instructions: this.#instructions(),
         telemetry: this.telemetry,
+        maxPending: this.#config.gateway.maxPendingPerSession,
       },
       info,
     );

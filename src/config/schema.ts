@@ -152,6 +152,8 @@ export const GatewaySchema = z.strictObject({
   allowedHosts: z.array(z.string()).default([]),
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
   maxSessions: positiveInt.default(10_000),
+  /** Requests one session may have unanswered at once; more are refused until answers go out. */
+  maxPendingPerSession: positiveInt.default(256),
   sessionIdleMs: positiveInt.default(30 * 60_000),
   drainTimeoutMs: ms.default(10_000),
   /** Log level of the gateway's JSON log on stderr. */

@@ -49,6 +49,8 @@ export interface RequestContext {
 }
 
 export interface CallToolContext extends RequestContext {
+  /** Size of the request on the wire, when the transport knows it. */
+  requestBytes?: number | undefined;
   onProgress: ((p: { progress: number; total?: number; message?: string }) => void) | undefined;
 }
 
@@ -102,6 +104,9 @@ export interface CallRecord {
   durationMs: number;
   outcome: "ok" | "tool_error" | "error";
   error?: GatewayError;
+  requestBytes?: number | undefined;
+  /** Size of the result's content (text bytes, decoded binary bytes). */
+  responseBytes?: number;
 }
 
 interface InFlight {
@@ -205,6 +210,8 @@ export class Router {
         principal: ctx.principal,
         durationMs: performance.now() - started,
         outcome: result.isError === true ? "tool_error" : "ok",
+        requestBytes: ctx.requestBytes,
+        responseBytes: contentBytes(result),
       });
       return result;
     } catch (err) {
@@ -215,6 +222,7 @@ export class Router {
         durationMs: performance.now() - started,
         outcome: "error",
         error,
+        requestBytes: ctx.requestBytes,
       });
       if (isProtocolError(error)) throw error;
       return toToolErrorResult(error);
@@ -495,4 +503,21 @@ function forwardedMeta(
   const { progressToken: _, ...rest } = meta ?? {};
   const merged = trace ? { ...rest, ...trace } : rest;
   return Object.keys(merged).length ? merged : undefined;
+}
+
+/**
+ * Bytes of a result's content without serializing it: text as UTF-8, base64 data and blobs decoded.
+ * Enough for a payload-size histogram; `structuredContent` and `_meta` are not counted.
+ */
+function contentBytes(result: Result): number {
+  let bytes = 0;
+  const content = result.content;
+  if (!Array.isArray(content)) return bytes;
+  for (const item of content as Array<Record<string, unknown>>) {
+    const text = item.text ?? (item.resource as Record<string, unknown> | undefined)?.text;
+    if (typeof text === "string") bytes += Buffer.byteLength(text);
+    const data = item.data ?? (item.resource as Record<string, unknown> | undefined)?.blob;
+    if (typeof data === "string") bytes += Math.floor((data.length * 3) / 4);
+  }
+  return bytes;
 }

@@ -26,6 +26,8 @@ export interface SessionDeps {
   router: Router;
   log: Logger;
   telemetry: Pick<Telemetry, "serverSpan">;
+  /** Requests this session may have unanswered at once. */
+  maxPending: number;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -54,6 +56,7 @@ export class GatewaySession implements Caller {
   readonly info: SessionInfo;
   readonly openedAt = performance.now();
   readonly #id: string;
+  #pending = 0;
   #logLevel: LoggingLevel | undefined;
   readonly #deps: SessionDeps;
 
@@ -83,7 +86,7 @@ export class GatewaySession implements Caller {
           ...(params?._meta !== undefined && { meta: params._meta as Record<string, unknown> }),
           ...(headers && { headers }),
         },
-        () => this.#dispatch(request, extra),
+        () => this.#admit(request, extra),
       );
     };
   }
@@ -132,6 +135,25 @@ export class GatewaySession implements Caller {
     return levels.indexOf(level as LoggingLevel) < levels.indexOf(this.#logLevel);
   }
 
+  /** Bounds the requests a session has in flight, so one client cannot pile up unbounded work. */
+  async #admit(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
+    if (this.#pending >= this.#deps.maxPending) {
+      throw asMcpError(
+        new GatewayError(
+          ErrorCode.RateLimited,
+          `this session already has ${this.#pending} requests unanswered (gateway.maxPendingPerSession); wait for answers before sending more`,
+          { policy: "maxPendingPerSession" },
+        ),
+      );
+    }
+    this.#pending++;
+    try {
+      return await this.#dispatch(request, extra);
+    } finally {
+      this.#pending--;
+    }
+  }
+
   async #dispatch(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
     const { router } = this.#deps;
     const params = (request.params ?? {}) as Record<string, unknown>;
@@ -159,8 +181,11 @@ export class GatewaySession implements Caller {
           // drops a progress update that arrives in the same read as its response: a macrotask between
           // them keeps them in separate writes.
           let progressSent: Promise<void> | undefined;
+          const length = Number(extra.requestInfo?.headers?.["content-length"]);
           const result = await router.callTool(name, args as Record<string, unknown>, {
             ...ctx,
+            // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
+            requestBytes: Number.isFinite(length) ? length : undefined,
             onProgress:
               progressToken === undefined
                 ? undefined

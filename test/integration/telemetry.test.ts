@@ -193,6 +193,12 @@ describe("a successful call", () => {
     const ok = { ...tool("traced__echo"), [N.ATTR_OUTCOME]: "ok" };
     expect(await h.metrics.value(N.METRIC_CALLS, ok)).toBe(3);
     expect((await h.metrics.histogram(N.METRIC_CALL_DURATION, ok))?.count).toBe(3);
+    // Payload sizes: each result is the text "echo"; each request is one POST body.
+    const response = await h.metrics.histogram(N.METRIC_CALL_RESPONSE_SIZE, tool("traced__echo"));
+    expect(response).toMatchObject({ count: 3, sum: 12 });
+    const request = await h.metrics.histogram(N.METRIC_CALL_REQUEST_SIZE, tool("traced__echo"));
+    expect(request?.count).toBe(3);
+    expect(request?.sum).toBeGreaterThan(3 * '{"method":"tools/call"}'.length);
     const server = await h.metrics.histogram(N.METRIC_MCP_SERVER_OPERATION_DURATION, {
       [N.ATTR_GEN_AI_TOOL_NAME]: "traced__echo",
     });
