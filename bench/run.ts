@@ -221,67 +221,53 @@ async function startSetup(
         prefix: "echo__",
       };
     }
-    case "supergateway": {
-      const port = await freePort();
-      const proc = start(
-        name,
-        [
-          NODE,
-          "--import",
-          LOOPBACK,
-          SUPERGATEWAY,
-          "--stdio",
-          `${NODE} ${ECHO}`,
-          "--outputTransport",
-          "streamableHttp",
-          "--stateful",
-          "--port",
-          String(port),
-          "--logLevel",
-          "none",
-        ],
-        { cpus: SERVER_CPUS },
-      );
-      const url = `http://127.0.0.1:${port}/mcp`;
-      await waitForHttp(proc, url);
-      return {
-        name,
-        target: { url },
-        watch: [`gateway:${proc.pid}`, `upstream:${proc.pid}:children`],
-        procs: [proc],
-        prefix: "",
-      };
-    }
-    case "mcp-proxy": {
-      const port = await freePort();
-      const proc = start(
-        name,
-        [
-          NODE,
-          MCP_PROXY,
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--server",
-          "stream",
-          "--",
-          NODE,
-          ECHO,
-        ],
-        { cpus: SERVER_CPUS },
-      );
-      const url = `http://127.0.0.1:${port}/mcp`;
-      await waitForHttp(proc, url);
-      return {
-        name,
-        target: { url },
-        watch: [`gateway:${proc.pid}`, `upstream:${proc.pid}:children`],
-        procs: [proc],
-        prefix: "",
-      };
-    }
+    case "supergateway":
+      // supergateway cannot be told a host: the preload makes it bind 127.0.0.1.
+      return startPeer(name, (port) => [
+        NODE,
+        "--import",
+        LOOPBACK,
+        SUPERGATEWAY,
+        "--stdio",
+        `${NODE} ${ECHO}`,
+        "--outputTransport",
+        "streamableHttp",
+        "--stateful",
+        "--port",
+        String(port),
+        "--logLevel",
+        "none",
+      ]);
+    case "mcp-proxy":
+      return startPeer(name, (port) => [
+        NODE,
+        MCP_PROXY,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--server",
+        "stream",
+        "--",
+        NODE,
+        ECHO,
+      ]);
   }
+}
+
+/** A peer proxy wrapping the stdio echo server, serving Streamable HTTP at /mcp on a free port. */
+async function startPeer(name: string, argv: (port: number) => string[]) {
+  const port = await freePort();
+  const proc = start(name, argv(port), { cpus: SERVER_CPUS });
+  const url = `http://127.0.0.1:${port}/mcp`;
+  await waitForHttp(proc, url);
+  return {
+    name,
+    target: { url },
+    watch: [`gateway:${proc.pid}`, `upstream:${proc.pid}:children`],
+    procs: [proc],
+    prefix: "",
+  };
 }
 
 async function stopSetup(setup: Setup): Promise<void> {
