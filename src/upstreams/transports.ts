@@ -150,7 +150,7 @@ function nodeFetch(url: URL, init: RequestInit, retry: boolean): Promise<Respons
     const request = client.request(url, { method, headers, agent }, (res) => {
       answered = true;
       res.once("close", done);
-      readResponse(res, method, resolve, reject);
+      readResponse(res, method, typeof init.body === "string" ? init.body : undefined, resolve, reject);
     });
     const onAbort = () => request.destroy(signal?.reason);
     function done() {
@@ -173,6 +173,7 @@ function nodeFetch(url: URL, init: RequestInit, retry: boolean): Promise<Respons
 function readResponse(
   res: http.IncomingMessage,
   method: string,
+  requestBody: string | undefined,
   resolve: (response: Response) => void,
   reject: (err: unknown) => void,
 ): void {
@@ -205,7 +206,7 @@ function readResponse(
       decided = true;
       res.off("data", onData);
       const response = responseEvent(text.slice(0, end));
-      if (response === undefined) return resolve(new Response(followStream(res, chunks), init));
+      if (response === undefined) return resolve(new Response(followStream(res, chunks, requestBody), init));
       // The answer to the POST's one request: what may follow is the end of the stream.
       res.resume();
       const json = headers.filter(([k]) => k.toLowerCase() !== "content-type");
@@ -214,7 +215,11 @@ function readResponse(
     };
     res.on("data", onData);
     res.once("end", () => {
-      if (!decided) resolve(new TextResponse(Buffer.concat(chunks).toString(), init));
+      if (decided) return;
+      // The stream ended before one whole event: nothing will answer the POST's requests.
+      const events = Buffer.concat(chunks).toString();
+      // A real body: the SDK reads an event stream from `body`, which a TextResponse does not have.
+      resolve(new Response(events + unansweredEvents(requestBody, answeredIds(events)), init));
     });
   } else {
     res.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -249,13 +254,44 @@ class TextResponse extends Response {
   }
 }
 
-/** The rest of a response as a Web stream, starting with the chunks read so far. */
-function followStream(res: http.IncomingMessage, read: Buffer[]): ReadableStream<Uint8Array> {
+/**
+ * The rest of a response as a Web stream, starting with the chunks read so far. For a POST, the requests the
+ * stream ended without answering get a JSON-RPC error event before the end: the SDK would otherwise wait
+ * for those answers until a timeout (an upstream restarting gracefully ends its streams this way).
+ */
+function followStream(
+  res: http.IncomingMessage,
+  read: Buffer[],
+  requestBody?: string,
+): ReadableStream<Uint8Array> {
+  const decoder = new StringDecoder("utf8");
+  const answered = new Set<unknown>();
+  let text = "";
+  const scan = (chunk: Buffer) => {
+    if (requestBody === undefined) return;
+    text += decoder.write(chunk);
+    const events = text.split(EVENT_END);
+    text = events.pop() ?? "";
+    for (const event of events) {
+      const response = responseEvent(event);
+      if (response) answered.add((response.message as { id?: unknown }).id);
+    }
+  };
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      for (const chunk of read) controller.enqueue(chunk);
-      res.on("data", (chunk: Buffer) => controller.enqueue(chunk));
-      res.once("end", () => controller.close());
+      for (const chunk of read) {
+        scan(chunk);
+        controller.enqueue(chunk);
+      }
+      res.on("data", (chunk: Buffer) => {
+        scan(chunk);
+        controller.enqueue(chunk);
+      });
+      res.once("end", () => {
+        const missing = unansweredEvents(requestBody, answered);
+        if (missing) controller.enqueue(Buffer.from(missing));
+        controller.close();
+      });
       res.on("error", (err) => controller.error(err));
     },
     cancel() {
@@ -286,4 +322,33 @@ function responseEvent(event: string): { data: string; message: object } | undef
   } catch {
     return undefined;
   }
+}
+
+/** Ids of the JSON-RPC responses among complete SSE events. */
+function answeredIds(events: string): Set<unknown> {
+  const ids = new Set<unknown>();
+  for (const event of events.split(EVENT_END)) {
+    const response = responseEvent(event);
+    if (response) ids.add((response.message as { id?: unknown }).id);
+  }
+  return ids;
+}
+
+/** SSE events answering each request of a POST body that `answered` lacks with a connection-closed error. */
+function unansweredEvents(requestBody: string | undefined, answered: Set<unknown>): string {
+  if (requestBody === undefined) return "";
+  let sent: unknown;
+  try {
+    sent = JSON.parse(requestBody);
+  } catch {
+    return "";
+  }
+  let events = "";
+  for (const message of Array.isArray(sent) ? sent : [sent]) {
+    const { id, method } = (message ?? {}) as { id?: unknown; method?: unknown };
+    if (id === undefined || typeof method !== "string" || answered.has(id)) continue;
+    const error = { code: -32000, message: "the upstream ended its response stream without answering" };
+    events += `event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", id, error })}\n\n`;
+  }
+  return events;
 }

@@ -335,6 +335,81 @@ describe("refused sends", () => {
   });
 });
 
+describe("cut streams", () => {
+  /** A minimal MCP server over HTTP whose tools/call answers with an SSE stream that ends unanswered. */
+  async function cuttingServer(): Promise<{ url: string; close(): void }> {
+    const server = createHttpServer(async (req, res) => {
+      if (req.method !== "POST") return void res.writeHead(405).end();
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const message = JSON.parse(Buffer.concat(chunks).toString()) as {
+        id?: number;
+        method: string;
+        params?: {
+          protocolVersion?: string;
+          arguments?: { progress?: boolean };
+          _meta?: { progressToken?: unknown };
+        };
+      };
+      const json = (result: unknown) =>
+        res
+          .writeHead(200, { "content-type": "application/json", "mcp-session-id": "cut-1" })
+          .end(JSON.stringify({ jsonrpc: "2.0", id: message.id, result }));
+      if (message.id === undefined) return void res.writeHead(202).end();
+      if (message.method === "initialize") {
+        return json({
+          protocolVersion: message.params?.protocolVersion,
+          capabilities: { tools: {} },
+          serverInfo: { name: "cut", version: "1.0.0" },
+        });
+      }
+      if (message.method === "tools/list")
+        return json({ tools: [{ name: "cut", inputSchema: { type: "object" } }] });
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      if (message.params?.arguments?.progress) {
+        const progress = { progressToken: message.params._meta?.progressToken, progress: 1 };
+        res.write(
+          `event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: progress })}\n\n`,
+        );
+      }
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/mcp`,
+      close: () => {
+        server.closeAllConnections();
+        server.close();
+      },
+    };
+  }
+
+  it.each([
+    ["with no event at all", false],
+    ["after a progress update", true],
+  ])("fails a call at once when the upstream ends its response stream %s", async (_, progress) => {
+    const server = await cuttingServer();
+    try {
+      const u = await ready(upstream(config("cut", remote("http", server.url))));
+      const updates: number[] = [];
+      const err = await callError(
+        u.request(
+          "tools/call",
+          { name: "cut", arguments: { progress } },
+          { onprogress: (p) => updates.push(p.progress) },
+        ),
+      );
+      expect(err.code).toBe(ErrorCode.ConnectionLost);
+      expect(err.message).toContain("ended its response stream without answering");
+      expect(updates).toEqual(progress ? [1] : []);
+      expect(u.pendingRequests()).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("transports", () => {
   it("talks to a WebSocket server", async () => {
     const server = await faultServer("ws");
