@@ -97,12 +97,18 @@ export class PipelineCache implements Pipelines {
   }
 }
 
-/** An upstream-scoped breaker is shared by all its tools, so it takes the upstream-level settings. */
+/**
+ * An upstream-scoped breaker is shared by all the upstream's tools, so it takes the upstream-level settings.
+ * A tool whose breaker settings differ from its upstream's (set at tool level) gets a breaker of its own:
+ * settings written for one tool never silently apply to, or vanish into, a shared breaker.
+ */
 function breakerOptions(
   policy: ResolvedPolicy,
   upstreamPolicy: ResolvedPolicy | undefined,
 ): ResolvedPolicy["breaker"] {
-  if (policy.breaker.scope === "upstream" && upstreamPolicy)
-    return { ...upstreamPolicy.breaker, enabled: policy.breaker.enabled };
-  return policy.breaker;
+  if (policy.breaker.scope !== "upstream" || !upstreamPolicy) return policy.breaker;
+  const { enabled: _, ...own } = policy.breaker;
+  const { enabled: __, ...shared } = upstreamPolicy.breaker;
+  if (JSON.stringify(own) !== JSON.stringify(shared)) return { ...policy.breaker, scope: "tool" };
+  return { ...upstreamPolicy.breaker, enabled: policy.breaker.enabled };
 }
