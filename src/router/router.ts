@@ -121,9 +121,9 @@ export class Router {
   readonly #subscriptions = new Map<string, Set<Caller>>();
   readonly #logLevels = new Map<Caller, LoggingLevel>();
   /** One controller per tools/call running, so a shutdown's drain timeout can cancel them all. */
-  readonly #running = new Set<AbortController>();
+  readonly #running = new Map<AbortController, ToolRoute>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
-  #shutdown: GatewayError | undefined;
+  #drainedAfterMs: number | undefined;
   #active = 0;
   #onIdle: (() => void) | undefined;
 
@@ -188,8 +188,8 @@ export class Router {
       checkArguments?.(route, args);
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
-      if (this.#shutdown) controller.abort(this.#shutdown);
-      this.#running.add(controller);
+      if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
+      this.#running.set(controller, route);
       const context: RoutedContext = {
         signal: controller.signal,
         deadline:
@@ -248,11 +248,8 @@ export class Router {
     await idle(timeoutMs);
     if (this.#active === 0) return;
     this.#deps.log.warn("drain timeout: cancelling calls still in flight", { calls: this.#active });
-    this.#shutdown = new GatewayError(
-      ErrorCode.ShuttingDown,
-      `toolgate is shutting down; the call was cancelled after the ${timeoutMs} ms drain time`,
-    );
-    for (const controller of this.#running) controller.abort(this.#shutdown);
+    this.#drainedAfterMs = timeoutMs;
+    for (const [controller, route] of this.#running) controller.abort(shuttingDown(route, timeoutMs));
     await idle(1_000);
   }
 
@@ -486,6 +483,14 @@ export class Router {
     for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
     return latest;
   }
+}
+
+function shuttingDown(route: ToolRoute, drainMs: number): GatewayError {
+  return new GatewayError(
+    ErrorCode.ShuttingDown,
+    `toolgate is shutting down; the call was cancelled after the ${drainMs} ms drain time (gateway.drainTimeoutMs)`,
+    { upstream: route.upstream, tool: route.name, reachedUpstream: true },
+  );
 }
 
 /** Priority of a queued call: `_meta["toolgate/priority"]` from the client, else the tool's configured one. */

@@ -64,7 +64,11 @@ it("drains calls in flight on SIGTERM, cancels the rest with ShuttingDown, stops
   expect(textOf(await quick)).toBe("slept 500 ms");
   const cancelled = await stuck;
   expect(cancelled.isError).toBe(true);
-  expect(cancelled._meta?.["toolgate/error"]).toMatchObject({ code: "ShuttingDown" });
+  expect(cancelled._meta?.["toolgate/error"]).toMatchObject({
+    code: "ShuttingDown",
+    upstream: "faults",
+    tool: "faults__hang",
+  });
   expect(textOf(cancelled)).toContain(`${DRAIN_MS} ms drain`);
 
   expect(await exited).toBe(0);
