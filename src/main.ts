@@ -137,11 +137,17 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new UsageError(`--http needs a port, got "${values.http}"`);
     const bound = await gateway.serveHttp(host, port);
-    gateway.log.info("toolgate listening", {
-      mcp: `http://${displayHost(host)}:${bound}/mcp`,
-      ws: `ws://${displayHost(host)}:${bound}/ws`,
-      status: `http://${displayHost(host)}:${bound}/`,
-    });
+    const base = `${displayHost(host)}:${bound}`;
+    const urls = { mcp: `http://${base}/mcp`, ws: `ws://${base}/ws`, status: `http://${base}/` };
+    gateway.log.info("toolgate listening", urls);
+    // The log is JSON for machines; a person at a terminal also gets the addresses in plain words.
+    if (process.stderr.isTTY) {
+      process.stderr.write(
+        `\ntoolgate is serving ${loaded.config.upstreams.length} upstream(s)\n` +
+          `  MCP (Streamable HTTP)  ${urls.mcp}\n  MCP (WebSocket)        ${urls.ws}\n` +
+          `  status page            ${urls.status}\n  metrics                http://${base}/metrics\n\n`,
+      );
+    }
   }
   const configFile = values.config as string;
   const reload = async (why: string) => {
