@@ -40,7 +40,6 @@ export const ATTR_BREAKER_STATE = "toolgate.breaker.state";
 export const ATTR_FALLBACK_TO = "toolgate.fallback.to";
 /** Which limit a timeout or a queue belongs to: `attempt`/`call`, or `tool`/`upstream`. */
 export const ATTR_SCOPE = "toolgate.scope";
-export const ATTR_UPSTREAM_STATE = "toolgate.upstream.state";
 export const ATTR_LOCK_KEY = "toolgate.lock.key";
 export const ATTR_ALERT_RULE = "toolgate.alert.rule";
 
