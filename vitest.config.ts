@@ -1,11 +1,23 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Three tiers (`npm run test:unit|test:integration|test:e2e`; `npm test` runs them all and times each):
+ * unit tests run in process with fake clocks, integration tests start real servers on 127.0.0.1, e2e tests
+ * spawn the gateway binary and drive it with real clients.
+ */
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
     reporters: ["default"],
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      {
+        extends: true,
+        test: { name: "integration", include: ["test/integration/**/*.test.ts", "test/fuzz/**/*.test.ts"] },
+      },
+      { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"] } },
+    ],
   },
 });
