@@ -1,14 +1,21 @@
 /**
  * `npm run bench`: toolgate against the SDK client talking to the upstream directly (the floor) and
- * against two peers (supergateway, mcp-proxy), all in one run on this machine; prints tables and
- * PASS/MISS per target, writes JSON. Absolute numbers are printed, never asserted; every comparison is
- * a ratio of medians measured in this run.
+ * against three peers (supergateway, mcp-proxy, and a Go proxy on mark3labs/mcp-go built from bench/go-proxy
+ * when Go is installed), all in one run on this machine; prints tables and PASS/MISS per target, writes
+ * JSON. Absolute numbers are printed, never asserted; every comparison is a ratio of medians measured in
+ * this run.
  *
- *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--sessions N] [--only WORKLOAD|SETUP,...]
- *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, mcp-proxy, ...)
+ *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
+ *                     [--only WORKLOAD|SETUP,...]
+ *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
+ *
+ * Layout (the same for every system, printed with the results): `split` (default) puts the proxy on CPU 0
+ * and the upstream and the load generator on CPU 1; `shared` puts proxy and upstream on CPU 0 and the load
+ * on CPU 1. A stdio upstream is started through `taskset` so it gets the upstream's CPU, not its parent's.
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { availableParallelism, cpus } from "node:os";
@@ -41,6 +48,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     json: { type: "string" },
     "no-pin": { type: "boolean", default: false },
+    layout: { type: "string", default: "split" },
     sessions: { type: "string" },
     only: { type: "string" },
   },
@@ -53,21 +61,38 @@ const LOAD = join(ROOT, "bench/load.ts");
 const MAIN = join(ROOT, "src/main.ts");
 const LOOPBACK = join(ROOT, "bench/lib/force-loopback.ts");
 const SUPERGATEWAY = join(ROOT, "node_modules/supergateway/dist/index.js");
+
+/** Builds the Go baseline proxy with the Go toolchain; a note instead when Go is missing or the build fails. */
+function buildGoProxy(): { binary: string } | { note: string } {
+  const binary = join(ROOT, "bench/results/go-proxy");
+  try {
+    execFileSync("go", ["build", "-o", binary, "."], { cwd: join(ROOT, "bench/go-proxy"), stdio: "pipe" });
+    return existsSync(binary) ? { binary } : { note: "go build produced no binary" };
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return { note: `Go proxy skipped: ${stderr || (error as Error).message}` };
+  }
+}
 const MCP_PROXY = join(ROOT, "node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs");
 
 const CORES = availableParallelism();
 const PIN = !values["no-pin"] && tasksetAvailable() && CORES >= 2;
-/** Servers (gateways, upstreams) share CPU 0; the load generator gets CPU 1 to itself. */
-const SERVER_CPUS = PIN ? "0" : undefined;
+if (values.layout !== "split" && values.layout !== "shared") throw new Error("--layout is split or shared");
+const LAYOUT = values.layout;
+/** Which CPU each role gets (see the header); undefined when not pinned. */
+const PROXY_CPUS = PIN ? "0" : undefined;
+const UPSTREAM_CPUS = PIN ? (LAYOUT === "split" ? "1" : "0") : undefined;
 const LOAD_CPUS = PIN ? "1" : undefined;
+const GO_PROXY = buildGoProxy();
 
 const PLAN = values.quick
   ? {
       payloads: [32],
       concurrency: [1, 16],
       reps: 1,
-      windowMs: 300,
-      warmupMs: 100,
+      // A second of warm-up: shorter windows measured a cold JIT (+7 ms p50 in an outside run).
+      windowMs: 1000,
+      warmupMs: 1000,
       slowConcurrency: [256],
       faultWindowMs: 1500,
       sessions: 100,
@@ -78,8 +103,8 @@ const PLAN = values.quick
       payloads: [32, 65536],
       concurrency: [1, 16, 64, 256],
       reps: 3,
-      windowMs: 700,
-      warmupMs: 250,
+      windowMs: 1000,
+      warmupMs: 1000,
       slowConcurrency: [256, 1024],
       faultWindowMs: 2000,
       sessions: 1000,
@@ -117,12 +142,13 @@ interface Setup {
 
 const configs = configDir();
 
+/** The stdio echo upstream's command line, pinned to the upstream's CPU whichever process spawns it. */
 function echoStdioArgv(extra: string[] = []): string[] {
-  return [...(SERVER_CPUS ? ["taskset", "-c", SERVER_CPUS] : []), NODE, ECHO, ...extra];
+  return [...(UPSTREAM_CPUS ? ["taskset", "-c", UPSTREAM_CPUS] : []), NODE, ECHO, ...extra];
 }
 
 async function startEcho(name: string, extra: string[] = []): Promise<{ proc: Started; url: string }> {
-  const proc = start(name, [NODE, ECHO, "--http", "0", ...extra], { cpus: SERVER_CPUS });
+  const proc = start(name, [NODE, ECHO, "--http", "0", ...extra], { cpus: UPSTREAM_CPUS });
   const line = await waitForLine(proc, (l) => l.startsWith('{"url"'));
   return { proc, url: (JSON.parse(line) as { url: string }).url };
 }
@@ -130,7 +156,7 @@ async function startEcho(name: string, extra: string[] = []): Promise<{ proc: St
 async function startToolgate(name: string, config: ConfigInput): Promise<{ proc: Started; url: string }> {
   const file = configs.write(name, config);
   const proc = start(name, [NODE, MAIN, "serve", "--config", file, "--http", "0"], {
-    cpus: SERVER_CPUS,
+    cpus: PROXY_CPUS,
     cwd: ROOT,
   });
   const line = await waitForLine(proc, (l) => l.includes('"toolgate listening"'));
@@ -163,22 +189,28 @@ async function waitForHttp(proc: Started, url: string, timeoutMs = 15_000): Prom
 
 type SetupName =
   | "direct-http"
+  | "direct-http-json"
   | "direct-stdio"
   | "toolgate-http"
+  | "toolgate-http-json"
   | "toolgate-http-off"
   | "toolgate-stdio"
   | "toolgate-stdio-off"
   | "supergateway"
-  | "mcp-proxy";
+  | "mcp-proxy"
+  | "go-proxy-http"
+  | "go-proxy-stdio";
 
 async function startSetup(
   name: SetupName,
   telemetry?: { mode: "on" | "off"; sinkUrl?: string },
 ): Promise<Setup> {
-  const echoStdio: Upstream = { kind: "stdio", argv: [NODE, ECHO] };
+  const echoStdio: Upstream = { kind: "stdio", argv: echoStdioArgv() };
   switch (name) {
-    case "direct-http": {
-      const echo = await startEcho("upstream-echo");
+    case "direct-http":
+    case "direct-http-json": {
+      // The SDK's default Streamable HTTP answers each POST with an SSE stream; `-json` answers plain JSON.
+      const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
       return {
         name,
         target: { url: echo.url },
@@ -196,9 +228,10 @@ async function startSetup(
         prefix: "",
       };
     case "toolgate-http":
+    case "toolgate-http-json":
     case "toolgate-http-off": {
-      const echo = await startEcho("upstream-echo");
-      const policies = name === "toolgate-http" ? "on" : "off";
+      const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
+      const policies = name === "toolgate-http-off" ? "off" : "on";
       const config = echoConfig({ upstream: { kind: "http", url: echo.url }, policies, telemetry });
       const tg = await startToolgate(`${name}${telemetry ? `-telemetry-${telemetry.mode}` : ""}`, config);
       return {
@@ -229,7 +262,7 @@ async function startSetup(
         LOOPBACK,
         SUPERGATEWAY,
         "--stdio",
-        `${NODE} ${ECHO}`,
+        echoStdioArgv().join(" "),
         "--outputTransport",
         "streamableHttp",
         "--stateful",
@@ -249,16 +282,30 @@ async function startSetup(
         "--server",
         "stream",
         "--",
-        NODE,
-        ECHO,
+        ...echoStdioArgv(),
       ]);
+    case "go-proxy-stdio":
+    case "go-proxy-http": {
+      if (!("binary" in GO_PROXY)) throw new Error(GO_PROXY.note);
+      const echo = name === "go-proxy-http" ? await startEcho("upstream-echo") : undefined;
+      const upstream = echo ? ["-url", echo.url] : ["-stdio", echoStdioArgv().join(" ")];
+      const proc = start(name, [GO_PROXY.binary, ...upstream], { cpus: PROXY_CPUS });
+      const line = await waitForLine(proc, (l) => l.startsWith('{"url"'));
+      return {
+        name,
+        target: { url: (JSON.parse(line) as { url: string }).url },
+        watch: [`gateway:${proc.pid}`, echo ? `upstream:${echo.proc.pid}` : `upstream:${proc.pid}:children`],
+        procs: echo ? [proc, echo.proc] : [proc],
+        prefix: "",
+      };
+    }
   }
 }
 
 /** A peer proxy wrapping the stdio echo server, serving Streamable HTTP at /mcp on a free port. */
 async function startPeer(name: string, argv: (port: number) => string[]) {
   const port = await freePort();
-  const proc = start(name, argv(port), { cpus: SERVER_CPUS });
+  const proc = start(name, argv(port), { cpus: PROXY_CPUS });
   const url = `http://127.0.0.1:${port}/mcp`;
   await waitForHttp(proc, url);
   return {
@@ -474,11 +521,15 @@ async function withSetup(
 
 const ECHO_SETUPS: SetupName[] = [
   "direct-http",
+  "direct-http-json",
   "direct-stdio",
   "toolgate-http",
+  "toolgate-http-json",
   "toolgate-http-off",
   "toolgate-stdio",
   "toolgate-stdio-off",
+  "go-proxy-http",
+  "go-proxy-stdio",
   "supergateway",
   "mcp-proxy",
 ];
@@ -663,8 +714,13 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     `toolgate bench — ${new Date().toISOString()} — node ${process.version}`,
     `Machine: ${CORES} cores (${cpuModel}). The load generator runs on this same machine and competes with the servers:`,
     PIN
-      ? "  pinned with taskset: load generator on CPU 1; gateways, peers and upstreams share CPU 0."
+      ? LAYOUT === "split"
+        ? "  layout split (taskset): every proxy (toolgate, Go proxy, supergateway, mcp-proxy) on CPU 0; the upstream and the load generator on CPU 1."
+        : "  layout shared (taskset): every proxy and the upstream on CPU 0; the load generator on CPU 1."
       : "  not pinned (taskset missing, fewer than 2 cores, or --no-pin).",
+    "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers).",
+    "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
+    ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
     `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up).`,
     "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
   );
@@ -714,11 +770,20 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
       const get = (setup: string) => find(setup, "echo", payload, c);
       const tgHttp = get("toolgate-http");
       const tgStdio = get("toolgate-stdio");
+      const goHttp = get("go-proxy-http");
+      const goStdio = get("go-proxy-stdio");
+      const directHttp = get("direct-http");
       ratioRows.push([
         payload,
         c,
-        fmt(ratio(tgHttp?.callsPerSec, get("direct-http")?.callsPerSec)),
-        fmt((tgHttp?.p50Ms ?? Number.NaN) - (get("direct-http")?.p50Ms ?? Number.NaN), 3),
+        fmt(ratio(tgHttp?.callsPerSec, directHttp?.callsPerSec)),
+        fmt((tgHttp?.p50Ms ?? Number.NaN) - (directHttp?.p50Ms ?? Number.NaN), 3),
+        fmt(ratio(get("toolgate-http-json")?.callsPerSec, get("direct-http-json")?.callsPerSec)),
+        fmt(ratio(tgHttp?.callsPerSec, goHttp?.callsPerSec)),
+        fmt(ratio(tgHttp?.gatewayCpuUs, goHttp?.gatewayCpuUs)),
+        fmt(ratio(tgStdio?.callsPerSec, goStdio?.callsPerSec)),
+        fmt(ratio(tgStdio?.gatewayCpuUs, goStdio?.gatewayCpuUs)),
+        fmt(ratio(tgHttp?.upstreamCpuUs, directHttp?.upstreamCpuUs)),
         fmt(ratio(tgStdio?.callsPerSec, get("direct-stdio")?.callsPerSec)),
         fmt(ratio(tgStdio?.callsPerSec, get("supergateway")?.callsPerSec)),
         fmt(ratio(tgStdio?.callsPerSec, get("mcp-proxy")?.callsPerSec)),
@@ -737,6 +802,12 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         "conc",
         "tg/direct http calls/s",
         "tg−direct http p50 ms",
+        "tg/direct json-http calls/s",
+        "tg/go http calls/s",
+        "tg/go http CPU/call",
+        "tg/go stdio calls/s",
+        "tg/go stdio CPU/call",
+        "upstream CPU/call via tg ÷ direct",
         "tg/direct stdio calls/s",
         "tg-stdio/supergateway",
         "tg-stdio/mcp-proxy",
@@ -851,14 +922,39 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     verdict: verdict(Number.isFinite(p50Add) ? p50Add <= 0.5 : undefined),
   });
   const cpuRatios = echoRows
-    .filter((s) => s.setup === "toolgate-http" || s.setup === "toolgate-stdio")
+    .filter((s) => s.setup === "toolgate-http")
     .map((s) => ratio(s.gatewayCpuUs, s.upstreamCpuUs))
     .filter(Number.isFinite);
   targets.push({
-    target: "gateway CPU per proxied call ≤ 1.5× the upstream echo server's (every echo row, http+stdio)",
+    target: "gateway CPU per proxied call ≤ 1.0× the upstream echo server's (HTTP, SSE-answering upstream)",
     measured: `median ${fmt(median(cpuRatios))}×, worst ${fmt(Math.max(...cpuRatios))}×`,
-    verdict: verdict(cpuRatios.length ? Math.max(...cpuRatios) <= 1.5 : undefined),
+    verdict: verdict(cpuRatios.length ? Math.max(...cpuRatios) <= 1.0 : undefined),
   });
+  const upstreamLoad = echoRows
+    .filter((s) => s.setup === "toolgate-http")
+    .map((s) => ratio(s.upstreamCpuUs, find("direct-http", "echo", s.payload, s.concurrency)?.upstreamCpuUs))
+    .filter(Number.isFinite);
+  targets.push({
+    target: "the upstream's CPU per call with toolgate in front ≤ 1.1× a direct client's (HTTP)",
+    measured: `median ${fmt(median(upstreamLoad))}×, worst ${fmt(Math.max(...upstreamLoad))}×`,
+    verdict: verdict(upstreamLoad.length ? Math.max(...upstreamLoad) <= 1.1 : undefined),
+  });
+  for (const path of ["http", "stdio"]) {
+    const vsGo = echoRows
+      .filter((s) => s.setup === `toolgate-${path}` && s.payload === 32)
+      .map((s) => {
+        const go = find(`go-proxy-${path}`, "echo", s.payload, s.concurrency);
+        return { tput: ratio(s.callsPerSec, go?.callsPerSec), cpu: ratio(s.gatewayCpuUs, go?.gatewayCpuUs) };
+      })
+      .filter((r) => Number.isFinite(r.tput) && Number.isFinite(r.cpu));
+    targets.push({
+      target: `toolgate ≥ the Go proxy's throughput and ≤ its CPU per call (${path} upstream, 32 B, every concurrency)`,
+      measured: vsGo.length
+        ? `throughput worst ${fmt(Math.min(...vsGo.map((r) => r.tput)))}×, CPU worst ${fmt(Math.max(...vsGo.map((r) => r.cpu)))}×`
+        : "-",
+      verdict: verdict(vsGo.length ? vsGo.every((r) => r.tput >= 1 && r.cpu <= 1) : undefined),
+    });
+  }
   const onOff = echoRows
     .filter((s) => s.setup === "toolgate-http" || s.setup === "toolgate-stdio")
     .map((s) => ratio(s.gatewayCpuUs, find(`${s.setup}-off`, "echo", s.payload, s.concurrency)?.gatewayCpuUs))
@@ -937,6 +1033,8 @@ writeFileSync(
         cores: CORES,
         cpu: cpus()[0]?.model,
         pinned: PIN,
+        layout: PIN ? LAYOUT : "unpinned",
+        goProxy: "note" in GO_PROXY ? GO_PROXY.note : "built",
         plan: PLAN,
         sessions: SESSIONS,
       },

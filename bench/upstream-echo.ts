@@ -3,8 +3,8 @@
  *   echo {text}   returns the text
  *   slow {ms}     answers after `ms` milliseconds
  *   flaky {}      fails with a JSON-RPC internal error (-32603, transient) with probability --fail-rate
- * Over stdio by default, or Streamable HTTP with `--http PORT` (stateful sessions, SSE responses);
- * then it prints `{"url": ...}` on stdout once listening.
+ * Over stdio by default, or Streamable HTTP with `--http PORT` (stateful sessions; SSE responses, the SDK's
+ * default, or plain JSON responses with `--json-response`); then it prints `{"url": ...}` once listening.
  * `--flap-up-ms U --flap-down-ms D` (HTTP only): every U ms of service is followed by D ms of HTTP 503,
  * an outage the client sees as a transport failure while its session survives.
  */
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     "fail-rate": { type: "string", default: "0" },
     "flap-up-ms": { type: "string", default: "0" },
     "flap-down-ms": { type: "string", default: "0" },
+    "json-response": { type: "boolean", default: false },
   },
 });
 const failRate = Number(values["fail-rate"]);
@@ -111,8 +112,9 @@ async function serveHttp(port: number): Promise<void> {
     }
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
-      // No enableJsonResponse: in SDK 1.32.2 that mode never drops a finished request from
-      // `_streamMapping`, so every response stays in memory until the session closes.
+      // JSON answers only on request: in SDK 1.32.2 that mode never drops a finished request from
+      // `_streamMapping`, so every response stays in memory until the session closes (fine for a bench window).
+      enableJsonResponse: values["json-response"],
       onsessioninitialized: (id) => void sessions.set(id, transport),
     });
     transport.onclose = () => {
