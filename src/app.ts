@@ -4,6 +4,7 @@
  * Stop: stop accepting → drain in-flight calls (up to drainTimeoutMs) → cancel the rest → close sessions →
  * stop upstreams (stdio children included).
  */
+import { dirname, join, resolve as resolvePath } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
@@ -29,6 +30,9 @@ import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
 import type { NetworkTransport, Telemetry } from "./telemetry/telemetry.ts";
 import type { GatewayView } from "./telemetry/view.ts";
+import type { CredentialStore } from "./upstreams/auth/credential-store.ts";
+import { FileCredentialStore } from "./upstreams/auth/credential-store.ts";
+import { oauthClients } from "./upstreams/auth/oauth-provider.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
 import type { UpstreamStatus } from "./upstreams/upstream.ts";
 
@@ -39,6 +43,10 @@ export interface GatewayDeps {
   telemetry?: Telemetry | undefined;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
+  /** Credentials of OAuth-protected upstreams; absent when no upstream uses OAuth. */
+  credentials?: CredentialStore | undefined;
+  /** The config file, named in hints such as `toolgate auth login X --config F`. */
+  configFile?: string | undefined;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -81,6 +89,12 @@ export class Gateway {
       onServerRequest: (upstream, request, extra) =>
         this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
       onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
+      ...(deps.credentials && {
+        oauthFor: oauthClients(
+          deps.credentials,
+          (name) => `toolgate auth login ${name}${deps.configFile ? ` --config ${deps.configFile}` : ""}`,
+        ),
+      }),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.router = new Router({
@@ -368,7 +382,18 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const pins =
     deps.pins ??
     (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
-  return new Gateway(config, { ...deps, pins });
+  const credentials =
+    deps.credentials ??
+    (config.upstreams.some((u) => u.transport.type !== "stdio" && u.transport.oauth)
+      ? credentialStore(deps)
+      : undefined);
+  return new Gateway(config, { ...deps, pins, credentials });
+}
+
+/** Upstream OAuth credentials live in the state directory beside the config (or the working directory). */
+export function credentialStore(deps: Pick<GatewayDeps, "env" | "configFile">): FileCredentialStore {
+  const base = deps.configFile ? dirname(resolvePath(deps.configFile)) : ".";
+  return new FileCredentialStore(join(base, ".toolgate"), deps.env.TOOLGATE_TOKEN_KEY);
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

@@ -1,13 +1,20 @@
 /**
  * The `toolgate` CLI: argv, env, signals and exit codes. The only module that reads `process.*`.
  */
+
+import { spawn } from "node:child_process";
 import { watch } from "node:fs";
 import { parseArgs } from "node:util";
-import { createGateway, type Gateway } from "./app.ts";
+import { createGateway, credentialStore, type Gateway } from "./app.ts";
 import { ToolPins } from "./catalog/pinning.ts";
-import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
+import { loadConfigFile, type LoadedConfig as ParsedFile } from "./config/load.ts";
 import { GatewayError, toGatewayError } from "./errors.ts";
 import { createLogger } from "./telemetry/log.ts";
+import { login } from "./upstreams/auth/login.ts";
+import { oauthClients } from "./upstreams/auth/oauth-provider.ts";
+
+/** A loaded config and the file it came from. */
+type LoadedConfig = ParsedFile & { configFile: string };
 
 const USAGE = `toolgate: one MCP endpoint over many MCP servers, with policies and telemetry
 
@@ -53,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     if (!values.config) throw new UsageError("--config FILE is required");
-    const loaded = await loadConfigFile(values.config, process.env);
+    const loaded = { ...(await loadConfigFile(values.config, process.env)), configFile: values.config };
     switch (command) {
       case "check":
         return check(loaded, values.json ?? false);
@@ -65,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
         return await call(loaded, rest, values);
       case "pins":
         return await pins(loaded, rest);
+      case "auth":
+        return await authCommand(loaded, rest, values);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -122,7 +131,90 @@ function redact(value: unknown, secrets: Set<string>): unknown {
 async function start(loaded: LoadedConfig, serving: boolean): Promise<Gateway> {
   const level = serving ? loaded.config.gateway.logLevel : "warn";
   const log = createLogger({ level });
-  return createGateway(loaded.config, { log, env: process.env });
+  return createGateway(loaded.config, { log, env: process.env, configFile: loaded.configFile });
+}
+
+/** `auth login UPSTREAM` (consent in a browser), `auth status`, `auth logout UPSTREAM`. */
+async function authCommand(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const [action, name] = rest;
+  const store = credentialStore({ env: process.env, configFile: loaded.configFile });
+  const clients = oauthClients(
+    store,
+    (upstream) => `toolgate auth login ${upstream} --config ${loaded.configFile}`,
+  );
+  const protectedUpstreams = loaded.config.upstreams.flatMap((u) => {
+    const client = clients(u.name, u.transport);
+    return client ? [client] : [];
+  });
+  const pick = () => {
+    const client = protectedUpstreams.find((c) => c.upstream === name);
+    if (!client) {
+      const names = protectedUpstreams.map((c) => c.upstream).join(", ") || "none";
+      throw new UsageError(`auth ${action} needs an upstream with auth.oauth (configured: ${names})`);
+    }
+    return client;
+  };
+  switch (action) {
+    case "status": {
+      const rows = await Promise.all(
+        protectedUpstreams.map(async (c) => ({
+          upstream: c.upstream,
+          url: c.serverUrl,
+          ...(await c.describe()),
+        })),
+      );
+      if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) process.stdout.write("no upstream uses OAuth\n");
+      else {
+        for (const r of rows) {
+          const until = r.expiresAt ? `, expires ${r.expiresAt}` : "";
+          process.stdout.write(
+            `${r.upstream}  ${r.state}${until}${r.issuer ? `  (issuer ${r.issuer})` : ""}\n`,
+          );
+        }
+      }
+      return EXIT_OK;
+    }
+    case "login": {
+      const client = pick();
+      const timeoutMs = values.timeout ? Number(values.timeout) : 5 * 60_000;
+      await login(client, {
+        timeoutMs,
+        onAuthorizationUrl: (url) => {
+          process.stderr.write(
+            `Open this URL to authorize toolgate for "${client.upstream}":\n\n  ${url.href}\n\nwaiting for the browser on ${client.redirectUrl} …\n`,
+          );
+          openBrowser(url.href);
+        },
+      });
+      const state = await client.describe();
+      process.stdout.write(
+        `${client.upstream}: ${state.state}${state.expiresAt ? `, expires ${state.expiresAt}` : ""}\n`,
+      );
+      return EXIT_OK;
+    }
+    case "logout": {
+      const client = pick();
+      await store.delete(client.key);
+      process.stdout.write(`${client.upstream}: credentials removed\n`);
+      return EXIT_OK;
+    }
+    default:
+      throw new UsageError("auth takes: login UPSTREAM | status | logout UPSTREAM");
+  }
+}
+
+/** On a desktop, open the consent page; on a server nothing happens and the printed URL serves. */
+function openBrowser(url: string): void {
+  if (
+    process.env.TOOLGATE_NO_BROWSER ||
+    !(process.env.DISPLAY || process.env.WAYLAND_DISPLAY || process.platform === "darwin")
+  )
+    return;
+  const opener = process.platform === "darwin" ? "open" : "xdg-open";
+  spawn(opener, [url], { stdio: "ignore", detached: true })
+    .on("error", () => {})
+    .unref();
 }
 
 async function serve(loaded: LoadedConfig, values: Values): Promise<number> {

@@ -14,14 +14,23 @@ import {
   type McpServerEntry,
   type ParsedConfig,
   type ToolOptions,
+  type UpstreamOAuthSchema,
   type UpstreamOptions,
 } from "./schema.ts";
 import type { SecurityOptions } from "./security-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
 
+export type UpstreamOAuthOptions = z.output<typeof UpstreamOAuthSchema>;
+
 export type TransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
-  | { type: "http" | "sse" | "ws"; url: string; headers: Record<string, string> };
+  | {
+      type: "http" | "sse" | "ws";
+      url: string;
+      headers: Record<string, string>;
+      /** OAuth client settings when the upstream is protected (http and sse only). */
+      oauth?: UpstreamOAuthOptions;
+    };
 
 export interface UpstreamConfig {
   name: string;
@@ -224,7 +233,18 @@ function resolveTransport(
   const normalized =
     type === "streamable-http" || type === "streamableHttp" ? "http" : type === "websocket" ? "ws" : type;
   if (normalized === undefined) return undefined;
-  return { type: normalized, url: entry.url, headers: entry.headers ?? {} };
+  const oauth = entry.auth?.oauth;
+  if (oauth) {
+    if (normalized === "ws")
+      issues.push({ path: `${path}.auth.oauth`, message: "OAuth needs an http or sse upstream" });
+    if (oauth.grant === "client_credentials" && !(oauth.clientId && oauth.clientSecret)) {
+      issues.push({
+        path: `${path}.auth.oauth`,
+        message: "the client_credentials grant needs clientId and clientSecret",
+      });
+    }
+  }
+  return { type: normalized, url: entry.url, headers: entry.headers ?? {}, ...(oauth && { oauth }) };
 }
 
 /** `ws(s)://` → WebSocket, a path ending in `/sse` → legacy SSE, anything else → Streamable HTTP. */

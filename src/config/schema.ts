@@ -93,6 +93,25 @@ export const ToolOptionsSchema = PolicySchema.extend({
 
 const envRecord = z.record(z.string(), z.string());
 
+/** toolgate as an OAuth 2.1 client of a protected remote upstream (MCP authorization). */
+export const UpstreamOAuthSchema = z.strictObject({
+  /** `authorization_code`: a person consents once (`toolgate auth login`); `client_credentials`: machine to machine. */
+  grant: z.enum(["authorization_code", "client_credentials"]).default("authorization_code"),
+  /** A pre-registered client; without one toolgate uses clientMetadataUrl or registers dynamically. */
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  /** An https URL serving this client's metadata document (Client ID Metadata Documents). */
+  clientMetadataUrl: z.string().url().optional(),
+  /** Scopes to ask for when the upstream does not say (its 401 and its metadata come first). */
+  scopes: z.array(z.string()).default([]),
+  /** Loopback port of the consent callback (http://127.0.0.1:PORT/callback); register this redirect URI. */
+  callbackPort: z.number().int().min(1).max(65535).default(33418),
+});
+
+export const UpstreamAuthSchema = z.strictObject({
+  oauth: UpstreamOAuthSchema.optional(),
+});
+
 /** One entry of `mcpServers`, as MCP clients write it. */
 export const McpServerSchema = z.strictObject({
   type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket"]).optional(),
@@ -102,6 +121,8 @@ export const McpServerSchema = z.strictObject({
   cwd: z.string().optional(),
   url: z.string().url().optional(),
   headers: envRecord.optional(),
+  /** How toolgate authenticates to a remote upstream beyond static headers. */
+  auth: UpstreamAuthSchema.optional(),
   disabled: z.boolean().optional(),
   /** Claude Desktop / Cursor keys, accepted and ignored. */
   autoApprove: z.array(z.string()).optional(),

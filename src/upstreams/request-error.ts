@@ -2,6 +2,7 @@
  * What a failed upstream request means: the GatewayError the caller sees, and whether the connection it
  * travelled on is broken (so the upstream should reconnect). One place decides, for every transport.
  */
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -55,6 +56,18 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
         cause: err,
       }),
       connectionBroken: false,
+    };
+  }
+  if (err instanceof UnauthorizedError) {
+    // The upstream refused toolgate's credentials and no refresh could fix it: nothing ran; reconnecting
+    // shows the upstream as needing authorization (with the command that grants it).
+    return {
+      error: new GatewayError(
+        ErrorCode.UpstreamUnavailable,
+        `upstream "${upstream}" refused toolgate's credentials (${err.message}); it needs authorization again`,
+        { upstream, reachedUpstream: false, cause: err },
+      ),
+      connectionBroken: true,
     };
   }
   // Anything else failed in the transport itself: a dead socket, a refused connection, a closed pipe.

@@ -7,6 +7,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Stream } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -20,6 +21,8 @@ export interface TransportHooks {
   onStderr(line: string): void;
   /** A configuration the transport cannot honour (e.g. headers on WebSocket). */
   onWarning?(message: string): void;
+  /** OAuth client of a protected http/sse upstream: the SDK adds its token and handles 401/403. */
+  authProvider?: OAuthClientProvider | undefined;
 }
 
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
@@ -69,10 +72,12 @@ function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Tra
       return new StreamableHTTPClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
         fetch: upstreamFetch,
+        ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "sse":
       return new SSEClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
+        ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "ws":
       if (Object.keys(config.headers).length > 0) {
@@ -130,6 +135,8 @@ const agents = {
  * socket error as `cause`, or the signal's reason when aborted.
  */
 export function upstreamFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  // MCP messages are strings; anything else (the OAuth client's form bodies) takes the platform's fetch.
+  if (init.body != null && typeof init.body !== "string") return fetch(input, init);
   const url = input instanceof URL ? input : new URL(input instanceof Request ? input.url : input);
   return nodeFetch(url, init, false);
 }

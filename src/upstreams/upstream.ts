@@ -5,6 +5,8 @@
  */
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
+import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
@@ -51,6 +53,8 @@ export interface UpstreamStatus {
   resources: number;
   prompts: number;
   nextRetryAt?: string;
+  /** An OAuth-protected upstream without usable credentials: what a person runs to authorize it. */
+  needsAuthorization?: string;
 }
 
 export interface ServerRequest {
@@ -71,6 +75,13 @@ export interface UpstreamOptions {
   onNotification?: (upstream: Upstream, notification: ServerRequest) => void;
   /** Limit for the initialize handshake and each discovery page. */
   connectTimeoutMs?: number;
+  /** The OAuth client of a protected upstream (upstreams/auth), when its config asks for one. */
+  oauthFor?: (upstream: string, transport: UpstreamConfig["transport"]) => UpstreamOAuthClient | undefined;
+}
+
+/** What the upstream needs of its OAuth client (upstreams/auth/oauth-provider.ts implements it). */
+export interface UpstreamOAuthClient extends OAuthClientProvider {
+  readonly loginCommand: string;
 }
 
 export interface UpstreamRequestOptions {
@@ -129,6 +140,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #lastStderr: string | undefined;
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
+  /** Set while a protected upstream has no usable credentials: the command that fixes it. */
+  #needsAuthorization: string | undefined;
   #protocolVersion: string | undefined;
   #serverInfo: Implementation | undefined;
   #capabilities: ServerCapabilities | undefined;
@@ -200,6 +213,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       resources: this.#catalog.resources.length,
       prompts: this.#catalog.prompts.length,
       ...(this.#nextRetryAt && { nextRetryAt: this.#nextRetryAt.toISOString() }),
+      ...(this.#needsAuthorization && { needsAuthorization: this.#needsAuthorization }),
     };
   }
 
@@ -302,6 +316,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const client = this.#createClient();
     this.#client = client;
     this.#lastStderr = undefined;
+    const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
     this.#setState("connecting");
     let protocolVersion: string | undefined;
     let connected = false;
@@ -312,6 +327,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           this.#log.info("upstream stderr", { stderr: line });
         },
         onWarning: (message) => this.#log.warn(message),
+        authProvider: oauth,
       });
       // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
       // protocol version is visible for every transport.
@@ -345,6 +361,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (this.#connectedOnce) this.#restarts++;
       this.#connectedOnce = true;
       this.#lastError = undefined;
+      this.#needsAuthorization = undefined;
       this.#connectedAt = new Date();
       this.#log.info("upstream ready", {
         protocolVersion,
@@ -355,6 +372,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#setState("ready");
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
+      if (err instanceof UnauthorizedError && oauth) {
+        // No token, a revoked refresh token, or a scope only a person can grant: calls fail fast naming the fix.
+        this.#needsAuthorization = oauth.loginCommand;
+        this.#lost(client, `needs authorization: run \`${this.#needsAuthorization}\``);
+        return;
+      }
       const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
       this.#lost(client, closed ? this.#closedMessage() : describeFailure(err));
     }

@@ -39,9 +39,9 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Spawn `toolgate serve --http 0` and wait for its "listening" log line. */
+/** Spawn `toolgate serve --http 0` (a config object, or the path of a config file) and wait until it listens. */
 export async function spawnGateway(config: unknown, extraArgs: string[] = []): Promise<GatewayProcess> {
-  const file = await writeConfig(config);
+  const file = typeof config === "string" ? config : await writeConfig(config);
   const child = spawn(
     NODE,
     [join(ROOT, "src/main.ts"), "serve", "--config", file, "--http", "0", ...extraArgs],

@@ -1,0 +1,136 @@
+/**
+ * Consent as a person gives it: `toolgate auth login UPSTREAM`. Finds where the upstream wants its client
+ * to authorize (its 401's WWW-Authenticate), lets the SDK start the authorization-code flow, waits for the
+ * browser on a loopback callback, checks `state` and the RFC 9207 `iss` of the response, and exchanges the
+ * code. Client-credentials upstreams get their token at once.
+ */
+import { createServer, type Server } from "node:http";
+import { auth, extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
+import type { UpstreamOAuth } from "./oauth-provider.ts";
+
+export interface LoginOptions {
+  /** Where the authorization URL goes (printed; a desktop opener may follow). */
+  onAuthorizationUrl: (url: URL) => void;
+  /** Give up waiting for the browser after this long. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Runs the whole flow for one upstream; resolves once tokens are stored. */
+export async function login(provider: UpstreamOAuth, options: LoginOptions): Promise<void> {
+  const { resourceMetadataUrl, scope } = await probe(provider.serverUrl);
+  const base = {
+    serverUrl: provider.serverUrl,
+    ...(resourceMetadataUrl && { resourceMetadataUrl }),
+    ...(scope && { scope }),
+  };
+  if (!provider.interactive) {
+    if ((await auth(provider, base)) !== "AUTHORIZED")
+      throw new Error("the authorization server gave no token");
+    return;
+  }
+  const callback = await listenForCallback(provider.options.callbackPort);
+  try {
+    let authorizationUrl: URL | undefined;
+    const original = provider.redirectToAuthorization.bind(provider);
+    provider.redirectToAuthorization = (url) => {
+      authorizationUrl = url;
+      original(url);
+    };
+    const first = await auth(provider, base);
+    provider.redirectToAuthorization = original;
+    if (first === "AUTHORIZED") return;
+    if (!authorizationUrl) throw new Error("the SDK asked for consent without an authorization URL");
+    options.onAuthorizationUrl(authorizationUrl);
+    const params = await callback.next(options.timeoutMs, options.signal);
+    const error = params.get("error");
+    if (error)
+      throw new Error(
+        `the authorization server refused: ${error} ${params.get("error_description") ?? ""}`.trim(),
+      );
+    if (params.get("state") !== provider.expectedState)
+      throw new Error("the callback's state does not match this login (a forged or stale response)");
+    await checkIssuer(provider, params.get("iss"));
+    const code = params.get("code");
+    if (!code) throw new Error("the callback carried no authorization code");
+    if ((await auth(provider, { ...base, authorizationCode: code })) !== "AUTHORIZED") {
+      throw new Error("the code exchange did not yield tokens");
+    }
+  } finally {
+    await callback.close();
+  }
+}
+
+/** An unauthenticated request tells where the resource's metadata is and which scope it wants. */
+async function probe(serverUrl: string): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
+  const response = await fetch(serverUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }),
+  }).catch(() => undefined);
+  await response?.body?.cancel().catch(() => {});
+  if (response?.status !== 401) return {};
+  const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(response);
+  return { ...(resourceMetadataUrl && { resourceMetadataUrl }), ...(scope && { scope }) };
+}
+
+/** RFC 9207: a response naming another issuer is a mix-up attack; one the server promises must be present. */
+async function checkIssuer(provider: UpstreamOAuth, iss: string | null): Promise<void> {
+  const metadata = (await provider.discoveryState())?.authorizationServerMetadata;
+  if (!metadata) return;
+  if (iss !== null && iss !== metadata.issuer) {
+    throw new Error(`the authorization response names issuer ${iss}, expected ${metadata.issuer}`);
+  }
+  const promised = (metadata as { authorization_response_iss_parameter_supported?: boolean })
+    .authorization_response_iss_parameter_supported;
+  if (iss === null && promised === true)
+    throw new Error(`the authorization response lacks the iss of ${metadata.issuer}`);
+}
+
+interface Callback {
+  next(timeoutMs: number, signal?: AbortSignal): Promise<URLSearchParams>;
+  close(): Promise<void>;
+}
+
+/** The loopback redirect target (RFC 8252): answers the browser and hands over the query. */
+async function listenForCallback(port: number): Promise<Callback> {
+  let deliver: ((params: URLSearchParams) => void) | undefined;
+  const arrived = new Promise<URLSearchParams>((resolve) => {
+    deliver = resolve;
+  });
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (url.pathname !== "/callback") {
+      res.writeHead(404).end();
+      return;
+    }
+    const ok = !url.searchParams.has("error");
+    res.writeHead(ok ? 200 : 400, { "content-type": "text/plain; charset=utf-8" });
+    res.end(
+      ok
+        ? "toolgate: authorization received; you can close this tab.\n"
+        : "toolgate: authorization refused.\n",
+    );
+    deliver?.(url.searchParams);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return {
+    next(timeoutMs, signal) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no authorization within ${Math.round(timeoutMs / 1000)} s`)),
+          timeoutMs,
+        );
+        signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        arrived.then((params) => {
+          clearTimeout(timer);
+          resolve(params);
+        });
+      });
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * toolgate as an OAuth client of one upstream MCP server. The SDK's `auth()` does the protocol (RFC 9728
+ * and RFC 8414 discovery, Client ID Metadata Documents, dynamic registration as the fallback, PKCE S256,
+ * RFC 8707 resource indicators, scope selection and step-up, refresh, credentials bound to the issuer that
+ * gave them); this provider keeps what it needs in a CredentialStore, refreshes tokens before they expire,
+ * and runs the client-credentials grant for machine-to-machine upstreams.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  auth,
+  type OAuthClientProvider,
+  type OAuthDiscoveryState,
+} from "@modelcontextprotocol/sdk/client/auth.js";
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from "@modelcontextprotocol/sdk/shared/auth.js";
+import type { TransportConfig, UpstreamOAuthOptions } from "../../config/load.ts";
+import type { CredentialStore, StoredCredentials } from "./credential-store.ts";
+
+/** Refresh an access token this long before it expires, so no request goes out with a dying token. */
+const REFRESH_EARLY_MS = 60_000;
+
+export interface UpstreamOAuthDeps {
+  store: CredentialStore;
+  /** What a person runs to authorize this upstream (shown when it needs authorization). */
+  loginCommand: string;
+  /** Called with the authorization URL when consent is needed (the login command prints and opens it). */
+  onAuthorizationUrl?: (url: URL) => void;
+}
+
+export class UpstreamOAuth implements OAuthClientProvider {
+  readonly upstream: string;
+  readonly serverUrl: string;
+  readonly options: UpstreamOAuthOptions;
+  readonly #deps: UpstreamOAuthDeps;
+  /** Credentials are keyed by upstream name and URL: a changed URL never reuses another server's tokens. */
+  readonly key: string;
+  #state: string | undefined;
+  #refreshing: Promise<void> | undefined;
+
+  constructor(upstream: string, serverUrl: string, options: UpstreamOAuthOptions, deps: UpstreamOAuthDeps) {
+    this.upstream = upstream;
+    this.serverUrl = serverUrl;
+    this.options = options;
+    this.#deps = deps;
+    this.key = `${upstream} ${serverUrl}`;
+  }
+
+  get loginCommand(): string {
+    return this.#deps.loginCommand;
+  }
+
+  get interactive(): boolean {
+    return this.options.grant === "authorization_code";
+  }
+
+  get redirectUrl(): string | undefined {
+    return this.interactive ? `http://127.0.0.1:${this.options.callbackPort}/callback` : undefined;
+  }
+
+  get clientMetadataUrl(): string | undefined {
+    return this.options.clientMetadataUrl;
+  }
+
+  get clientMetadata(): OAuthClientMetadata {
+    const redirect = this.redirectUrl;
+    return {
+      client_name: "toolgate",
+      redirect_uris: redirect ? [redirect] : [],
+      grant_types: this.interactive ? ["authorization_code", "refresh_token"] : ["client_credentials"],
+      response_types: this.interactive ? ["code"] : [],
+      token_endpoint_auth_method: this.options.clientSecret ? "client_secret_basic" : "none",
+      ...(this.options.scopes.length > 0 && { scope: this.options.scopes.join(" ") }),
+    };
+  }
+
+  state(): string {
+    this.#state = randomBytes(16).toString("base64url");
+    return this.#state;
+  }
+
+  /** The state of the authorization request in progress (the login callback checks it). */
+  get expectedState(): string | undefined {
+    return this.#state;
+  }
+
+  async clientInformation(): Promise<OAuthClientInformationMixed | undefined> {
+    const stored = (await this.#stored())?.client;
+    const { clientId, clientSecret } = this.options;
+    if (!clientId) return stored;
+    // A pre-registered client: the stored copy carries the issuer the SDK bound it to after first use.
+    if (stored?.client_id === clientId) return stored;
+    return { client_id: clientId, ...(clientSecret && { client_secret: clientSecret }) };
+  }
+
+  /** Client credentials: the grant and its scope; the authorization-code flow keeps the SDK's default. */
+  prepareTokenRequest(scope?: string): URLSearchParams | undefined {
+    if (this.interactive) return undefined;
+    const params = new URLSearchParams({ grant_type: "client_credentials" });
+    const wanted = scope ?? this.clientMetadata.scope;
+    if (wanted) params.set("scope", wanted);
+    return params;
+  }
+
+  saveClientInformation(client: OAuthClientInformationMixed): Promise<void> {
+    return this.#deps.store.update(this.key, { client });
+  }
+
+  async tokens(): Promise<OAuthTokens | undefined> {
+    const tokens = (await this.#stored())?.tokens;
+    if (!tokens || this.#refreshing) return tokens;
+    const renewable = tokens.refresh_token !== undefined || !this.interactive;
+    if (renewable && tokens.expiresAt !== undefined && tokens.expiresAt - Date.now() < REFRESH_EARLY_MS) {
+      this.#refreshing = this.#refresh();
+      try {
+        await this.#refreshing;
+      } finally {
+        this.#refreshing = undefined;
+      }
+      return (await this.#stored())?.tokens;
+    }
+    return tokens;
+  }
+
+  /** A refresh (or a new client-credentials token) through the SDK; failures leave "needs authorization". */
+  async #refresh(): Promise<void> {
+    await auth(this, { serverUrl: this.serverUrl }).catch(() => undefined);
+  }
+
+  saveTokens(tokens: OAuthTokens): Promise<void> {
+    const expiresAt = tokens.expires_in !== undefined ? Date.now() + tokens.expires_in * 1000 : undefined;
+    return this.#deps.store.update(this.key, { tokens: { ...tokens, ...(expiresAt && { expiresAt }) } });
+  }
+
+  redirectToAuthorization(url: URL): void {
+    this.#deps.onAuthorizationUrl?.(url);
+  }
+
+  saveCodeVerifier(codeVerifier: string): Promise<void> {
+    return this.#deps.store.update(this.key, { codeVerifier });
+  }
+
+  async codeVerifier(): Promise<string> {
+    const verifier = (await this.#stored())?.codeVerifier;
+    if (!verifier) throw new Error(`no PKCE verifier stored for upstream "${this.upstream}"`);
+    return verifier;
+  }
+
+  async invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery"): Promise<void> {
+    const drop: Partial<StoredCredentials> = {};
+    if (scope === "all" || scope === "client") drop.client = undefined;
+    if (scope === "all" || scope === "tokens") drop.tokens = undefined;
+    if (scope === "all" || scope === "verifier") drop.codeVerifier = undefined;
+    if (scope === "all" || scope === "discovery") drop.discovery = undefined;
+    await this.#deps.store.update(this.key, drop);
+  }
+
+  saveDiscoveryState(discovery: OAuthDiscoveryState): Promise<void> {
+    return this.#deps.store.update(this.key, { discovery });
+  }
+
+  async discoveryState(): Promise<OAuthDiscoveryState | undefined> {
+    return (await this.#stored())?.discovery;
+  }
+
+  /** Token state for `toolgate auth status` and the status page; never the tokens themselves. */
+  async describe(): Promise<TokenState> {
+    const stored = await this.#stored();
+    const tokens = stored?.tokens;
+    const issuer = stored?.discovery?.authorizationServerUrl;
+    if (!tokens) return { state: "needs authorization", ...(issuer && { issuer }) };
+    const expiresAt = tokens.expiresAt;
+    const expired = expiresAt !== undefined && expiresAt <= Date.now();
+    const renewable = tokens.refresh_token !== undefined || !this.interactive;
+    return {
+      state: expired ? (renewable ? "expired (refreshable)" : "expired") : "authorized",
+      ...(expiresAt !== undefined && { expiresAt: new Date(expiresAt).toISOString() }),
+      ...(tokens.scope && { scope: tokens.scope }),
+      ...(issuer && { issuer }),
+    };
+  }
+
+  #stored(): Promise<StoredCredentials | undefined> {
+    return this.#deps.store.get(this.key);
+  }
+}
+
+export interface TokenState {
+  state: "authorized" | "expired (refreshable)" | "expired" | "needs authorization";
+  expiresAt?: string;
+  scope?: string;
+  issuer?: string;
+}
+
+/** The `oauthFor` hook of the upstreams: an OAuth client for each upstream whose config asks for one. */
+export function oauthClients(
+  store: CredentialStore,
+  loginCommand: (upstream: string) => string,
+): (upstream: string, transport: TransportConfig) => UpstreamOAuth | undefined {
+  return (upstream, transport) =>
+    transport.type !== "stdio" && transport.oauth
+      ? new UpstreamOAuth(upstream, transport.url, transport.oauth, {
+          store,
+          loginCommand: loginCommand(upstream),
+        })
+      : undefined;
+}

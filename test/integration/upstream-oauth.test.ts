@@ -1,0 +1,225 @@
+/**
+ * toolgate as an OAuth client of protected upstreams, against a real authorization server (oidc-provider)
+ * and an MCP server that validates its tokens: consent through `toolgate auth login` (the browser played
+ * by following redirects), tokens encrypted on disk, refresh on expiry, a revoked grant back to "needs
+ * authorization", and the client-credentials grant.
+ */
+import { spawn } from "node:child_process";
+import { readFile, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
+import {
+  type AuthServer,
+  CC_CLIENT,
+  consentInBrowser,
+  type ProtectedMcp,
+  startAuthServer,
+  startProtectedMcp,
+} from "../fixtures/oauth.ts";
+import {
+  eventually,
+  type GatewayProcess,
+  NODE,
+  ROOT,
+  spawnGateway,
+  textOf,
+  writeConfig,
+} from "../helpers/gateway.ts";
+
+let as: AuthServer;
+let mcp: ProtectedMcp;
+const TTL_S = 3;
+
+beforeAll(async () => {
+  let resource = "";
+  let issuer = "";
+  as = await startAuthServer({ resource: () => resource, accessTokenTtlS: TTL_S });
+  issuer = as.issuer;
+  mcp = await startProtectedMcp(() => issuer);
+  resource = mcp.url;
+});
+
+afterAll(async () => {
+  await mcp?.close();
+  await as?.close();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `toolgate auth login UPSTREAM` as a person runs it; the test is the browser. */
+function runLogin(
+  configFile: string,
+  upstream: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      NODE,
+      [join(ROOT, "src/main.ts"), "auth", "login", upstream, "--config", configFile],
+      {
+        cwd: dirname(configFile),
+        env: { ...process.env, TOOLGATE_NO_BROWSER: "1" },
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    let consenting = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+      const url = /^\s+(http\S+)$/m.exec(stderr)?.[1];
+      if (url && !consenting) {
+        consenting = true;
+        consentInBrowser(new URL(url)).catch(reject);
+      }
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function connect(url: string): Promise<Client> {
+  const client = new Client({ name: "oauth-test", version: "1.0.0" });
+  return client.connect(new StreamableHTTPClientTransport(new URL(url))).then(() => client);
+}
+
+describe("an upstream that needs OAuth with consent (authorization code)", () => {
+  let configFile: string;
+  let gateway: GatewayProcess;
+
+  beforeAll(async () => {
+    configFile = await writeConfig({
+      mcpServers: { p: { url: mcp.url, auth: { oauth: { callbackPort: await freePort() } } } },
+      upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+    });
+    gateway = await spawnGateway(configFile);
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it("shows as needing authorization, naming the command, until someone consents", async () => {
+    const status = await eventually(async () => {
+      const body = (await (await fetch(`${gateway.base}/status`)).json()) as {
+        upstreams: Array<{ name: string; needsAuthorization?: string; lastError?: string; state: string }>;
+      };
+      return body.upstreams.find((u) => u.name === "p" && u.needsAuthorization);
+    });
+    expect(status?.state).toBe("down");
+    expect(status?.needsAuthorization).toBe(`toolgate auth login p --config ${configFile}`);
+    expect(status?.lastError).toContain("toolgate auth login p");
+  });
+
+  it("logs in through the browser, stores the tokens encrypted, and the running gateway serves the upstream", async () => {
+    const login = await runLogin(configFile, "p");
+    expect(login.stderr).toContain("Open this URL to authorize toolgate");
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(/^p: authorized, expires /);
+
+    const file = join(dirname(configFile), ".toolgate/upstream-credentials.enc");
+    const raw = await readFile(file);
+    expect(raw.toString("latin1")).not.toMatch(/access_token|refresh_token|alice/);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const stored = await new FileCredentialStore(dirname(file), undefined).get(`p ${mcp.url}`);
+    expect(stored?.tokens?.access_token).toBeTruthy();
+    expect(stored?.tokens?.refresh_token).toBeTruthy();
+
+    const client = await connect(gateway.url);
+    try {
+      await eventually(
+        async () => (await client.listTools()).tools.some((t) => t.name === "p__whoami"),
+        15_000,
+      );
+      const result = await client.callTool({ name: "p__whoami", arguments: {} });
+      expect(textOf(result)).toBe("alice");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refreshes an expired access token and keeps serving", async () => {
+    const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
+    const before = (await store.get(`p ${mcp.url}`))?.tokens?.access_token;
+    const refreshes = as.issued.refresh_token ?? 0;
+    // Wait for the access token to expire (the server issues 3-second tokens), then call.
+    await eventually(
+      async () => ((await store.get(`p ${mcp.url}`))?.tokens?.expiresAt ?? 0) < Date.now(),
+      15_000,
+    );
+    const client = await connect(gateway.url);
+    try {
+      const result = await client.callTool({ name: "p__whoami", arguments: {} });
+      expect(textOf(result)).toBe("alice");
+    } finally {
+      await client.close();
+    }
+    expect(as.issued.refresh_token ?? 0).toBeGreaterThan(refreshes);
+    expect((await store.get(`p ${mcp.url}`))?.tokens?.access_token).not.toBe(before);
+  });
+
+  it("reports auth status without printing a token", async () => {
+    const run = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(NODE, [
+        join(ROOT, "src/main.ts"),
+        "auth",
+        "status",
+        "--json",
+        "--config",
+        configFile,
+      ]);
+      let stdout = "";
+      child.stdout.on("data", (c: Buffer) => {
+        stdout += c;
+      });
+      child.once("close", (code) => resolve({ code, stdout }));
+    });
+    expect(run.code).toBe(0);
+    const [row] = JSON.parse(run.stdout) as Array<Record<string, string>>;
+    expect(row).toMatchObject({ upstream: "p", issuer: as.issuer });
+    expect(["authorized", "expired (refreshable)"]).toContain(row?.state);
+    expect(run.stdout).not.toMatch(/access_token|refresh_token/);
+  });
+});
+
+describe("an upstream reached with the client-credentials grant", () => {
+  it("gets a token without any person and calls as the machine client", async () => {
+    const configFile = await writeConfig({
+      mcpServers: {
+        m: {
+          url: mcp.url,
+          auth: {
+            oauth: { grant: "client_credentials", clientId: CC_CLIENT.id, clientSecret: CC_CLIENT.secret },
+          },
+        },
+      },
+    });
+    const gateway = await spawnGateway(configFile);
+    const client = await connect(gateway.url);
+    try {
+      await eventually(
+        async () => (await client.listTools()).tools.some((t) => t.name === "m__whoami"),
+        15_000,
+      );
+      const result = await client.callTool({ name: "m__whoami", arguments: {} });
+      expect(textOf(result)).toBe(CC_CLIENT.id);
+    } finally {
+      await client.close();
+      await gateway.stop();
+    }
+  });
+});
