@@ -151,6 +151,10 @@ export const GatewaySchema = z.strictObject({
   /** Extra allowed Host header values. */
   allowedHosts: z.array(z.string()).default([]),
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  /** Deepest nesting of objects/arrays in one incoming message (the JSON-RPC envelope is level 1). */
+  maxJsonDepth: positiveInt.default(64),
+  /** JSON values (objects, arrays, strings, numbers, …) in one incoming message. */
+  maxJsonValues: positiveInt.default(1_000_000),
   maxSessions: positiveInt.default(10_000),
   /** Requests one session may have unanswered at once; more are refused until answers go out. */
   maxPendingPerSession: positiveInt.default(256),
