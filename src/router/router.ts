@@ -124,6 +124,7 @@ export class Router {
   readonly #running = new Map<AbortController, ToolRoute>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
   #drainedAfterMs: number | undefined;
+  #draining = false;
   #active = 0;
   #onIdle: (() => void) | undefined;
 
@@ -234,8 +235,14 @@ export class Router {
     }
   }
 
+  /** True from the start of a shutdown's drain: sessions refuse new requests with ShuttingDown. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /** Shutdown: let calls in flight finish for up to `timeoutMs`, then cancel the rest with ShuttingDown. */
   async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
     const idle = (ms: number) =>
       new Promise<void>((resolve) => {
         if (this.#active === 0) return resolve();

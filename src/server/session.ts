@@ -158,6 +158,17 @@ export class GatewaySession implements Caller {
 
   /** Bounds the requests a session has in flight, so one client cannot pile up unbounded work. */
   async #admit(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
+    // During a shutdown's drain only the calls already in flight finish; a new request is refused so the
+    // client can retry on another instance.
+    if (this.#deps.router.draining) {
+      throw asMcpError(
+        new GatewayError(
+          ErrorCode.ShuttingDown,
+          `toolgate is shutting down and takes no new requests (${request.method} was not started); retry on another instance or after the restart`,
+          { policy: "drain" },
+        ),
+      );
+    }
     if (this.#pending >= this.#deps.maxPending) {
       throw asMcpError(
         new GatewayError(
