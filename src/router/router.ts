@@ -10,7 +10,14 @@ import type {
   Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
-import { ErrorCode, GatewayError, isProtocolError, toGatewayError, toToolErrorResult } from "../errors.ts";
+import {
+  ErrorCode,
+  GatewayError,
+  isProtocolError,
+  toGatewayError,
+  toToolErrorResult,
+  withContext,
+} from "../errors.ts";
 import { noEvents, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
@@ -216,7 +223,7 @@ export class Router {
       });
       return result;
     } catch (err) {
-      const error = toGatewayError(err, { upstream: route.upstream, tool: route.name });
+      const error = withContext(toGatewayError(err), { upstream: route.upstream, tool: route.name });
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -303,9 +310,18 @@ export class Router {
         },
       });
     };
-    return this.#track(route.upstream, call, () =>
-      this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
-    );
+    try {
+      return await this.#track(route.upstream, call, () =>
+        this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
+      );
+    } catch (err) {
+      // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
+      throw withContext(toGatewayError(err), {
+        upstream: route.upstream,
+        tool: route.name,
+        policy: "upstream",
+      });
+    }
   }
 
   async #track<T>(upstream: string, call: RequestContext, fn: () => Promise<T>): Promise<T> {
