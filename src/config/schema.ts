@@ -129,6 +129,17 @@ export const UpstreamOptionsSchema = z.strictObject({
   reconnect: z
     .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })
     .optional(),
+  /** Limit for the initialize handshake and for each page of the discovery that follows (default 30 s). */
+  connectTimeoutMs: positiveInt.optional(),
+  /** MCP `ping` to an upstream no traffic has proven alive lately; a failed ping marks it down. */
+  healthCheck: z
+    .strictObject({
+      /** Idle time before a ping, and time between pings (default 15 s); 0 turns health checks off. */
+      intervalMs: ms.optional(),
+      /** A ping unanswered this long fails (default 5 s). */
+      timeoutMs: positiveInt.optional(),
+    })
+    .optional(),
 });
 
 export const ListenSchema = z.strictObject({

@@ -42,7 +42,7 @@ export interface UpstreamStatus {
   transport: UpstreamConfig["transport"]["type"];
   state: UpstreamState;
   lastError?: string;
-  /** Reconnections after a successful connection (process restarts included). */
+  /** Times the upstream was started again after a failure: a new process, or a new connection attempt. */
   restarts: number;
   connectedAt?: string;
   protocolVersion?: string;
@@ -69,8 +69,6 @@ export interface UpstreamOptions {
   ) => Promise<Record<string, unknown>>;
   /** Receives the upstream's notifications (logging, resources/updated, …) except list changes and progress. */
   onNotification?: (upstream: Upstream, notification: ServerRequest) => void;
-  /** Limit for the initialize handshake and each discovery page. */
-  connectTimeoutMs?: number;
 }
 
 export interface UpstreamRequestOptions {
@@ -102,7 +100,6 @@ const CLIENT_CAPABILITIES: ClientCapabilities = {
 };
 
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
-const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
 const NO_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PAGES = 100;
@@ -123,7 +120,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #client: Client | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
-  #connectedOnce = false;
+  #startedOnce = false;
   #restarts = 0;
   #lastError: string | undefined;
   #lastStderr: string | undefined;
@@ -302,9 +299,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const client = this.#createClient();
     this.#client = client;
     this.#lastStderr = undefined;
-    this.#setState("connecting");
+    if (this.#startedOnce) this.#restarts++;
+    this.#startedOnce = true;
+    // Only a first start is "connecting": after a failure the upstream is down, with its last error, until
+    // it is ready again (a retry that hangs at initialize must not look healthy).
+    this.#setState(this.#lastError === undefined ? "connecting" : "down");
     let protocolVersion: string | undefined;
     let connected = false;
+    const timeout = this.#config.connectTimeoutMs;
     try {
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
@@ -331,7 +333,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           this.#lost(client, `the event stream broke: ${err.message}`);
         }
       };
-      const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await client.connect(transport, { timeout });
       connected = true;
       const catalog = await this.#discover(client, timeout);
@@ -342,8 +343,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#serverInfo = client.getServerVersion();
       this.#capabilities = client.getServerCapabilities();
       this.#instructions = client.getInstructions();
-      if (this.#connectedOnce) this.#restarts++;
-      this.#connectedOnce = true;
       this.#lastError = undefined;
       this.#connectedAt = new Date();
       this.#log.info("upstream ready", {
@@ -356,7 +355,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
       const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
-      this.#lost(client, closed ? this.#closedMessage() : describeFailure(err));
+      const timedOut = err instanceof McpError && err.code === RpcCode.RequestTimeout;
+      const phase = connected ? "discovery (tools/resources/prompts lists)" : "initialize";
+      const reason = closed
+        ? this.#closedMessage()
+        : timedOut
+          ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)`
+          : describeFailure(err);
+      this.#lost(client, reason);
     }
   }
 
@@ -475,15 +481,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#refreshing.add(kind);
     try {
       // During the handshake the discovery in progress may have read the old list: wait for it.
-      if (
-        this.#state !== "ready" &&
-        !(await this.whenReady(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS))
-      ) {
-        return;
-      }
+      if (this.#state !== "ready" && !(await this.whenReady(this.#config.connectTimeoutMs))) return;
       for (let round = 0; round < MAX_REFRESH_ROUNDS; round++) {
         this.#refreshAgain.delete(kind);
-        const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+        const timeout = this.#config.connectTimeoutMs;
         const next = { ...this.#catalog };
         if (kind === "tools")
           next.tools = await this.#listAll(client, "tools/list", "tools", ToolSchema, timeout);
