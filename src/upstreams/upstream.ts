@@ -119,6 +119,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** The client of the current attempt (connecting or ready); any other client's events are stale. */
   #client: Client | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last message from the upstream: any message proves it alive. */
+  #lastHeard = 0;
   #attempt = 0;
   #startedOnce = false;
   #restarts = 0;
@@ -271,6 +274,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#healthTimer);
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     this.#connectedAt = undefined;
@@ -318,6 +322,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
       // protocol version is visible for every transport.
       transport.onmessage = (message) => {
+        this.#lastHeard = performance.now();
         protocolVersion ??= negotiatedVersion(message);
       };
       // While connecting, the failure reaches the catch below with its real cause; the SDK's own close on a
@@ -352,6 +357,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         restarts: this.#restarts,
       });
       this.#setState("ready");
+      this.#lastHeard = performance.now();
+      this.#scheduleHealthCheck(client, this.#config.healthCheck.intervalMs);
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
       const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
@@ -370,6 +377,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #lost(client: Client, reason: string): void {
     if (this.#client !== client) return;
     this.#client = undefined;
+    clearTimeout(this.#healthTimer);
     const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
@@ -383,6 +391,45 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#retryTimer.unref();
     this.#log.warn("upstream down", { error: this.#lastError, retryInMs: delay });
     this.#setState("down");
+  }
+
+  /**
+   * Health checks of network upstreams: an idle connection shows a dead server only when something is sent,
+   * so after `healthCheck.intervalMs` without a message from the upstream, an MCP `ping` is sent. A ping
+   * that fails or times out marks the upstream down and starts the reconnect. A stdio child's death is seen
+   * at once (its exit), and a busy single-threaded child must not be killed for a late pong: none there.
+   */
+  #scheduleHealthCheck(client: Client, delayMs: number): void {
+    const { intervalMs } = this.#config.healthCheck;
+    if (intervalMs <= 0 || this.#config.transport.type === "stdio") return;
+    clearTimeout(this.#healthTimer);
+    this.#healthTimer = setTimeout(() => void this.#healthCheck(client), delayMs);
+    this.#healthTimer.unref();
+  }
+
+  async #healthCheck(client: Client): Promise<void> {
+    if (this.#client !== client || this.#state !== "ready") return;
+    const { intervalMs, timeoutMs } = this.#config.healthCheck;
+    const quiet = performance.now() - this.#lastHeard;
+    // Traffic proved it alive lately: look again when the connection has been quiet for a whole interval.
+    if (quiet < intervalMs) return this.#scheduleHealthCheck(client, intervalMs - quiet);
+    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
+    try {
+      await client.request({ method: "ping" }, ResultSchema, { timeout: timeoutMs });
+    } catch (err) {
+      forgetRequest(client, id);
+      const code = err instanceof McpError ? err.code : undefined;
+      // Any JSON-RPC answer, even an error, comes from a live server; the SDK's own -32000/-32001 do not.
+      if (code === undefined || code === RpcCode.RequestTimeout || code === RpcCode.ConnectionClosed) {
+        const why =
+          code === RpcCode.RequestTimeout
+            ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
+            : describeFailure(err);
+        this.#lost(client, `health check ping failed: ${why}`);
+        return;
+      }
+    }
+    this.#scheduleHealthCheck(client, intervalMs);
   }
 
   #closedMessage(): string {
