@@ -18,25 +18,38 @@ export interface MessageLimits {
 /** The first limit `value` exceeds, as a sentence naming the config key; undefined when within limits. */
 export function exceededLimit(value: unknown, limits: MessageLimits): string | undefined {
   if (typeof value !== "object" || value === null) return undefined;
-  const values: unknown[] = [value];
+  // Containers still to visit, with their depth; primitives are only counted.
+  const stack: unknown[] = [value];
   const depths: number[] = [1];
   let count = 1;
-  while (values.length > 0) {
-    const current = values.pop() as object;
+  while (stack.length > 0) {
+    const current = stack.pop() as Record<string, unknown> | unknown[];
     const depth = depths.pop() as number;
     if (depth > limits.maxJsonDepth) {
       return `the message nests deeper than ${limits.maxJsonDepth} levels (gateway.maxJsonDepth)`;
     }
-    const children: unknown[] = Array.isArray(current) ? current : Object.values(current);
-    count += children.length;
+    if (Array.isArray(current)) {
+      count += current.length;
+      for (let i = 0; i < current.length; i++) {
+        const child = current[i];
+        if (typeof child === "object" && child !== null) {
+          stack.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    } else {
+      // JSON.parse output: own enumerable keys only, so for-in needs no hasOwn check and allocates nothing.
+      for (const key in current) {
+        count++;
+        const child = current[key];
+        if (typeof child === "object" && child !== null) {
+          stack.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    }
     if (count > limits.maxJsonValues) {
       return `the message holds more than ${limits.maxJsonValues} values (gateway.maxJsonValues)`;
-    }
-    for (const child of children) {
-      if (typeof child === "object" && child !== null) {
-        values.push(child);
-        depths.push(depth + 1);
-      }
     }
   }
   return undefined;
