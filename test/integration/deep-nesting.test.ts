@@ -73,6 +73,14 @@ describe("the edge limit on nesting depth", () => {
     expect(gw.gateway.registry.get("faults")?.state).toBe("ready");
   });
 
+  it("refuses a request nested 100,000 levels deep without overflowing anything on the way", async () => {
+    const session = await rawSession(gw.url);
+    const reply = await rawPost(gw.url, deepCall(8, 100_000), session.headers);
+    expect(reply.messages[0]).toMatchObject({ id: 8, error: { code: -32600 } });
+    expect(textOf(await other.callTool({ name: "faults__echo", arguments: { text: "ok" } }))).toBe("ok");
+    expect(restarts(gw)).toBe(0);
+  });
+
   it("refuses a deep request over WebSocket the same way", async () => {
     const socket = new WebSocket(gw.wsUrl, "mcp");
     const replies: Array<Record<string, unknown>> = [];
@@ -172,6 +180,8 @@ describe("a deep request the edge lets through (limit raised)", () => {
       "toolgate/error": { code: "InvalidArguments", class: "client", upstream: "faults" },
     });
     expect(textOf(result)).toMatch(/not sent.*cannot be serialized/);
+    // The call's own error: not retried (the tool is read-only, so a transient failure would have been).
+    expect(result._meta).not.toHaveProperty(["toolgate/error", "attempts"]);
     expect(textOf(await concurrent)).toBe("slept 200 ms");
     // One attempt only, and nothing reached the server.
     expect((await faultStats(other)).calls.echo ?? 0).toBe(0);
