@@ -214,6 +214,7 @@ export class Gateway {
         instructions: this.#instructions(),
         telemetry: this.telemetry,
         maxPending: this.#config.gateway.maxPendingPerSession,
+        limits: this.#config.gateway,
       },
       info,
     );

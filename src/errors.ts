@@ -161,9 +161,11 @@ function classOf(e: GatewayError): ErrorClass {
  */
 export function toGatewayError(err: unknown, context: GatewayErrorOptions = {}): GatewayError {
   if (err instanceof GatewayError) return err;
-  const message = err instanceof Error ? err.message : String(err);
   const code =
     typeof (err as { code?: unknown })?.code === "number" ? (err as { code: number }).code : undefined;
+  // The SDK's McpError prefixes "MCP error <code>: " to the peer's message; keep the peer's words.
+  const raw = err instanceof Error ? err.message : String(err);
+  const message = code === undefined ? raw : raw.replace(/^MCP error -?\d+: /, "");
   if (code === RpcCode.ConnectionClosed) {
     return new GatewayError(ErrorCode.ConnectionLost, `connection to upstream lost: ${message}`, {
       ...context,
@@ -175,12 +177,13 @@ export function toGatewayError(err: unknown, context: GatewayErrorOptions = {}):
     return new GatewayError(ErrorCode.UpstreamTimeout, message, { ...context, cause: err, rpcCode: code });
   }
   if (code !== undefined) {
+    const data: unknown = (err as { data?: unknown }).data;
     return new GatewayError(ErrorCode.UpstreamError, message, {
       reachedUpstream: true,
       ...context,
       cause: err,
       rpcCode: code,
-      data: (err as { data?: Record<string, unknown> }).data ?? context.data,
+      data: isRecord(data) ? data : data === undefined ? context.data : { upstreamData: data },
     });
   }
   if ((err as { name?: string })?.name === "AbortError") {
@@ -194,6 +197,34 @@ export function toGatewayError(err: unknown, context: GatewayErrorOptions = {}):
     return new GatewayError(ErrorCode.UpstreamUnavailable, message, { ...context, cause: err });
   }
   return new GatewayError(ErrorCode.Internal, message, { ...context, cause: err });
+}
+
+/**
+ * The same error with the context it lacks filled in (where it happened: upstream, tool, policy; extra
+ * `data` beneath its own). Unchanged, and the same object, when there is nothing to add.
+ */
+export function withContext(e: GatewayError, context: GatewayErrorOptions): GatewayError {
+  const adds =
+    (context.upstream !== undefined && e.upstream === undefined) ||
+    (context.tool !== undefined && e.tool === undefined) ||
+    (context.policy !== undefined && e.policy === undefined) ||
+    context.data !== undefined;
+  if (!adds) return e;
+  const copy = new GatewayError(e.code, e.message, {
+    upstream: e.upstream ?? context.upstream,
+    tool: e.tool ?? context.tool,
+    policy: e.policy ?? context.policy,
+    reachedUpstream: e.reachedUpstream,
+    rpcCode: e.rpcCode,
+    data: context.data === undefined ? e.data : { ...context.data, ...e.data },
+    cause: e.cause,
+  });
+  copy.stack = e.stack;
+  return copy;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** Class of any failure: the single decision point for retry, breaker and fallback eligibility. */
@@ -238,11 +269,12 @@ export interface WireError {
 /** The JSON-RPC error object for a failure; `data.toolgate` carries the machine-readable cause. */
 export function toWire(err: unknown): WireError {
   const e = toGatewayError(err);
-  // An upstream's own JSON-RPC error keeps its code so clients see what the server said.
-  const code = e.code === ErrorCode.UpstreamError && e.rpcCode !== undefined ? e.rpcCode : WIRE_CODE[e.code];
+  // An upstream's own JSON-RPC error passes through with its code and message, as if the client had called
+  // the server directly; `data.toolgate` names the upstream.
+  const passThrough = e.code === ErrorCode.UpstreamError && e.rpcCode !== undefined;
   return {
-    code,
-    message: describe(e),
+    code: passThrough ? (e.rpcCode as number) : WIRE_CODE[e.code],
+    message: passThrough ? e.message : describe(e),
     data: {
       ...(e.data ?? {}),
       toolgate: {
@@ -274,7 +306,8 @@ export function assertNever(x: never): never {
 
 /**
  * For `tools/call`: failures the model can act on (timeouts, open breakers, full queues, bad arguments)
- * return as an `isError` result it can read; requests that cannot be routed at all stay JSON-RPC errors.
+ * return as an `isError` result it can read; requests that cannot be routed at all stay JSON-RPC errors,
+ * and so does an upstream's own error answer (passed through as the upstream gave it).
  */
 export function isProtocolError(err: unknown): boolean {
   const e = toGatewayError(err);
@@ -283,9 +316,8 @@ export function isProtocolError(err: unknown): boolean {
     case ErrorCode.InvalidRequest:
     case ErrorCode.MethodNotFound:
     case ErrorCode.Unauthorized:
-      return true;
     case ErrorCode.UpstreamError:
-      return e.errorClass === "client";
+      return true;
     default:
       return false;
   }
@@ -295,14 +327,18 @@ export interface ToolErrorResult {
   [key: string]: unknown;
   content: Array<{ type: "text"; text: string }>;
   isError: true;
-  _meta: { "toolgate/error": WireError["data"]["toolgate"] & { message: string } };
+  /** `data.toolgate` of the wire error, its message, and the rest of `data` (e.g. `attempts`). */
+  _meta: { "toolgate/error": Record<string, unknown> & { message: string } };
 }
 
 export function toToolErrorResult(err: unknown): ToolErrorResult {
-  const wire = toWire(err);
+  const {
+    message,
+    data: { toolgate, ...detail },
+  } = toWire(err);
   return {
-    content: [{ type: "text", text: wire.message }],
+    content: [{ type: "text", text: message }],
     isError: true,
-    _meta: { "toolgate/error": { ...(wire.data.toolgate as object), message: wire.message } },
+    _meta: { "toolgate/error": { ...detail, ...(toolgate as object), message } },
   };
 }

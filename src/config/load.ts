@@ -45,6 +45,8 @@ export interface UpstreamConfig {
   tools: Record<string, ToolOptions>;
   concurrency: ResolvedPolicy["concurrency"];
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  connectTimeoutMs: number;
+  healthCheck: { intervalMs: number; timeoutMs: number };
 }
 
 export interface ResolvedConfig {
@@ -191,6 +193,8 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       tools: options.tools ?? {},
       concurrency: { ...UPSTREAM_CONCURRENCY_DEFAULTS, ...options.concurrency },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
+      connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
+      healthCheck: { intervalMs: 15_000, timeoutMs: 5_000, ...options.healthCheck },
     });
   }
   return {

@@ -150,6 +150,17 @@ export const UpstreamOptionsSchema = z.strictObject({
   reconnect: z
     .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })
     .optional(),
+  /** Limit for the initialize handshake and for each page of the discovery that follows (default 30 s). */
+  connectTimeoutMs: positiveInt.optional(),
+  /** MCP `ping` to an upstream no traffic has proven alive lately; a failed ping marks it down. */
+  healthCheck: z
+    .strictObject({
+      /** Idle time before a ping, and time between pings (default 15 s); 0 turns health checks off. */
+      intervalMs: ms.optional(),
+      /** A ping unanswered this long fails (default 5 s). */
+      timeoutMs: positiveInt.optional(),
+    })
+    .optional(),
 });
 
 export const ListenSchema = z.strictObject({
@@ -172,6 +183,10 @@ export const GatewaySchema = z.strictObject({
   /** Extra allowed Host header values. */
   allowedHosts: z.array(z.string()).default([]),
   maxBodyBytes: positiveInt.default(4 * 1024 * 1024),
+  /** Deepest nesting of objects/arrays in one incoming message (the JSON-RPC envelope is level 1). */
+  maxJsonDepth: positiveInt.default(64),
+  /** JSON values (objects, arrays, strings, numbers, …) in one incoming message. */
+  maxJsonValues: positiveInt.default(1_000_000),
   maxSessions: positiveInt.default(10_000),
   /** Requests one session may have unanswered at once; more are refused until answers go out. */
   maxPendingPerSession: positiveInt.default(256),

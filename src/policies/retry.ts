@@ -5,7 +5,7 @@
  * and so is a result with `isError: true` (only with retryToolErrors). Every attempt emits
  * attemptStart/attemptEnd, so telemetry gets one span per attempt.
  */
-import { classify, describe, ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+import { classify, describe, ErrorCode, GatewayError, toGatewayError, withContext } from "../errors.ts";
 import { abortError } from "./abort.ts";
 import type { CallContext, Policy, PolicyFn } from "./types.ts";
 
@@ -28,11 +28,11 @@ interface FailedAttempt {
 export function retryPolicy(options: RetryOptions, random: () => number = Math.random): Policy {
   const { maxAttempts, baseDelayMs, maxDelayMs, retryToolErrors } = options;
 
-  /** The backoff before the attempt after `attempt`, or undefined when there is no room for one. */
-  const nextDelay = (attempt: number, ctx: CallContext): number | undefined => {
-    if (attempt >= maxAttempts) return undefined;
+  /** The backoff before the attempt after `attempt`, or what leaves no room for one. */
+  const nextDelay = (attempt: number, ctx: CallContext): number | "attempts" | "deadline" => {
+    if (attempt >= maxAttempts) return "attempts";
     const delay = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-    return performance.now() + delay < ctx.deadline ? delay : undefined;
+    return performance.now() + delay < ctx.deadline ? delay : "deadline";
   };
 
   const run = async <T>(fn: PolicyFn<T>, ctx: CallContext): Promise<T> => {
@@ -53,12 +53,16 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
           classify(error) === "transient" &&
           error.code !== ErrorCode.CircuitOpen &&
           (!error.reachedUpstream || ctx.idempotent);
-        if (!retriable) throw error;
         failures.push({ attempt, code: error.code, message: error.message });
+        // Whatever ends a retried call lists every attempt in `data.attempts`.
+        if (!retriable) throw withAttempts(error, failures);
         const delay = nextDelay(attempt, ctx);
-        // A single attempt surfaces its own error; RetriesExhausted means there were retries.
-        if (delay === undefined) throw attempt === 1 ? error : exhausted(ctx, failures, error);
-        await backoff(current, delay, error.code);
+        if (typeof delay !== "number") throw giveUp(ctx, failures, error, delay, maxAttempts);
+        try {
+          await backoff(current, delay, error.code);
+        } catch (err) {
+          throw withAttempts(toGatewayError(err), failures);
+        }
         continue;
       }
       if (!isToolError(result)) {
@@ -68,9 +72,13 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
       emitEnd(current, started, "toolError");
       const delay = retryToolErrors && ctx.idempotent ? nextDelay(attempt, ctx) : undefined;
       // A tool error is an answer for the model: when it is not retried, it is passed through.
-      if (delay === undefined) return result;
+      if (typeof delay !== "number") return result;
       failures.push({ attempt, code: "toolError", message: "the tool returned isError: true" });
-      await backoff(current, delay, "toolError");
+      try {
+        await backoff(current, delay, "toolError");
+      } catch (err) {
+        throw withAttempts(toGatewayError(err), failures);
+      }
     }
   };
 
@@ -81,11 +89,16 @@ function isToolError(result: unknown): boolean {
   return typeof result === "object" && result !== null && (result as { isError?: unknown }).isError === true;
 }
 
-function exhausted(ctx: CallContext, failures: FailedAttempt[], last: GatewayError): GatewayError {
+function exhausted(
+  ctx: CallContext,
+  failures: FailedAttempt[],
+  last: GatewayError,
+  why: string,
+): GatewayError {
   const n = failures.length;
   return new GatewayError(
     ErrorCode.RetriesExhausted,
-    `${n} attempts failed, the last with ${describe(last)}`,
+    `${n} ${n === 1 ? "attempt" : "attempts"} failed${why}, the last with ${describe(last)}`,
     {
       upstream: ctx.upstream,
       tool: ctx.tool,
@@ -95,6 +108,30 @@ function exhausted(ctx: CallContext, failures: FailedAttempt[], last: GatewayErr
       data: { attempts: failures },
     },
   );
+}
+
+/**
+ * The error of a call whose transient failures retries did not fix. One rule, whatever limit ended the
+ * retries (attempts, or a call deadline too close for another one), so one situation always gets one code:
+ * a timeout stays UpstreamTimeout (as when the deadline cuts an attempt short), anything else is
+ * RetriesExhausted; with maxAttempts 1 the attempt's own error. Every attempt is listed in `data`.
+ */
+function giveUp(
+  ctx: CallContext,
+  failures: FailedAttempt[],
+  last: GatewayError,
+  limit: "attempts" | "deadline",
+  maxAttempts: number,
+): GatewayError {
+  if (maxAttempts === 1) return last;
+  if (last.code === ErrorCode.UpstreamTimeout) return withContext(last, { data: { attempts: failures } });
+  const why = limit === "deadline" ? "; the call deadline (timeout.callMs) leaves no time for another" : "";
+  return exhausted(ctx, failures, last, why);
+}
+
+/** After more than one attempt, the error that ends the call carries them all. */
+function withAttempts(error: GatewayError, failures: FailedAttempt[]): GatewayError {
+  return failures.length > 1 ? withContext(error, { data: { attempts: failures } }) : error;
 }
 
 /** Sleeps before the next attempt; the call's cancellation or deadline ends the sleep with its error. */

@@ -10,7 +10,14 @@ import type {
   Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
-import { ErrorCode, GatewayError, isProtocolError, toGatewayError, toToolErrorResult } from "../errors.ts";
+import {
+  ErrorCode,
+  GatewayError,
+  isProtocolError,
+  toGatewayError,
+  toToolErrorResult,
+  withContext,
+} from "../errors.ts";
 import { noEvents, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
@@ -124,6 +131,7 @@ export class Router {
   readonly #running = new Map<AbortController, ToolRoute>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
   #drainedAfterMs: number | undefined;
+  #draining = false;
   #active = 0;
   #onIdle: (() => void) | undefined;
 
@@ -215,7 +223,7 @@ export class Router {
       });
       return result;
     } catch (err) {
-      const error = toGatewayError(err, { upstream: route.upstream, tool: route.name });
+      const error = withContext(toGatewayError(err), { upstream: route.upstream, tool: route.name });
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -234,8 +242,14 @@ export class Router {
     }
   }
 
+  /** True from the start of a shutdown's drain: sessions refuse new requests with ShuttingDown. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /** Shutdown: let calls in flight finish for up to `timeoutMs`, then cancel the rest with ShuttingDown. */
   async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true;
     const idle = (ms: number) =>
       new Promise<void>((resolve) => {
         if (this.#active === 0) return resolve();
@@ -296,9 +310,18 @@ export class Router {
         },
       });
     };
-    return this.#track(route.upstream, call, () =>
-      this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
-    );
+    try {
+      return await this.#track(route.upstream, call, () =>
+        this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
+      );
+    } catch (err) {
+      // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
+      throw withContext(toGatewayError(err), {
+        upstream: route.upstream,
+        tool: route.name,
+        policy: "upstream",
+      });
+    }
   }
 
   async #track<T>(upstream: string, call: RequestContext, fn: () => Promise<T>): Promise<T> {

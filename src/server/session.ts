@@ -6,6 +6,7 @@
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
+  type JSONRPCMessage,
   type JSONRPCRequest,
   type LoggingLevel,
   LoggingLevelSchema,
@@ -19,6 +20,7 @@ import type { Caller, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
+import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
@@ -28,6 +30,8 @@ export interface SessionDeps {
   telemetry: Pick<Telemetry, "serverSpan">;
   /** Requests this session may have unanswered at once. */
   maxPending: number;
+  /** Structural limits of each incoming message (depth, value count). */
+  limits: MessageLimits;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -97,8 +101,25 @@ export class GatewaySession implements Caller {
   }
 
   connect(transport: Transport): Promise<void> {
-    return this.server.connect(transport);
+    return this.server.connect(enforceMessageLimits(transport, this.#deps.limits, this.#overLimit));
   }
+
+  /** A message refused at the edge: logged, and a request is counted like any failed request. */
+  #overLimit = (message: JSONRPCMessage, error: GatewayError): void => {
+    const method = "method" in message ? message.method : "response";
+    this.#deps.log.warn("message over a structural limit refused", {
+      session: this.sessionId,
+      method,
+      error: error.message,
+    });
+    if (!("id" in message) || !("method" in message)) return;
+    const transport = this.info.transport === "stdio" ? "pipe" : "tcp";
+    void this.#deps.telemetry
+      .serverSpan({ method, sessionId: this.sessionId, requestId: message.id, transport }, () =>
+        Promise.reject(error),
+      )
+      .catch(() => {});
+  };
 
   close(): Promise<void> {
     return this.server.close();
@@ -137,6 +158,17 @@ export class GatewaySession implements Caller {
 
   /** Bounds the requests a session has in flight, so one client cannot pile up unbounded work. */
   async #admit(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
+    // During a shutdown's drain only the calls already in flight finish; a new request is refused so the
+    // client can retry on another instance.
+    if (this.#deps.router.draining) {
+      throw asMcpError(
+        new GatewayError(
+          ErrorCode.ShuttingDown,
+          `toolgate is shutting down and takes no new requests (${request.method} was not started); retry on another instance or after the restart`,
+          { policy: "drain" },
+        ),
+      );
+    }
     if (this.#pending >= this.#deps.maxPending) {
       throw asMcpError(
         new GatewayError(

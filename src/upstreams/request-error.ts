@@ -14,6 +14,20 @@ export interface RequestFailure {
   connectionBroken: boolean;
 }
 
+/**
+ * The message itself could not be turned into bytes (too deeply nested, too large, not JSON): nothing was
+ * written, the connection is fine, and sending it again would fail the same way. Raised by the transport
+ * wrapper in transports.ts.
+ */
+export class UnsendableMessageError extends Error {
+  constructor(cause: unknown) {
+    super(`the message cannot be serialized: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = "UnsendableMessageError";
+  }
+}
+
 /** Error codes of a refused or unreachable peer: the request never left this process. */
 const NOT_SENT = /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/;
 
@@ -31,6 +45,17 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
             cause: reason,
           });
     return { error, connectionBroken: false };
+  }
+  if (err instanceof UnsendableMessageError) {
+    // The call's own fault, decided before any byte was written: not retried, not counted by a breaker.
+    return {
+      error: new GatewayError(
+        ErrorCode.InvalidArguments,
+        `the request was not sent to upstream "${upstream}": ${err.message}; the connection is unaffected`,
+        { upstream, reachedUpstream: false, cause: err },
+      ),
+      connectionBroken: false,
+    };
   }
   if (err instanceof McpError) {
     // A JSON-RPC error from the upstream, or the SDK's local -32000 (connection closed) / -32001 (timeout).

@@ -15,6 +15,7 @@ import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/webso
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { TransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
+import { UnsendableMessageError } from "./request-error.ts";
 
 export interface TransportHooks {
   /** One line of a stdio child's stderr (without the newline). */
@@ -29,7 +30,31 @@ export interface TransportHooks {
 const MAX_STDERR_LINE = 8 * 1024;
 
 export function createTransport(config: TransportConfig, hooks: TransportHooks): Transport {
-  return deliverResponsesLast(createSdkTransport(config, hooks));
+  return markUnsendable(deliverResponsesLast(createSdkTransport(config, hooks)));
+}
+
+/**
+ * Every SDK transport serializes inside `send`, so a message that cannot be serialized (a stack overflow on
+ * deep nesting, a string too long, a cycle) rejects there like a dead socket would. Tell them apart here, on
+ * the failure path only: a RangeError never comes from a socket, and a message that does not stringify now
+ * never got written. Such a failure belongs to the message, not to the connection.
+ */
+function markUnsendable(transport: Transport): Transport {
+  const send = transport.send.bind(transport);
+  transport.send = (message, options) =>
+    send(message, options).catch((err: unknown) => {
+      throw err instanceof RangeError || !serializable(message) ? new UnsendableMessageError(err) : err;
+    });
+  return transport;
+}
+
+function serializable(message: unknown): boolean {
+  try {
+    JSON.stringify(message);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

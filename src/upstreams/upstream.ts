@@ -44,7 +44,7 @@ export interface UpstreamStatus {
   transport: UpstreamConfig["transport"]["type"];
   state: UpstreamState;
   lastError?: string;
-  /** Reconnections after a successful connection (process restarts included). */
+  /** Times the upstream was started again after a failure: a new process, or a new connection attempt. */
   restarts: number;
   connectedAt?: string;
   protocolVersion?: string;
@@ -73,8 +73,6 @@ export interface UpstreamOptions {
   ) => Promise<Record<string, unknown>>;
   /** Receives the upstream's notifications (logging, resources/updated, …) except list changes and progress. */
   onNotification?: (upstream: Upstream, notification: ServerRequest) => void;
-  /** Limit for the initialize handshake and each discovery page. */
-  connectTimeoutMs?: number;
   /** The OAuth client of a protected upstream (upstreams/auth), when its config asks for one. */
   oauthFor?: (upstream: string, transport: UpstreamConfig["transport"]) => UpstreamOAuthClient | undefined;
 }
@@ -113,7 +111,6 @@ const CLIENT_CAPABILITIES: ClientCapabilities = {
 };
 
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
-const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
 const NO_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PAGES = 100;
@@ -133,8 +130,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** The client of the current attempt (connecting or ready); any other client's events are stale. */
   #client: Client | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the last message from the upstream: any message proves it alive. */
+  #lastHeard = 0;
   #attempt = 0;
-  #connectedOnce = false;
+  #startedOnce = false;
   #restarts = 0;
   #lastError: string | undefined;
   #lastStderr: string | undefined;
@@ -288,6 +288,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   async stop(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#healthTimer);
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     this.#connectedAt = undefined;
@@ -317,9 +318,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#client = client;
     this.#lastStderr = undefined;
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
-    this.#setState("connecting");
+    if (this.#startedOnce) this.#restarts++;
+    this.#startedOnce = true;
+    // Only a first start is "connecting": after a failure the upstream is down, with its last error, until
+    // it is ready again (a retry that hangs at initialize must not look healthy).
+    this.#setState(this.#lastError === undefined ? "connecting" : "down");
     let protocolVersion: string | undefined;
     let connected = false;
+    const timeout = this.#config.connectTimeoutMs;
     try {
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
@@ -332,6 +338,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
       // protocol version is visible for every transport.
       transport.onmessage = (message) => {
+        this.#lastHeard = performance.now();
         protocolVersion ??= negotiatedVersion(message);
       };
       // While connecting, the failure reaches the catch below with its real cause; the SDK's own close on a
@@ -347,7 +354,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           this.#lost(client, `the event stream broke: ${err.message}`);
         }
       };
-      const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       await client.connect(transport, { timeout });
       connected = true;
       const catalog = await this.#discover(client, timeout);
@@ -358,8 +364,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#serverInfo = client.getServerVersion();
       this.#capabilities = client.getServerCapabilities();
       this.#instructions = client.getInstructions();
-      if (this.#connectedOnce) this.#restarts++;
-      this.#connectedOnce = true;
       this.#lastError = undefined;
       this.#needsAuthorization = undefined;
       this.#connectedAt = new Date();
@@ -370,6 +374,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         restarts: this.#restarts,
       });
       this.#setState("ready");
+      this.#lastHeard = performance.now();
+      this.#scheduleHealthCheck(client, this.#config.healthCheck.intervalMs);
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
       if (err instanceof UnauthorizedError && oauth) {
@@ -379,7 +385,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         return;
       }
       const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
-      this.#lost(client, closed ? this.#closedMessage() : describeFailure(err));
+      const timedOut = err instanceof McpError && err.code === RpcCode.RequestTimeout;
+      const phase = connected ? "discovery (tools/resources/prompts lists)" : "initialize";
+      const reason = closed
+        ? this.#closedMessage()
+        : timedOut
+          ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)`
+          : describeFailure(err);
+      this.#lost(client, reason);
     }
   }
 
@@ -387,6 +400,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #lost(client: Client, reason: string): void {
     if (this.#client !== client) return;
     this.#client = undefined;
+    clearTimeout(this.#healthTimer);
     const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
@@ -400,6 +414,45 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#retryTimer.unref();
     this.#log.warn("upstream down", { error: this.#lastError, retryInMs: delay });
     this.#setState("down");
+  }
+
+  /**
+   * Health checks of network upstreams: an idle connection shows a dead server only when something is sent,
+   * so after `healthCheck.intervalMs` without a message from the upstream, an MCP `ping` is sent. A ping
+   * that fails or times out marks the upstream down and starts the reconnect. A stdio child's death is seen
+   * at once (its exit), and a busy single-threaded child must not be killed for a late pong: none there.
+   */
+  #scheduleHealthCheck(client: Client, delayMs: number): void {
+    const { intervalMs } = this.#config.healthCheck;
+    if (intervalMs <= 0 || this.#config.transport.type === "stdio") return;
+    clearTimeout(this.#healthTimer);
+    this.#healthTimer = setTimeout(() => void this.#healthCheck(client), delayMs);
+    this.#healthTimer.unref();
+  }
+
+  async #healthCheck(client: Client): Promise<void> {
+    if (this.#client !== client || this.#state !== "ready") return;
+    const { intervalMs, timeoutMs } = this.#config.healthCheck;
+    const quiet = performance.now() - this.#lastHeard;
+    // Traffic proved it alive lately: look again when the connection has been quiet for a whole interval.
+    if (quiet < intervalMs) return this.#scheduleHealthCheck(client, intervalMs - quiet);
+    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
+    try {
+      await client.request({ method: "ping" }, ResultSchema, { timeout: timeoutMs });
+    } catch (err) {
+      forgetRequest(client, id);
+      const code = err instanceof McpError ? err.code : undefined;
+      // Any JSON-RPC answer, even an error, comes from a live server; the SDK's own -32000/-32001 do not.
+      if (code === undefined || code === RpcCode.RequestTimeout || code === RpcCode.ConnectionClosed) {
+        const why =
+          code === RpcCode.RequestTimeout
+            ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
+            : describeFailure(err);
+        this.#lost(client, `health check ping failed: ${why}`);
+        return;
+      }
+    }
+    this.#scheduleHealthCheck(client, intervalMs);
   }
 
   #closedMessage(): string {
@@ -498,15 +551,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#refreshing.add(kind);
     try {
       // During the handshake the discovery in progress may have read the old list: wait for it.
-      if (
-        this.#state !== "ready" &&
-        !(await this.whenReady(this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS))
-      ) {
-        return;
-      }
+      if (this.#state !== "ready" && !(await this.whenReady(this.#config.connectTimeoutMs))) return;
       for (let round = 0; round < MAX_REFRESH_ROUNDS; round++) {
         this.#refreshAgain.delete(kind);
-        const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+        const timeout = this.#config.connectTimeoutMs;
         const next = { ...this.#catalog };
         if (kind === "tools")
           next.tools = await this.#listAll(client, "tools/list", "tools", ToolSchema, timeout);

@@ -74,6 +74,15 @@ async function call(name: string, args: Record<string, unknown> = {}, signal?: A
   return client.callTool({ name, arguments: args }, CallToolResultSchema, signal ? { signal } : {});
 }
 
+/** The gateway's error code carried by a JSON-RPC error (an upstream's own error passes through as one). */
+async function rejectionCode(pending: Promise<unknown>): Promise<string | undefined> {
+  const err = await pending.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return (err as { data?: { toolgate?: { code?: string } } } | undefined)?.data?.toolgate?.code;
+}
+
 /** The gateway's error code carried by an isError result. */
 function errorCode(result: unknown): string | undefined {
   return (result as { _meta?: { "toolgate/error"?: { code?: string } } })._meta?.["toolgate/error"]?.code;
@@ -104,8 +113,7 @@ describe("policies through the gateway", () => {
   });
 
   it("does not retry a tool that is not idempotent once the request reached it", async () => {
-    const result = await call("faults__fail_unsafe", { times: 1, key: "once" });
-    expect(errorCode(result)).toBe("UpstreamError");
+    expect(await rejectionCode(call("faults__fail_unsafe", { times: 1, key: "once" }))).toBe("UpstreamError");
     expect(faults.stats().calls.fail_unsafe).toBe(1);
   });
 
@@ -125,7 +133,7 @@ describe("policies through the gateway", () => {
 
   it("opens the breaker after the failure volume and then fails fast without calling upstream", async () => {
     for (let i = 0; i < 2; i++)
-      expect(errorCode(await call("faults__fail", { times: 100 }))).toBe("UpstreamError");
+      expect(await rejectionCode(call("faults__fail", { times: 100 }))).toBe("UpstreamError");
     const result = await call("faults__fail", { times: 100 });
     expect(errorCode(result)).toBe("CircuitOpen");
     expect(textOf(result)).toMatch(/failing fast until \d{4}-\d\d-\d\dT/);

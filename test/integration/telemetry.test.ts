@@ -329,8 +329,9 @@ describe("a call that times out", () => {
 
 describe("a breaker that opens", () => {
   it("exports the open state, counts the rejection and records it on the rejected call's attempt", async () => {
-    await call("traced__boom");
-    await call("traced__boom");
+    // The upstream's own JSON-RPC error passes through as a JSON-RPC error.
+    await expect(call("traced__boom")).rejects.toMatchObject({ code: -32603 });
+    await expect(call("traced__boom")).rejects.toMatchObject({ code: -32603 });
     const sentUpstream = upstreamCalls("boom").length;
     h.spans.reset();
 
