@@ -61,6 +61,18 @@ export interface CatalogOptions {
 
 export class Catalog {
   readonly #separator: string;
+
+  /** Which upstream a public name would belong to by its prefix (for errors about tools not served yet). */
+  ownerByPrefix(
+    name: string,
+    upstreams: Iterable<{ name: string; config: { prefix: string } }>,
+  ): string | undefined {
+    for (const upstream of upstreams) {
+      const { prefix } = upstream.config;
+      if (prefix !== "" && name.startsWith(`${prefix}${this.#separator}`)) return upstream.name;
+    }
+    return undefined;
+  }
   readonly #gate: ToolGate | undefined;
   #tools = new Map<string, ToolRoute>();
   #toolList: Tool[] = [];

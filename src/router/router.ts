@@ -176,6 +176,19 @@ export class Router {
           ),
         );
       }
+      const owner = catalog.ownerByPrefix(name, this.#deps.upstreams.all());
+      const status = owner === undefined ? undefined : this.#deps.upstreams.get(owner)?.status();
+      if (status && status.state !== "ready") {
+        // Its upstream is not serving (down, or waiting for authorization): say so rather than "no such tool".
+        const why = status.lastError ? `: ${status.lastError}` : "";
+        return toToolErrorResult(
+          new GatewayError(
+            ErrorCode.UpstreamUnavailable,
+            `"${name}" would come from upstream "${status.name}", which is ${status.state}${why}`,
+            { upstream: status.name, tool: name },
+          ),
+        );
+      }
       throw new GatewayError(
         ErrorCode.ToolNotFound,
         `no tool named "${name}"; tools/list shows the tools served`,

@@ -12,7 +12,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { TransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
 import { UnsendableMessageError } from "./request-error.ts";
@@ -23,7 +23,7 @@ export interface TransportHooks {
   /** A configuration the transport cannot honour (e.g. headers on WebSocket). */
   onWarning?(message: string): void;
   /** OAuth client of a protected http/sse upstream: the SDK adds its token and handles 401/403. */
-  authProvider?: OAuthClientProvider | undefined;
+  authProvider?: (OAuthClientProvider & { observeFetch(fetch: FetchLike): FetchLike }) | undefined;
 }
 
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
@@ -96,7 +96,7 @@ function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Tra
     case "http":
       return new StreamableHTTPClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
-        fetch: upstreamFetch,
+        fetch: hooks.authProvider ? hooks.authProvider.observeFetch(upstreamFetch) : upstreamFetch,
         ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "sse":

@@ -9,6 +9,8 @@ import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type ClientCapabilities,
   type Implementation,
@@ -80,6 +82,8 @@ export interface UpstreamOptions {
 /** What the upstream needs of its OAuth client (upstreams/auth/oauth-provider.ts implements it). */
 export interface UpstreamOAuthClient extends OAuthClientProvider {
   readonly loginCommand: string;
+  hasCredentials(): Promise<boolean>;
+  observeFetch(fetch: FetchLike): FetchLike;
 }
 
 export interface UpstreamRequestOptions {
@@ -142,6 +146,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #nextRetryAt: Date | undefined;
   /** Set while a protected upstream has no usable credentials: the command that fixes it. */
   #needsAuthorization: string | undefined;
+  #oauth: UpstreamOAuthClient | undefined;
   #protocolVersion: string | undefined;
   #serverInfo: Implementation | undefined;
   #capabilities: ServerCapabilities | undefined;
@@ -260,6 +265,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       });
     } catch (err) {
       forgetRequest(client, id);
+      if (this.#oauth && err instanceof StreamableHTTPError && err.code === 403) {
+        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope.
+        throw new GatewayError(
+          ErrorCode.UpstreamError,
+          `upstream "${this.name}" needs a scope toolgate was not granted; run \`${this.#oauth.loginCommand}\` to consent to it`,
+          { upstream: this.name, reachedUpstream: false, cause: err },
+        );
+      }
       const failure = requestFailure(err, this.name, options.signal);
       if (failure.connectionBroken) this.#lost(client, failure.error.message);
       throw failure.error;
@@ -318,6 +331,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#client = client;
     this.#lastStderr = undefined;
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
+    this.#oauth = oauth;
     if (this.#startedOnce) this.#restarts++;
     this.#startedOnce = true;
     // Only a first start is "connecting": after a failure the upstream is down, with its last error, until
@@ -327,6 +341,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     let connected = false;
     const timeout = this.#config.connectTimeoutMs;
     try {
+      if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
           this.#lastStderr = line;

@@ -123,6 +123,17 @@ describe("an upstream that needs OAuth with consent (authorization code)", () =>
     expect(status?.state).toBe("down");
     expect(status?.needsAuthorization).toBe(`toolgate auth login p --config ${configFile}`);
     expect(status?.lastError).toContain("toolgate auth login p");
+    // Its tools fail at once, naming the fix, instead of "no such tool".
+    const client = await connect(gateway.url);
+    try {
+      const result = await client.callTool({ name: "p__whoami", arguments: {} });
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toContain(
+        `needs authorization: run \`toolgate auth login p --config ${configFile}\``,
+      );
+    } finally {
+      await client.close();
+    }
   });
 
   it("logs in through the browser, stores the tokens encrypted, and the running gateway serves the upstream", async () => {
@@ -172,6 +183,27 @@ describe("an upstream that needs OAuth with consent (authorization code)", () =>
     expect((await store.get(`p ${mcp.url}`))?.tokens?.access_token).not.toBe(before);
   });
 
+  it("steps up: a call needing a wider scope names the login, which then asks for that scope", async () => {
+    const client = await connect(gateway.url);
+    try {
+      const refused = await client.callTool({ name: "p__admin", arguments: {} });
+      expect(refused.isError).toBe(true);
+      expect(textOf(refused)).toContain(
+        `needs a scope toolgate was not granted; run \`toolgate auth login p --config ${configFile}\``,
+      );
+      const login = await runLogin(configFile, "p");
+      expect(login.code, login.stderr).toBe(0);
+      expect(decodeURIComponent(login.stderr)).toMatch(/scope=mcp[+ ]admin/);
+      const granted = await eventually(async () => {
+        const result = await client.callTool({ name: "p__admin", arguments: {} });
+        return result.isError ? undefined : result;
+      }, 15_000);
+      expect(textOf(granted)).toBe("admin for alice");
+    } finally {
+      await client.close();
+    }
+  });
+
   it("reports auth status without printing a token", async () => {
     const run = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
       const child = spawn(NODE, [
@@ -193,6 +225,52 @@ describe("an upstream that needs OAuth with consent (authorization code)", () =>
     expect(row).toMatchObject({ upstream: "p", issuer: as.issuer });
     expect(["authorized", "expired (refreshable)"]).toContain(row?.state);
     expect(run.stdout).not.toMatch(/access_token|refresh_token/);
+  });
+});
+
+describe("a grant revoked at the authorization server", () => {
+  it("puts the upstream back to needing authorization once the access token expires", async () => {
+    const configFile = await writeConfig({
+      mcpServers: { r: { url: mcp.url, auth: { oauth: { callbackPort: await freePort() } } } },
+      upstreams: { r: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+    });
+    expect((await runLogin(configFile, "r")).code).toBe(0);
+    const gateway = await spawnGateway(configFile);
+    const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
+    const client = await connect(gateway.url);
+    try {
+      await eventually(
+        async () => (await client.listTools()).tools.some((t) => t.name === "r__whoami"),
+        15_000,
+      );
+      const stored = await store.get(`r ${mcp.url}`);
+      const revoked = await fetch(`${as.issuer}/token/revocation`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          token: String(stored?.tokens?.refresh_token),
+          token_type_hint: "refresh_token",
+          client_id: String(stored?.client?.client_id),
+        }),
+      });
+      expect(revoked.status).toBe(200);
+      await eventually(
+        async () => ((await store.get(`r ${mcp.url}`))?.tokens?.expiresAt ?? 0) < Date.now(),
+        15_000,
+      );
+      const failed = await client.callTool({ name: "r__whoami", arguments: {} });
+      expect(failed.isError).toBe(true);
+      const status = await eventually(async () => {
+        const body = (await (await fetch(`${gateway.base}/status`)).json()) as {
+          upstreams: Array<{ name: string; needsAuthorization?: string }>;
+        };
+        return body.upstreams.find((u) => u.name === "r" && u.needsAuthorization);
+      });
+      expect(status?.needsAuthorization).toBe(`toolgate auth login r --config ${configFile}`);
+    } finally {
+      await client.close();
+      await gateway.stop();
+    }
   });
 });
 

@@ -17,8 +17,9 @@ export interface StoredCredentials {
   /** Tokens as the authorization server gave them, plus when the access token expires (epoch ms). */
   tokens?: OAuthTokens & { expiresAt?: number };
   client?: OAuthClientInformationMixed;
-  codeVerifier?: string;
   discovery?: OAuthDiscoveryState;
+  /** A wider scope the upstream asked for (403 insufficient_scope): the next login requests it. */
+  stepUpScope?: string;
 }
 
 export interface CredentialStore {

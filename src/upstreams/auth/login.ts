@@ -18,7 +18,19 @@ export interface LoginOptions {
 
 /** Runs the whole flow for one upstream; resolves once tokens are stored. */
 export async function login(provider: UpstreamOAuth, options: LoginOptions): Promise<void> {
-  const { resourceMetadataUrl, scope } = await probe(provider.serverUrl);
+  const probed = await probe(provider.serverUrl);
+  const { resourceMetadataUrl } = probed;
+  // After a 403 insufficient_scope the wider scope is asked for; a new consent replaces the old grant.
+  const stepUp = await provider.stepUpScope();
+  const scope =
+    [...new Set([probed.scope, stepUp].filter(Boolean).join(" ").split(" ").filter(Boolean))].join(" ") ||
+    undefined;
+  if (stepUp) {
+    // A dynamically registered client may be limited to the scope it registered with: register anew.
+    const registered =
+      provider.options.clientId !== undefined || provider.options.clientMetadataUrl !== undefined;
+    await provider.invalidateCredentials(registered ? "tokens" : "all");
+  }
   const base = {
     serverUrl: provider.serverUrl,
     ...(resourceMetadataUrl && { resourceMetadataUrl }),

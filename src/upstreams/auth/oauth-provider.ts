@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import {
   auth,
+  extractWWWAuthenticateParams,
   type OAuthClientProvider,
   type OAuthDiscoveryState,
 } from "@modelcontextprotocol/sdk/client/auth.js";
@@ -16,6 +17,7 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
+import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { TransportConfig, UpstreamOAuthOptions } from "../../config/load.ts";
 import type { CredentialStore, StoredCredentials } from "./credential-store.ts";
 
@@ -39,6 +41,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
   readonly key: string;
   #state: string | undefined;
   #refreshing: Promise<void> | undefined;
+  #codeVerifier: string | undefined;
 
   constructor(upstream: string, serverUrl: string, options: UpstreamOAuthOptions, deps: UpstreamOAuthDeps) {
     this.upstream = upstream;
@@ -129,30 +132,46 @@ export class UpstreamOAuth implements OAuthClientProvider {
     await auth(this, { serverUrl: this.serverUrl }).catch(() => undefined);
   }
 
-  saveTokens(tokens: OAuthTokens): Promise<void> {
+  async saveTokens(tokens: OAuthTokens): Promise<void> {
     const expiresAt = tokens.expires_in !== undefined ? Date.now() + tokens.expires_in * 1000 : undefined;
-    return this.#deps.store.update(this.key, { tokens: { ...tokens, ...(expiresAt && { expiresAt }) } });
+    const granted = new Set(tokens.scope?.split(" "));
+    const stepUp = await this.stepUpScope();
+    // A token that carries the stepped-up scope settles it.
+    const settled = stepUp !== undefined && stepUp.split(" ").every((s) => granted.has(s));
+    await this.#deps.store.update(this.key, {
+      tokens: { ...tokens, ...(expiresAt && { expiresAt }) },
+      ...(settled && { stepUpScope: undefined }),
+    });
   }
 
   redirectToAuthorization(url: URL): void {
     this.#deps.onAuthorizationUrl?.(url);
   }
 
-  saveCodeVerifier(codeVerifier: string): Promise<void> {
-    return this.#deps.store.update(this.key, { codeVerifier });
+  /** PKCE verifiers stay in memory: one login starts and finishes the flow in one process. */
+  saveCodeVerifier(codeVerifier: string): void {
+    this.#codeVerifier = codeVerifier;
   }
 
-  async codeVerifier(): Promise<string> {
-    const verifier = (await this.#stored())?.codeVerifier;
-    if (!verifier) throw new Error(`no PKCE verifier stored for upstream "${this.upstream}"`);
-    return verifier;
+  codeVerifier(): string {
+    if (!this.#codeVerifier)
+      throw new Error(`no authorization of upstream "${this.upstream}" is in progress`);
+    return this.#codeVerifier;
+  }
+
+  /**
+   * Whether connecting can succeed without a person: a consent-based upstream needs stored tokens. Without
+   * them the gateway does not contact the authorization server at all (no registrations on every retry).
+   */
+  async hasCredentials(): Promise<boolean> {
+    return !this.interactive || (await this.#stored())?.tokens !== undefined;
   }
 
   async invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery"): Promise<void> {
     const drop: Partial<StoredCredentials> = {};
     if (scope === "all" || scope === "client") drop.client = undefined;
     if (scope === "all" || scope === "tokens") drop.tokens = undefined;
-    if (scope === "all" || scope === "verifier") drop.codeVerifier = undefined;
+    if (scope === "all" || scope === "verifier") this.#codeVerifier = undefined;
     if (scope === "all" || scope === "discovery") drop.discovery = undefined;
     await this.#deps.store.update(this.key, drop);
   }
@@ -163,6 +182,27 @@ export class UpstreamOAuth implements OAuthClientProvider {
 
   async discoveryState(): Promise<OAuthDiscoveryState | undefined> {
     return (await this.#stored())?.discovery;
+  }
+
+  /**
+   * Wraps the transport's fetch to notice a 403 insufficient_scope: a gateway cannot ask a person for the
+   * wider scope mid-call, so it remembers the scope for the next `toolgate auth login`.
+   */
+  observeFetch = (fetchFn: FetchLike): FetchLike => {
+    return async (input, init) => {
+      const response = await fetchFn(input, init);
+      if (response.status === 403) {
+        const { error, scope } = extractWWWAuthenticateParams(response);
+        if (error === "insufficient_scope" && scope)
+          await this.#deps.store.update(this.key, { stepUpScope: scope });
+      }
+      return response;
+    };
+  };
+
+  /** The scope a login must ask for beyond what the upstream's 401 names (after a 403 insufficient_scope). */
+  async stepUpScope(): Promise<string | undefined> {
+    return (await this.#stored())?.stepUpScope;
   }
 
   /** Token state for `toolgate auth status` and the status page; never the tokens themselves. */
