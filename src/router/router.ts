@@ -138,6 +138,12 @@ export class Router {
     return [...catalog.toolRoutes()].filter((r) => access.canSee(principal, r)).map((r) => r.definition);
   }
 
+  /** The catalog serves this public tool name (or holds it pending approval). */
+  knowsTool(name: string): boolean {
+    const { catalog } = this.#deps;
+    return catalog.tool(name) !== undefined || catalog.heldBy(name) !== undefined;
+  }
+
   listPrompts(): readonly Prompt[] {
     return this.#deps.catalog.prompts;
   }
