@@ -8,7 +8,7 @@ import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
-import { createPinGate, ToolPins } from "./catalog/pinning.ts";
+import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
@@ -40,6 +40,8 @@ export interface GatewayDeps {
   telemetry?: Telemetry | undefined;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
+  /** Check pins without writing them (`toolgate list`/`call`: a look leaves no state behind). */
+  pinsReadOnly?: boolean;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -74,7 +76,12 @@ export class Gateway {
     const { pinning } = config.security;
     this.catalog = new Catalog({
       separator: config.gateway.separator,
-      ...(deps.pins ? { gate: createPinGate(deps.pins, pinning.mode, deps.log) } : {}),
+      ...(deps.pins && {
+        gate: createPinGate(deps.pins, pinning.mode, deps.log, (name) => {
+          const upstream = this.registry.get(name);
+          return upstream ? pinKey(upstream.config) : name;
+        }),
+      }),
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
@@ -90,6 +97,10 @@ export class Gateway {
       pipelines: this.pipelines,
       events: this.events,
       log: deps.log,
+      approveCommand: (upstream) => {
+        const file = this.#config.configFile;
+        return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
+      },
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -386,8 +397,15 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const { pinning } = config.security;
   const pins =
     deps.pins ??
-    (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
+    (pinning.mode === "off"
+      ? undefined
+      : await ToolPins.open(pinning.file, { logger: deps.log, readOnly: deps.pinsReadOnly ?? false }));
   return new Gateway(config, { ...deps, pins });
+}
+
+/** A path as one shell word (quoted only when it needs to be). */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

@@ -3,7 +3,7 @@
  * Errors name the JSON path of the offending value.
  */
 import { readFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
@@ -39,11 +39,23 @@ export interface UpstreamConfig {
 }
 
 export interface ResolvedConfig {
-  gateway: GatewayOptions;
+  /** `stateDir` is absolute here: the directory of pins and other state that outlives a run. */
+  gateway: GatewayOptions & { stateDir: string };
   defaults: ResolvedPolicy;
   upstreams: UpstreamConfig[];
-  security: SecurityOptions;
+  /** `pinning.file` is absolute here. */
+  security: SecurityOptions & { pinning: SecurityOptions["pinning"] & { file: string } };
   telemetry: TelemetryConfig;
+  /** The file this config came from (absolute); absent for a config built in memory. */
+  configFile?: string | undefined;
+}
+
+export interface ResolveOptions {
+  /**
+   * The config file: relative `cwd`, `./`/`../` paths and the state directory resolve against its directory.
+   * Without it they resolve against the process's working directory.
+   */
+  file?: string | undefined;
 }
 
 export interface ConfigIssue {
@@ -56,6 +68,8 @@ export interface LoadedConfig {
   config: ResolvedConfig;
   /** Values interpolated from the environment: never print them (`toolgate check` redacts them). */
   secretValues: Set<string>;
+  /** What was ignored while reading an MCP client's file (its own top-level keys, inputs): say so once. */
+  warnings: string[];
 }
 
 /** Read and resolve a config file. Throws GatewayError(ConfigInvalid) with `data.issues`. */
@@ -88,19 +102,25 @@ export function parseConfigText(
       },
     ]);
   }
-  return resolveConfig(raw, env);
+  return resolveConfig(raw, env, { file });
 }
 
-export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function resolveConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
+): LoadedConfig {
   const issues: ConfigIssue[] = [];
   const secretValues = new Set<string>();
   const interpolated = interpolate(raw, "$", env, issues, secretValues);
   if (issues.length) throw configError(issues);
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
-  const config = normalize(parsed.data, issues);
+  const file = options.file === undefined ? undefined : resolve(options.file);
+  const config = normalize(parsed.data, issues, file === undefined ? resolve() : dirname(file));
+  config.configFile = file;
   if (issues.length) throw configError(issues);
-  return { config, secretValues };
+  return { config, secretValues, warnings: [] };
 }
 
 /** `${NAME}`, `${NAME:-default}` (Claude Code) and `${env:NAME}` (Cursor). */
@@ -160,7 +180,7 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
   });
 }
 
-function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig {
+function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string): ResolvedConfig {
   for (const name of Object.keys(parsed.upstreams)) {
     if (!(name in parsed.mcpServers)) {
       issues.push({ path: childPath("$.upstreams", name), message: `no server "${name}" in mcpServers` });
@@ -169,7 +189,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
   const upstreams: UpstreamConfig[] = [];
   for (const [name, entry] of Object.entries(parsed.mcpServers)) {
     if (entry.disabled) continue;
-    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues);
+    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues, baseDir);
     if (!transport) continue;
     const options: UpstreamOptions = parsed.upstreams[name] ?? {};
     upstreams.push({
@@ -184,19 +204,45 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
     });
   }
+  const stateDir = resolve(baseDir, parsed.gateway.stateDir ?? ".toolgate");
+  const { pinning } = parsed.security;
   return {
-    gateway: parsed.gateway,
+    gateway: { ...parsed.gateway, stateDir },
     defaults: resolvePolicy(parsed.defaults),
     upstreams,
-    security: parsed.security,
+    security: {
+      ...parsed.security,
+      pinning: {
+        ...pinning,
+        file: pinning.file ? resolve(baseDir, pinning.file) : join(stateDir, "pins.json"),
+      },
+    },
     telemetry: parsed.telemetry,
   };
+}
+
+/**
+ * Paths of a stdio upstream, the way a config file's author means them: a relative `cwd` is relative to the
+ * config file's directory. Without `cwd`, a command or argument that is visibly a relative path (`./x`, `../x`)
+ * is too; other arguments are passed as written (the child runs in the gateway's working directory).
+ */
+function resolveStdioPaths(
+  transport: Extract<TransportConfig, { type: "stdio" }>,
+  baseDir: string,
+): Extract<TransportConfig, { type: "stdio" }> {
+  if (transport.cwd !== undefined) {
+    // The child resolves its own relative paths (command included) against its cwd.
+    return { ...transport, cwd: isAbsolute(transport.cwd) ? transport.cwd : resolve(baseDir, transport.cwd) };
+  }
+  const path = (p: string) => (/^\.\.?[\\/]/.test(p) ? resolve(baseDir, p) : p);
+  return { ...transport, command: path(transport.command), args: transport.args.map(path) };
 }
 
 function resolveTransport(
   entry: McpServerEntry,
   path: string,
   issues: ConfigIssue[],
+  baseDir: string,
 ): TransportConfig | undefined {
   const type = entry.type ?? (entry.command ? "stdio" : inferRemoteType(entry.url));
   if (type === "stdio") {
@@ -205,13 +251,10 @@ function resolveTransport(
       return undefined;
     }
     if (entry.url) issues.push({ path: `${path}.url`, message: "a stdio server takes no url" });
-    return {
-      type: "stdio",
-      command: entry.command,
-      args: entry.args ?? [],
-      env: entry.env ?? {},
-      cwd: entry.cwd,
-    };
+    return resolveStdioPaths(
+      { type: "stdio", command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd: entry.cwd },
+      baseDir,
+    );
   }
   if (!entry.url) {
     issues.push({

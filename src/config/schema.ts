@@ -161,6 +161,11 @@ export const GatewaySchema = z.strictObject({
    * or down, at most this long; /readyz turns ready then too.
    */
   startupBudgetMs: ms.default(10_000),
+  /**
+   * Directory for state that outlives a run (tool pins). Relative paths resolve against the config file's
+   * directory; default `.toolgate` beside the config file.
+   */
+  stateDir: z.string().min(1).optional(),
   /** Log level of the gateway's JSON log on stderr. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Include tool arguments and results in debug call logs (they may carry secrets). */

@@ -88,6 +88,8 @@ export interface RouterDeps {
   log: Logger;
   access?: AccessControl;
   checkArguments?: ArgumentCheck;
+  /** The command that approves a held upstream's tools, for the ToolHeld message. */
+  approveCommand?: (upstream: string) => string;
   /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
   aroundAttempt?: <T>(
     route: ToolRoute,
@@ -169,7 +171,7 @@ export class Router {
         return toToolErrorResult(
           new GatewayError(
             ErrorCode.ToolHeld,
-            `the definition of this tool changed upstream and is held until an operator approves it (toolgate pins approve ${heldBy})`,
+            `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(heldBy) ?? `toolgate pins approve ${heldBy}`})`,
             { upstream: heldBy, tool: name, policy: "pinning" },
           ),
         );

@@ -18,7 +18,10 @@ const goldenInputs = readdirSync(DIR).filter(
   (f) => /\.(json|ya?ml)$/.test(f) && !f.endsWith(".normalized.json"),
 );
 
-/** What a golden file records: the config as the gateway runs it, and the policy each configured tool gets. */
+/**
+ * What a golden file records: the config as the gateway runs it, and the policy each configured tool gets.
+ * Paths resolved against the config file's directory are recorded relative to `<golden>`.
+ */
 function normalizedView(config: ResolvedConfig) {
   const toolPolicies: Record<string, ResolvedPolicy> = {};
   for (const upstream of config.upstreams) {
@@ -27,7 +30,7 @@ function normalizedView(config: ResolvedConfig) {
     }
   }
   // A JSON round trip, so the view compares like the file (undefined fields dropped).
-  return JSON.parse(JSON.stringify({ config, toolPolicies }));
+  return JSON.parse(JSON.stringify({ config, toolPolicies }).replaceAll(DIR.replace(/\/$/, ""), "<golden>"));
 }
 
 describe("golden configs", () => {
@@ -38,7 +41,11 @@ describe("golden configs", () => {
   for (const input of goldenInputs) {
     const expectedFile = `${DIR}${input.replace(/\.(json|ya?ml)$/, "")}.normalized.json`;
     it(`normalizes ${input} as recorded`, () => {
-      const { config } = parseConfigText(readFileSync(`${DIR}${input}`, "utf8"), input, GOLDEN_ENV);
+      const { config } = parseConfigText(
+        readFileSync(`${DIR}${input}`, "utf8"),
+        `${DIR}${input}`,
+        GOLDEN_ENV,
+      );
       const actual = normalizedView(config);
       if (process.env.UPDATE_GOLDEN) writeFileSync(expectedFile, `${JSON.stringify(actual, null, 2)}\n`);
       expect(actual).toEqual(JSON.parse(readFileSync(expectedFile, "utf8")));

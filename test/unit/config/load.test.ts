@@ -245,3 +245,43 @@ describe("config files", () => {
     await expect(loadConfigFile(join(dir, "missing.json"))).rejects.toThrow(/cannot read .*missing\.json/);
   });
 });
+
+describe("paths relative to the config file", () => {
+  const transportOf = (entry: Record<string, unknown>, file?: string) =>
+    resolveConfig({ mcpServers: { s: entry } }, {}, { file }).config.upstreams[0]?.transport;
+
+  it("resolves a relative cwd, and ./ or ../ commands and arguments, against the config file's directory", () => {
+    const file = "/etc/toolgate/toolgate.json";
+    expect(
+      transportOf({ command: "./bin/server", args: ["../data/x.db", "plain", "/abs", "-v"] }, file),
+    ).toMatchObject({
+      command: "/etc/toolgate/bin/server",
+      args: ["/etc/data/x.db", "plain", "/abs", "-v"],
+      cwd: undefined,
+    });
+    // With a cwd, the child resolves its own relative paths against it.
+    expect(transportOf({ command: "./server", args: ["./x"], cwd: "srv" }, file)).toMatchObject({
+      command: "./server",
+      args: ["./x"],
+      cwd: "/etc/toolgate/srv",
+    });
+    expect(transportOf({ command: "npx", args: ["-y", "pkg"], cwd: "/opt" }, file)).toMatchObject({
+      command: "npx",
+      cwd: "/opt",
+    });
+  });
+
+  it("keeps state beside the config file unless gateway.stateDir says otherwise", () => {
+    const at = (raw: Record<string, unknown>) =>
+      resolveConfig({ mcpServers: {}, ...raw }, {}, { file: "/etc/toolgate/toolgate.json" }).config;
+    expect(at({}).gateway.stateDir).toBe("/etc/toolgate/.toolgate");
+    expect(at({}).security.pinning.file).toBe("/etc/toolgate/.toolgate/pins.json");
+    expect(at({ gateway: { stateDir: "/var/lib/toolgate" } }).security.pinning.file).toBe(
+      "/var/lib/toolgate/pins.json",
+    );
+    expect(at({ gateway: { stateDir: "state" } }).gateway.stateDir).toBe("/etc/toolgate/state");
+    expect(at({ security: { pinning: { file: "p.json" } } }).security.pinning.file).toBe(
+      "/etc/toolgate/p.json",
+    );
+  });
+});
