@@ -2,11 +2,14 @@
  * The `toolgate` CLI: argv, env, signals and exit codes. The only module that reads `process.*`.
  */
 import { createWriteStream, readFileSync, watch } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createGateway, type Gateway } from "./app.ts";
 import { pinKey, ToolPins } from "./catalog/pinning.ts";
-import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
-import { assertNever, GatewayError, toGatewayError } from "./errors.ts";
+import { fromClientFormat } from "./config/client-formats.ts";
+import { type LoadedConfig, loadConfigFile, parseConfigSource } from "./config/load.ts";
+import { assertNever, ErrorCode, GatewayError, toGatewayError } from "./errors.ts";
 import { createLogger, type Logger, type LogLevel } from "./telemetry/log.ts";
 
 const VERSION = (
@@ -53,6 +56,15 @@ Exit codes: 0 every upstream ready (or --allow-down), 1 some upstream not ready,
   --timeout MS    how long to wait for upstreams (default 15000)
 
 Exit codes: 0 ok, 1 error or an isError result, 2 usage or config error.`,
+  },
+  import: {
+    line: "import FILE [--out F]",
+    help: `Turn an MCP client's config file (Claude Desktop, Cursor, Claude Code, VS Code's .vscode/mcp.json,
+Windsurf, Zed's settings.json, Continue's config.yaml) into a toolgate config: JSON on stdout or in F.
+What toolgate does not use is dropped and listed on stderr; \${input:ID} becomes \${ID_IN_CAPITALS}
+(set that environment variable). toolgate also reads these files directly with --config.
+
+Exit codes: 0 written, 1 cannot write, 2 unreadable or invalid file.`,
   },
   pins: {
     line: "pins --config FILE [--json] [approve UPSTREAM [TOOL]]",
@@ -150,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   try {
+    if (command === "import") return await importFile(rest, values);
     if (!values.config) throw new UsageError("--config FILE is required", command);
     const loaded = await loadConfigFile(values.config, process.env);
     switch (command) {
@@ -192,6 +205,7 @@ function parse(argv: string[]) {
       print: { type: "boolean" },
       "allow-down": { type: "boolean" },
       "log-file": { type: "string" },
+      out: { type: "string" },
       timeout: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "V" },
@@ -427,6 +441,34 @@ async function pins(loaded: LoadedConfig, rest: string[], values: Values): Promi
   await store.flush();
   const what = approved.map((p) => `${upstream}/${p.tool}`).join(", ") || "nothing was pending";
   out(`approved: ${what}\n`);
+  return EXIT_OK;
+}
+
+async function importFile(rest: string[], values: Values): Promise<number> {
+  const [file] = rest;
+  if (!file || rest.length > 1) throw new UsageError("import needs one FILE", "import");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new GatewayError(ErrorCode.ConfigInvalid, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const adapted = fromClientFormat(parseConfigSource(text, file), {
+    file: resolve(file),
+    env: process.env,
+    checkInputs: false,
+  });
+  if (adapted.issues.length) {
+    const lines = adapted.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n");
+    throw new GatewayError(ErrorCode.ConfigInvalid, `cannot import ${file}:\n${lines}`);
+  }
+  for (const warning of adapted.warnings)
+    process.stderr.write(`dropped: ${warning.replace(/^ignored /, "")}\n`);
+  const json = `${JSON.stringify(adapted.raw, null, 2)}\n`;
+  if (values.out) {
+    await writeFile(values.out, json);
+    process.stderr.write(`wrote ${values.out}; check it with: toolgate check --config ${values.out}\n`);
+  } else out(json);
   return EXIT_OK;
 }
 

@@ -4,9 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from "jsonc-parser";
 import { parse as parseYaml } from "yaml";
-import type { z } from "zod";
+import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import { fromClientFormat, nearest } from "./client-formats.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -91,18 +93,29 @@ export function parseConfigText(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): LoadedConfig {
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(extname(file)) ? parseYaml(text) : JSON.parse(text);
-  } catch (err) {
+  return resolveConfig(parseConfigSource(text, file), env, { file });
+}
+
+/** YAML by extension, else JSON with comments and trailing commas (JSONC, as VS Code and Cursor write it). */
+export function parseConfigSource(text: string, file: string): unknown {
+  if (/\.ya?ml$/i.test(extname(file))) {
+    try {
+      return parseYaml(text);
+    } catch (err) {
+      throw configError([{ path: "$", message: `${file} is not valid YAML: ${(err as Error).message}` }]);
+    }
+  }
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, allowEmptyContent: false });
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset).split("\n");
+    const where = `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
     throw configError([
-      {
-        path: "$",
-        message: `${file} is not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"}: ${(err as Error).message}`,
-      },
+      { path: "$", message: `${file} is not valid JSON: ${printParseErrorCode(first.error)} at ${where}` },
     ]);
   }
-  return resolveConfig(raw, env, { file });
+  return raw;
 }
 
 export function resolveConfig(
@@ -110,17 +123,18 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv = process.env,
   options: ResolveOptions = {},
 ): LoadedConfig {
-  const issues: ConfigIssue[] = [];
+  const file = options.file === undefined ? undefined : resolve(options.file);
+  const adapted = fromClientFormat(raw, { file, env });
+  const issues: ConfigIssue[] = [...adapted.issues];
   const secretValues = new Set<string>();
-  const interpolated = interpolate(raw, "$", env, issues, secretValues);
+  const interpolated = interpolate(adapted.raw, "$", env, issues, secretValues);
   if (issues.length) throw configError(issues);
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
-  const file = options.file === undefined ? undefined : resolve(options.file);
   const config = normalize(parsed.data, issues, file === undefined ? resolve() : dirname(file));
   config.configFile = file;
   if (issues.length) throw configError(issues);
-  return { config, secretValues, warnings: [] };
+  return { config, secretValues, warnings: adapted.warnings };
 }
 
 /** `${NAME}`, `${NAME:-default}` (Claude Code) and `${env:NAME}` (Cursor). */
@@ -172,12 +186,47 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
       (p, k) => childPath(p, typeof k === "number" ? k : String(k)),
       "$",
     );
-    // One issue per unknown key, at the key's own path (`$.mcpServers.github.comand: unknown key`).
+    // One issue per unknown key, at the key's own path (`$.mcpServers.github.comand: unknown key (did you
+    // mean "command"?)`).
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ path: childPath(path, key), message: "unknown key" }));
+      const known = keysAt(issue.path);
+      return issue.keys.map((key) => {
+        const guess = nearest(key, known);
+        return {
+          path: childPath(path, key),
+          message: `unknown key${guess ? ` (did you mean "${guess}"?)` : ""}`,
+        };
+      });
     }
     return [{ path, message: issue.message }];
   });
+}
+
+type JsonSchemaNode = {
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+};
+
+let jsonSchema: JsonSchemaNode | undefined;
+
+/** The keys the schema allows in the object at `path` (read from its JSON Schema; only on errors). */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  jsonSchema ??= z.toJSONSchema(ConfigSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
+  let nodes: JsonSchemaNode[] = [jsonSchema];
+  const expand = (list: JsonSchemaNode[]): JsonSchemaNode[] =>
+    list.flatMap((n) => [n, ...expand([...(n.anyOf ?? []), ...(n.oneOf ?? [])])]);
+  for (const segment of path) {
+    nodes = expand(nodes).flatMap((n) => {
+      if (typeof segment === "number") return n.items ? [n.items] : [];
+      const prop = n.properties?.[String(segment)];
+      if (prop) return [prop];
+      return typeof n.additionalProperties === "object" ? [n.additionalProperties] : [];
+    });
+  }
+  return [...new Set(expand(nodes).flatMap((n) => Object.keys(n.properties ?? {})))];
 }
 
 function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string): ResolvedConfig {

@@ -396,6 +396,61 @@ describe("paths and state beside the config file", () => {
   }, 30_000);
 });
 
+describe("client config files", () => {
+  it("check reads a VS Code .vscode/mcp.json (JSONC, inputs, ${workspaceFolder}) and names what it ignores", async () => {
+    const project = await mkdtemp(join(tmpdir(), "toolgate-vscode-"));
+    await mkdir(join(project, ".vscode"));
+    const file = join(project, ".vscode", "mcp.json");
+    await writeFile(
+      file,
+      `{
+  // as VS Code writes it
+  "inputs": [{ "type": "promptString", "id": "api-key", "description": "API key", "password": true }],
+  "servers": {
+    "fs": { "type": "stdio", "command": "npx", "args": ["-y", "server-fs", "\${workspaceFolder}"], "envFile": ".env" },
+    "api": { "type": "http", "url": "https://mcp.example.com/mcp", "headers": { "Authorization": "\${input:api-key}" } },
+  },
+}`,
+    );
+    const missing = await runCli(["check", "--config", file]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      'VS Code input "api-key" (API key) has no value here: set the environment variable API_KEY',
+    );
+    const run = await runCli(["check", "--config", file], { API_KEY: "Bearer k" });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("config ok: 2 upstream(s)");
+    expect(run.stdout).toContain("warning: ignored server settings toolgate does not use: envFile");
+    const printed = JSON.parse(
+      (await runCli(["check", "--print", "--config", file], { API_KEY: "Bearer k" })).stdout,
+    );
+    expect(printed.upstreams[0].transport.args).toEqual(["-y", "server-fs", project]);
+  });
+
+  it("import writes a toolgate config from Zed's settings and says what it dropped", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "toolgate-import-"));
+    const zed = join(dir, "settings.json");
+    await writeFile(
+      zed,
+      JSON.stringify({
+        theme: "One Dark",
+        context_servers: { f: { source: "custom", command: NODE, args: [FAULT_SERVER] } },
+      }),
+    );
+    const out = join(dir, "toolgate.json");
+    const run = await runCli(["import", zed, "--out", out]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain("dropped: top-level keys that are not toolgate settings: theme");
+    expect(run.stderr).toContain("dropped: server settings toolgate does not use: source");
+    expect(JSON.parse(await readFile(out, "utf8"))).toEqual({
+      mcpServers: { f: { command: NODE, args: [FAULT_SERVER] } },
+    });
+    const check = await runCli(["check", "--config", out]);
+    expect(check.code).toBe(0);
+    expect(check.stdout).not.toContain("warning");
+  });
+});
+
 describe("toolgate pins", () => {
   async function heldSetup() {
     const file = await writeConfig({
