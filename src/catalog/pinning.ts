@@ -153,11 +153,12 @@ export class ToolPins {
    */
   async approve(upstream: string, tool?: string): Promise<PinEntry[]> {
     const tools = this.#pins.get(upstream);
-    if (!tools) throw new GatewayError(ErrorCode.ToolNotFound, `no pinned tools for upstream "${upstream}"`);
+    const name = pinKeyName(upstream);
+    if (!tools) throw new GatewayError(ErrorCode.ToolNotFound, `no pinned tools for upstream "${name}"`);
     if (tool !== undefined && !tools.has(tool)) {
       throw new GatewayError(
         ErrorCode.ToolNotFound,
-        `tool "${tool}" of upstream "${upstream}" was never pinned`,
+        `tool "${tool}" of upstream "${name}" was never pinned`,
         {
           upstream,
           tool,
