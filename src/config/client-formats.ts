@@ -7,7 +7,7 @@
  */
 import { homedir } from "node:os";
 import { basename, dirname } from "node:path";
-import { type ConfigIssue, childPath } from "./load.ts";
+import { type ConfigIssue, childPath } from "./issues.ts";
 
 /** Top-level keys toolgate owns (its schema rejects anything else). */
 export const OWN_KEYS = [

@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
 import { fromClientFormat, nearest } from "./client-formats.ts";
+import { type ConfigIssue, childPath } from "./issues.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -20,6 +21,9 @@ import {
 } from "./schema.ts";
 import type { SecurityOptions } from "./security-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
+
+export type { ConfigIssue } from "./issues.ts";
+export { childPath } from "./issues.ts";
 
 export type TransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
@@ -58,12 +62,6 @@ export interface ResolveOptions {
    * Without it they resolve against the process's working directory.
    */
   file?: string | undefined;
-}
-
-export interface ConfigIssue {
-  /** JSON path, e.g. `$.mcpServers.github.url`. */
-  path: string;
-  message: string;
 }
 
 export interface LoadedConfig {
@@ -173,11 +171,6 @@ function interpolate(
     );
   }
   return value;
-}
-
-export function childPath(parent: string, key: string | number): string {
-  if (typeof key === "number") return `${parent}[${key}]`;
-  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
 }
 
 function zodIssues(error: z.ZodError): ConfigIssue[] {
