@@ -89,7 +89,12 @@ export function fromClientFormat(raw: unknown, options: ClientFormatOptions): Cl
   if (servers !== undefined) out.mcpServers = serverEntries(servers, source, warnings, issues);
   const inputs = vscodeInputs(raw.inputs);
   const substituted = substitute(out, "$", { ...options, inputs }, issues);
-  return { raw: substituted, warnings, issues };
+  // Issues name the file's own key (`$.servers.x`), not the one it was moved to.
+  const located = issues.map((i) => ({
+    ...i,
+    path: i.path.replace(/^\$\.mcpServers(?=[.[]|$)/, `$.${source}`),
+  }));
+  return { raw: substituted, warnings, issues: located };
 }
 
 function serverEntries(servers: unknown, source: string, warnings: string[], issues: ConfigIssue[]): unknown {

@@ -154,7 +154,7 @@ describe("strict schema", () => {
       servers: { s: { command: "x", env: { KEY: "${input:api-key}" } } },
     };
     expect(messageOf(raw)).toContain(
-      '$.mcpServers.s.env.KEY: VS Code input "api-key" (The API key) has no value here: set the environment variable API_KEY',
+      '$.servers.s.env.KEY: VS Code input "api-key" (The API key) has no value here: set the environment variable API_KEY',
     );
     const { config, secretValues } = resolveConfig(raw, { API_KEY: "k-123" });
     expect(config.upstreams[0]?.transport).toMatchObject({ env: { KEY: "k-123" } });
