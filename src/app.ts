@@ -8,7 +8,7 @@ import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
-import { createPinGate, ToolPins } from "./catalog/pinning.ts";
+import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
@@ -30,6 +30,7 @@ import { createTelemetry } from "./telemetry/setup.ts";
 import type { NetworkTransport, Telemetry } from "./telemetry/telemetry.ts";
 import type { GatewayView } from "./telemetry/view.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
+import { whenSettled } from "./upstreams/settled.ts";
 import type { UpstreamStatus } from "./upstreams/upstream.ts";
 
 export interface GatewayDeps {
@@ -39,6 +40,8 @@ export interface GatewayDeps {
   telemetry?: Telemetry | undefined;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
+  /** Check pins without writing them (`toolgate list`/`call`: a look leaves no state behind). */
+  pinsReadOnly?: boolean;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -73,7 +76,12 @@ export class Gateway {
     const { pinning } = config.security;
     this.catalog = new Catalog({
       separator: config.gateway.separator,
-      ...(deps.pins ? { gate: createPinGate(deps.pins, pinning.mode, deps.log) } : {}),
+      ...(deps.pins && {
+        gate: createPinGate(deps.pins, pinning.mode, deps.log, (name) => {
+          const upstream = this.registry.get(name);
+          return upstream ? pinKey(upstream.config) : name;
+        }),
+      }),
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
@@ -89,6 +97,10 @@ export class Gateway {
       pipelines: this.pipelines,
       events: this.events,
       log: deps.log,
+      approveCommand: (upstream) => {
+        const file = this.#config.configFile;
+        return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
+      },
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -165,6 +177,9 @@ export class Gateway {
   };
 
   #started = false;
+  /** Settles when the first catalog is complete: every upstream ready or down, or the start-up budget passed. */
+  #firstCatalog: Promise<void> | undefined;
+  #catalogComplete = false;
 
   /** Connect every upstream in the background; never blocks on a broken one. */
   start(): void {
@@ -172,6 +187,36 @@ export class Gateway {
     this.#started = true;
     this.registry.startAll();
     this.telemetry.startAlerts(this.view);
+    const budgetMs = this.#config.gateway.startupBudgetMs;
+    this.#firstCatalog = whenSettled(this.registry, budgetMs).then((connecting) => {
+      this.#rebuildCatalog();
+      this.#catalogComplete = true;
+      if (connecting.length) {
+        this.log.warn("start-up budget passed; serving the catalog without upstreams still connecting", {
+          budgetMs,
+          connecting,
+        });
+      }
+    });
+  }
+
+  /**
+   * Resolves once the catalog may be served as complete (see `start`), so a client that lists once right
+   * after connecting sees every upstream's tools. Rejects when `signal` aborts (the client cancelled).
+   */
+  whenCatalogReady(signal?: AbortSignal): Promise<void> {
+    const first = this.#firstCatalog;
+    if (this.#catalogComplete || !first) return Promise.resolve();
+    if (!signal) return first;
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      void first.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
   }
 
   #rebuildCatalog(): void {
@@ -201,6 +246,7 @@ export class Gateway {
         telemetry: this.telemetry,
         maxPending: this.#config.gateway.maxPendingPerSession,
         limits: this.#config.gateway,
+        whenCatalogReady: (signal) => this.whenCatalogReady(signal),
       },
       info,
     );
@@ -246,9 +292,14 @@ export class Gateway {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
       },
+      // Ready to serve the catalog: the start-up hold is over, and some upstream serves (or none is configured).
       ready: () => {
         const statuses = this.registry.statuses();
-        return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
+        const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
+        return {
+          ready: this.#catalogComplete && serving,
+          detail: { catalog: this.#catalogComplete ? "complete" : "starting", upstreams: statuses },
+        };
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
@@ -270,28 +321,7 @@ export class Gateway {
   /** Wait until every upstream is ready or down (or the timeout passes), reporting each as it settles. */
   async waitForUpstreams(timeoutMs: number, onSettled?: (status: UpstreamStatus) => void): Promise<void> {
     this.start();
-    const pending = new Set(this.registry.all().map((u) => u.name));
-    await new Promise<void>((resolve) => {
-      const settle = (status: UpstreamStatus) => {
-        if (!pending.has(status.name) || status.state === "connecting") return;
-        pending.delete(status.name);
-        onSettled?.(status);
-        if (pending.size === 0) finish();
-      };
-      const onState = (_: unknown, status: UpstreamStatus) => settle(status);
-      const finish = () => {
-        clearTimeout(timer);
-        this.registry.off("state", onState);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        for (const status of this.registry.statuses()) if (pending.has(status.name)) onSettled?.(status);
-        finish();
-      }, timeoutMs);
-      this.registry.on("state", onState);
-      for (const status of this.registry.statuses()) settle(status);
-      if (pending.size === 0) finish();
-    });
+    await whenSettled(this.registry, timeoutMs, onSettled);
     this.#rebuildCatalog();
   }
 
@@ -368,8 +398,15 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const { pinning } = config.security;
   const pins =
     deps.pins ??
-    (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
+    (pinning.mode === "off"
+      ? undefined
+      : await ToolPins.open(pinning.file, { logger: deps.log, readOnly: deps.pinsReadOnly ?? false }));
   return new Gateway(config, { ...deps, pins });
+}
+
+/** A path as one shell word (quoted only when it needs to be). */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

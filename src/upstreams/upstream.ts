@@ -32,6 +32,7 @@ import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
+import { StderrTail } from "./stderr-tail.ts";
 import { createTransport } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
@@ -126,7 +127,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #startedOnce = false;
   #restarts = 0;
   #lastError: string | undefined;
-  #lastStderr: string | undefined;
+  readonly #stderr = new StderrTail();
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
   #protocolVersion: string | undefined;
@@ -302,7 +303,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (!this.#running) return;
     const client = this.#createClient();
     this.#client = client;
-    this.#lastStderr = undefined;
+    this.#stderr.clear();
     if (this.#startedOnce) this.#restarts++;
     this.#startedOnce = true;
     // Only a first start is "connecting": after a failure the upstream is down, with its last error, until
@@ -314,7 +315,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     try {
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
-          this.#lastStderr = line;
+          this.#stderr.push(line);
           this.#log.info("upstream stderr", { stderr: line });
         },
         onWarning: (message) => this.#log.warn(message),
@@ -434,8 +435,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   #closedMessage(): string {
     if (this.#config.transport.type !== "stdio") return "connection closed";
-    const stderr = this.#lastStderr ? `; last stderr: ${this.#lastStderr}` : "";
-    return `the process exited${stderr}`;
+    const lines = this.#stderr.lines();
+    return lines.length ? `the process exited; its last stderr:\n${lines.join("\n")}` : "the process exited";
   }
 
   #setState(state: UpstreamState): void {
