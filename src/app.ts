@@ -9,7 +9,7 @@ import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
-import { createPinGate, ToolPins } from "./catalog/pinning.ts";
+import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
@@ -32,8 +32,9 @@ import type { NetworkTransport, Telemetry } from "./telemetry/telemetry.ts";
 import type { GatewayView } from "./telemetry/view.ts";
 import type { CredentialStore } from "./upstreams/auth/credential-store.ts";
 import { FileCredentialStore } from "./upstreams/auth/credential-store.ts";
-import { oauthClients } from "./upstreams/auth/oauth-provider.ts";
+import { loginCommand, oauthClients } from "./upstreams/auth/oauth-provider.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
+import { whenSettled } from "./upstreams/settled.ts";
 import type { UpstreamStatus } from "./upstreams/upstream.ts";
 
 export interface GatewayDeps {
@@ -45,8 +46,8 @@ export interface GatewayDeps {
   pins?: ToolPins | undefined;
   /** Credentials of OAuth-protected upstreams; absent when no upstream uses OAuth. */
   credentials?: CredentialStore | undefined;
-  /** The config file, named in hints such as `toolgate auth login X --config F`. */
-  configFile?: string | undefined;
+  /** Check pins without writing them (`toolgate list`/`call`: a look leaves no state behind). */
+  pinsReadOnly?: boolean;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -81,7 +82,12 @@ export class Gateway {
     const { pinning } = config.security;
     this.catalog = new Catalog({
       separator: config.gateway.separator,
-      ...(deps.pins ? { gate: createPinGate(deps.pins, pinning.mode, deps.log) } : {}),
+      ...(deps.pins && {
+        gate: createPinGate(deps.pins, pinning.mode, deps.log, (name) => {
+          const upstream = this.registry.get(name);
+          return upstream ? pinKey(upstream.config) : name;
+        }),
+      }),
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
@@ -90,10 +96,7 @@ export class Gateway {
         this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
       onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
       ...(deps.credentials && {
-        oauthFor: oauthClients(
-          deps.credentials,
-          (name) => `toolgate auth login ${name}${deps.configFile ? ` --config ${deps.configFile}` : ""}`,
-        ),
+        oauthFor: oauthClients(deps.credentials, (name) => loginCommand(name, config.configFile)),
       }),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
@@ -103,6 +106,10 @@ export class Gateway {
       pipelines: this.pipelines,
       events: this.events,
       log: deps.log,
+      approveCommand: (upstream) => {
+        const file = this.#config.configFile;
+        return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
+      },
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -179,6 +186,9 @@ export class Gateway {
   };
 
   #started = false;
+  /** Settles when the first catalog is complete: every upstream ready or down, or the start-up budget passed. */
+  #firstCatalog: Promise<void> | undefined;
+  #catalogComplete = false;
 
   /** Connect every upstream in the background; never blocks on a broken one. */
   start(): void {
@@ -186,6 +196,36 @@ export class Gateway {
     this.#started = true;
     this.registry.startAll();
     this.telemetry.startAlerts(this.view);
+    const budgetMs = this.#config.gateway.startupBudgetMs;
+    this.#firstCatalog = whenSettled(this.registry, budgetMs).then((connecting) => {
+      this.#rebuildCatalog();
+      this.#catalogComplete = true;
+      if (connecting.length) {
+        this.log.warn("start-up budget passed; serving the catalog without upstreams still connecting", {
+          budgetMs,
+          connecting,
+        });
+      }
+    });
+  }
+
+  /**
+   * Resolves once the catalog may be served as complete (see `start`), so a client that lists once right
+   * after connecting sees every upstream's tools. Rejects when `signal` aborts (the client cancelled).
+   */
+  whenCatalogReady(signal?: AbortSignal): Promise<void> {
+    const first = this.#firstCatalog;
+    if (this.#catalogComplete || !first) return Promise.resolve();
+    if (!signal) return first;
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      void first.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
   }
 
   #rebuildCatalog(): void {
@@ -215,6 +255,7 @@ export class Gateway {
         telemetry: this.telemetry,
         maxPending: this.#config.gateway.maxPendingPerSession,
         limits: this.#config.gateway,
+        whenCatalogReady: (signal) => this.whenCatalogReady(signal),
       },
       info,
     );
@@ -260,9 +301,14 @@ export class Gateway {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
       },
+      // Ready to serve the catalog: the start-up hold is over, and some upstream serves (or none is configured).
       ready: () => {
         const statuses = this.registry.statuses();
-        return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
+        const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
+        return {
+          ready: this.#catalogComplete && serving,
+          detail: { catalog: this.#catalogComplete ? "complete" : "starting", upstreams: statuses },
+        };
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
@@ -284,28 +330,7 @@ export class Gateway {
   /** Wait until every upstream is ready or down (or the timeout passes), reporting each as it settles. */
   async waitForUpstreams(timeoutMs: number, onSettled?: (status: UpstreamStatus) => void): Promise<void> {
     this.start();
-    const pending = new Set(this.registry.all().map((u) => u.name));
-    await new Promise<void>((resolve) => {
-      const settle = (status: UpstreamStatus) => {
-        if (!pending.has(status.name) || status.state === "connecting") return;
-        pending.delete(status.name);
-        onSettled?.(status);
-        if (pending.size === 0) finish();
-      };
-      const onState = (_: unknown, status: UpstreamStatus) => settle(status);
-      const finish = () => {
-        clearTimeout(timer);
-        this.registry.off("state", onState);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        for (const status of this.registry.statuses()) if (pending.has(status.name)) onSettled?.(status);
-        finish();
-      }, timeoutMs);
-      this.registry.on("state", onState);
-      for (const status of this.registry.statuses()) settle(status);
-      if (pending.size === 0) finish();
-    });
+    await whenSettled(this.registry, timeoutMs, onSettled);
     this.#rebuildCatalog();
   }
 
@@ -382,19 +407,25 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const { pinning } = config.security;
   const pins =
     deps.pins ??
-    (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
+    (pinning.mode === "off"
+      ? undefined
+      : await ToolPins.open(pinning.file, { logger: deps.log, readOnly: deps.pinsReadOnly ?? false }));
   const credentials =
     deps.credentials ??
     (config.upstreams.some((u) => u.transport.type !== "stdio" && u.transport.oauth)
-      ? credentialStore(deps)
+      ? credentialStore(config, deps.env)
       : undefined);
   return new Gateway(config, { ...deps, pins, credentials });
 }
 
-/** Upstream OAuth credentials live in the state directory beside the config (or the working directory). */
-export function credentialStore(deps: Pick<GatewayDeps, "env" | "configFile">): FileCredentialStore {
-  const base = deps.configFile ? dirname(resolvePath(deps.configFile)) : ".";
-  return new FileCredentialStore(join(base, ".toolgate"), deps.env.TOOLGATE_TOKEN_KEY);
+/** Upstream OAuth credentials live in the config's state directory (gateway.stateDir). */
+export function credentialStore(config: ResolvedConfig, env: NodeJS.ProcessEnv): FileCredentialStore {
+  return new FileCredentialStore(config.gateway.stateDir, env.TOOLGATE_TOKEN_KEY);
+}
+
+/** A path as one shell word (quoted only when it needs to be). */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

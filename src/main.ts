@@ -1,48 +1,149 @@
 /**
  * The `toolgate` CLI: argv, env, signals and exit codes. The only module that reads `process.*`.
  */
-
 import { spawn } from "node:child_process";
-import { watch } from "node:fs";
+import { createWriteStream, readFileSync, watch } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createGateway, credentialStore, type Gateway } from "./app.ts";
-import { ToolPins } from "./catalog/pinning.ts";
-import { loadConfigFile, type LoadedConfig as ParsedFile } from "./config/load.ts";
-import { GatewayError, toGatewayError } from "./errors.ts";
-import { createLogger } from "./telemetry/log.ts";
+import { pinKey, ToolPins } from "./catalog/pinning.ts";
+import { fromClientFormat } from "./config/client-formats.ts";
+import { type LoadedConfig, loadConfigFile, parseConfigSource } from "./config/load.ts";
+import { assertNever, ErrorCode, GatewayError, toGatewayError } from "./errors.ts";
+import { createLogger, type Logger, type LogLevel } from "./telemetry/log.ts";
 import { login } from "./upstreams/auth/login.ts";
-import { oauthClients } from "./upstreams/auth/oauth-provider.ts";
+import { loginCommand, oauthClients } from "./upstreams/auth/oauth-provider.ts";
 
-/** A loaded config and the file it came from. */
-type LoadedConfig = ParsedFile & { configFile: string };
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
-const USAGE = `toolgate: one MCP endpoint over many MCP servers, with policies and telemetry
+/** One line per subcommand in the overview; the full text with `toolgate SUB --help` or `toolgate help SUB`. */
+const COMMANDS = {
+  serve: {
+    line: "serve --config FILE [--http PORT | --stdio] [--host HOST] [--watch]",
+    help: `Serve MCP: over Streamable HTTP (/mcp) and WebSocket (/ws), or over stdin/stdout for a client that
+spawns toolgate. SIGHUP (or --watch) reloads the config; SIGTERM and SIGINT drain calls and stop.
+
+  --http PORT     listen on PORT (default: gateway.listen.port, 8080)
+  --stdio         serve one client on stdin/stdout (logs go to stderr)
+  --host HOST     address to bind (default: gateway.listen.host, 127.0.0.1)
+  --watch         reload the config when the file changes
+  --log-file F    append JSON logs to F instead of stderr
+
+Exit codes: 0 clean stop, 1 failure, 2 usage or config error.`,
+  },
+  check: {
+    line: "check --config FILE [--print | --json]",
+    help: `Validate a config. Prints a short summary (upstreams, ignored keys of client config files, the state
+directory); --print or --json print the normalized config instead (values from the environment redacted).
+
+Exit codes: 0 valid, 2 invalid (each problem names its JSON path).`,
+  },
+  list: {
+    line: "list --config FILE [--json] [--allow-down] [--timeout MS]",
+    help: `Connect to every upstream (progress on stderr) and print the upstreams' states and the catalog.
+
+  --json          the snapshot as JSON
+  --allow-down    exit 0 even when some upstream is not ready
+  --timeout MS    how long to wait for upstreams (default 15000)
+
+Exit codes: 0 every upstream ready (or --allow-down), 1 some upstream not ready, 2 usage or config error.`,
+  },
+  call: {
+    line: "call --config FILE NAME [JSON-ARGS] [--json]",
+    help: `Call one tool (NAME as tools/list shows it) with JSON-ARGS (an object); progress goes to stderr.
+
+  --json          print the whole result as JSON
+  --timeout MS    how long to wait for upstreams (default 15000)
+
+Exit codes: 0 ok, 1 error or an isError result, 2 usage or config error.`,
+  },
+  import: {
+    line: "import FILE [--out F]",
+    help: `Turn an MCP client's config file (Claude Desktop, Cursor, Claude Code, VS Code's .vscode/mcp.json,
+Windsurf, Zed's settings.json, Continue's config.yaml) into a toolgate config: JSON on stdout or in F.
+What toolgate does not use is dropped and listed on stderr; \${input:ID} becomes \${ID_IN_CAPITALS}
+(set that environment variable). toolgate also reads these files directly with --config.
+
+Exit codes: 0 written, 1 cannot write, 2 unreadable or invalid file.`,
+  },
+  auth: {
+    line: "auth --config FILE (login UPSTREAM | status [--json] | logout UPSTREAM)",
+    help: `Credentials of OAuth-protected upstreams (mcpServers.X.auth.oauth).
+
+  login UPSTREAM  print (and on a desktop open) the authorization URL, wait for the browser on the
+                  loopback callback, store the tokens (encrypted, in gateway.stateDir)
+  status          each protected upstream: authorized / expired / needs authorization, with expiry
+  logout UPSTREAM forget the upstream's tokens and client registration
+
+  --timeout MS    how long login waits for the browser (default 300000)
+
+A running gateway picks up new credentials at its next reconnect. Set TOOLGATE_TOKEN_KEY to keep the
+encryption key out of the state directory; TOOLGATE_NO_BROWSER=1 never opens a browser.
+
+Exit codes: 0 ok, 1 failure (consent refused or timed out), 2 usage or config error.`,
+  },
+  pins: {
+    line: "pins --config FILE [--json] [approve UPSTREAM [TOOL]]",
+    help: `List the pinned tool definitions of this config's upstreams (a table; --json for JSON), or approve the
+changed definitions of an upstream (or of one of its tools). The gateway serves approved tools after a
+reload (SIGHUP). Pins are kept in gateway.stateDir (default: .toolgate beside the config file).
+
+Exit codes: 0 ok, 1 failure, 2 usage or config error.`,
+  },
+} as const;
+
+type Command = keyof typeof COMMANDS;
+
+const USAGE = `toolgate ${VERSION}: one MCP endpoint over many MCP servers, with policies and telemetry
 
 Usage:
-  toolgate serve --config FILE [--http PORT | --stdio] [--host HOST] [--watch]
-  toolgate check --config FILE            validate; print the normalized config (secrets redacted)
-  toolgate list  --config FILE [--json]   connect to the upstreams; print the aggregated catalog
-  toolgate call  --config FILE NAME [JSON-ARGS] [--json]
-  toolgate pins  --config FILE [approve UPSTREAM [TOOL]]
-                                          list pinned tool definitions, or approve changed ones
+${Object.values(COMMANDS)
+  .map((c) => `  toolgate ${c.line}`)
+  .join("\n")}
+  toolgate help [COMMAND]                 the help of one command (or: toolgate COMMAND --help)
 
 Options:
-  -c, --config FILE   config file (JSON or YAML; mcpServers-compatible)
-  --http PORT         serve MCP over Streamable HTTP (/mcp) and WebSocket (/ws) on PORT
-  --stdio             serve MCP over stdin/stdout (for clients that spawn toolgate)
-  --host HOST         address to bind (default: gateway.listen.host, 127.0.0.1)
-  --watch             reload the config when the file changes (SIGHUP always reloads)
-  --json              machine-readable output
-  --timeout MS        how long list/call wait for upstreams (default 15000)
+  -c, --config FILE   config file: JSON, JSONC or YAML; toolgate's own format or an MCP client's
+                      (Claude Desktop, Cursor, Claude Code, VS Code, Windsurf, Zed, Continue)
+  --log-file FILE     append JSON logs to FILE (default: stderr, readable text on a terminal, else JSON)
   -h, --help          this text
+  -V, --version       the version
 
-Exit codes: 0 ok, 1 runtime failure (or an isError tool result), 2 usage or config error.`;
+Exit codes: 0 ok, 1 runtime failure (or an isError tool result, or an upstream down for list), 2 usage or
+config error.`;
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
-class UsageError extends Error {}
+class UsageError extends Error {
+  readonly command: Command | undefined;
+  constructor(message: string, command?: Command) {
+    super(message);
+    this.command = command;
+  }
+}
+
+/** Standard output; a reader that went away (`toolgate list | head -1`) ends the output, not the process. */
+let stdoutOpen = true;
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+  stdoutOpen = false;
+});
+function out(text: string): void {
+  if (stdoutOpen) process.stdout.write(text);
+}
+
+function isCommand(name: string): name is Command {
+  return Object.hasOwn(COMMANDS, name);
+}
+
+function commandHelp(command: Command): string {
+  return `Usage: toolgate ${COMMANDS[command].line}\n\n${COMMANDS[command].help}`;
+}
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -54,16 +155,38 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
+  if (values.version) {
+    out(`toolgate ${VERSION}\n`);
+    return EXIT_OK;
+  }
+  if (command === "help") {
+    const topic = rest[0];
+    if (topic !== undefined && !isCommand(topic)) {
+      process.stderr.write(`toolgate: unknown command "${topic}"\n\n${USAGE}\n`);
+      return EXIT_USAGE;
+    }
+    out(`${topic === undefined ? USAGE : commandHelp(topic)}\n`);
+    return EXIT_OK;
+  }
+  if (!command) {
+    out(`${USAGE}\n`);
     return values.help ? EXIT_OK : EXIT_USAGE;
   }
+  if (!isCommand(command)) {
+    process.stderr.write(`toolgate: unknown command "${command}"\n\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (values.help) {
+    out(`${commandHelp(command)}\n`);
+    return EXIT_OK;
+  }
   try {
-    if (!values.config) throw new UsageError("--config FILE is required");
-    const loaded = { ...(await loadConfigFile(values.config, process.env)), configFile: values.config };
+    if (command === "import") return await importFile(rest, values);
+    if (!values.config) throw new UsageError("--config FILE is required", command);
+    const loaded = await loadConfigFile(values.config, process.env);
     switch (command) {
       case "check":
-        return check(loaded, values.json ?? false);
+        return check(loaded, values);
       case "serve":
         return await serve(loaded, values);
       case "list":
@@ -71,15 +194,16 @@ async function main(argv: string[]): Promise<number> {
       case "call":
         return await call(loaded, rest, values);
       case "pins":
-        return await pins(loaded, rest);
+        return await pins(loaded, rest, values);
       case "auth":
         return await authCommand(loaded, rest, values);
       default:
-        throw new UsageError(`unknown command "${command}"`);
+        return assertNever(command);
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`toolgate: ${err.message}\n\n${USAGE}\n`);
+      const help = err.command ? commandHelp(err.command) : USAGE;
+      process.stderr.write(`toolgate: ${err.message}\n\n${help}\n`);
       return EXIT_USAGE;
     }
     const e = toGatewayError(err);
@@ -99,22 +223,30 @@ function parse(argv: string[]) {
       host: { type: "string" },
       watch: { type: "boolean" },
       json: { type: "boolean" },
+      print: { type: "boolean" },
+      "allow-down": { type: "boolean" },
+      "log-file": { type: "string" },
+      out: { type: "string" },
       timeout: { type: "string" },
       help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
     },
   });
 }
 
 type Values = ReturnType<typeof parse>["values"];
 
-function check(loaded: LoadedConfig, json: boolean): number {
-  const redacted = redact(loaded.config, loaded.secretValues);
-  if (json) process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
-  else {
-    const upstreams = loaded.config.upstreams.map((u) => `  ${u.name} (${u.transport.type})`).join("\n");
-    process.stdout.write(`config ok: ${loaded.config.upstreams.length} upstream(s)\n${upstreams}\n\n`);
-    process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
+function check(loaded: LoadedConfig, values: Values): number {
+  const { config } = loaded;
+  if (values.print || values.json) {
+    out(`${JSON.stringify(redact(config, loaded.secretValues), null, 2)}\n`);
+    return EXIT_OK;
   }
+  const lines = [`config ok: ${config.upstreams.length} upstream(s)`];
+  for (const u of config.upstreams) lines.push(`  ${u.name} (${u.transport.type})`);
+  for (const w of loaded.warnings) lines.push(`warning: ${w}`);
+  lines.push(`state: ${config.gateway.stateDir}`, "(--print shows the normalized config)");
+  out(`${lines.join("\n")}\n`);
   return EXIT_OK;
 }
 
@@ -128,20 +260,29 @@ function redact(value: unknown, secrets: Set<string>): unknown {
   return value;
 }
 
-async function start(loaded: LoadedConfig, serving: boolean): Promise<Gateway> {
+/** Logs: `--log-file` gets JSON; stderr gets readable text on a terminal and JSON otherwise. */
+function logger(level: LogLevel, values: Values): Logger {
+  const file = values["log-file"];
+  if (file) {
+    const stream = createWriteStream(file, { flags: "a" });
+    return createLogger({ level, format: "json", sink: (line) => stream.write(line) });
+  }
+  return createLogger({ level, format: process.stderr.isTTY ? "text" : "json" });
+}
+
+async function start(loaded: LoadedConfig, values: Values, serving: boolean): Promise<Gateway> {
   const level = serving ? loaded.config.gateway.logLevel : "warn";
-  const log = createLogger({ level });
-  return createGateway(loaded.config, { log, env: process.env, configFile: loaded.configFile });
+  const log = logger(level, values);
+  for (const warning of loaded.warnings) log.warn(warning);
+  // A look (list, call) checks pins without writing them: it leaves no state behind.
+  return createGateway(loaded.config, { log, env: process.env, pinsReadOnly: !serving });
 }
 
 /** `auth login UPSTREAM` (consent in a browser), `auth status`, `auth logout UPSTREAM`. */
 async function authCommand(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
   const [action, name] = rest;
-  const store = credentialStore({ env: process.env, configFile: loaded.configFile });
-  const clients = oauthClients(
-    store,
-    (upstream) => `toolgate auth login ${upstream} --config ${loaded.configFile}`,
-  );
+  const store = credentialStore(loaded.config, process.env);
+  const clients = oauthClients(store, (upstream) => loginCommand(upstream, loaded.config.configFile));
   const protectedUpstreams = loaded.config.upstreams.flatMap((u) => {
     const client = clients(u.name, u.transport);
     return client ? [client] : [];
@@ -150,7 +291,7 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
     const client = protectedUpstreams.find((c) => c.upstream === name);
     if (!client) {
       const names = protectedUpstreams.map((c) => c.upstream).join(", ") || "none";
-      throw new UsageError(`auth ${action} needs an upstream with auth.oauth (configured: ${names})`);
+      throw new UsageError(`auth ${action} needs an upstream with auth.oauth (configured: ${names})`, "auth");
     }
     return client;
   };
@@ -163,14 +304,12 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
           ...(await c.describe()),
         })),
       );
-      if (values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      else if (rows.length === 0) process.stdout.write("no upstream uses OAuth\n");
+      if (values.json) out(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (rows.length === 0) out("no upstream uses OAuth\n");
       else {
         for (const r of rows) {
           const until = r.expiresAt ? `, expires ${r.expiresAt}` : "";
-          process.stdout.write(
-            `${r.upstream}  ${r.state}${until}${r.issuer ? `  (issuer ${r.issuer})` : ""}\n`,
-          );
+          out(`${r.upstream}  ${r.state}${until}${r.issuer ? `  (issuer ${r.issuer})` : ""}\n`);
         }
       }
       return EXIT_OK;
@@ -188,19 +327,17 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
         },
       });
       const state = await client.describe();
-      process.stdout.write(
-        `${client.upstream}: ${state.state}${state.expiresAt ? `, expires ${state.expiresAt}` : ""}\n`,
-      );
+      out(`${client.upstream}: ${state.state}${state.expiresAt ? `, expires ${state.expiresAt}` : ""}\n`);
       return EXIT_OK;
     }
     case "logout": {
       const client = pick();
       await store.delete(client.key);
-      process.stdout.write(`${client.upstream}: credentials removed\n`);
+      out(`${client.upstream}: credentials removed\n`);
       return EXIT_OK;
     }
     default:
-      throw new UsageError("auth takes: login UPSTREAM | status | logout UPSTREAM");
+      throw new UsageError("auth takes: login UPSTREAM | status | logout UPSTREAM", "auth");
   }
 }
 
@@ -218,8 +355,8 @@ function openBrowser(url: string): void {
 }
 
 async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
-  if (values.stdio && values.http) throw new UsageError("choose one of --stdio and --http");
-  const gateway = await start(loaded, true);
+  if (values.stdio && values.http) throw new UsageError("choose one of --stdio and --http", "serve");
+  const gateway = await start(loaded, values, true);
   const listen = loaded.config.gateway.listen;
   const host = values.host ?? listen.host;
   if (values.stdio) {
@@ -227,13 +364,13 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
   } else {
     const port = values.http === undefined ? listen.port : Number(values.http);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError(`--http needs a port, got "${values.http}"`);
+      throw new UsageError(`--http needs a port, got "${values.http}"`, "serve");
     const bound = await gateway.serveHttp(host, port);
     const base = `${displayHost(host)}:${bound}`;
     const urls = { mcp: `http://${base}/mcp`, ws: `ws://${base}/ws`, status: `http://${base}/` };
     gateway.log.info("toolgate listening", urls);
-    // The log is JSON for machines; a person at a terminal also gets the addresses in plain words.
-    if (process.stderr.isTTY) {
+    // A person at a terminal also gets the addresses in plain words.
+    if (process.stderr.isTTY && !values["log-file"]) {
       process.stderr.write(
         `\ntoolgate is serving ${loaded.config.upstreams.length} upstream(s)\n` +
           `  MCP (Streamable HTTP)  ${urls.mcp}\n  MCP (WebSocket)        ${urls.ws}\n` +
@@ -287,7 +424,7 @@ function displayHost(host: string): string {
 }
 
 async function connectAll(loaded: LoadedConfig, values: Values): Promise<Gateway> {
-  const gateway = await start(loaded, false);
+  const gateway = await start(loaded, values, false);
   const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   await gateway.waitForUpstreams(timeoutMs, (status) => {
     const detail = status.state === "ready" ? `${status.tools} tools` : (status.lastError ?? "");
@@ -301,21 +438,25 @@ async function list(loaded: LoadedConfig, values: Values): Promise<number> {
   const gateway = await connectAll(loaded, values);
   try {
     const snapshot = gateway.snapshot();
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify(snapshot, null, 2)}\n`);
-      return EXIT_OK;
-    }
-    for (const up of snapshot.upstreams) {
-      const error = up.lastError ? `, last error: ${up.lastError}` : "";
-      process.stdout.write(`\n${up.name} [${up.transport}] ${up.state}${error}\n`);
-      for (const tool of snapshot.tools.filter((t) => t.upstream === up.name)) {
-        process.stdout.write(`  ${tool.name}${tool.description ? `  ${firstLine(tool.description)}` : ""}\n`);
+    if (values.json) out(`${JSON.stringify(snapshot, null, 2)}\n`);
+    else {
+      for (const up of snapshot.upstreams) {
+        const error = up.lastError ? `, last error: ${up.lastError.replaceAll("\n", "\n    ")}` : "";
+        out(`\n${up.name} [${up.transport}] ${up.state}${error}\n`);
+        for (const tool of snapshot.tools.filter((t) => t.upstream === up.name)) {
+          out(`  ${tool.name}${tool.description ? `  ${firstLine(tool.description)}` : ""}\n`);
+        }
       }
+      const counts = `${snapshot.tools.length} tools, ${snapshot.prompts.length} prompts, ${snapshot.resources.length} resources`;
+      out(`\n${counts}\n`);
+      for (const c of snapshot.collisions) out(`warning: ${c}\n`);
     }
-    const counts = `${snapshot.tools.length} tools, ${snapshot.prompts.length} prompts, ${snapshot.resources.length} resources`;
-    process.stdout.write(`\n${counts}\n`);
-    for (const c of snapshot.collisions) process.stdout.write(`warning: ${c}\n`);
-    return EXIT_OK;
+    const notReady = snapshot.upstreams.filter((u) => u.state !== "ready").map((u) => u.name);
+    if (notReady.length === 0 || values["allow-down"]) return EXIT_OK;
+    process.stderr.write(
+      `toolgate: ${notReady.length} upstream(s) not ready: ${notReady.join(", ")} (--allow-down exits 0 anyway)\n`,
+    );
+    return EXIT_FAILURE;
   } finally {
     await gateway.stop();
   }
@@ -328,16 +469,16 @@ function firstLine(text: string): string {
 
 async function call(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
   const [name, json] = rest;
-  if (!name) throw new UsageError("call needs a tool NAME");
+  if (!name) throw new UsageError("call needs a tool NAME", "call");
   let args: unknown = {};
   if (json !== undefined) {
     try {
       args = JSON.parse(json);
     } catch (err) {
-      throw new UsageError(`arguments are not valid JSON: ${(err as Error).message}`);
+      throw new UsageError(`arguments are not valid JSON: ${(err as Error).message}`, "call");
     }
     if (!args || typeof args !== "object" || Array.isArray(args))
-      throw new UsageError("arguments must be a JSON object");
+      throw new UsageError("arguments must be a JSON object", "call");
   }
   const gateway = await connectAll(loaded, values);
   try {
@@ -345,8 +486,8 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
       const total = p.total === undefined ? "" : `/${p.total}`;
       process.stderr.write(`  progress ${p.progress}${total}${p.message ? ` ${p.message}` : ""}\n`);
     });
-    if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else process.stdout.write(`${renderResult(result)}\n`);
+    if (values.json) out(`${JSON.stringify(result, null, 2)}\n`);
+    else out(`${renderResult(result)}\n`);
     return result.isError === true ? EXIT_FAILURE : EXIT_OK;
   } finally {
     await gateway.stop();
@@ -360,21 +501,85 @@ function renderResult(result: Record<string, unknown>): string {
   return `${result.isError === true ? "error: " : ""}${parts.join("\n")}`;
 }
 
-async function pins(loaded: LoadedConfig, rest: string[]): Promise<number> {
-  const store = await ToolPins.open(loaded.config.security.pinning.file);
+async function pins(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const { config } = loaded;
+  const store = await ToolPins.open(config.security.pinning.file);
+  // This config's upstreams by pin key: pins of other servers that share the state directory stay out of it.
+  const names = new Map(config.upstreams.map((u) => [pinKey(u), u.name]));
   const [action, upstream, tool] = rest;
   if (action === undefined) {
-    process.stdout.write(`${JSON.stringify(store.list(), null, 2)}\n`);
+    const entries = store
+      .list()
+      .filter((p) => names.has(p.upstream))
+      .map((p) => ({ ...p, key: p.upstream, upstream: names.get(p.upstream) as string }));
+    if (values.json) out(`${JSON.stringify(entries, null, 2)}\n`);
+    else if (entries.length === 0)
+      out(`no pins yet (${store.file}); the gateway pins tools as it first sees them\n`);
+    else {
+      const rows = entries.map((p) => [
+        p.upstream,
+        p.tool,
+        p.pending ? "changed: needs approval" : "pinned",
+        p.pinnedAt,
+      ]);
+      out(`${table(["UPSTREAM", "TOOL", "STATE", "PINNED AT"], rows)}\n`);
+      const changed = new Set(entries.filter((p) => p.pending).map((p) => p.upstream));
+      for (const name of changed)
+        out(`approve with: toolgate pins approve ${name} --config ${values.config}\n`);
+    }
     return EXIT_OK;
   }
   if (action !== "approve" || !upstream) {
-    throw new UsageError("pins takes no argument (list) or: approve UPSTREAM [TOOL]");
+    throw new UsageError("pins takes no argument (list) or: approve UPSTREAM [TOOL]", "pins");
   }
-  const approved = await store.approve(upstream, tool);
+  const configured = config.upstreams.find((u) => u.name === upstream);
+  if (!configured) throw new UsageError(`no upstream "${upstream}" in ${values.config}`, "pins");
+  const approved = await store.approve(pinKey(configured), tool);
   await store.flush();
-  const what = approved.map((p) => `${p.upstream}/${p.tool}`).join(", ") || "nothing was pending";
-  process.stdout.write(`approved: ${what}\n`);
+  const what = approved.map((p) => `${upstream}/${p.tool}`).join(", ") || "nothing was pending";
+  out(`approved: ${what}\n`);
   return EXIT_OK;
+}
+
+async function importFile(rest: string[], values: Values): Promise<number> {
+  const [file] = rest;
+  if (!file || rest.length > 1) throw new UsageError("import needs one FILE", "import");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new GatewayError(ErrorCode.ConfigInvalid, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const adapted = fromClientFormat(parseConfigSource(text, file), {
+    file: resolve(file),
+    env: process.env,
+    checkInputs: false,
+  });
+  if (adapted.issues.length) {
+    const lines = adapted.issues.map((i) => `  ${i.path}: ${i.message}`).join("\n");
+    throw new GatewayError(ErrorCode.ConfigInvalid, `cannot import ${file}:\n${lines}`);
+  }
+  for (const warning of adapted.warnings)
+    process.stderr.write(`dropped: ${warning.replace(/^ignored /, "")}\n`);
+  const json = `${JSON.stringify(adapted.raw, null, 2)}\n`;
+  if (values.out) {
+    await writeFile(values.out, json);
+    process.stderr.write(`wrote ${values.out}; check it with: toolgate check --config ${values.out}\n`);
+  } else out(json);
+  return EXIT_OK;
+}
+
+/** Columns padded to their widest cell. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 main(process.argv.slice(2)).then(

@@ -3,6 +3,9 @@
  * (a "rug pull": new description or schema smuggling instructions to the model) is reported until an
  * operator approves it (`toolgate pins approve`). Pins live in a JSON file written atomically.
  *
+ * Pins are keyed by the upstream's identity (`pinKey`: its name and a hash of its command and arguments or
+ * URL), so two configs naming different servers alike never share pins.
+ *
  * The gateway and the CLI may both write the file: each writer re-reads it and overlays only the entries it
  * changed, the most recently pinned hash winning, so an approval is never lost to a concurrent write.
  */
@@ -10,6 +13,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
+import type { UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError } from "../errors.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
 import type { ToolGate } from "./catalog.ts";
@@ -40,6 +44,24 @@ export interface PinEntry {
 export interface ToolPinsOptions {
   now?: () => Date;
   logger?: Logger;
+  /** Never write the file (`toolgate list`/`call` report pins but leave no state behind). */
+  readOnly?: boolean;
+}
+
+/**
+ * The key an upstream's pins are stored under: `name#<12 hex>` of what the server is (command, arguments and
+ * cwd, or transport and URL; not env or headers, which carry rotating secrets).
+ */
+export function pinKey(upstream: Pick<UpstreamConfig, "name" | "transport">): string {
+  const t = upstream.transport;
+  const identity = t.type === "stdio" ? [t.type, t.command, ...t.args, t.cwd ?? ""] : [t.type, t.url];
+  return `${upstream.name}#${createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 12)}`;
+}
+
+/** The upstream name in a pin key. */
+export function pinKeyName(key: string): string {
+  const at = key.lastIndexOf("#");
+  return at === -1 ? key : key.slice(0, at);
 }
 
 /** JSON with object keys sorted at every level, so equal values always serialize the same. */
@@ -68,12 +90,14 @@ const PinSchema = z.object({
 });
 type Pin = z.output<typeof PinSchema>;
 
-const FILE_VERSION = 1;
+/** Version 1 files keyed pins by upstream name only; they are ignored (tools are pinned anew). */
+const FILE_VERSION = 2;
 
 export class ToolPins {
   readonly file: string;
   readonly #now: () => Date;
   readonly #logger: Logger;
+  readonly #readOnly: boolean;
   /** upstream → tool → pin. Maps, since tool names come from upstreams (think `__proto__`). */
   #pins = new Map<string, Map<string, Pin>>();
   /** Entries changed here and not yet written, as `[upstream, tool]`. */
@@ -86,6 +110,7 @@ export class ToolPins {
     this.file = file;
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger ?? silentLogger;
+    this.#readOnly = options.readOnly ?? false;
   }
 
   /** Load the pins file (a missing file is an empty store). Throws GatewayError(ConfigInvalid) when it is corrupt. */
@@ -97,7 +122,7 @@ export class ToolPins {
 
   /** Re-read the file, e.g. after `toolgate pins approve` ran in another process. Unwritten changes stay. */
   async reload(): Promise<void> {
-    const disk = await readPins(this.file);
+    const disk = await readPins(this.file, this.#logger);
     for (const [upstream, tool] of this.#dirty.values()) {
       setPin(disk, upstream, tool, merge(getPin(disk, upstream, tool), getPin(this.#pins, upstream, tool)));
     }
@@ -128,11 +153,12 @@ export class ToolPins {
    */
   async approve(upstream: string, tool?: string): Promise<PinEntry[]> {
     const tools = this.#pins.get(upstream);
-    if (!tools) throw new GatewayError(ErrorCode.ToolNotFound, `no pinned tools for upstream "${upstream}"`);
+    const name = pinKeyName(upstream);
+    if (!tools) throw new GatewayError(ErrorCode.ToolNotFound, `no pinned tools for upstream "${name}"`);
     if (tool !== undefined && !tools.has(tool)) {
       throw new GatewayError(
         ErrorCode.ToolNotFound,
-        `tool "${tool}" of upstream "${upstream}" was never pinned`,
+        `tool "${tool}" of upstream "${name}" was never pinned`,
         {
           upstream,
           tool,
@@ -168,6 +194,7 @@ export class ToolPins {
 
   #update(upstream: string, tool: string, pin: Pin): void {
     setPin(this.#pins, upstream, tool, pin);
+    if (this.#readOnly) return;
     this.#dirty.set(`${upstream}\0${tool}`, [upstream, tool]);
     if (this.#queued) return;
     this.#queued = true;
@@ -186,7 +213,7 @@ export class ToolPins {
     const written = [...this.#dirty];
     this.#dirty.clear();
     try {
-      const disk = await readPins(this.file);
+      const disk = await readPins(this.file, this.#logger);
       for (const [, [upstream, tool]] of written) {
         setPin(disk, upstream, tool, merge(getPin(disk, upstream, tool), getPin(this.#pins, upstream, tool)));
       }
@@ -216,10 +243,12 @@ export function createPinGate(
   pins: ToolPins,
   mode: "off" | "hold" | "flag",
   logger: Logger = silentLogger,
+  /** The pin key of an upstream name (see `pinKey`); the name itself when absent. */
+  keyOf: (upstream: string) => string = (upstream) => upstream,
 ): ToolGate {
   return (upstream, tool) => {
     if (mode === "off") return "ok";
-    const result = pins.check(upstream, tool);
+    const result = pins.check(keyOf(upstream), tool);
     if (result.status !== "changed") return "ok";
     logger.warn(`tool "${tool.name}" of upstream "${upstream}" changed since it was pinned`, {
       upstream,
@@ -258,7 +287,7 @@ function setPin(
   pins.set(upstream, tools.set(tool, pin));
 }
 
-async function readPins(file: string): Promise<Map<string, Map<string, Pin>>> {
+async function readPins(file: string, logger: Logger): Promise<Map<string, Map<string, Pin>>> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -281,6 +310,12 @@ async function readPins(file: string): Promise<Map<string, Map<string, Pin>>> {
     throw corrupt((err as Error).message);
   }
   const doc = raw as { version?: unknown; tools?: unknown };
+  if (isObject(raw) && doc.version === 1) {
+    logger.warn("the pins file has the old format keyed by upstream name only; tools are pinned anew", {
+      file,
+    });
+    return new Map();
+  }
   if (!isObject(raw) || doc.version !== FILE_VERSION || !isObject(doc.tools)) {
     throw corrupt(`expected {"version": ${FILE_VERSION}, "tools": {...}}`);
   }

@@ -3,10 +3,13 @@
  * Errors name the JSON path of the offending value.
  */
 import { readFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { dirname, extname, isAbsolute, join, resolve } from "node:path";
+import { type ParseError, parse as parseJsonc, printParseErrorCode } from "jsonc-parser";
 import { parse as parseYaml } from "yaml";
-import type { z } from "zod";
+import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import { fromClientFormat, nearest } from "./client-formats.ts";
+import { type ConfigIssue, childPath } from "./issues.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -21,6 +24,8 @@ import type { SecurityOptions } from "./security-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
 
 export type UpstreamOAuthOptions = z.output<typeof UpstreamOAuthSchema>;
+export type { ConfigIssue } from "./issues.ts";
+export { childPath } from "./issues.ts";
 
 export type TransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
@@ -50,23 +55,31 @@ export interface UpstreamConfig {
 }
 
 export interface ResolvedConfig {
-  gateway: GatewayOptions;
+  /** `stateDir` is absolute here: the directory of pins and other state that outlives a run. */
+  gateway: GatewayOptions & { stateDir: string };
   defaults: ResolvedPolicy;
   upstreams: UpstreamConfig[];
-  security: SecurityOptions;
+  /** `pinning.file` is absolute here. */
+  security: SecurityOptions & { pinning: SecurityOptions["pinning"] & { file: string } };
   telemetry: TelemetryConfig;
+  /** The file this config came from (absolute); absent for a config built in memory. */
+  configFile?: string | undefined;
 }
 
-export interface ConfigIssue {
-  /** JSON path, e.g. `$.mcpServers.github.url`. */
-  path: string;
-  message: string;
+export interface ResolveOptions {
+  /**
+   * The config file: relative `cwd`, `./`/`../` paths and the state directory resolve against its directory.
+   * Without it they resolve against the process's working directory.
+   */
+  file?: string | undefined;
 }
 
 export interface LoadedConfig {
   config: ResolvedConfig;
   /** Values interpolated from the environment: never print them (`toolgate check` redacts them). */
   secretValues: Set<string>;
+  /** What was ignored while reading an MCP client's file (its own top-level keys, inputs): say so once. */
+  warnings: string[];
 }
 
 /** Read and resolve a config file. Throws GatewayError(ConfigInvalid) with `data.issues`. */
@@ -88,30 +101,48 @@ export function parseConfigText(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): LoadedConfig {
-  let raw: unknown;
-  try {
-    raw = /\.ya?ml$/i.test(extname(file)) ? parseYaml(text) : JSON.parse(text);
-  } catch (err) {
-    throw configError([
-      {
-        path: "$",
-        message: `${file} is not valid ${/\.ya?ml$/i.test(file) ? "YAML" : "JSON"}: ${(err as Error).message}`,
-      },
-    ]);
-  }
-  return resolveConfig(raw, env);
+  return resolveConfig(parseConfigSource(text, file), env, { file });
 }
 
-export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
-  const issues: ConfigIssue[] = [];
+/** YAML by extension, else JSON with comments and trailing commas (JSONC, as VS Code and Cursor write it). */
+export function parseConfigSource(text: string, file: string): unknown {
+  if (/\.ya?ml$/i.test(extname(file))) {
+    try {
+      return parseYaml(text);
+    } catch (err) {
+      throw configError([{ path: "$", message: `${file} is not valid YAML: ${(err as Error).message}` }]);
+    }
+  }
+  const errors: ParseError[] = [];
+  const raw: unknown = parseJsonc(text, errors, { allowTrailingComma: true, allowEmptyContent: false });
+  const first = errors[0];
+  if (first) {
+    const before = text.slice(0, first.offset).split("\n");
+    const where = `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
+    throw configError([
+      { path: "$", message: `${file} is not valid JSON: ${printParseErrorCode(first.error)} at ${where}` },
+    ]);
+  }
+  return raw;
+}
+
+export function resolveConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ResolveOptions = {},
+): LoadedConfig {
+  const file = options.file === undefined ? undefined : resolve(options.file);
+  const adapted = fromClientFormat(raw, { file, env });
+  const issues: ConfigIssue[] = [...adapted.issues];
   const secretValues = new Set<string>();
-  const interpolated = interpolate(raw, "$", env, issues, secretValues);
+  const interpolated = interpolate(adapted.raw, "$", env, issues, secretValues);
   if (issues.length) throw configError(issues);
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
-  const config = normalize(parsed.data, issues);
+  const config = normalize(parsed.data, issues, file === undefined ? resolve() : dirname(file));
+  config.configFile = file;
   if (issues.length) throw configError(issues);
-  return { config, secretValues };
+  return { config, secretValues, warnings: adapted.warnings };
 }
 
 /** `${NAME}`, `${NAME:-default}` (Claude Code) and `${env:NAME}` (Cursor). */
@@ -152,26 +183,56 @@ function interpolate(
   return value;
 }
 
-export function childPath(parent: string, key: string | number): string {
-  if (typeof key === "number") return `${parent}[${key}]`;
-  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
-}
-
 function zodIssues(error: z.ZodError): ConfigIssue[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.reduce<string>(
       (p, k) => childPath(p, typeof k === "number" ? k : String(k)),
       "$",
     );
-    // One issue per unknown key, at the key's own path (`$.mcpServers.github.comand: unknown key`).
+    // One issue per unknown key, at the key's own path (`$.mcpServers.github.comand: unknown key (did you
+    // mean "command"?)`).
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ path: childPath(path, key), message: "unknown key" }));
+      const known = keysAt(issue.path);
+      return issue.keys.map((key) => {
+        const guess = nearest(key, known);
+        return {
+          path: childPath(path, key),
+          message: `unknown key${guess ? ` (did you mean "${guess}"?)` : ""}`,
+        };
+      });
     }
     return [{ path, message: issue.message }];
   });
 }
 
-function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig {
+type JsonSchemaNode = {
+  properties?: Record<string, JsonSchemaNode>;
+  additionalProperties?: JsonSchemaNode | boolean;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+};
+
+let jsonSchema: JsonSchemaNode | undefined;
+
+/** The keys the schema allows in the object at `path` (read from its JSON Schema; only on errors). */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  jsonSchema ??= z.toJSONSchema(ConfigSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
+  let nodes: JsonSchemaNode[] = [jsonSchema];
+  const expand = (list: JsonSchemaNode[]): JsonSchemaNode[] =>
+    list.flatMap((n) => [n, ...expand([...(n.anyOf ?? []), ...(n.oneOf ?? [])])]);
+  for (const segment of path) {
+    nodes = expand(nodes).flatMap((n) => {
+      if (typeof segment === "number") return n.items ? [n.items] : [];
+      const prop = n.properties?.[String(segment)];
+      if (prop) return [prop];
+      return typeof n.additionalProperties === "object" ? [n.additionalProperties] : [];
+    });
+  }
+  return [...new Set(expand(nodes).flatMap((n) => Object.keys(n.properties ?? {})))];
+}
+
+function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string): ResolvedConfig {
   for (const name of Object.keys(parsed.upstreams)) {
     if (!(name in parsed.mcpServers)) {
       issues.push({ path: childPath("$.upstreams", name), message: `no server "${name}" in mcpServers` });
@@ -180,7 +241,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
   const upstreams: UpstreamConfig[] = [];
   for (const [name, entry] of Object.entries(parsed.mcpServers)) {
     if (entry.disabled) continue;
-    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues);
+    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues, baseDir);
     if (!transport) continue;
     const options: UpstreamOptions = parsed.upstreams[name] ?? {};
     upstreams.push({
@@ -197,19 +258,45 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       healthCheck: { intervalMs: 15_000, timeoutMs: 5_000, ...options.healthCheck },
     });
   }
+  const stateDir = resolve(baseDir, parsed.gateway.stateDir ?? ".toolgate");
+  const { pinning } = parsed.security;
   return {
-    gateway: parsed.gateway,
+    gateway: { ...parsed.gateway, stateDir },
     defaults: resolvePolicy(parsed.defaults),
     upstreams,
-    security: parsed.security,
+    security: {
+      ...parsed.security,
+      pinning: {
+        ...pinning,
+        file: pinning.file ? resolve(baseDir, pinning.file) : join(stateDir, "pins.json"),
+      },
+    },
     telemetry: parsed.telemetry,
   };
+}
+
+/**
+ * Paths of a stdio upstream, the way a config file's author means them: a relative `cwd` is relative to the
+ * config file's directory. Without `cwd`, a command or argument that is visibly a relative path (`./x`, `../x`)
+ * is too; other arguments are passed as written (the child runs in the gateway's working directory).
+ */
+function resolveStdioPaths(
+  transport: Extract<TransportConfig, { type: "stdio" }>,
+  baseDir: string,
+): Extract<TransportConfig, { type: "stdio" }> {
+  if (transport.cwd !== undefined) {
+    // The child resolves its own relative paths (command included) against its cwd.
+    return { ...transport, cwd: isAbsolute(transport.cwd) ? transport.cwd : resolve(baseDir, transport.cwd) };
+  }
+  const path = (p: string) => (/^\.\.?[\\/]/.test(p) ? resolve(baseDir, p) : p);
+  return { ...transport, command: path(transport.command), args: transport.args.map(path) };
 }
 
 function resolveTransport(
   entry: McpServerEntry,
   path: string,
   issues: ConfigIssue[],
+  baseDir: string,
 ): TransportConfig | undefined {
   const type = entry.type ?? (entry.command ? "stdio" : inferRemoteType(entry.url));
   if (type === "stdio") {
@@ -218,13 +305,10 @@ function resolveTransport(
       return undefined;
     }
     if (entry.url) issues.push({ path: `${path}.url`, message: "a stdio server takes no url" });
-    return {
-      type: "stdio",
-      command: entry.command,
-      args: entry.args ?? [],
-      env: entry.env ?? {},
-      cwd: entry.cwd,
-    };
+    return resolveStdioPaths(
+      { type: "stdio", command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd: entry.cwd },
+      baseDir,
+    );
   }
   if (!entry.url) {
     issues.push({

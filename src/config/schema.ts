@@ -192,6 +192,16 @@ export const GatewaySchema = z.strictObject({
   maxPendingPerSession: positiveInt.default(256),
   sessionIdleMs: positiveInt.default(30 * 60_000),
   drainTimeoutMs: ms.default(10_000),
+  /**
+   * At start, the first list requests (and calls of tools not yet listed) wait until every upstream is ready
+   * or down, at most this long; /readyz turns ready then too.
+   */
+  startupBudgetMs: ms.default(10_000),
+  /**
+   * Directory for state that outlives a run (tool pins). Relative paths resolve against the config file's
+   * directory; default `.toolgate` beside the config file.
+   */
+  stateDir: z.string().min(1).optional(),
   /** Log level of the gateway's JSON log on stderr. */
   logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Include tool arguments and results in debug call logs (they may carry secrets). */

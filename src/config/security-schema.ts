@@ -116,7 +116,8 @@ export const PinningSchema = z.strictObject({
    * `hold` hides the tool until approved (`toolgate pins approve`), `flag` serves it and warns, `off` ignores.
    */
   mode: z.enum(["off", "hold", "flag"]).default("flag"),
-  file: z.string().min(1).default(".toolgate/pins.json"),
+  /** Pins file; default `pins.json` in `gateway.stateDir`. Relative paths resolve against the config file's directory. */
+  file: z.string().min(1).optional(),
 });
 
 export const SecuritySchema = z.strictObject({

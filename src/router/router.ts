@@ -95,6 +95,8 @@ export interface RouterDeps {
   log: Logger;
   access?: AccessControl;
   checkArguments?: ArgumentCheck;
+  /** The command that approves a held upstream's tools, for the ToolHeld message. */
+  approveCommand?: (upstream: string) => string;
   /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
   aroundAttempt?: <T>(
     route: ToolRoute,
@@ -146,6 +148,12 @@ export class Router {
     return [...catalog.toolRoutes()].filter((r) => access.canSee(principal, r)).map((r) => r.definition);
   }
 
+  /** The catalog serves this public tool name (or holds it pending approval). */
+  knowsTool(name: string): boolean {
+    const { catalog } = this.#deps;
+    return catalog.tool(name) !== undefined || catalog.heldBy(name) !== undefined;
+  }
+
   listPrompts(): readonly Prompt[] {
     return this.#deps.catalog.prompts;
   }
@@ -171,7 +179,7 @@ export class Router {
         return toToolErrorResult(
           new GatewayError(
             ErrorCode.ToolHeld,
-            `the definition of this tool changed upstream and is held until an operator approves it (toolgate pins approve ${heldBy})`,
+            `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(heldBy) ?? `toolgate pins approve ${heldBy}`})`,
             { upstream: heldBy, tool: name, policy: "pinning" },
           ),
         );

@@ -28,7 +28,7 @@ export interface HttpServerDeps {
   log: Logger;
   newSession(info: SessionInfo): GatewaySession;
   guard: Guard;
-  /** Readiness: at least one upstream ready. */
+  /** Readiness (`/readyz`): 200 when ready, else 503; `detail` says why. */
   ready(): { ready: boolean; detail: unknown };
   /** Extra routes (metrics, status page, OAuth metadata) on the hono app; `/mcp` is served apart. */
   mount?(app: Hono): void;

@@ -32,6 +32,8 @@ export interface SessionDeps {
   maxPending: number;
   /** Structural limits of each incoming message (depth, value count). */
   limits: MessageLimits;
+  /** Resolves when the catalog is complete enough to list (the start-up hold); rejects when `signal` aborts. */
+  whenCatalogReady?: (signal: AbortSignal) => Promise<void>;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -54,6 +56,9 @@ const CAPABILITIES: ServerCapabilities = {
 const sharedValidator = new AjvJsonSchemaValidator();
 
 const PAGE_SIZE = 500;
+
+/** Requests that wait for the start-up hold: an early list must not look complete while upstreams connect. */
+const HELD_AT_START = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list"]);
 
 export class GatewaySession implements Caller {
   readonly server: Server;
@@ -197,6 +202,16 @@ export class GatewaySession implements Caller {
       meta: params._meta as Record<string, unknown> | undefined,
     };
     try {
+      const { whenCatalogReady } = this.#deps;
+      if (
+        whenCatalogReady &&
+        (HELD_AT_START.has(request.method) ||
+          (request.method === "tools/call" &&
+            typeof params.name === "string" &&
+            !router.knowsTool(params.name)))
+      ) {
+        await whenCatalogReady(extra.signal);
+      }
       switch (request.method) {
         case "ping":
           return {};

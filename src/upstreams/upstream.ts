@@ -36,6 +36,7 @@ import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
+import { StderrTail } from "./stderr-tail.ts";
 import { createTransport } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
@@ -141,7 +142,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #startedOnce = false;
   #restarts = 0;
   #lastError: string | undefined;
-  #lastStderr: string | undefined;
+  readonly #stderr = new StderrTail();
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
   /** Set while a protected upstream has no usable credentials: the command that fixes it. */
@@ -329,7 +330,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (!this.#running) return;
     const client = this.#createClient();
     this.#client = client;
-    this.#lastStderr = undefined;
+    this.#stderr.clear();
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
     this.#oauth = oauth;
     if (this.#startedOnce) this.#restarts++;
@@ -344,7 +345,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
       const transport = createTransport(this.#config.transport, {
         onStderr: (line) => {
-          this.#lastStderr = line;
+          this.#stderr.push(line);
           this.#log.info("upstream stderr", { stderr: line });
         },
         onWarning: (message) => this.#log.warn(message),
@@ -472,8 +473,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   #closedMessage(): string {
     if (this.#config.transport.type !== "stdio") return "connection closed";
-    const stderr = this.#lastStderr ? `; last stderr: ${this.#lastStderr}` : "";
-    return `the process exited${stderr}`;
+    const lines = this.#stderr.lines();
+    return lines.length ? `the process exited; its last stderr:\n${lines.join("\n")}` : "the process exited";
   }
 
   #setState(state: UpstreamState): void {

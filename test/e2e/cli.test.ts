@@ -4,7 +4,10 @@
  * exit code, stdout and stderr.
  */
 import { spawn } from "node:child_process";
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
 
@@ -15,9 +18,9 @@ interface CliRun {
 }
 
 /** Run the CLI to completion (killed after 20 s, so a hang fails the test instead of stalling it). */
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, ["src/main.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(NODE, [join(ROOT, "src/main.ts"), ...args], { cwd, env: { ...process.env, ...env } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -54,14 +57,23 @@ describe("toolgate check", () => {
     },
   };
 
-  it("prints the normalized config with every env-interpolated value redacted, exit 0", async () => {
+  it("prints a short summary by default, exit 0", async () => {
     const file = await writeConfig(config);
     const run = await runCli(["check", "--config", file], { TG_TEST_TOKEN: "ghp_supersecret" });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^config ok: 2 upstream\(s\)\n {2}github \(stdio\)\n {2}remote \(http\)\n/);
+    expect(run.stdout).toContain(`state: ${join(dirname(file), ".toolgate")}`);
+    expect(run.stdout.split("\n").length).toBeLessThan(10);
+    expect(run.stdout).not.toContain("{");
+  });
+
+  it("prints the normalized config with --print, every env-interpolated value redacted", async () => {
+    const file = await writeConfig(config);
+    const run = await runCli(["check", "--print", "--config", file], { TG_TEST_TOKEN: "ghp_supersecret" });
+    expect(run.code).toBe(0);
     expect(run.stdout).not.toContain("supersecret");
-    const normalized = JSON.parse(run.stdout.slice(run.stdout.indexOf("{")));
+    const normalized = JSON.parse(run.stdout);
     expect(normalized.upstreams[0].transport.env).toEqual({
       GITHUB_TOKEN: "<redacted: from environment>",
       MODE: "<redacted: from environment>",
@@ -140,13 +152,14 @@ describe("toolgate usage errors", () => {
 });
 
 describe("toolgate list", () => {
-  it("lists a ready stdio upstream with its tools and an unreachable one as down with its error", async () => {
+  it("lists a ready stdio upstream with its tools and an unreachable one as down with its error, exit 1", async () => {
     const port = await closedPort();
     const file = await writeConfig({
       mcpServers: { ...faultConfig().mcpServers, gone: { url: `http://127.0.0.1:${port}/mcp` } },
     });
     const run = await runCli(["list", "--json", "--timeout", "10000", "--config", file]);
-    expect(run.code).toBe(0);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("1 upstream(s) not ready: gone");
     const snapshot = JSON.parse(run.stdout);
     const byName = Object.fromEntries(snapshot.upstreams.map((u: { name: string }) => [u.name, u]));
     expect(byName.f).toMatchObject({
@@ -161,6 +174,17 @@ describe("toolgate list", () => {
     expect(snapshot.tools.every((t: { upstream: string }) => t.upstream === "f")).toBe(true);
     expect(run.stderr).toContain("f: ready");
     expect(run.stderr).toContain("gone: down");
+  });
+
+  it("exits 0 with --allow-down when an upstream is down", async () => {
+    const file = await writeConfig({
+      mcpServers: { gone: { url: `http://127.0.0.1:${await closedPort()}/mcp` } },
+    });
+    const down = await runCli(["list", "--config", file]);
+    expect(down.code).toBe(1);
+    const allowed = await runCli(["list", "--allow-down", "--config", file]);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toMatch(/^gone \[http\] down, last error: .*ECONNREFUSED/m);
   });
 
   it("prints a readable catalog without --json", async () => {
@@ -223,6 +247,260 @@ describe("toolgate call", () => {
     const array = await runCli(["call", "--config", file, "f__echo", "[1]"]);
     expect(array.code).toBe(2);
     expect(array.stderr).toContain("arguments must be a JSON object");
+  });
+});
+
+describe("toolgate CLI manners", () => {
+  it("prints its version", async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"));
+    for (const flag of ["--version", "-V"]) {
+      const run = await runCli([flag]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe(`toolgate ${version}\n`);
+    }
+  });
+
+  it("SUB --help and help SUB print that command's help, without asking for --config", async () => {
+    for (const args of [
+      ["list", "--help"],
+      ["help", "list"],
+    ]) {
+      const run = await runCli(args);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).toMatch(/^Usage: toolgate list --config FILE/);
+      expect(run.stdout).toContain("--allow-down");
+      expect(run.stdout).not.toContain("toolgate serve");
+    }
+    const help = await runCli(["help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("toolgate pins");
+  });
+
+  it("an unknown command is named before any complaint about --config", async () => {
+    const run = await runCli(["frobnicate"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^toolgate: unknown command "frobnicate"/);
+    expect(run.stderr).not.toContain("--config FILE is required");
+  });
+
+  it("`list | head -1` ends quietly when the reader goes away", async () => {
+    // Far more output than a pipe buffers, so writes go on after `head` has exited.
+    const file = await writeConfig({
+      mcpServers: { f: { command: NODE, args: [FAULT_SERVER, "--extra-tools", "3000"] } },
+    });
+    const child = spawn(
+      "sh",
+      ["-c", `"${NODE}" src/main.ts list --config "${file}" | head -2; echo "exit $?"`],
+      {
+        cwd: ROOT,
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c;
+    });
+    await new Promise((resolve) => child.once("close", resolve));
+    expect(stdout).toBe("\nf [stdio] ready\nexit 0\n");
+    expect(stderr).not.toContain("EPIPE");
+    expect(stderr).not.toContain("Error");
+  });
+
+  it("logs JSON lines when stderr is not a terminal, readable text on a terminal, JSON to --log-file", async () => {
+    const file = await writeConfig({
+      mcpServers: { gone: { url: `http://127.0.0.1:${await closedPort()}/mcp` } },
+    });
+    const piped = await runCli(["list", "--allow-down", "--config", file]);
+    const jsonLine = piped.stderr.split("\n").find((l) => l.startsWith("{"));
+    expect(JSON.parse(jsonLine as string)).toMatchObject({
+      level: "warn",
+      msg: "upstream down",
+      upstream: "gone",
+    });
+
+    // `script` gives the CLI a pseudo-terminal, as a person's shell does.
+    const cmd = `"${NODE}" src/main.ts list --allow-down --config "${file}"`;
+    const tty = await new Promise<string>((resolve) => {
+      const child = spawn("script", ["-qec", cmd, "/dev/null"], { cwd: ROOT });
+      let text = "";
+      child.stdout.on("data", (c: Buffer) => {
+        text += c;
+      });
+      child.once("close", () => resolve(text));
+    });
+    expect(tty).toMatch(/\d\d:\d\d:\d\d\.\d{3} WARN {2}upstream down upstream=gone/);
+    expect(tty).not.toMatch(/^\{"time"/m);
+
+    const logFile = join(dirname(file), "toolgate.log");
+    const logged = await runCli(["list", "--allow-down", "--log-file", logFile, "--config", file]);
+    expect(logged.stderr).not.toContain("upstream down");
+    const lines = (await readFile(logFile, "utf8")).trim().split("\n");
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ msg: "upstream down" });
+  });
+});
+
+describe("paths and state beside the config file", () => {
+  it("the example config works from any directory", async () => {
+    const elsewhere = await mkdtemp(join(tmpdir(), "toolgate-cwd-"));
+    const run = await runCli(
+      ["list", "--json", "--config", join(ROOT, "config/toolgate.example.json")],
+      { TOOLGATE_MEMORY_FILE: join(elsewhere, "memory.jsonl") },
+      elsewhere,
+    );
+    expect(run.stderr).not.toContain("down");
+    expect(run.code).toBe(0);
+    const states = JSON.parse(run.stdout).upstreams.map((u: { name: string; state: string }) => [
+      u.name,
+      u.state,
+    ]);
+    expect(states).toEqual([
+      ["everything", "ready"],
+      ["memory", "ready"],
+      ["faults", "ready"],
+    ]);
+    // A look at the catalog leaves no state behind, in the working directory or beside the config.
+    expect(await readdir(elsewhere)).toEqual([]);
+  }, 30_000);
+
+  it("relative ./ paths and cwd resolve against the config's directory; a crash shows its useful stderr", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "toolgate-paths-"));
+    await mkdir(join(dir, "servers"));
+    await symlink(FAULT_SERVER, join(dir, "servers", "fault.ts"));
+    const file = join(dir, "toolgate.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        mcpServers: {
+          dotted: { command: NODE, args: ["./servers/fault.ts"] },
+          incwd: { command: NODE, args: ["fault.ts"], cwd: "servers" },
+          missing: { command: NODE, args: ["./servers/missing.mjs"] },
+        },
+        upstreams: { missing: { reconnect: { initialDelayMs: 60_000 } } },
+      }),
+    );
+    const elsewhere = await mkdtemp(join(tmpdir(), "toolgate-cwd-"));
+    const run = await runCli(["list", "--json", "--timeout", "10000", "--config", file], {}, elsewhere);
+    expect(run.code).toBe(1);
+    const byName = Object.fromEntries(
+      JSON.parse(run.stdout).upstreams.map((u: { name: string }) => [u.name, u]),
+    );
+    expect(byName.dotted.state).toBe("ready");
+    expect(byName.incwd.state).toBe("ready");
+    expect(byName.missing.state).toBe("down");
+    expect(byName.missing.lastError).toContain("Cannot find module");
+    expect(byName.missing.lastError).toContain(join(dir, "servers", "missing.mjs"));
+  }, 30_000);
+});
+
+describe("client config files", () => {
+  it("check reads a VS Code .vscode/mcp.json (JSONC, inputs, ${workspaceFolder}) and names what it ignores", async () => {
+    const project = await mkdtemp(join(tmpdir(), "toolgate-vscode-"));
+    await mkdir(join(project, ".vscode"));
+    const file = join(project, ".vscode", "mcp.json");
+    await writeFile(
+      file,
+      `{
+  // as VS Code writes it
+  "inputs": [{ "type": "promptString", "id": "api-key", "description": "API key", "password": true }],
+  "servers": {
+    "fs": { "type": "stdio", "command": "npx", "args": ["-y", "server-fs", "\${workspaceFolder}"], "envFile": ".env" },
+    "api": { "type": "http", "url": "https://mcp.example.com/mcp", "headers": { "Authorization": "\${input:api-key}" } },
+  },
+}`,
+    );
+    const missing = await runCli(["check", "--config", file]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      'VS Code input "api-key" (API key) has no value here: set the environment variable API_KEY',
+    );
+    const run = await runCli(["check", "--config", file], { API_KEY: "Bearer k" });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("config ok: 2 upstream(s)");
+    expect(run.stdout).toContain("warning: ignored server settings toolgate does not use: envFile");
+    const printed = JSON.parse(
+      (await runCli(["check", "--print", "--config", file], { API_KEY: "Bearer k" })).stdout,
+    );
+    expect(printed.upstreams[0].transport.args).toEqual(["-y", "server-fs", project]);
+  });
+
+  it("import writes a toolgate config from Zed's settings and says what it dropped", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "toolgate-import-"));
+    const zed = join(dir, "settings.json");
+    await writeFile(
+      zed,
+      JSON.stringify({
+        theme: "One Dark",
+        context_servers: { f: { source: "custom", command: NODE, args: [FAULT_SERVER] } },
+      }),
+    );
+    const out = join(dir, "toolgate.json");
+    const run = await runCli(["import", zed, "--out", out]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain("dropped: top-level keys that are not toolgate settings: theme");
+    expect(run.stderr).toContain("dropped: server settings toolgate does not use: source");
+    expect(JSON.parse(await readFile(out, "utf8"))).toEqual({
+      mcpServers: { f: { command: NODE, args: [FAULT_SERVER] } },
+    });
+    const check = await runCli(["check", "--config", out]);
+    expect(check.code).toBe(0);
+    expect(check.stdout).not.toContain("warning");
+  });
+});
+
+describe("toolgate pins", () => {
+  async function heldSetup() {
+    const file = await writeConfig({
+      mcpServers: faultConfig().mcpServers,
+      security: { pinning: { mode: "hold" } },
+    });
+    const { resolveConfig } = await import("../../src/config/load.ts");
+    const { pinKey } = await import("../../src/catalog/pinning.ts");
+    const upstream = resolveConfig(JSON.parse(await readFile(file, "utf8")), {}, { file }).config
+      .upstreams[0];
+    const key = pinKey(upstream as NonNullable<typeof upstream>);
+    const pins = join(dirname(file), ".toolgate", "pins.json");
+    await mkdir(dirname(pins));
+    const pinnedAt = "2026-11-01T00:00:00.000Z";
+    await writeFile(
+      pins,
+      JSON.stringify({
+        version: 2,
+        tools: {
+          [key]: {
+            echo: { hash: "sha256:old", pinnedAt, pending: { hash: "sha256:new", seenAt: pinnedAt } },
+            fail: { hash: "sha256:kept", pinnedAt },
+          },
+          "other#000000000000": { echo: { hash: "sha256:x", pinnedAt } },
+        },
+      }),
+    );
+    return { file, pins };
+  }
+
+  it("prints a table of this config's pins, JSON with --json", async () => {
+    const { file } = await heldSetup();
+    const run = await runCli(["pins", "--config", file]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^UPSTREAM +TOOL +STATE +PINNED AT$/m);
+    expect(run.stdout).toMatch(/^f +echo +changed: needs approval +2026-11-01/m);
+    expect(run.stdout).toMatch(/^f +fail +pinned +2026-11-01/m);
+    expect(run.stdout).not.toContain("other");
+    expect(run.stdout).toContain(`toolgate pins approve f --config ${file}`);
+    const json = await runCli(["pins", "--json", "--config", file]);
+    expect(
+      JSON.parse(json.stdout).map((p: { upstream: string; tool: string }) => `${p.upstream}/${p.tool}`),
+    ).toEqual(["f/echo", "f/fail"]);
+  });
+
+  it("a held tool's error names the approve command with --config", async () => {
+    const { file } = await heldSetup();
+    const run = await runCli(["call", "--config", file, "f__echo", '{"text":"x"}']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`toolgate pins approve f --config ${file}`);
   });
 });
 

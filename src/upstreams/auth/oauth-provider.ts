@@ -234,6 +234,11 @@ export interface TokenState {
   issuer?: string;
 }
 
+/** What a person runs to authorize an upstream of this config. */
+export function loginCommand(upstream: string, configFile: string | undefined): string {
+  return `toolgate auth login ${upstream}${configFile ? ` --config ${configFile}` : ""}`;
+}
+
 /** The `oauthFor` hook of the upstreams: an OAuth client for each upstream whose config asks for one. */
 export function oauthClients(
   store: CredentialStore,

@@ -17,8 +17,10 @@ function editorValidator() {
 
 describe("generated JSON Schema", () => {
   const validate = editorValidator();
+  // `client-*` inputs are MCP clients' own files (JSONC, their own keys): the loader adapts them, an editor
+  // validating toolgate's schema would not accept them.
   const inputs = readdirSync(GOLDEN).filter(
-    (f) => /\.(json|ya?ml)$/.test(f) && !f.endsWith(".normalized.json"),
+    (f) => /\.(json|ya?ml)$/.test(f) && !f.endsWith(".normalized.json") && !f.startsWith("client-"),
   );
 
   it("is the checked-in config/toolgate.schema.json", () => {

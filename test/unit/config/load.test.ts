@@ -110,17 +110,60 @@ describe("strict schema", () => {
     expect(message).toContain("$.mcpServers.github.comand: unknown key");
   });
 
-  it("reports each unknown key at its own path, at any depth", () => {
+  it("reports each unknown key at its own path, at any depth, with the nearest valid key", () => {
     const issues = issuesOf({
-      mcpServers: { a: { command: "a" } },
+      mcpServers: { a: { comand: "a" } },
       gateway: { lisen: {} },
       upstreams: { a: { policies: { retry: { attempts: 2 } } } },
-      extra: true,
+      gatway: {},
+      defaults: { zzz: 1 },
     });
     expect(issues.map((i) => `${i.path}: ${i.message}`).sort()).toEqual([
-      "$.extra: unknown key",
-      "$.gateway.lisen: unknown key",
-      "$.upstreams.a.policies.retry.attempts: unknown key",
+      "$.defaults.zzz: unknown key",
+      '$.gateway.lisen: unknown key (did you mean "listen"?)',
+      '$.gatway: unknown key (did you mean "gateway"?)',
+      '$.mcpServers.a.comand: unknown key (did you mean "command"?)',
+      '$.upstreams.a.policies.retry.attempts: unknown key (did you mean "maxAttempts"?)',
+    ]);
+  });
+
+  it("ignores, with a warning, top-level keys of a client's file that are not toolgate settings", () => {
+    const { config, warnings } = resolveConfig(
+      { globalShortcut: "Ctrl+Space", mcpServers: { a: { command: "a" } } },
+      {},
+    );
+    expect(config.upstreams.map((u) => u.name)).toEqual(["a"]);
+    expect(warnings).toEqual(["ignored top-level keys that are not toolgate settings: globalShortcut"]);
+  });
+
+  it("accepts JSON with comments and trailing commas, and locates a syntax error", () => {
+    const { config } = parseConfigText(
+      '{ // servers\n "mcpServers": { "a": { "command": "a", }, }, }',
+      "c.json",
+      {},
+    );
+    expect(config.upstreams[0]?.name).toBe("a");
+    expect(() => parseConfigText('{\n  "mcpServers": {\n    "a": }\n}', "c.json", {})).toThrow(
+      /c\.json is not valid JSON: ValueExpected at line 3, column 10/,
+    );
+  });
+
+  it("asks for a VS Code input's value in the environment, naming the input", () => {
+    const raw = {
+      inputs: [{ type: "promptString", id: "api-key", description: "The API key", password: true }],
+      servers: { s: { command: "x", env: { KEY: "${input:api-key}" } } },
+    };
+    expect(messageOf(raw)).toContain(
+      '$.servers.s.env.KEY: VS Code input "api-key" (The API key) has no value here: set the environment variable API_KEY',
+    );
+    const { config, secretValues } = resolveConfig(raw, { API_KEY: "k-123" });
+    expect(config.upstreams[0]?.transport).toMatchObject({ env: { KEY: "k-123" } });
+    expect(secretValues.has("k-123")).toBe(true);
+  });
+
+  it("names a Continue list entry without a name", () => {
+    expect(issuesOf({ mcpServers: [{ command: "x" }] })).toEqual([
+      { path: "$.mcpServers[0].name", message: "a server in a list needs a name" },
     ]);
   });
 
@@ -243,5 +286,45 @@ describe("config files", () => {
     const { config } = await loadConfigFile(file, { CMD: "node" });
     expect(config.upstreams[0]?.transport).toMatchObject({ command: "node" });
     await expect(loadConfigFile(join(dir, "missing.json"))).rejects.toThrow(/cannot read .*missing\.json/);
+  });
+});
+
+describe("paths relative to the config file", () => {
+  const transportOf = (entry: Record<string, unknown>, file?: string) =>
+    resolveConfig({ mcpServers: { s: entry } }, {}, { file }).config.upstreams[0]?.transport;
+
+  it("resolves a relative cwd, and ./ or ../ commands and arguments, against the config file's directory", () => {
+    const file = "/etc/toolgate/toolgate.json";
+    expect(
+      transportOf({ command: "./bin/server", args: ["../data/x.db", "plain", "/abs", "-v"] }, file),
+    ).toMatchObject({
+      command: "/etc/toolgate/bin/server",
+      args: ["/etc/data/x.db", "plain", "/abs", "-v"],
+      cwd: undefined,
+    });
+    // With a cwd, the child resolves its own relative paths against it.
+    expect(transportOf({ command: "./server", args: ["./x"], cwd: "srv" }, file)).toMatchObject({
+      command: "./server",
+      args: ["./x"],
+      cwd: "/etc/toolgate/srv",
+    });
+    expect(transportOf({ command: "npx", args: ["-y", "pkg"], cwd: "/opt" }, file)).toMatchObject({
+      command: "npx",
+      cwd: "/opt",
+    });
+  });
+
+  it("keeps state beside the config file unless gateway.stateDir says otherwise", () => {
+    const at = (raw: Record<string, unknown>) =>
+      resolveConfig({ mcpServers: {}, ...raw }, {}, { file: "/etc/toolgate/toolgate.json" }).config;
+    expect(at({}).gateway.stateDir).toBe("/etc/toolgate/.toolgate");
+    expect(at({}).security.pinning.file).toBe("/etc/toolgate/.toolgate/pins.json");
+    expect(at({ gateway: { stateDir: "/var/lib/toolgate" } }).security.pinning.file).toBe(
+      "/var/lib/toolgate/pins.json",
+    );
+    expect(at({ gateway: { stateDir: "state" } }).gateway.stateDir).toBe("/etc/toolgate/state");
+    expect(at({ security: { pinning: { file: "p.json" } } }).security.pinning.file).toBe(
+      "/etc/toolgate/p.json",
+    );
   });
 });

@@ -1,9 +1,16 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { canonicalJson, createPinGate, ToolPins, toolHash } from "../../../src/catalog/pinning.ts";
+import {
+  canonicalJson,
+  createPinGate,
+  pinKey,
+  pinKeyName,
+  ToolPins,
+  toolHash,
+} from "../../../src/catalog/pinning.ts";
 import { ErrorCode, GatewayError } from "../../../src/errors.ts";
 import { createLogger } from "../../../src/telemetry/log.ts";
 
@@ -43,6 +50,22 @@ describe("toolHash", () => {
     expect(toolHash(poisoned)).not.toBe(base);
     expect(toolHash({ ...read, annotations: { destructiveHint: false } })).not.toBe(base);
     expect(toolHash({ ...read, outputSchema: { type: "object" } })).not.toBe(base);
+  });
+});
+
+describe("pinKey", () => {
+  const stdio = (command: string, args: string[]) =>
+    ({ name: "fs", transport: { type: "stdio", command, args, env: {}, cwd: undefined } }) as const;
+  it("tells servers of one name apart by command and arguments or URL, not by env or headers", () => {
+    const a = pinKey(stdio("npx", ["-y", "server-a"]));
+    expect(a).toMatch(/^fs#[0-9a-f]{12}$/);
+    expect(pinKeyName(a)).toBe("fs");
+    expect(pinKey(stdio("npx", ["-y", "server-b"]))).not.toBe(a);
+    expect(pinKey({ ...stdio("npx", ["-y", "server-a"]) })).toBe(a);
+    const remote = (url: string, headers: Record<string, string>) =>
+      pinKey({ name: "fs", transport: { type: "http", url, headers } });
+    expect(remote("https://a.example/mcp", { A: "1" })).toBe(remote("https://a.example/mcp", { A: "2" }));
+    expect(remote("https://a.example/mcp", {})).not.toBe(remote("https://b.example/mcp", {}));
   });
 });
 
@@ -138,14 +161,35 @@ describe("ToolPins", () => {
     for (let i = 0; i < 20; i++) pins.check("fs", { name: `t${i}` });
     await pins.flush();
     expect(await readdir(join(dir, "state"))).toEqual(["pins.json"]);
-    expect(JSON.parse(await readFile(file, "utf8")).version).toBe(1);
+    expect(JSON.parse(await readFile(file, "utf8")).version).toBe(2);
+  });
+
+  it("ignores a pins file of the old name-keyed format with a warning, and pins anew", async () => {
+    const lines: string[] = [];
+    await mkdir(join(dir, "state"));
+    await writeFile(
+      file,
+      JSON.stringify({ version: 1, tools: { fs: { read: { hash: "sha256:x", pinnedAt: "t" } } } }),
+    );
+    const pins = await ToolPins.open(file, { now, logger: createLogger({ sink: (l) => lines.push(l) }) });
+    expect(lines.join("")).toContain("old format");
+    expect(pins.check("fs", read).status).toBe("new");
+    await pins.flush();
+    expect(JSON.parse(await readFile(file, "utf8")).version).toBe(2);
+  });
+
+  it("read-only pins check definitions but never write", async () => {
+    const pins = await ToolPins.open(file, { now, readOnly: true });
+    expect(pins.check("fs", read).status).toBe("new");
+    await pins.flush();
+    await expect(readdir(dir)).resolves.toEqual([]);
   });
 
   it("refuses a corrupt pins file with a clear error", async () => {
     const pins = await ToolPins.open(file);
     pins.check("fs", read);
     await pins.flush();
-    await writeFile(file, '{"version": 1, "tools": {"fs": {"read": {"hash": 3}}}}');
+    await writeFile(file, '{"version": 2, "tools": {"fs": {"read": {"hash": 3}}}}');
     const err = await ToolPins.open(file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe(ErrorCode.ConfigInvalid);

@@ -10,7 +10,7 @@ describe("SecuritySchema", () => {
       auth: { apiKeys: [], allowUnauthenticatedNonLoopback: false },
       principals: {},
       defaultPrincipal: { allow: ["*"], deny: [] },
-      pinning: { mode: "flag", file: ".toolgate/pins.json" },
+      pinning: { mode: "flag" },
       validateArguments: true,
     });
   });
