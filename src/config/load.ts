@@ -3,10 +3,11 @@
  * Errors name the JSON path of the offending value.
  */
 import { readFile } from "node:fs/promises";
-import { extname } from "node:path";
+import { dirname, extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import { OPENAPI_ONLY_KEYS, type OpenApiTransport, openapiTransport } from "./openapi-schema.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -19,9 +20,13 @@ import {
 import type { SecurityOptions } from "./security-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
 
-export type TransportConfig =
+/** How the gateway reaches an MCP server. */
+export type McpTransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
   | { type: "http" | "sse" | "ws"; url: string; headers: Record<string, string> };
+
+/** An MCP server, or an HTTP API through the OpenAPI adapter. */
+export type TransportConfig = McpTransportConfig | OpenApiTransport;
 
 export interface UpstreamConfig {
   name: string;
@@ -88,17 +93,22 @@ export function parseConfigText(
       },
     ]);
   }
-  return resolveConfig(raw, env);
+  return resolveConfig(raw, env, dirname(file));
 }
 
-export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+/** `baseDir`: where relative paths in the config (an OpenAPI `spec`) start; the config file's folder. */
+export function resolveConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir = ".",
+): LoadedConfig {
   const issues: ConfigIssue[] = [];
   const secretValues = new Set<string>();
   const interpolated = interpolate(raw, "$", env, issues, secretValues);
   if (issues.length) throw configError(issues);
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
-  const config = normalize(parsed.data, issues);
+  const config = normalize(parsed.data, issues, baseDir);
   if (issues.length) throw configError(issues);
   return { config, secretValues };
 }
@@ -160,7 +170,7 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
   });
 }
 
-function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig {
+function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string): ResolvedConfig {
   for (const name of Object.keys(parsed.upstreams)) {
     if (!(name in parsed.mcpServers)) {
       issues.push({ path: childPath("$.upstreams", name), message: `no server "${name}" in mcpServers` });
@@ -169,7 +179,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
   const upstreams: UpstreamConfig[] = [];
   for (const [name, entry] of Object.entries(parsed.mcpServers)) {
     if (entry.disabled) continue;
-    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues);
+    const transport = resolveTransport(entry, childPath("$.mcpServers", name), issues, baseDir);
     if (!transport) continue;
     const options: UpstreamOptions = parsed.upstreams[name] ?? {};
     upstreams.push({
@@ -197,7 +207,14 @@ function resolveTransport(
   entry: McpServerEntry,
   path: string,
   issues: ConfigIssue[],
+  baseDir: string,
 ): TransportConfig | undefined {
+  if (entry.type === "openapi") return openapiTransport(entry, path, baseDir, issues);
+  for (const key of OPENAPI_ONLY_KEYS) {
+    if (entry[key] !== undefined) {
+      issues.push({ path: `${path}.${key}`, message: 'only a server of type "openapi" takes this key' });
+    }
+  }
   const type = entry.type ?? (entry.command ? "stdio" : inferRemoteType(entry.url));
   if (type === "stdio") {
     if (!entry.command) {

@@ -5,6 +5,7 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { OpenApiServerFields } from "./openapi-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
@@ -95,7 +96,9 @@ const envRecord = z.record(z.string(), z.string());
 
 /** One entry of `mcpServers`, as MCP clients write it. */
 export const McpServerSchema = z.strictObject({
-  type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket"]).optional(),
+  type: z
+    .enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket", "openapi"])
+    .optional(),
   command: z.string().min(1).optional(),
   args: z.array(z.string()).optional(),
   env: envRecord.optional(),
@@ -108,6 +111,8 @@ export const McpServerSchema = z.strictObject({
   alwaysAllow: z.array(z.string()).optional(),
   timeout: z.number().optional(),
   description: z.string().optional(),
+  /** `type: "openapi"`: an HTTP API as tools (see openapi-schema.ts). */
+  ...OpenApiServerFields,
 });
 
 export const UpstreamOptionsSchema = z.strictObject({

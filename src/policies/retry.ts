@@ -28,10 +28,15 @@ interface FailedAttempt {
 export function retryPolicy(options: RetryOptions, random: () => number = Math.random): Policy {
   const { maxAttempts, baseDelayMs, maxDelayMs, retryToolErrors } = options;
 
-  /** The backoff before the attempt after `attempt`, or undefined when there is no room for one. */
-  const nextDelay = (attempt: number, ctx: CallContext): number | undefined => {
-    if (attempt >= maxAttempts) return undefined;
-    const delay = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+  /**
+   * The backoff before the attempt after `attempt`, or undefined when there is no room for one. An upstream's
+   * `Retry-After` (`data.retryAfterMs`, e.g. from an HTTP 429) is the least delay; one over maxDelayMs ends
+   * the retries, so the caller sees the upstream's answer rather than a long wait.
+   */
+  const nextDelay = (attempt: number, ctx: CallContext, retryAfterMs = 0): number | undefined => {
+    if (attempt >= maxAttempts || retryAfterMs > maxDelayMs) return undefined;
+    const jitter = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    const delay = Math.max(jitter, retryAfterMs);
     return performance.now() + delay < ctx.deadline ? delay : undefined;
   };
 
@@ -55,7 +60,7 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
           (!error.reachedUpstream || ctx.idempotent);
         if (!retriable) throw error;
         failures.push({ attempt, code: error.code, message: error.message });
-        const delay = nextDelay(attempt, ctx);
+        const delay = nextDelay(attempt, ctx, retryAfterOf(error));
         // A single attempt surfaces its own error; RetriesExhausted means there were retries.
         if (delay === undefined) throw attempt === 1 ? error : exhausted(ctx, failures, error);
         await backoff(current, delay, error.code);
@@ -75,6 +80,11 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
   };
 
   return { name: "retry", execute: run };
+}
+
+function retryAfterOf(error: GatewayError): number | undefined {
+  const ms = error.data?.retryAfterMs;
+  return typeof ms === "number" && ms >= 0 ? ms : undefined;
 }
 
 function isToolError(result: unknown): boolean {

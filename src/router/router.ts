@@ -15,7 +15,7 @@ import { noEvents, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { Upstream } from "../upstreams/upstream.ts";
+import type { UpstreamHandle } from "../upstreams/handle.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -81,7 +81,7 @@ export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) =>
 
 export interface RouterDeps {
   catalog: Catalog;
-  upstreams: { get(name: string): Upstream | undefined; all(): Iterable<Upstream> };
+  upstreams: { get(name: string): UpstreamHandle | undefined; all(): Iterable<UpstreamHandle> };
   pipelines: Pipelines;
   /** Sink of policy events (telemetry). */
   events?: PolicyEvents;
@@ -316,7 +316,7 @@ export class Router {
     }
   }
 
-  #upstream(name: string, tool?: string): Upstream {
+  #upstream(name: string, tool?: string): UpstreamHandle {
     const upstream = this.#deps.upstreams.get(name);
     if (!upstream) {
       throw new GatewayError(ErrorCode.UpstreamUnavailable, "the upstream is not configured any more", {

@@ -27,7 +27,7 @@ import {
   ToolSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import type { UpstreamConfig } from "../config/load.ts";
+import type { McpTransportConfig, UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
@@ -306,7 +306,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     let protocolVersion: string | undefined;
     let connected = false;
     try {
-      const transport = createTransport(this.#config.transport, {
+      const transport = createTransport(mcpTransport(this.#config), {
         onStderr: (line) => {
           this.#lastStderr = line;
           this.#log.info("upstream stderr", { stderr: line });
@@ -524,6 +524,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#refreshing.delete(kind);
     }
   }
+}
+
+/** The registry gives `openapi` upstreams to the OpenAPI adapter; one reaching here is a bug. */
+function mcpTransport(config: UpstreamConfig): McpTransportConfig {
+  if (config.transport.type === "openapi") {
+    throw new GatewayError(ErrorCode.Internal, `upstream "${config.name}" is an OpenAPI upstream, not MCP`);
+  }
+  return config.transport;
 }
 
 function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {

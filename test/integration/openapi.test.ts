@@ -1,0 +1,335 @@
+/**
+ * The OpenAPI adapter through the whole gateway: an SDK client → toolgate (in process) → a real hono HTTP
+ * API that serves its own OpenAPI 3.1 document. Each test checks what the client got and what the API saw.
+ */
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { CallToolResultSchema, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PolicyEvent } from "../../src/policies/events.ts";
+import { PNG_BYTES, type RunningOpenApiServer, startOpenApiServer } from "../fixtures/openapi-server.ts";
+import {
+  connectClient,
+  eventually,
+  type InProcessGateway,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+let api: RunningOpenApiServer;
+let gateway: InProcessGateway;
+let client: Client;
+let tools: Tool[];
+const events: PolicyEvent[] = [];
+const TOKEN = "s3cret-token-value";
+const API_KEY = "k3y-value";
+
+beforeAll(async () => {
+  api = await startOpenApiServer();
+  const dir = await mkdtemp(join(tmpdir(), "toolgate-openapi-"));
+  const spec = join(dir, "inventory.json");
+  await writeFile(spec, JSON.stringify(api.document));
+  gateway = await startGateway({
+    mcpServers: {
+      inv: {
+        type: "openapi",
+        spec,
+        baseUrl: api.url,
+        headers: { "X-Team": "agents" },
+        auth: { bearer: TOKEN, apiKey: API_KEY },
+      },
+      inv2: {
+        type: "openapi",
+        spec,
+        baseUrl: api.url,
+        idempotencyKey: "Idempotency-Key",
+        maxResponseBytes: 1000,
+        operations: { paths: ["/big", "/broken", "/backup", "/items"] },
+      },
+      inv3: {
+        type: "openapi",
+        spec,
+        baseUrl: api.url,
+        operations: { tags: ["items"], methods: ["GET"] },
+      },
+      decl: {
+        type: "openapi",
+        baseUrl: api.url,
+        endpoints: {
+          find: {
+            method: "GET",
+            url: "/items/{itemId}",
+            description: "Find an item",
+            inputSchema: {
+              type: "object",
+              properties: { itemId: { type: "string" }, verbose: { type: "boolean" } },
+              required: ["itemId"],
+            },
+          },
+          make: {
+            method: "POST",
+            url: `${api.url}/items`,
+            inputSchema: {
+              type: "object",
+              properties: { name: { type: "string" }, price: { type: "number" } },
+              required: ["name"],
+            },
+          },
+        },
+      },
+    },
+    defaults: { retry: { baseDelayMs: 10, maxDelayMs: 2_000 }, breaker: { enabled: false } },
+    upstreams: {
+      inv: {
+        tools: {
+          slowOp: { timeout: { attemptMs: 300 }, retry: { maxAttempts: 1 } },
+          putItem: { lock: { key: "itemId" } },
+          broken: {
+            breaker: { enabled: true, scope: "tool", volumeThreshold: 2, resetTimeoutMs: 60_000 },
+            retry: { maxAttempts: 1 },
+          },
+        },
+      },
+      inv2: {
+        tools: {
+          broken: {
+            retry: { maxAttempts: 1 },
+            fallback: { routes: [{ tool: "inv__backup", args: { key: "reason" } }], on: ["upstreamError"] },
+          },
+        },
+      },
+    },
+  });
+  gateway.gateway.events.on((e) => void events.push(e));
+  client = await connectClient("http", gateway);
+  await eventually(() => gateway.gateway.registry.statuses().every((s) => s.state === "ready"));
+  tools = (await client.listTools()).tools;
+});
+
+afterAll(async () => {
+  await client?.close();
+  await gateway?.stop();
+  await api?.close();
+});
+
+const tool = (name: string) => {
+  const t = tools.find((x) => x.name === name);
+  if (!t) throw new Error(`no tool ${name} in ${tools.map((x) => x.name).join(", ")}`);
+  return t;
+};
+const call = (name: string, args: Record<string, unknown> = {}) =>
+  client.request({ method: "tools/call", params: { name, arguments: args } }, CallToolResultSchema);
+
+describe("OpenAPI adapter: catalog", () => {
+  it("lists every operation as a tool except x-mcp: false", () => {
+    const inv = tools.filter((t) => t.name.startsWith("inv__")).map((t) => t.name.slice(5));
+    expect(inv.sort()).toEqual(
+      [
+        "backup",
+        "big",
+        "broken",
+        "createItem",
+        "deleteItem",
+        "echo",
+        "flaky",
+        "getImage",
+        "getItem",
+        "keyed",
+        "listItems",
+        "patchThing",
+        "putItem",
+        "secure",
+        "slowOp",
+        "throttled",
+      ].sort(),
+    );
+  });
+
+  it("filters operations by path, tag and method", () => {
+    const names = (prefix: string) =>
+      tools
+        .filter((t) => t.name.startsWith(prefix))
+        .map((t) => t.name.slice(prefix.length))
+        .sort();
+    expect(names("inv2__")).toEqual(["backup", "big", "broken", "createItem", "listItems"]);
+    expect(names("inv3__")).toEqual(["getItem", "listItems"]);
+  });
+
+  it("takes annotations from HTTP semantics", () => {
+    expect(tool("inv__getItem").annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true });
+    expect(tool("inv__putItem").annotations).toMatchObject({ readOnlyHint: false, idempotentHint: true });
+    expect(tool("inv__deleteItem").annotations).toMatchObject({
+      idempotentHint: true,
+      destructiveHint: true,
+    });
+    expect(tool("inv__createItem").annotations).toMatchObject({ readOnlyHint: false, idempotentHint: false });
+  });
+
+  it("builds flat input schemas, nested ones on a name collision, and an output schema", () => {
+    expect(tool("inv__getItem").inputSchema).toMatchObject({
+      type: "object",
+      properties: { itemId: { type: "string" }, verbose: {}, "X-Request-Tag": {}, session: {} },
+      required: ["itemId"],
+    });
+    expect(tool("inv__getItem").outputSchema).toMatchObject({ type: "object", required: ["itemId"] });
+    // readOnly properties are the API's to set.
+    expect(Object.keys(tool("inv__createItem").inputSchema.properties ?? {}).sort()).toEqual([
+      "id",
+      "name",
+      "price",
+    ]);
+    expect(tool("inv__patchThing").inputSchema).toMatchObject({
+      properties: {
+        path: { properties: { id: {} }, required: ["id"] },
+        body: { properties: { id: {}, label: {} } },
+      },
+      required: ["path"],
+    });
+  });
+
+  it("never puts credentials in the catalog", () => {
+    const text = JSON.stringify(tools);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(API_KEY);
+    expect(tool("inv__keyed").inputSchema.properties).not.toHaveProperty("api_key");
+  });
+
+  it("shows the adapter upstream in the status like any other", () => {
+    const status = gateway.gateway.registry.statuses().find((s) => s.name === "inv");
+    expect(status).toMatchObject({
+      transport: "openapi",
+      state: "ready",
+      serverInfo: { name: "Inventory API", version: "1.2.3" },
+      tools: 16,
+    });
+  });
+});
+
+describe("OpenAPI adapter: calls", () => {
+  it("sends path, query, header and cookie parameters", async () => {
+    const result = await client.callTool({
+      name: "inv__getItem",
+      arguments: { itemId: "a b/c", verbose: true, "X-Request-Tag": "t1", session: "s 1" },
+    });
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toEqual({ itemId: "a b/c", verbose: "true", tag: "t1", session: "s 1" });
+    expect(JSON.parse(textOf(result))).toEqual(result.structuredContent);
+  });
+
+  it("sends array query parameters exploded", async () => {
+    const result = await call("inv__listItems", { tags: ["a", "b"], limit: 2 });
+    expect(textOf(result)).toContain("?tags=a&tags=b&limit=2");
+  });
+
+  it("sends a JSON body, flat or nested", async () => {
+    const created = await client.callTool({ name: "inv__createItem", arguments: { name: "pen", price: 2 } });
+    expect(created.structuredContent).toEqual({
+      name: "pen",
+      price: 2,
+      id: "new-1",
+      createdAt: "2026-01-01",
+    });
+    const patched = await call("inv__patchThing", { path: { id: "p1" }, body: { id: "b1", label: "x" } });
+    expect(JSON.parse(textOf(patched))).toEqual({ pathId: "p1", body: { id: "b1", label: "x" } });
+  });
+
+  it("answers a 4xx with an isError result carrying status and body", async () => {
+    const result = await call("inv__getItem", { itemId: "missing" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/^HTTP 404 Not Found from GET \/items\/\{itemId\}: .*no item missing/);
+  });
+
+  it("retries a 5xx of an idempotent operation", async () => {
+    const before = api.stats.calls.flaky ?? 0;
+    const result = await call("inv__flaky", { key: "k1", failures: 2 });
+    expect(textOf(result)).toBe("ok after 2 failures");
+    expect((api.stats.calls.flaky ?? 0) - before).toBe(3);
+  });
+
+  it("honours Retry-After on a 429, even for a POST", async () => {
+    const result = await call("inv__throttled", { key: "t1" });
+    expect(textOf(result)).toBe("served");
+    const scheduled = events.filter((e) => e.type === "retryScheduled" && e.tool === "inv__throttled");
+    expect(scheduled).toHaveLength(1);
+    expect((scheduled[0] as { delayMs: number }).delayMs).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it("cancels the HTTP request when the attempt times out", async () => {
+    const result = await call("inv__slowOp", { ms: 60_000 });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/timed out|timeout/i);
+    await eventually(() => api.stats.aborted === 1);
+  });
+
+  it("opens the breaker after repeated 5xx and then fails fast", async () => {
+    for (let i = 0; i < 2; i++) {
+      const r = await call("inv__broken");
+      expect(textOf(r)).toContain("HTTP 500");
+    }
+    const seen = api.stats.calls.broken;
+    const open = await call("inv__broken");
+    expect(open.isError).toBe(true);
+    expect(textOf(open)).toMatch(/circuit|breaker/i);
+    expect(api.stats.calls.broken).toBe(seen);
+  });
+
+  it("serializes PUTs to one item with a keyed lock, not PUTs to different items", async () => {
+    const results = await Promise.all([
+      call("inv__putItem", { itemId: "a", name: "one", delayMs: 200 }),
+      call("inv__putItem", { itemId: "a", name: "two", delayMs: 200 }),
+      call("inv__putItem", { itemId: "a", name: "three", delayMs: 200 }),
+      call("inv__putItem", { itemId: "b", name: "other", delayMs: 200 }),
+    ]);
+    expect(results.every((r) => !r.isError)).toBe(true);
+    expect(api.stats.maxOverlapPerItem).toBe(1);
+    expect(api.stats.maxOverlapAll).toBe(2);
+  });
+
+  it("falls back from one operation to another", async () => {
+    const before = api.stats.calls.backup ?? 0;
+    const result = await call("inv2__broken", { reason: "r1" });
+    expect(textOf(result)).toBe("backup answer for r1");
+    expect(api.stats.calls.backup).toBe(before + 1);
+  });
+
+  it("attaches configured credentials where the security scheme says", async () => {
+    expect(textOf(await call("inv__secure"))).toBe("welcome");
+    expect(api.stats.authorizations).toEqual([`Bearer ${TOKEN}`]);
+    expect(textOf(await call("inv__keyed"))).toBe(`key=${API_KEY}`);
+  });
+
+  it("returns binary responses as content with their media type", async () => {
+    const result = await call("inv__getImage");
+    expect(result.content[0]).toEqual({
+      type: "image",
+      mimeType: "image/png",
+      data: PNG_BYTES.toString("base64"),
+    });
+  });
+});
+
+describe("OpenAPI adapter: options", () => {
+  it("turns a response over maxResponseBytes into a tool error", async () => {
+    const result = await call("inv2__big");
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/larger than 1000 bytes \(maxResponseBytes of upstream "inv2"\)/);
+  });
+
+  it("sends an Idempotency-Key, which makes a POST idempotent", async () => {
+    expect(tool("inv2__createItem").annotations).toMatchObject({ idempotentHint: true });
+    const result = await client.callTool({ name: "inv2__createItem", arguments: { name: "cup" } });
+    expect(result.isError).toBeFalsy();
+    expect(api.stats.idempotencyKeys).toHaveLength(1);
+    expect(api.stats.idempotencyKeys[0]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("serves declared endpoints without a spec", async () => {
+    expect(tool("decl__find").inputSchema).toMatchObject({ required: ["itemId"] });
+    const found = await call("decl__find", { itemId: "x1", verbose: false });
+    expect(JSON.parse(textOf(found))).toMatchObject({ itemId: "x1", verbose: "false" });
+    const made = await call("decl__make", { name: "mug", price: 3 });
+    expect(JSON.parse(textOf(made))).toMatchObject({ name: "mug", price: 3, id: "new-1" });
+  });
+});
