@@ -106,7 +106,8 @@ export interface OpenApiTransport {
 }
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
-export const DEFAULT_COMPACT_THRESHOLD = 2000;
+/** More tools than an agent can choose from well; GitHub's REST API (about 1200 operations) is above it. */
+export const DEFAULT_COMPACT_THRESHOLD = 500;
 
 interface Entry {
   url?: string | undefined;

@@ -156,8 +156,8 @@ export class Router {
    */
   async callTool(name: string, args: Record<string, unknown>, ctx: CallToolContext): Promise<Result> {
     const { catalog, access, checkArguments, onCallEnd } = this.#deps;
-    const route = catalog.tool(name);
-    if (!route) {
+    const listed = catalog.tool(name);
+    if (!listed) {
       const heldBy = catalog.heldBy(name);
       if (heldBy) {
         return toToolErrorResult(
@@ -176,6 +176,8 @@ export class Router {
         },
       );
     }
+    // Compact mode: an invoke runs under the invoked operation's own route (policies, breaker, metrics).
+    const route = catalog.operationRoute(listed, args) ?? listed;
     const started = performance.now();
     let release: (() => void) | undefined;
     // The client's cancellation or the shutdown's, on a plain controller: AbortSignal.any would do, but a
@@ -184,8 +186,9 @@ export class Router {
     const cancel = () => controller.abort(ctx.signal.reason);
     this.#active++;
     try {
-      release = access?.admit(ctx.principal, route);
-      checkArguments?.(route, args);
+      release = access?.admit(ctx.principal, listed);
+      checkArguments?.(listed, args);
+      if (route !== listed) checkArguments?.(route, operationArguments(args));
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
@@ -483,6 +486,14 @@ export class Router {
     for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
     return latest;
   }
+}
+
+/** The arguments of an invoked operation inside a compact-mode invoke call. */
+function operationArguments(args: Record<string, unknown>): Record<string, unknown> {
+  const inner = args.arguments;
+  return inner && typeof inner === "object" && !Array.isArray(inner)
+    ? (inner as Record<string, unknown>)
+    : {};
 }
 
 function shuttingDown(route: ToolRoute, drainMs: number): GatewayError {

@@ -25,6 +25,8 @@ export interface UpstreamHandle extends EventEmitter<UpstreamEvents> {
   readonly prompts: Prompt[];
   readonly capabilities: ServerCapabilities | undefined;
   readonly instructions: string | undefined;
+  /** Compact mode of an OpenAPI upstream: the invoke meta-tool and the operations behind it. */
+  readonly operations?: { invokeTool: string; tools: readonly Tool[] } | undefined;
   status(): UpstreamStatus;
   /** Begin in the background; never throws. */
   start(): void;

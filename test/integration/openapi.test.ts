@@ -48,6 +48,7 @@ beforeAll(async () => {
         maxResponseBytes: 1000,
         operations: { paths: ["/big", "/broken", "/backup", "/items"] },
       },
+      invc: { type: "openapi", spec, baseUrl: api.url, compactThreshold: 5 },
       inv3: {
         type: "openapi",
         spec,
@@ -91,6 +92,9 @@ beforeAll(async () => {
             retry: { maxAttempts: 1 },
           },
         },
+      },
+      invc: {
+        tools: { slowOp: { timeout: { attemptMs: 300 }, retry: { maxAttempts: 1 } } },
       },
       inv2: {
         tools: {
@@ -331,5 +335,46 @@ describe("OpenAPI adapter: options", () => {
     expect(JSON.parse(textOf(found))).toMatchObject({ itemId: "x1", verbose: "false" });
     const made = await call("decl__make", { name: "mug", price: 3 });
     expect(JSON.parse(textOf(made))).toMatchObject({ name: "mug", price: 3, id: "new-1" });
+  });
+});
+
+describe("OpenAPI adapter: compact mode", () => {
+  const meta = (tool: string, args: Record<string, unknown>) => call(`invc__${tool}`, args);
+
+  it("serves three meta-tools instead of the operations", () => {
+    const names = tools.filter((t) => t.name.startsWith("invc__")).map((t) => t.name);
+    expect(names.sort()).toEqual([
+      "invc__describe_operation",
+      "invc__invoke_operation",
+      "invc__search_operations",
+    ]);
+  });
+
+  it("searches and describes operations", async () => {
+    const found = await meta("search_operations", { query: "get item" });
+    const { operations } = found.structuredContent as { operations: { name: string; path: string }[] };
+    expect(operations[0]).toMatchObject({ name: "getItem", path: "/items/{itemId}" });
+    const described = await meta("describe_operation", { name: "getItem" });
+    expect(described.structuredContent).toMatchObject({
+      name: "getItem",
+      inputSchema: { required: ["itemId"] },
+      annotations: { readOnlyHint: true },
+    });
+  });
+
+  it("invokes an operation under its own policies and input schema", async () => {
+    const ok = await meta("invoke_operation", { name: "getItem", arguments: { itemId: "z9" } });
+    expect(JSON.parse(textOf(ok))).toMatchObject({ itemId: "z9" });
+
+    const invalid = await meta("invoke_operation", { name: "getItem", arguments: { verbose: 1 } });
+    expect(invalid.isError).toBe(true);
+    expect(textOf(invalid)).toMatch(/itemId/);
+
+    const abortedBefore = api.stats.aborted;
+    const slow = await meta("invoke_operation", { name: "slowOp", arguments: { ms: 60_000 } });
+    expect(slow.isError).toBe(true);
+    expect(textOf(slow)).toMatch(/timed out|timeout/i);
+    await eventually(() => api.stats.aborted === abortedBefore + 1);
+    expect(events.some((e) => e.type === "attemptStart" && e.tool === "invc__slowOp")).toBe(true);
   });
 });

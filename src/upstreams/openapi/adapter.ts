@@ -23,7 +23,7 @@ import type { UpstreamHandle } from "../handle.ts";
 import { describeFailure } from "../request-error.ts";
 import type { UpstreamEvents, UpstreamRequestOptions, UpstreamState, UpstreamStatus } from "../upstream.ts";
 import { Credentials } from "./auth.ts";
-import { CompactTools } from "./compact.ts";
+import { CompactTools, INVOKE_TOOL } from "./compact.ts";
 import { callOperation } from "./http-call.ts";
 import { loadDocument } from "./load.ts";
 import { type OperationPlan, planOperations } from "./operations.ts";
@@ -101,9 +101,9 @@ export class OpenApiUpstream extends EventEmitter<UpstreamEvents> implements Ups
   get instructions(): string | undefined {
     return undefined;
   }
-  /** Operations served (in compact mode, behind the meta-tools). */
-  get operations(): number {
-    return this.#plans.size;
+  /** Compact mode: the operations behind the invoke meta-tool (the catalog gives each its own policies). */
+  get operations(): { invokeTool: string; tools: readonly Tool[] } | undefined {
+    return this.#compact && { invokeTool: INVOKE_TOOL, tools: this.#compact.operationTools };
   }
 
   status(): UpstreamStatus {
@@ -176,11 +176,6 @@ export class OpenApiUpstream extends EventEmitter<UpstreamEvents> implements Ups
           },
         );
     }
-  }
-
-  /** The plan of one operation, by tool name (compact mode's invoke uses it). */
-  plan(name: string): OperationPlan | undefined {
-    return this.#plans.get(name);
   }
 
   async stop(): Promise<void> {

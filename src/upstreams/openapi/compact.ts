@@ -18,12 +18,14 @@ export type MetaCall =
 
 export class CompactTools {
   readonly tools: Tool[];
+  readonly operationTools: Tool[];
   readonly #plans: Map<string, OperationPlan>;
   /** Lower-cased text searched per operation. */
   readonly #haystack: Map<string, string>;
 
   constructor(upstream: string, plans: OperationPlan[]) {
     this.#plans = new Map(plans.map((p) => [p.name, p]));
+    this.operationTools = plans.map((p) => p.tool);
     this.#haystack = new Map(
       plans.map((p) => [
         p.name,
