@@ -87,6 +87,8 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
           current.reconfigure(config);
           result.updated.push(config.name);
         }
+        // An HTTP API's document may have changed on disk or at its URL: read it again.
+        if (current instanceof OpenApiUpstream) current.refresh();
         continue;
       }
       result.restarted.push(config.name);

@@ -220,12 +220,24 @@ export class OpenApiUpstream extends EventEmitter<UpstreamEvents> implements Ups
     });
   }
 
-  async #load(): Promise<void> {
+  /**
+   * Read the document again (a config reload does this): the current tools serve until the new ones are
+   * mapped, and a document that no longer loads leaves them in place. Pinning sees changed operations.
+   */
+  refresh(): void {
+    if (this.#running && this.#state === "ready") void this.#load(true);
+    else if (this.#running && this.#state === "down") {
+      clearTimeout(this.#retryTimer);
+      void this.#load();
+    }
+  }
+
+  async #load(refresh = false): Promise<void> {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     if (!this.#running) return;
-    const generation = this.#generation;
-    this.#setState("connecting");
+    const generation = ++this.#generation;
+    if (!refresh) this.#setState("connecting");
     try {
       const started = performance.now();
       const doc = await loadDocument(this.#transport);
@@ -237,7 +249,7 @@ export class OpenApiUpstream extends EventEmitter<UpstreamEvents> implements Ups
         plans.length > this.#transport.compactThreshold ? new CompactTools(this.name, plans) : undefined;
       this.#tools = this.#compact ? this.#compact.tools : plans.map((p) => p.tool);
       this.#info = { name: doc.info?.title ?? this.name, version: doc.info?.version ?? "" };
-      if (this.#loadedAt) this.#restarts++;
+      if (this.#loadedAt && !refresh) this.#restarts++;
       this.#loadedAt = new Date();
       this.#lastError = undefined;
       this.#attempt = 0;
@@ -257,6 +269,13 @@ export class OpenApiUpstream extends EventEmitter<UpstreamEvents> implements Ups
     } catch (err) {
       if (generation !== this.#generation || !this.#running) return;
       this.#lastError = `cannot load the OpenAPI document: ${describeFailure(err)}`;
+      if (refresh) {
+        this.#log.warn("reloading the OpenAPI document failed; serving the previous one", {
+          error: this.#lastError,
+        });
+        this.emit("state", this.status());
+        return;
+      }
       const delay = backoffDelay(this.#attempt++, this.#config.reconnect);
       this.#nextRetryAt = new Date(Date.now() + delay);
       this.#retryTimer = setTimeout(() => void this.#load(), delay);
