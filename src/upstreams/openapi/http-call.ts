@@ -1,6 +1,6 @@
 /**
- * One tool call → one HTTP request → one MCP result. The call's AbortSignal goes to fetch, so a timeout or a
- * client's cancellation aborts the HTTP request itself. What the policies see:
+ * One tool call → one HTTP request → one MCP result. The call's AbortSignal goes to the HTTP client, so a
+ * timeout or a client's cancellation aborts the HTTP request itself. What the policies see:
  * - 2xx: the result (JSON as `structuredContent` plus text, text as text, binary as image/audio/blob);
  * - 4xx: an `isError` result with status and a bounded body excerpt, for the model to act on;
  * - 408, 429, 5xx, network failures: a GatewayError the retry and breaker policies count as transient,
@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { ErrorCode, GatewayError } from "../../errors.ts";
 import { requestFailure } from "../request-error.ts";
 import type { Credentials, RequestParts } from "./auth.ts";
+import { type HttpResponse, httpRequest } from "./http-client.ts";
 import type { OperationPlan, ParamPlan } from "./operations.ts";
 
 export interface CallDeps {
@@ -58,29 +59,28 @@ export async function callOperation(
   if (parts.cookies.length) parts.headers.set("cookie", parts.cookies.join("; "));
   const body = encodeBody(plan, args, parts.headers);
 
-  let response: Response;
-  let bytes: Buffer | undefined;
+  let response: HttpResponse;
   try {
-    response = await fetch(parts.url, {
+    response = await httpRequest(parts.url, {
       method: plan.method.toUpperCase(),
-      headers: parts.headers,
-      ...(body !== undefined && { body }),
+      headers: Object.fromEntries(parts.headers),
+      body,
       signal: deps.signal,
+      maxBytes: deps.maxResponseBytes,
     });
-    bytes = await readCapped(response, deps.maxResponseBytes);
   } catch (err) {
     throw requestFailure(err, deps.upstream, deps.signal).error;
   }
-  const status = response.status;
+  const { status, body: bytes } = response;
   const statusLine = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ""}`;
-  const type = response.headers.get("content-type") ?? "";
+  const type = response.headers["content-type"] ?? "";
   if (bytes === undefined) {
     return toolError(
       `the response of ${where} is larger than ${deps.maxResponseBytes} bytes (maxResponseBytes of upstream "${deps.upstream}"); ask for less (filters, paging) or raise the limit`,
     );
   }
   if (status === 408 || status === 429 || status >= 500) {
-    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+    const retryAfterMs = parseRetryAfter(response.headers["retry-after"]);
     throw new GatewayError(
       ErrorCode.UpstreamError,
       `upstream "${deps.upstream}" answered ${statusLine} for ${where}${excerpt(bytes, type, 500)}`,
@@ -94,6 +94,13 @@ export async function callOperation(
   if (status >= 400) {
     if (status === 401) deps.credentials.rejected();
     return toolError(`${statusLine} from ${where}${excerpt(bytes, type, EXCERPT_CHARS)}`, status);
+  }
+  if (status >= 300) {
+    const location = response.headers.location;
+    return toolError(
+      `${statusLine} from ${where}${location ? ` to ${location}` : ""}: toolgate does not follow redirects (credentials stay with the configured host); point baseUrl at the final address`,
+      status,
+    );
   }
   return successResult(plan, bytes, type, statusLine, parts.url);
 }
@@ -201,32 +208,8 @@ function encodeBody(
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** The body, or undefined when it exceeds `max` bytes (the rest is not read). */
-async function readCapped(response: Response, max: number): Promise<Buffer | undefined> {
-  const length = Number(response.headers.get("content-length") ?? 0);
-  if (length > max) {
-    await response.body?.cancel().catch(() => {});
-    return undefined;
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (!response.body) return Buffer.alloc(0);
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** Seconds or an HTTP date → milliseconds from now. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const date = Date.parse(value);
