@@ -50,6 +50,13 @@ beforeAll(async () => {
         operations: { paths: ["/big", "/broken", "/backup", "/items"] },
       },
       invc: { type: "openapi", spec, baseUrl: api.url, compactThreshold: 5 },
+      invo: {
+        type: "openapi",
+        spec,
+        baseUrl: api.url,
+        auth: { oauth2: { clientId: "cid", clientSecret: "csecret", tokenUrl: `${api.url}/oauth/token` } },
+        operations: { paths: ["/oauth-secure"] },
+      },
       inv3: {
         type: "openapi",
         spec,
@@ -143,6 +150,7 @@ describe("OpenAPI adapter: catalog", () => {
         "getItem",
         "keyed",
         "listItems",
+        "oauthSecure",
         "patchThing",
         "putItem",
         "secure",
@@ -201,13 +209,14 @@ describe("OpenAPI adapter: catalog", () => {
     expect(tool("inv__keyed").inputSchema.properties).not.toHaveProperty("api_key");
   });
 
-  it("shows the adapter upstream in the status like any other", () => {
-    const status = gateway.gateway.registry.statuses().find((s) => s.name === "inv");
+  it("shows the adapter upstream in the status like any other", async () => {
+    const page = (await (await fetch(`${gateway.base}/status`)).json()) as { upstreams: { name: string }[] };
+    const status = page.upstreams.find((s) => s.name === "inv");
     expect(status).toMatchObject({
       transport: "openapi",
       state: "ready",
       serverInfo: { name: "Inventory API", version: "1.2.3" },
-      tools: 16,
+      tools: 17,
     });
   });
 });
@@ -303,6 +312,18 @@ describe("OpenAPI adapter: calls", () => {
     expect(textOf(await call("inv__secure"))).toBe("welcome");
     expect(api.stats.authorizations).toEqual([`Bearer ${TOKEN}`]);
     expect(textOf(await call("inv__keyed"))).toBe(`key=${API_KEY}`);
+  });
+
+  it("fetches an OAuth 2.0 client-credentials token once, and a new one after a 401", async () => {
+    expect(textOf(await call("invo__oauthSecure"))).toBe("hello tok-1");
+    expect(textOf(await call("invo__oauthSecure"))).toBe("hello tok-1");
+    expect(api.stats.tokenRequests).toBe(1);
+    api.stats.revokedTokens.add("tok-1");
+    const refused = await call("invo__oauthSecure");
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toContain("HTTP 401");
+    expect(textOf(await call("invo__oauthSecure"))).toBe("hello tok-2");
+    expect(api.stats.tokenRequests).toBe(2);
   });
 
   it("returns binary responses as content with their media type", async () => {

@@ -111,6 +111,33 @@ describe("OpenAPI document mapping", () => {
   });
 });
 
+describe("OpenAPI operation selection and annotations", () => {
+  it("lets x-mcp: true override the filters and reads x-idempotent", async () => {
+    const doc = await dereferenceDocument(
+      {
+        openapi: "3.1.0",
+        info: { title: "t", version: "1" },
+        paths: {
+          "/a": { get: { operationId: "listA", tags: ["a"], responses: {} } },
+          "/b": {
+            post: { operationId: "makeB", "x-mcp": true, "x-idempotent": true, responses: {} },
+            patch: { operationId: "patchB", tags: ["a"], responses: {} },
+          },
+        },
+      },
+      { spec: undefined, externalRefs: false },
+    );
+    const transport = openapiUpstream({
+      spec: "x.json",
+      baseUrl: "https://h",
+      operations: { tags: ["a"], methods: ["GET"] },
+    });
+    const plans = planOperations(doc, transport).plans;
+    expect(plans.map((p) => p.name)).toEqual(["listA", "makeB"]);
+    expect(plans[1]?.tool.annotations).toMatchObject({ readOnlyHint: false, idempotentHint: true });
+  });
+});
+
 describe("OpenAPI config", () => {
   it("resolves a relative spec path against the config file's folder", () => {
     expect(openapiUpstream({ spec: "specs/api.yaml" }).spec).toBe("/configs/specs/api.yaml");
