@@ -3,6 +3,7 @@
  * API that serves its own OpenAPI 3.1 document. Each test checks what the client got and what the API saw.
  */
 import { mkdtemp, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -50,6 +51,13 @@ beforeAll(async () => {
         operations: { paths: ["/big", "/broken", "/backup", "/items"] },
       },
       invc: { type: "openapi", spec, baseUrl: api.url, compactThreshold: 5 },
+      // Nothing listens there: every call fails to connect.
+      invdown: {
+        type: "openapi",
+        spec,
+        baseUrl: `http://127.0.0.1:${await closedPort()}`,
+        operations: { paths: ["/echo"] },
+      },
       invo: {
         type: "openapi",
         spec,
@@ -131,6 +139,15 @@ const tool = (name: string) => {
   if (!t) throw new Error(`no tool ${name} in ${tools.map((x) => x.name).join(", ")}`);
   return t;
 };
+/** A loopback port nothing listens on: bound by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 const call = (name: string, args: Record<string, unknown> = {}) =>
   client.request({ method: "tools/call", params: { name, arguments: args } }, CallToolResultSchema);
 
@@ -275,6 +292,17 @@ describe("OpenAPI adapter: calls", () => {
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/timed out|timeout/i);
     await eventually(() => api.stats.aborted === 1);
+  });
+
+  it("reports a refused connection as a transient failure naming the upstream, after retrying it", async () => {
+    const before = events.filter((e) => e.type === "retryScheduled" && e.tool === "invdown__echo").length;
+    const result = await call("invdown__echo", { text: "x" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/upstream "invdown".*ECONNREFUSED/);
+    expect(result._meta?.["toolgate/error"]).toMatchObject({ code: "RetriesExhausted", upstream: "invdown" });
+    const retries =
+      events.filter((e) => e.type === "retryScheduled" && e.tool === "invdown__echo").length - before;
+    expect(retries).toBe(2);
   });
 
   it("opens the breaker after repeated 5xx and then fails fast", async () => {
