@@ -249,6 +249,14 @@ describe("OpenAPI adapter: calls", () => {
     expect(JSON.parse(textOf(result))).toEqual(result.structuredContent);
   });
 
+  it("refuses a header parameter HTTP cannot carry as invalid arguments, without a request", async () => {
+    const before = api.stats.calls.getItem;
+    const result = await call("inv__getItem", { itemId: "1", "X-Request-Tag": "a\nb" });
+    expect(result.isError).toBe(true);
+    expect(result._meta?.["toolgate/error"]).toMatchObject({ code: "InvalidArguments" });
+    expect(api.stats.calls.getItem).toBe(before);
+  });
+
   it("sends array query parameters exploded", async () => {
     const result = await call("inv__listItems", { tags: ["a", "b"], limit: 2 });
     expect(textOf(result)).toContain("?tags=a&tags=b&limit=2");

@@ -131,9 +131,18 @@ function buildRequest(plan: OperationPlan, args: Record<string, unknown>, deps: 
     if (param.in === "path") continue;
     const value = argumentOf(plan, param, args);
     if (value === undefined || value === null) continue;
-    if (param.in === "header")
-      headers.set(param.name, param.json ? JSON.stringify(value) : simple(value, param.explode));
-    else if (param.in === "cookie")
+    if (param.in === "header") {
+      const text = param.json ? JSON.stringify(value) : simple(value, param.explode);
+      // What HTTP allows in a header value; anything else is the caller's mistake, not a transport failure.
+      if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(text)) {
+        throw new GatewayError(
+          ErrorCode.InvalidArguments,
+          `the header parameter "${param.name}" holds characters HTTP headers cannot carry (control characters or beyond Latin-1)`,
+          { upstream: deps.upstream },
+        );
+      }
+      headers.set(param.name, text);
+    } else if (param.in === "cookie")
       cookies.push(
         `${param.name}=${encodeURIComponent(param.json ? JSON.stringify(value) : simple(value, false))}`,
       );
