@@ -48,7 +48,7 @@ beforeAll(async () => {
         baseUrl: api.url,
         idempotencyKey: "Idempotency-Key",
         maxResponseBytes: 1000,
-        operations: { paths: ["/big", "/broken", "/backup", "/items"] },
+        operations: { paths: ["/big", "/broken", "/backup", "/items", "/orders"] },
       },
       invc: { type: "openapi", spec, baseUrl: api.url, compactThreshold: 5 },
       // Nothing listens there: every call fails to connect.
@@ -160,6 +160,7 @@ describe("OpenAPI adapter: catalog", () => {
         "big",
         "broken",
         "createItem",
+        "createOrder",
         "deleteItem",
         "echo",
         "flaky",
@@ -183,7 +184,7 @@ describe("OpenAPI adapter: catalog", () => {
         .filter((t) => t.name.startsWith(prefix))
         .map((t) => t.name.slice(prefix.length))
         .sort();
-    expect(names("inv2__")).toEqual(["backup", "big", "broken", "createItem", "listItems"]);
+    expect(names("inv2__")).toEqual(["backup", "big", "broken", "createItem", "createOrder", "listItems"]);
     expect(names("inv3__")).toEqual(["getItem", "listItems"]);
   });
 
@@ -233,7 +234,7 @@ describe("OpenAPI adapter: catalog", () => {
       transport: "openapi",
       state: "ready",
       serverInfo: { name: "Inventory API", version: "1.2.3" },
-      tools: 17,
+      tools: 18,
     });
   });
 });
@@ -385,6 +386,20 @@ describe("OpenAPI adapter: options", () => {
     expect(result.isError).toBeFalsy();
     expect(api.stats.idempotencyKeys).toHaveLength(1);
     expect(api.stats.idempotencyKeys[0]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("retries a POST with an Idempotency-Key, sending the same key again; without one, does not retry", async () => {
+    const keyed = await call("inv2__createOrder", { order: "o1", failures: 1 });
+    expect(textOf(keyed)).toBe("order o1 created");
+    const keys = api.stats.orderKeys.o1 ?? [];
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
+
+    const plain = await call("inv__createOrder", { order: "o2", failures: 1 });
+    expect(plain.isError).toBe(true);
+    expect(textOf(plain)).toContain("HTTP 503");
+    expect(api.stats.orderKeys.o2).toEqual([null]);
   });
 
   it("serves declared endpoints without a spec", async () => {
