@@ -170,10 +170,12 @@ describe("OpenAPI adapter: catalog", () => {
         "listItems",
         "oauthSecure",
         "patchThing",
+        "postForm",
         "putItem",
         "secure",
         "slowOp",
         "throttled",
+        "upload",
       ].sort(),
     );
   });
@@ -234,7 +236,7 @@ describe("OpenAPI adapter: catalog", () => {
       transport: "openapi",
       state: "ready",
       serverInfo: { name: "Inventory API", version: "1.2.3" },
-      tools: 18,
+      tools: 20,
     });
   });
 });
@@ -273,6 +275,16 @@ describe("OpenAPI adapter: calls", () => {
     });
     const patched = await call("inv__patchThing", { path: { id: "p1" }, body: { id: "b1", label: "x" } });
     expect(JSON.parse(textOf(patched))).toEqual({ pathId: "p1", body: { id: "b1", label: "x" } });
+  });
+
+  it("sends form and multipart bodies", async () => {
+    const form = await call("inv__postForm", { name: "a b", size: 3 });
+    expect(JSON.parse(textOf(form))).toEqual({
+      type: "application/x-www-form-urlencoded",
+      fields: { name: "a b", size: "3" },
+    });
+    const upload = await call("inv__upload", { title: "t", meta: { k: 1 } });
+    expect(JSON.parse(textOf(upload))).toEqual({ multipart: true, fields: { title: "t", meta: '{"k":1}' } });
   });
 
   it("answers a 4xx with an isError result carrying status and body", async () => {

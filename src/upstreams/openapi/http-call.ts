@@ -205,14 +205,22 @@ function encodeBody(
   if (value === undefined) return undefined;
   headers.set("content-type", plan.body.mediaType);
   if (plan.body.kind === "json") return JSON.stringify(value);
-  if (plan.body.kind === "form" && value && typeof value === "object") {
-    const form = new URLSearchParams();
+  if ((plan.body.kind === "form" || plan.body.kind === "multipart") && value && typeof value === "object") {
+    const fields: [string, string][] = [];
     for (const [k, v] of Object.entries(value)) {
-      if (Array.isArray(v)) for (const item of v) form.append(k, String(item));
+      if (Array.isArray(v)) for (const item of v) fields.push([k, String(item)]);
       else if (v !== undefined && v !== null)
-        form.append(k, typeof v === "object" ? JSON.stringify(v) : String(v));
+        fields.push([k, typeof v === "object" ? JSON.stringify(v) : String(v)]);
     }
-    return form.toString();
+    if (plan.body.kind === "form") return new URLSearchParams(fields).toString();
+    // Text fields only: a file part would need bytes that a JSON argument does not carry.
+    const boundary = `toolgate-${randomUUID()}`;
+    headers.set("content-type", `multipart/form-data; boundary=${boundary}`);
+    const parts = fields.map(
+      ([k, v]) =>
+        `--${boundary}\r\nContent-Disposition: form-data; name="${k.replace(/["\r\n]/g, "_")}"\r\n\r\n${v}\r\n`,
+    );
+    return `${parts.join("")}--${boundary}--\r\n`;
   }
   return typeof value === "string" ? value : JSON.stringify(value);
 }

@@ -28,7 +28,7 @@ export interface ParamPlan {
 
 export interface BodyPlan {
   mediaType: string;
-  kind: "json" | "form" | "text";
+  kind: "json" | "form" | "multipart" | "text";
   required: boolean;
 }
 
@@ -259,9 +259,12 @@ function chooseBody(
   if (json) return { mediaType: json, kind: "json", schema: content[json]?.schema };
   const form = types.find((t) => /^application\/x-www-form-urlencoded\b/i.test(t));
   if (form) return { mediaType: form, kind: "form", schema: content[form]?.schema };
+  const multipart = types.find((t) => /^multipart\/form-data\b/i.test(t));
+  if (multipart)
+    return { mediaType: "multipart/form-data", kind: "multipart", schema: content[multipart]?.schema };
   const first = types[0];
   if (first === undefined) return undefined;
-  // Anything else (text, XML, multipart, binary) is sent as the text argument, with its media type.
+  // Anything else (text, XML, binary) is sent as the text argument, with its media type.
   return { mediaType: first === "*/*" ? "application/octet-stream" : first, kind: "text", schema: undefined };
 }
 
