@@ -412,7 +412,7 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
       : await ToolPins.open(pinning.file, { logger: deps.log, readOnly: deps.pinsReadOnly ?? false }));
   const credentials =
     deps.credentials ??
-    (config.upstreams.some((u) => u.transport.type !== "stdio" && u.transport.oauth)
+    (config.upstreams.some((u) => "oauth" in u.transport && u.transport.oauth)
       ? credentialStore(config, deps.env)
       : undefined);
   return new Gateway(config, { ...deps, pins, credentials });

@@ -20,6 +20,8 @@ export interface CatalogUpstream {
   readonly resources: readonly Resource[];
   readonly resourceTemplates: readonly ResourceTemplate[];
   readonly prompts: readonly Prompt[];
+  /** Compact mode (an OpenAPI upstream with many operations): the meta-tool that invokes them, and them. */
+  readonly operations?: { invokeTool: string; tools: readonly Tool[] } | undefined;
 }
 
 export interface ToolRoute {
@@ -75,6 +77,8 @@ export class Catalog {
   }
   readonly #gate: ToolGate | undefined;
   #tools = new Map<string, ToolRoute>();
+  /** Compact mode: per invoke meta-tool (public name), a route per operation with the operation's policies. */
+  #operations = new Map<string, Map<string, ToolRoute>>();
   #toolList: Tool[] = [];
   #held = new Map<string, string>();
   #prompts = new Map<string, PromptRoute>();
@@ -93,6 +97,7 @@ export class Catalog {
   rebuild(upstreams: readonly CatalogUpstream[]): Set<CatalogKind> {
     const collisions: string[] = [];
     const tools = new Map<string, ToolRoute>();
+    const operations = new Map<string, Map<string, ToolRoute>>();
     const held = new Map<string, string>();
     const prompts = new Map<string, PromptRoute>();
     const resources = new Map<string, { upstream: string; resource: Resource }>();
@@ -130,6 +135,9 @@ export class Catalog {
           idempotent:
             policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
         });
+        if (up.operations?.invokeTool === tool.name) {
+          operations.set(name, this.#operationRoutes(up, tool.name));
+        }
       }
       for (const prompt of up.prompts) {
         const name = publicName(config.prefix, this.#separator, prompt.name);
@@ -159,6 +167,7 @@ export class Catalog {
     }
 
     this.#tools = tools;
+    this.#operations = operations;
     this.#held = held;
     this.#toolList = [...tools.values()].map((t) => t.definition);
     this.#prompts = prompts;
@@ -182,6 +191,35 @@ export class Catalog {
 
   tool(name: string): ToolRoute | undefined {
     return this.#tools.get(name);
+  }
+
+  /**
+   * Compact mode: the route of the operation an invoke meta-tool call names (its own name, policies and input
+   * schema; the call still goes to the meta-tool upstream), or undefined for any other call.
+   */
+  operationRoute(route: ToolRoute, args: Record<string, unknown>): ToolRoute | undefined {
+    const routes = this.#operations.get(route.name);
+    return routes && typeof args.name === "string" ? routes.get(args.name) : undefined;
+  }
+
+  #operationRoutes(up: CatalogUpstream, invokeTool: string): Map<string, ToolRoute> {
+    const routes = new Map<string, ToolRoute>();
+    const { config } = up;
+    for (const op of up.operations?.tools ?? []) {
+      const name = publicName(config.prefix, this.#separator, op.name);
+      const policy = extendPolicy(config.policy, config.tools[op.name]);
+      const annotations = op.annotations;
+      routes.set(op.name, {
+        name,
+        upstream: up.name,
+        upstreamTool: invokeTool,
+        definition: { ...op, name },
+        policy,
+        idempotent:
+          policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
+      });
+    }
+    return routes;
   }
 
   /** The upstream holding back a tool whose definition changed, if `name` is such a tool. */

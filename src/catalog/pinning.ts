@@ -54,7 +54,12 @@ export interface ToolPinsOptions {
  */
 export function pinKey(upstream: Pick<UpstreamConfig, "name" | "transport">): string {
   const t = upstream.transport;
-  const identity = t.type === "stdio" ? [t.type, t.command, ...t.args, t.cwd ?? ""] : [t.type, t.url];
+  const identity =
+    t.type === "stdio"
+      ? [t.type, t.command, ...t.args, t.cwd ?? ""]
+      : t.type === "openapi"
+        ? [t.type, t.spec ?? "endpoints", t.baseUrl ?? ""]
+        : [t.type, t.url];
   return `${upstream.name}#${createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 12)}`;
 }
 

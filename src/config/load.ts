@@ -10,6 +10,7 @@ import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
 import { fromClientFormat, nearest } from "./client-formats.ts";
 import { type ConfigIssue, childPath } from "./issues.ts";
+import { OPENAPI_ONLY_KEYS, type OpenApiTransport, openapiTransport } from "./openapi-schema.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -27,7 +28,8 @@ export type UpstreamOAuthOptions = z.output<typeof UpstreamOAuthSchema>;
 export type { ConfigIssue } from "./issues.ts";
 export { childPath } from "./issues.ts";
 
-export type TransportConfig =
+/** How the gateway reaches an MCP server. */
+export type McpTransportConfig =
   | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd: string | undefined }
   | {
       type: "http" | "sse" | "ws";
@@ -36,6 +38,9 @@ export type TransportConfig =
       /** OAuth client settings when the upstream is protected (http and sse only). */
       oauth?: UpstreamOAuthOptions;
     };
+
+/** An MCP server, or an HTTP API through the OpenAPI adapter. */
+export type TransportConfig = McpTransportConfig | OpenApiTransport;
 
 export interface UpstreamConfig {
   name: string;
@@ -298,6 +303,12 @@ function resolveTransport(
   issues: ConfigIssue[],
   baseDir: string,
 ): TransportConfig | undefined {
+  if (entry.type === "openapi") return openapiTransport(entry, path, baseDir, issues);
+  for (const key of OPENAPI_ONLY_KEYS) {
+    if (entry[key] !== undefined) {
+      issues.push({ path: `${path}.${key}`, message: 'only a server of type "openapi" takes this key' });
+    }
+  }
   const type = entry.type ?? (entry.command ? "stdio" : inferRemoteType(entry.url));
   if (type === "stdio") {
     if (!entry.command) {
@@ -321,7 +332,13 @@ function resolveTransport(
   const normalized =
     type === "streamable-http" || type === "streamableHttp" ? "http" : type === "websocket" ? "ws" : type;
   if (normalized === undefined) return undefined;
-  const oauth = entry.auth?.oauth;
+  const { oauth, ...apiCredentials } = entry.auth ?? {};
+  for (const key of Object.keys(apiCredentials)) {
+    issues.push({
+      path: `${path}.auth.${key}`,
+      message: 'only a server of type "openapi" takes this key (MCP servers: headers or auth.oauth)',
+    });
+  }
   if (oauth) {
     if (normalized === "ws")
       issues.push({ path: `${path}.auth.oauth`, message: "OAuth needs an http or sse upstream" });

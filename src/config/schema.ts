@@ -5,6 +5,7 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { OpenApiAuthSchema, OpenApiServerFields } from "./openapi-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
@@ -108,13 +109,16 @@ export const UpstreamOAuthSchema = z.strictObject({
   callbackPort: z.number().int().min(1).max(65535).default(33418),
 });
 
-export const UpstreamAuthSchema = z.strictObject({
+/** `auth` of an `mcpServers` entry: MCP authorization (`oauth`) for MCP servers, API credentials for openapi. */
+export const UpstreamAuthSchema = OpenApiAuthSchema.extend({
   oauth: UpstreamOAuthSchema.optional(),
 });
 
 /** One entry of `mcpServers`, as MCP clients write it. */
 export const McpServerSchema = z.strictObject({
-  type: z.enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket"]).optional(),
+  type: z
+    .enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket", "openapi"])
+    .optional(),
   command: z.string().min(1).optional(),
   args: z.array(z.string()).optional(),
   env: envRecord.optional(),
@@ -129,6 +133,8 @@ export const McpServerSchema = z.strictObject({
   alwaysAllow: z.array(z.string()).optional(),
   timeout: z.number().optional(),
   description: z.string().optional(),
+  /** `type: "openapi"`: an HTTP API as tools (see openapi-schema.ts). */
+  ...OpenApiServerFields,
 });
 
 export const UpstreamOptionsSchema = z.strictObject({

@@ -28,10 +28,19 @@ interface FailedAttempt {
 export function retryPolicy(options: RetryOptions, random: () => number = Math.random): Policy {
   const { maxAttempts, baseDelayMs, maxDelayMs, retryToolErrors } = options;
 
-  /** The backoff before the attempt after `attempt`, or what leaves no room for one. */
-  const nextDelay = (attempt: number, ctx: CallContext): number | "attempts" | "deadline" => {
+  /**
+   * The backoff before the attempt after `attempt`, or what leaves no room for one. An upstream's
+   * `Retry-After` (`data.retryAfterMs`, e.g. from an HTTP 429) is the least delay; one over maxDelayMs ends
+   * the retries (see the caller), so the caller sees the upstream's answer rather than a long wait.
+   */
+  const nextDelay = (
+    attempt: number,
+    ctx: CallContext,
+    retryAfterMs = 0,
+  ): number | "attempts" | "deadline" => {
     if (attempt >= maxAttempts) return "attempts";
-    const delay = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    const jitter = random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    const delay = Math.max(jitter, retryAfterMs);
     return performance.now() + delay < ctx.deadline ? delay : "deadline";
   };
 
@@ -55,8 +64,10 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
           (!error.reachedUpstream || ctx.idempotent);
         failures.push({ attempt, code: error.code, message: error.message });
         // Whatever ends a retried call lists every attempt in `data.attempts`.
-        if (!retriable) throw withAttempts(error, failures);
-        const delay = nextDelay(attempt, ctx);
+        // An upstream asking to wait longer than maxDelayMs (Retry-After) gets its own answer passed on.
+        const retryAfterMs = retryAfterOf(error) ?? 0;
+        if (!retriable || retryAfterMs > maxDelayMs) throw withAttempts(error, failures);
+        const delay = nextDelay(attempt, ctx, retryAfterMs);
         if (typeof delay !== "number") throw giveUp(ctx, failures, error, delay, maxAttempts);
         try {
           await backoff(current, delay, error.code);
@@ -83,6 +94,11 @@ export function retryPolicy(options: RetryOptions, random: () => number = Math.r
   };
 
   return { name: "retry", execute: run };
+}
+
+function retryAfterOf(error: GatewayError): number | undefined {
+  const ms = error.data?.retryAfterMs;
+  return typeof ms === "number" && ms >= 0 ? ms : undefined;
 }
 
 function isToolError(result: unknown): boolean {

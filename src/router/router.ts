@@ -22,7 +22,7 @@ import { noEvents, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { Upstream } from "../upstreams/upstream.ts";
+import type { UpstreamHandle } from "../upstreams/handle.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -88,7 +88,7 @@ export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) =>
 
 export interface RouterDeps {
   catalog: Catalog;
-  upstreams: { get(name: string): Upstream | undefined; all(): Iterable<Upstream> };
+  upstreams: { get(name: string): UpstreamHandle | undefined; all(): Iterable<UpstreamHandle> };
   pipelines: Pipelines;
   /** Sink of policy events (telemetry). */
   events?: PolicyEvents;
@@ -172,8 +172,8 @@ export class Router {
    */
   async callTool(name: string, args: Record<string, unknown>, ctx: CallToolContext): Promise<Result> {
     const { catalog, access, checkArguments, onCallEnd } = this.#deps;
-    const route = catalog.tool(name);
-    if (!route) {
+    const listed = catalog.tool(name);
+    if (!listed) {
       const heldBy = catalog.heldBy(name);
       if (heldBy) {
         return toToolErrorResult(
@@ -205,6 +205,8 @@ export class Router {
         },
       );
     }
+    // Compact mode: an invoke runs under the invoked operation's own route (policies, breaker, metrics).
+    const route = catalog.operationRoute(listed, args) ?? listed;
     const started = performance.now();
     let release: (() => void) | undefined;
     // The client's cancellation or the shutdown's, on a plain controller: AbortSignal.any would do, but a
@@ -213,8 +215,9 @@ export class Router {
     const cancel = () => controller.abort(ctx.signal.reason);
     this.#active++;
     try {
-      release = access?.admit(ctx.principal, route);
-      checkArguments?.(route, args);
+      release = access?.admit(ctx.principal, listed);
+      checkArguments?.(listed, args);
+      if (route !== listed) checkArguments?.(route, operationArguments(args));
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
@@ -360,7 +363,7 @@ export class Router {
     }
   }
 
-  #upstream(name: string, tool?: string): Upstream {
+  #upstream(name: string, tool?: string): UpstreamHandle {
     const upstream = this.#deps.upstreams.get(name);
     if (!upstream) {
       throw new GatewayError(ErrorCode.UpstreamUnavailable, "the upstream is not configured any more", {
@@ -527,6 +530,14 @@ export class Router {
     for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
     return latest;
   }
+}
+
+/** The arguments of an invoked operation inside a compact-mode invoke call. */
+function operationArguments(args: Record<string, unknown>): Record<string, unknown> {
+  const inner = args.arguments;
+  return inner && typeof inner === "object" && !Array.isArray(inner)
+    ? (inner as Record<string, unknown>)
+    : {};
 }
 
 function shuttingDown(route: ToolRoute, drainMs: number): GatewayError {

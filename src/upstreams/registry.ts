@@ -5,14 +5,16 @@
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { UpstreamConfig } from "../config/load.ts";
+import type { UpstreamHandle } from "./handle.ts";
+import { OpenApiUpstream } from "./openapi/adapter.ts";
 import { type CatalogKind, Upstream, type UpstreamOptions, type UpstreamStatus } from "./upstream.ts";
 
 export interface UpstreamRegistryEvents {
-  state: [upstream: Upstream, status: UpstreamStatus];
-  catalogChanged: [upstream: Upstream, kinds: CatalogKind[]];
+  state: [upstream: UpstreamHandle, status: UpstreamStatus];
+  catalogChanged: [upstream: UpstreamHandle, kinds: CatalogKind[]];
   /** Upstreams added or removed by `reconcile()`. */
-  added: [upstream: Upstream];
-  removed: [upstream: Upstream];
+  added: [upstream: UpstreamHandle];
+  removed: [upstream: UpstreamHandle];
 }
 
 export interface ReconcileResult {
@@ -26,7 +28,7 @@ export interface ReconcileResult {
 
 export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
   readonly #options: UpstreamOptions;
-  readonly #upstreams = new Map<string, Upstream>();
+  readonly #upstreams = new Map<string, UpstreamHandle>();
   #started = false;
 
   constructor(configs: UpstreamConfig[], options: UpstreamOptions) {
@@ -41,11 +43,11 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
     for (const upstream of this.#upstreams.values()) upstream.start();
   }
 
-  get(name: string): Upstream | undefined {
+  get(name: string): UpstreamHandle | undefined {
     return this.#upstreams.get(name);
   }
 
-  all(): Upstream[] {
+  all(): UpstreamHandle[] {
     return [...this.#upstreams.values()];
   }
 
@@ -85,6 +87,8 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
           current.reconfigure(config);
           result.updated.push(config.name);
         }
+        // An HTTP API's document may have changed on disk or at its URL: read it again.
+        if (current instanceof OpenApiUpstream) current.refresh();
         continue;
       }
       result.restarted.push(config.name);
@@ -95,8 +99,11 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
     return result;
   }
 
-  #add(config: UpstreamConfig): Upstream {
-    const upstream = new Upstream(config, this.#options);
+  #add(config: UpstreamConfig): UpstreamHandle {
+    const upstream: UpstreamHandle =
+      config.transport.type === "openapi"
+        ? new OpenApiUpstream(config, { log: this.#options.log })
+        : new Upstream(config, this.#options);
     upstream.on("state", (status) => this.emit("state", upstream, status));
     upstream.on("catalogChanged", (kinds) => this.emit("catalogChanged", upstream, kinds));
     this.#upstreams.set(config.name, upstream);
@@ -104,13 +111,13 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
     return upstream;
   }
 
-  async #remove(upstream: Upstream): Promise<void> {
+  async #remove(upstream: UpstreamHandle): Promise<void> {
     this.emit("removed", upstream);
     await upstream.stop();
     upstream.removeAllListeners();
   }
 
-  #startIfRunning(upstream: Upstream): void {
+  #startIfRunning(upstream: UpstreamHandle): void {
     if (this.#started) upstream.start();
   }
 }

@@ -13,7 +13,7 @@ import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotoc
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { TransportConfig } from "../config/load.ts";
+import type { McpTransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 
@@ -29,7 +29,7 @@ export interface TransportHooks {
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
 const MAX_STDERR_LINE = 8 * 1024;
 
-export function createTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+export function createTransport(config: McpTransportConfig, hooks: TransportHooks): Transport {
   return markUnsendable(deliverResponsesLast(createSdkTransport(config, hooks)));
 }
 
@@ -78,7 +78,7 @@ function deliverResponsesLast(transport: Transport): Transport {
   return transport;
 }
 
-function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+function createSdkTransport(config: McpTransportConfig, hooks: TransportHooks): Transport {
   switch (config.type) {
     case "stdio": {
       const transport = new StdioClientTransport({

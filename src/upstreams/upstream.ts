@@ -31,7 +31,7 @@ import {
   ToolSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import type { UpstreamConfig } from "../config/load.ts";
+import type { McpTransportConfig, UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
@@ -343,7 +343,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const timeout = this.#config.connectTimeoutMs;
     try {
       if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
-      const transport = createTransport(this.#config.transport, {
+      const transport = createTransport(mcpTransport(this.#config), {
         onStderr: (line) => {
           this.#stderr.push(line);
           this.#log.info("upstream stderr", { stderr: line });
@@ -611,6 +611,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#refreshing.delete(kind);
     }
   }
+}
+
+/** The registry gives `openapi` upstreams to the OpenAPI adapter; one reaching here is a bug. */
+function mcpTransport(config: UpstreamConfig): McpTransportConfig {
+  if (config.transport.type === "openapi") {
+    throw new GatewayError(ErrorCode.Internal, `upstream "${config.name}" is an OpenAPI upstream, not MCP`);
+  }
+  return config.transport;
 }
 
 function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {

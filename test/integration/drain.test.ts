@@ -5,6 +5,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import type { Upstream } from "../../src/upstreams/upstream.ts";
 import {
   connectClient,
   eventually,
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 it("finishes the call in flight and refuses new requests on the same session with ShuttingDown", async () => {
-  const upstream = gw.gateway.registry.get("faults");
+  const upstream = gw.gateway.registry.get("faults") as Upstream | undefined;
   const inFlight = client.callTool({ name: "faults__slow", arguments: { ms: 2_000 } });
   await eventually(() => (upstream?.pendingRequests() ?? 0) > 0, 10_000, 10);
 

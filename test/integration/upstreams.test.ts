@@ -10,10 +10,15 @@ import { createRequire } from "node:module";
 import { type AddressInfo, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { resolveConfig, type TransportConfig, type UpstreamConfig } from "../../src/config/load.ts";
+import {
+  resolveConfig,
+  type McpTransportConfig as TransportConfig,
+  type UpstreamConfig,
+} from "../../src/config/load.ts";
 import { ErrorCode, GatewayError } from "../../src/errors.ts";
 import { createLogger, silentLogger } from "../../src/telemetry/log.ts";
 import { backoffDelay } from "../../src/upstreams/backoff.ts";
+import type { UpstreamHandle } from "../../src/upstreams/handle.ts";
 import { UpstreamRegistry } from "../../src/upstreams/registry.ts";
 import {
   type CatalogKind,
@@ -72,7 +77,7 @@ function upstream(cfg: UpstreamConfig, options: Partial<UpstreamOptions> = {}): 
   return u;
 }
 
-async function ready(u: Upstream): Promise<Upstream> {
+async function ready<U extends UpstreamHandle>(u: U): Promise<U> {
   if (!(await u.whenReady(READY_MS))) throw new Error(`${u.name} not ready: ${JSON.stringify(u.status())}`);
   return u;
 }

@@ -245,7 +245,7 @@ export function oauthClients(
   loginCommand: (upstream: string) => string,
 ): (upstream: string, transport: TransportConfig) => UpstreamOAuth | undefined {
   return (upstream, transport) =>
-    transport.type !== "stdio" && transport.oauth
+    "oauth" in transport && transport.oauth
       ? new UpstreamOAuth(upstream, transport.url, transport.oauth, {
           store,
           loginCommand: loginCommand(upstream),

@@ -161,4 +161,31 @@ describe("retryPolicy", () => {
     await vi.runAllTimersAsync();
     expect(fn).toHaveBeenCalledTimes(1);
   });
+
+  it("waits at least an upstream's Retry-After before the next attempt", async () => {
+    const events = recorder();
+    const throttled = new GatewayError(ErrorCode.UpstreamError, "HTTP 429", {
+      reachedUpstream: false,
+      data: { httpStatus: 429, retryAfterMs: 1_500 },
+    });
+    const fn = failing([throttled], "served");
+    const result = settle(
+      retryPolicy(options(), () => 0).execute(fn, context({ idempotent: false, events })),
+    );
+    await vi.advanceTimersByTimeAsync(1_499);
+    expect(fn).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(result.value).toBe("served");
+    expect(events.of("retryScheduled").map((e) => e.delayMs)).toEqual([1_500]);
+  });
+
+  it("gives up at once when Retry-After is longer than maxDelayMs", async () => {
+    const throttled = new GatewayError(ErrorCode.UpstreamError, "HTTP 503", {
+      reachedUpstream: true,
+      data: { httpStatus: 503, retryAfterMs: 60_000 },
+    });
+    const fn = failing([throttled]);
+    await expect(retryPolicy(options()).execute(fn, context({ idempotent: true }))).rejects.toBe(throttled);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
 });
