@@ -316,8 +316,10 @@ export function isProtocolError(err: unknown): boolean {
     case ErrorCode.InvalidRequest:
     case ErrorCode.MethodNotFound:
     case ErrorCode.Unauthorized:
-    case ErrorCode.UpstreamError:
       return true;
+    case ErrorCode.UpstreamError:
+      // Only the upstream's own JSON-RPC error answer; an HTTP API's 5xx is a failure the model can read.
+      return e.rpcCode !== undefined;
     default:
       return false;
   }
