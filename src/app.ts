@@ -24,6 +24,10 @@ import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import { TaskHandles } from "./tasks/handles.ts";
+import { RELATED_TASK } from "./tasks/model.ts";
+import { MemoryTaskStore } from "./tasks/store.ts";
+import { TaskService } from "./tasks/tasks.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
@@ -51,6 +55,7 @@ export class Gateway {
   readonly events = new PolicyEventHub();
   readonly telemetry: Telemetry;
   readonly pipelines: PipelineCache;
+  readonly tasks: TaskService;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -78,9 +83,34 @@ export class Gateway {
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
       clientInfo: SERVER_INFO,
-      onServerRequest: (upstream, request, extra) =>
-        this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
-      onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
+      onServerRequest: async (upstream, request, extra) => {
+        const target = relatesToTask(request.method, request.params)
+          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
+          : undefined;
+        if (target) {
+          return target.caller.request(request.method, target.params, {
+            signal: extra.signal,
+            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
+          });
+        }
+        return this.router.serverRequest(upstream.name, request.method, request.params, extra.signal);
+      },
+      onNotification: (upstream, n) => {
+        if (!relatesToTask(n.method, n.params)) {
+          this.router.routeNotification(upstream.name, n.method, n.params);
+          return;
+        }
+        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
+        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
+          if (target) {
+            target.caller
+              .notify(n.method, target.params, target.relatedRequestId)
+              .catch((err) => this.log.debug("task notification not delivered", { err }));
+          } else if (n.method !== "notifications/tasks/status") {
+            this.router.routeNotification(upstream.name, n.method, withoutRelatedTask(n.params));
+          }
+        });
+      },
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.router = new Router({
@@ -133,6 +163,20 @@ export class Gateway {
           this.#validator.validate(route.definition, args, { upstream: route.upstream });
         }
       },
+    });
+    const handleKey = config.tasks.handleKey ?? deps.env.TOOLGATE_TASK_KEY;
+    const handles = new TaskHandles(handleKey);
+    if (handles.ephemeral) {
+      this.log.info("task handles use a key made for this process: they die with it (set tasks.handleKey)");
+    }
+    this.tasks = new TaskService({
+      router: this.router,
+      catalog: this.catalog,
+      upstreams: this.registry,
+      handles,
+      store: new MemoryTaskStore({ maxTasks: () => this.#config.tasks.maxTasks }),
+      config: () => this.#config.tasks,
+      log: deps.log,
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
@@ -195,6 +239,7 @@ export class Gateway {
     return new GatewaySession(
       {
         router: this.router,
+        tasks: this.tasks,
         log: this.log,
         serverInfo: SERVER_INFO,
         instructions: this.#instructions(),
@@ -218,6 +263,7 @@ export class Gateway {
   #closed = (session: GatewaySession): void => {
     if (!this.#sessions.delete(session)) return;
     this.router.sessionClosed(session);
+    this.tasks.sessionClosed(session);
     this.telemetry.sessionClosed(networkTransport(session), performance.now() - session.openedAt);
   };
 
@@ -369,6 +415,23 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
     deps.pins ??
     (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
   return new Gateway(config, { ...deps, pins });
+}
+
+/** A message an upstream tied to one of its tasks. */
+function relatesToTask(method: string, params: Record<string, unknown> | undefined): boolean {
+  if (method === "notifications/tasks/status") return true;
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  return meta?.[RELATED_TASK] !== undefined;
+}
+
+/** An upstream's task id never reaches a client that holds no handle for it. */
+function withoutRelatedTask(
+  params: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (!meta) return params;
+  const { [RELATED_TASK]: _, ...rest } = meta;
+  return { ...params, _meta: rest };
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

@@ -109,11 +109,12 @@ export class Catalog {
         }
         const policy = extendPolicy(config.policy, options);
         const annotations = tool.annotations;
+        const served = withTaskPolicy({ ...tool, name }, policy);
         tools.set(name, {
           name,
           upstream: up.name,
           upstreamTool: tool.name,
-          definition: verdict === "flag" ? flagged({ ...tool, name }) : { ...tool, name },
+          definition: verdict === "flag" ? flagged(served) : served,
           policy,
           idempotent:
             policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
@@ -224,6 +225,16 @@ function parseTemplate(template: string): UriTemplate | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A tool the gateway runs as a task itself (policy `task`) is served as `taskSupport: "optional"` when its
+ * upstream offers none: a client may ask for a task, or call it as usual.
+ */
+function withTaskPolicy(tool: Tool, policy: ResolvedPolicy): Tool {
+  const support = tool.execution?.taskSupport;
+  if (policy.task.mode === "off" || support === "optional" || support === "required") return tool;
+  return { ...tool, execution: { ...tool.execution, taskSupport: "optional" } };
 }
 
 function flagged(tool: Tool): Tool {

@@ -17,6 +17,7 @@ import {
   type UpstreamOptions,
 } from "./schema.ts";
 import type { SecurityOptions } from "./security-schema.ts";
+import type { TasksConfig } from "./tasks-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
 
 export type TransportConfig =
@@ -44,6 +45,7 @@ export interface ResolvedConfig {
   upstreams: UpstreamConfig[];
   security: SecurityOptions;
   telemetry: TelemetryConfig;
+  tasks: TasksConfig;
 }
 
 export interface ConfigIssue {
@@ -190,6 +192,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
     upstreams,
     security: parsed.security,
     telemetry: parsed.telemetry,
+    tasks: parsed.tasks,
   };
 }
 

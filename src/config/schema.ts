@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { SecuritySchema } from "./security-schema.ts";
+import { TasksSchema } from "./tasks-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
 const ms = z.number().int().nonnegative();
@@ -73,6 +74,17 @@ export const FallbackPolicySchema = z.strictObject({
     .optional(),
 });
 
+export const TaskModeSchema = z.enum(["off", "auto", "always"]);
+
+/**
+ * Tasks the gateway runs itself for tools whose upstream has no task support: `auto` answers a
+ * task-capable client with a task when the call is not done within `thresholdMs`, `always` at once.
+ */
+export const TaskPolicySchema = z.union([
+  TaskModeSchema,
+  z.strictObject({ mode: TaskModeSchema, thresholdMs: ms.optional() }),
+]);
+
 /** Policy settings; they attach at three levels: defaults → upstream → tool, the most specific winning per field. */
 export const PolicySchema = z.strictObject({
   timeout: TimeoutPolicySchema.optional(),
@@ -84,6 +96,7 @@ export const PolicySchema = z.strictObject({
   fallback: FallbackPolicySchema.optional(),
   /** Trust the tool to be safe to run twice (overrides its annotations). */
   idempotent: z.boolean().optional(),
+  task: TaskPolicySchema.optional(),
 });
 
 export const ToolOptionsSchema = PolicySchema.extend({
@@ -173,6 +186,7 @@ export const ConfigSchema = z.strictObject({
   upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),
   security: SecuritySchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
+  tasks: TasksSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

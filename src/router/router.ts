@@ -11,7 +11,7 @@ import type {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
 import { ErrorCode, GatewayError, isProtocolError, toGatewayError, toToolErrorResult } from "../errors.ts";
-import { noEvents, type PolicyEvents } from "../policies/events.ts";
+import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
@@ -52,6 +52,10 @@ export interface CallToolContext extends RequestContext {
   /** Size of the request on the wire, when the transport knows it. */
   requestBytes?: number | undefined;
   onProgress: ((p: { progress: number; total?: number; message?: string }) => void) | undefined;
+  /** `params.task` to send upstream: the call then answers with the upstream's CreateTaskResult. */
+  task?: Record<string, unknown> | undefined;
+  /** Sees this call's policy events too (a task the gateway runs tracks queue and lock waits). */
+  onPolicyEvent?: ((event: PolicyEvent) => void) | undefined;
 }
 
 export type Result = Record<string, unknown>;
@@ -200,7 +204,7 @@ export class Router {
         priority: priorityOf(ctx.meta, route),
         idempotent: route.idempotent,
         attempt: 1,
-        events: this.#deps.events ?? noEvents,
+        events: withListener(this.#deps.events ?? noEvents, ctx.onPolicyEvent),
         route,
         call: ctx,
       };
@@ -286,6 +290,7 @@ export class Router {
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
       const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
+      if (call.task) params.task = call.task;
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
       return upstream.request("tools/call", params, {
@@ -335,6 +340,11 @@ export class Router {
     return this.#track(upstream, ctx, () =>
       target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal }),
     );
+  }
+
+  /** A task method (`tasks/get`, `tasks/result`, …) to the upstream owning the task; no policies but cancellation. */
+  forwardTask(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
+    return this.#forward(upstream, method, params, ctx);
   }
 
   async getPrompt(params: Result, ctx: RequestContext): Promise<Result> {
@@ -491,6 +501,21 @@ function shuttingDown(route: ToolRoute, drainMs: number): GatewayError {
     `toolgate is shutting down; the call was cancelled after the ${drainMs} ms drain time (gateway.drainTimeoutMs)`,
     { upstream: route.upstream, tool: route.name, reachedUpstream: true },
   );
+}
+
+/** The shared event sink, plus one call's own listener when it has one. */
+function withListener(events: PolicyEvents, listener: ((e: PolicyEvent) => void) | undefined): PolicyEvents {
+  if (!listener) return events;
+  return {
+    emit(event) {
+      events.emit(event);
+      try {
+        listener(event);
+      } catch {
+        // A listener must never change the outcome of a call.
+      }
+    },
+  };
 }
 
 /** Priority of a queued call: `_meta["toolgate/priority"]` from the client, else the tool's configured one. */
