@@ -126,6 +126,17 @@ export class TaskService {
     );
   }
 
+  /**
+   * For an edge where the server decides (2026 `io.modelcontextprotocol/tasks`): how long to wait for a
+   * plain result before answering with a task (`auto`: the policy's threshold, `always`: 0); undefined
+   * when the gateway does not run this tool as a task itself.
+   */
+  answerWindowMs(name: string): number | undefined {
+    const route = this.#deps.catalog.tool(name);
+    if (!route || route.policy.task.mode === "off" || this.#upstreamRunsTasks(route)) return undefined;
+    return route.policy.task.mode === "auto" ? route.policy.task.thresholdMs : 0;
+  }
+
   /** True when the upstream declares task-augmented tools/call and the tool accepts a task. */
   #upstreamRunsTasks(route: ToolRoute): boolean {
     const upstream = this.#deps.upstreams.get(route.upstream);

@@ -8,6 +8,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import {
   CallToolResultSchema,
   CreateTaskResultSchema,
+  ElicitRequestSchema,
   McpError,
   TaskStatusNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -139,6 +140,31 @@ describe("forwarded to server-everything's task tool", () => {
     // Status notifications reached the creating session, under the handle only.
     await eventually(() => statusSeen.some((s) => s.taskId === handle));
     expect(statusSeen.every((s) => s.taskId.startsWith("tg1."))).toBe(true);
+  });
+
+  it("relays the upstream's input request of an input_required task to the task's creator, under the handle", async () => {
+    const asked: Array<Record<string, unknown> | undefined> = [];
+    alice.setRequestHandler(ElicitRequestSchema, (request) => {
+      asked.push(request.params._meta as Record<string, unknown> | undefined);
+      return { action: "accept", content: { interpretation: "historical" } };
+    });
+    let handle = "";
+    let result: Record<string, unknown> | undefined;
+    const statuses: string[] = [];
+    for await (const message of alice.experimental.tasks.callToolStream(
+      { name: RESEARCH, arguments: { topic: "rome", ambiguous: true } },
+      CallToolResultSchema,
+      { task: { ttl: 60_000 } },
+    )) {
+      if (message.type === "taskCreated") handle = message.task.taskId;
+      if (message.type === "taskStatus") statuses.push(message.task.status);
+      if (message.type === "result") result = message.result;
+      if (message.type === "error") throw message.error;
+    }
+    expect(statuses).toContain("input_required");
+    expect(asked).toHaveLength(1);
+    expect((asked[0]?.[RELATED] as { taskId?: string } | undefined)?.taskId).toBe(handle);
+    expect(textOf(result)).toContain("Clarification**: historical");
   });
 
   it("lists a task to its owner only and refuses it to another principal", async () => {

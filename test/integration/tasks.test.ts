@@ -1,0 +1,141 @@
+/**
+ * Tasks the gateway runs itself, in process against the fault fixture over HTTP: outcomes, TTL, a restart,
+ * the neutral API's answer-within window (what a 2026 edge uses), and capabilities without any task source.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  CallToolResultSchema,
+  CreateTaskResultSchema,
+  type McpError,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Caller } from "../../src/router/router.ts";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
+import {
+  connectClient,
+  eventually,
+  type InProcessGateway,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+const KEY = "integration-task-key-0123456789abcdef";
+let upstream: RunningFaultServer;
+const open: Array<{ stop(): Promise<void> } | Client> = [];
+
+beforeAll(async () => {
+  upstream = await startFaultServer({ transport: "http", name: "faults" });
+});
+
+afterEach(async () => {
+  for (const item of open.splice(0).reverse()) await ("stop" in item ? item.stop() : item.close());
+});
+
+afterAll(async () => {
+  await upstream?.close();
+});
+
+function config(task: unknown, tasks: Record<string, unknown> = { handleKey: KEY }) {
+  return {
+    mcpServers: { faults: { type: "http", url: upstream.url } },
+    upstreams: { faults: { policies: { task }, tools: { fail: { retry: { maxAttempts: 1 } } } } },
+    tasks,
+  };
+}
+
+async function gatewayWithClient(raw: unknown): Promise<{ gw: InProcessGateway; client: Client }> {
+  const gw = await startGateway(raw);
+  open.push(gw);
+  await gw.gateway.waitForUpstreams(10_000);
+  const client = await connectClient("http", gw);
+  open.push(client);
+  return { gw, client };
+}
+
+function createTask(client: Client, name: string, args: Record<string, unknown>, ttl?: number) {
+  return client.request(
+    { method: "tools/call", params: { name, arguments: args, task: ttl === undefined ? {} : { ttl } } },
+    CreateTaskResultSchema,
+  );
+}
+
+describe("tasks run by the gateway", () => {
+  it("advertises tasks only when a tool policy or an upstream offers them", async () => {
+    const off = await gatewayWithClient(config("off"));
+    expect(off.client.getServerCapabilities()?.tasks).toBeUndefined();
+    const on = await gatewayWithClient(config("always"));
+    expect(on.client.getServerCapabilities()?.tasks).toEqual({
+      list: {},
+      cancel: {},
+      requests: { tools: { call: {} } },
+    });
+  });
+
+  it("marks a tool error as failed and hands its result back", async () => {
+    const { client } = await gatewayWithClient(config("always"));
+    const { task } = await createTask(client, "faults__fail", { times: 5, key: "t", mode: "toolError" });
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(result.isError).toBe(true);
+    const final = await client.experimental.tasks.getTask(task.taskId);
+    expect(final.status).toBe("failed");
+    expect(final.statusMessage).toMatch(/^failed: the tool returned an error/);
+  });
+
+  it("gives a task's TTL back and forgets the task after it", async () => {
+    const { client } = await gatewayWithClient(config("always"));
+    const { task } = await createTask(client, "faults__echo", { text: "x" }, 300);
+    expect(task.ttl).toBe(300);
+    const err = await eventually(
+      () =>
+        client.experimental.tasks.getTask(task.taskId).then(
+          () => undefined,
+          (e: unknown) => e as McpError,
+        ),
+      10_000,
+      100,
+    );
+    expect(err?.message).toMatch(/task not found/);
+  });
+
+  it("caps a requested TTL at tasks.maxTtlMs", async () => {
+    const { client } = await gatewayWithClient(config("always", { handleKey: KEY, maxTtlMs: 5_000 }));
+    const { task } = await createTask(client, "faults__echo", { text: "x" }, 60_000);
+    expect(task.ttl).toBe(5_000);
+  });
+
+  it("says clearly that a task was lost when the gateway restarted", async () => {
+    const first = await gatewayWithClient(config("always"));
+    const { task } = await createTask(first.client, "faults__echo", { text: "x" }, 60_000);
+    await first.client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    await first.client.close();
+    await first.gw.stop();
+    const second = await gatewayWithClient(config("always"));
+    const err = await second.client.experimental.tasks.getTask(task.taskId).then(
+      () => undefined,
+      (e: unknown) => e as McpError,
+    );
+    expect(err?.code).toBe(-32602);
+    expect(err?.message).toMatch(/no longer has it: the gateway restarted/);
+  });
+
+  it("answers with the plain result when the call ends within the window, else with a task", async () => {
+    const { gw } = await gatewayWithClient(config({ mode: "auto", thresholdMs: 200 }));
+    const caller: Caller = { sessionId: "test", request: async () => ({}), notify: async () => {} };
+    const ctx = {
+      caller,
+      principal: { id: "p", kind: "anonymous" as const, scopes: [] },
+      requestId: 1,
+      signal: new AbortController().signal,
+      meta: undefined,
+      onProgress: undefined,
+    };
+    expect(gw.gateway.tasks.answerWindowMs("faults__echo")).toBe(200);
+    const quick = await gw.gateway.tasks.callTool("faults__echo", { text: "now" }, ctx, {
+      answerWithinMs: 5_000,
+    });
+    expect("result" in quick && textOf(quick.result)).toBe("now");
+    const slow = await gw.gateway.tasks.callTool("faults__slow", { ms: 60_000 }, ctx, { answerWithinMs: 0 });
+    expect("task" in slow && slow.task.status).toBe("working");
+    if ("task" in slow) await gw.gateway.tasks.cancel(slow.task.handle, ctx);
+  });
+});
