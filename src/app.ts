@@ -177,6 +177,7 @@ export class Gateway {
       store: new MemoryTaskStore({ maxTasks: () => this.#config.tasks.maxTasks }),
       config: () => this.#config.tasks,
       log: deps.log,
+      onTaskEvent: (event) => telemetry.recordTask(event),
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {

@@ -81,6 +81,31 @@ describe("tasks run by the gateway", () => {
     expect(final.statusMessage).toMatch(/^failed: the tool returned an error/);
   });
 
+  it("counts tasks by tool, origin and event", async () => {
+    const { gw, client } = await gatewayWithClient(config("always"));
+    const { task: ok } = await createTask(client, "faults__echo", { text: "x" });
+    await client.experimental.tasks.getTaskResult(ok.taskId, CallToolResultSchema);
+    const { task: hung } = await createTask(client, "faults__hang", {});
+    await client.experimental.tasks.cancelTask(hung.taskId);
+    const text = await (await fetch(`${gw.base}/metrics`)).text();
+    const count = (tool: string, event: string) =>
+      text
+        .split("\n")
+        .find(
+          (line) =>
+            line.startsWith("toolgate_tasks_total{") &&
+            line.includes(`toolgate_tool="${tool}"`) &&
+            line.includes('toolgate_task_origin="gateway"') &&
+            line.includes(`toolgate_task_event="${event}"`),
+        )
+        ?.split(" ")
+        .at(-1);
+    expect(count("faults__echo", "created")).toBe("1");
+    expect(count("faults__echo", "completed")).toBe("1");
+    expect(count("faults__hang", "cancelled")).toBe("1");
+    expect(text).toMatch(/toolgate_tasks_running\{toolgate_tool="faults__hang"\} 0/);
+  });
+
   it("gives a task's TTL back and forgets the task after it", async () => {
     const { client } = await gatewayWithClient(config("always"));
     const { task } = await createTask(client, "faults__echo", { text: "x" }, 300);
