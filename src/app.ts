@@ -362,6 +362,7 @@ export class Gateway {
     name: string,
     args: Record<string, unknown>,
     onProgress?: (p: { progress: number; total?: number; message?: string }) => void,
+    options: { priority?: number | undefined } = {},
   ): Promise<Result> {
     const caller: Caller = {
       sessionId: "cli",
@@ -377,7 +378,13 @@ export class Gateway {
       principal: { id: "cli", kind: "anonymous", scopes: [] },
       requestId: 0,
       signal: new AbortController().signal,
-      meta: onProgress ? { progressToken: 0 } : undefined,
+      meta:
+        onProgress || options.priority !== undefined
+          ? {
+              ...(onProgress && { progressToken: 0 }),
+              ...(options.priority !== undefined && { "toolgate/priority": options.priority }),
+            }
+          : undefined,
       onProgress,
     });
   }

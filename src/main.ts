@@ -2,8 +2,10 @@
  * The `toolgate` CLI: argv, env, signals and exit codes. The only module that reads `process.*`.
  */
 import { watch } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createGateway, type Gateway } from "./app.ts";
+import { type BatchProgress, runBatch } from "./batch.ts";
 import { ToolPins } from "./catalog/pinning.ts";
 import { type LoadedConfig, loadConfigFile } from "./config/load.ts";
 import { GatewayError, toGatewayError } from "./errors.ts";
@@ -16,6 +18,9 @@ Usage:
   toolgate check --config FILE            validate; print the normalized config (secrets redacted)
   toolgate list  --config FILE [--json]   connect to the upstreams; print the aggregated catalog
   toolgate call  --config FILE NAME [JSON-ARGS] [--json]
+  toolgate batch --config FILE CALLS.jsonl [--parallel N]
+                                          one {"tool","arguments","priority"} per line; one JSON
+                                          result line per call on stdout, progress on stderr
   toolgate pins  --config FILE [approve UPSTREAM [TOOL]]
                                           list pinned tool definitions, or approve changed ones
 
@@ -26,7 +31,8 @@ Options:
   --host HOST         address to bind (default: gateway.listen.host, 127.0.0.1)
   --watch             reload the config when the file changes (SIGHUP always reloads)
   --json              machine-readable output
-  --timeout MS        how long list/call wait for upstreams (default 15000)
+  --timeout MS        how long list/call/batch wait for upstreams (default 15000)
+  --parallel N        batch: calls in flight at once (default 16)
   -h, --help          this text
 
 Exit codes: 0 ok, 1 runtime failure (or an isError tool result), 2 usage or config error.`;
@@ -63,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
         return await list(loaded, values);
       case "call":
         return await call(loaded, rest, values);
+      case "batch":
+        return await batch(loaded, rest, values);
       case "pins":
         return await pins(loaded, rest);
       default:
@@ -91,6 +99,7 @@ function parse(argv: string[]) {
       watch: { type: "boolean" },
       json: { type: "boolean" },
       timeout: { type: "string" },
+      parallel: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -259,6 +268,51 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
   } finally {
     await gateway.stop();
   }
+}
+
+async function batch(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const [file] = rest;
+  if (!file) throw new UsageError("batch needs a JSON Lines FILE");
+  const parallel = values.parallel === undefined ? 16 : Number(values.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1)
+    throw new UsageError("--parallel needs a positive integer");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const gateway = await connectAll(loaded, values);
+  const tty = process.stderr.isTTY === true;
+  let shown = -1;
+  const show = (p: BatchProgress) => {
+    const line = `  ${p.done}/${p.total} answered, ${p.failed} failed`;
+    if (tty) process.stderr.write(`\r${bar(p)} ${line}`);
+    else {
+      // Without a terminal, one line per tenth.
+      const tenth = Math.floor((p.done * 10) / Math.max(1, p.total));
+      if (tenth !== shown || p.done === p.total) process.stderr.write(`${line}\n`);
+      shown = tenth;
+    }
+  };
+  try {
+    const outcome = await runBatch(text, {
+      parallel,
+      call: (tool, args, priority) => gateway.callTool(tool, args, undefined, { priority }),
+      write: (json) => process.stdout.write(`${json}\n`),
+      progress: show,
+    });
+    if (tty) process.stderr.write("\n");
+    return outcome.failed > 0 ? EXIT_FAILURE : EXIT_OK;
+  } finally {
+    await gateway.stop();
+  }
+}
+
+function bar(p: BatchProgress): string {
+  const width = 30;
+  const filled = Math.round((p.done / Math.max(1, p.total)) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
 }
 
 function renderResult(result: Record<string, unknown>): string {
