@@ -254,7 +254,7 @@ export class TaskService {
     controller: AbortController,
   ): Promise<void> {
     const { key, handle } = record;
-    const caller = relatedCaller(ctx.caller, handle);
+    const caller = this.#relatedCaller(ctx.caller, key, handle);
     let outcome: TaskOutcome;
     try {
       const result = await this.#deps.router.callTool(route.name, args, {
@@ -320,6 +320,29 @@ export class TaskService {
       ?.notify("notifications/tasks/status", { ...statusParams(infoOf(updated)) })
       .catch((err) => this.#deps.log.debug("task status not delivered", { err }));
     if (isTerminal(status)) this.#wake(key);
+  }
+
+  /**
+   * A background call's view of its session: messages carry the task (not a request answered long ago),
+   * and while the upstream waits for the client's answer (elicitation, sampling) the task is input_required.
+   */
+  #relatedCaller(caller: Caller, key: string, handle: string): Caller {
+    return {
+      sessionId: caller.sessionId,
+      request: async (method, params, options) => {
+        await this.#setState(key, "input_required", `waiting for the client to answer ${method}`);
+        try {
+          return await caller.request(
+            method,
+            withRelated(params ?? {}, handle),
+            options.signal ? { signal: options.signal } : {},
+          );
+        } finally {
+          await this.#setState(key, "working", "working");
+        }
+      },
+      notify: (method, params) => caller.notify(method, withRelated(params ?? {}, handle)),
+    };
   }
 
   #wake(key: string): void {
@@ -633,20 +656,6 @@ function failureMessage(outcome: TaskOutcome): string {
     .join(" ")
     .slice(0, 500);
   return `failed: the tool returned an error${text ? `: ${text}` : ""}`;
-}
-
-/** A background call's view of its session: messages carry the task, not a request that was answered long ago. */
-function relatedCaller(caller: Caller, handle: string): Caller {
-  return {
-    sessionId: caller.sessionId,
-    request: (method, params, options) =>
-      caller.request(
-        method,
-        withRelated(params ?? {}, handle),
-        options.signal ? { signal: options.signal } : {},
-      ),
-    notify: (method, params) => caller.notify(method, withRelated(params ?? {}, handle)),
-  };
 }
 
 function withRelated(params: Result, handle: string): Result {

@@ -6,6 +6,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   CallToolResultSchema,
   CreateTaskResultSchema,
+  ElicitRequestSchema,
   type McpError,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -79,6 +80,36 @@ describe("tasks run by the gateway", () => {
     const final = await client.experimental.tasks.getTask(task.taskId);
     expect(final.status).toBe("failed");
     expect(final.statusMessage).toMatch(/^failed: the tool returned an error/);
+  });
+
+  it("is input_required while the client answers the upstream's elicitation, which names the task", async () => {
+    const gw = await startGateway(config("always"));
+    open.push(gw);
+    await gw.gateway.waitForUpstreams(10_000);
+    const client = await connectClient("http", gw, { capabilities: { elicitation: {} } });
+    open.push(client);
+    let answer: (() => void) | undefined;
+    const asked: Array<Record<string, unknown> | undefined> = [];
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params._meta as Record<string, unknown> | undefined);
+      await new Promise<void>((resolve) => {
+        answer = resolve;
+      });
+      return { action: "accept", content: { answer: "yes" } };
+    });
+    const { task } = await createTask(client, "faults__elicit", { message: "proceed?" });
+    const waiting = await eventually(async () => {
+      const t = await client.experimental.tasks.getTask(task.taskId);
+      return t.status === "input_required" ? t : undefined;
+    });
+    expect(waiting?.statusMessage).toBe("waiting for the client to answer elicitation/create");
+    expect((asked[0]?.["io.modelcontextprotocol/related-task"] as { taskId?: string })?.taskId).toBe(
+      task.taskId,
+    );
+    answer?.();
+    const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(textOf(result)).toContain('"answer":"yes"');
+    expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe("completed");
   });
 
   it("counts tasks by tool, origin and event", async () => {
