@@ -93,7 +93,12 @@ export class Gateway {
             ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
           });
         }
-        return this.router.serverRequest(upstream.name, request.method, request.params, extra.signal);
+        return this.router.serverRequest(
+          upstream.name,
+          request.method,
+          withoutRelatedTask(request.params),
+          extra.signal,
+        );
       },
       onNotification: (upstream, n) => {
         if (!relatesToTask(n.method, n.params)) {

@@ -6,7 +6,13 @@
  */
 
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
-import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  ServerCapabilities,
+  Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 import picomatch from "picomatch";
 import type { UpstreamConfig } from "../config/load.ts";
 import { extendPolicy, type ResolvedPolicy } from "../config/policy.ts";
@@ -20,6 +26,8 @@ export interface CatalogUpstream {
   readonly resources: readonly Resource[];
   readonly resourceTemplates: readonly ResourceTemplate[];
   readonly prompts: readonly Prompt[];
+  /** What the upstream declared at its handshake (its task support). */
+  readonly capabilities?: ServerCapabilities | undefined;
 }
 
 export interface ToolRoute {
@@ -33,6 +41,11 @@ export interface ToolRoute {
   policy: ResolvedPolicy;
   /** Safe to run twice: from config, else the tool's readOnlyHint/idempotentHint annotations. */
   idempotent: boolean;
+  /**
+   * The upstream takes this tool only as a task (`taskSupport: "required"`) and supports task-augmented
+   * calls: a plain call is run as an upstream task whose result the gateway waits for.
+   */
+  upstreamTaskOnly?: boolean;
 }
 
 export interface PromptRoute {
@@ -109,7 +122,10 @@ export class Catalog {
         }
         const policy = extendPolicy(config.policy, options);
         const annotations = tool.annotations;
-        const served = withTaskPolicy({ ...tool, name }, policy);
+        const taskOnly =
+          tool.execution?.taskSupport === "required" &&
+          up.capabilities?.tasks?.requests?.tools?.call !== undefined;
+        const served = withTaskPolicy({ ...tool, name }, policy, taskOnly);
         tools.set(name, {
           name,
           upstream: up.name,
@@ -118,6 +134,7 @@ export class Catalog {
           policy,
           idempotent:
             policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
+          ...(taskOnly && { upstreamTaskOnly: true }),
         });
       }
       for (const prompt of up.prompts) {
@@ -228,13 +245,15 @@ function parseTemplate(template: string): UriTemplate | undefined {
 }
 
 /**
- * A tool the gateway runs as a task itself (policy `task`) is served as `taskSupport: "optional"` when its
- * upstream offers none: a client may ask for a task, or call it as usual.
+ * Tools served as `taskSupport: "optional"` because the gateway serves both kinds of call: a tool the
+ * gateway runs as a task itself (policy `task`) when its upstream offers none, and a tool its upstream
+ * takes only as a task (a plain call waits for the upstream task's result).
  */
-function withTaskPolicy(tool: Tool, policy: ResolvedPolicy): Tool {
+function withTaskPolicy(tool: Tool, policy: ResolvedPolicy, taskOnly: boolean): Tool {
   const support = tool.execution?.taskSupport;
-  if (policy.task.mode === "off" || support === "optional" || support === "required") return tool;
-  return { ...tool, execution: { ...tool.execution, taskSupport: "optional" } };
+  const bridged =
+    taskOnly || (policy.task.mode !== "off" && support !== "optional" && support !== "required");
+  return bridged ? { ...tool, execution: { ...tool.execution, taskSupport: "optional" } } : tool;
 }
 
 function flagged(tool: Tool): Tool {

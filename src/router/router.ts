@@ -15,6 +15,7 @@ import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/event
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { callAsTask } from "../upstreams/task-bridge.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
@@ -293,13 +294,16 @@ export class Router {
       if (call.task) params.task = call.task;
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
-      return upstream.request("tools/call", params, {
+      const options = {
         signal: ctx.signal,
-        onprogress: (p) => {
+        onprogress: (p: { progress: number; total?: number; message?: string }) => {
           onActivity?.();
           onProgress?.(p);
         },
-      });
+      };
+      return route.upstreamTaskOnly && !call.task
+        ? callAsTask(upstream, params, options)
+        : upstream.request("tools/call", params, options);
     };
     return this.#track(route.upstream, call, () =>
       this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),

@@ -106,13 +106,20 @@ afterAll(async () => {
 });
 
 describe("forwarded to server-everything's task tool", () => {
-  it("advertises the upstream's task capabilities and the tool as task-required", async () => {
+  it("advertises the upstream's task capabilities, and its task-only tool as task-optional", async () => {
     const tasks = alice.getServerCapabilities()?.tasks;
     expect(tasks?.requests?.tools?.call).toBeDefined();
     expect(tasks?.list).toBeDefined();
     expect(tasks?.cancel).toBeDefined();
     const { tools } = await alice.listTools();
-    expect(tools.find((t) => t.name === RESEARCH)?.execution?.taskSupport).toBe("required");
+    expect(tools.find((t) => t.name === RESEARCH)?.execution?.taskSupport).toBe("optional");
+  });
+
+  it("serves the task-only tool to a plain call too, by waiting for the upstream task", async () => {
+    const result = await alice.callTool({ name: RESEARCH, arguments: { topic: "plain" } });
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toContain("Research Report: plain");
+    expect(JSON.stringify(result._meta ?? {})).not.toContain(RELATED);
   });
 
   it("runs a task end to end with the SDK's task stream: create, poll, result", async () => {
