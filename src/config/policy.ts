@@ -30,7 +30,7 @@ export interface ResolvedPolicy {
   /** `undefined`: decide from the tool's annotations. */
   idempotent: boolean | undefined;
   /** Tasks the gateway runs itself (for tools without upstream task support). */
-  task: { mode: "off" | "auto" | "always"; thresholdMs: number };
+  task: { mode: "off" | "auto" | "always"; thresholdMs: number; webhook: string | undefined };
 }
 
 export const POLICY_DEFAULTS: ResolvedPolicy = {
@@ -48,7 +48,7 @@ export const POLICY_DEFAULTS: ResolvedPolicy = {
   lock: null,
   fallback: { routes: [], on: ["unavailable", "circuitOpen", "timeout", "retriesExhausted"] },
   idempotent: undefined,
-  task: { mode: "off", thresholdMs: 1_000 },
+  task: { mode: "off", thresholdMs: 1_000, webhook: undefined },
 };
 
 /** Upstream-wide concurrency when `upstreams.<name>.concurrency` is not set. */
@@ -84,7 +84,11 @@ export function extendPolicy(base: ResolvedPolicy, level: PolicyOptions | undefi
         ? base.task
         : typeof level.task === "string"
           ? { ...base.task, mode: level.task }
-          : { mode: level.task.mode, thresholdMs: level.task.thresholdMs ?? base.task.thresholdMs },
+          : {
+              mode: level.task.mode ?? base.task.mode,
+              thresholdMs: level.task.thresholdMs ?? base.task.thresholdMs,
+              webhook: level.task.webhook ?? base.task.webhook,
+            },
   };
 }
 

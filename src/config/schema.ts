@@ -82,7 +82,12 @@ export const TaskModeSchema = z.enum(["off", "auto", "always"]);
  */
 export const TaskPolicySchema = z.union([
   TaskModeSchema,
-  z.strictObject({ mode: TaskModeSchema, thresholdMs: ms.optional() }),
+  z.strictObject({
+    mode: TaskModeSchema.optional(),
+    thresholdMs: ms.optional(),
+    /** POSTed the task's terminal status (tasks run by the gateway, and forwarded ones seen ending). */
+    webhook: z.url({ protocol: /^https?$/ }).optional(),
+  }),
 ]);
 
 /** Policy settings; they attach at three levels: defaults → upstream → tool, the most specific winning per field. */

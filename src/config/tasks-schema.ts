@@ -25,6 +25,11 @@ export const TasksSchema = z.strictObject({
    * ones); the oldest finished task is dropped first, and new tasks are refused when all are running.
    */
   maxTasks: positiveInt.default(10_000),
+  /**
+   * Signs task webhooks: `X-Toolgate-Signature: sha256=<hex HMAC-SHA256 of the body>`, so a receiver knows
+   * the POST came from this gateway. Usually `${TOOLGATE_WEBHOOK_SECRET}`.
+   */
+  webhookSecret: z.string().min(16).optional(),
 });
 
 export type TasksConfig = z.output<typeof TasksSchema>;

@@ -63,6 +63,9 @@ export interface TaskRecord {
   ttlMs?: number;
   pollIntervalMs?: number;
   outcome?: TaskOutcome;
+  /** Where the terminal status is POSTed (the tool's `task.webhook` policy), and whether it was. */
+  webhook?: string;
+  announced?: boolean;
 }
 
 export function recordKey(origin: TaskOrigin, upstream: string, taskId: string): string {

@@ -26,6 +26,7 @@ import {
   type TaskStatus,
 } from "./model.ts";
 import type { TaskStore } from "./store.ts";
+import { postTaskWebhook } from "./webhook.ts";
 
 export interface TaskEvent {
   type: "created" | "completed" | "failed" | "cancelled";
@@ -178,6 +179,7 @@ export class TaskService {
       tool: route.name,
       createdAt: task.createdAt,
       expiresAt,
+      ...(route.policy.task.webhook && { webhook: route.policy.task.webhook }),
     });
     if (stored) this.#callers.set(key, ctx.caller);
     else this.#deps.log.warn("task store full: a forwarded task is not listed", { tool: route.name });
@@ -221,6 +223,7 @@ export class TaskService {
       lastUpdatedAt: created,
       ttlMs,
       pollIntervalMs,
+      ...(route.policy.task.webhook && { webhook: route.policy.task.webhook }),
     };
     if (!(await this.#deps.store.put(record))) {
       throw new GatewayError(
@@ -319,7 +322,40 @@ export class TaskService {
     caller
       ?.notify("notifications/tasks/status", { ...statusParams(infoOf(updated)) })
       .catch((err) => this.#deps.log.debug("task status not delivered", { err }));
-    if (isTerminal(status)) this.#wake(key);
+    if (isTerminal(status)) {
+      this.#wake(key);
+      await this.#announce(updated, infoOf(updated));
+    }
+  }
+
+  /** The terminal status, once, to the webhook of the task's tool policy. */
+  async #announce(record: TaskRecord, info: TaskInfo): Promise<void> {
+    if (!record.webhook || record.announced || !isTerminal(info.status)) return;
+    await this.#deps.store.update(record.key, { announced: true });
+    void postTaskWebhook(
+      record.webhook,
+      {
+        event: "task.ended",
+        taskId: record.handle,
+        status: info.status,
+        ...(info.message !== undefined && { statusMessage: info.message }),
+        tool: record.tool,
+        origin: record.origin,
+        principal: record.principalId,
+        createdAt: info.createdAt,
+        lastUpdatedAt: info.lastUpdatedAt,
+      },
+      { secret: this.#deps.config().webhookSecret, log: this.#deps.log },
+    );
+  }
+
+  /** A forwarded task seen in a terminal status (polled, cancelled or notified): its webhook, once. */
+  async #observed(claims: HandleClaims, info: TaskInfo): Promise<TaskInfo> {
+    if (isTerminal(info.status)) {
+      const record = await this.#deps.store.get(recordKey("upstream", claims.upstream, claims.taskId));
+      if (record) await this.#announce(record, info);
+    }
+    return info;
   }
 
   /**
@@ -373,7 +409,7 @@ export class TaskService {
     const claims = this.#claims(handle, ctx.principal);
     if (claims.origin === "gateway") return infoOf(await this.#gatewayRecord(claims));
     const task = await this.#upstreamCall(claims, "tasks/get", ctx);
-    return fromWire2025(task, handle as string, ttlCap(claims, task));
+    return this.#observed(claims, fromWire2025(task, handle as string, ttlCap(claims, task)));
   }
 
   /** The task's result once it is terminal (waits until then); the JSON-RPC error of a failed call is thrown. */
@@ -436,7 +472,7 @@ export class TaskService {
     if (claims.origin === "upstream") {
       const task = await this.#upstreamCall(claims, "tasks/cancel", ctx);
       this.#deps.onTaskEvent?.({ type: "cancelled", origin: "upstream", tool: await this.#toolOf(claims) });
-      return fromWire2025(task, handle as string, ttlCap(claims, task));
+      return this.#observed(claims, fromWire2025(task, handle as string, ttlCap(claims, task)));
     }
     const record = await this.#gatewayRecord(claims);
     if (record.status && isTerminal(record.status)) {
@@ -575,16 +611,19 @@ export class TaskService {
     if (typeof taskId !== "string") return undefined;
     const key = recordKey("upstream", upstream, taskId);
     const record = await this.#deps.store.get(key);
+    if (!record) return undefined;
+    const status = method === "notifications/tasks/status" && isWireTask(params);
+    if (status) {
+      await this.#announce(record, fromWire2025(params, record.handle, ttlCap(record, params)));
+    }
     const caller = this.#callers.get(key);
-    if (!record || !caller) return undefined;
+    if (!caller) return undefined;
     const rewritten: Result =
       method === "notifications/tasks/status"
         ? {
             ...params,
             taskId: record.handle,
-            ...(typeof params?.ttl === "number" && {
-              ttl: Math.min(params.ttl, this.#deps.config().maxTtlMs),
-            }),
+            ...(typeof params?.ttl === "number" && { ttl: Math.min(params.ttl, ttlCap(record, params)) }),
           }
         : withRelated(params ?? {}, record.handle);
     const relatedRequestId = this.#resultRequests.get(key);

@@ -2,6 +2,9 @@
  * Tasks the gateway runs itself, in process against the fault fixture over HTTP: outcomes, TTL, a restart,
  * the neutral API's answer-within window (what a 2026 edge uses), and capabilities without any task source.
  */
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
   CallToolResultSchema,
@@ -110,6 +113,43 @@ describe("tasks run by the gateway", () => {
     const result = await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
     expect(textOf(result)).toContain('"answer":"yes"');
     expect((await client.experimental.tasks.getTask(task.taskId)).status).toBe("completed");
+  });
+
+  it("POSTs a task's terminal status to its tool's webhook, signed", async () => {
+    const received: Array<{ body: string; signature: string | undefined }> = [];
+    const receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        received.push({ body, signature: req.headers["x-toolgate-signature"] as string | undefined });
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    open.push({ stop: () => new Promise<void>((resolve) => receiver.close(() => resolve())) });
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook?token=t`;
+    const secret = "webhook-secret-0123456789";
+    const { client } = await gatewayWithClient(
+      config({ mode: "always", webhook: url }, { handleKey: KEY, webhookSecret: secret }),
+    );
+    const { task } = await createTask(client, "faults__echo", { text: "x" });
+    await client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    const hook = (await eventually(() => received[0])) as { body: string; signature?: string };
+    const body = JSON.parse(hook.body);
+    expect(body).toMatchObject({
+      event: "task.ended",
+      taskId: task.taskId,
+      status: "completed",
+      tool: "faults__echo",
+      origin: "gateway",
+      principal: "anonymous",
+    });
+    expect(hook.signature).toBe(`sha256=${createHmac("sha256", secret).update(hook.body).digest("hex")}`);
+    // Once per task.
+    await client.experimental.tasks.getTask(task.taskId);
+    expect(received).toHaveLength(1);
   });
 
   it("counts tasks by tool, origin and event", async () => {
