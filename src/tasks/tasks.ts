@@ -323,6 +323,7 @@ export class TaskService {
       ?.notify("notifications/tasks/status", { ...statusParams(infoOf(updated)) })
       .catch((err) => this.#deps.log.debug("task status not delivered", { err }));
     if (isTerminal(status)) {
+      this.#callers.delete(key);
       this.#wake(key);
       await this.#announce(updated, infoOf(updated));
     }
@@ -452,18 +453,23 @@ export class TaskService {
         waiters = new Set();
         this.#waiters.set(key, waiters);
       }
-      const onAbort = () => {
+      const done = () => {
+        clearTimeout(timer);
         waiters.delete(wake);
+        signal.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        done();
         reject(cancelled());
       };
       const wake = () => {
-        signal.removeEventListener("abort", onAbort);
+        done();
         resolve();
       };
       waiters.add(wake);
       signal.addEventListener("abort", onAbort, { once: true });
       // A task run by another replica (a shared store) never wakes this one: look again now and then.
-      setTimeout(wake, this.#deps.config().pollIntervalMs * 5).unref();
+      const timer = setTimeout(wake, this.#deps.config().pollIntervalMs * 5);
     });
   }
 
@@ -611,12 +617,17 @@ export class TaskService {
     if (typeof taskId !== "string") return undefined;
     const key = recordKey("upstream", upstream, taskId);
     const record = await this.#deps.store.get(key);
-    if (!record) return undefined;
-    const status = method === "notifications/tasks/status" && isWireTask(params);
-    if (status) {
-      await this.#announce(record, fromWire2025(params, record.handle, ttlCap(record, params)));
-    }
     const caller = this.#callers.get(key);
+    if (!record) {
+      this.#callers.delete(key);
+      return undefined;
+    }
+    if (method === "notifications/tasks/status" && isWireTask(params)) {
+      const info = fromWire2025(params, record.handle, ttlCap(record, params));
+      await this.#announce(record, info);
+      // The last status a task has: nothing more goes to its session.
+      if (isTerminal(info.status)) this.#callers.delete(key);
+    }
     if (!caller) return undefined;
     const rewritten: Result =
       method === "notifications/tasks/status"
