@@ -31,6 +31,8 @@ export interface ResolvedPolicy {
   idempotent: boolean | undefined;
   /** Tasks the gateway runs itself (for tools without upstream task support). */
   task: { mode: "off" | "auto" | "always"; thresholdMs: number; webhook: string | undefined };
+  /** A person approves each call first (asked through the client). */
+  approval: "off" | "always";
 }
 
 export const POLICY_DEFAULTS: ResolvedPolicy = {
@@ -49,6 +51,7 @@ export const POLICY_DEFAULTS: ResolvedPolicy = {
   fallback: { routes: [], on: ["unavailable", "circuitOpen", "timeout", "retriesExhausted"] },
   idempotent: undefined,
   task: { mode: "off", thresholdMs: 1_000, webhook: undefined },
+  approval: "off",
 };
 
 /** Upstream-wide concurrency when `upstreams.<name>.concurrency` is not set. */
@@ -89,6 +92,7 @@ export function extendPolicy(base: ResolvedPolicy, level: PolicyOptions | undefi
               thresholdMs: level.task.thresholdMs ?? base.task.thresholdMs,
               webhook: level.task.webhook ?? base.task.webhook,
             },
+    approval: level.approval ?? base.approval,
   };
 }
 

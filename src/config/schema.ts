@@ -102,6 +102,11 @@ export const PolicySchema = z.strictObject({
   /** Trust the tool to be safe to run twice (overrides its annotations). */
   idempotent: z.boolean().optional(),
   task: TaskPolicySchema.optional(),
+  /**
+   * `always`: a person approves each call before it runs, asked through the calling client (elicitation);
+   * a decline, or a client that cannot ask, fails the call and the upstream is never called.
+   */
+  approval: z.enum(["off", "always"]).optional(),
 });
 
 export const ToolOptionsSchema = PolicySchema.extend({

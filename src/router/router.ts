@@ -17,6 +17,7 @@ import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
+import { requireApproval } from "./approval.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -31,6 +32,8 @@ export interface Caller {
     params: Record<string, unknown> | undefined,
     relatedRequestId?: string | number,
   ): Promise<void>;
+  /** True when the client can be asked through elicitation (absent: it cannot). */
+  canElicit?(): boolean;
 }
 
 /** Who is calling (structurally server/auth's Principal). */
@@ -191,6 +194,7 @@ export class Router {
     try {
       release = access?.admit(ctx.principal, route);
       checkArguments?.(route, args);
+      if (route.policy.approval === "always") await requireApproval(route, args, ctx, this.#deps.log);
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));

@@ -122,6 +122,10 @@ export class GatewaySession implements Caller {
     return this.server.close();
   }
 
+  canElicit(): boolean {
+    return this.server.getClientCapabilities()?.elicitation !== undefined;
+  }
+
   /** A server→client request (sampling, elicitation, roots) on behalf of an upstream. */
   request(
     method: string,

@@ -379,6 +379,7 @@ export class TaskService {
         }
       },
       notify: (method, params) => caller.notify(method, withRelated(params ?? {}, handle)),
+      canElicit: () => caller.canElicit?.() === true,
     };
   }
 
