@@ -19,11 +19,12 @@ import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/au
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
-import { HttpServer } from "./server/http.ts";
+import { HttpServer, isLoopback } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import { taskRoutes } from "./server/task-routes.ts";
 import { TaskHandles } from "./tasks/handles.ts";
 import { RELATED_TASK } from "./tasks/model.ts";
 import { MemoryTaskStore } from "./tasks/store.ts";
@@ -279,20 +280,31 @@ export class Gateway {
     assertSafeBind(host, auth);
     const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
+    const guard = createGuard({
+      listenHost: host,
+      gateway: this.#config.gateway,
+      auth: this.#config.security.auth,
+      oauth,
+    });
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
-      guard: createGuard({
-        listenHost: host,
-        gateway: this.#config.gateway,
-        auth: this.#config.security.auth,
-        oauth,
-      }),
+      guard,
       // Status page, /metrics and the RFC 9728 document a 401's WWW-Authenticate points OAuth clients to.
       mount: (app) => {
         app.route("/", metricsRoutes(this.telemetry));
         app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        app.route(
+          "/",
+          taskRoutes({
+            tasks: this.tasks,
+            guard,
+            isLoopback,
+            maxCalls: () => this.#config.tasks.maxTasks,
+            maxBodyBytes: this.#config.gateway.maxBodyBytes,
+          }),
+        );
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }

@@ -138,6 +138,28 @@ export class TaskService {
     return route.policy.task.mode === "auto" ? route.policy.task.thresholdMs : 0;
   }
 
+  /**
+   * A call the gateway runs as a task whatever the tool's policy (batch submission over HTTP): the caller
+   * asked for a task explicitly. `priority` orders it in the tools' queues.
+   */
+  async submit(
+    name: string,
+    args: Record<string, unknown>,
+    ctx: CallToolContext,
+    request: TaskRequest & { priority?: number | undefined },
+  ): Promise<TaskInfo> {
+    const route = this.#deps.catalog.tool(name);
+    if (!route) {
+      throw new GatewayError(ErrorCode.ToolNotFound, `no tool named "${name}"`, { tool: name });
+    }
+    const meta =
+      request.priority === undefined ? ctx.meta : { ...ctx.meta, "toolgate/priority": request.priority };
+    const created = await this.#originate(route, args, { ...ctx, meta }, { ttlMs: request.ttlMs });
+    if (!("task" in created))
+      throw new GatewayError(ErrorCode.Internal, "a submitted call must become a task");
+    return created.task;
+  }
+
   /** True when the upstream declares task-augmented tools/call and the tool accepts a task. */
   #upstreamRunsTasks(route: ToolRoute): boolean {
     const upstream = this.#deps.upstreams.get(route.upstream);

@@ -235,3 +235,71 @@ describe("tasks run by the gateway", () => {
     if ("task" in slow) await gw.gateway.tasks.cancel(slow.task.handle, ctx);
   });
 });
+
+describe("tasks over plain HTTP", () => {
+  const ALICE = "alice-http-key-0123456789abcdef";
+  const BOB = "bob-http-key-0123456789abcdef01";
+
+  async function gateway() {
+    const gw = await startGateway({
+      ...config("off"),
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "alice", key: ALICE },
+            { id: "bob", key: BOB },
+          ],
+        },
+      },
+    });
+    open.push(gw);
+    await gw.gateway.waitForUpstreams(10_000);
+    const call = (key: string | undefined, method: string, path: string, body?: string) =>
+      fetch(`${gw.base}${path}`, {
+        method,
+        headers: key ? { authorization: `Bearer ${key}` } : {},
+        ...(body !== undefined && { body }),
+      });
+    return { gw, call };
+  }
+
+  it("submits JSON Lines as tasks of the caller, polls them and hands results back", async () => {
+    const { call } = await gateway();
+    const lines = [
+      JSON.stringify({ id: "a", tool: "faults__echo", arguments: { text: "one" }, priority: 1 }),
+      "not json",
+      JSON.stringify({ id: "b", tool: "faults__nope" }),
+      JSON.stringify({ id: "c", tool: "faults__hang" }),
+    ].join("\n");
+    const submitted = await call(ALICE, "POST", "/tasks", lines);
+    expect(submitted.status).toBe(200);
+    const { tasks } = (await submitted.json()) as {
+      tasks: Array<{ line: number; id?: string; task?: { taskId: string }; error?: { message: string } }>;
+    };
+    expect(tasks.map((t) => t.line)).toEqual([1, 2, 3, 4]);
+    expect(tasks[1]?.error?.message).toMatch(/not JSON/);
+    expect(tasks[2]?.error?.message).toMatch(/ToolNotFound/);
+    const echo = tasks[0]?.task?.taskId as string;
+    const hang = tasks[3]?.task?.taskId as string;
+    expect(echo).toMatch(/^tg1\./);
+
+    const result = await call(ALICE, "GET", `/tasks/${echo}/result`);
+    expect(textOf(await result.json())).toBe("one");
+    expect(((await (await call(ALICE, "GET", `/tasks/${echo}`)).json()) as { status: string }).status).toBe(
+      "completed",
+    );
+
+    // Another principal, and no credentials at all, are refused.
+    expect((await call(BOB, "GET", `/tasks/${echo}`)).status).toBe(404);
+    expect((await call(BOB, "DELETE", `/tasks/${hang}`)).status).toBe(404);
+    expect((await call(undefined, "GET", `/tasks/${echo}`)).status).toBe(401);
+    expect((await call(undefined, "POST", "/tasks", lines)).status).toBe(401);
+    expect((await call(ALICE, "POST", "/tasks", "x".repeat(5 * 1024 * 1024))).status).toBe(413);
+
+    const cancelled = await call(ALICE, "DELETE", `/tasks/${hang}`);
+    expect(((await cancelled.json()) as { status: string }).status).toBe("cancelled");
+    const gone = await call(ALICE, "GET", `/tasks/${hang}/result`);
+    expect(gone.status).toBe(400);
+    expect(((await gone.json()) as { error: { code: string } }).error.code).toBe("Cancelled");
+  });
+});
