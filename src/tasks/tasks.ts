@@ -70,6 +70,7 @@ export class TaskService {
   readonly #waiters = new Map<string, Set<() => void>>();
   /** `tasks/result` requests in flight per forwarded task, so its input requests go out on that stream. */
   readonly #resultRequests = new Map<string, string | number>();
+  readonly #updates = new Map<string, Promise<void>>();
 
   constructor(deps: TaskServiceDeps) {
     this.#deps = deps;
@@ -258,7 +259,9 @@ export class TaskService {
     this.#running.set(key, controller);
     this.#callers.set(key, ctx.caller);
     this.#deps.onTaskEvent?.({ type: "created", origin: "gateway", tool: route.name });
-    const done = this.#run(route, args, ctx, record, controller);
+    const done = this.#run(route, args, ctx, record, controller).catch((err) =>
+      this.#deps.log.error("task run failed", { err, tool: route.name }),
+    );
     if (request.answerWithinMs !== undefined) {
       const finished = await within(done, request.answerWithinMs);
       const current = finished ? await this.#deps.store.get(key) : undefined;
@@ -329,7 +332,23 @@ export class TaskService {
     });
   }
 
-  async #setState(key: string, status: TaskStatus, message: string, outcome?: TaskOutcome): Promise<void> {
+  /**
+   * Changes of one task apply in order (policy events fire while earlier changes are still being stored),
+   * and a failing store never becomes an unhandled rejection.
+   */
+  #setState(key: string, status: TaskStatus, message: string, outcome?: TaskOutcome): Promise<void> {
+    const previous = this.#updates.get(key) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.#applyState(key, status, message, outcome))
+      .catch((err) => this.#deps.log.error("task state not stored", { err, status }));
+    this.#updates.set(key, next);
+    void next.then(() => {
+      if (this.#updates.get(key) === next) this.#updates.delete(key);
+    });
+    return next;
+  }
+
+  async #applyState(key: string, status: TaskStatus, message: string, outcome?: TaskOutcome): Promise<void> {
     const current = await this.#deps.store.get(key);
     if (!current || (current.status && isTerminal(current.status))) return;
     if (current.status === status && current.message === message && !outcome) return;
