@@ -32,6 +32,8 @@ export interface TaskEvent {
   type: "created" | "completed" | "failed" | "cancelled";
   origin: TaskOrigin;
   tool: string;
+  /** From creation to the end, for tasks the gateway runs. */
+  durationMs?: number;
 }
 
 export interface TaskServiceDeps {
@@ -329,6 +331,7 @@ export class TaskService {
       type: status === "failed" ? "failed" : "completed",
       origin: "gateway",
       tool: route.name,
+      durationMs: this.#now() - Date.parse(record.createdAt),
     });
   }
 
@@ -540,7 +543,12 @@ export class TaskService {
         upstream: record.upstream,
       }),
     );
-    this.#deps.onTaskEvent?.({ type: "cancelled", origin: "gateway", tool: record.tool });
+    this.#deps.onTaskEvent?.({
+      type: "cancelled",
+      origin: "gateway",
+      tool: record.tool,
+      durationMs: this.#now() - Date.parse(record.createdAt),
+    });
     return infoOf((await this.#deps.store.get(record.key)) ?? record);
   }
 

@@ -24,6 +24,7 @@ export interface Instruments {
   sessionsOpen: UpDownCounter;
   tasks: Counter;
   tasksRunning: UpDownCounter;
+  taskDuration: Histogram;
 }
 
 export function createInstruments(meter: Meter): Instruments {
@@ -86,6 +87,7 @@ export function createInstruments(meter: Meter): Instruments {
     tasksRunning: meter.createUpDownCounter(N.METRIC_TASKS_RUNNING, {
       description: "Tasks the gateway runs itself that have not finished.",
     }),
+    taskDuration: seconds(N.METRIC_TASK_DURATION, "Life of tasks the gateway runs, creation to end."),
     upstreamRestarts: meter.createCounter(N.METRIC_UPSTREAM_RESTARTS, {
       description: "Upstream reconnects and process restarts.",
     }),

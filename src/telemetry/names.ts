@@ -87,6 +87,7 @@ export const METRIC_SESSIONS_OPEN = "toolgate.sessions.open";
 export const METRIC_ALERTS_FIRING = "toolgate.alerts.firing";
 export const METRIC_TASKS = "toolgate.tasks";
 export const METRIC_TASKS_RUNNING = "toolgate.tasks.running";
+export const METRIC_TASK_DURATION = "toolgate.task.duration";
 
 export const BREAKER_STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
 

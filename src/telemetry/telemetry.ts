@@ -277,6 +277,7 @@ export class Telemetry {
     type: "created" | "completed" | "failed" | "cancelled";
     origin: "gateway" | "upstream";
     tool: string;
+    durationMs?: number;
   }): void {
     this.#m.tasks.add(1, {
       [N.ATTR_TOOL]: event.tool,
@@ -285,6 +286,12 @@ export class Telemetry {
     });
     if (event.origin === "gateway") {
       this.#m.tasksRunning.add(event.type === "created" ? 1 : -1, { [N.ATTR_TOOL]: event.tool });
+    }
+    if (event.durationMs !== undefined) {
+      this.#m.taskDuration.record(event.durationMs / 1000, {
+        [N.ATTR_TOOL]: event.tool,
+        [N.ATTR_TASK_EVENT]: event.type,
+      });
     }
   }
 
