@@ -12,8 +12,10 @@ import { createPinGate, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
+import { ApprovalQueue } from "./router/approval.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
+import { approvalRoutes } from "./server/approval-routes.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
 import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
@@ -57,6 +59,7 @@ export class Gateway {
   readonly telemetry: Telemetry;
   readonly pipelines: PipelineCache;
   readonly tasks: TaskService;
+  readonly approvals: ApprovalQueue;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -119,12 +122,18 @@ export class Gateway {
       },
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
+    this.approvals = new ApprovalQueue({
+      operators: () => this.#config.approvals.operators,
+      timeoutMs: () => this.#config.approvals.timeoutMs,
+      log: deps.log,
+    });
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
       pipelines: this.pipelines,
       events: this.events,
       log: deps.log,
+      approvals: this.approvals,
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -295,6 +304,7 @@ export class Gateway {
       mount: (app) => {
         app.route("/", metricsRoutes(this.telemetry));
         app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        app.route("/", approvalRoutes({ approvals: this.approvals, guard, isLoopback }));
         app.route(
           "/",
           taskRoutes({

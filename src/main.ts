@@ -21,6 +21,9 @@ Usage:
   toolgate batch --config FILE CALLS.jsonl [--parallel N]
                                           one {"tool","arguments","priority"} per line; one JSON
                                           result line per call on stdout, progress on stderr
+  toolgate approvals --config FILE [approve|deny ID] [--url URL]
+                                          list or decide calls held for an operator on a running
+                                          gateway (key in TOOLGATE_API_KEY)
   toolgate pins  --config FILE [approve UPSTREAM [TOOL]]
                                           list pinned tool definitions, or approve changed ones
 
@@ -33,6 +36,7 @@ Options:
   --json              machine-readable output
   --timeout MS        how long list/call/batch wait for upstreams (default 15000)
   --parallel N        batch: calls in flight at once (default 16)
+  --url URL           approvals: the running gateway (default: gateway.listen of the config)
   -h, --help          this text
 
 Exit codes: 0 ok, 1 runtime failure (or an isError tool result), 2 usage or config error.`;
@@ -71,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
         return await call(loaded, rest, values);
       case "batch":
         return await batch(loaded, rest, values);
+      case "approvals":
+        return await approvals(loaded, rest, values);
       case "pins":
         return await pins(loaded, rest);
       default:
@@ -100,6 +106,7 @@ function parse(argv: string[]) {
       json: { type: "boolean" },
       timeout: { type: "string" },
       parallel: { type: "string" },
+      url: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -307,6 +314,46 @@ async function batch(loaded: LoadedConfig, rest: string[], values: Values): Prom
   } finally {
     await gateway.stop();
   }
+}
+
+async function approvals(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const [action, id] = rest;
+  if (action !== undefined && ((action !== "approve" && action !== "deny") || !id)) {
+    throw new UsageError("approvals takes no argument (list) or: approve ID | deny ID");
+  }
+  const { host, port } = loaded.config.gateway.listen;
+  const base = (values.url ?? `http://${displayHost(host)}:${port}`).replace(/\/$/, "");
+  const key = process.env.TOOLGATE_API_KEY;
+  const response = await fetch(
+    action ? `${base}/approvals/${encodeURIComponent(id as string)}/${action}` : `${base}/approvals`,
+    {
+      method: action ? "POST" : "GET",
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    },
+  ).catch((err: unknown) => {
+    throw new GatewayError("UpstreamUnavailable", `cannot reach the gateway at ${base}: ${String(err)}`);
+  });
+  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) {
+    const error = body.error as { message?: string } | undefined;
+    process.stderr.write(`toolgate: ${error?.message ?? `HTTP ${response.status}`}\n`);
+    return EXIT_FAILURE;
+  }
+  if (action) {
+    process.stdout.write(`${action === "approve" ? "approved" : "denied"}: ${id}\n`);
+    return EXIT_OK;
+  }
+  const pending = (body.pending ?? []) as Array<Record<string, string>>;
+  if (values.json) process.stdout.write(`${JSON.stringify(pending, null, 2)}\n`);
+  else if (pending.length === 0) process.stdout.write("no call is waiting for approval\n");
+  else {
+    for (const p of pending) {
+      process.stdout.write(
+        `${p.id}  ${p.tool} (upstream ${p.upstream}) by ${p.principal} at ${p.createdAt}\n  arguments: ${p.arguments}\n`,
+      );
+    }
+  }
+  return EXIT_OK;
 }
 
 function bar(p: BatchProgress): string {

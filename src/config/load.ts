@@ -7,6 +7,7 @@ import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import type { ApprovalsConfig } from "./approvals-schema.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -46,6 +47,7 @@ export interface ResolvedConfig {
   security: SecurityOptions;
   telemetry: TelemetryConfig;
   tasks: TasksConfig;
+  approvals: ApprovalsConfig;
 }
 
 export interface ConfigIssue {
@@ -193,6 +195,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
     security: parsed.security,
     telemetry: parsed.telemetry,
     tasks: parsed.tasks,
+    approvals: parsed.approvals,
   };
 }
 

@@ -5,6 +5,7 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { ApprovalsSchema } from "./approvals-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TasksSchema } from "./tasks-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
@@ -103,8 +104,8 @@ export const PolicySchema = z.strictObject({
   idempotent: z.boolean().optional(),
   task: TaskPolicySchema.optional(),
   /**
-   * `always`: a person approves each call before it runs, asked through the calling client (elicitation);
-   * a decline, or a client that cannot ask, fails the call and the upstream is never called.
+   * `always`: a person approves each call before it runs, asked through the calling client (elicitation),
+   * else by an operator (`approvals.operators`); a decline fails the call and the upstream is never called.
    */
   approval: z.enum(["off", "always"]).optional(),
 });
@@ -197,6 +198,7 @@ export const ConfigSchema = z.strictObject({
   security: SecuritySchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
   tasks: TasksSchema.prefault({}),
+  approvals: ApprovalsSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

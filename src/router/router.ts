@@ -17,7 +17,7 @@ import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
-import { requireApproval } from "./approval.ts";
+import { type ApprovalQueue, requireApproval } from "./approval.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -34,6 +34,8 @@ export interface Caller {
   ): Promise<void>;
   /** True when the client can be asked through elicitation (absent: it cannot). */
   canElicit?(): boolean;
+  /** The call is held (for an operator's approval): a task says so in its status. */
+  held?(message: string): void;
 }
 
 /** Who is calling (structurally server/auth's Principal). */
@@ -104,6 +106,8 @@ export interface RouterDeps {
   ) => Promise<T>;
   /** Observes every finished call (telemetry, logs, status page). */
   onCallEnd?: (record: CallRecord) => void;
+  /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
+  approvals?: ApprovalQueue;
 }
 
 export interface CallRecord {
@@ -194,7 +198,9 @@ export class Router {
     try {
       release = access?.admit(ctx.principal, route);
       checkArguments?.(route, args);
-      if (route.policy.approval === "always") await requireApproval(route, args, ctx, this.#deps.log);
+      if (route.policy.approval === "always") {
+        await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
+      }
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));

@@ -8,13 +8,13 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { createMiddleware } from "hono/factory";
 import { parseBatch } from "../batch.ts";
 import { ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { Caller, RequestContext } from "../router/router.ts";
 import type { TaskService } from "../tasks/tasks.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { Guard } from "./guard.ts";
+import { type GuardedEnv, guarded } from "./guarded.ts";
 import { wireTask } from "./task-wire.ts";
 
 export interface TaskRoutesOptions {
@@ -39,29 +39,10 @@ const NO_SESSION: Caller = {
   notify: async () => {},
 };
 
-type Env = {
-  Bindings: { incoming?: { socket?: { remoteAddress?: string } } };
-  Variables: { principal: Principal };
-};
-
-export function taskRoutes(options: TaskRoutesOptions): Hono<Env> {
-  const app = new Hono<Env>();
+export function taskRoutes(options: TaskRoutesOptions): Hono<GuardedEnv> {
+  const app = new Hono<GuardedEnv>();
   let requests = 0;
-
-  const guard = createMiddleware<Env>(async (c, next) => {
-    const verdict = await options.guard(c.req.raw.headers, {
-      loopback: options.isLoopback(c.env?.incoming?.socket?.remoteAddress),
-    });
-    if (!verdict.ok) {
-      return c.json(
-        { error: { code: "Unauthorized", message: verdict.message } },
-        verdict.status,
-        verdict.headers,
-      );
-    }
-    c.set("principal", verdict.principal);
-    await next();
-  });
+  const guard = guarded(options.guard, options.isLoopback);
   app.use("/tasks", guard);
   app.use("/tasks/*", guard);
 

@@ -424,6 +424,7 @@ export class TaskService {
       },
       notify: (method, params) => caller.notify(method, withRelated(params ?? {}, handle)),
       canElicit: () => caller.canElicit?.() === true,
+      held: (message) => void this.#setState(key, "input_required", message),
     };
   }
 
