@@ -13,18 +13,25 @@ import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
+import { ApprovalQueue } from "./router/approval.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
+import { approvalRoutes } from "./server/approval-routes.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
 import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
-import { HttpServer } from "./server/http.ts";
+import { HttpServer, isLoopback } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import { taskRoutes } from "./server/task-routes.ts";
+import { TaskHandles } from "./tasks/handles.ts";
+import { RELATED_TASK } from "./tasks/model.ts";
+import { MemoryTaskStore } from "./tasks/store.ts";
+import { TaskService } from "./tasks/tasks.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
@@ -60,6 +67,8 @@ export class Gateway {
   readonly events = new PolicyEventHub();
   readonly telemetry: Telemetry;
   readonly pipelines: PipelineCache;
+  readonly tasks: TaskService;
+  readonly approvals: ApprovalQueue;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -92,14 +101,49 @@ export class Gateway {
     this.registry = new UpstreamRegistry(config.upstreams, {
       log: deps.log,
       clientInfo: SERVER_INFO,
-      onServerRequest: (upstream, request, extra) =>
-        this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
-      onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
+      onServerRequest: async (upstream, request, extra) => {
+        const target = relatesToTask(request.method, request.params)
+          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
+          : undefined;
+        if (target) {
+          return target.caller.request(request.method, target.params, {
+            signal: extra.signal,
+            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
+          });
+        }
+        return this.router.serverRequest(
+          upstream.name,
+          request.method,
+          withoutRelatedTask(request.params),
+          extra.signal,
+        );
+      },
+      onNotification: (upstream, n) => {
+        if (!relatesToTask(n.method, n.params)) {
+          this.router.routeNotification(upstream.name, n.method, n.params);
+          return;
+        }
+        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
+        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
+          if (target) {
+            target.caller
+              .notify(n.method, target.params, target.relatedRequestId)
+              .catch((err) => this.log.debug("task notification not delivered", { err }));
+          } else if (n.method !== "notifications/tasks/status") {
+            this.router.routeNotification(upstream.name, n.method, withoutRelatedTask(n.params));
+          }
+        });
+      },
       ...(deps.credentials && {
         oauthFor: oauthClients(deps.credentials, (name) => loginCommand(name, config.configFile)),
       }),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
+    this.approvals = new ApprovalQueue({
+      operators: () => this.#config.approvals.operators,
+      timeoutMs: () => this.#config.approvals.timeoutMs,
+      log: deps.log,
+    });
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
@@ -110,6 +154,7 @@ export class Gateway {
         const file = this.#config.configFile;
         return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
       },
+      approvals: this.approvals,
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -154,6 +199,21 @@ export class Gateway {
           this.#validator.validate(route.definition, args, { upstream: route.upstream });
         }
       },
+    });
+    const handleKey = config.tasks.handleKey ?? deps.env.TOOLGATE_TASK_KEY;
+    const handles = new TaskHandles(handleKey);
+    if (handles.ephemeral) {
+      this.log.info("task handles use a key made for this process: they die with it (set tasks.handleKey)");
+    }
+    this.tasks = new TaskService({
+      router: this.router,
+      catalog: this.catalog,
+      upstreams: this.registry,
+      handles,
+      store: new MemoryTaskStore({ maxTasks: () => this.#config.tasks.maxTasks }),
+      config: () => this.#config.tasks,
+      log: deps.log,
+      onTaskEvent: (event) => telemetry.recordTask(event),
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
@@ -249,6 +309,7 @@ export class Gateway {
     return new GatewaySession(
       {
         router: this.router,
+        tasks: this.tasks,
         log: this.log,
         serverInfo: SERVER_INFO,
         instructions: this.#instructions(),
@@ -274,6 +335,7 @@ export class Gateway {
   #closed = (session: GatewaySession): void => {
     if (!this.#sessions.delete(session)) return;
     this.router.sessionClosed(session);
+    this.tasks.sessionClosed(session);
     this.telemetry.sessionClosed(networkTransport(session), performance.now() - session.openedAt);
   };
 
@@ -283,20 +345,32 @@ export class Gateway {
     assertSafeBind(host, auth);
     const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
+    const guard = createGuard({
+      listenHost: host,
+      gateway: this.#config.gateway,
+      auth: this.#config.security.auth,
+      oauth,
+    });
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
-      guard: createGuard({
-        listenHost: host,
-        gateway: this.#config.gateway,
-        auth: this.#config.security.auth,
-        oauth,
-      }),
+      guard,
       // Status page, /metrics and the RFC 9728 document a 401's WWW-Authenticate points OAuth clients to.
       mount: (app) => {
         app.route("/", metricsRoutes(this.telemetry));
         app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        app.route("/", approvalRoutes({ approvals: this.approvals, guard, isLoopback }));
+        app.route(
+          "/",
+          taskRoutes({
+            tasks: this.tasks,
+            guard,
+            isLoopback,
+            maxCalls: () => this.#config.tasks.maxTasks,
+            maxBodyBytes: this.#config.gateway.maxBodyBytes,
+          }),
+        );
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
@@ -355,6 +429,7 @@ export class Gateway {
     name: string,
     args: Record<string, unknown>,
     onProgress?: (p: { progress: number; total?: number; message?: string }) => void,
+    options: { priority?: number | undefined } = {},
   ): Promise<Result> {
     const caller: Caller = {
       sessionId: "cli",
@@ -370,7 +445,13 @@ export class Gateway {
       principal: { id: "cli", kind: "anonymous", scopes: [] },
       requestId: 0,
       signal: new AbortController().signal,
-      meta: onProgress ? { progressToken: 0 } : undefined,
+      meta:
+        onProgress || options.priority !== undefined
+          ? {
+              ...(onProgress && { progressToken: 0 }),
+              ...(options.priority !== undefined && { "toolgate/priority": options.priority }),
+            }
+          : undefined,
       onProgress,
     });
   }
@@ -426,6 +507,23 @@ export function credentialStore(config: ResolvedConfig, env: NodeJS.ProcessEnv):
 /** A path as one shell word (quoted only when it needs to be). */
 function shellQuote(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+/** A message an upstream tied to one of its tasks. */
+function relatesToTask(method: string, params: Record<string, unknown> | undefined): boolean {
+  if (method === "notifications/tasks/status") return true;
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  return meta?.[RELATED_TASK] !== undefined;
+}
+
+/** An upstream's task id never reaches a client that holds no handle for it. */
+function withoutRelatedTask(
+  params: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  const meta = params?._meta as Record<string, unknown> | undefined;
+  if (!meta) return params;
+  const { [RELATED_TASK]: _, ...rest } = meta;
+  return { ...params, _meta: rest };
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {

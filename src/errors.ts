@@ -30,6 +30,8 @@ export const ErrorCode = {
   ToolNotFound: "ToolNotFound",
   ResourceNotFound: "ResourceNotFound",
   PromptNotFound: "PromptNotFound",
+  /** No task for this handle and caller (unknown, forged, expired, another caller's, or lost to a restart). */
+  TaskNotFound: "TaskNotFound",
   /** The tool is held back until an operator approves its changed definition. */
   ToolHeld: "ToolHeld",
   /** The arguments do not match the tool's input schema. */
@@ -137,6 +139,7 @@ function classOf(e: GatewayError): ErrorClass {
     case ErrorCode.ToolNotFound:
     case ErrorCode.ResourceNotFound:
     case ErrorCode.PromptNotFound:
+    case ErrorCode.TaskNotFound:
     case ErrorCode.InvalidArguments:
     case ErrorCode.InvalidRequest:
     case ErrorCode.MethodNotFound:
@@ -248,6 +251,7 @@ const WIRE_CODE: Record<ErrorCode, number> = {
   ToolNotFound: RpcCode.InvalidParams,
   ResourceNotFound: RpcCode.ResourceNotFound,
   PromptNotFound: RpcCode.InvalidParams,
+  TaskNotFound: RpcCode.InvalidParams,
   ToolHeld: -32009,
   InvalidArguments: RpcCode.InvalidParams,
   InvalidRequest: RpcCode.InvalidRequest,
@@ -313,6 +317,7 @@ export function isProtocolError(err: unknown): boolean {
   const e = toGatewayError(err);
   switch (e.code) {
     case ErrorCode.ToolNotFound:
+    case ErrorCode.TaskNotFound:
     case ErrorCode.InvalidRequest:
     case ErrorCode.MethodNotFound:
     case ErrorCode.Unauthorized:

@@ -7,6 +7,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createGateway, credentialStore, type Gateway } from "./app.ts";
+import { type BatchProgress, runBatch } from "./batch.ts";
 import { pinKey, ToolPins } from "./catalog/pinning.ts";
 import { fromClientFormat } from "./config/client-formats.ts";
 import { type LoadedConfig, loadConfigFile, parseConfigSource } from "./config/load.ts";
@@ -84,6 +85,26 @@ A running gateway picks up new credentials at its next reconnect. Set TOOLGATE_T
 encryption key out of the state directory; TOOLGATE_NO_BROWSER=1 never opens a browser.
 
 Exit codes: 0 ok, 1 failure (consent refused or timed out), 2 usage or config error.`,
+  },
+  batch: {
+    line: "batch --config FILE CALLS.jsonl [--parallel N]",
+    help: `Run many calls through the gateway's policies without an MCP client: one {"tool", "arguments",
+"priority"} per line of CALLS.jsonl; one JSON result line per call on stdout (in input order), a live
+progress line on stderr. Higher priorities are admitted first by the bounded queues.
+
+  --parallel N    calls in flight at once (default 16)
+  --timeout MS    how long to wait for upstreams (default 15000)
+
+Exit codes: 0 every call answered without error, 1 some call failed, 2 usage or config error.`,
+  },
+  approvals: {
+    line: "approvals --config FILE [approve|deny ID] [--url URL]",
+    help: `List, or decide, the calls a running gateway holds for an operator (tool policy approval: "always").
+The operator's key comes from TOOLGATE_API_KEY.
+
+  --url URL       the running gateway (default: gateway.listen of the config)
+
+Exit codes: 0 ok, 1 failure, 2 usage or config error.`,
   },
   pins: {
     line: "pins --config FILE [--json] [approve UPSTREAM [TOOL]]",
@@ -193,6 +214,10 @@ async function main(argv: string[]): Promise<number> {
         return await list(loaded, values);
       case "call":
         return await call(loaded, rest, values);
+      case "batch":
+        return await batch(loaded, rest, values);
+      case "approvals":
+        return await approvals(loaded, rest, values);
       case "pins":
         return await pins(loaded, rest, values);
       case "auth":
@@ -228,6 +253,8 @@ function parse(argv: string[]) {
       "log-file": { type: "string" },
       out: { type: "string" },
       timeout: { type: "string" },
+      parallel: { type: "string" },
+      url: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "V" },
     },
@@ -492,6 +519,91 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
   } finally {
     await gateway.stop();
   }
+}
+
+async function batch(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const [file] = rest;
+  if (!file) throw new UsageError("batch needs a JSON Lines FILE");
+  const parallel = values.parallel === undefined ? 16 : Number(values.parallel);
+  if (!Number.isInteger(parallel) || parallel < 1)
+    throw new UsageError("--parallel needs a positive integer");
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const gateway = await connectAll(loaded, values);
+  const tty = process.stderr.isTTY === true;
+  let shown = -1;
+  const show = (p: BatchProgress) => {
+    const line = `  ${p.done}/${p.total} answered, ${p.failed} failed`;
+    if (tty) process.stderr.write(`\r${bar(p)} ${line}`);
+    else {
+      // Without a terminal, one line per tenth.
+      const tenth = Math.floor((p.done * 10) / Math.max(1, p.total));
+      if (tenth !== shown || p.done === p.total) process.stderr.write(`${line}\n`);
+      shown = tenth;
+    }
+  };
+  try {
+    const outcome = await runBatch(text, {
+      parallel,
+      call: (tool, args, priority) => gateway.callTool(tool, args, undefined, { priority }),
+      write: (json) => process.stdout.write(`${json}\n`),
+      progress: show,
+    });
+    if (tty) process.stderr.write("\n");
+    return outcome.failed > 0 ? EXIT_FAILURE : EXIT_OK;
+  } finally {
+    await gateway.stop();
+  }
+}
+
+async function approvals(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
+  const [action, id] = rest;
+  if (action !== undefined && ((action !== "approve" && action !== "deny") || !id)) {
+    throw new UsageError("approvals takes no argument (list) or: approve ID | deny ID");
+  }
+  const { host, port } = loaded.config.gateway.listen;
+  const base = (values.url ?? `http://${displayHost(host)}:${port}`).replace(/\/$/, "");
+  const key = process.env.TOOLGATE_API_KEY;
+  const response = await fetch(
+    action ? `${base}/approvals/${encodeURIComponent(id as string)}/${action}` : `${base}/approvals`,
+    {
+      method: action ? "POST" : "GET",
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    },
+  ).catch((err: unknown) => {
+    throw new GatewayError("UpstreamUnavailable", `cannot reach the gateway at ${base}: ${String(err)}`);
+  });
+  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) {
+    const error = body.error as { message?: string } | undefined;
+    process.stderr.write(`toolgate: ${error?.message ?? `HTTP ${response.status}`}\n`);
+    return EXIT_FAILURE;
+  }
+  if (action) {
+    process.stdout.write(`${action === "approve" ? "approved" : "denied"}: ${id}\n`);
+    return EXIT_OK;
+  }
+  const pending = (body.pending ?? []) as Array<Record<string, string>>;
+  if (values.json) process.stdout.write(`${JSON.stringify(pending, null, 2)}\n`);
+  else if (pending.length === 0) process.stdout.write("no call is waiting for approval\n");
+  else {
+    for (const p of pending) {
+      process.stdout.write(
+        `${p.id}  ${p.tool} (upstream ${p.upstream}) by ${p.principal} at ${p.createdAt}\n  arguments: ${p.arguments}\n`,
+      );
+    }
+  }
+  return EXIT_OK;
+}
+
+function bar(p: BatchProgress): string {
+  const width = 30;
+  const filled = Math.round((p.done / Math.max(1, p.total)) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`;
 }
 
 function renderResult(result: Record<string, unknown>): string {

@@ -6,7 +6,13 @@
  */
 
 import { UriTemplate } from "@modelcontextprotocol/sdk/shared/uriTemplate.js";
-import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  ServerCapabilities,
+  Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 import picomatch from "picomatch";
 import type { UpstreamConfig } from "../config/load.ts";
 import { extendPolicy, type ResolvedPolicy } from "../config/policy.ts";
@@ -22,6 +28,8 @@ export interface CatalogUpstream {
   readonly prompts: readonly Prompt[];
   /** Compact mode (an OpenAPI upstream with many operations): the meta-tool that invokes them, and them. */
   readonly operations?: { invokeTool: string; tools: readonly Tool[] } | undefined;
+  /** What the upstream declared at its handshake (its task support). */
+  readonly capabilities?: ServerCapabilities | undefined;
 }
 
 export interface ToolRoute {
@@ -35,6 +43,11 @@ export interface ToolRoute {
   policy: ResolvedPolicy;
   /** Safe to run twice: from config, else the tool's readOnlyHint/idempotentHint annotations. */
   idempotent: boolean;
+  /**
+   * The upstream takes this tool only as a task (`taskSupport: "required"`) and supports task-augmented
+   * calls: a plain call is run as an upstream task whose result the gateway waits for.
+   */
+  upstreamTaskOnly?: boolean;
 }
 
 export interface PromptRoute {
@@ -126,14 +139,19 @@ export class Catalog {
         }
         const policy = extendPolicy(config.policy, options);
         const annotations = tool.annotations;
+        const taskOnly =
+          tool.execution?.taskSupport === "required" &&
+          up.capabilities?.tasks?.requests?.tools?.call !== undefined;
+        const served = withTaskPolicy({ ...tool, name }, policy, taskOnly);
         tools.set(name, {
           name,
           upstream: up.name,
           upstreamTool: tool.name,
-          definition: verdict === "flag" ? flagged({ ...tool, name }) : { ...tool, name },
+          definition: verdict === "flag" ? flagged(served) : served,
           policy,
           idempotent:
             policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
+          ...(taskOnly && { upstreamTaskOnly: true }),
         });
         if (up.operations?.invokeTool === tool.name) {
           operations.set(name, this.#operationRoutes(up, tool.name));
@@ -274,6 +292,18 @@ function parseTemplate(template: string): UriTemplate | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Tools served as `taskSupport: "optional"` because the gateway serves both kinds of call: a tool the
+ * gateway runs as a task itself (policy `task`) when its upstream offers none, and a tool its upstream
+ * takes only as a task (a plain call waits for the upstream task's result).
+ */
+function withTaskPolicy(tool: Tool, policy: ResolvedPolicy, taskOnly: boolean): Tool {
+  const support = tool.execution?.taskSupport;
+  const bridged =
+    taskOnly || (policy.task.mode !== "off" && support !== "optional" && support !== "required");
+  return bridged ? { ...tool, execution: { ...tool.execution, taskSupport: "optional" } } : tool;
 }
 
 function flagged(tool: Tool): Tool {

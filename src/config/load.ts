@@ -8,6 +8,7 @@ import { type ParseError, parse as parseJsonc, printParseErrorCode } from "jsonc
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import type { ApprovalsConfig } from "./approvals-schema.ts";
 import { fromClientFormat, nearest } from "./client-formats.ts";
 import { type ConfigIssue, childPath } from "./issues.ts";
 import { OPENAPI_ONLY_KEYS, type OpenApiTransport, openapiTransport } from "./openapi-schema.ts";
@@ -22,6 +23,7 @@ import {
   type UpstreamOptions,
 } from "./schema.ts";
 import type { SecurityOptions } from "./security-schema.ts";
+import type { TasksConfig } from "./tasks-schema.ts";
 import type { TelemetryConfig } from "./telemetry-schema.ts";
 
 export type UpstreamOAuthOptions = z.output<typeof UpstreamOAuthSchema>;
@@ -69,6 +71,8 @@ export interface ResolvedConfig {
   telemetry: TelemetryConfig;
   /** The file this config came from (absolute); absent for a config built in memory. */
   configFile?: string | undefined;
+  tasks: TasksConfig;
+  approvals: ApprovalsConfig;
 }
 
 export interface ResolveOptions {
@@ -277,6 +281,8 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string)
       },
     },
     telemetry: parsed.telemetry,
+    tasks: parsed.tasks,
+    approvals: parsed.approvals,
   };
 }
 

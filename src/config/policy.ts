@@ -29,6 +29,10 @@ export interface ResolvedPolicy {
   fallback: { routes: FallbackRoute[]; on: FallbackTrigger[] };
   /** `undefined`: decide from the tool's annotations. */
   idempotent: boolean | undefined;
+  /** Tasks the gateway runs itself (for tools without upstream task support). */
+  task: { mode: "off" | "auto" | "always"; thresholdMs: number; webhook: string | undefined };
+  /** A person approves each call first (asked through the client). */
+  approval: "off" | "always";
 }
 
 export const POLICY_DEFAULTS: ResolvedPolicy = {
@@ -46,6 +50,8 @@ export const POLICY_DEFAULTS: ResolvedPolicy = {
   lock: null,
   fallback: { routes: [], on: ["unavailable", "circuitOpen", "timeout", "retriesExhausted"] },
   idempotent: undefined,
+  task: { mode: "off", thresholdMs: 1_000, webhook: undefined },
+  approval: "off",
 };
 
 /** Upstream-wide concurrency when `upstreams.<name>.concurrency` is not set. */
@@ -76,6 +82,17 @@ export function extendPolicy(base: ResolvedPolicy, level: PolicyOptions | undefi
       ? { routes: level.fallback.routes, on: level.fallback.on ?? base.fallback.on }
       : base.fallback,
     idempotent: level.idempotent ?? base.idempotent,
+    task:
+      level.task === undefined
+        ? base.task
+        : typeof level.task === "string"
+          ? { ...base.task, mode: level.task }
+          : {
+              mode: level.task.mode ?? base.task.mode,
+              thresholdMs: level.task.thresholdMs ?? base.task.thresholdMs,
+              webhook: level.task.webhook ?? base.task.webhook,
+            },
+    approval: level.approval ?? base.approval,
   };
 }
 

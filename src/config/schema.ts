@@ -5,8 +5,10 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { ApprovalsSchema } from "./approvals-schema.ts";
 import { OpenApiAuthSchema, OpenApiServerFields } from "./openapi-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
+import { TasksSchema } from "./tasks-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
 const ms = z.number().int().nonnegative();
@@ -74,6 +76,22 @@ export const FallbackPolicySchema = z.strictObject({
     .optional(),
 });
 
+export const TaskModeSchema = z.enum(["off", "auto", "always"]);
+
+/**
+ * Tasks the gateway runs itself for tools whose upstream has no task support: `auto` answers a
+ * task-capable client with a task when the call is not done within `thresholdMs`, `always` at once.
+ */
+export const TaskPolicySchema = z.union([
+  TaskModeSchema,
+  z.strictObject({
+    mode: TaskModeSchema.optional(),
+    thresholdMs: ms.optional(),
+    /** POSTed the task's terminal status (tasks run by the gateway, and forwarded ones seen ending). */
+    webhook: z.url({ protocol: /^https?$/ }).optional(),
+  }),
+]);
+
 /** Policy settings; they attach at three levels: defaults → upstream → tool, the most specific winning per field. */
 export const PolicySchema = z.strictObject({
   timeout: TimeoutPolicySchema.optional(),
@@ -85,6 +103,12 @@ export const PolicySchema = z.strictObject({
   fallback: FallbackPolicySchema.optional(),
   /** Trust the tool to be safe to run twice (overrides its annotations). */
   idempotent: z.boolean().optional(),
+  task: TaskPolicySchema.optional(),
+  /**
+   * `always`: a person approves each call before it runs, asked through the calling client (elicitation),
+   * else by an operator (`approvals.operators`); a decline fails the call and the upstream is never called.
+   */
+  approval: z.enum(["off", "always"]).optional(),
 });
 
 export const ToolOptionsSchema = PolicySchema.extend({
@@ -225,6 +249,8 @@ export const ConfigSchema = z.strictObject({
   upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),
   security: SecuritySchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
+  tasks: TasksSchema.prefault({}),
+  approvals: ApprovalsSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

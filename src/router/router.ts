@@ -18,11 +18,13 @@ import {
   toToolErrorResult,
   withContext,
 } from "../errors.ts";
-import { noEvents, type PolicyEvents } from "../policies/events.ts";
+import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import type { CallContext, Policy } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
+import { callAsTask } from "../upstreams/task-bridge.ts";
+import { type ApprovalQueue, requireApproval } from "./approval.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -37,6 +39,10 @@ export interface Caller {
     params: Record<string, unknown> | undefined,
     relatedRequestId?: string | number,
   ): Promise<void>;
+  /** True when the client can be asked through elicitation (absent: it cannot). */
+  canElicit?(): boolean;
+  /** The call is held (for an operator's approval): a task says so in its status. */
+  held?(message: string): void;
 }
 
 /** Who is calling (structurally server/auth's Principal). */
@@ -59,6 +65,10 @@ export interface CallToolContext extends RequestContext {
   /** Size of the request on the wire, when the transport knows it. */
   requestBytes?: number | undefined;
   onProgress: ((p: { progress: number; total?: number; message?: string }) => void) | undefined;
+  /** `params.task` to send upstream: the call then answers with the upstream's CreateTaskResult. */
+  task?: Record<string, unknown> | undefined;
+  /** Sees this call's policy events too (a task the gateway runs tracks queue and lock waits). */
+  onPolicyEvent?: ((event: PolicyEvent) => void) | undefined;
 }
 
 export type Result = Record<string, unknown>;
@@ -105,6 +115,8 @@ export interface RouterDeps {
   ) => Promise<T>;
   /** Observes every finished call (telemetry, logs, status page). */
   onCallEnd?: (record: CallRecord) => void;
+  /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
+  approvals?: ApprovalQueue;
 }
 
 export interface CallRecord {
@@ -218,6 +230,9 @@ export class Router {
       release = access?.admit(ctx.principal, listed);
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
+      if (route.policy.approval === "always") {
+        await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
+      }
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
@@ -232,7 +247,7 @@ export class Router {
         priority: priorityOf(ctx.meta, route),
         idempotent: route.idempotent,
         attempt: 1,
-        events: this.#deps.events ?? noEvents,
+        events: withListener(this.#deps.events ?? noEvents, ctx.onPolicyEvent),
         route,
         call: ctx,
       };
@@ -324,15 +339,19 @@ export class Router {
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
       const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
+      if (call.task) params.task = call.task;
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
-      return upstream.request("tools/call", params, {
+      const options = {
         signal: ctx.signal,
-        onprogress: (p) => {
+        onprogress: (p: { progress: number; total?: number; message?: string }) => {
           onActivity?.();
           onProgress?.(p);
         },
-      });
+      };
+      return route.upstreamTaskOnly && !call.task
+        ? callAsTask(upstream, params, options)
+        : upstream.request("tools/call", params, options);
     };
     try {
       return await this.#track(route.upstream, call, () =>
@@ -382,6 +401,11 @@ export class Router {
     return this.#track(upstream, ctx, () =>
       target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal }),
     );
+  }
+
+  /** A task method (`tasks/get`, `tasks/result`, …) to the upstream owning the task; no policies but cancellation. */
+  forwardTask(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
+    return this.#forward(upstream, method, params, ctx);
   }
 
   async getPrompt(params: Result, ctx: RequestContext): Promise<Result> {
@@ -546,6 +570,21 @@ function shuttingDown(route: ToolRoute, drainMs: number): GatewayError {
     `toolgate is shutting down; the call was cancelled after the ${drainMs} ms drain time (gateway.drainTimeoutMs)`,
     { upstream: route.upstream, tool: route.name, reachedUpstream: true },
   );
+}
+
+/** The shared event sink, plus one call's own listener when it has one. */
+function withListener(events: PolicyEvents, listener: ((e: PolicyEvent) => void) | undefined): PolicyEvents {
+  if (!listener) return events;
+  return {
+    emit(event) {
+      events.emit(event);
+      try {
+        listener(event);
+      } catch {
+        // A listener must never change the outcome of a call.
+      }
+    },
+  };
 }
 
 /** Priority of a queued call: `_meta["toolgate/priority"]` from the client, else the tool's configured one. */

@@ -381,7 +381,7 @@ function isMcpPath(url: string | undefined): boolean {
   return url?.startsWith("/mcp") === true && (url.length === 4 || url[4] === "?");
 }
 
-function isLoopback(address: string | undefined): boolean {
+export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }

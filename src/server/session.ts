@@ -17,15 +17,18 @@ import {
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
 import type { Caller, Router } from "../router/router.ts";
+import type { TaskService } from "../tasks/tasks.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
+import { taskRequest, wireTask } from "./task-wire.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
 export interface SessionDeps {
   router: Router;
+  tasks: TaskService;
   log: Logger;
   telemetry: Pick<Telemetry, "serverSpan">;
   /** Requests this session may have unanswered at once. */
@@ -52,6 +55,15 @@ const CAPABILITIES: ServerCapabilities = {
   completions: {},
 };
 
+/**
+ * What the SDK checks a task-augmented request against: everything, so the gateway itself answers a task
+ * request for a tool that cannot run as one, with a reason. Clients are told what the upstreams offer now.
+ */
+const TASKS_ACCEPTED: ServerCapabilities = {
+  ...CAPABILITIES,
+  tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+};
+
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
 
@@ -74,11 +86,17 @@ export class GatewaySession implements Caller {
     this.info = info;
     this.#id = `${info.transport}-${crypto.randomUUID()}`;
     this.server = new Server(deps.serverInfo, {
-      capabilities: CAPABILITIES,
+      capabilities: TASKS_ACCEPTED,
       ...(deps.instructions ? { instructions: deps.instructions } : {}),
       jsonSchemaValidator: sharedValidator,
     });
     this.server.removeRequestHandler(SetLevelRequestSchema.shape.method.value);
+    // Read by the SDK when it answers initialize (a private method in its types): the task capabilities
+    // of the upstreams at that moment, as upstreams may connect after the session object is made.
+    (this.server as unknown as { getCapabilities(): ServerCapabilities }).getCapabilities = () => {
+      const tasks = deps.tasks.capabilities();
+      return tasks ? { ...CAPABILITIES, tasks } : CAPABILITIES;
+    };
     this.server.fallbackRequestHandler = (request, extra) => {
       const params = request.params as Record<string, unknown> | undefined;
       const target = params?.name ?? params?.uri;
@@ -128,6 +146,10 @@ export class GatewaySession implements Caller {
 
   close(): Promise<void> {
     return this.server.close();
+  }
+
+  canElicit(): boolean {
+    return this.server.getClientCapabilities()?.elicitation !== undefined;
   }
 
   /** A server→client request (sampling, elicitation, roots) on behalf of an upstream. */
@@ -223,6 +245,16 @@ export class GatewaySession implements Caller {
           const args = params.arguments ?? {};
           if (typeof args !== "object" || Array.isArray(args))
             throw invalid("tools/call params.arguments must be an object");
+          if (params.task !== undefined) {
+            const created = await this.#deps.tasks.callTool(
+              name,
+              args as Record<string, unknown>,
+              { ...ctx, onProgress: undefined },
+              taskRequest(params.task),
+            );
+            if ("result" in created) return created.result;
+            return { task: wireTask(created.task) };
+          }
           const progressToken = ctx.meta?.progressToken;
           // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
           // drops a progress update that arrives in the same read as its response: a macrotask between
@@ -251,6 +283,19 @@ export class GatewaySession implements Caller {
             await new Promise((resolve) => setImmediate(resolve));
           }
           return result;
+        }
+        case "tasks/get":
+          return wireTask(await this.#deps.tasks.get(params.taskId, ctx));
+        case "tasks/result":
+          return await this.#deps.tasks.result(params.taskId, ctx);
+        case "tasks/cancel":
+          return wireTask(await this.#deps.tasks.cancel(params.taskId, ctx));
+        case "tasks/list": {
+          const listed = await this.#deps.tasks.list(params.cursor, ctx);
+          return {
+            tasks: listed.tasks.map(wireTask),
+            ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
+          };
         }
         case "prompts/list":
           return page(router.listPrompts(), params.cursor, "prompts");

@@ -22,6 +22,9 @@ export interface Instruments {
   breakerRejections: Counter;
   upstreamRestarts: Counter;
   sessionsOpen: UpDownCounter;
+  tasks: Counter;
+  tasksRunning: UpDownCounter;
+  taskDuration: Histogram;
 }
 
 export function createInstruments(meter: Meter): Instruments {
@@ -78,6 +81,13 @@ export function createInstruments(meter: Meter): Instruments {
     breakerRejections: meter.createCounter(N.METRIC_BREAKER_REJECTIONS, {
       description: "Calls failed fast by an open or half-open circuit breaker.",
     }),
+    tasks: meter.createCounter(N.METRIC_TASKS, {
+      description: "Task lifecycle events by tool, origin (gateway or upstream) and event.",
+    }),
+    tasksRunning: meter.createUpDownCounter(N.METRIC_TASKS_RUNNING, {
+      description: "Tasks the gateway runs itself that have not finished.",
+    }),
+    taskDuration: seconds(N.METRIC_TASK_DURATION, "Life of tasks the gateway runs, creation to end."),
     upstreamRestarts: meter.createCounter(N.METRIC_UPSTREAM_RESTARTS, {
       description: "Upstream reconnects and process restarts.",
     }),

@@ -42,6 +42,10 @@ export const ATTR_FALLBACK_TO = "toolgate.fallback.to";
 export const ATTR_SCOPE = "toolgate.scope";
 export const ATTR_LOCK_KEY = "toolgate.lock.key";
 export const ATTR_ALERT_RULE = "toolgate.alert.rule";
+/** Who runs a task: `gateway` (tool policy `task`) or `upstream` (forwarded). */
+export const ATTR_TASK_ORIGIN = "toolgate.task.origin";
+/** `created`, `completed`, `failed` or `cancelled`. */
+export const ATTR_TASK_EVENT = "toolgate.task.event";
 
 // --- Span names of our own (MCP spans are named `{mcp.method.name} {target}`) ---
 export const SPAN_QUEUE_WAIT = "toolgate.queue.wait";
@@ -81,6 +85,9 @@ export const METRIC_UPSTREAM_UP = "toolgate.upstream.up";
 export const METRIC_UPSTREAM_RESTARTS = "toolgate.upstream.restarts";
 export const METRIC_SESSIONS_OPEN = "toolgate.sessions.open";
 export const METRIC_ALERTS_FIRING = "toolgate.alerts.firing";
+export const METRIC_TASKS = "toolgate.tasks";
+export const METRIC_TASKS_RUNNING = "toolgate.tasks.running";
+export const METRIC_TASK_DURATION = "toolgate.task.duration";
 
 export const BREAKER_STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
 

@@ -269,6 +269,32 @@ export class Telemetry {
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
   }
 
+  /**
+   * A task event. Forwarded tasks are counted when created and cancelled through the gateway; how they end
+   * is the upstream's business (clients poll it), so only tasks the gateway runs count completed/failed.
+   */
+  recordTask(event: {
+    type: "created" | "completed" | "failed" | "cancelled";
+    origin: "gateway" | "upstream";
+    tool: string;
+    durationMs?: number;
+  }): void {
+    this.#m.tasks.add(1, {
+      [N.ATTR_TOOL]: event.tool,
+      [N.ATTR_TASK_ORIGIN]: event.origin,
+      [N.ATTR_TASK_EVENT]: event.type,
+    });
+    if (event.origin === "gateway") {
+      this.#m.tasksRunning.add(event.type === "created" ? 1 : -1, { [N.ATTR_TOOL]: event.tool });
+    }
+    if (event.durationMs !== undefined) {
+      this.#m.taskDuration.record(event.durationMs / 1000, {
+        [N.ATTR_TOOL]: event.tool,
+        [N.ATTR_TASK_EVENT]: event.type,
+      });
+    }
+  }
+
   /** An upstream's status changed (subscribe this to the upstreams' `state` events). */
   upstreamStatus(status: UpstreamView): void {
     const previous = this.#upstreams.get(status.name);
