@@ -20,8 +20,10 @@ import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
+import { createOperatorGate } from "./server/operator-gate.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
+import { type MetricsServer, serveMetrics } from "./server/status/metrics-server.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import type { Logger } from "./telemetry/log.ts";
@@ -57,6 +59,7 @@ export class Gateway {
   readonly #pins: ToolPins | undefined;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
+  #metricsServer: Promise<MetricsServer> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
@@ -227,20 +230,23 @@ export class Gateway {
     assertSafeBind(host, auth);
     const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
+    const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
+    const gate = createOperatorGate({ guard, auth, operators: this.#config.security.operators });
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
-      guard: createGuard({
-        listenHost: host,
-        gateway: this.#config.gateway,
-        auth: this.#config.security.auth,
-        oauth,
-      }),
-      // Status page, /metrics and the RFC 9728 document a 401's WWW-Authenticate points OAuth clients to.
+      guard,
+      // Status page, /metrics (operators only) and the RFC 9728 document a 401's WWW-Authenticate points to.
       mount: (app) => {
-        app.route("/", metricsRoutes(this.telemetry));
-        app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        app.route("/", metricsRoutes(this.telemetry, gate.middleware("metrics")));
+        app.route(
+          "/",
+          statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO), {
+            status: gate.middleware("status"),
+            page: gate.middleware("page"),
+          }),
+        );
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
@@ -253,17 +259,34 @@ export class Gateway {
       onSessionClosed: this.#closed,
     });
     this.#http = http;
+    await this.#serveMetrics();
     return http.listen(host, port);
   }
 
   /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
   async serveStdio(input: Readable, output: Writable): Promise<void> {
     this.start();
+    await this.#serveMetrics();
     const session = this.#newSession({ transport: "stdio", principal: ANONYMOUS });
     const transport = new StdioServerTransport(input, output);
     transport.onclose = () => this.#closed(session);
     this.#opened(session);
     await session.connect(transport);
+  }
+
+  /** `telemetry.metrics.listen`: /metrics alone on its own address; resolves with its port, or undefined. */
+  async metricsPort(): Promise<number | undefined> {
+    return (await this.#metricsServer)?.port;
+  }
+
+  async #serveMetrics(): Promise<void> {
+    const listen = this.#config.telemetry.metrics.listen;
+    if (!listen || this.#metricsServer) return;
+    const colon = listen.lastIndexOf(":");
+    const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+    this.#metricsServer = serveMetrics(this.telemetry, host, Number(listen.slice(colon + 1)));
+    const server = await this.#metricsServer;
+    this.log.info("metrics listening", { url: `http://${listen.slice(0, colon)}:${server.port}/metrics` });
   }
 
   /** Wait until every upstream is ready or down (or the timeout passes), reporting each as it settles. */
@@ -356,6 +379,7 @@ export class Gateway {
     this.#http?.stopAccepting();
     await this.router.drain(this.#config.gateway.drainTimeoutMs);
     await this.#http?.close();
+    await (await this.#metricsServer?.catch(() => undefined))?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
     this.pipelines.shutdown();

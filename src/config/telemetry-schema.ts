@@ -19,8 +19,16 @@ export const TracesSchema = z.strictObject({
 });
 
 export const MetricsSchema = z.strictObject({
-  /** Serve Prometheus text at the gateway's `/metrics`. */
+  /** Serve Prometheus text at the gateway's `/metrics` (operators only when authentication is on). */
   prometheus: z.boolean().default(true),
+  /**
+   * Also serve `/metrics` alone, without authentication, on this `host:port` (e.g. `10.0.0.5:9464`): for a
+   * scraper on a private network. Off by default.
+   */
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:9464")
+    .optional(),
   /** Also push metrics over OTLP/HTTP. */
   otlp: z
     .strictObject({

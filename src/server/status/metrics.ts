@@ -1,12 +1,13 @@
 /** `GET /metrics`: the Prometheus text exposition of the gateway's meters. */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { Telemetry } from "../../telemetry/telemetry.ts";
 
 /** Content type of the Prometheus text format 0.0.4. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-export function metricsRoutes(telemetry: Pick<Telemetry, "scrape">): Hono {
+export function metricsRoutes(telemetry: Pick<Telemetry, "scrape">, gate?: MiddlewareHandler): Hono {
   const app = new Hono();
+  if (gate) app.use("/metrics", gate);
   app.get("/metrics", async (c) => {
     const text = await telemetry.scrape();
     if (text === undefined) {

@@ -2,12 +2,23 @@
  * The status routes: `GET /status` (JSON, see StatusReport) and the status page at `GET /` and `GET /ui`.
  * Mount at the root of the gateway's hono app (the page fetches `./status`).
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from "./page.ts";
 import { type StatusSource, statusReport } from "./source.ts";
 
-export function statusRoutes(source: StatusSource): Hono {
+/** `gate` guards the routes (the operator gate: src/server/operator-gate.ts); `page` guards the HTML. */
+export interface StatusGates {
+  status: MiddlewareHandler;
+  page: MiddlewareHandler;
+}
+
+export function statusRoutes(source: StatusSource, gates?: StatusGates): Hono {
   const app = new Hono();
+  if (gates) {
+    app.use("/status", gates.status);
+    app.use("/status/*", gates.status);
+    for (const path of ["/", "/ui"]) app.use(path, gates.page);
+  }
   app.get("/status", (c) => {
     c.header("cache-control", "no-store");
     return c.json(statusReport(source));
