@@ -174,15 +174,32 @@ export class Gateway {
     if (this.#started) return;
     this.#started = true;
     this.registry.startAll();
+    this.#publishCatalog();
     this.telemetry.startAlerts(this.view);
   }
 
   #rebuildCatalog(): void {
     const changed = this.catalog.rebuild(this.registry.all());
     this.telemetry.stats.retain(new Set([...this.catalog.toolRoutes()].map((r) => r.name)));
+    this.#publishCatalog();
     for (const collision of this.catalog.collisions)
       this.log.warn("catalog collision", { detail: collision });
     if (changed.size) this.#announce(changed);
+  }
+
+  /**
+   * Hand telemetry the catalog's names (the only tool names metrics carry) and let it create each series at
+   * zero. Pipelines are built now rather than on the first call, so every breaker exists and reports closed.
+   */
+  #publishCatalog(): void {
+    const routes = [...this.catalog.toolRoutes()];
+    for (const route of routes) this.pipelines.pipeline(route, true);
+    this.telemetry.catalogChanged({
+      tools: routes.map((r) => ({ name: r.name, upstream: r.upstream })),
+      prompts: this.catalog.prompts.map((p) => p.name),
+      upstreams: this.registry.all().map((u) => u.name),
+      breakers: this.pipelines.breakers.states(),
+    });
   }
 
   /** Tell every session which lists changed. */

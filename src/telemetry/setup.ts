@@ -5,6 +5,7 @@
  * registered globally (several gateways can live in one test process); only the async-local context
  * manager is, because `context.with` needs one.
  */
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { context, type Tracer, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
@@ -29,8 +30,16 @@ import {
 import { AlertManager } from "./alerts.ts";
 import { silentLogger } from "./log.ts";
 import { LogSpanExporter } from "./log-span-exporter.ts";
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SCOPE_NAME } from "./names.ts";
+import {
+  ATTR_SERVICE_INSTANCE_ID,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+  ATTR_VERSION,
+  METRIC_BUILD_INFO,
+  SCOPE_NAME,
+} from "./names.ts";
 import type { SamplerName, TelemetryOptions } from "./options.ts";
+import { renameForPrometheus } from "./prometheus-names.ts";
 import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
@@ -42,6 +51,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logger = options.logger ?? silentLogger;
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: options.serviceName,
+    [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
     ...(options.serviceVersion && { [ATTR_SERVICE_VERSION]: options.serviceVersion }),
   });
 
@@ -68,6 +78,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     );
   }
   const meterProvider = new MeterProvider({ resource, readers });
+  meterProvider
+    .getMeter(SCOPE_NAME)
+    .createObservableGauge(METRIC_BUILD_INFO, { description: "Always 1; marks a toolgate process." })
+    .addCallback((result) => result.observe(1, { [ATTR_VERSION]: options.serviceVersion ?? "unknown" }));
 
   let runtime: RuntimeNodeInstrumentation | undefined;
   if (options.metrics.process) {
@@ -90,25 +104,28 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     ...(options.now && { now: options.now }),
   });
 
+  const scrape = async () => {
+    if (!prometheus) return undefined;
+    const { resourceMetrics, errors } = await prometheus.collect();
+    if (errors.length) logger.warn("metrics collection had errors", { errors });
+    return serializer.serialize(renameForPrometheus(resourceMetrics));
+  };
+
   return new Telemetry({
     tracer,
     tracing: tracerProvider !== undefined,
     meter: meterProvider.getMeter(SCOPE_NAME),
     stats,
     alerts,
-    metricsHandler: (req: IncomingMessage, res: ServerResponse) => {
-      if (prometheus) {
-        prometheus.getMetricsRequestHandler(req, res);
-        return;
-      }
-      res.statusCode = 404;
-      res.end(`${PROMETHEUS_OFF}\n`);
-    },
-    scrape: async () => {
-      if (!prometheus) return undefined;
-      const { resourceMetrics, errors } = await prometheus.collect();
-      if (errors.length) logger.warn("metrics collection had errors", { errors });
-      return serializer.serialize(resourceMetrics);
+    scrape,
+    metricsHandler: (_req: IncomingMessage, res: ServerResponse) => {
+      scrape().then(
+        (text) => {
+          if (text === undefined) res.writeHead(404).end(`${PROMETHEUS_OFF}\n`);
+          else res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text);
+        },
+        () => res.writeHead(500).end(),
+      );
     },
     shutdown: async () => {
       runtime?.disable();

@@ -16,14 +16,29 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { type ErrorClass, type ErrorCode, toGatewayError, toWire } from "../errors.ts";
+import { type ErrorClass, ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
 import { ALERT_RULES, type AlertManager } from "./alerts.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import * as N from "./names.ts";
 import type { CallOutcome, RollingStats } from "./stats.ts";
 import { extractParent, type HeadersLike, injectMeta } from "./trace-context.ts";
-import { type BreakerState, type GatewayView, isUp, type UpstreamView } from "./view.ts";
+import {
+  type BreakerState,
+  type BreakerView,
+  type GatewayView,
+  isUp,
+  type ToolView,
+  type UpstreamView,
+} from "./view.ts";
+
+/** What the catalog holds after a rebuild: its names bound every label value the gateway exports. */
+export interface CatalogSnapshot {
+  tools: Array<Pick<ToolView, "name" | "upstream">>;
+  prompts: string[];
+  upstreams: string[];
+  breakers: Array<Pick<BreakerView, "id" | "state">>;
+}
 
 /** `network.transport`: `pipe` for stdio, `tcp` for HTTP, SSE and WebSocket. */
 export type NetworkTransport = "pipe" | "tcp";
@@ -78,6 +93,37 @@ export interface TelemetryParts {
 }
 
 const TOOLS_CALL = "tools/call";
+/** The metric label value of a tool or prompt name the catalog does not hold (any string a client sends). */
+export const UNKNOWN_TARGET = "_unknown";
+/** The metric label value of a method that is not an MCP method (semconv's `_OTHER`). */
+export const OTHER_METHOD = "_OTHER";
+const MCP_METHODS = new Set([
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "sampling/createMessage",
+  "elicitation/create",
+  "roots/list",
+  "tasks/get",
+  "tasks/result",
+  "tasks/list",
+  "tasks/cancel",
+  "server/discover",
+  "subscriptions/listen",
+]);
+/** Errors a full or slow queue produces: their series exist from the start, for rate() and the alert. */
+const QUEUE_ERRORS = [ErrorCode.QueueFull, ErrorCode.QueueTimeout];
+const OUTCOMES: CallOutcome[] = ["ok", "tool_error", "error"];
 
 export class Telemetry {
   readonly stats: RollingStats;
@@ -90,6 +136,10 @@ export class Telemetry {
   readonly #attempts = new WeakMap<Span, Span>();
   readonly #breakers = new Map<string, BreakerState>();
   readonly #upstreams = new Map<string, { up: boolean; restarts: number }>();
+  /** Public tool and prompt names of the catalog (`tool:NAME`, `prompt:NAME`). */
+  #known = new Set<string>();
+  /** Series already created at zero, so a catalog rebuild does not add them again. */
+  readonly #seeded = new Set<string>();
 
   constructor(parts: TelemetryParts) {
     this.#parts = parts;
@@ -112,6 +162,7 @@ export class Telemetry {
     if (info.target !== undefined) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    const metricAttributes = this.#bounded(info.method, attributes);
     let span: Span | undefined;
     let ctx = parent;
     if (this.#tracing) {
@@ -125,7 +176,7 @@ export class Telemetry {
       );
       ctx = trace.setSpan(parent, span);
     }
-    return this.#measure(span, ctx, this.#m.serverOperationDuration, attributes, fn);
+    return this.#measure(span, ctx, this.#m.serverOperationDuration, metricAttributes, fn);
   }
 
   /** The CLIENT span of one upstream attempt; `fn` gets the `_meta` entries that carry the trace upstream. */
@@ -269,6 +320,44 @@ export class Telemetry {
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
   }
 
+  /**
+   * The catalog was rebuilt: its tool and prompt names become the only ones metrics carry, and each tool's,
+   * upstream's and breaker's series start at zero now, so rate()/increase() see their first event.
+   */
+  catalogChanged(catalog: CatalogSnapshot): void {
+    this.#known = new Set([
+      ...catalog.tools.map((t) => `tool:${t.name}`),
+      ...catalog.prompts.map((p) => `prompt:${p}`),
+    ]);
+    for (const { name: tool, upstream } of catalog.tools) {
+      if (!this.#seed(`tool:${tool}\u0000${upstream}`)) continue;
+      const labels: Attributes = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
+      for (const outcome of OUTCOMES) this.#m.calls.add(0, { ...labels, [N.ATTR_OUTCOME]: outcome });
+      for (const code of QUEUE_ERRORS) {
+        this.#m.callErrors.add(0, {
+          ...labels,
+          [N.ATTR_ERROR_CODE]: code,
+          [N.ATTR_ERROR_CLASS]: new GatewayError(code, "").errorClass,
+        });
+      }
+      this.#m.inFlight.add(0, labels);
+      this.#m.queued.add(0, labels);
+      this.#m.retries.add(0, labels);
+      for (const scope of ["attempt", "call"]) this.#m.timeouts.add(0, { ...labels, [N.ATTR_SCOPE]: scope });
+    }
+    for (const upstream of catalog.upstreams) {
+      if (this.#seed(`upstream:${upstream}`))
+        this.#m.upstreamRestarts.add(0, { [N.ATTR_UPSTREAM]: upstream });
+    }
+    for (const { id, state } of catalog.breakers) {
+      if (!this.#breakers.has(id)) this.#breakers.set(id, state);
+      if (!this.#seed(`breaker:${id}`)) continue;
+      for (const to of Object.keys(N.BREAKER_STATE_VALUE)) {
+        this.#m.breakerTransitions.add(0, { [N.ATTR_BREAKER]: id, [N.ATTR_BREAKER_STATE]: to });
+      }
+    }
+  }
+
   /** An upstream's status changed (subscribe this to the upstreams' `state` events). */
   upstreamStatus(status: UpstreamView): void {
     const previous = this.#upstreams.get(status.name);
@@ -352,6 +441,32 @@ export class Telemetry {
       histogram.record((performance.now() - started) / 1000, attributes);
       span?.end();
     }
+  }
+
+  #seed(key: string): boolean {
+    if (this.#seeded.has(key)) return false;
+    this.#seeded.add(key);
+    return true;
+  }
+
+  /**
+   * Metric attributes whose values come from the catalog or the protocol, never straight from a client:
+   * unknown tool and prompt names count as `_unknown`, unknown methods as `_OTHER`, resource URIs are left
+   * to spans. (The spans keep what the client sent.)
+   */
+  #bounded(method: string, attributes: Attributes): Attributes {
+    const bounded: Attributes = { ...attributes };
+    if (!MCP_METHODS.has(method)) bounded[N.ATTR_MCP_METHOD_NAME] = OTHER_METHOD;
+    delete bounded[N.ATTR_MCP_RESOURCE_URI];
+    for (const [attribute, kind] of [
+      [N.ATTR_GEN_AI_TOOL_NAME, "tool"],
+      [N.ATTR_GEN_AI_PROMPT_NAME, "prompt"],
+    ] as const) {
+      const name = bounded[attribute];
+      if (name !== undefined && !this.#known.has(`${kind}:${String(name)}`))
+        bounded[attribute] = UNKNOWN_TARGET;
+    }
+    return bounded;
   }
 
   #running(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
