@@ -29,7 +29,7 @@ export interface OtlpMetricsRequest {
 
 const UNIT_WORDS: Record<string, string> = { s: "seconds", ms: "milliseconds", By: "bytes" };
 
-const escape = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/_+/g, "_");
+const underscores = (name: string) => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/_+/g, "_");
 
 /** Series name → label names, as Prometheus stores what it received. */
 export function seriesFromOtlp(requests: OtlpMetricsRequest[]): Map<string, Set<string>> {
@@ -44,8 +44,8 @@ export function seriesFromOtlp(requests: OtlpMetricsRequest[]): Map<string, Set<
       for (const scope of rm.scopeMetrics) {
         for (const metric of scope.metrics) {
           const unit = (metric.unit ?? "").replace(/\{[^}]*\}/g, "");
-          let name = escape(metric.name);
-          const word = unit === "1" ? (metric.gauge ? "ratio" : "") : (UNIT_WORDS[unit] ?? escape(unit));
+          let name = underscores(metric.name);
+          const word = unit === "1" ? (metric.gauge ? "ratio" : "") : (UNIT_WORDS[unit] ?? underscores(unit));
           if (word && !name.split("_").includes(word)) name = `${name}_${word}`;
           const points =
             metric.sum?.dataPoints ?? metric.gauge?.dataPoints ?? metric.histogram?.dataPoints ?? [];
@@ -55,7 +55,7 @@ export function seriesFromOtlp(requests: OtlpMetricsRequest[]): Map<string, Set<
               ? [`${name}_total`]
               : [name];
           for (const point of points) {
-            const labels = [...target, ...(point.attributes ?? []).map((a) => escape(a.key))];
+            const labels = [...target, ...(point.attributes ?? []).map((a) => underscores(a.key))];
             for (const n of names) {
               const set = series.get(n) ?? new Set<string>();
               for (const l of labels) set.add(l);
