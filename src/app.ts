@@ -110,6 +110,19 @@ export class Gateway {
           },
           fn,
         ),
+      aroundForward: (upstream, method, params, fn) => {
+        const target = params.name ?? params.uri ?? params.ref;
+        return telemetry.clientSpan(
+          {
+            method,
+            target: typeof target === "string" ? target : "",
+            upstream,
+            transport: this.registry.get(upstream)?.config.transport.type === "stdio" ? "pipe" : "tcp",
+            attempt: 1,
+          },
+          fn,
+        );
+      },
       onCallEnd: (record) => {
         telemetry.recordCall({
           tool: record.route.name,

@@ -60,6 +60,7 @@ export const EVENT_TIMEOUT = "toolgate.timeout";
 export const METRIC_MCP_SERVER_OPERATION_DURATION = "mcp.server.operation.duration";
 export const METRIC_MCP_CLIENT_OPERATION_DURATION = "mcp.client.operation.duration";
 export const METRIC_MCP_SERVER_SESSION_DURATION = "mcp.server.session.duration";
+export const METRIC_MCP_CLIENT_SESSION_DURATION = "mcp.client.session.duration";
 
 // --- Metrics of our own ---
 export const METRIC_CALLS = "toolgate.calls";

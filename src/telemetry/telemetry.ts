@@ -135,7 +135,7 @@ export class Telemetry {
   /** The attempt span running under each call's span: the parent of its waits and its CLIENT span. */
   readonly #attempts = new WeakMap<Span, Span>();
   readonly #breakers = new Map<string, BreakerState>();
-  readonly #upstreams = new Map<string, { up: boolean; restarts: number }>();
+  readonly #upstreams = new Map<string, { up: boolean; restarts: number; readySince?: number }>();
   /** Public tool and prompt names of the catalog (`tool:NAME`, `prompt:NAME`). */
   #known = new Set<string>();
   /** Series already created at zero, so a catalog rebuild does not add them again. */
@@ -185,8 +185,8 @@ export class Telemetry {
       [N.ATTR_MCP_METHOD_NAME]: info.method,
       [N.ATTR_NETWORK_TRANSPORT]: info.transport,
       [N.ATTR_UPSTREAM]: info.upstream,
-      [targetAttribute(info.method)]: info.target,
     };
+    if (info.target) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
     let ctx = context.active();
@@ -202,7 +202,9 @@ export class Telemetry {
       ctx = trace.setSpan(ctx, span);
     }
     const meta = injectMeta(ctx);
-    return this.#measure(span, ctx, this.#m.clientOperationDuration, attributes, () => fn(meta));
+    // Resource URIs come from clients: spans only, never a metric label.
+    const { [N.ATTR_MCP_RESOURCE_URI]: _, ...metricAttributes } = attributes;
+    return this.#measure(span, ctx, this.#m.clientOperationDuration, metricAttributes, () => fn(meta));
   }
 
   /** Consume one event of the policy pipeline: `hub.on(telemetry.onPolicyEvent)` (bound, so it passes as is). */
@@ -363,9 +365,21 @@ export class Telemetry {
     const previous = this.#upstreams.get(status.name);
     const added = status.restarts - (previous?.restarts ?? 0);
     if (added > 0) this.#m.upstreamRestarts.add(added, { [N.ATTR_UPSTREAM]: status.name });
+    const up = isUp(status);
+    let readySince = previous?.readySince;
+    if (up && readySince === undefined) readySince = performance.now();
+    if (!up && readySince !== undefined) {
+      this.#m.clientSessionDuration.record((performance.now() - readySince) / 1000, {
+        [N.ATTR_UPSTREAM]: status.name,
+        [N.ATTR_NETWORK_TRANSPORT]: status.transport === "stdio" ? "pipe" : "tcp",
+        ...(status.state === "down" && { [N.ATTR_ERROR_TYPE]: "connection_lost" }),
+      });
+      readySince = undefined;
+    }
     this.#upstreams.set(status.name, {
-      up: isUp(status),
+      up,
       restarts: Math.max(status.restarts, previous?.restarts ?? 0),
+      ...(readySince !== undefined && { readySince }),
     });
   }
 

@@ -64,6 +64,34 @@ describe("series at zero when a tool enters the catalog", () => {
   });
 });
 
+describe("MCP operation histograms", () => {
+  it("cover every operation on both sides, with no resource URI as a label", async () => {
+    await client.listTools();
+    await client.listPrompts();
+    await client.getPrompt({ name: "faults__greet", arguments: { name: "x" } });
+    await client.listResources();
+    await client.readResource({ uri: "fixture://static" });
+    const m = await scrape();
+    const methods = (family: string) =>
+      new Set(
+        m
+          .get(family)
+          ?.samples.filter((s) => s.name.endsWith("_count"))
+          .map((s) => s.labels.mcp_method_name),
+      );
+    const server = methods("mcp_server_operation_duration_seconds");
+    for (const method of ["tools/list", "prompts/list", "prompts/get", "resources/list", "resources/read"]) {
+      expect(server.has(method), method).toBe(true);
+    }
+    const upstreamSide = methods("mcp_client_operation_duration_seconds");
+    for (const method of ["prompts/get", "resources/read"])
+      expect(upstreamSide.has(method), method).toBe(true);
+    for (const family of ["mcp_server_operation_duration_seconds", "mcp_client_operation_duration_seconds"]) {
+      expect(m.get(family)?.samples.some((s) => "mcp_resource_uri" in s.labels)).toBe(false);
+    }
+  });
+});
+
 describe("names a client makes up", () => {
   it("count under _unknown and add no series", async () => {
     await client.callTool({ name: "faults__echo", arguments: { text: "hi" } });

@@ -406,6 +406,22 @@ describe("upstreams and sessions", () => {
     expect(await h.metrics.value(N.METRIC_UPSTREAM_RESTARTS, { [N.ATTR_UPSTREAM]: "gh" })).toBe(3);
   });
 
+  it("records mcp.client.session.duration for each upstream connection that ends", async () => {
+    h = harness();
+    const t = h.telemetry;
+    t.upstreamStatus({ name: "gh", state: "connecting", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "ready", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "down", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "ready", restarts: 1, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "stopped", restarts: 1, transport: "stdio" });
+    const points = await h.metrics.points<{ count: number }>(N.METRIC_MCP_CLIENT_SESSION_DURATION);
+    const lost = points.find((p) => p.attributes[N.ATTR_ERROR_TYPE] === "connection_lost");
+    const stopped = points.find((p) => p.attributes[N.ATTR_ERROR_TYPE] === undefined);
+    expect(lost?.value.count).toBe(1);
+    expect(stopped?.value.count).toBe(1);
+    expect(stopped?.attributes).toEqual({ [N.ATTR_UPSTREAM]: "gh", [N.ATTR_NETWORK_TRANSPORT]: "pipe" });
+  });
+
   it("tracks open sessions and records session duration per transport", async () => {
     h = harness();
     h.telemetry.sessionOpened("tcp");
