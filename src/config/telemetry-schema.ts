@@ -83,8 +83,15 @@ export const AlertRulesSchema = z.strictObject({
     .prefault({}),
 });
 
+/** The status page's charts: one point per `stepMs`, `points` of them (default: an hour of 30 s points). */
+export const HistorySchema = z.strictObject({
+  stepMs: z.number().int().min(100).default(30_000),
+  points: z.number().int().min(2).max(2_880).default(120),
+});
+
 export const TelemetrySchema = z.strictObject({
   traces: TracesSchema.prefault({}),
+  history: HistorySchema.prefault({}),
   metrics: MetricsSchema.prefault({}),
   alerts: AlertRulesSchema.prefault({}),
   /** Firing and resolved alerts are POSTed here as JSON (fire and forget). */

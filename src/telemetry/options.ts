@@ -29,6 +29,8 @@ export interface TelemetryOptions {
   metrics: { prometheus: boolean; otlp?: { endpoint: string; intervalMs: number }; process: boolean };
   alerts: AlertRules;
   alertWebhook?: string;
+  /** The status page's charts (src/telemetry/history.ts). */
+  history?: { stepMs: number; points: number };
   /** Window of the status page's per-tool stats. Default 5 minutes. */
   statsWindowMs?: number;
   logger?: Logger;
@@ -71,6 +73,7 @@ export function telemetryOptions(
     traces: { exporter: traceExporter, sampler, sampleRatio: ratio },
     metrics: { prometheus: config.metrics.prometheus, process: config.metrics.process },
     alerts: config.alerts,
+    history: config.history,
   };
   if (service.version) options.serviceVersion = service.version;
   if (traceExporter === "otlp") options.traces.endpoint = tracesEndpoint;

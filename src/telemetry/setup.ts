@@ -28,6 +28,7 @@ import {
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import { AlertManager } from "./alerts.ts";
+import { History } from "./history.ts";
 import { silentLogger } from "./log.ts";
 import { LogSpanExporter } from "./log-span-exporter.ts";
 import {
@@ -116,6 +117,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     tracing: tracerProvider !== undefined,
     meter: meterProvider.getMeter(SCOPE_NAME),
     stats,
+    history: new History({ ...options.history, ...(options.now && { now: options.now }) }),
     alerts,
     scrape,
     metricsHandler: (_req: IncomingMessage, res: ServerResponse) => {

@@ -19,6 +19,7 @@ import {
 import { type ErrorClass, ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
 import { ALERT_RULES, type AlertManager } from "./alerts.ts";
+import type { History } from "./history.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import * as N from "./names.ts";
 import type { CallOutcome, RollingStats } from "./stats.ts";
@@ -85,6 +86,8 @@ export interface TelemetryParts {
   tracing: boolean;
   meter: Meter;
   stats: RollingStats;
+  /** The status page's last hour. */
+  history: History;
   alerts: AlertManager;
   metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Prometheus text exposition, `undefined` when Prometheus is off. */
@@ -127,6 +130,7 @@ const OUTCOMES: CallOutcome[] = ["ok", "tool_error", "error"];
 
 export class Telemetry {
   readonly stats: RollingStats;
+  readonly history: History;
   readonly alerts: AlertManager;
   readonly #parts: TelemetryParts;
   readonly #tracer: Tracer;
@@ -146,6 +150,8 @@ export class Telemetry {
     this.#tracer = parts.tracer;
     this.#tracing = parts.tracing;
     this.stats = parts.stats;
+    this.history = parts.history;
+    this.history.start();
     this.alerts = parts.alerts;
     this.#m = createInstruments(parts.meter);
     this.#observeGauges(parts.meter);
@@ -320,6 +326,7 @@ export class Telemetry {
     if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, sizeLabels);
     if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, sizeLabels);
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
+    this.history.record(call.tool, call.outcome, call.durationMs);
   }
 
   /**
@@ -327,6 +334,7 @@ export class Telemetry {
    * upstream's and breaker's series start at zero now, so rate()/increase() see their first event.
    */
   catalogChanged(catalog: CatalogSnapshot): void {
+    this.history.retain(new Set(catalog.tools.map((t) => t.name)));
     this.#known = new Set([
       ...catalog.tools.map((t) => `tool:${t.name}`),
       ...catalog.prompts.map((p) => `prompt:${p}`),
@@ -415,6 +423,7 @@ export class Telemetry {
   /** Flush exporters and stop every timer. */
   shutdown(): Promise<void> {
     this.alerts.stop();
+    this.history.stop();
     return this.#parts.shutdown();
   }
 
@@ -486,11 +495,13 @@ export class Telemetry {
   #running(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
     this.#m.inFlight.add(delta, labels);
     this.stats.adjust(call.tool, call.upstream, "inFlight", delta);
+    this.history.gauge(call.tool, "inFlight", delta);
   }
 
   #waiting(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
     this.#m.queued.add(delta, labels);
     this.stats.adjust(call.tool, call.upstream, "queued", delta);
+    this.history.gauge(call.tool, "queued", delta);
   }
 
   #startAttempt(labels: Attributes, attempt: number): void {
