@@ -39,6 +39,8 @@ export interface GatewayDeps {
   env: NodeJS.ProcessEnv;
   /** Built from the config (and OTEL_* variables) when absent; tests pass one with in-memory exporters. */
   telemetry?: Telemetry | undefined;
+  /** The gateway owns the process (`toolgate serve`): OpenTelemetry is set up globally by the NodeSDK. */
+  processWideTelemetry?: boolean;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
 }
@@ -70,7 +72,11 @@ export class Gateway {
     this.#pins = deps.pins;
     const telemetry =
       deps.telemetry ??
-      createTelemetry({ ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO), logger: deps.log });
+      createTelemetry({
+        ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO),
+        logger: deps.log,
+        ...(deps.processWideTelemetry && { processWide: true }),
+      });
     this.telemetry = telemetry;
     this.events.on(telemetry.onPolicyEvent);
     const { pinning } = config.security;

@@ -122,7 +122,7 @@ function redact(value: unknown, secrets: Set<string>): unknown {
 async function start(loaded: LoadedConfig, serving: boolean): Promise<Gateway> {
   const level = serving ? loaded.config.gateway.logLevel : "warn";
   const log = createLogger({ level });
-  return createGateway(loaded.config, { log, env: process.env });
+  return createGateway(loaded.config, { log, env: process.env, processWideTelemetry: serving });
 }
 
 async function serve(loaded: LoadedConfig, values: Values): Promise<number> {

@@ -40,7 +40,11 @@ export interface GatewayProcess {
 }
 
 /** Spawn `toolgate serve --http 0` and wait for its "listening" log line. */
-export async function spawnGateway(config: unknown, extraArgs: string[] = []): Promise<GatewayProcess> {
+export async function spawnGateway(
+  config: unknown,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const file = await writeConfig(config);
   const child = spawn(
     NODE,
@@ -48,6 +52,7 @@ export async function spawnGateway(config: unknown, extraArgs: string[] = []): P
     {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...env },
     },
   );
   const logs: Array<Record<string, unknown>> = [];

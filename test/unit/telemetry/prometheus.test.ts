@@ -157,12 +157,20 @@ async function pushedOverOtlp(): Promise<Scrape> {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   try {
     const { port } = receiver.address() as AddressInfo;
-    const pushing = harness({
-      metrics: {
-        process: true,
-        otlp: { endpoint: `http://127.0.0.1:${port}/v1/metrics`, intervalMs: 3_600_000 },
+    const pushing = harness(
+      { metrics: { process: true } },
+      {
+        metrics: {
+          prometheus: true,
+          process: true,
+          otlp: {
+            endpoint: `http://127.0.0.1:${port}/v1/metrics`,
+            intervalMs: 3_600_000,
+            protocol: "http/json",
+          },
+        },
       },
-    });
+    );
     await exercise(pushing.telemetry);
     await waitForRuntimeMetrics(pushing.telemetry);
     await pushing.telemetry.shutdown();
