@@ -49,13 +49,16 @@ describe("with API keys configured", () => {
 
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${gw.base}${path}`, { headers });
 
-  it.each(["/status", "/", "/ui", "/metrics"])("answers %s without credentials with 401", async (path) => {
-    const res = await get(path);
-    expect(res.status).toBe(401);
-    const body = await res.text();
-    expect(body).toMatch(/authentication required/);
-    expect(body).not.toMatch(/faults/);
-  });
+  it.each(["/status", "/status/stream", "/", "/ui", "/metrics"])(
+    "answers %s without credentials with 401",
+    async (path) => {
+      const res = await get(path);
+      expect(res.status).toBe(401);
+      const body = await res.text();
+      expect(body).toMatch(/authentication required/);
+      expect(body).not.toMatch(/faults/);
+    },
+  );
 
   it("challenges a browser on the page with HTTP Basic", async () => {
     const res = await get("/");
