@@ -147,6 +147,21 @@ describe("the status page of the gateway binary", () => {
     expect(fits.right).toBeLessThanOrEqual(fits.width);
   });
 
+  it("stays readable at 1024 px: the tools table fits without its charts", async () => {
+    await page.setViewportSize({ width: 1024, height: 900 });
+    try {
+      const overflow = await page.evaluate(() => {
+        const scroller = document.querySelector("#tools")?.parentElement as HTMLElement;
+        return scroller.scrollWidth - scroller.clientWidth;
+      });
+      expect(overflow).toBeLessThanOrEqual(0);
+      mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
+      await page.screenshot({ path: join(ROOT, "test/artifacts/status-page-1024.png") });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it("renders tool descriptions as text, markdown code spans as code", async () => {
     const desc = page.locator('tr[data-tool="faults__echo"] .desc');
     expect(await desc.textContent()).toBe("Echoes text.");
