@@ -49,6 +49,8 @@ export interface TelemetryOptions {
    * reads the standard variables itself. Off for gateways embedded in another process (tests).
    */
   processWide?: boolean;
+  /** OTEL_SDK_DISABLED=true: no spans, no metrics (/metrics says so), nothing exported. */
+  sdkDisabled?: boolean;
   alerts: AlertRules;
   alertWebhook?: string;
   /** The status page's charts (src/telemetry/history.ts). */
@@ -105,6 +107,7 @@ export function telemetryOptions(
   };
   if (service.version) options.serviceVersion = service.version;
   if (Object.keys(resourceAttributes).length) options.resourceAttributes = resourceAttributes;
+  if (nonEmpty(env.OTEL_SDK_DISABLED)?.toLowerCase() === "true") options.sdkDisabled = true;
   if (traceExporter === "otlp") {
     options.traces.endpoint = tracesEndpoint;
     options.traces.protocol = tracesProtocol;

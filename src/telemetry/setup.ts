@@ -53,7 +53,8 @@ import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
 let contextManagerReady = false;
-const PROMETHEUS_OFF = "Prometheus metrics are off (telemetry.metrics.prometheus: false)";
+const PROMETHEUS_OFF =
+  "Prometheus metrics are off (telemetry.metrics.prometheus: false or OTEL_SDK_DISABLED=true)";
 
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logger = options.logger ?? silentLogger;
@@ -65,13 +66,14 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   });
 
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
-  const prometheus = options.metrics.prometheus
-    ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
-    : undefined;
+  const prometheus =
+    options.metrics.prometheus && !options.sdkDisabled
+      ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
+      : undefined;
   // IMetricReader, not MetricReader: the Prometheus exporter pins its own copy of sdk-metrics.
   const readers: IMetricReader[] = [...(options.metricReaders ?? [])];
   if (prometheus) readers.push(prometheus);
-  if (options.metrics.otlp) {
+  if (options.metrics.otlp && !options.sdkDisabled) {
     const { protocol, endpoint, intervalMs } = options.metrics.otlp;
     readers.push(
       new PeriodicExportingMetricReader({
@@ -202,17 +204,13 @@ function startNodeSdk({ options, resource, readers, runtime, logger }: ProviderI
     instrumentations: runtime ? [runtime] : [],
   });
   sdk.start();
-  const tracing = traces.exporter !== "none" && !isSdkDisabled();
+  const tracing = traces.exporter !== "none" && !options.sdkDisabled;
   return {
     tracer: trace.getTracer(SCOPE_NAME),
     tracing,
     meterProvider: metrics.getMeterProvider(),
     shutdown: () => sdk.shutdown(),
   };
-}
-
-function isSdkDisabled(): boolean {
-  return /^true$/i.test(process.env.OTEL_SDK_DISABLED?.trim() ?? "");
 }
 
 function ensureContextManager(): void {
@@ -223,6 +221,7 @@ function ensureContextManager(): void {
 }
 
 function spanProcessor(options: TelemetryOptions): SpanProcessor | undefined {
+  if (options.sdkDisabled) return undefined;
   if (options.spanExporter) return new SimpleSpanProcessor(options.spanExporter);
   switch (options.traces.exporter) {
     case "none":

@@ -12,7 +12,7 @@ export function metricsRoutes(telemetry: Pick<Telemetry, "scrape">, gate?: Middl
     const text = await telemetry.scrape();
     if (text === undefined) {
       return c.text(
-        "Prometheus metrics are off: set telemetry.metrics.prometheus to true to serve them\n",
+        "Prometheus metrics are off: set telemetry.metrics.prometheus to true (and unset OTEL_SDK_DISABLED) to serve them\n",
         404,
       );
     }
