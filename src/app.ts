@@ -90,6 +90,16 @@ export class Gateway {
       onServerRequest: (upstream, request, extra) =>
         this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
       onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
+      onDiscovery: (upstream, method, ms, error) =>
+        telemetry.clientOperation(
+          {
+            method,
+            upstream: upstream.name,
+            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
+          },
+          ms,
+          error,
+        ),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.router = new Router({

@@ -213,6 +213,20 @@ export class Telemetry {
     return this.#measure(span, ctx, this.#m.clientOperationDuration, metricAttributes, () => fn(meta));
   }
 
+  /** An upstream request made without a span (catalog discovery: `tools/list`, … per page). */
+  clientOperation(
+    info: { method: string; upstream: string; transport: NetworkTransport },
+    durationMs: number,
+    error?: unknown,
+  ): void {
+    this.#m.clientOperationDuration.record(durationMs / 1000, {
+      [N.ATTR_MCP_METHOD_NAME]: info.method,
+      [N.ATTR_NETWORK_TRANSPORT]: info.transport,
+      [N.ATTR_UPSTREAM]: info.upstream,
+      ...(error !== undefined && { [N.ATTR_ERROR_TYPE]: String(toWire(error).code) }),
+    });
+  }
+
   /** Consume one event of the policy pipeline: `hub.on(telemetry.onPolicyEvent)` (bound, so it passes as is). */
   readonly onPolicyEvent = (event: PolicyEvent): void => {
     if (event.type === "breakerStateChange") {
