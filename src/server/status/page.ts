@@ -169,7 +169,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     });
     return el;
   }
-  function s(tag, attrs) {
+  function svgEl(tag, attrs) {
     var el = document.createElementNS(SVG, tag);
     for (var key in attrs) el.setAttribute(key, String(attrs[key]));
     return el;
@@ -212,12 +212,12 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     var values = [].concat.apply([], series).filter(function (v) { return typeof v === "number"; });
     var max = Math.max(opts.min || 0, values.length ? Math.max.apply(null, values) : 0);
     var r1 = function (v) { return Math.round(v * 10) / 10; };
-    var svg = s("svg", { viewBox: "0 0 " + w + " " + hgt, class: "chart", role: "img", preserveAspectRatio: "none", "data-max": max });
+    var svg = svgEl("svg", { viewBox: "0 0 " + w + " " + hgt, class: "chart", role: "img", preserveAspectRatio: "none", "data-max": max });
     svg.setAttribute("aria-label", opts.label || "");
-    var title = s("title", {});
+    var title = svgEl("title", {});
     title.textContent = opts.label || "";
     svg.appendChild(title);
-    svg.appendChild(s("line", { x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5, class: "axis" }));
+    svg.appendChild(svgEl("line", { x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5, class: "axis" }));
     series.forEach(function (points, k) {
       var n = points.length, line = "", area = "", running = false, prevX = 0, prevY = 0, run = 0;
       points.forEach(function (v, i) {
@@ -238,8 +238,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       });
       if (running) area += "L" + prevX + " " + hgt + "Z";
       if (run === 1) line += "L" + (prevX - 1) + " " + prevY;
-      if (k === 0 && area) svg.appendChild(s("path", { d: area, class: "area " + (opts.tone || "") }));
-      if (line) svg.appendChild(s("path", { d: line, class: "line " + (k ? "second" : opts.tone || "") }));
+      if (k === 0 && area) svg.appendChild(svgEl("path", { d: area, class: "area " + (opts.tone || "") }));
+      if (line) svg.appendChild(svgEl("path", { d: line, class: "line " + (k ? "second" : opts.tone || "") }));
     });
     return svg;
   }
