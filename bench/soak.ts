@@ -65,7 +65,7 @@ async function heapUsedMb(base: string): Promise<number | undefined> {
     // OpenTelemetry runtime-node names first, prom-client's second.
     const line = text
       .split("\n")
-      .find((l) => /^(v8js_memory_heap_used|nodejs_heap_size_used_bytes)(\{[^}]*\})?\s/.test(l));
+      .find((l) => /^(v8js_memory_heap_used_bytes|nodejs_heap_size_used_bytes)(\{[^}]*\})?\s/.test(l));
     if (!line) return undefined;
     const used = text
       .split("\n")

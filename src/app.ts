@@ -23,8 +23,10 @@ import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer, isLoopback } from "./server/http.ts";
+import { createOperatorGate } from "./server/operator-gate.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
+import { type MetricsServer, serveMetrics } from "./server/status/metrics-server.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
@@ -49,6 +51,8 @@ export interface GatewayDeps {
   env: NodeJS.ProcessEnv;
   /** Built from the config (and OTEL_* variables) when absent; tests pass one with in-memory exporters. */
   telemetry?: Telemetry | undefined;
+  /** The gateway owns the process (`toolgate serve`): OpenTelemetry is set up globally by the NodeSDK. */
+  processWideTelemetry?: boolean;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
   /** Credentials of OAuth-protected upstreams; absent when no upstream uses OAuth. */
@@ -75,6 +79,7 @@ export class Gateway {
   readonly #pins: ToolPins | undefined;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
+  #metricsServer: Promise<MetricsServer> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
@@ -85,7 +90,11 @@ export class Gateway {
     this.#pins = deps.pins;
     const telemetry =
       deps.telemetry ??
-      createTelemetry({ ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO), logger: deps.log });
+      createTelemetry({
+        ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO),
+        logger: deps.log,
+        ...(deps.processWideTelemetry && { processWide: true }),
+      });
     this.telemetry = telemetry;
     this.events.on(telemetry.onPolicyEvent);
     const { pinning } = config.security;
@@ -137,6 +146,16 @@ export class Gateway {
       ...(deps.credentials && {
         oauthFor: oauthClients(deps.credentials, (name) => loginCommand(name, config.configFile)),
       }),
+      onDiscovery: (upstream, method, ms, error) =>
+        telemetry.clientOperation(
+          {
+            method,
+            upstream: upstream.name,
+            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
+          },
+          ms,
+          error,
+        ),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.approvals = new ApprovalQueue({
@@ -173,6 +192,19 @@ export class Gateway {
           },
           fn,
         ),
+      aroundForward: (upstream, method, params, fn) => {
+        const target = params.name ?? params.uri ?? params.ref;
+        return telemetry.clientSpan(
+          {
+            method,
+            target: typeof target === "string" ? target : "",
+            upstream,
+            transport: this.registry.get(upstream)?.config.transport.type === "stdio" ? "pipe" : "tcp",
+            attempt: 1,
+          },
+          fn,
+        );
+      },
       onCallEnd: (record) => {
         telemetry.recordCall({
           tool: record.route.name,
@@ -255,6 +287,7 @@ export class Gateway {
     if (this.#started) return;
     this.#started = true;
     this.registry.startAll();
+    this.#publishCatalog();
     this.telemetry.startAlerts(this.view);
     const budgetMs = this.#config.gateway.startupBudgetMs;
     this.#firstCatalog = whenSettled(this.registry, budgetMs).then((connecting) => {
@@ -291,9 +324,25 @@ export class Gateway {
   #rebuildCatalog(): void {
     const changed = this.catalog.rebuild(this.registry.all());
     this.telemetry.stats.retain(new Set([...this.catalog.toolRoutes()].map((r) => r.name)));
+    this.#publishCatalog();
     for (const collision of this.catalog.collisions)
       this.log.warn("catalog collision", { detail: collision });
     if (changed.size) this.#announce(changed);
+  }
+
+  /**
+   * Hand telemetry the catalog's names (the only tool names metrics carry) and let it create each series at
+   * zero. Pipelines are built now rather than on the first call, so every breaker exists and reports closed.
+   */
+  #publishCatalog(): void {
+    const routes = [...this.catalog.toolRoutes()];
+    for (const route of routes) this.pipelines.pipeline(route, true);
+    this.telemetry.catalogChanged({
+      tools: routes.map((r) => ({ name: r.name, upstream: r.upstream })),
+      prompts: this.catalog.prompts.map((p) => p.name),
+      upstreams: this.registry.all().map((u) => u.name),
+      breakers: this.pipelines.breakers.states(),
+    });
   }
 
   /** Tell every session which lists changed. */
@@ -345,21 +394,23 @@ export class Gateway {
     assertSafeBind(host, auth);
     const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
-    const guard = createGuard({
-      listenHost: host,
-      gateway: this.#config.gateway,
-      auth: this.#config.security.auth,
-      oauth,
-    });
+    const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
+    const gate = createOperatorGate({ guard, auth, operators: this.#config.security.operators });
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
       guard,
-      // Status page, /metrics and the RFC 9728 document a 401's WWW-Authenticate points OAuth clients to.
+      // Status page, /metrics (operators only) and the RFC 9728 document a 401's WWW-Authenticate points to.
       mount: (app) => {
-        app.route("/", metricsRoutes(this.telemetry));
-        app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        app.route("/", metricsRoutes(this.telemetry, gate.middleware("metrics")));
+        app.route(
+          "/",
+          statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO), {
+            status: gate.middleware("status"),
+            page: gate.middleware("page"),
+          }),
+        );
         app.route("/", approvalRoutes({ approvals: this.approvals, guard, isLoopback }));
         app.route(
           "/",
@@ -388,17 +439,34 @@ export class Gateway {
       onSessionClosed: this.#closed,
     });
     this.#http = http;
+    await this.#serveMetrics();
     return http.listen(host, port);
   }
 
   /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
   async serveStdio(input: Readable, output: Writable): Promise<void> {
     this.start();
+    await this.#serveMetrics();
     const session = this.#newSession({ transport: "stdio", principal: ANONYMOUS });
     const transport = new StdioServerTransport(input, output);
     transport.onclose = () => this.#closed(session);
     this.#opened(session);
     await session.connect(transport);
+  }
+
+  /** `telemetry.metrics.listen`: /metrics alone on its own address; resolves with its port, or undefined. */
+  async metricsPort(): Promise<number | undefined> {
+    return (await this.#metricsServer)?.port;
+  }
+
+  async #serveMetrics(): Promise<void> {
+    const listen = this.#config.telemetry.metrics.listen;
+    if (!listen || this.#metricsServer) return;
+    const colon = listen.lastIndexOf(":");
+    const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+    this.#metricsServer = serveMetrics(this.telemetry, host, Number(listen.slice(colon + 1)));
+    const server = await this.#metricsServer;
+    this.log.info("metrics listening", { url: `http://${listen.slice(0, colon)}:${server.port}/metrics` });
   }
 
   /** Wait until every upstream is ready or down (or the timeout passes), reporting each as it settles. */
@@ -477,6 +545,7 @@ export class Gateway {
     this.#http?.stopAccepting();
     await this.router.drain(this.#config.gateway.drainTimeoutMs);
     await this.#http?.close();
+    await (await this.#metricsServer?.catch(() => undefined))?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
     this.pipelines.shutdown();

@@ -302,7 +302,12 @@ async function start(loaded: LoadedConfig, values: Values, serving: boolean): Pr
   const log = logger(level, values);
   for (const warning of loaded.warnings) log.warn(warning);
   // A look (list, call) checks pins without writing them: it leaves no state behind.
-  return createGateway(loaded.config, { log, env: process.env, pinsReadOnly: !serving });
+  return createGateway(loaded.config, {
+    log,
+    env: process.env,
+    pinsReadOnly: !serving,
+    processWideTelemetry: serving,
+  });
 }
 
 /** `auth login UPSTREAM` (consent in a browser), `auth status`, `auth logout UPSTREAM`. */

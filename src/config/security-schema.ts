@@ -120,8 +120,23 @@ export const PinningSchema = z.strictObject({
   file: z.string().min(1).optional(),
 });
 
+/**
+ * Who may read the operator routes (`/status`, the status page at `/` and `/ui`, `/metrics`) when
+ * authentication is configured; `/healthz` and `/readyz` stay open. Without authentication these routes
+ * follow the MCP endpoint's rule (loopback clients, or everyone with allowUnauthenticatedNonLoopback).
+ */
+export const OperatorsSchema = z.strictObject({
+  /** Principal ids (an API key's `principal`, an OAuth token's `sub`) that are operators. */
+  principals: z.array(z.string().min(1)).default([]),
+  /** OAuth scopes that make a token's holder an operator. */
+  scopes: z.array(scope).default(["toolgate:operator"]),
+  /** Keys that may read `/metrics` and nothing else (a Prometheus scrape job's credentials). */
+  metricsKeys: z.array(ApiKeySchema).default([]),
+});
+
 export const SecuritySchema = z.strictObject({
   auth: AuthSchema.prefault({}),
+  operators: OperatorsSchema.prefault({}),
   /** Rules per principal id (an API key's `principal`, an OAuth token's `sub`). */
   principals: z.record(z.string().min(1), PrincipalRulesSchema).default({}),
   /** Rules for the anonymous principal (no auth configured) and for principals without their own entry. */
@@ -137,4 +152,5 @@ export type AuthOptions = z.output<typeof AuthSchema>;
 export type ApiKeyEntry = z.output<typeof ApiKeySchema>;
 export type OAuthOptions = z.output<typeof OAuthSchema>;
 export type PrincipalRules = z.output<typeof PrincipalRulesSchema>;
+export type OperatorsOptions = z.output<typeof OperatorsSchema>;
 export type PinningOptions = z.output<typeof PinningSchema>;

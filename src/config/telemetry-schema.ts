@@ -19,8 +19,16 @@ export const TracesSchema = z.strictObject({
 });
 
 export const MetricsSchema = z.strictObject({
-  /** Serve Prometheus text at the gateway's `/metrics`. */
+  /** Serve Prometheus text at the gateway's `/metrics` (operators only when authentication is on). */
   prometheus: z.boolean().default(true),
+  /**
+   * Also serve `/metrics` alone, without authentication, on this `host:port` (e.g. `10.0.0.5:9464`): for a
+   * scraper on a private network. Off by default.
+   */
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:9464")
+    .optional(),
   /** Also push metrics over OTLP/HTTP. */
   otlp: z
     .strictObject({
@@ -75,8 +83,15 @@ export const AlertRulesSchema = z.strictObject({
     .prefault({}),
 });
 
+/** The status page's charts: one point per `stepMs`, `points` of them (default: an hour of 30 s points). */
+export const HistorySchema = z.strictObject({
+  stepMs: z.number().int().min(100).default(30_000),
+  points: z.number().int().min(2).max(2_880).default(120),
+});
+
 export const TelemetrySchema = z.strictObject({
   traces: TracesSchema.prefault({}),
+  history: HistorySchema.prefault({}),
   metrics: MetricsSchema.prefault({}),
   alerts: AlertRulesSchema.prefault({}),
   /** Firing and resolved alerts are POSTed here as JSON (fire and forget). */

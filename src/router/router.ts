@@ -113,6 +113,13 @@ export interface RouterDeps {
     attempt: number,
     fn: (meta: Record<string, string> | undefined) => Promise<T>,
   ) => Promise<T>;
+  /** Wraps each request forwarded as is (prompts, resources, completions): telemetry's CLIENT span. */
+  aroundForward?: <T>(
+    upstream: string,
+    method: string,
+    params: Result,
+    fn: (meta: Record<string, string> | undefined) => Promise<T>,
+  ) => Promise<T>;
   /** Observes every finished call (telemetry, logs, status page). */
   onCallEnd?: (record: CallRecord) => void;
   /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
@@ -396,11 +403,13 @@ export class Router {
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
   async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
     const target = this.#upstream(upstream);
-    const meta = forwardedMeta(ctx.meta, undefined);
     const { _meta: _, ...rest } = params;
-    return this.#track(upstream, ctx, () =>
-      target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal }),
-    );
+    const run = (traceMeta: Record<string, string> | undefined) => {
+      const meta = forwardedMeta(ctx.meta, traceMeta);
+      return target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal });
+    };
+    const around = this.#deps.aroundForward;
+    return this.#track(upstream, ctx, () => (around ? around(upstream, method, rest, run) : run(undefined)));
   }
 
   /** A task method (`tasks/get`, `tasks/result`, …) to the upstream owning the task; no policies but cancellation. */

@@ -155,8 +155,10 @@ export class AlertManager {
       }
     }
     if (rules.breakerOpen.enabled) {
+      // Until it closes: an open breaker turns half-open after its reset timeout and back to open when the
+      // trial fails, which would otherwise fire and resolve the alert every cycle.
       for (const b of view.breakers()) {
-        if (b.state !== "open") continue;
+        if (b.state === "closed") continue;
         const retry = b.nextAttemptAt ? `; next trial call at ${b.nextAttemptAt}` : "";
         yield {
           rule: "breakerOpen",
@@ -164,7 +166,10 @@ export class AlertManager {
           severity: "critical",
           value: 1,
           threshold: 1,
-          message: `circuit breaker "${b.id}" is open: calls fail fast${retry}`,
+          message:
+            b.state === "open"
+              ? `circuit breaker "${b.id}" is open: calls fail fast${retry}`
+              : `circuit breaker "${b.id}" is half-open: the next call is a trial; it closes when one succeeds`,
         };
       }
     }

@@ -6,6 +6,7 @@ export interface Instruments {
   serverOperationDuration: Histogram;
   clientOperationDuration: Histogram;
   serverSessionDuration: Histogram;
+  clientSessionDuration: Histogram;
   calls: Counter;
   callErrors: Counter;
   callDuration: Histogram;
@@ -52,6 +53,10 @@ export function createInstruments(meter: Meter): Instruments {
     serverSessionDuration: seconds(
       N.METRIC_MCP_SERVER_SESSION_DURATION,
       "Duration of downstream MCP sessions.",
+    ),
+    clientSessionDuration: seconds(
+      N.METRIC_MCP_CLIENT_SESSION_DURATION,
+      "Duration of the gateway's MCP sessions with its upstreams (from ready until the connection ends).",
     ),
     calls: meter.createCounter(N.METRIC_CALLS, {
       description: "Finished tool calls by tool, upstream and outcome.",

@@ -2,8 +2,9 @@
  * Every span attribute, metric name and unit the gateway emits, in one place. MCP names follow the OTel
  * semantic conventions for MCP (semconv ≥ 1.39, development status; copied rather than imported from
  * `@opentelemetry/semantic-conventions/incubating`, as its README advises); everything of our own is
- * under `toolgate.*`. Prometheus sees these with dots as underscores, `_total` on counters and
- * `_bucket`/`_sum`/`_count` on histograms (the exporter adds no unit suffix).
+ * under `toolgate.*`. Prometheus sees these as the OTel → Prometheus translation names them (see
+ * prometheus-names.ts): dots as underscores, the unit as a suffix (`_seconds`, `_bytes`), `_total` on
+ * counters and `_bucket`/`_sum`/`_count` on histograms.
  */
 
 // --- Attributes from the semantic conventions ---
@@ -20,6 +21,7 @@ export const ATTR_NETWORK_TRANSPORT = "network.transport";
 export const ATTR_RPC_RESPONSE_STATUS_CODE = "rpc.response.status_code";
 export const ATTR_SERVICE_NAME = "service.name";
 export const ATTR_SERVICE_VERSION = "service.version";
+export const ATTR_SERVICE_INSTANCE_ID = "service.instance.id";
 
 export const GEN_AI_OPERATION_EXECUTE_TOOL = "execute_tool";
 /** `error.type` of a tool result with `isError: true`. */
@@ -62,6 +64,7 @@ export const EVENT_TIMEOUT = "toolgate.timeout";
 export const METRIC_MCP_SERVER_OPERATION_DURATION = "mcp.server.operation.duration";
 export const METRIC_MCP_CLIENT_OPERATION_DURATION = "mcp.client.operation.duration";
 export const METRIC_MCP_SERVER_SESSION_DURATION = "mcp.server.session.duration";
+export const METRIC_MCP_CLIENT_SESSION_DURATION = "mcp.client.session.duration";
 
 // --- Metrics of our own ---
 export const METRIC_CALLS = "toolgate.calls";
@@ -88,6 +91,9 @@ export const METRIC_ALERTS_FIRING = "toolgate.alerts.firing";
 export const METRIC_TASKS = "toolgate.tasks";
 export const METRIC_TASKS_RUNNING = "toolgate.tasks.running";
 export const METRIC_TASK_DURATION = "toolgate.task.duration";
+/** Always 1, labelled with the version: marks a toolgate process (rules join process metrics on it). */
+export const METRIC_BUILD_INFO = "toolgate.build.info";
+export const ATTR_VERSION = "toolgate.version";
 
 export const BREAKER_STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
 

@@ -1,20 +1,28 @@
 /**
  * Builds the OTel SDK for one gateway: a tracer provider only when something consumes spans, a meter
  * provider with the Prometheus reader (served by the gateway's own /metrics, no server of its own), an
- * optional OTLP push reader, and process/runtime metrics from the OTel packages. Providers are not
- * registered globally (several gateways can live in one test process); only the async-local context
- * manager is, because `context.with` needs one.
+ * optional OTLP push reader (gRPC, HTTP/protobuf or HTTP/JSON), and process/runtime metrics from the OTel
+ * packages. The resource carries service.name/version, a random service.instance.id and
+ * OTEL_RESOURCE_ATTRIBUTES. `toolgate serve` owns its process, so there the OTel NodeSDK sets this up and
+ * registers it globally (`processWide`); otherwise providers stay local (several gateways can live in one
+ * test process) and only the async-local context manager is registered, because `context.with` needs one.
  */
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { context, type Tracer, trace } from "@opentelemetry/api";
+import {
+  context,
+  type MeterProvider as MeterProviderApi,
+  metrics,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { HostMetrics } from "@opentelemetry/host-metrics";
 import { RuntimeNodeInstrumentation } from "@opentelemetry/instrumentation-runtime-node";
-import { resourceFromAttributes } from "@opentelemetry/resources";
+import { type Resource, resourceFromAttributes } from "@opentelemetry/resources";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { NodeSDK } from "@opentelemetry/sdk-node";
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -27,54 +35,66 @@ import {
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import { AlertManager } from "./alerts.ts";
-import { silentLogger } from "./log.ts";
+import { History } from "./history.ts";
+import { type Logger, silentLogger } from "./log.ts";
 import { LogSpanExporter } from "./log-span-exporter.ts";
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SCOPE_NAME } from "./names.ts";
+import {
+  ATTR_SERVICE_INSTANCE_ID,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+  ATTR_VERSION,
+  METRIC_BUILD_INFO,
+  SCOPE_NAME,
+} from "./names.ts";
 import type { SamplerName, TelemetryOptions } from "./options.ts";
+import { otlpMetricExporter, otlpTraceExporter } from "./otlp.ts";
+import { renameForPrometheus } from "./prometheus-names.ts";
 import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
 let contextManagerReady = false;
-const PROMETHEUS_OFF = "Prometheus metrics are off (telemetry.metrics.prometheus: false)";
+const PROMETHEUS_OFF =
+  "Prometheus metrics are off (telemetry.metrics.prometheus: false or OTEL_SDK_DISABLED=true)";
 
 export function createTelemetry(options: TelemetryOptions): Telemetry {
-  ensureContextManager();
   const logger = options.logger ?? silentLogger;
   const resource = resourceFromAttributes({
+    [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
+    ...options.resourceAttributes,
     [ATTR_SERVICE_NAME]: options.serviceName,
     ...(options.serviceVersion && { [ATTR_SERVICE_VERSION]: options.serviceVersion }),
   });
 
-  const processor = spanProcessor(options);
-  const tracerProvider = processor
-    ? new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] })
-    : undefined;
-  const tracer: Tracer =
-    tracerProvider?.getTracer(SCOPE_NAME) ?? trace.getTracerProvider().getTracer(SCOPE_NAME);
-
   const serializer = new PrometheusSerializer(undefined, false, undefined, false, true);
-  const prometheus = options.metrics.prometheus
-    ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
-    : undefined;
+  const prometheus =
+    options.metrics.prometheus && !options.sdkDisabled
+      ? new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
+      : undefined;
   // IMetricReader, not MetricReader: the Prometheus exporter pins its own copy of sdk-metrics.
   const readers: IMetricReader[] = [...(options.metricReaders ?? [])];
   if (prometheus) readers.push(prometheus);
-  if (options.metrics.otlp) {
+  if (options.metrics.otlp && !options.sdkDisabled) {
+    const { protocol, endpoint, intervalMs } = options.metrics.otlp;
     readers.push(
       new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter({ url: options.metrics.otlp.endpoint }),
-        exportIntervalMillis: options.metrics.otlp.intervalMs,
+        exporter: otlpMetricExporter(protocol, endpoint),
+        exportIntervalMillis: intervalMs,
       }),
     );
   }
-  const meterProvider = new MeterProvider({ resource, readers });
-
-  let runtime: RuntimeNodeInstrumentation | undefined;
+  const runtime = options.metrics.process ? new RuntimeNodeInstrumentation({ enabled: false }) : undefined;
+  const parts = options.processWide
+    ? startNodeSdk({ options, resource, readers, runtime, logger })
+    : localProviders({ options, resource, readers, runtime, logger });
+  const meter = parts.meterProvider.getMeter(SCOPE_NAME);
+  meter
+    .createObservableGauge(METRIC_BUILD_INFO, { description: "Always 1; marks a toolgate process." })
+    .addCallback((result) => result.observe(1, { [ATTR_VERSION]: options.serviceVersion ?? "unknown" }));
   if (options.metrics.process) {
-    new HostMetrics({ meterProvider, metricGroups: ["process.cpu", "process.memory"] }).start();
-    runtime = new RuntimeNodeInstrumentation({ enabled: false });
-    runtime.setMeterProvider(meterProvider);
-    runtime.enable();
+    new HostMetrics({
+      meterProvider: parts.meterProvider,
+      metricGroups: ["process.cpu", "process.memory"],
+    }).start();
   }
 
   const stats = new RollingStats({
@@ -90,35 +110,107 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     ...(options.now && { now: options.now }),
   });
 
+  const scrape = async () => {
+    if (!prometheus) return undefined;
+    const { resourceMetrics, errors } = await prometheus.collect();
+    if (errors.length) logger.warn("metrics collection had errors", { errors });
+    return serializer.serialize(renameForPrometheus(resourceMetrics));
+  };
+
   return new Telemetry({
-    tracer,
-    tracing: tracerProvider !== undefined,
-    meter: meterProvider.getMeter(SCOPE_NAME),
+    tracer: parts.tracer,
+    tracing: parts.tracing,
+    meter,
     stats,
+    history: new History({ ...options.history, ...(options.now && { now: options.now }) }),
     alerts,
-    metricsHandler: (req: IncomingMessage, res: ServerResponse) => {
-      if (prometheus) {
-        prometheus.getMetricsRequestHandler(req, res);
-        return;
-      }
-      res.statusCode = 404;
-      res.end(`${PROMETHEUS_OFF}\n`);
-    },
-    scrape: async () => {
-      if (!prometheus) return undefined;
-      const { resourceMetrics, errors } = await prometheus.collect();
-      if (errors.length) logger.warn("metrics collection had errors", { errors });
-      return serializer.serialize(resourceMetrics);
+    scrape,
+    metricsHandler: (_req: IncomingMessage, res: ServerResponse) => {
+      scrape().then(
+        (text) => {
+          if (text === undefined) res.writeHead(404).end(`${PROMETHEUS_OFF}\n`);
+          else res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text);
+        },
+        () => res.writeHead(500).end(),
+      );
     },
     shutdown: async () => {
       runtime?.disable();
-      const results = await Promise.allSettled([tracerProvider?.shutdown(), meterProvider.shutdown()]);
+      const results = await Promise.allSettled([parts.shutdown()]);
       for (const r of results) {
         if (r.status === "rejected")
           logger.warn("telemetry shutdown: an exporter failed to flush", { err: r.reason });
       }
     },
   });
+}
+
+interface ProviderInput {
+  options: TelemetryOptions;
+  resource: Resource;
+  readers: IMetricReader[];
+  runtime: RuntimeNodeInstrumentation | undefined;
+  logger: Logger;
+}
+
+interface Providers {
+  tracer: Tracer;
+  tracing: boolean;
+  meterProvider: MeterProvider | MeterProviderApi;
+  shutdown(): Promise<unknown>;
+}
+
+/** Providers of this gateway alone, not registered globally: several gateways can share a process (tests). */
+function localProviders({ options, resource, readers, runtime }: ProviderInput): Providers {
+  ensureContextManager();
+  const processor = spanProcessor(options);
+  const tracerProvider = processor
+    ? new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] })
+    : undefined;
+  const meterProvider = new MeterProvider({ resource, readers });
+  if (runtime) {
+    runtime.setMeterProvider(meterProvider);
+    runtime.enable();
+  }
+  return {
+    tracer: tracerProvider?.getTracer(SCOPE_NAME) ?? trace.getTracerProvider().getTracer(SCOPE_NAME),
+    tracing: tracerProvider !== undefined,
+    meterProvider,
+    shutdown: () => Promise.all([tracerProvider?.shutdown(), meterProvider.shutdown()]),
+  };
+}
+
+/**
+ * `toolgate serve` owns its process: the OTel NodeSDK registers the providers globally and reads the
+ * standard variables it knows (resource detectors and OTEL_RESOURCE_ATTRIBUTES, OTEL_PROPAGATORS, OTEL_BSP_*,
+ * span limits, OTEL_SDK_DISABLED, OTEL_LOG_LEVEL). Exporters and readers are the ones the options chose, so
+ * nothing runs that the config did not ask for (the SDK's own default would push traces and logs to OTLP).
+ */
+function startNodeSdk({ options, resource, readers, runtime, logger }: ProviderInput): Providers {
+  const traces = options.traces;
+  const otlp = traces.exporter === "otlp" && traces.endpoint;
+  const sdk = new NodeSDK({
+    resource,
+    serviceName: options.serviceName,
+    metricReaders: readers,
+    ...(otlp
+      ? { traceExporter: otlpTraceExporter(traces.protocol ?? "http/protobuf", otlp) }
+      : {
+          spanProcessors:
+            traces.exporter === "console" ? [new SimpleSpanProcessor(new LogSpanExporter(logger))] : [],
+        }),
+    sampler: sampler(options),
+    logRecordProcessors: [],
+    instrumentations: runtime ? [runtime] : [],
+  });
+  sdk.start();
+  const tracing = traces.exporter !== "none" && !options.sdkDisabled;
+  return {
+    tracer: trace.getTracer(SCOPE_NAME),
+    tracing,
+    meterProvider: metrics.getMeterProvider(),
+    shutdown: () => sdk.shutdown(),
+  };
 }
 
 function ensureContextManager(): void {
@@ -129,6 +221,7 @@ function ensureContextManager(): void {
 }
 
 function spanProcessor(options: TelemetryOptions): SpanProcessor | undefined {
+  if (options.sdkDisabled) return undefined;
   if (options.spanExporter) return new SimpleSpanProcessor(options.spanExporter);
   switch (options.traces.exporter) {
     case "none":
@@ -136,7 +229,9 @@ function spanProcessor(options: TelemetryOptions): SpanProcessor | undefined {
     case "console":
       return new SimpleSpanProcessor(new LogSpanExporter(options.logger ?? silentLogger));
     case "otlp":
-      return new BatchSpanProcessor(new OTLPTraceExporter({ url: options.traces.endpoint }));
+      return new BatchSpanProcessor(
+        otlpTraceExporter(options.traces.protocol ?? "http/protobuf", options.traces.endpoint ?? ""),
+      );
   }
 }
 

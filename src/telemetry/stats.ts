@@ -37,9 +37,9 @@ export interface ToolStatsSnapshot {
 const GAMMA = 1.1;
 const LOG_GAMMA = Math.log(GAMMA);
 const MIN_MS = 0.1;
-const BUCKETS = Math.ceil(Math.log(3_600_000 / MIN_MS) / LOG_GAMMA) + 1;
+export const BUCKETS = Math.ceil(Math.log(3_600_000 / MIN_MS) / LOG_GAMMA) + 1;
 
-function bucketOf(ms: number): number {
+export function bucketOf(ms: number): number {
   if (!(ms > MIN_MS)) return 0;
   return Math.min(BUCKETS - 1, Math.ceil(Math.log(ms / MIN_MS) / LOG_GAMMA));
 }
@@ -90,10 +90,11 @@ export class RollingStats {
     slot.latency[bucket] = (slot.latency[bucket] ?? 0) + 1;
   }
 
-  /** Move the in-flight or queued gauge of a tool (never below zero). */
-  adjust(tool: string, upstream: string, gauge: "inFlight" | "queued", delta: number): void {
+  /** Move the in-flight or queued gauge of a tool (never below zero); returns the new value. */
+  adjust(tool: string, upstream: string, gauge: "inFlight" | "queued", delta: number): number {
     const entry = this.entry(tool, upstream);
     entry[gauge] = Math.max(0, entry[gauge] + delta);
+    return entry[gauge];
   }
 
   /** One tool's numbers over the last `windowMs` (at most the configured window). */
@@ -176,7 +177,7 @@ export class RollingStats {
 }
 
 /** Nearest-rank quantile over the sketch. */
-function quantile(latency: Uint32Array, count: number, q: number): number {
+export function quantile(latency: Uint32Array, count: number, q: number): number {
   const rank = Math.max(1, Math.ceil(q * count));
   let seen = 0;
   for (const [i, n] of latency.entries()) {

@@ -16,14 +16,30 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { type ErrorClass, type ErrorCode, toGatewayError, toWire } from "../errors.ts";
+import { type ErrorClass, ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
 import { ALERT_RULES, type AlertManager } from "./alerts.ts";
+import type { History } from "./history.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import * as N from "./names.ts";
 import type { CallOutcome, RollingStats } from "./stats.ts";
 import { extractParent, type HeadersLike, injectMeta } from "./trace-context.ts";
-import { type BreakerState, type GatewayView, isUp, type UpstreamView } from "./view.ts";
+import {
+  type BreakerState,
+  type BreakerView,
+  type GatewayView,
+  isUp,
+  type ToolView,
+  type UpstreamView,
+} from "./view.ts";
+
+/** What the catalog holds after a rebuild: its names bound every label value the gateway exports. */
+export interface CatalogSnapshot {
+  tools: Array<Pick<ToolView, "name" | "upstream">>;
+  prompts: string[];
+  upstreams: string[];
+  breakers: Array<Pick<BreakerView, "id" | "state">>;
+}
 
 /** `network.transport`: `pipe` for stdio, `tcp` for HTTP, SSE and WebSocket. */
 export type NetworkTransport = "pipe" | "tcp";
@@ -70,6 +86,8 @@ export interface TelemetryParts {
   tracing: boolean;
   meter: Meter;
   stats: RollingStats;
+  /** The status page's last hour. */
+  history: History;
   alerts: AlertManager;
   metricsHandler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Prometheus text exposition, `undefined` when Prometheus is off. */
@@ -78,9 +96,41 @@ export interface TelemetryParts {
 }
 
 const TOOLS_CALL = "tools/call";
+/** The metric label value of a tool or prompt name the catalog does not hold (any string a client sends). */
+export const UNKNOWN_TARGET = "_unknown";
+/** The metric label value of a method that is not an MCP method (semconv's `_OTHER`). */
+export const OTHER_METHOD = "_OTHER";
+const MCP_METHODS = new Set([
+  "initialize",
+  "ping",
+  "tools/list",
+  "tools/call",
+  "prompts/list",
+  "prompts/get",
+  "resources/list",
+  "resources/templates/list",
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "completion/complete",
+  "logging/setLevel",
+  "sampling/createMessage",
+  "elicitation/create",
+  "roots/list",
+  "tasks/get",
+  "tasks/result",
+  "tasks/list",
+  "tasks/cancel",
+  "server/discover",
+  "subscriptions/listen",
+]);
+/** Errors a full or slow queue produces: their series exist from the start, for rate() and the alert. */
+const QUEUE_ERRORS = [ErrorCode.QueueFull, ErrorCode.QueueTimeout];
+const OUTCOMES: CallOutcome[] = ["ok", "tool_error", "error"];
 
 export class Telemetry {
   readonly stats: RollingStats;
+  readonly history: History;
   readonly alerts: AlertManager;
   readonly #parts: TelemetryParts;
   readonly #tracer: Tracer;
@@ -89,13 +139,19 @@ export class Telemetry {
   /** The attempt span running under each call's span: the parent of its waits and its CLIENT span. */
   readonly #attempts = new WeakMap<Span, Span>();
   readonly #breakers = new Map<string, BreakerState>();
-  readonly #upstreams = new Map<string, { up: boolean; restarts: number }>();
+  readonly #upstreams = new Map<string, { up: boolean; restarts: number; readySince?: number }>();
+  /** Public tool and prompt names of the catalog (`tool:NAME`, `prompt:NAME`). */
+  #known = new Set<string>();
+  /** Series already created at zero, so a catalog rebuild does not add them again. */
+  readonly #seeded = new Set<string>();
 
   constructor(parts: TelemetryParts) {
     this.#parts = parts;
     this.#tracer = parts.tracer;
     this.#tracing = parts.tracing;
     this.stats = parts.stats;
+    this.history = parts.history;
+    this.history.start();
     this.alerts = parts.alerts;
     this.#m = createInstruments(parts.meter);
     this.#observeGauges(parts.meter);
@@ -112,6 +168,7 @@ export class Telemetry {
     if (info.target !== undefined) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
+    const metricAttributes = this.#bounded(info.method, attributes);
     let span: Span | undefined;
     let ctx = parent;
     if (this.#tracing) {
@@ -125,7 +182,7 @@ export class Telemetry {
       );
       ctx = trace.setSpan(parent, span);
     }
-    return this.#measure(span, ctx, this.#m.serverOperationDuration, attributes, fn);
+    return this.#measure(span, ctx, this.#m.serverOperationDuration, metricAttributes, fn);
   }
 
   /** The CLIENT span of one upstream attempt; `fn` gets the `_meta` entries that carry the trace upstream. */
@@ -134,8 +191,8 @@ export class Telemetry {
       [N.ATTR_MCP_METHOD_NAME]: info.method,
       [N.ATTR_NETWORK_TRANSPORT]: info.transport,
       [N.ATTR_UPSTREAM]: info.upstream,
-      [targetAttribute(info.method)]: info.target,
     };
+    if (info.target) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
     let ctx = context.active();
@@ -151,7 +208,23 @@ export class Telemetry {
       ctx = trace.setSpan(ctx, span);
     }
     const meta = injectMeta(ctx);
-    return this.#measure(span, ctx, this.#m.clientOperationDuration, attributes, () => fn(meta));
+    // Resource URIs come from clients: spans only, never a metric label.
+    const { [N.ATTR_MCP_RESOURCE_URI]: _, ...metricAttributes } = attributes;
+    return this.#measure(span, ctx, this.#m.clientOperationDuration, metricAttributes, () => fn(meta));
+  }
+
+  /** An upstream request made without a span (catalog discovery: `tools/list`, … per page). */
+  clientOperation(
+    info: { method: string; upstream: string; transport: NetworkTransport },
+    durationMs: number,
+    error?: unknown,
+  ): void {
+    this.#m.clientOperationDuration.record(durationMs / 1000, {
+      [N.ATTR_MCP_METHOD_NAME]: info.method,
+      [N.ATTR_NETWORK_TRANSPORT]: info.transport,
+      [N.ATTR_UPSTREAM]: info.upstream,
+      ...(error !== undefined && { [N.ATTR_ERROR_TYPE]: String(toWire(error).code) }),
+    });
   }
 
   /** Consume one event of the policy pipeline: `hub.on(telemetry.onPolicyEvent)` (bound, so it passes as is). */
@@ -267,6 +340,46 @@ export class Telemetry {
     if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, sizeLabels);
     if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, sizeLabels);
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
+    this.history.record(call.tool, call.outcome, call.durationMs);
+  }
+
+  /**
+   * The catalog was rebuilt: its tool and prompt names become the only ones metrics carry, and each tool's,
+   * upstream's and breaker's series start at zero now, so rate()/increase() see their first event.
+   */
+  catalogChanged(catalog: CatalogSnapshot): void {
+    this.history.retain(new Set(catalog.tools.map((t) => t.name)));
+    this.#known = new Set([
+      ...catalog.tools.map((t) => `tool:${t.name}`),
+      ...catalog.prompts.map((p) => `prompt:${p}`),
+    ]);
+    for (const { name: tool, upstream } of catalog.tools) {
+      if (!this.#seed(`tool:${tool}\u0000${upstream}`)) continue;
+      const labels: Attributes = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
+      for (const outcome of OUTCOMES) this.#m.calls.add(0, { ...labels, [N.ATTR_OUTCOME]: outcome });
+      for (const code of QUEUE_ERRORS) {
+        this.#m.callErrors.add(0, {
+          ...labels,
+          [N.ATTR_ERROR_CODE]: code,
+          [N.ATTR_ERROR_CLASS]: new GatewayError(code, "").errorClass,
+        });
+      }
+      this.#m.inFlight.add(0, labels);
+      this.#m.queued.add(0, labels);
+      this.#m.retries.add(0, labels);
+      for (const scope of ["attempt", "call"]) this.#m.timeouts.add(0, { ...labels, [N.ATTR_SCOPE]: scope });
+    }
+    for (const upstream of catalog.upstreams) {
+      if (this.#seed(`upstream:${upstream}`))
+        this.#m.upstreamRestarts.add(0, { [N.ATTR_UPSTREAM]: upstream });
+    }
+    for (const { id, state } of catalog.breakers) {
+      if (!this.#breakers.has(id)) this.#breakers.set(id, state);
+      if (!this.#seed(`breaker:${id}`)) continue;
+      for (const to of Object.keys(N.BREAKER_STATE_VALUE)) {
+        this.#m.breakerTransitions.add(0, { [N.ATTR_BREAKER]: id, [N.ATTR_BREAKER_STATE]: to });
+      }
+    }
   }
 
   /**
@@ -300,9 +413,21 @@ export class Telemetry {
     const previous = this.#upstreams.get(status.name);
     const added = status.restarts - (previous?.restarts ?? 0);
     if (added > 0) this.#m.upstreamRestarts.add(added, { [N.ATTR_UPSTREAM]: status.name });
+    const up = isUp(status);
+    let readySince = previous?.readySince;
+    if (up && readySince === undefined) readySince = performance.now();
+    if (!up && readySince !== undefined) {
+      this.#m.clientSessionDuration.record((performance.now() - readySince) / 1000, {
+        [N.ATTR_UPSTREAM]: status.name,
+        [N.ATTR_NETWORK_TRANSPORT]: status.transport === "stdio" ? "pipe" : "tcp",
+        ...(status.state === "down" && { [N.ATTR_ERROR_TYPE]: "connection_lost" }),
+      });
+      readySince = undefined;
+    }
     this.#upstreams.set(status.name, {
-      up: isUp(status),
+      up,
       restarts: Math.max(status.restarts, previous?.restarts ?? 0),
+      ...(readySince !== undefined && { readySince }),
     });
   }
 
@@ -338,6 +463,7 @@ export class Telemetry {
   /** Flush exporters and stop every timer. */
   shutdown(): Promise<void> {
     this.alerts.stop();
+    this.history.stop();
     return this.#parts.shutdown();
   }
 
@@ -380,14 +506,42 @@ export class Telemetry {
     }
   }
 
+  #seed(key: string): boolean {
+    if (this.#seeded.has(key)) return false;
+    this.#seeded.add(key);
+    return true;
+  }
+
+  /**
+   * Metric attributes whose values come from the catalog or the protocol, never straight from a client:
+   * unknown tool and prompt names count as `_unknown`, unknown methods as `_OTHER`, resource URIs are left
+   * to spans. (The spans keep what the client sent.)
+   */
+  #bounded(method: string, attributes: Attributes): Attributes {
+    const bounded: Attributes = { ...attributes };
+    if (!MCP_METHODS.has(method)) bounded[N.ATTR_MCP_METHOD_NAME] = OTHER_METHOD;
+    delete bounded[N.ATTR_MCP_RESOURCE_URI];
+    for (const [attribute, kind] of [
+      [N.ATTR_GEN_AI_TOOL_NAME, "tool"],
+      [N.ATTR_GEN_AI_PROMPT_NAME, "prompt"],
+    ] as const) {
+      const name = bounded[attribute];
+      if (name !== undefined && !this.#known.has(`${kind}:${String(name)}`))
+        bounded[attribute] = UNKNOWN_TARGET;
+    }
+    return bounded;
+  }
+
   #running(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
     this.#m.inFlight.add(delta, labels);
     this.stats.adjust(call.tool, call.upstream, "inFlight", delta);
+    this.history.gauge(call.tool, "inFlight", delta);
   }
 
   #waiting(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
     this.#m.queued.add(delta, labels);
     this.stats.adjust(call.tool, call.upstream, "queued", delta);
+    this.history.gauge(call.tool, "queued", delta);
   }
 
   #startAttempt(labels: Attributes, attempt: number): void {

@@ -78,6 +78,8 @@ export interface UpstreamOptions {
   onNotification?: (upstream: Upstream, notification: ServerRequest) => void;
   /** The OAuth client of a protected upstream (upstreams/auth), when its config asks for one. */
   oauthFor?: (upstream: string, transport: UpstreamConfig["transport"]) => UpstreamOAuthClient | undefined;
+  /** Observes each discovery request (`tools/list`, … one per page): telemetry's client operation histogram. */
+  onDiscovery?: (upstream: Upstream, method: string, durationMs: number, error?: unknown) => void;
 }
 
 /** What the upstream needs of its OAuth client (upstreams/auth/oauth-provider.ts implements it). */
@@ -535,11 +537,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     let cursor: string | undefined;
     try {
       for (let page = 0; page < MAX_PAGES; page++) {
-        const result = await client.request(
-          { method, ...(cursor !== undefined && { params: { cursor } }) },
-          ResultSchema,
-          { timeout },
-        );
+        const started = performance.now();
+        const result = await client
+          .request({ method, ...(cursor !== undefined && { params: { cursor } }) }, ResultSchema, { timeout })
+          .catch((err: unknown) => {
+            this.#options.onDiscovery?.(this, method, performance.now() - started, err);
+            throw err;
+          });
+        this.#options.onDiscovery?.(this, method, performance.now() - started);
         const list = result[key];
         for (const item of Array.isArray(list) ? list : []) {
           const parsed = schema.safeParse(item);

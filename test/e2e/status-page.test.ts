@@ -1,8 +1,9 @@
 /**
  * The status page of the real gateway binary (`toolgate serve --http 0`) in a real browser (Debian's
- * Chromium through playwright-core): it loads while calls run through the SDK client, lists every tool with
- * its numbers, and shows a breaker turning open and its alert firing. Saves a screenshot to
- * test/artifacts/status-page.png.
+ * Chromium through playwright-core) at 1400 px: it loads while calls run through the SDK client, takes live
+ * updates pushed over Server-Sent Events (no polling), lists every tool with its numbers, totals and
+ * last-hour charts (half-second points here), fits the width, renders descriptions as text, and shows a
+ * breaker turning open and its alert firing. Saves a screenshot to test/artifacts/status-page.png.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -39,6 +40,7 @@ let client: Client;
 let tools: string[];
 let browser: Browser;
 let page: Page;
+const requests: string[] = [];
 
 beforeAll(async () => {
   gw = await spawnGateway({
@@ -55,7 +57,7 @@ beforeAll(async () => {
       },
     },
     // Alerts evaluated often enough to see the breaker's alert fire during the test.
-    telemetry: { metrics: { process: false }, alerts: { intervalMs: 250 } },
+    telemetry: { metrics: { process: false }, alerts: { intervalMs: 250 }, history: { stepMs: 500 } },
   });
   client = await connectClient("http", { url: gw.url });
   await eventually(async () => {
@@ -63,7 +65,8 @@ beforeAll(async () => {
     return tools.includes("faults__fail");
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.on("request", (request) => requests.push(new URL(request.url()).pathname));
 }, 30_000);
 
 afterAll(async () => {
@@ -72,8 +75,7 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-const cell = (tool: string, field: string) =>
-  page.locator(`tr[data-tool="${tool}"] td[data-field="${field}"]`);
+const cell = (tool: string, field: string) => page.locator(`tr[data-tool="${tool}"] [data-field="${field}"]`);
 
 describe("the status page of the gateway binary", () => {
   it("lists the upstream and every tool of the catalog", async () => {
@@ -98,6 +100,72 @@ describe("the status page of the gateway binary", () => {
     expect(await cell("faults__slow", "inFlight").textContent()).toBe("0");
     expect(await cell("faults__slow", "errorRate").textContent()).toBe("0%");
     expect(await cell("faults__slow", "p50").textContent()).toMatch(/\d(\.\d+)? ?(ms|s)$/);
+    expect(await cell("faults__slow", "totalCalls").textContent()).toBe("3");
+  });
+
+  it("draws the last hour as inline SVG charts, per tool and for the gateway", async () => {
+    for (const id of [
+      "chart-calls",
+      "chart-errors",
+      "chart-p95",
+      "chart-load",
+      "chart-cpu",
+      "chart-memory",
+    ]) {
+      expect(await page.locator(`#trends [data-chart="${id}"] svg.chart`).count(), id).toBe(1);
+    }
+    expect(await page.locator('#trends [data-chart="chart-calls"] path.line').count()).toBe(1);
+    const charts = page.locator('tr[data-tool="faults__slow"] svg.chart');
+    expect(await charts.count()).toBe(4);
+    // The three slow calls have closed into a point by now: the calls chart has a peak above zero.
+    await expect.poll(async () => Number(await charts.first().getAttribute("data-max"))).toBeGreaterThan(0);
+    await expect
+      .poll(async () =>
+        Number(await page.locator('#trends [data-chart="chart-memory"] svg').getAttribute("data-max")),
+      )
+      .toBeGreaterThan(1_000_000);
+    expect(await page.locator("#sum-calls .sub").textContent()).toMatch(/^\d+ since start$/);
+  });
+
+  it("is pushed over Server-Sent Events, without polling", async () => {
+    expect(requests).toContain("/status/stream");
+    expect(requests.filter((p) => p === "/status")).toEqual([]);
+    expect(requests.filter((p) => p === "/status/stream").length).toBe(1);
+  });
+
+  it("fits 1400 px: every column, In flight included, without a horizontal scrollbar", async () => {
+    const fits = await page.evaluate(() => {
+      const scroller = document.querySelector("#tools")?.parentElement as HTMLElement;
+      const last = document.querySelector("#tools thead th:last-child") as HTMLElement;
+      return {
+        overflow: scroller.scrollWidth - scroller.clientWidth,
+        right: last.getBoundingClientRect().right,
+        width: window.innerWidth,
+      };
+    });
+    expect(fits.overflow).toBeLessThanOrEqual(0);
+    expect(fits.right).toBeLessThanOrEqual(fits.width);
+  });
+
+  it("stays readable at 1024 px: the tools table fits without its charts", async () => {
+    await page.setViewportSize({ width: 1024, height: 900 });
+    try {
+      const overflow = await page.evaluate(() => {
+        const scroller = document.querySelector("#tools")?.parentElement as HTMLElement;
+        return scroller.scrollWidth - scroller.clientWidth;
+      });
+      expect(overflow).toBeLessThanOrEqual(0);
+      mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
+      await page.screenshot({ path: join(ROOT, "test/artifacts/status-page-1024.png") });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
+  it("renders tool descriptions as text, markdown code spans as code", async () => {
+    const desc = page.locator('tr[data-tool="faults__echo"] .desc');
+    expect(await desc.textContent()).toBe("Echoes text.");
+    expect(await desc.locator("code").textContent()).toBe("text");
   });
 
   it("shows a breaker turning open and its alert firing", async () => {

@@ -40,7 +40,11 @@ export interface GatewayProcess {
 }
 
 /** Spawn `toolgate serve --http 0` (a config object, or the path of a config file) and wait until it listens. */
-export async function spawnGateway(config: unknown, extraArgs: string[] = []): Promise<GatewayProcess> {
+export async function spawnGateway(
+  config: unknown,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const file = typeof config === "string" ? config : await writeConfig(config);
   const child = spawn(
     NODE,
@@ -48,6 +52,7 @@ export async function spawnGateway(config: unknown, extraArgs: string[] = []): P
     {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...env },
     },
   );
   const logs: Array<Record<string, unknown>> = [];

@@ -1,9 +1,11 @@
 /**
- * The status page: one self-contained HTML document (inline CSS and vanilla JS, no external assets, no
- * build step). It polls `./status` (every 2 s, `?refresh=<ms>` to change) and renders with DOM nodes and
- * textContent only, so names and errors from upstreams can never inject markup. Elements carry stable
- * data attributes (`data-upstream`, `data-tool`, `data-breaker`, `data-breaker-state`, `data-alert`)
- * for people's scripts and browser tests.
+ * The status page: one self-contained HTML document (inline CSS, vanilla JS and inline SVG charts; nothing
+ * loaded from the network, no build step). Live: it listens to `./status/stream` (Server-Sent Events, every
+ * 2 s, `?refresh=<ms>` to change) and falls back to polling `./status` without EventSource. It renders with
+ * DOM nodes and textContent only, so names, descriptions and errors from upstreams can never inject markup
+ * (descriptions' markdown code spans become <code> nodes, the rest of the syntax is dropped). Elements
+ * carry stable data attributes (`data-upstream`, `data-tool`, `data-field`, `data-chart`, `data-breaker`,
+ * `data-breaker-state`, `data-alert`) for people's scripts and browser tests.
  */
 
 export const STATUS_PAGE_CSP =
@@ -19,13 +21,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   :root {
     --bg: #f6f7f9; --panel: #fff; --text: #1d2330; --muted: #667085; --line: #e4e7ec;
     --ok: #12805c; --ok-bg: #e3f6ee; --warn: #a15c00; --warn-bg: #fff3dc; --bad: #b42318; --bad-bg: #fde8e7;
-    --idle: #475467; --idle-bg: #eef0f3; --accent: #3556d4;
+    --idle: #475467; --idle-bg: #eef0f3; --accent: #3556d4; --accent-bg: rgba(53, 86, 212, .12); --second: #a15c00;
   }
   @media (prefers-color-scheme: dark) {
     :root {
       --bg: #0f1218; --panel: #171b23; --text: #e6e9ef; --muted: #98a2b3; --line: #2a303c;
       --ok: #4ade9b; --ok-bg: #113226; --warn: #f5b84d; --warn-bg: #3a2a10; --bad: #ff8178; --bad-bg: #3d1715;
-      --idle: #b0b8c6; --idle-bg: #242a35; --accent: #8ea6ff;
+      --idle: #b0b8c6; --idle-bg: #242a35; --accent: #8ea6ff; --accent-bg: rgba(142, 166, 255, .16); --second: #f5b84d;
     }
   }
   * { box-sizing: border-box; }
@@ -39,33 +41,55 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   header .live::before { content: ""; display: inline-block; width: 8px; height: 8px; margin-right: 6px;
     border-radius: 50%; background: var(--ok); }
   header .live.stale::before { background: var(--bad); }
-  main { max-width: 1280px; margin: 0 auto; padding: 20px 28px 48px; display: grid; gap: 20px; }
+  main { max-width: 1680px; margin: 0 auto; padding: 20px 28px 48px; display: grid; gap: 20px; }
   .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
-  .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; }
+  .trends { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
+  .trends:empty { display: none; }
+  .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; min-width: 0; }
   .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
   .card .value { font-size: 24px; font-weight: 650; margin-top: 2px; font-variant-numeric: tabular-nums; }
+  .card .sub { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
   .card.bad .value { color: var(--bad); }
+  .card.trend .value { font-size: 20px; }
+  .card.trend .chart { display: block; width: 100%; height: 56px; margin-top: 6px; }
+  .chart { width: 84px; height: 30px; flex: none; overflow: visible; }
+  .chart .axis { stroke: var(--line); stroke-width: 1; vector-effect: non-scaling-stroke; }
+  .chart .line { fill: none; stroke: var(--accent); stroke-width: 1.5; vector-effect: non-scaling-stroke; stroke-linejoin: round; stroke-linecap: round; }
+  .chart .line.bad { stroke: var(--bad); }
+  .chart .line.second { stroke: var(--second); stroke-dasharray: 3 2; }
+  .chart .area { fill: var(--accent-bg); stroke: none; }
+  .chart .area.bad { fill: var(--bad-bg); }
+  .chart.none { display: inline-block; }
   section { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; }
   section > h2 { display: flex; align-items: center; gap: 12px; margin: 0; padding: 12px 16px; font-size: 15px;
     font-weight: 650; border-bottom: 1px solid var(--line); }
   section > h2 .count { color: var(--muted); font-weight: 500; }
-  section > h2 input { margin-left: auto; font: inherit; font-weight: 400; padding: 4px 10px; width: 220px;
+  section > h2 input { margin-left: auto; font: inherit; font-weight: 400; padding: 4px 10px; width: 220px; max-width: 45%;
     border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--text); }
   .scroll { overflow-x: auto; }
   table { width: 100%; border-collapse: collapse; }
-  th, td { padding: 8px 16px; text-align: left; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  th, td { padding: 8px 12px; text-align: left; border-bottom: 1px solid var(--line); white-space: nowrap; vertical-align: top; }
   tr:last-child td { border-bottom: none; }
   th { color: var(--muted); font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; }
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-  td.error { white-space: normal; color: var(--bad); max-width: 460px; word-break: break-word; }
-  td .desc { display: block; color: var(--muted); font-size: 12px; white-space: normal; max-width: 420px; }
-  code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+  td.error { white-space: normal; color: var(--bad); max-width: 520px; word-break: break-word; }
+  #tools td.tool { white-space: normal; min-width: 190px; max-width: 320px; }
+  #tools td.tool code.name { word-break: normal; overflow-wrap: anywhere; }
+  #tools td.upstream { color: var(--muted); }
+  td .desc { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
+    color: var(--muted); font-size: 12px; white-space: normal; margin-top: 2px; }
+  td .desc code { font-size: 11.5px; padding: 0 3px; border-radius: 4px; background: var(--idle-bg); }
+  .metric { display: flex; align-items: center; gap: 10px; }
+  .metric .figures { display: grid; font-variant-numeric: tabular-nums; }
+  .metric .big { font-weight: 650; font-size: 15px; }
+  .metric small { color: var(--muted); font-size: 12px; white-space: normal; max-width: 150px; }
+  code { font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
   .badge { display: inline-block; padding: 1px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; }
   .ok { color: var(--ok); background: var(--ok-bg); }
   .warn { color: var(--warn); background: var(--warn-bg); }
   .bad { color: var(--bad); background: var(--bad-bg); }
   .idle { color: var(--idle); background: var(--idle-bg); }
-  .rate.bad, .rate.warn { background: none; font-weight: 600; }
+  .rate.bad, .rate.warn { background: none; }
   .empty { padding: 14px 16px; color: var(--muted); }
   .alerts { list-style: none; margin: 0; padding: 0; }
   .alerts li { display: grid; grid-template-columns: auto 1fr auto; gap: 12px; align-items: baseline;
@@ -76,7 +100,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   #firing { border-color: var(--bad); }
   #firing h2 { color: var(--bad); }
   .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
-  @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } main { padding: 16px; } }
+  @media (max-width: 1100px) { #tools .chart { display: none; } }
+  @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } main { padding: 16px; } header { padding: 14px 16px; } }
 </style>
 </head>
 <body>
@@ -87,6 +112,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 </header>
 <main>
   <div class="summary" id="summary"></div>
+  <div class="trends" id="trends" aria-label="The gateway over the last hour"></div>
   <section id="firing"></section>
   <section>
     <h2>Upstreams <span class="count" id="upstream-count"></span></h2>
@@ -98,7 +124,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section>
     <h2>Tools <span class="count" id="tool-count"></span><input id="filter" type="search" placeholder="Filter tools" aria-label="Filter tools"></h2>
     <div class="scroll"><table id="tools">
-      <thead><tr><th>Tool</th><th>Upstream</th><th class="num">Calls</th><th class="num">Errors</th><th class="num">Error rate</th><th class="num">Tool errors</th><th class="num">p50</th><th class="num">p95</th><th class="num">p99</th><th class="num">In flight</th><th class="num">Queued</th></tr></thead>
+      <thead><tr><th>Tool</th><th>Upstream</th><th>Calls</th><th>Errors</th><th>Latency</th><th>In flight / queued</th></tr></thead>
       <tbody></tbody>
     </table></div>
   </section>
@@ -122,7 +148,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   var params = new URLSearchParams(location.search);
   var refreshMs = Math.max(250, Number(params.get("refresh")) || 2000);
   var filter = document.getElementById("filter");
+  var updated = document.getElementById("updated");
+  var SVG = "http://www.w3.org/2000/svg";
   var last = null;
+  var history = null;
 
   function h(tag, attrs) {
     var el = document.createElement(tag);
@@ -140,6 +169,11 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     });
     return el;
   }
+  function svgEl(tag, attrs) {
+    var el = document.createElementNS(SVG, tag);
+    for (var key in attrs) el.setAttribute(key, String(attrs[key]));
+    return el;
+  }
   function fill(tbody, rows, columns, emptyText) {
     tbody.replaceChildren.apply(tbody, rows.length ? rows : [h("tr", null, h("td", { class: "empty", colspan: columns, text: emptyText }))]);
   }
@@ -150,37 +184,121 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     return (v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 1 : 2)) + " ms";
   }
   function pct(v) { return (v * 100).toFixed(v >= 0.1 || v === 0 ? 0 : 1) + "%"; }
+  function rate(v) { return v === 0 ? "0/s" : (v >= 10 ? Math.round(v) : v >= 1 ? v.toFixed(1) : v.toFixed(2)) + "/s"; }
+  function count(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e4 ? (n / 1e3).toFixed(1) + "k" : String(n); }
+  function bytes(n) {
+    if (n === null || n === undefined) return "–";
+    return n >= 1073741824 ? (n / 1073741824).toFixed(2) + " GiB" : (n / 1048576).toFixed(0) + " MiB";
+  }
   function duration(msLeft) {
-    var s = Math.max(0, Math.round(msLeft / 1000));
-    if (s < 60) return s + "s";
-    return Math.floor(s / 60) + "m" + (s % 60 ? " " + (s % 60) + "s" : "");
+    var sec = Math.max(0, Math.round(msLeft / 1000));
+    if (sec < 60) return sec + "s";
+    return Math.floor(sec / 60) + "m" + (sec % 60 ? " " + (sec % 60) + "s" : "");
   }
   function clock(iso) { return new Date(iso).toLocaleTimeString(); }
   var upstreamTone = { ready: "ok", connecting: "warn", down: "bad", stopped: "idle" };
   var breakerTone = { closed: "ok", halfOpen: "warn", open: "bad" };
   var breakerText = { closed: "closed", halfOpen: "half-open", open: "open" };
 
-  function card(label, value, bad, id) {
-    return h("div", { class: "card" + (bad ? " bad" : ""), id: id }, h("div", { class: "label", text: label }), h("div", { class: "value", text: value }));
+  /** Tool descriptions are markdown: \`code\` becomes <code>, emphasis and link syntax go, the text stays text. */
+  function describe(text) {
+    var plain = String(text).replace(/\\[([^\\]]*)\\]\\([^)]*\\)/g, "$1").replace(/(\\*\\*|__)(.+?)\\1/g, "$2").replace(/^#+\\s*/gm, "");
+    return plain.split("\`").map(function (part, i) { return i % 2 ? h("code", { text: part }) : part; });
+  }
+
+  /** A small SVG line chart of one or two series (nulls are gaps); the newest point is on the right. */
+  function chart(series, opts) {
+    var w = opts.width || 120, hgt = opts.height || 28, pad = 2;
+    var values = [].concat.apply([], series).filter(function (v) { return typeof v === "number"; });
+    var max = Math.max(opts.min || 0, values.length ? Math.max.apply(null, values) : 0);
+    var r1 = function (v) { return Math.round(v * 10) / 10; };
+    var svg = svgEl("svg", { viewBox: "0 0 " + w + " " + hgt, class: "chart", role: "img", preserveAspectRatio: "none", "data-max": max });
+    svg.setAttribute("aria-label", opts.label || "");
+    var title = svgEl("title", {});
+    title.textContent = opts.label || "";
+    svg.appendChild(title);
+    svg.appendChild(svgEl("line", { x1: 0, x2: w, y1: hgt - 0.5, y2: hgt - 0.5, class: "axis" }));
+    series.forEach(function (points, k) {
+      var n = points.length, line = "", area = "", running = false, prevX = 0, prevY = 0, run = 0;
+      points.forEach(function (v, i) {
+        var x = n > 1 ? r1((i * w) / (n - 1)) : w;
+        if (typeof v !== "number") {
+          if (running) area += "L" + prevX + " " + hgt + "Z";
+          if (run === 1) line += "L" + (prevX + 1) + " " + prevY; // a lone point: a short dash
+          running = false;
+          run = 0;
+          return;
+        }
+        var y = r1(hgt - pad - (max > 0 ? (v / max) * (hgt - 2 * pad) : 0));
+        if (!running) { line += "M" + x + " " + y; area += "M" + x + " " + hgt + "L" + x + " " + y; running = true; }
+        else { line += "L" + x + " " + y; area += "L" + x + " " + y; }
+        prevX = x;
+        prevY = y;
+        run++;
+      });
+      if (running) area += "L" + prevX + " " + hgt + "Z";
+      if (run === 1) line += "L" + (prevX - 1) + " " + prevY;
+      if (k === 0 && area) svg.appendChild(svgEl("path", { d: area, class: "area " + (opts.tone || "") }));
+      if (line) svg.appendChild(svgEl("path", { d: line, class: "line " + (k ? "second" : opts.tone || "") }));
+    });
+    return svg;
+  }
+
+  function perSecond(calls, stepMs) { return calls.map(function (c) { return c / (stepMs / 1000); }); }
+  function errorRates(trend) { return trend.calls.map(function (c, i) { return c ? trend.errors[i] / c : null; }); }
+
+  function card(label, value, bad, id, sub) {
+    return h("div", { class: "card" + (bad ? " bad" : ""), id: id }, h("div", { class: "label", text: label }), h("div", { class: "value", text: value }), sub ? h("div", { class: "sub", text: sub }) : null);
+  }
+
+  function trendCard(id, label, value, series, opts) {
+    return h("div", { class: "card trend", id: id, "data-chart": id },
+      h("div", { class: "label", text: label + " · last hour" }),
+      h("div", { class: "value", text: value }),
+      chart(series, Object.assign({ width: 260, height: 56, label: label + " over the last hour" }, opts)));
+  }
+
+  function renderGateway(s) {
+    var g = history && history.gateway;
+    var wrap = document.getElementById("trends");
+    if (!g) { wrap.replaceChildren(); return; }
+    var step = history.stepMs;
+    var lastOf = function (a) { for (var i = a.length - 1; i >= 0; i--) if (a[i] !== null) return a[i]; return null; };
+    var inFlight = 0, queued = 0;
+    s.tools.forEach(function (t) { inFlight += t.inFlight; queued += t.queued; });
+    var p95 = lastOf(g.p95Ms);
+    var cpu = lastOf(g.cpuPercent);
+    wrap.replaceChildren(
+      trendCard("chart-calls", "Calls/s", rate(lastOf(perSecond(g.calls, step)) || 0), [perSecond(g.calls, step)], { tone: "accent" }),
+      trendCard("chart-errors", "Error rate", lastOf(errorRates(g)) === null ? "–" : pct(lastOf(errorRates(g))), [errorRates(g)], { tone: "bad", min: 0.05 }),
+      trendCard("chart-p95", "p95 latency", ms(p95), [g.p95Ms], { tone: "accent" }),
+      trendCard("chart-load", "In flight / queued", inFlight + " / " + queued, [g.inFlight, g.queued], { tone: "accent", min: 1 }),
+      trendCard("chart-cpu", "CPU", cpu === null ? "–" : cpu.toFixed(0) + "%", [g.cpuPercent], { tone: "accent", min: 10 }),
+      trendCard("chart-memory", "Memory (RSS)", bytes(lastOf(g.rssBytes)), [g.rssBytes], { tone: "accent" })
+    );
   }
 
   function render(s) {
+    if (s.history) history = s.history;
     document.getElementById("service").textContent = s.service.name + (s.service.version ? " " + s.service.version : "");
     document.title = s.service.name + " status";
-    document.getElementById("window").textContent = s.statsWindowMs ? "tool numbers over the last " + duration(s.statsWindowMs) : "";
+    var win = s.statsWindowMs ? duration(s.statsWindowMs) : "";
+    document.getElementById("window").textContent = (win ? "figures over the last " + win : "") + (s.totals ? " · totals since " + clock(s.totals.since) : "") + (history ? " · charts: last hour" : "");
     var up = s.upstreams.filter(function (u) { return u.state === "ready"; }).length;
     var open = s.breakers.filter(function (b) { return b.state === "open"; }).length;
     var calls = 0, errors = 0, inFlight = 0, queued = 0;
     s.tools.forEach(function (t) { calls += t.calls; errors += t.errors; inFlight += t.inFlight; queued += t.queued; });
+    var totals = s.totals;
     document.getElementById("summary").replaceChildren(
       card("Upstreams up", up + " / " + s.upstreams.length, up < s.upstreams.length, "sum-upstreams"),
       card("Tools", String(s.tools.length), false, "sum-tools"),
-      card("Calls", String(calls), false, "sum-calls"),
-      card("Error rate", calls ? pct(errors / calls) : "–", calls > 0 && errors / calls > 0.05, "sum-errors"),
+      card("Calls · " + win, String(calls), false, "sum-calls", totals ? count(totals.calls) + " since start" : null),
+      card("Error rate · " + win, calls ? pct(errors / calls) : "–", calls > 0 && errors / calls > 0.05, "sum-errors", totals ? count(totals.errors) + " errors since start" : null),
       card("In flight / queued", inFlight + " / " + queued, false, "sum-load"),
       card("Breakers open", String(open), open > 0, "sum-breakers"),
       card("Alerts firing", String(s.alerts.active.length), s.alerts.active.length > 0, "sum-alerts")
     );
+    renderGateway(s);
 
     var firing = document.getElementById("firing");
     if (s.alerts.active.length) {
@@ -208,7 +326,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
         h("td", null, h("code", { text: b.id })),
         h("td", null, h("span", { class: "badge " + (breakerTone[b.state] || "idle"), text: breakerText[b.state] || b.state })),
         h("td", { text: next ? "in " + next : "" }));
-    }), 3, "No breaker has seen a call yet.");
+    }), 3, "No breakers.");
 
     var recent = document.getElementById("recent");
     recent.replaceChildren.apply(recent, s.alerts.recent.length ? alertItems(s.alerts.recent) : [h("li", { class: "empty", text: "No alerts." })]);
@@ -224,46 +342,65 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     });
   }
 
+  function metric(chartEl, main, sub) {
+    return h("div", { class: "metric" }, chartEl, h("div", { class: "figures" }, main, sub ? h("small", null, sub) : null));
+  }
+  function field(name, text, cls) { return h("span", { "data-field": name, class: cls, text: text }); }
+
   function renderTools(tools) {
     var q = filter.value.trim().toLowerCase();
+    var windowSec = (last && last.statsWindowMs ? last.statsWindowMs : 300000) / 1000;
     var shown = tools.filter(function (t) { return !q || t.name.toLowerCase().indexOf(q) >= 0 || t.upstream.toLowerCase().indexOf(q) >= 0; });
     fill(document.querySelector("#tools tbody"), shown.map(function (t) {
       var tone = t.calls === 0 ? "" : t.errorRate >= 0.2 ? "bad" : t.errorRate > 0 ? "warn" : "";
+      var trend = history && history.tools[t.name];
+      var step = history ? history.stepMs : 30000;
+      var none = function (label) { return h("span", { class: "chart none", "aria-label": label }); };
+      var totals = t.totals || { calls: 0, errors: 0, toolErrors: 0 };
       return h("tr", { "data-tool": t.name, "data-upstream": t.upstream },
-        h("td", null, h("code", { text: t.name }), t.description ? h("span", { class: "desc", text: t.description }) : null),
-        h("td", { text: t.upstream }),
-        h("td", { class: "num", "data-field": "calls", text: t.calls }),
-        h("td", { class: "num", "data-field": "errors", text: t.errors }),
-        h("td", { class: "num rate " + tone, "data-field": "errorRate", text: t.calls ? pct(t.errorRate) : "–" }),
-        h("td", { class: "num", "data-field": "toolErrors", text: t.toolErrors }),
-        h("td", { class: "num", "data-field": "p50", text: ms(t.p50Ms) }),
-        h("td", { class: "num", "data-field": "p95", text: ms(t.p95Ms) }),
-        h("td", { class: "num", "data-field": "p99", text: ms(t.p99Ms) }),
-        h("td", { class: "num", "data-field": "inFlight", text: t.inFlight }),
-        h("td", { class: "num", "data-field": "queued", text: t.queued }));
-    }), 11, q ? "No tool matches." : "The catalog is empty.");
+        h("td", { class: "tool" }, h("code", { class: "name", text: t.name }), t.description ? h("span", { class: "desc", title: t.description }, describe(t.description)) : null),
+        h("td", { class: "upstream", text: t.upstream }),
+        h("td", { "data-col": "calls" }, metric(trend ? chart([perSecond(trend.calls, step)], { label: t.name + " calls/s, last hour", tone: "accent" }) : none("no history"),
+          field("callRate", rate(t.calls / windowSec), "big"),
+          [field("calls", t.calls), " in " + duration(windowSec * 1000) + " · ", field("totalCalls", count(totals.calls)), " total"])),
+        h("td", { "data-col": "errors" }, metric(trend ? chart([errorRates(trend)], { label: t.name + " error rate, last hour", tone: "bad", min: 0.05 }) : none("no history"),
+          field("errorRate", t.calls ? pct(t.errorRate) : "–", "big rate " + tone),
+          [field("errors", t.errors), " failed · ", field("toolErrors", t.toolErrors), " tool errors · ", field("totalErrors", count(totals.errors)), " failed in all"])),
+        h("td", { "data-col": "latency" }, metric(trend ? chart([trend.p95Ms], { label: t.name + " p95 latency, last hour", tone: "accent" }) : none("no history"),
+          [h("span", { class: "big" }, "p95 ", field("p95", ms(t.p95Ms)))],
+          ["p50 ", field("p50", ms(t.p50Ms)), " · p99 ", field("p99", ms(t.p99Ms))])),
+        h("td", { "data-col": "load" }, metric(trend ? chart([trend.inFlight, trend.queued], { label: t.name + " in flight and queued, last hour", tone: "accent", min: 1 }) : none("no history"),
+          [h("span", { class: "big" }, field("inFlight", t.inFlight), " / ", field("queued", t.queued))])));
+    }), 6, q ? "No tool matches." : "The catalog is empty.");
   }
 
   filter.addEventListener("input", function () { if (last) renderTools(last.tools); });
 
-  var updated = document.getElementById("updated");
-  function poll() {
-    fetch("./status", { cache: "no-store", headers: { accept: "application/json" } })
-      .then(function (res) { if (!res.ok) throw new Error("HTTP " + res.status); return res.json(); })
-      .then(function (s) {
-        last = s;
-        render(s);
-        updated.textContent = "updated " + clock(s.generatedAt);
-        updated.className = "live";
-        document.body.setAttribute("data-ready", "true");
-      })
-      .catch(function (err) {
-        updated.textContent = "cannot reach the gateway (" + err.message + ")";
-        updated.className = "live stale";
-      })
-      .finally(function () { setTimeout(poll, refreshMs); });
+  function show(s) {
+    last = s;
+    render(s);
+    updated.textContent = "live · updated " + clock(s.generatedAt);
+    updated.className = "live";
+    document.body.setAttribute("data-ready", "true");
   }
-  poll();
+  function stale(message) {
+    updated.textContent = "cannot reach the gateway (" + message + "), retrying…";
+    updated.className = "live stale";
+  }
+
+  // Live updates pushed over Server-Sent Events; the browser reconnects by itself after a drop.
+  if (window.EventSource) {
+    var source = new EventSource("./status/stream?interval=" + refreshMs);
+    source.addEventListener("status", function (e) { show(JSON.parse(e.data)); });
+    source.onerror = function () { stale(source.readyState === 2 ? "closed" : "connection lost"); };
+  } else {
+    (function poll() {
+      fetch("./status?history=1", { cache: "no-store", headers: { accept: "application/json" } })
+        .then(function (res) { if (!res.ok) throw new Error("HTTP " + res.status); return res.json(); })
+        .then(show, function (err) { stale(err.message); })
+        .finally(function () { setTimeout(poll, refreshMs); });
+    })();
+  }
 })();
 </script>
 </body>

@@ -3,6 +3,7 @@
  * breakers) joined with the per-tool rolling stats and the alerts that telemetry keeps.
  */
 import type { Alert } from "../../telemetry/alerts.ts";
+import type { History, HistorySnapshot, Totals } from "../../telemetry/history.ts";
 import type { ToolStatsSnapshot } from "../../telemetry/stats.ts";
 import type { Telemetry } from "../../telemetry/telemetry.ts";
 import type { BreakerView, GatewayView, ToolView, UpstreamView } from "../../telemetry/view.ts";
@@ -15,12 +16,14 @@ export interface StatusSource extends GatewayView {
   service?: { name: string; version?: string };
   /** Length of the window the tool numbers cover. */
   statsWindowMs?: number;
+  /** The last hour and the totals since start. */
+  history?: Pick<History, "snapshot" | "totals" | "gatewayTotals" | "since" | "end">;
 }
 
 /** A StatusSource from the running gateway's view and its telemetry. */
 export function statusSource(
   view: GatewayView,
-  telemetry: Pick<Telemetry, "stats" | "alerts">,
+  telemetry: Pick<Telemetry, "stats" | "alerts" | "history">,
   service?: StatusSource["service"],
 ): StatusSource {
   return {
@@ -31,11 +34,15 @@ export function statusSource(
     activeAlerts: () => telemetry.alerts.active(),
     recentAlerts: () => telemetry.alerts.recent(),
     statsWindowMs: telemetry.stats.windowMs,
+    history: telemetry.history,
     ...(service && { service }),
   };
 }
 
-export interface ToolStatus extends ToolView, Omit<ToolStatsSnapshot, "tool" | "upstream"> {}
+export interface ToolStatus extends ToolView, Omit<ToolStatsSnapshot, "tool" | "upstream"> {
+  /** Since the gateway started (when the source keeps a history). */
+  totals?: Totals;
+}
 
 export interface StatusReport {
   service: { name: string; version?: string };
@@ -46,6 +53,10 @@ export interface StatusReport {
   tools: ToolStatus[];
   breakers: BreakerView[];
   alerts: { active: Alert[]; recent: Alert[] };
+  /** The whole gateway since it started. */
+  totals?: Totals & { since: string };
+  /** The last hour, one point per step (only when asked for: `?history=1`, and on the stream). */
+  history?: HistorySnapshot;
 }
 
 const NO_STATS: Omit<ToolStatsSnapshot, "tool" | "upstream"> = {
@@ -61,7 +72,12 @@ const NO_STATS: Omit<ToolStatsSnapshot, "tool" | "upstream"> = {
 };
 
 /** Every catalog tool with its numbers (zeros when it has not been called in the window). */
-export function statusReport(source: StatusSource, now = new Date()): StatusReport {
+export function statusReport(
+  source: StatusSource,
+  now = new Date(),
+  options: { history?: boolean } = {},
+): StatusReport {
+  const { history } = source;
   const stats = new Map(source.toolStats().map((s) => [s.tool, s]));
   const tools = source.tools().map((tool): ToolStatus => {
     const {
@@ -69,7 +85,7 @@ export function statusReport(source: StatusSource, now = new Date()): StatusRepo
       upstream: __,
       ...numbers
     } = stats.get(tool.name) ?? { tool: "", upstream: "", ...NO_STATS };
-    return { ...tool, ...numbers };
+    return { ...tool, ...numbers, ...(history && { totals: history.totals(tool.name) }) };
   });
   return {
     service: source.service ?? { name: "toolgate" },
@@ -84,5 +100,9 @@ export function statusReport(source: StatusSource, now = new Date()): StatusRepo
       ...(nextAttemptAt !== undefined && { nextAttemptAt }),
     })),
     alerts: { active: source.activeAlerts(), recent: source.recentAlerts() },
+    ...(history && {
+      totals: { ...history.gatewayTotals(), since: new Date(history.since).toISOString() },
+    }),
+    ...(history && options.history && { history: history.snapshot() }),
   };
 }

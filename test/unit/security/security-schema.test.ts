@@ -8,6 +8,7 @@ describe("SecuritySchema", () => {
   it("fills every default from an empty section", () => {
     expect(SecuritySchema.parse({})).toEqual({
       auth: { apiKeys: [], allowUnauthenticatedNonLoopback: false },
+      operators: { principals: [], scopes: ["toolgate:operator"], metricsKeys: [] },
       principals: {},
       defaultPrincipal: { allow: ["*"], deny: [] },
       pinning: { mode: "flag" },
@@ -92,6 +93,7 @@ describe("SecuritySchema", () => {
     const schema = z.toJSONSchema(SecuritySchema, { io: "input" }) as { properties: Record<string, unknown> };
     expect(Object.keys(schema.properties)).toEqual([
       "auth",
+      "operators",
       "principals",
       "defaultPrincipal",
       "pinning",

@@ -76,13 +76,19 @@ describe("AlertManager", () => {
     expect(manager.evaluate(gateway)).toMatchObject([{ id: "latency:slow", severity: "warning" }]);
   });
 
-  it("fires while a breaker is open and resolves when it closes", () => {
+  it("fires while a breaker is open or half-open and resolves when it closes", () => {
     const { manager, gateway, view } = setup();
     view.breakers = [{ id: "gh", state: "open", nextAttemptAt: new Date(Date.now() + 15_000).toISOString() }];
     const [alert] = manager.evaluate(gateway);
     expect(alert).toMatchObject({ id: "breakerOpen:gh", severity: "critical" });
     expect(alert?.message).toContain("next trial call at 2026-11-25T12:00:15.000Z");
+    // Half-open after the reset timeout: not recovered, so the alert stays (no fire/resolve per cycle).
     view.breakers = [{ id: "gh", state: "halfOpen" }];
+    expect(manager.evaluate(gateway)).toEqual([]);
+    expect(manager.active().map((a) => a.id)).toEqual(["breakerOpen:gh"]);
+    view.breakers = [{ id: "gh", state: "open" }];
+    expect(manager.evaluate(gateway)).toEqual([]);
+    view.breakers = [{ id: "gh", state: "closed" }];
     expect(manager.evaluate(gateway)).toMatchObject([{ id: "breakerOpen:gh", state: "resolved" }]);
   });
 

@@ -85,4 +85,25 @@ describe("metric exporters", () => {
     telemetry = createTelemetry(telemetryOptions(config, {}));
     expect(await telemetry.scrape()).toBeUndefined();
   });
+
+  it("exports nothing and makes no span with OTEL_SDK_DISABLED=true", async () => {
+    const { posts, base } = await collector();
+    const config = TelemetrySchema.parse({ metrics: { process: false } });
+    telemetry = createTelemetry(
+      telemetryOptions(config, {
+        OTEL_SDK_DISABLED: "true",
+        OTEL_TRACES_EXPORTER: "otlp",
+        OTEL_METRICS_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT: base,
+      }),
+    );
+    await telemetry.serverSpan({ method: "tools/list", transport: "tcp" }, async () => {
+      expect(trace.getSpan(context.active())).toBeUndefined();
+      return {};
+    });
+    expect(await telemetry.scrape()).toBeUndefined();
+    await telemetry.shutdown();
+    telemetry = undefined;
+    expect(posts).toEqual([]);
+  });
 });

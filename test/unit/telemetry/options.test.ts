@@ -59,7 +59,11 @@ describe("telemetryOptions", () => {
       OTEL_METRIC_EXPORT_INTERVAL: "5000",
     });
     expect(options.traces.endpoint).toBe("http://127.0.0.1:2/traces");
-    expect(options.metrics.otlp).toEqual({ endpoint: "http://127.0.0.1:1/v1/metrics", intervalMs: 5000 });
+    expect(options.metrics.otlp).toEqual({
+      endpoint: "http://127.0.0.1:1/v1/metrics",
+      intervalMs: 5000,
+      protocol: "http/protobuf",
+    });
   });
 
   it("uses the config's endpoint when the environment names none", () => {
@@ -74,9 +78,49 @@ describe("telemetryOptions", () => {
     expect(options.metrics.otlp).toEqual({
       endpoint: "http://localhost:4318/v1/metrics",
       intervalMs: 60_000,
+      protocol: "http/protobuf",
     });
     expect(options.metrics.prometheus).toBe(true);
     expect(telemetryOptions(defaults, { OTEL_METRICS_EXPORTER: "none" }).metrics.otlp).toBeUndefined();
+  });
+
+  it("takes the OTLP protocol per signal, gRPC with its own endpoint form, and refuses others", () => {
+    const options = telemetryOptions(defaults, {
+      OTEL_TRACES_EXPORTER: "otlp",
+      OTEL_METRICS_EXPORTER: "otlp",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4317",
+    });
+    expect(options.traces).toMatchObject({ protocol: "grpc", endpoint: "http://collector:4317" });
+    expect(options.metrics.otlp).toMatchObject({
+      protocol: "http/json",
+      endpoint: "http://collector:4317/v1/metrics",
+    });
+    expect(
+      telemetryOptions(defaults, { OTEL_TRACES_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }).traces
+        .endpoint,
+    ).toBe("http://localhost:4317");
+    expect(() => telemetryOptions(defaults, { OTEL_EXPORTER_OTLP_PROTOCOL: "thrift" })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL "thrift" is not supported; use one of http\/protobuf, http\/json, grpc/,
+    );
+  });
+
+  it("reads OTEL_RESOURCE_ATTRIBUTES, percent-decoded, and refuses a malformed one", () => {
+    const options = telemetryOptions(defaults, {
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=prod,service.instance.id=gw-1,team=a%2Cb",
+    });
+    expect(options.resourceAttributes).toEqual({
+      "deployment.environment.name": "prod",
+      "service.instance.id": "gw-1",
+      team: "a,b",
+    });
+    expect(telemetryOptions(defaults, { OTEL_RESOURCE_ATTRIBUTES: "service.name=edge" }).serviceName).toBe(
+      "edge",
+    );
+    expect(() => telemetryOptions(defaults, { OTEL_RESOURCE_ATTRIBUTES: "novalue" })).toThrow(
+      /OTEL_RESOURCE_ATTRIBUTES: "novalue" is not key=value/,
+    );
   });
 
   it("reads the sampler and its ratio", () => {

@@ -1,10 +1,12 @@
 /**
  * The Prometheus names that config/prometheus-alerts.yml and config/grafana-dashboard.json use must be the
- * ones /metrics exports: scrape a telemetry that recorded every kind of event, parse the exposition with a
- * strict text-format parser, parse every PromQL expression with Prometheus' own grammar, and compare.
+ * ones Prometheus stores, whichever way the metrics get there: scraped from /metrics (parsed with a strict
+ * text-format parser) or pushed over OTLP (the JSON a real exporter posts, named by Prometheus' OTLP
+ * translation). Every PromQL expression is parsed with Prometheus' own grammar and compared with both.
  */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { parser } from "@prometheus-io/lezer-promql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -12,6 +14,7 @@ import { ErrorCode, GatewayError } from "../../../src/errors.ts";
 import { metricsRoutes, PROMETHEUS_CONTENT_TYPE } from "../../../src/server/status/metrics.ts";
 import type { Telemetry } from "../../../src/telemetry/telemetry.ts";
 import { harness } from "./harness.ts";
+import { type OtlpMetricsRequest, seriesFromOtlp } from "./otlp-to-prometheus.ts";
 import { type Family, parsePrometheusText } from "./prometheus-text.ts";
 
 const call = { tool: "gh__create_issue", upstream: "gh", attempt: 1 } as const;
@@ -33,6 +36,12 @@ function seriesOf(families: Map<string, Family>): Scrape {
 
 /** Exercise every instrument, so that every series the configs may use is in the scrape. */
 async function exercise(t: Telemetry) {
+  t.catalogChanged({
+    tools: [{ name: "gh__create_issue", upstream: "gh" }],
+    prompts: [],
+    upstreams: ["gh"],
+    breakers: [{ id: "gh", state: "closed" }],
+  });
   await t.serverSpan({ method: "tools/call", target: "gh__create_issue", transport: "tcp" }, async () => {
     t.onPolicyEvent({ type: "attemptStart", ...call });
     t.onPolicyEvent({ type: "queued", ...call, bulkhead: "b", priority: 0, queued: 1 });
@@ -113,38 +122,105 @@ function dashboard(): Dashboard {
   return JSON.parse(readFileSync("config/grafana-dashboard.json", "utf8")) as Dashboard;
 }
 
+/** Labels every stored series has: Prometheus adds them at scrape time, the OTLP receiver from the resource. */
+const TARGET_LABELS = ["job", "instance"];
+
 let h: ReturnType<typeof harness>;
 let scrape: Scrape;
 let text: string;
+let otlp: Scrape;
+
+/** Runtime metrics (event-loop delay) need a few samples of real time before they report. */
+async function waitForRuntimeMetrics(t: Telemetry): Promise<string> {
+  let body = "";
+  for (let i = 0; i < 60; i++) {
+    body = (await t.scrape()) ?? "";
+    if (body.includes("nodejs_eventloop_delay_p99")) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return body;
+}
+
+/** The OTLP path: a receiver on 127.0.0.1 takes what the exporter posts when the telemetry shuts down. */
+async function pushedOverOtlp(): Promise<Scrape> {
+  const requests: OtlpMetricsRequest[] = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => {
+      body += chunk.toString("utf8");
+    });
+    req.on("end", () => {
+      requests.push(JSON.parse(body) as OtlpMetricsRequest);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = receiver.address() as AddressInfo;
+    const pushing = harness(
+      { metrics: { process: true } },
+      {
+        metrics: {
+          prometheus: true,
+          process: true,
+          otlp: {
+            endpoint: `http://127.0.0.1:${port}/v1/metrics`,
+            intervalMs: 3_600_000,
+            protocol: "http/json",
+          },
+        },
+      },
+    );
+    await exercise(pushing.telemetry);
+    await waitForRuntimeMetrics(pushing.telemetry);
+    await pushing.telemetry.shutdown();
+  } finally {
+    receiver.close();
+  }
+  expect(requests.length).toBeGreaterThan(0);
+  return seriesFromOtlp(requests);
+}
 
 beforeAll(async () => {
   h = harness({ metrics: { process: true } });
   await exercise(h.telemetry);
-  // Runtime metrics (event-loop delay) need a few samples of real time before they report.
-  for (let i = 0; i < 60; i++) {
-    text = (await h.telemetry.scrape()) ?? "";
-    if (text.includes("nodejs_eventloop_delay_p99")) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  text = await waitForRuntimeMetrics(h.telemetry);
   scrape = seriesOf(parsePrometheusText(text));
+  otlp = await pushedOverOtlp();
 });
 
 afterAll(async () => {
   await h.telemetry.shutdown();
 });
 
+function checkNames(series: Scrape, expr: string): void {
+  const { metrics, labels } = promql(expr);
+  expect(metrics.length).toBeGreaterThan(0);
+  const known = new Set([...TARGET_LABELS, ...metrics.flatMap((m) => [...(series.get(m) ?? [])])]);
+  for (const metric of metrics) expect(series.has(metric), `metric ${metric}`).toBe(true);
+  for (const label of labels) expect(known.has(label), `label ${label} of ${metrics.join(", ")}`).toBe(true);
+}
+
+const PATHS = [
+  ["/metrics", () => scrape],
+  ["OTLP", () => otlp],
+] as const;
+
 describe("the Prometheus exposition", () => {
   it("names MCP histograms and toolgate counters as Prometheus sees them", () => {
     for (const name of [
-      "mcp_server_operation_duration_bucket",
-      "mcp_client_operation_duration_bucket",
-      "mcp_server_session_duration_bucket",
+      "mcp_server_operation_duration_seconds_bucket",
+      "mcp_client_operation_duration_seconds_bucket",
+      "mcp_server_session_duration_seconds_bucket",
+      "toolgate_call_duration_seconds_bucket",
+      "toolgate_call_request_size_bytes_bucket",
       "toolgate_calls_total",
       "toolgate_call_errors_total",
       "toolgate_breaker_state",
       "toolgate_upstream_up",
+      "toolgate_build_info",
       "process_memory_usage",
-      "nodejs_eventloop_delay_p99",
+      "nodejs_eventloop_delay_p99_seconds",
     ]) {
       expect(scrape.has(name), name).toBe(true);
     }
@@ -154,12 +230,22 @@ describe("the Prometheus exposition", () => {
   });
 
   it("uses the semconv bucket bounds, in seconds", () => {
-    const family = parsePrometheusText(text).get("mcp_server_operation_duration");
+    const family = parsePrometheusText(text).get("mcp_server_operation_duration_seconds");
     const first = family?.samples.filter((s) => s.name.endsWith("_bucket")).slice(0, 18);
     expect(first?.map((s) => s.labels.le)).toEqual([
       ...["0.001", "0.0025", "0.005", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"],
       ...["30", "60", "120", "300", "+Inf"],
     ]);
+  });
+
+  it("has the same series names as the OTLP path, with the resource's job and instance there", () => {
+    // GC durations appear only once a collection has run, which differs between the two processes' runs.
+    const names = (series: Scrape) =>
+      [...series.keys()].filter((n) => n !== "target_info" && !n.startsWith("v8js_gc_")).sort();
+    expect(names(scrape)).toEqual(names(otlp));
+    expect(otlp.get("toolgate_calls_total")).toEqual(
+      new Set(["job", "instance", "toolgate_tool", "toolgate_upstream", "toolgate_outcome"]),
+    );
   });
 
   it("is served by GET /metrics with the Prometheus content type", async () => {
@@ -189,16 +275,12 @@ describe("config/prometheus-alerts.yml", () => {
     expect(exprs.length).toBeGreaterThanOrEqual(6);
   });
 
-  it.each(exprs.map((e) => [e.split("\n")[0]?.trim() ?? e, e]))(
-    "uses only exported metrics and labels: %s",
-    (_, expr) => {
-      const { metrics, labels } = promql(expr);
-      expect(metrics.length).toBeGreaterThan(0);
-      const known = new Set(metrics.flatMap((m) => [...(scrape.get(m) ?? [])]));
-      for (const metric of metrics) expect(scrape.has(metric), `metric ${metric}`).toBe(true);
-      for (const label of labels)
-        expect(known.has(label), `label ${label} of ${metrics.join(", ")}`).toBe(true);
-    },
+  it.each(
+    PATHS.flatMap(([path, series]) =>
+      exprs.map((e) => [path, e.split("\n")[0]?.trim() ?? e, e, series] as const),
+    ),
+  )("uses only metrics and labels Prometheus stores via %s: %s", (_, __, expr, series) =>
+    checkNames(series(), expr),
   );
 });
 
@@ -206,23 +288,31 @@ describe("config/grafana-dashboard.json", () => {
   const board = dashboard();
   const exprs = board.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 
-  it.each(exprs.map((e) => [e]))("uses only exported metrics and labels: %s", (expr) => {
-    const { metrics, labels } = promql(expr);
-    expect(metrics.length).toBeGreaterThan(0);
-    const known = new Set(metrics.flatMap((m) => [...(scrape.get(m) ?? [])]));
-    for (const metric of metrics) expect(scrape.has(metric), `metric ${metric}`).toBe(true);
-    for (const label of labels)
-      expect(known.has(label), `label ${label} of ${metrics.join(", ")}`).toBe(true);
+  it.each(PATHS.flatMap(([path, series]) => exprs.map((e) => [path, e, series] as const)))(
+    "uses only metrics and labels Prometheus stores via %s: %s",
+    (_, expr, series) => checkNames(series(), expr),
+  );
+
+  it("keeps job and instance in every aggregation and selects only toolgate's processes", () => {
+    for (const expr of exprs) {
+      for (const by of expr.matchAll(/by \(([^)]*)\)/g)) expect(by[1], expr).toMatch(/^job, instance\b/);
+      expect(expr, expr).toMatch(/job=~"\$job",instance=~"\$instance"/);
+      if (!/^(toolgate|mcp)_/.test(promql(expr).metrics[0] ?? ""))
+        expect(expr).toContain("toolgate_build_info");
+    }
   });
 
   it("builds its variables from exported metrics and labels", () => {
     const definitions = board.templating.list.flatMap((v) => (v.definition ? [v.definition] : []));
-    expect(definitions.length).toBe(2);
+    expect(definitions.length).toBe(4);
     for (const definition of definitions) {
       const match = /^label_values\((\w+)(\{.*\})?,\s*(\w+)\)$/.exec(definition);
       expect(match, definition).not.toBeNull();
       const [, metric = "", , label = ""] = match ?? [];
-      expect(scrape.get(metric)?.has(label), definition).toBe(true);
+      for (const [path, series] of PATHS) {
+        const labels = new Set([...TARGET_LABELS, ...(series().get(metric) ?? [])]);
+        expect(series().has(metric) && labels.has(label), `${definition} via ${path}`).toBe(true);
+      }
     }
   });
 });

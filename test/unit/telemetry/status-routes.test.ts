@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { statusRoutes } from "../../../src/server/status/routes.ts";
 import { type StatusReport, type StatusSource, statusSource } from "../../../src/server/status/source.ts";
 import type { Alert } from "../../../src/telemetry/alerts.ts";
+import { History } from "../../../src/telemetry/history.ts";
 import { harness } from "./harness.ts";
 
 const alert: Alert = {
@@ -126,15 +127,52 @@ describe("the status page", () => {
     const html = await res.text();
     expect(html.startsWith("<!doctype html>")).toBe(true);
     // No external assets: no linked stylesheets, script sources or absolute URLs.
-    expect(html).not.toMatch(/<link\b|<script\s+src|https?:\/\//i);
-    for (const id of ["summary", "upstreams", "tools", "breakers", "recent", "firing", "filter"]) {
+    // The SVG namespace is a name, not something fetched.
+    const loaded = html.replaceAll("http://www.w3.org/2000/svg", "");
+    expect(loaded).not.toMatch(/<link\b|<script\s+src|https?:\/\//i);
+    for (const id of ["summary", "trends", "upstreams", "tools", "breakers", "recent", "firing", "filter"]) {
       expect(html).toContain(`id="${id}"`);
     }
-    expect(html).toContain('fetch("./status"');
+    expect(html).toContain('new EventSource("./status/stream');
   });
 
   it("never renders data as markup", async () => {
     const html = await (await statusRoutes(source).request("/")).text();
     expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+  });
+});
+
+describe("GET /status/stream", () => {
+  it("pushes status events as Server-Sent Events, with the last hour and totals", async () => {
+    const history = new History({ stepMs: 60_000, points: 3 });
+    history.record("gh__create_issue", "error", 12);
+    const res = await statusRoutes({ ...source, history }).request("/status/stream?interval=250");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    while (!text.includes("\n\n")) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(text).toMatch(/^event: status\ndata: .*\nid: 1\n\n$/);
+    const report = JSON.parse(/data: (.*)\n/.exec(text)?.[1] ?? "{}") as StatusReport;
+    expect(report.history?.gateway.calls).toHaveLength(3);
+    expect(report.totals).toMatchObject({ calls: 1, errors: 1 });
+    expect(report.tools.find((t) => t.name === "gh__create_issue")?.totals).toEqual({
+      calls: 1,
+      errors: 1,
+      toolErrors: 0,
+    });
+  });
+
+  it("adds the last hour to /status only when asked", async () => {
+    const history = new History();
+    const plain = (await (
+      await statusRoutes({ ...source, history }).request("/status")
+    ).json()) as StatusReport;
+    expect(plain.history).toBeUndefined();
+    const full = (await (
+      await statusRoutes({ ...source, history }).request("/status?history=1")
+    ).json()) as StatusReport;
+    expect(full.history?.gateway.cpuPercent).toHaveLength(120);
   });
 });

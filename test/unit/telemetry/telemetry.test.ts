@@ -133,6 +133,12 @@ describe("serverSpan", () => {
 
   it("records mcp.server.operation.duration in seconds with the semconv buckets", async () => {
     h = harness();
+    h.telemetry.catalogChanged({
+      tools: [{ name: "gh__create_issue", upstream: "gh" }],
+      prompts: [],
+      upstreams: ["gh"],
+      breakers: [],
+    });
     await h.telemetry.serverSpan(toolCall, async () => ({}));
     const point = await h.metrics.histogram(N.METRIC_MCP_SERVER_OPERATION_DURATION, {
       [N.ATTR_MCP_METHOD_NAME]: "tools/call",
@@ -144,6 +150,36 @@ describe("serverSpan", () => {
     // The session id is a span attribute, never a metric label (unbounded cardinality).
     const points = await h.metrics.points(N.METRIC_MCP_SERVER_OPERATION_DURATION);
     expect(points.every((p) => p.attributes[N.ATTR_MCP_SESSION_ID] === undefined)).toBe(true);
+  });
+});
+
+describe("label values from clients", () => {
+  it("counts tool names outside the catalog and unknown methods under one value each", async () => {
+    h = harness();
+    h.telemetry.catalogChanged({ tools: [], prompts: ["greet"], upstreams: [], breakers: [] });
+    for (const name of ["a", "b", "c"]) {
+      await h.telemetry.serverSpan(
+        { method: "tools/call", target: name, transport: "tcp" },
+        async () => ({}),
+      );
+    }
+    await h.telemetry.serverSpan(
+      { method: "prompts/get", target: "greet", transport: "tcp" },
+      async () => ({}),
+    );
+    await h.telemetry.serverSpan({ method: "x/y", transport: "tcp" }, async () => ({}));
+    await h.telemetry.serverSpan(
+      { method: "resources/read", target: "file:///secret/1", transport: "tcp" },
+      async () => ({}),
+    );
+    const points = await h.metrics.points(N.METRIC_MCP_SERVER_OPERATION_DURATION);
+    const tools = points.filter((p) => p.attributes[N.ATTR_GEN_AI_TOOL_NAME] !== undefined);
+    expect(tools.map((p) => p.attributes[N.ATTR_GEN_AI_TOOL_NAME])).toEqual(["_unknown"]);
+    expect(points.some((p) => p.attributes[N.ATTR_GEN_AI_PROMPT_NAME] === "greet")).toBe(true);
+    expect(points.some((p) => p.attributes[N.ATTR_MCP_METHOD_NAME] === "_OTHER")).toBe(true);
+    expect(points.some((p) => p.attributes[N.ATTR_MCP_RESOURCE_URI] !== undefined)).toBe(false);
+    // The span keeps what the client sent.
+    expect(h.span("tools/call a").attributes[N.ATTR_GEN_AI_TOOL_NAME]).toBe("a");
   });
 });
 
@@ -368,6 +404,22 @@ describe("upstreams and sessions", () => {
     expect(await h.metrics.value(N.METRIC_UPSTREAM_UP, { [N.ATTR_UPSTREAM]: "gh" })).toBe(1);
     expect(await h.metrics.value(N.METRIC_UPSTREAM_UP, { [N.ATTR_UPSTREAM]: "fs" })).toBe(0);
     expect(await h.metrics.value(N.METRIC_UPSTREAM_RESTARTS, { [N.ATTR_UPSTREAM]: "gh" })).toBe(3);
+  });
+
+  it("records mcp.client.session.duration for each upstream connection that ends", async () => {
+    h = harness();
+    const t = h.telemetry;
+    t.upstreamStatus({ name: "gh", state: "connecting", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "ready", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "down", restarts: 0, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "ready", restarts: 1, transport: "stdio" });
+    t.upstreamStatus({ name: "gh", state: "stopped", restarts: 1, transport: "stdio" });
+    const points = await h.metrics.points<{ count: number }>(N.METRIC_MCP_CLIENT_SESSION_DURATION);
+    const lost = points.find((p) => p.attributes[N.ATTR_ERROR_TYPE] === "connection_lost");
+    const stopped = points.find((p) => p.attributes[N.ATTR_ERROR_TYPE] === undefined);
+    expect(lost?.value.count).toBe(1);
+    expect(stopped?.value.count).toBe(1);
+    expect(stopped?.attributes).toEqual({ [N.ATTR_UPSTREAM]: "gh", [N.ATTR_NETWORK_TRANSPORT]: "pipe" });
   });
 
   it("tracks open sessions and records session duration per transport", async () => {
