@@ -12,12 +12,14 @@ import { createPinGate, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
+import { InputRounds } from "./protocol/input-rounds.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
 import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
+import { ModernFace } from "./server/eras/modern.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
@@ -57,6 +59,8 @@ export class Gateway {
   readonly #pins: ToolPins | undefined;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
+  /** The 2026-07-28 face, shared by every HTTP request that speaks it. */
+  readonly modern: ModernFace;
   #stopping: Promise<void> | undefined;
 
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
@@ -134,6 +138,17 @@ export class Gateway {
         }
       },
     });
+    this.modern = new ModernFace({
+      router: this.router,
+      log: deps.log,
+      telemetry,
+      serverInfo: SERVER_INFO,
+      instructions: () => this.#instructions(),
+      toolSchema: (name) =>
+        this.catalog.tool(name)?.definition.inputSchema as Record<string, unknown> | undefined,
+      // A held call waits up to 5 minutes for the client's next round; asks sent together go out together.
+      rounds: new InputRounds({ ttlMs: 5 * 60_000, gatherMs: 20 }),
+    });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
@@ -184,6 +199,7 @@ export class Gateway {
 
   /** Tell every session which lists changed. */
   #announce(kinds: Set<CatalogKind>): void {
+    for (const kind of kinds) this.modern.listChanged(kind);
     for (const session of this.#sessions) {
       for (const kind of kinds) {
         session.notify(`notifications/${kind}/list_changed`, undefined).catch(() => {});
@@ -231,6 +247,7 @@ export class Gateway {
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
+      modern: this.modern,
       guard: createGuard({
         listenHost: host,
         gateway: this.#config.gateway,
@@ -355,6 +372,7 @@ export class Gateway {
   async #stop(): Promise<void> {
     this.#http?.stopAccepting();
     await this.router.drain(this.#config.gateway.drainTimeoutMs);
+    this.modern.close();
     await this.#http?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();

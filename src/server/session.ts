@@ -19,6 +19,7 @@ import type { Caller, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
+import { dispatch, invalid } from "./dispatch.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
@@ -48,8 +49,6 @@ const CAPABILITIES: ServerCapabilities = {
 
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
-
-const PAGE_SIZE = 500;
 
 export class GatewaySession implements Caller {
   readonly server: Server;
@@ -157,70 +156,23 @@ export class GatewaySession implements Caller {
   async #dispatch(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
     const { router } = this.#deps;
     const params = (request.params ?? {}) as Record<string, unknown>;
-    const ctx = {
-      caller: this,
-      principal: this.info.principal,
-      requestId: extra.requestId,
-      signal: extra.signal,
-      meta: params._meta as Record<string, unknown> | undefined,
-    };
     try {
       switch (request.method) {
         case "ping":
           return {};
-        case "tools/list":
-          return page(router.listTools(this.info.principal), params.cursor, "tools");
-        case "tools/call": {
-          const name = params.name;
-          if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
-          const args = params.arguments ?? {};
-          if (typeof args !== "object" || Array.isArray(args))
-            throw invalid("tools/call params.arguments must be an object");
-          const progressToken = ctx.meta?.progressToken;
-          // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
-          // drops a progress update that arrives in the same read as its response: a macrotask between
-          // them keeps them in separate writes.
-          let progressSent: Promise<void> | undefined;
-          const length = Number(extra.requestInfo?.headers?.["content-length"]);
-          const result = await router.callTool(name, args as Record<string, unknown>, {
-            ...ctx,
-            // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
-            requestBytes: Number.isFinite(length) ? length : undefined,
-            onProgress:
-              progressToken === undefined
-                ? undefined
-                : (p) => {
-                    const notification = {
-                      method: "notifications/progress",
-                      params: { ...p, progressToken },
-                    };
-                    progressSent = (progressSent ?? Promise.resolve())
-                      .then(() => extra.sendNotification(notification as never))
-                      .catch(() => {});
-                  },
-          });
-          if (progressSent) {
-            await progressSent;
-            await new Promise((resolve) => setImmediate(resolve));
-          }
-          return result;
-        }
-        case "prompts/list":
-          return page(router.listPrompts(), params.cursor, "prompts");
-        case "prompts/get":
-          return await router.getPrompt(params, ctx);
-        case "resources/list":
-          return page(router.listResources(), params.cursor, "resources");
-        case "resources/templates/list":
-          return page(router.listResourceTemplates(), params.cursor, "resourceTemplates");
-        case "resources/read":
-          return await router.readResource(params, ctx);
         case "resources/subscribe":
-          return await router.subscribe(params, ctx);
-        case "resources/unsubscribe":
-          return await router.unsubscribe(params, ctx);
-        case "completion/complete":
-          return await router.complete(params, ctx);
+        case "resources/unsubscribe": {
+          const ctx = {
+            caller: this,
+            principal: this.info.principal,
+            requestId: extra.requestId,
+            signal: extra.signal,
+            meta: params._meta as Record<string, unknown> | undefined,
+          };
+          return request.method === "resources/subscribe"
+            ? await router.subscribe(params, ctx)
+            : await router.unsubscribe(params, ctx);
+        }
         case "logging/setLevel": {
           const level = LoggingLevelSchema.safeParse(params.level);
           if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
@@ -228,11 +180,20 @@ export class GatewaySession implements Caller {
           await router.setLogLevel(this, level.data);
           return {};
         }
-        default:
-          throw new GatewayError(
-            ErrorCode.MethodNotFound,
-            `toolgate does not support method "${request.method}"`,
-          );
+        default: {
+          // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
+          const length = Number(extra.requestInfo?.headers?.["content-length"]);
+          return await dispatch(router, {
+            method: request.method,
+            params,
+            caller: this,
+            principal: this.info.principal,
+            requestId: extra.requestId,
+            signal: extra.signal,
+            requestBytes: Number.isFinite(length) ? length : undefined,
+            notify: (method, p) => extra.sendNotification({ method, params: p } as never),
+          });
+        }
       }
     } catch (err) {
       throw asMcpError(err);
@@ -242,27 +203,8 @@ export class GatewaySession implements Caller {
 
 type Extra = Parameters<NonNullable<Server["fallbackRequestHandler"]>>[1];
 
-function invalid(message: string): GatewayError {
-  return new GatewayError(ErrorCode.InvalidRequest, message);
-}
-
 /** The SDK turns a thrown object with numeric `code` into a JSON-RPC error response. */
 function asMcpError(err: unknown): Error & { code: number; data: unknown } {
   const wire = toWire(err);
   return Object.assign(new Error(wire.message), { code: wire.code, data: wire.data });
-}
-
-/** Opaque cursors over a list that the gateway assembles: base64 of the offset. */
-function page<T>(items: readonly T[], cursor: unknown, key: string): Record<string, unknown> {
-  let start = 0;
-  if (cursor !== undefined) {
-    const parsed =
-      typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
-    if (!Number.isInteger(parsed) || parsed < 0) throw invalid(`invalid cursor ${JSON.stringify(cursor)}`);
-    start = parsed;
-  }
-  const end = start + PAGE_SIZE;
-  const result: Record<string, unknown> = { [key]: items.slice(start, end) };
-  if (end < items.length) result.nextCursor = Buffer.from(String(end)).toString("base64url");
-  return result;
 }

@@ -257,16 +257,17 @@ function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
   if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 }
 
-/** A JSON-RPC error reply with no id; returns false for `return refuse(...)` in handlePost. */
+/** A JSON-RPC error reply (no id unless given); returns false for `return refuse(...)` in handlePost. */
 export function refuse(
   res: ServerResponse,
   status: number,
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  id: RequestId | null = null,
 ): false {
   res.writeHead(status, { ...headers, "content-type": "application/json" });
-  res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }));
+  res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }));
   return false;
 }
 
