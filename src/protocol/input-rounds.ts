@@ -266,23 +266,18 @@ export class InputRounds {
   #outcome(held: Held): RoundOutcome | undefined {
     if (held.settled) {
       this.#forget(held);
+      const failed = held.settled.kind === "error" || held.settled.result.isError === true;
+      // The upstream gave up after being refused a capability the client lacks: say that, not its error.
+      if (failed && Object.keys(held.refused).length > 0) return missing(held.refused);
       return held.settled;
     }
     if (held.gather) return undefined;
     if (held.asks.size === 0) {
       if (Object.keys(held.refused).length === 0) return undefined;
       // Everything the upstream wanted needs capabilities the client lacks: say which.
-      const requiredCapabilities = held.refused;
+      const refused = held.refused;
       this.#drop(held, "the client lacks a capability the upstream needs");
-      return {
-        kind: "error",
-        error: new ModernError(
-          ModernCode.MissingRequiredClientCapability,
-          `the upstream needs client capabilities this request did not declare: ${Object.keys(requiredCapabilities).join(", ")}`,
-          400,
-          { requiredCapabilities },
-        ),
-      };
+      return missing(refused);
     }
     held.refused = {};
     held.sink = undefined;
@@ -343,4 +338,16 @@ export class InputRounds {
   #mac(payload: string): string {
     return createHmac("sha256", this.#secret).update(payload).digest("base64url");
   }
+}
+
+function missing(requiredCapabilities: Record<string, unknown>): RoundOutcome {
+  return {
+    kind: "error",
+    error: new ModernError(
+      ModernCode.MissingRequiredClientCapability,
+      `the upstream needs client capabilities this request did not declare: ${Object.keys(requiredCapabilities).join(", ")}`,
+      400,
+      { requiredCapabilities },
+    ),
+  };
 }
