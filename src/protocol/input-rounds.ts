@@ -75,6 +75,8 @@ interface Held extends HeldCall {
   refused: Record<string, unknown>;
   expiry: NodeJS.Timeout | undefined;
   seq: number;
+  /** Answers the client sent before the upstream asked. */
+  pool: Map<string, Record<string, unknown>>;
 }
 
 export interface InputRoundsOptions {
@@ -106,8 +108,12 @@ export class InputRounds {
     sink: RoundSink,
     run: (call: HeldCall) => Promise<Record<string, unknown>>,
     signal: AbortSignal,
+    inputResponses?: unknown,
   ): Promise<RoundOutcome> {
+    const early = entries(inputResponses);
     const held = this.#create(who, sink);
+    // Answers sent up front (a client that already knows the keys) answer the asks that use those keys.
+    for (const [key, response] of early) held.pool.set(key, response);
     run(held).then(
       (result) => this.#settle(held, { kind: "result", result }),
       (error) => this.#settle(held, { kind: "error", error }),
@@ -127,6 +133,7 @@ export class InputRounds {
     signal: AbortSignal,
   ): Promise<RoundOutcome> {
     const id = this.#verify(requestState, who);
+    const responses = entries(inputResponses);
     const held = this.#held.get(id);
     if (!held) {
       throw new ModernError(
@@ -143,12 +150,15 @@ export class InputRounds {
     held.sink = sink;
     held.capabilities = sink.capabilities;
     clearTimeout(held.expiry);
-    for (const [key, response] of Object.entries((inputResponses ?? {}) as Record<string, unknown>)) {
+    for (const [key, response] of responses) {
       const ask = held.asks.get(key);
-      // Keys the gateway did not ask for are ignored, as the spec asks.
-      if (!ask || typeof response !== "object" || response === null) continue;
+      // Keys not asked yet wait for an ask that uses them; the rest is ignored, as the spec asks.
+      if (!ask) {
+        held.pool.set(key, response);
+        continue;
+      }
       held.asks.delete(key);
-      ask.resolve(response as Record<string, unknown>);
+      ask.resolve(response);
     }
     return this.#round(held, signal);
   }
@@ -174,6 +184,7 @@ export class InputRounds {
       refused: {},
       expiry: undefined,
       seq: 0,
+      pool: new Map(),
       ask: (method, params, signal) => this.#ask(held, method, params ?? {}, signal),
       notify: async (method, params) => {
         const current = held.sink;
@@ -210,6 +221,11 @@ export class InputRounds {
     held.seq++;
     const key = typeof hint === "string" && hint && !held.asks.has(hint) ? hint : `${need}-${held.seq}`;
     const request = Object.keys(meta).length ? { ...rest, _meta: meta } : rest;
+    const ready = held.pool.get(key);
+    if (ready) {
+      held.pool.delete(key);
+      return Promise.resolve(ready);
+    }
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       held.asks.set(key, { key, method, params: request, resolve });
       signal?.addEventListener(
@@ -350,4 +366,15 @@ function missing(requiredCapabilities: Record<string, unknown>): RoundOutcome {
       { requiredCapabilities },
     ),
   };
+}
+
+/** `inputResponses` as [key, response] pairs; anything but an object of objects is a -32602. */
+function entries(inputResponses: unknown): Array<[string, Record<string, unknown>]> {
+  if (inputResponses === undefined) return [];
+  if (typeof inputResponses !== "object" || inputResponses === null || Array.isArray(inputResponses)) {
+    throw new ModernError(-32602, "inputResponses must be an object keyed by the inputRequests keys");
+  }
+  return Object.entries(inputResponses).filter(
+    (pair): pair is [string, Record<string, unknown>] => typeof pair[1] === "object" && pair[1] !== null,
+  );
 }

@@ -188,12 +188,6 @@ export class ModernFace {
         if (requestState !== undefined) {
           outcome = await this.#deps.rounds.resume(who, requestState, inputResponses, sink, closed.signal);
         } else {
-          if (
-            inputResponses !== undefined &&
-            (typeof inputResponses !== "object" || inputResponses === null)
-          ) {
-            throw new ModernError(-32602, "inputResponses must be an object keyed by the inputRequests keys");
-          }
           outcome = await this.#deps.rounds.start(
             who,
             sink,
@@ -206,6 +200,7 @@ export class ModernFace {
                 notify: held.notify,
               }),
             closed.signal,
+            inputResponses,
           );
         }
       } else {
