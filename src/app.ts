@@ -26,6 +26,7 @@ import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import { MemoryEventStore } from "./stores/event-store.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
@@ -248,6 +249,7 @@ export class Gateway {
       log: this.log,
       newSession: this.#newSession,
       modern: this.modern,
+      eventStore: new MemoryEventStore(),
       guard: createGuard({
         listenHost: host,
         gateway: this.#config.gateway,

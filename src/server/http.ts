@@ -12,6 +12,7 @@ import { Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
 import { eraOf } from "../protocol/era.ts";
+import type { EventStore } from "../stores/event-store.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { ModernFace } from "./eras/modern.ts";
@@ -29,6 +30,8 @@ export interface HttpServerDeps {
   options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes">;
   log: Logger;
   newSession(info: SessionInfo): GatewaySession;
+  /** Events of 2025-era SSE streams, for clients that resume with Last-Event-ID; absent: no resumption. */
+  eventStore?: EventStore;
   /** The 2026-07-28 face: session-less requests with per-request `_meta`. */
   modern: ModernFace;
   guard: Guard;
@@ -166,7 +169,7 @@ export class HttpServer {
   ): Promise<void> {
     const id = crypto.randomUUID();
     const session = this.#deps.newSession({ transport: "http", principal });
-    const transport = new StreamableHttpServerTransport(id);
+    const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
     // Set before connect: Protocol chains its own close handling after this one.
     transport.onclose = () => this.#forget(id);
     await session.connect(transport);

@@ -1,0 +1,125 @@
+/**
+ * 2025-era resumability downstream: a client whose SSE response stream is cut mid-call reconnects with
+ * GET + `Last-Event-ID` and gets every event it missed, then the rest of the call, exactly once. SSE is read
+ * with eventsource-parser, as a client would.
+ */
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
+import { eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
+import { type RawSession, rawRequest, rawSession } from "../helpers/raw-mcp.ts";
+
+let upstream: RunningFaultServer;
+let gw: InProcessGateway;
+
+beforeAll(async () => {
+  upstream = await startFaultServer({ transport: "http", name: "faults" });
+  gw = await startGateway({ mcpServers: { faults: { type: "http", url: upstream.url } } });
+  await eventually(() => gw.gateway.catalog.tool("faults__progress"));
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await upstream?.close();
+});
+
+/** Reads SSE events from a response until `stop` says so (then cuts the stream) or the stream ends. */
+async function readEvents(
+  response: Response,
+  stop: (events: EventSourceMessage[]) => boolean,
+  abort?: AbortController,
+): Promise<EventSourceMessage[]> {
+  const events: EventSourceMessage[] = [];
+  let done = false;
+  const parser = createParser({
+    onEvent: (event) => {
+      events.push(event);
+      if (stop(events)) done = true;
+    },
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  while (!done) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    parser.feed(decoder.decode(value, { stream: true }));
+  }
+  if (done) abort?.abort();
+  return events;
+}
+
+const isResult = (e: EventSourceMessage) => (JSON.parse(e.data) as { result?: unknown }).result !== undefined;
+
+function progressCall(id: number, steps: number): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: {
+      name: "faults__progress",
+      arguments: { steps, intervalMs: 100 },
+      _meta: { progressToken: `p${id}` },
+    },
+  });
+}
+
+describe("SSE resumption with Last-Event-ID (2025-11-25 sessions)", () => {
+  let session: RawSession;
+
+  beforeAll(async () => {
+    session = await rawSession(gw.url);
+  });
+
+  it("replays what a cut stream missed and carries the rest of the call on the GET", async () => {
+    const cut = new AbortController();
+    const post = await fetch(gw.url, {
+      method: "POST",
+      headers: session.headers,
+      body: progressCall(7, 5),
+      signal: cut.signal,
+    });
+    expect(post.headers.get("content-type")).toContain("text/event-stream");
+    // Cut the stream right after the first event (progress 1).
+    const before = await readEvents(post, (events) => events.length === 1, cut);
+    const lastEventId = before.at(-1)?.id;
+    expect(lastEventId).toBeTruthy();
+
+    const resumed = await fetch(gw.url, {
+      method: "GET",
+      headers: { ...session.headers, accept: "text/event-stream", "last-event-id": String(lastEventId) },
+    });
+    expect(resumed.status).toBe(200);
+    const after = await readEvents(resumed, (events) => events.some(isResult));
+
+    const messages = [...before, ...after].map((e) => JSON.parse(e.data) as Record<string, unknown>);
+    const progress = messages
+      .filter((m) => m.method === "notifications/progress")
+      .map((m) => (m.params as { progress: number }).progress);
+    expect(progress).toEqual([1, 2, 3, 4, 5]);
+    const results = messages.filter((m) => m.id === 7);
+    expect(results).toHaveLength(1);
+    expect(JSON.stringify(results[0])).toContain("done");
+    // Event ids only grow: nothing was delivered twice or out of order.
+    const seqs = [...before, ...after].map((e) => Number(String(e.id).split("_").at(-1)));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it("refuses to resume another session's stream", async () => {
+    const other = await rawSession(gw.url);
+    const reply = await rawRequest(gw.url, {
+      method: "GET",
+      headers: { ...session.headers, accept: "text/event-stream", "last-event-id": `${other.id}_1_1` },
+    });
+    expect(reply.status).toBe(404);
+  });
+
+  it("answers a call that needs no stream with plain JSON, which needs no resumption", async () => {
+    const reply = await rawRequest(gw.url, {
+      method: "POST",
+      headers: session.headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+    });
+    expect(reply.headers.get("content-type")).toContain("application/json");
+  });
+});
