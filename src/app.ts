@@ -217,6 +217,7 @@ export class Gateway {
         instructions: this.#instructions(),
         telemetry: this.telemetry,
         maxPending: this.#config.gateway.maxPendingPerSession,
+        modern: this.modern,
       },
       info,
     );

@@ -15,11 +15,13 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
+import { declaredVersion } from "../protocol/era.ts";
 import type { Caller, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
+import type { ModernFace } from "./eras/modern.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
@@ -29,6 +31,8 @@ export interface SessionDeps {
   telemetry: Pick<Telemetry, "serverSpan">;
   /** Requests this session may have unanswered at once. */
   maxPending: number;
+  /** Serves requests that carry the 2026-07-28 `_meta` envelope (stdio and WebSocket sessions). */
+  modern?: ModernFace;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -70,6 +74,20 @@ export class GatewaySession implements Caller {
     });
     this.server.removeRequestHandler(SetLevelRequestSchema.shape.method.value);
     this.server.fallbackRequestHandler = (request, extra) => {
+      // A request carrying the 2026-07-28 envelope is served statelessly, whatever this session negotiated.
+      if (deps.modern && declaredVersion(request.params) !== undefined) {
+        return deps.modern.serve(
+          { id: extra.requestId, method: request.method, params: request.params ?? {} },
+          {
+            principal: info.principal,
+            signal: extra.signal,
+            notify: (method, params) => {
+              extra.sendNotification({ method, params } as never).catch(() => {});
+            },
+            transport: info.transport === "stdio" ? "pipe" : "tcp",
+          },
+        );
+      }
       const params = request.params as Record<string, unknown> | undefined;
       const target = params?.name ?? params?.uri;
       const headers = extra.requestInfo?.headers;

@@ -46,8 +46,21 @@ type Kind = "tools" | "prompts" | "resources";
 
 interface Listener {
   id: string | number;
-  res: ServerResponse;
   kinds: Set<Kind>;
+  notify: ModernContext["notify"];
+  /** Ends the subscription gracefully (its request gets a result). */
+  end(): void;
+}
+
+/** How one modern request reaches its client, whatever the transport. */
+export interface ModernContext {
+  principal: Principal;
+  /** Fires when the client cancels or goes away. */
+  signal: AbortSignal;
+  /** A notification related to this request (progress, logs, listen events). */
+  notify(method: string, params: Record<string, unknown>): void;
+  transport: "tcp" | "pipe";
+  headers?: IncomingMessage["headers"];
 }
 
 const CAPABILITIES = {
@@ -93,31 +106,80 @@ export class ModernFace {
       );
     }
     try {
-      this.#check(req, method, params);
+      checkEnvelope(params);
+      this.#checkHeaders(req, method, params);
     } catch (err) {
       const e = err as ModernError;
       return void reply(res, e.status, id, e.code, e.message, e.data);
+    }
+    const answer = new Answer(res);
+    const closed = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) closed.abort(new Error("the client closed the request's stream"));
+    });
+    // A listen stream may stay quiet for long: a comment now and then keeps intermediaries from cutting it.
+    const keepAlive =
+      method === "subscriptions/listen"
+        ? setInterval(() => answer.comment(), KEEP_ALIVE_MS).unref()
+        : undefined;
+    try {
+      const result = await this.serve(
+        { id, method, params },
+        {
+          principal,
+          signal: closed.signal,
+          notify: (m, p) => answer.notify({ jsonrpc: "2.0", method: m, params: p }),
+          transport: "tcp",
+          headers: req.headers,
+        },
+      );
+      if (!res.destroyed) answer.finish(id, result);
+    } catch (err) {
+      if (!res.destroyed) answer.error(id, err);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /**
+   * One modern request on any transport (HTTP above; stdio and WebSocket sessions hand theirs here): the
+   * `_meta` envelope checked, the method served, the result completed. Throws ModernError for the modern
+   * revision's own errors, anything else for the usual mapping.
+   */
+  async serve(
+    request: { id: string | number; method: string; params: Record<string, unknown> },
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    const { id, method, params } = request;
+    checkEnvelope(params);
+    const declared = (params._meta as Record<string, unknown>)[META.protocolVersion];
+    if (declared !== MODERN_VERSION) {
+      throw new ModernError(
+        ModernCode.UnsupportedProtocolVersion,
+        `Unsupported protocol version ${String(declared)}; per-request _meta is served for ${MODERN_VERSION}, earlier versions need an initialize handshake`,
+        400,
+        { supported: SUPPORTED_VERSIONS, requested: declared },
+      );
     }
     if (REMOVED_METHODS.has(method) || (!NEUTRAL_METHODS.has(method) && !OWN_METHODS.has(method))) {
       const why = REMOVED_METHODS.has(method)
         ? ` (removed in ${MODERN_VERSION}; ${REMOVED_HINT[method] ?? "not used any more"})`
         : "";
-      return void reply(res, 404, id, -32601, `Method not found: ${method}${why}`);
+      throw new ModernError(-32601, `Method not found: ${method}${why}`, 404);
     }
     const meta = params._meta as Record<string, unknown>;
     const target = params.name ?? params.uri;
-    const headers = req.headers;
-    await this.#deps.telemetry.serverSpan(
+    return this.#deps.telemetry.serverSpan(
       {
         method,
         ...(typeof target === "string" && { target }),
         requestId: id,
-        transport: "tcp",
+        transport: ctx.transport,
         protocolVersion: MODERN_VERSION,
         meta,
-        headers,
+        ...(ctx.headers && { headers: ctx.headers }),
       },
-      () => this.#serve(req, res, id, method, params, principal),
+      () => this.#serve(id, method, params, ctx),
     );
   }
 
@@ -125,113 +187,71 @@ export class ModernFace {
   listChanged(kind: Kind): void {
     for (const listener of this.#listeners) {
       if (!listener.kinds.has(kind)) continue;
-      writeEvent(listener.res, {
-        jsonrpc: "2.0",
-        method: `notifications/${kind}/list_changed`,
-        params: { _meta: { [META.subscriptionId]: listener.id } },
+      listener.notify(`notifications/${kind}/list_changed`, {
+        _meta: { [META.subscriptionId]: listener.id },
       });
     }
   }
 
   /** Shutdown: end every listen stream gracefully (a result for its request), cancel held calls. */
   close(): void {
-    for (const listener of this.#listeners) {
-      writeEvent(listener.res, {
-        jsonrpc: "2.0",
-        id: listener.id,
-        result: { resultType: "complete", _meta: { [META.subscriptionId]: listener.id } },
-      });
-      listener.res.end();
-    }
+    for (const listener of [...this.#listeners]) listener.end();
     this.#listeners.clear();
     this.#deps.rounds.close();
   }
 
   async #serve(
-    req: IncomingMessage,
-    res: ServerResponse,
     id: string | number,
     method: string,
     params: Record<string, unknown>,
-    principal: Principal,
-  ): Promise<void> {
-    if (method === "server/discover") return void this.#finish(res, id, method, this.#discover(), principal);
-    if (method === "subscriptions/listen") return this.#listen(res, id, params, principal);
-    const answer = new Answer(res);
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    const { principal } = ctx;
+    if (method === "server/discover") return this.#complete(method, this.#discover(), principal);
+    if (method === "subscriptions/listen") return this.#listen(id, params, ctx);
     const meta = params._meta as Record<string, unknown>;
     const sink: RoundSink = {
       capabilities: meta[META.clientCapabilities] as Record<string, unknown>,
       progressToken: meta.progressToken,
-      notify: (m, p) => {
-        if (m === "notifications/message" && !logAllowed(meta[META.logLevel], p.level))
-          return Promise.resolve();
-        answer.notify({ jsonrpc: "2.0", method: m, params: p });
-        return Promise.resolve();
+      notify: async (m, p) => {
+        if (m === "notifications/message" && !logAllowed(meta[META.logLevel], p.level)) return;
+        ctx.notify(m, p);
       },
     };
-    const closed = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) closed.abort(new Error("the client closed the request's stream"));
-    });
-    const length = Number(req.headers["content-length"]);
-    const base = {
-      method,
-      principal,
-      requestId: id,
-      requestBytes: Number.isFinite(length) ? length : undefined,
-    };
+    const base = { method, principal, requestId: id };
     let outcome: RoundOutcome;
-    try {
-      if (INPUT_METHODS.has(method)) {
-        const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
-        const { inputResponses, requestState, ...rest } = params;
-        if (requestState !== undefined) {
-          outcome = await this.#deps.rounds.resume(who, requestState, inputResponses, sink, closed.signal);
-        } else {
-          outcome = await this.#deps.rounds.start(
-            who,
-            sink,
-            (held) =>
-              dispatch(this.#deps.router, {
-                ...base,
-                params: rest,
-                caller: heldCaller(held),
-                signal: held.controller.signal,
-                notify: held.notify,
-              }),
-            closed.signal,
-            inputResponses,
-          );
-        }
-      } else {
-        const result = await dispatch(this.#deps.router, {
-          ...base,
-          params,
-          caller: plainCaller(sink),
-          signal: closed.signal,
-          notify: sink.notify,
-        });
-        outcome = { kind: "result", result };
-      }
-    } catch (error) {
-      outcome = { kind: "error", error };
+    if (INPUT_METHODS.has(method)) {
+      const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
+      const { inputResponses, requestState, ...rest } = params;
+      outcome =
+        requestState !== undefined
+          ? await this.#deps.rounds.resume(who, requestState, inputResponses, sink, ctx.signal)
+          : await this.#deps.rounds.start(
+              who,
+              sink,
+              (held) =>
+                dispatch(this.#deps.router, {
+                  ...base,
+                  params: rest,
+                  caller: heldCaller(held),
+                  signal: held.controller.signal,
+                  notify: held.notify,
+                }),
+              ctx.signal,
+              inputResponses,
+            );
+    } else {
+      const result = await dispatch(this.#deps.router, {
+        ...base,
+        params,
+        caller: plainCaller(sink),
+        signal: ctx.signal,
+        notify: sink.notify,
+      });
+      outcome = { kind: "result", result };
     }
-    if (res.destroyed) return;
-    if (outcome.kind === "error") return answer.error(id, outcome.error);
-    answer.finish(
-      id,
-      outcome.kind === "input" ? outcome.result : this.#complete(method, outcome.result, principal),
-    );
-  }
-
-  #finish(
-    res: ServerResponse,
-    id: string | number,
-    method: string,
-    result: Record<string, unknown>,
-    principal: Principal,
-  ): void {
-    new Answer(res).finish(id, this.#complete(method, result, principal));
+    if (outcome.kind === "error") throw outcome.error;
+    return outcome.kind === "input" ? outcome.result : this.#complete(method, outcome.result, principal);
   }
 
   #discover(): Record<string, unknown> {
@@ -256,12 +276,15 @@ export class ModernFace {
     return out;
   }
 
+  /**
+   * `subscriptions/listen`: acknowledges what it will deliver, then carries list changes and resource updates
+   * tagged with the subscription id until the client goes away (no result) or the gateway ends it (a result).
+   */
   async #listen(
-    res: ServerResponse,
     id: string | number,
     params: Record<string, unknown>,
-    principal: Principal,
-  ): Promise<void> {
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
     const filter = (params.notifications ?? {}) as Record<string, unknown>;
     const kinds = new Set<Kind>();
     const ack: Record<string, unknown> = {};
@@ -275,25 +298,22 @@ export class ModernFace {
         ack[flag] = true;
       }
     }
-    const listener: Listener = { id, res, kinds };
     const tag = { [META.subscriptionId]: id };
     const caller: Caller = {
       sessionId: `listen-${String(id)}`,
       request: () => Promise.reject(new Error("a listen stream takes no requests")),
       notify: async (method, p) => {
-        if (method !== "notifications/resources/updated") return;
-        writeEvent(res, { jsonrpc: "2.0", method, params: { ...p, _meta: tag } });
+        if (method === "notifications/resources/updated") ctx.notify(method, { ...p, _meta: tag });
       },
     };
     const uris = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
     const subscribed: string[] = [];
-    const closed = new AbortController();
     for (const uri of uris) {
       if (typeof uri !== "string") continue;
       try {
         await this.#deps.router.subscribe(
           { uri },
-          { caller, principal, requestId: id, signal: closed.signal, meta: undefined },
+          { caller, principal: ctx.principal, requestId: id, signal: ctx.signal, meta: undefined },
         );
         subscribed.push(uri);
       } catch (err) {
@@ -301,59 +321,46 @@ export class ModernFace {
       }
     }
     if (subscribed.length) ack.resourceSubscriptions = subscribed;
-    if (res.destroyed) return void this.#deps.router.sessionClosed(caller);
-    res.writeHead(200, SSE_HEADERS);
-    writeEvent(res, {
-      jsonrpc: "2.0",
-      method: "notifications/subscriptions/acknowledged",
-      params: { _meta: tag, notifications: ack },
-    });
-    this.#listeners.add(listener);
-    const keepAlive = setInterval(() => res.write(": keepalive\n\n"), KEEP_ALIVE_MS).unref();
-    res.once("close", () => {
-      clearInterval(keepAlive);
-      this.#listeners.delete(listener);
-      closed.abort();
+    try {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      ctx.notify("notifications/subscriptions/acknowledged", { _meta: tag, notifications: ack });
+      await new Promise<void>((resolve, reject) => {
+        const listener: Listener = {
+          id,
+          kinds,
+          notify: ctx.notify,
+          end: () => {
+            this.#listeners.delete(listener);
+            resolve();
+          },
+        };
+        this.#listeners.add(listener);
+        ctx.signal.addEventListener(
+          "abort",
+          () => {
+            this.#listeners.delete(listener);
+            reject(ctx.signal.reason);
+          },
+          { once: true },
+        );
+      });
+      return { resultType: "complete", _meta: tag };
+    } finally {
       this.#deps.router.sessionClosed(caller);
-    });
+    }
   }
 
-  /** Everything this revision requires of a request before it is served; throws ModernError. */
-  #check(req: IncomingMessage, method: string, params: Record<string, unknown>): void {
-    const meta = params._meta;
-    if (typeof meta !== "object" || meta === null) {
-      throw new ModernError(
-        -32602,
-        `Invalid params: params._meta with ${META.protocolVersion} and ${META.clientCapabilities} is required`,
-      );
-    }
-    const m = meta as Record<string, unknown>;
-    const declared = m[META.protocolVersion];
-    if (typeof declared !== "string") {
-      throw new ModernError(-32602, `Invalid params: _meta["${META.protocolVersion}"] is required`);
-    }
-    const capabilities = m[META.clientCapabilities];
-    if (typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
-      throw new ModernError(
-        -32602,
-        `Invalid params: _meta["${META.clientCapabilities}"] (an object) is required`,
-      );
-    }
+  /** The headers this revision mirrors from the body, checked against it (HTTP only); throws ModernError. */
+  #checkHeaders(req: IncomingMessage, method: string, params: Record<string, unknown>): void {
+    const declared = (params._meta as Record<string, unknown>)[META.protocolVersion];
     const header = headerValue(req, "mcp-protocol-version");
     if (header === undefined) throw mismatch("the MCP-Protocol-Version header is missing");
     if (header !== declared) {
       throw mismatch(
-        `MCP-Protocol-Version header '${header}' does not match _meta protocol version '${declared}'`,
+        `MCP-Protocol-Version header '${header}' does not match _meta protocol version '${String(declared)}'`,
       );
     }
-    if (declared !== MODERN_VERSION) {
-      throw new ModernError(
-        ModernCode.UnsupportedProtocolVersion,
-        `Unsupported protocol version ${declared}; per-request _meta is served for ${MODERN_VERSION}, earlier versions need an initialize handshake`,
-        400,
-        { supported: SUPPORTED_VERSIONS, requested: declared },
-      );
-    }
+    if (declared !== MODERN_VERSION) return;
     const methodHeader = headerValue(req, "mcp-method");
     if (methodHeader === undefined) throw mismatch("the Mcp-Method header is missing");
     if (methodHeader !== method) {
@@ -371,6 +378,28 @@ export class ModernFace {
       const schema = this.#deps.toolSchema(params.name);
       if (schema) checkParamHeaders(req, schema, (params.arguments ?? {}) as Record<string, unknown>);
     }
+  }
+}
+
+/** The `_meta` envelope every modern request carries; -32602 when it is missing or malformed. */
+function checkEnvelope(params: Record<string, unknown>): void {
+  const meta = params._meta;
+  if (typeof meta !== "object" || meta === null) {
+    throw new ModernError(
+      -32602,
+      `Invalid params: params._meta with ${META.protocolVersion} and ${META.clientCapabilities} is required`,
+    );
+  }
+  const m = meta as Record<string, unknown>;
+  if (typeof m[META.protocolVersion] !== "string") {
+    throw new ModernError(-32602, `Invalid params: _meta["${META.protocolVersion}"] is required`);
+  }
+  const capabilities = m[META.clientCapabilities];
+  if (typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
+    throw new ModernError(
+      -32602,
+      `Invalid params: _meta["${META.clientCapabilities}"] (an object) is required`,
+    );
   }
 }
 
@@ -407,6 +436,11 @@ class Answer {
       this.#res.writeHead(200, SSE_HEADERS);
     }
     writeEvent(this.#res, message);
+  }
+
+  /** An SSE comment (keep-alive) once the answer is a stream. */
+  comment(): void {
+    if (this.#sse && !this.#res.destroyed && !this.#res.writableEnded) this.#res.write(": keepalive\n\n");
   }
 
   finish(id: string | number, result: Record<string, unknown>): void {

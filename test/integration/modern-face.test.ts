@@ -1,0 +1,141 @@
+/**
+ * The 2026-07-28 face in detail, over raw HTTP and WebSocket: the envelope and header checks answer with the
+ * request's id and the spec's codes, results carry resultType, server identity and caching hints (private
+ * once callers authenticate), a client that closes its stream cancels the upstream call, and a stdio-or-
+ * WebSocket session serves an enveloped request statelessly beside its own 2025 session.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
+import { eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
+import { BASE_HEADERS, rawPost } from "../helpers/raw-mcp.ts";
+
+const VERSION = "2026-07-28";
+const KEY = "modern-key-0123456789abcdef";
+const META = {
+  "io.modelcontextprotocol/protocolVersion": VERSION,
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+let upstream: RunningFaultServer;
+let gw: InProcessGateway;
+let authed: InProcessGateway;
+
+beforeAll(async () => {
+  upstream = await startFaultServer({ transport: "http", name: "faults" });
+  const mcpServers = { faults: { type: "http", url: upstream.url } };
+  gw = await startGateway({ mcpServers, upstreams: { faults: { policies: { retry: { maxAttempts: 1 } } } } });
+  authed = await startGateway({ mcpServers, security: { auth: { apiKeys: [{ id: "ci", key: KEY }] } } });
+  await eventually(
+    () => gw.gateway.catalog.tool("faults__hang") && authed.gateway.catalog.tool("faults__hang"),
+  );
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await authed?.stop();
+  await upstream?.close();
+});
+
+function modern(
+  url: string,
+  id: number,
+  method: string,
+  params: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
+  const name = params.name ?? params.uri;
+  return rawPost(url, JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: META } }), {
+    ...BASE_HEADERS,
+    "mcp-protocol-version": VERSION,
+    "mcp-method": method,
+    ...(typeof name === "string" && { "mcp-name": name }),
+    ...headers,
+  });
+}
+
+describe("the 2026-07-28 face over HTTP", () => {
+  it("serves server/discover with both eras, its identity and caching hints", async () => {
+    const reply = await modern(gw.url, 1, "server/discover");
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get("mcp-session-id")).toBeNull();
+    expect(reply.messages[0]).toMatchObject({
+      id: 1,
+      result: {
+        resultType: "complete",
+        supportedVersions: expect.arrayContaining([VERSION, "2025-11-25"]),
+        _meta: { "io.modelcontextprotocol/serverInfo": { name: "toolgate" } },
+        cacheScope: "public",
+        ttlMs: expect.any(Number),
+      },
+    });
+  });
+
+  it("answers a header that disagrees with the body with 400 / -32020 and the request's id", async () => {
+    const reply = await modern(gw.url, 2, "tools/list", {}, { "mcp-method": "tools/call" });
+    expect(reply.status).toBe(400);
+    expect(reply.messages[0]).toMatchObject({ id: 2, error: { code: -32020 } });
+  });
+
+  it("answers a removed method with 404 / -32601 naming its replacement", async () => {
+    const reply = await modern(gw.url, 3, "logging/setLevel", { level: "info" });
+    expect(reply.status).toBe(404);
+    expect(reply.messages[0]).toMatchObject({
+      id: 3,
+      error: { code: -32601, message: expect.stringContaining("logLevel") },
+    });
+  });
+
+  it("marks lists private once callers authenticate (they may be filtered per principal)", async () => {
+    const reply = await modern(authed.url, 4, "tools/list", {}, { authorization: `Bearer ${KEY}` });
+    expect(reply.messages[0]).toMatchObject({
+      id: 4,
+      result: { cacheScope: "private", resultType: "complete" },
+    });
+  });
+
+  it("cancels the upstream call when the client closes the request's stream", async () => {
+    const before = upstream.stats().cancelled.length;
+    const calls = upstream.stats().calls.hang ?? 0;
+    const abort = new AbortController();
+    const pending = fetch(gw.url, {
+      method: "POST",
+      headers: {
+        ...BASE_HEADERS,
+        "mcp-protocol-version": VERSION,
+        "mcp-method": "tools/call",
+        "mcp-name": "faults__hang",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 5,
+        method: "tools/call",
+        params: { name: "faults__hang", arguments: {}, _meta: META },
+      }),
+      signal: abort.signal,
+    }).catch(() => undefined);
+    await eventually(() => (upstream.stats().calls.hang ?? 0) > calls && upstream.stats().inFlight > 0);
+    abort.abort();
+    await pending;
+    await eventually(() => upstream.stats().cancelled.length === before + 1);
+  });
+});
+
+describe("an enveloped request on a WebSocket session", () => {
+  it("is served statelessly with resultType, next to the session's 2025 traffic", async () => {
+    const ws = new WebSocket(gw.wsUrl, "mcp");
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    const reply = new Promise<Record<string, unknown>>((resolve) =>
+      ws.on("message", (data) => {
+        const message = JSON.parse(String(data)) as Record<string, unknown>;
+        if (message.id === 6) resolve(message);
+      }),
+    );
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id: 6, method: "tools/list", params: { _meta: META } }));
+    expect(await reply).toMatchObject({
+      id: 6,
+      result: { resultType: "complete", cacheScope: "public", tools: expect.any(Array) },
+    });
+    ws.close();
+  });
+});
