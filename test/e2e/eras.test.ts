@@ -5,15 +5,26 @@
  * to the conformance fixture (a 2025-11-25 server over stdio). For the modern client the fixture's
  * elicitation/create becomes an input-required round that the v2 client fulfils and retries.
  */
+
+import { join } from "node:path";
 import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
 } from "@modelcontextprotocol/client";
+import { StdioClientTransport as ModernStdioTransport } from "@modelcontextprotocol/client/stdio";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, type GatewayProcess, NODE, ROOT, spawnGateway, textOf } from "../helpers/gateway.ts";
+import {
+  eventually,
+  type GatewayProcess,
+  NODE,
+  ROOT,
+  spawnGateway,
+  textOf,
+  writeConfig,
+} from "../helpers/gateway.ts";
 
 let gw: GatewayProcess;
 
@@ -107,4 +118,37 @@ describe("a 2025-11-25 client (SDK v1) on the same endpoint", () => {
     const elicited = await client.callTool({ name: "test_input_required_result_elicitation", arguments: {} });
     expect(textOf(elicited)).toBe("Hello, Bob!");
   });
+});
+
+describe("a 2026-07-28 client over stdio (`toolgate serve --stdio`)", () => {
+  it("probes, lands on the modern era, and calls a tool", async () => {
+    const configFile = await writeConfig({
+      mcpServers: {
+        conformance: { command: NODE, args: ["test/fixtures/conformance-server.ts"], cwd: ROOT },
+      },
+      upstreams: { conformance: { prefix: "" } },
+    });
+    const client = new ModernClient(
+      { name: "modern-stdio-e2e", version: "1.0.0" },
+      { versionNegotiation: { mode: "auto" } },
+    );
+    await client.connect(
+      new ModernStdioTransport({
+        command: NODE,
+        args: [join(ROOT, "src/main.ts"), "serve", "--stdio", "--config", configFile],
+        cwd: ROOT,
+        stderr: "ignore",
+      }),
+    );
+    try {
+      expect(client.getProtocolEra()).toBe("modern");
+      await eventually(async () =>
+        (await client.listTools()).tools.some((t) => t.name === "test_simple_text"),
+      );
+      const result = await client.callTool({ name: "test_simple_text", arguments: {} });
+      expect(textOf(result)).toContain("simple text");
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 });
