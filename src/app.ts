@@ -149,6 +149,7 @@ export class Gateway {
         this.catalog.tool(name)?.definition.inputSchema as Record<string, unknown> | undefined,
       // A held call waits up to 5 minutes for the client's next round; asks sent together go out together.
       rounds: new InputRounds({ ttlMs: 5 * 60_000, gatherMs: 20 }),
+      maxOpen: () => this.#config.gateway.maxSessions,
     });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {

@@ -121,6 +121,44 @@ describe("the 2026-07-28 face over HTTP", () => {
   });
 });
 
+describe("bounds", () => {
+  it("refuses a listen stream beyond gateway.maxSessions with 503, and serves one again once it closes", async () => {
+    const small = await startGateway({
+      gateway: { maxSessions: 1 },
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+    });
+    try {
+      const listen = (id: number, signal?: AbortSignal) =>
+        fetch(small.url, {
+          method: "POST",
+          headers: { ...BASE_HEADERS, "mcp-protocol-version": VERSION, "mcp-method": "subscriptions/listen" },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id,
+            method: "subscriptions/listen",
+            params: { notifications: { toolsListChanged: true }, _meta: META },
+          }),
+          ...(signal && { signal }),
+        });
+      const first = new AbortController();
+      const open = await listen(1, first.signal);
+      expect(open.headers.get("content-type")).toContain("text/event-stream");
+      const refused = await listen(2);
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ id: 2, error: { code: -32012 } });
+      first.abort();
+      await eventually(async () => {
+        const again = new AbortController();
+        const reply = await listen(3, again.signal);
+        again.abort();
+        return reply.status === 200;
+      });
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
 describe("an enveloped request on a WebSocket session", () => {
   it("is served statelessly with resultType, next to the session's 2025 traffic", async () => {
     const ws = new WebSocket(gw.wsUrl, "mcp");

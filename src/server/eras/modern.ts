@@ -40,6 +40,8 @@ export interface ModernFaceDeps {
   /** A tool's input schema, for `x-mcp-header` checks. */
   toolSchema(name: string): Record<string, unknown> | undefined;
   rounds: InputRounds;
+  /** Bound on listen streams and on calls held between input rounds, each (gateway.maxSessions). */
+  maxOpen(): number;
 }
 
 type Kind = "tools" | "prompts" | "resources";
@@ -221,6 +223,9 @@ export class ModernFace {
     const base = { method, principal, requestId: id };
     let outcome: RoundOutcome;
     if (INPUT_METHODS.has(method)) {
+      if (params.requestState === undefined && this.#deps.rounds.size >= this.#deps.maxOpen()) {
+        throw full(`${this.#deps.rounds.size} calls are waiting for input rounds`);
+      }
       const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
       const { inputResponses, requestState, ...rest } = params;
       outcome =
@@ -285,6 +290,9 @@ export class ModernFace {
     params: Record<string, unknown>,
     ctx: ModernContext,
   ): Promise<Record<string, unknown>> {
+    if (this.#listeners.size >= this.#deps.maxOpen()) {
+      throw full(`${this.#listeners.size} subscriptions/listen streams are open`);
+    }
     const filter = (params.notifications ?? {}) as Record<string, unknown>;
     const kinds = new Set<Kind>();
     const ack: Record<string, unknown> = {};
@@ -500,6 +508,11 @@ function heldCaller(held: HeldCall): Caller {
     request: (method, params, options) => held.ask(method, params, options.signal),
     notify: (method, params) => held.notify(method, params ?? {}),
   };
+}
+
+/** Over the gateway.maxSessions bound: a clear, retryable refusal rather than unbounded memory. */
+function full(what: string): ModernError {
+  return new ModernError(-32012, `RateLimited: ${what} (the limit is gateway.maxSessions); retry later`, 503);
 }
 
 function mismatch(message: string): ModernError {
