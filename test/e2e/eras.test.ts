@@ -15,6 +15,7 @@ import { StdioClientTransport as ModernStdioTransport } from "@modelcontextproto
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   eventually,
@@ -83,6 +84,71 @@ describe("a 2026-07-28 client (SDK v2, version negotiation auto)", () => {
   it("answers the upstream's elicitation through an input-required round", async () => {
     const result = await client.callTool({ name: "test_input_required_result_elicitation", arguments: {} });
     expect(textOf(result)).toBe("Hello, Alice!");
+  });
+});
+
+describe("subscriptions/listen through toolgate", () => {
+  const META = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+  };
+  const post = (id: number, method: string, params: Record<string, unknown>, signal?: AbortSignal) =>
+    fetch(gw.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": method,
+        ...(typeof params.name === "string" && { "mcp-name": params.name }),
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id, method, params: { ...params, _meta: META } }),
+      ...(signal && { signal }),
+    });
+
+  it("acknowledges first, then carries resource updates and list changes tagged with its id", async () => {
+    const stop = new AbortController();
+    const stream = await post(
+      41,
+      "subscriptions/listen",
+      { notifications: { toolsListChanged: true, resourceSubscriptions: ["test://watched-resource"] } },
+      stop.signal,
+    );
+    const seen: Array<Record<string, unknown>> = [];
+    const parser = createParser({ onEvent: (e) => seen.push(JSON.parse(e.data) as Record<string, unknown>) });
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    const until = async (check: () => boolean) => {
+      while (!check()) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("listen stream ended");
+        parser.feed(decoder.decode(value, { stream: true }));
+      }
+    };
+    await until(() => seen.length > 0);
+    expect(seen[0]).toMatchObject({
+      method: "notifications/subscriptions/acknowledged",
+      params: {
+        _meta: { "io.modelcontextprotocol/subscriptionId": 41 },
+        notifications: { toolsListChanged: true, resourceSubscriptions: ["test://watched-resource"] },
+      },
+    });
+    await (await post(42, "tools/call", { name: "test_touch_watched_resource", arguments: {} })).text();
+    await (await post(43, "tools/call", { name: "test_trigger_tool_change", arguments: {} })).text();
+    const methods = () => seen.map((m) => m.method);
+    await until(
+      () =>
+        methods().includes("notifications/resources/updated") &&
+        methods().includes("notifications/tools/list_changed"),
+    );
+    for (const message of seen) {
+      expect((message.params as { _meta: Record<string, unknown> })._meta).toMatchObject({
+        "io.modelcontextprotocol/subscriptionId": 41,
+      });
+    }
+    // Nothing the client did not ask for (prompts list changes) arrived.
+    expect(methods()).not.toContain("notifications/prompts/list_changed");
+    stop.abort();
   });
 });
 
