@@ -63,6 +63,8 @@ export interface ModernContext {
   notify(method: string, params: Record<string, unknown>): void;
   transport: "tcp" | "pipe";
   headers?: IncomingMessage["headers"];
+  /** Size of the request on the wire, when the transport knows it (payload metrics). */
+  requestBytes?: number | undefined;
 }
 
 const CAPABILITIES = {
@@ -133,6 +135,7 @@ export class ModernFace {
           notify: (m, p) => answer.notify({ jsonrpc: "2.0", method: m, params: p }),
           transport: "tcp",
           headers: req.headers,
+          requestBytes: Number(req.headers["content-length"]) || undefined,
         },
       );
       if (!res.destroyed) answer.finish(id, result);
@@ -220,7 +223,7 @@ export class ModernFace {
         ctx.notify(m, p);
       },
     };
-    const base = { method, principal, requestId: id };
+    const base = { method, principal, requestId: id, requestBytes: ctx.requestBytes };
     let outcome: RoundOutcome;
     if (INPUT_METHODS.has(method)) {
       if (params.requestState === undefined && this.#deps.rounds.size >= this.#deps.maxOpen()) {
