@@ -21,7 +21,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
-import type { ModernFace } from "./eras/modern.ts";
+import { type ModernFace, modernWireError } from "./eras/modern.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
 
@@ -76,17 +76,23 @@ export class GatewaySession implements Caller {
     this.server.fallbackRequestHandler = (request, extra) => {
       // A request carrying the 2026-07-28 envelope is served statelessly, whatever this session negotiated.
       if (deps.modern && declaredVersion(request.params) !== undefined) {
-        return deps.modern.serve(
-          { id: extra.requestId, method: request.method, params: request.params ?? {} },
-          {
-            principal: info.principal,
-            signal: extra.signal,
-            notify: (method, params) => {
-              extra.sendNotification({ method, params } as never).catch(() => {});
+        return deps.modern
+          .serve(
+            { id: extra.requestId, method: request.method, params: request.params ?? {} },
+            {
+              principal: info.principal,
+              signal: extra.signal,
+              notify: (method, params) => {
+                extra.sendNotification({ method, params } as never).catch(() => {});
+              },
+              transport: info.transport === "stdio" ? "pipe" : "tcp",
             },
-            transport: info.transport === "stdio" ? "pipe" : "tcp",
-          },
-        );
+          )
+          .catch((err) => {
+            // The SDK sends a thrown object's numeric `code`, `message` and `data` as the JSON-RPC error.
+            const { code, message, data } = modernWireError(err);
+            throw Object.assign(new Error(message), { code, data });
+          });
       }
       const params = request.params as Record<string, unknown> | undefined;
       const target = params?.name ?? params?.uri;

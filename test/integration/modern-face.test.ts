@@ -174,6 +174,27 @@ describe("an enveloped request on a WebSocket session", () => {
       id: 6,
       result: { resultType: "complete", cacheScope: "public", tools: expect.any(Array) },
     });
+    const errors = new Promise<Array<Record<string, unknown>>>((resolve) => {
+      const seen: Array<Record<string, unknown>> = [];
+      ws.on("message", (data) => {
+        const message = JSON.parse(String(data)) as Record<string, unknown>;
+        if (message.id === 7 || message.id === 8) seen.push(message);
+        if (seen.length === 2) resolve(seen.sort((a, b) => Number(a.id) - Number(b.id)));
+      });
+    });
+    ws.send(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 7,
+        method: "tools/call",
+        params: { name: "no_such_tool", arguments: {}, _meta: META },
+      }),
+    );
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id: 8, method: "nope/what", params: { _meta: META } }));
+    expect(await errors).toMatchObject([
+      { id: 7, error: { code: -32602, message: expect.stringContaining("no_such_tool") } },
+      { id: 8, error: { code: -32601 } },
+    ]);
     ws.close();
   });
 });

@@ -466,15 +466,9 @@ class Answer {
   }
 
   error(id: string | number, err: unknown): void {
-    if (err instanceof ModernError) {
-      if (this.#sse) return void this.#sseError(id, err.code, err.message, err.data);
-      return void reply(this.#res, err.status, id, err.code, err.message, err.data);
-    }
-    const wire = toWire(err);
-    // 2026-07-28 moved "resource not found" from -32002 to -32602.
-    const code = wire.code === -32002 ? -32602 : wire.code;
-    if (this.#sse) return void this.#sseError(id, code, wire.message, wire.data);
-    reply(this.#res, code === -32601 ? 404 : 200, id, code, wire.message, wire.data);
+    const wire = modernWireError(err);
+    if (this.#sse) return void this.#sseError(id, wire.code, wire.message, wire.data);
+    reply(this.#res, wire.status, id, wire.code, wire.message, wire.data);
   }
 
   #sseError(id: string | number, code: number, message: string, data: unknown): void {
@@ -485,6 +479,25 @@ class Answer {
     } as JSONRPCMessage);
     this.#res.end();
   }
+}
+
+/**
+ * Any failure of a modern request as its JSON-RPC error and HTTP status: the revision's own errors as
+ * raised, everything else through the gateway's one mapping, with "resource not found" moved from -32002
+ * to -32602 as 2026-07-28 did.
+ */
+export function modernWireError(err: unknown): {
+  code: number;
+  message: string;
+  data: unknown;
+  status: number;
+} {
+  if (err instanceof ModernError) {
+    return { code: err.code, message: err.message, data: err.data, status: err.status };
+  }
+  const wire = toWire(err);
+  const code = wire.code === -32002 ? -32602 : wire.code;
+  return { code, message: wire.message, data: wire.data, status: code === -32601 ? 404 : 200 };
 }
 
 /** A caller for requests that cannot ask the client anything (lists, completions). */
