@@ -268,11 +268,10 @@ export class StreamableHttpServerTransport implements Transport {
       return;
     }
     const id = `${streamId}_${++exchange.seq}`;
-    void Promise.resolve(this.#store.append(streamId, id, message)).catch(() => {});
+    const data = JSON.stringify(message);
+    void Promise.resolve(this.#store.append(streamId, id, data)).catch(() => {});
     const { res } = exchange;
-    if (!res.destroyed && !res.writableEnded) {
-      res.write(`id: ${id}\nevent: message\ndata: ${JSON.stringify(message)}\n\n`);
-    }
+    if (!res.destroyed && !res.writableEnded) res.write(`id: ${id}\nevent: message\ndata: ${data}\n\n`);
   }
 
   /** The exchange is answered (or the session ended): nothing left to resume. */
@@ -301,7 +300,7 @@ export class StreamableHttpServerTransport implements Transport {
       "mcp-session-id": this.sessionId,
     });
     for (const event of events) {
-      res.write(`id: ${event.id}\nevent: message\ndata: ${JSON.stringify(event.message)}\n\n`);
+      res.write(`id: ${event.id}\nevent: message\ndata: ${event.data}\n\n`);
     }
     const exchange = this.#streams.get(streamId);
     if (!exchange) return void res.end();

@@ -1,11 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { MemoryEventStore, streamOf } from "../../../src/stores/event-store.ts";
 
-const msg = (n: number) => ({
-  jsonrpc: "2.0" as const,
-  method: "notifications/progress",
-  params: { progress: n },
-});
+const msg = (n: number) =>
+  JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: { progress: n } });
 
 describe("MemoryEventStore", () => {
   it("returns the events after the last one the client saw", () => {
@@ -30,6 +27,14 @@ describe("MemoryEventStore", () => {
     expect(store.streams).toBe(2);
     expect(store.after("a_1", "a_1_1")).toBeUndefined();
     expect(store.after("c_1", "c_1_1")).toEqual([]);
+  });
+
+  it("forgets the oldest streams when the bytes held pass maxBytes", () => {
+    const store = new MemoryEventStore({ maxBytes: 250 });
+    for (const s of ["a", "b", "c"]) store.append(`${s}_1`, `${s}_1_1`, "x".repeat(100));
+    expect(store.bytes).toBeLessThanOrEqual(250);
+    expect(store.after("a_1", "a_1_0")).toBeUndefined();
+    expect(store.after("c_1", "c_1_0")?.map((e) => e.id)).toEqual(["c_1_1"]);
   });
 
   it("reads the stream id out of an event id", () => {
