@@ -147,6 +147,10 @@ export class InputRounds {
     ) {
       throw new ModernError(-32602, "inputResponses must be an object keyed by the inputRequests keys");
     }
+    if (held.wake) {
+      // requestState is for one retry at a time; a second concurrent one would leave the first unanswered.
+      throw new ModernError(-32602, "a retry with this requestState is already in progress");
+    }
     held.sink = sink;
     held.capabilities = sink.capabilities;
     clearTimeout(held.expiry);

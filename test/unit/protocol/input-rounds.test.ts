@@ -64,6 +64,25 @@ describe("InputRounds", () => {
     expect(resume({ ...who, target: "other" }, state)).toThrow(/another request/);
   });
 
+  it("refuses a second concurrent retry with the same requestState instead of leaving one unanswered", async () => {
+    const first = rounds.start(
+      who,
+      sink(),
+      async (call) => {
+        await call.ask("elicitation/create", { ...elicit, _meta: { "toolgate/inputKey": "a" } });
+        return call.ask("elicitation/create", { ...elicit, _meta: { "toolgate/inputKey": "b" } });
+      },
+      new AbortController().signal,
+    );
+    await vi.advanceTimersByTimeAsync(20);
+    const state = ((await first) as { result: Record<string, unknown> }).result.requestState;
+    const answer = { a: { action: "accept", content: {} } };
+    const retry = rounds.resume(who, state, answer, sink(), new AbortController().signal);
+    expect(() => rounds.resume(who, state, {}, sink(), new AbortController().signal)).toThrow(/in progress/);
+    await vi.advanceTimersByTimeAsync(20);
+    expect((await retry).kind).toBe("input");
+  });
+
   it("cancels a held call nobody comes back for after ttlMs", async () => {
     let signal: AbortSignal | undefined;
     const first = rounds.start(
