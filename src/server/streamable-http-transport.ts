@@ -256,6 +256,13 @@ export class StreamableHttpServerTransport implements Transport {
       "x-accel-buffering": "no",
       "mcp-session-id": this.sessionId,
     });
+    if (exchange.streamId !== undefined && this.#store) {
+      // The priming event (2025-11-25, SEP-1699): an id and no data, so even a stream cut before its first
+      // message can be resumed; clients skip events without data.
+      const id = `${exchange.streamId}_0`;
+      void Promise.resolve(this.#store.append(exchange.streamId, id, "")).catch(() => {});
+      res.write(`id: ${id}\ndata: \n\n`);
+    }
     for (const held of exchange.responses) this.#write(exchange, held);
     exchange.responses.length = 0;
   }
@@ -300,6 +307,7 @@ export class StreamableHttpServerTransport implements Transport {
       "mcp-session-id": this.sessionId,
     });
     for (const event of events) {
+      if (event.data === "") continue;
       res.write(`id: ${event.id}\nevent: message\ndata: ${event.data}\n\n`);
     }
     const exchange = this.#streams.get(streamId);
@@ -327,7 +335,7 @@ export class StreamableHttpServerTransport implements Transport {
   #dropped(exchange: Exchange): void {
     StreamableHttpServerTransport.#live.delete(exchange);
     if (exchange.pending.length === 0) return;
-    if (exchange.seq > 0 && !this.#closed) {
+    if (exchange.streamId !== undefined && !this.#closed) {
       // The client holds an event id of this stream: give it time to come back with Last-Event-ID.
       exchange.grace = setTimeout(() => this.#cancel(exchange), RESUME_GRACE_MS).unref();
       return;

@@ -48,7 +48,8 @@ async function readEvents(
   return events;
 }
 
-const isResult = (e: EventSourceMessage) => (JSON.parse(e.data) as { result?: unknown }).result !== undefined;
+const isResult = (e: EventSourceMessage) =>
+  e.data !== "" && (JSON.parse(e.data) as { result?: unknown }).result !== undefined;
 
 function progressCall(id: number, steps: number): string {
   return JSON.stringify({
@@ -79,8 +80,9 @@ describe("SSE resumption with Last-Event-ID (2025-11-25 sessions)", () => {
       signal: cut.signal,
     });
     expect(post.headers.get("content-type")).toContain("text/event-stream");
-    // Cut the stream right after the first event (progress 1).
-    const before = await readEvents(post, (events) => events.length === 1, cut);
+    // Cut the stream right after the first message (progress 1), which follows the priming event.
+    const before = await readEvents(post, (events) => events.filter((e) => e.data).length === 1, cut);
+    expect(before[0]).toMatchObject({ data: "" });
     const lastEventId = before.at(-1)?.id;
     expect(lastEventId).toBeTruthy();
 
@@ -91,7 +93,9 @@ describe("SSE resumption with Last-Event-ID (2025-11-25 sessions)", () => {
     expect(resumed.status).toBe(200);
     const after = await readEvents(resumed, (events) => events.some(isResult));
 
-    const messages = [...before, ...after].map((e) => JSON.parse(e.data) as Record<string, unknown>);
+    const messages = [...before, ...after]
+      .filter((e) => e.data)
+      .map((e) => JSON.parse(e.data) as Record<string, unknown>);
     const progress = messages
       .filter((m) => m.method === "notifications/progress")
       .map((m) => (m.params as { progress: number }).progress);
@@ -103,6 +107,28 @@ describe("SSE resumption with Last-Event-ID (2025-11-25 sessions)", () => {
     const seqs = [...before, ...after].map((e) => Number(String(e.id).split("_").at(-1)));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it("resumes a stream cut right after its priming event, before any message", async () => {
+    const cut = new AbortController();
+    const post = await fetch(gw.url, {
+      method: "POST",
+      headers: session.headers,
+      body: progressCall(8, 2),
+      signal: cut.signal,
+    });
+    // The client saw only the priming event (a chunk may carry more; the rest counts as lost).
+    const [priming] = await readEvents(post, (events) => events.length >= 1, cut);
+    expect(priming).toMatchObject({ data: "" });
+    const resumed = await fetch(gw.url, {
+      method: "GET",
+      headers: { ...session.headers, accept: "text/event-stream", "last-event-id": String(priming?.id) },
+    });
+    const after = await readEvents(resumed, (events) => events.some(isResult));
+    const progress = after
+      .map((e) => JSON.parse(e.data) as Record<string, unknown>)
+      .filter((m) => m.method === "notifications/progress");
+    expect(progress).toHaveLength(2);
   });
 
   it("refuses to resume another session's stream", async () => {
