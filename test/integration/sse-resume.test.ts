@@ -3,6 +3,8 @@
  * GET + `Last-Event-ID` and gets every event it missed, then the rest of the call, exactly once. SSE is read
  * with eventsource-parser, as a client would.
  */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
@@ -129,6 +131,50 @@ describe("SSE resumption with Last-Event-ID (2025-11-25 sessions)", () => {
       .map((e) => JSON.parse(e.data) as Record<string, unknown>)
       .filter((m) => m.method === "notifications/progress");
     expect(progress).toHaveLength(2);
+  });
+
+  it("lets the SDK v1 client resume by itself: a call whose stream breaks still completes, progress intact", async () => {
+    let cuts = 0;
+    // Breaks the first tools/call response stream after its first chunk, as a flaky network would.
+    const flaky: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const body = typeof init?.body === "string" ? init.body : "";
+      if (init?.method !== "POST" || !body.includes('"tools/call"') || cuts > 0 || !response.body) {
+        return response;
+      }
+      cuts++;
+      const reader = response.body.getReader();
+      let sent = false;
+      const broken = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent) {
+            await reader.cancel();
+            controller.error(new TypeError("network connection lost"));
+            return;
+          }
+          const { value, done } = await reader.read();
+          if (done) return controller.close();
+          sent = true;
+          controller.enqueue(value);
+        },
+      });
+      return new Response(broken, { status: response.status, headers: response.headers });
+    };
+    const client = new Client({ name: "resuming", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(gw.url), { fetch: flaky }));
+    try {
+      const progress: number[] = [];
+      const result = await client.callTool(
+        { name: "faults__progress", arguments: { steps: 4, intervalMs: 100 } },
+        undefined,
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      expect(cuts).toBe(1);
+      expect(JSON.stringify(result)).toContain("done");
+      expect(progress).toEqual([1, 2, 3, 4]);
+    } finally {
+      await client.close();
+    }
   });
 
   it("refuses to resume another session's stream", async () => {
