@@ -4,6 +4,7 @@
  *   node bench/load.ts --url URL | --stdio '["cmd","arg"]'
  *     --tool echo --payload 32,65536 --concurrency 1,16 --clients 16 --duration-ms 1000 --reps 3
  *     [--warmup-ms 300] [--slow-ms 50] [--think-ms 0] [--watch role:pid[:children]]...
+ *     [--era modern]   (SDK v2 client pinned to 2026-07-28: stateless requests, no session)
  *   node bench/load.ts --url URL --sessions 1000 --call-interval-ms 1000 --duration-ms 3000 [--watch ...]
  *
  * Prints one JSON line per measured window (or one for the sessions run). Each window runs
@@ -15,6 +16,10 @@
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import {
+  Client as ModernClient,
+  StreamableHTTPClientTransport as ModernTransport,
+} from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -38,6 +43,7 @@ const { values } = parseArgs({
     sessions: { type: "string" },
     "call-interval-ms": { type: "string", default: "1000" },
     watch: { type: "string", multiple: true, default: [] },
+    era: { type: "string", default: "legacy" },
   },
 });
 
@@ -72,6 +78,7 @@ function delta(before: Record<string, ProcSample>, after: Record<string, ProcSam
 }
 
 async function connect(): Promise<Client> {
+  if (values.era === "modern") return connectModern();
   const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
   if (values.stdio !== undefined) {
     const [command = "", ...args] = JSON.parse(values.stdio) as string[];
@@ -91,6 +98,30 @@ async function connect(): Promise<Client> {
     throw new Error("load: pass --url or --stdio");
   }
   return client;
+}
+
+/**
+ * A 2026-07-28 client behind the v1 Client's shape (listTools, callTool(params, schema, options), close), so
+ * the windows below drive both eras with the same code.
+ */
+async function connectModern(): Promise<Client> {
+  if (values.url === undefined) throw new Error("load: --era modern needs --url");
+  const client = new ModernClient(
+    { name: "toolgate-bench", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: "2026-07-28" } } },
+  );
+  await client.connect(new ModernTransport(new URL(values.url)));
+  const shim = {
+    listTools: () => client.listTools(),
+    callTool: (
+      params: { name: string; arguments: Record<string, unknown> },
+      _schema: unknown,
+      options: { timeout: number },
+    ) => client.callTool(params, { timeout: options.timeout }),
+    close: () => client.close(),
+    transport: undefined,
+  };
+  return shim as unknown as Client;
 }
 
 async function closeClient(client: Client): Promise<void> {

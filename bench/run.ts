@@ -138,6 +138,8 @@ interface Setup {
   procs: Started[];
   /** Public tool name prefix (`echo__` through toolgate). */
   prefix: string;
+  /** Extra load generator arguments (`--era modern` for 2026-07-28 clients). */
+  loadArgs?: string[];
 }
 
 const configs = configDir();
@@ -193,6 +195,7 @@ type SetupName =
   | "direct-stdio"
   | "toolgate-http"
   | "toolgate-http-json"
+  | "toolgate-http-2026"
   | "toolgate-http-off"
   | "toolgate-stdio"
   | "toolgate-stdio-off"
@@ -229,6 +232,7 @@ async function startSetup(
       };
     case "toolgate-http":
     case "toolgate-http-json":
+    case "toolgate-http-2026":
     case "toolgate-http-off": {
       const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
       const policies = name === "toolgate-http-off" ? "off" : "on";
@@ -240,6 +244,7 @@ async function startSetup(
         watch: [`gateway:${tg.proc.pid}`, `upstream:${echo.proc.pid}`],
         procs: [tg.proc, echo.proc],
         prefix: "echo__",
+        ...(name === "toolgate-http-2026" && { loadArgs: ["--era", "modern"] }),
       };
     }
     case "toolgate-stdio":
@@ -374,7 +379,8 @@ async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promi
   const target =
     "url" in setup.target ? ["--url", setup.target.url] : ["--stdio", JSON.stringify(setup.target.stdio)];
   const watch = [...setup.watch, "load:self"].flatMap((w) => ["--watch", w]);
-  const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...target, ...watch, ...args], {
+  const extra = setup.loadArgs ?? [];
+  const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...target, ...watch, ...extra, ...args], {
     cpus: LOAD_CPUS,
   });
   const timer = setTimeout(() => void stop(proc), expectMs + 60_000);
@@ -525,6 +531,7 @@ const ECHO_SETUPS: SetupName[] = [
   "direct-stdio",
   "toolgate-http",
   "toolgate-http-json",
+  "toolgate-http-2026",
   "toolgate-http-off",
   "toolgate-stdio",
   "toolgate-stdio-off",
@@ -996,6 +1003,18 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     target: "telemetry overhead (gateway CPU per call, on/off; informational)",
     measured: telRatios.length ? `${telRatios.map((r) => `${fmt(r)}×`).join(", ")}` : telemetryNote || "-",
     verdict: "n/a",
+  });
+  // 2026-07-28 clients (stateless, per-request _meta) against 2025-11-25 sessions, same gateway config.
+  const eraRatios = echoRows
+    .filter((s) => s.setup === "toolgate-http-2026")
+    .map((s) => ratio(s.gatewayCpuUs, find("toolgate-http", "echo", s.payload, s.concurrency)?.gatewayCpuUs))
+    .filter(Number.isFinite);
+  targets.push({
+    target: "2026-07-28 calls ≤ 1.0× gateway CPU of 2025-11-25 session calls (every echo row)",
+    measured: eraRatios.length
+      ? `median ${fmt(median(eraRatios))}×, worst ${fmt(Math.max(...eraRatios))}×`
+      : "-",
+    verdict: verdict(eraRatios.length ? Math.max(...eraRatios) <= 1 : undefined),
   });
   out.push(
     table(

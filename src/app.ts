@@ -13,6 +13,7 @@ import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import { PolicyEventHub } from "./policies/events.ts";
+import { InputRounds } from "./protocol/input-rounds.ts";
 import { ApprovalQueue } from "./router/approval.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
@@ -21,6 +22,7 @@ import { assertSafeBind } from "./server/auth/authenticate.ts";
 import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
+import { ModernFace } from "./server/eras/modern.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer, isLoopback } from "./server/http.ts";
 import { createOperatorGate } from "./server/operator-gate.ts";
@@ -30,6 +32,7 @@ import { type MetricsServer, serveMetrics } from "./server/status/metrics-server
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
+import { MemoryEventStore } from "./stores/event-store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
 import { RELATED_TASK } from "./tasks/model.ts";
 import { MemoryTaskStore } from "./tasks/store.ts";
@@ -80,6 +83,8 @@ export class Gateway {
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
   #metricsServer: Promise<MetricsServer> | undefined;
+  /** The 2026-07-28 face, shared by every HTTP request that speaks it. */
+  readonly modern: ModernFace;
   #stopping: Promise<void> | undefined;
 
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
@@ -247,6 +252,19 @@ export class Gateway {
       log: deps.log,
       onTaskEvent: (event) => telemetry.recordTask(event),
     });
+    this.modern = new ModernFace({
+      router: this.router,
+      log: deps.log,
+      telemetry,
+      serverInfo: SERVER_INFO,
+      instructions: () => this.#instructions(),
+      toolSchema: (name) =>
+        this.catalog.tool(name)?.definition.inputSchema as Record<string, unknown> | undefined,
+      // A held call waits up to 5 minutes for the client's next round; asks sent together go out together.
+      rounds: new InputRounds({ ttlMs: 5 * 60_000, gatherMs: 20 }),
+      maxOpen: () => this.#config.gateway.maxSessions,
+      whenCatalogReady: (signal) => this.whenCatalogReady(signal),
+    });
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
@@ -347,6 +365,7 @@ export class Gateway {
 
   /** Tell every session which lists changed. */
   #announce(kinds: Set<CatalogKind>): void {
+    for (const kind of kinds) this.modern.listChanged(kind);
     for (const session of this.#sessions) {
       for (const kind of kinds) {
         session.notify(`notifications/${kind}/list_changed`, undefined).catch(() => {});
@@ -366,6 +385,7 @@ export class Gateway {
         maxPending: this.#config.gateway.maxPendingPerSession,
         limits: this.#config.gateway,
         whenCatalogReady: (signal) => this.whenCatalogReady(signal),
+        modern: this.modern,
       },
       info,
     );
@@ -400,6 +420,8 @@ export class Gateway {
       options: this.#config.gateway,
       log: this.log,
       newSession: this.#newSession,
+      modern: this.modern,
+      eventStore: new MemoryEventStore(),
       guard,
       // Status page, /metrics (operators only) and the RFC 9728 document a 401's WWW-Authenticate points to.
       mount: (app) => {
@@ -544,6 +566,7 @@ export class Gateway {
   async #stop(): Promise<void> {
     this.#http?.stopAccepting();
     await this.router.drain(this.#config.gateway.drainTimeoutMs);
+    this.modern.close();
     await this.#http?.close();
     await (await this.#metricsServer?.catch(() => undefined))?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));

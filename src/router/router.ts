@@ -508,6 +508,7 @@ export class Router {
       throw new GatewayError(
         ErrorCode.ResourceNotFound,
         `no upstream serves resource ${JSON.stringify(uri)}`,
+        { data: { uri } },
       );
     }
     return upstream;

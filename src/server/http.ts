@@ -11,8 +11,11 @@ import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol
 import { Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
+import { eraOf } from "../protocol/era.ts";
+import type { EventStore } from "../stores/event-store.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
+import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
 import {
@@ -27,6 +30,10 @@ export interface HttpServerDeps {
   options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes">;
   log: Logger;
   newSession(info: SessionInfo): GatewaySession;
+  /** Events of 2025-era SSE streams, for clients that resume with Last-Event-ID; absent: no resumption. */
+  eventStore?: EventStore;
+  /** The 2026-07-28 face: session-less requests with per-request `_meta`. */
+  modern: ModernFace;
   guard: Guard;
   /** Readiness (`/readyz`): 200 when ready, else 503; `detail` says why. */
   ready(): { ready: boolean; detail: unknown };
@@ -108,6 +115,31 @@ export class HttpServer {
     if (req.method !== "POST") {
       return void refuse(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
     }
+    const parsed = await this.#readMessages(req, res);
+    if (!parsed) return;
+    const first = parsed.messages[0] as JSONRPCMessage;
+    const version = req.headers["mcp-protocol-version"];
+    if (
+      !parsed.batch &&
+      "method" in first &&
+      eraOf(first.method, first.params, typeof version === "string" ? version.trim() : undefined) === "modern"
+    ) {
+      if (!this.#accepting) {
+        return void refuse(
+          res,
+          503,
+          -32000,
+          "toolgate is shutting down",
+          {},
+          "id" in first ? first.id : null,
+        );
+      }
+      this.#answering++;
+      res.once("close", () => {
+        if (--this.#answering === 0) this.#answered?.();
+      });
+      return this.#deps.modern.handle(req, res, first, verdict.principal);
+    }
     if (!this.#accepting) return void refuse(res, 503, -32000, "toolgate is shutting down");
     if (this.sessionCount >= this.#deps.options.maxSessions) {
       return void refuse(
@@ -118,8 +150,6 @@ export class HttpServer {
         { "retry-after": "5" },
       );
     }
-    const parsed = await this.#readMessages(req, res);
-    if (!parsed) return;
     if (!parsed.messages.some(isInitialize)) {
       return void refuse(
         res,
@@ -139,7 +169,7 @@ export class HttpServer {
   ): Promise<void> {
     const id = crypto.randomUUID();
     const session = this.#deps.newSession({ transport: "http", principal });
-    const transport = new StreamableHttpServerTransport(id);
+    const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
     // Set before connect: Protocol chains its own close handling after this one.
     transport.onclose = () => this.#forget(id);
     await session.connect(transport);

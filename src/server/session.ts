@@ -16,11 +16,14 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
-import type { Caller, Router } from "../router/router.ts";
+import { declaredVersion } from "../protocol/era.ts";
+import type { Caller, RequestContext, Router } from "../router/router.ts";
 import type { TaskService } from "../tasks/tasks.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
+import { dispatch, invalid } from "./dispatch.ts";
+import { type ModernFace, modernWireError } from "./eras/modern.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
 import { taskRequest, wireTask } from "./task-wire.ts";
 
@@ -37,6 +40,8 @@ export interface SessionDeps {
   limits: MessageLimits;
   /** Resolves when the catalog is complete enough to list (the start-up hold); rejects when `signal` aborts. */
   whenCatalogReady?: (signal: AbortSignal) => Promise<void>;
+  /** Serves requests that carry the 2026-07-28 `_meta` envelope (stdio and WebSocket sessions). */
+  modern?: ModernFace;
   serverInfo: { name: string; version: string };
   instructions?: string;
 }
@@ -67,11 +72,6 @@ const TASKS_ACCEPTED: ServerCapabilities = {
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
 
-const PAGE_SIZE = 500;
-
-/** Requests that wait for the start-up hold: an early list must not look complete while upstreams connect. */
-const HELD_AT_START = new Set(["tools/list", "prompts/list", "resources/list", "resources/templates/list"]);
-
 export class GatewaySession implements Caller {
   readonly server: Server;
   readonly info: SessionInfo;
@@ -98,6 +98,26 @@ export class GatewaySession implements Caller {
       return tasks ? { ...CAPABILITIES, tasks } : CAPABILITIES;
     };
     this.server.fallbackRequestHandler = (request, extra) => {
+      // A request carrying the 2026-07-28 envelope is served statelessly, whatever this session negotiated.
+      if (deps.modern && declaredVersion(request.params) !== undefined) {
+        return deps.modern
+          .serve(
+            { id: extra.requestId, method: request.method, params: request.params ?? {} },
+            {
+              principal: info.principal,
+              signal: extra.signal,
+              notify: (method, params) => {
+                extra.sendNotification({ method, params } as never).catch(() => {});
+              },
+              transport: info.transport === "stdio" ? "pipe" : "tcp",
+            },
+          )
+          .catch((err) => {
+            // The SDK sends a thrown object's numeric `code`, `message` and `data` as the JSON-RPC error.
+            const { code, message, data } = modernWireError(err);
+            throw Object.assign(new Error(message), { code, data });
+          });
+      }
       const params = request.params as Record<string, unknown> | undefined;
       const target = params?.name ?? params?.uri;
       const headers = extra.requestInfo?.headers;
@@ -216,103 +236,30 @@ export class GatewaySession implements Caller {
   async #dispatch(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
     const { router } = this.#deps;
     const params = (request.params ?? {}) as Record<string, unknown>;
-    const ctx = {
-      caller: this,
-      principal: this.info.principal,
-      requestId: extra.requestId,
-      signal: extra.signal,
-      meta: params._meta as Record<string, unknown> | undefined,
-    };
     try {
-      const { whenCatalogReady } = this.#deps;
-      if (
-        whenCatalogReady &&
-        (HELD_AT_START.has(request.method) ||
-          (request.method === "tools/call" &&
-            typeof params.name === "string" &&
-            !router.knowsTool(params.name)))
-      ) {
-        await whenCatalogReady(extra.signal);
-      }
       switch (request.method) {
         case "ping":
           return {};
-        case "tools/list":
-          return page(router.listTools(this.info.principal), params.cursor, "tools");
-        case "tools/call": {
-          const name = params.name;
-          if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
-          const args = params.arguments ?? {};
-          if (typeof args !== "object" || Array.isArray(args))
-            throw invalid("tools/call params.arguments must be an object");
-          if (params.task !== undefined) {
-            const created = await this.#deps.tasks.callTool(
-              name,
-              args as Record<string, unknown>,
-              { ...ctx, onProgress: undefined },
-              taskRequest(params.task),
-            );
-            if ("result" in created) return created.result;
-            return { task: wireTask(created.task) };
-          }
-          const progressToken = ctx.meta?.progressToken;
-          // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
-          // drops a progress update that arrives in the same read as its response: a macrotask between
-          // them keeps them in separate writes.
-          let progressSent: Promise<void> | undefined;
-          const length = Number(extra.requestInfo?.headers?.["content-length"]);
-          const result = await router.callTool(name, args as Record<string, unknown>, {
-            ...ctx,
-            // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
-            requestBytes: Number.isFinite(length) ? length : undefined,
-            onProgress:
-              progressToken === undefined
-                ? undefined
-                : (p) => {
-                    const notification = {
-                      method: "notifications/progress",
-                      params: { ...p, progressToken },
-                    };
-                    progressSent = (progressSent ?? Promise.resolve())
-                      .then(() => extra.sendNotification(notification as never))
-                      .catch(() => {});
-                  },
-          });
-          if (progressSent) {
-            await progressSent;
-            await new Promise((resolve) => setImmediate(resolve));
-          }
-          return result;
-        }
+        case "tools/call":
+          if (params.task === undefined) return await this.#neutral(request, params, extra);
+          return await this.#taskCall(params, this.#context(params, extra));
         case "tasks/get":
-          return wireTask(await this.#deps.tasks.get(params.taskId, ctx));
+          return wireTask(await this.#deps.tasks.get(params.taskId, this.#context(params, extra)));
         case "tasks/result":
-          return await this.#deps.tasks.result(params.taskId, ctx);
+          return await this.#deps.tasks.result(params.taskId, this.#context(params, extra));
         case "tasks/cancel":
-          return wireTask(await this.#deps.tasks.cancel(params.taskId, ctx));
+          return wireTask(await this.#deps.tasks.cancel(params.taskId, this.#context(params, extra)));
         case "tasks/list": {
-          const listed = await this.#deps.tasks.list(params.cursor, ctx);
+          const listed = await this.#deps.tasks.list(params.cursor, this.#context(params, extra));
           return {
             tasks: listed.tasks.map(wireTask),
             ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
           };
         }
-        case "prompts/list":
-          return page(router.listPrompts(), params.cursor, "prompts");
-        case "prompts/get":
-          return await router.getPrompt(params, ctx);
-        case "resources/list":
-          return page(router.listResources(), params.cursor, "resources");
-        case "resources/templates/list":
-          return page(router.listResourceTemplates(), params.cursor, "resourceTemplates");
-        case "resources/read":
-          return await router.readResource(params, ctx);
         case "resources/subscribe":
-          return await router.subscribe(params, ctx);
+          return await router.subscribe(params, this.#context(params, extra));
         case "resources/unsubscribe":
-          return await router.unsubscribe(params, ctx);
-        case "completion/complete":
-          return await router.complete(params, ctx);
+          return await router.unsubscribe(params, this.#context(params, extra));
         case "logging/setLevel": {
           const level = LoggingLevelSchema.safeParse(params.level);
           if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
@@ -321,40 +268,62 @@ export class GatewaySession implements Caller {
           return {};
         }
         default:
-          throw new GatewayError(
-            ErrorCode.MethodNotFound,
-            `toolgate does not support method "${request.method}"`,
-          );
+          return await this.#neutral(request, params, extra);
       }
     } catch (err) {
       throw asMcpError(err);
     }
   }
+
+  /** What both eras serve alike (server/dispatch.ts). */
+  #neutral(request: JSONRPCRequest, params: Record<string, unknown>, extra: Extra) {
+    // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
+    const length = Number(extra.requestInfo?.headers?.["content-length"]);
+    return dispatch(this.#deps.router, {
+      method: request.method,
+      params,
+      caller: this,
+      principal: this.info.principal,
+      requestId: extra.requestId,
+      signal: extra.signal,
+      requestBytes: Number.isFinite(length) ? length : undefined,
+      notify: (method, p) => extra.sendNotification({ method, params: p } as never),
+      whenCatalogReady: this.#deps.whenCatalogReady,
+    });
+  }
+
+  #context(params: Record<string, unknown>, extra: Extra): RequestContext {
+    return {
+      caller: this,
+      principal: this.info.principal,
+      requestId: extra.requestId,
+      signal: extra.signal,
+      meta: params._meta as Record<string, unknown> | undefined,
+    };
+  }
+
+  /** A task-augmented `tools/call` (2025-11-25 experimental tasks): a task handle now, the result later. */
+  async #taskCall(params: Record<string, unknown>, ctx: RequestContext) {
+    const name = params.name;
+    if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
+    const args = params.arguments ?? {};
+    if (typeof args !== "object" || Array.isArray(args))
+      throw invalid("tools/call params.arguments must be an object");
+    const created = await this.#deps.tasks.callTool(
+      name,
+      args as Record<string, unknown>,
+      { ...ctx, onProgress: undefined },
+      taskRequest(params.task),
+    );
+    if ("result" in created) return created.result;
+    return { task: wireTask(created.task) };
+  }
 }
 
 type Extra = Parameters<NonNullable<Server["fallbackRequestHandler"]>>[1];
-
-function invalid(message: string): GatewayError {
-  return new GatewayError(ErrorCode.InvalidRequest, message);
-}
 
 /** The SDK turns a thrown object with numeric `code` into a JSON-RPC error response. */
 function asMcpError(err: unknown): Error & { code: number; data: unknown } {
   const wire = toWire(err);
   return Object.assign(new Error(wire.message), { code: wire.code, data: wire.data });
-}
-
-/** Opaque cursors over a list that the gateway assembles: base64 of the offset. */
-function page<T>(items: readonly T[], cursor: unknown, key: string): Record<string, unknown> {
-  let start = 0;
-  if (cursor !== undefined) {
-    const parsed =
-      typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
-    if (!Number.isInteger(parsed) || parsed < 0) throw invalid(`invalid cursor ${JSON.stringify(cursor)}`);
-    start = parsed;
-  }
-  const end = start + PAGE_SIZE;
-  const result: Record<string, unknown> = { [key]: items.slice(start, end) };
-  if (end < items.length) result.nextCursor = Buffer.from(String(end)).toString("base64url");
-  return result;
 }

@@ -7,8 +7,11 @@
  * for it (the usual tools/call: one write, no SSE framing), and turns into a `text/event-stream` only when a
  * notification or a server→client request related to it must go out first (progress, logs, sampling), or when
  * it has waited a whole keep-alive period. The spec lets the server choose per request; clients must accept
- * both. A client that drops a POST before all its answers is sent `notifications/cancelled` for them on its
- * behalf: nothing can resume such a stream (there is no event store), so its upstream calls stop.
+ * both. With an event store, SSE events carry ids (`<streamId>_<seq>`) and are recorded: a client whose
+ * stream was cut reconnects with GET + `Last-Event-ID`, gets what it missed, and the rest of the answers follow
+ * on that GET. A client that drops a POST before all its answers, and does not resume it within the grace
+ * time (at once when nothing on it could be resumed), is sent `notifications/cancelled` for them on its
+ * behalf, so its upstream calls stop.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
@@ -21,16 +24,21 @@ import {
   type RequestId,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
+import { type EventStore, streamOf } from "../stores/event-store.ts";
 
 /** A comment frame this often keeps proxies and idle timers from cutting a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
 /** Same bound as the SDK's transport. */
 const MAX_BATCH = 100;
 
+/** How long a cut, resumable POST stream waits for the client to come back before its calls are cancelled. */
+const RESUME_GRACE_MS = 30_000;
+
 /** One open response: a POST waiting for its answers, or the session's GET stream (no requests). */
 interface Exchange {
   readonly owner: StreamableHttpServerTransport;
-  readonly res: ServerResponse;
+  /** The response carrying it; a resumed stream moves to the GET that resumed it. */
+  res: ServerResponse;
   /** Ids of the POST's requests not answered yet (a batch may repeat one). */
   readonly pending: RequestId[];
   /** Responses held back while the answer can still be plain JSON. */
@@ -39,6 +47,11 @@ interface Exchange {
   sse: boolean;
   /** Keep-alive ticks seen while still JSON: the second one turns the answer into a stream. */
   ticks: number;
+  /** With an event store: the stream's id and the last event number written. */
+  streamId?: string;
+  seq: number;
+  /** Cut and waiting to be resumed; fires the cancellation when nobody comes back. */
+  grace?: NodeJS.Timeout | undefined;
 }
 
 export class StreamableHttpServerTransport implements Transport {
@@ -56,9 +69,14 @@ export class StreamableHttpServerTransport implements Transport {
   #standalone: Exchange | undefined;
   #initialized = false;
   #closed = false;
+  readonly #store: EventStore | undefined;
+  /** Streams by id, while they may still get events (for resumption). */
+  readonly #streams = new Map<string, Exchange>();
+  #streamCount = 0;
 
-  constructor(sessionId: string) {
+  constructor(sessionId: string, store?: EventStore) {
     this.sessionId = sessionId;
+    this.#store = store;
   }
 
   async start(): Promise<void> {}
@@ -118,9 +136,19 @@ export class StreamableHttpServerTransport implements Transport {
       return void refuse(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream");
     }
     if (!checkProtocolVersion(req, res)) return;
+    const lastEventId = req.headers["last-event-id"];
+    if (typeof lastEventId === "string" && this.#store) {
+      void this.#resume(res, lastEventId).catch(() => {
+        if (!res.headersSent) refuse(res, 500, -32603, "could not read the event store");
+        else res.end();
+      });
+      return;
+    }
     if (this.#standalone) {
       return void refuse(res, 409, -32000, "Conflict: Only one SSE stream is allowed per session");
     }
+    // A fresh GET stream replaces earlier ones: they cannot be resumed any more.
+    for (const [id, old] of this.#streams) if (old.pending.length === 0) this.#streams.delete(id);
     const exchange = this.#track(res, [], false);
     this.#standalone = exchange;
     this.#startStream(exchange);
@@ -145,23 +173,24 @@ export class StreamableHttpServerTransport implements Transport {
     if (id === undefined) {
       if (response) throw new Error("Cannot send a response on the standalone SSE stream");
       // No GET stream open: like the SDK without an event store, the message is dropped.
-      if (this.#standalone) writeEvent(this.#standalone.res, message);
+      if (this.#standalone) this.#write(this.#standalone, message);
       return;
     }
     const exchange = this.#exchanges.get(id);
     if (!exchange) throw new Error(`No connection established for request ID: ${String(id)}`);
     if (!response) {
       this.#startStream(exchange);
-      writeEvent(exchange.res, message);
+      this.#write(exchange, message);
       return;
     }
     const { pending, responses, res } = exchange;
     pending.splice(pending.indexOf(id), 1);
     if (!pending.includes(id)) this.#exchanges.delete(id);
-    if (exchange.sse) writeEvent(res, message);
+    if (exchange.sse) this.#write(exchange, message);
     else responses.push(message);
     if (pending.length > 0) return;
     StreamableHttpServerTransport.#live.delete(exchange);
+    this.#finished(exchange);
     if (res.destroyed) return;
     if (exchange.sse) {
       res.end();
@@ -180,8 +209,10 @@ export class StreamableHttpServerTransport implements Transport {
     if (this.#standalone) open.add(this.#standalone);
     this.#exchanges.clear();
     this.#standalone = undefined;
+    this.#streams.clear();
     for (const exchange of open) {
       exchange.pending.length = 0;
+      this.#finished(exchange);
       StreamableHttpServerTransport.#live.delete(exchange);
       this.#startStream(exchange);
       exchange.res.end();
@@ -190,7 +221,16 @@ export class StreamableHttpServerTransport implements Transport {
   }
 
   #track(res: ServerResponse, pending: RequestId[], batch: boolean): Exchange {
-    const exchange: Exchange = { owner: this, res, pending, responses: [], batch, sse: false, ticks: 0 };
+    const exchange: Exchange = {
+      owner: this,
+      res,
+      pending,
+      responses: [],
+      batch,
+      sse: false,
+      ticks: 0,
+      seq: 0,
+    };
     StreamableHttpServerTransport.#live.add(exchange);
     StreamableHttpServerTransport.#ticker ??= setInterval(
       () => StreamableHttpServerTransport.#keepAlive(),
@@ -203,6 +243,10 @@ export class StreamableHttpServerTransport implements Transport {
   #startStream(exchange: Exchange): void {
     if (exchange.sse) return;
     exchange.sse = true;
+    if (this.#store) {
+      exchange.streamId = `${this.sessionId}_${++this.#streamCount}`;
+      this.#streams.set(exchange.streamId, exchange);
+    }
     const { res } = exchange;
     if (res.destroyed || res.headersSent) return;
     res.writeHead(200, {
@@ -212,14 +256,95 @@ export class StreamableHttpServerTransport implements Transport {
       "x-accel-buffering": "no",
       "mcp-session-id": this.sessionId,
     });
-    for (const held of exchange.responses) writeEvent(res, held);
+    if (exchange.streamId !== undefined && this.#store) {
+      // The priming event (2025-11-25, SEP-1699): an id and no data, so even a stream cut before its first
+      // message can be resumed; clients skip events without data.
+      const id = `${exchange.streamId}_0`;
+      void Promise.resolve(this.#store.append(exchange.streamId, id, "")).catch(() => {});
+      res.write(`id: ${id}\ndata: \n\n`);
+    }
+    for (const held of exchange.responses) this.#write(exchange, held);
     exchange.responses.length = 0;
   }
 
-  /** The POST's response closed: if answers were still due, the client gave up on them. */
+  /** One SSE event; with an event store it gets an id and is recorded before it is written. */
+  #write(exchange: Exchange, message: JSONRPCMessage): void {
+    const { streamId } = exchange;
+    if (!this.#store || streamId === undefined) {
+      writeEvent(exchange.res, message);
+      return;
+    }
+    const id = `${streamId}_${++exchange.seq}`;
+    const data = JSON.stringify(message);
+    void Promise.resolve(this.#store.append(streamId, id, data)).catch(() => {});
+    const { res } = exchange;
+    if (!res.destroyed && !res.writableEnded) res.write(`id: ${id}\nevent: message\ndata: ${data}\n\n`);
+  }
+
+  /** The exchange is answered (or the session ended): nothing left to resume. */
+  #finished(exchange: Exchange): void {
+    clearTimeout(exchange.grace);
+    if (exchange.streamId !== undefined) this.#streams.delete(exchange.streamId);
+  }
+
+  /**
+   * GET with `Last-Event-ID`: replay what the stream missed, then, if it still has answers due, carry them on
+   * this response. A stream of another session, or one the store no longer holds, cannot be resumed (404).
+   */
+  async #resume(res: ServerResponse, lastEventId: string): Promise<void> {
+    const streamId = streamOf(lastEventId);
+    const events = streamId.startsWith(`${this.sessionId}_`)
+      ? await this.#store?.after(streamId, lastEventId)
+      : undefined;
+    if (!events) {
+      return void refuse(res, 404, -32000, `cannot resume after event ${lastEventId}: it is no longer held`);
+    }
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      "mcp-session-id": this.sessionId,
+    });
+    for (const event of events) {
+      if (event.data === "") continue;
+      res.write(`id: ${event.id}\nevent: message\ndata: ${event.data}\n\n`);
+    }
+    const exchange = this.#streams.get(streamId);
+    if (!exchange) return void res.end();
+    if (exchange.pending.length === 0) {
+      // The session's GET stream: it carries on as the standalone stream, unless another one took over.
+      if (this.#standalone) return void res.end();
+      this.#standalone = exchange;
+      exchange.res = res;
+      StreamableHttpServerTransport.#live.add(exchange);
+      res.once("close", () => {
+        StreamableHttpServerTransport.#live.delete(exchange);
+        if (this.#standalone === exchange) this.#standalone = undefined;
+      });
+      return;
+    }
+    clearTimeout(exchange.grace);
+    exchange.grace = undefined;
+    exchange.res = res;
+    StreamableHttpServerTransport.#live.add(exchange);
+    res.once("close", () => this.#dropped(exchange));
+  }
+
+  /** The POST's response closed: if answers were still due, the client gave up on them, or will resume. */
   #dropped(exchange: Exchange): void {
     StreamableHttpServerTransport.#live.delete(exchange);
     if (exchange.pending.length === 0) return;
+    if (exchange.streamId !== undefined && !this.#closed) {
+      // The client holds an event id of this stream: give it time to come back with Last-Event-ID.
+      exchange.grace = setTimeout(() => this.#cancel(exchange), RESUME_GRACE_MS).unref();
+      return;
+    }
+    this.#cancel(exchange);
+  }
+
+  #cancel(exchange: Exchange): void {
+    this.#finished(exchange);
     const ids = new Set(exchange.pending);
     exchange.pending.length = 0;
     for (const id of ids) {
@@ -257,16 +382,17 @@ function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
   if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 }
 
-/** A JSON-RPC error reply with no id; returns false for `return refuse(...)` in handlePost. */
+/** A JSON-RPC error reply (no id unless given); returns false for `return refuse(...)` in handlePost. */
 export function refuse(
   res: ServerResponse,
   status: number,
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  id: RequestId | null = null,
 ): false {
   res.writeHead(status, { ...headers, "content-type": "application/json" });
-  res.end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }));
+  res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }));
   return false;
 }
 

@@ -1,0 +1,114 @@
+/**
+ * What the 2026-07-28 revision requires of a request before it is served: the `_meta` envelope (any
+ * transport) and, over HTTP, the headers mirrored from the body (`MCP-Protocol-Version`, `Mcp-Method`,
+ * `Mcp-Name`, `Mcp-Param-*` for `x-mcp-header` arguments), Base64 sentinels decoded. Throws ModernError.
+ */
+import type { IncomingMessage } from "node:http";
+import { INPUT_METHODS, META, MODERN_VERSION, ModernCode, ModernError } from "../../protocol/era.ts";
+
+/** The `_meta` envelope every modern request carries; -32602 when it is missing or malformed. */
+export function checkEnvelope(params: Record<string, unknown>): void {
+  const meta = params._meta;
+  if (typeof meta !== "object" || meta === null) {
+    throw new ModernError(
+      -32602,
+      `Invalid params: params._meta with ${META.protocolVersion} and ${META.clientCapabilities} is required`,
+    );
+  }
+  const m = meta as Record<string, unknown>;
+  if (typeof m[META.protocolVersion] !== "string") {
+    throw new ModernError(-32602, `Invalid params: _meta["${META.protocolVersion}"] is required`);
+  }
+  const capabilities = m[META.clientCapabilities];
+  if (typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
+    throw new ModernError(
+      -32602,
+      `Invalid params: _meta["${META.clientCapabilities}"] (an object) is required`,
+    );
+  }
+}
+
+/** The headers this revision mirrors from the body, checked against it (HTTP only); throws ModernError. */
+export function checkHeaders(
+  req: IncomingMessage,
+  method: string,
+  params: Record<string, unknown>,
+  toolSchema: (name: string) => Record<string, unknown> | undefined,
+): void {
+  const declared = (params._meta as Record<string, unknown>)[META.protocolVersion];
+  const header = headerValue(req, "mcp-protocol-version");
+  if (header === undefined) throw mismatch("the MCP-Protocol-Version header is missing");
+  if (header !== declared) {
+    throw mismatch(
+      `MCP-Protocol-Version header '${header}' does not match _meta protocol version '${String(declared)}'`,
+    );
+  }
+  if (declared !== MODERN_VERSION) return;
+  const methodHeader = headerValue(req, "mcp-method");
+  if (methodHeader === undefined) throw mismatch("the Mcp-Method header is missing");
+  if (methodHeader !== method) {
+    throw mismatch(`Mcp-Method header value '${methodHeader}' does not match body method '${method}'`);
+  }
+  if (INPUT_METHODS.has(method)) {
+    const body = method === "resources/read" ? params.uri : params.name;
+    const raw = headerValue(req, "mcp-name");
+    if (raw === undefined) throw mismatch("the Mcp-Name header is missing");
+    const name = decodeHeader(raw, "Mcp-Name");
+    if (name !== body)
+      throw mismatch(`Mcp-Name header value '${name}' does not match body value '${String(body)}'`);
+  }
+  if (method === "tools/call" && typeof params.name === "string") {
+    const schema = toolSchema(params.name);
+    if (schema) checkParamHeaders(req, schema, (params.arguments ?? {}) as Record<string, unknown>);
+  }
+}
+
+function mismatch(message: string): ModernError {
+  return new ModernError(ModernCode.HeaderMismatch, `Header mismatch: ${message}`);
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value.join(", ") : value).trim();
+}
+
+const SENTINEL = /^=\?base64\?(.*)\?=$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const HEADER_SAFE = /^[\x20-\x7E\t]*$/;
+
+/** A header value as the client meant it: the `=?base64?…?=` sentinel decoded, invalid values refused. */
+function decodeHeader(raw: string, name: string): string {
+  if (!HEADER_SAFE.test(raw)) throw mismatch(`${name} header contains invalid characters`);
+  const encoded = SENTINEL.exec(raw);
+  if (!encoded) return raw;
+  const b64 = encoded[1] ?? "";
+  if (!BASE64.test(b64) || b64.length % 4 !== 0) throw mismatch(`${name} header has invalid Base64`);
+  return Buffer.from(b64, "base64").toString("utf8");
+}
+
+/** Every argument the tool marks with `x-mcp-header` must be mirrored, equal, in its `Mcp-Param-*` header. */
+function checkParamHeaders(
+  req: IncomingMessage,
+  schema: Record<string, unknown>,
+  args: Record<string, unknown>,
+): void {
+  const visit = (node: unknown, value: unknown): void => {
+    const properties = (node as { properties?: Record<string, Record<string, unknown>> })?.properties;
+    if (!properties || typeof value !== "object" || value === null) return;
+    for (const [key, property] of Object.entries(properties)) {
+      const v = (value as Record<string, unknown>)[key];
+      const name = property?.["x-mcp-header"];
+      if (typeof name === "string" && v !== undefined && v !== null) {
+        const raw = headerValue(req, `mcp-param-${name.toLowerCase()}`);
+        if (raw === undefined)
+          throw mismatch(`the Mcp-Param-${name} header is missing for argument '${key}'`);
+        const header = decodeHeader(raw, `Mcp-Param-${name}`);
+        const same = typeof v === "number" ? Number(header) === v : header === String(v);
+        if (!same) throw mismatch(`Mcp-Param-${name} header value does not match argument '${key}'`);
+      }
+      visit(property, v);
+    }
+  };
+  visit(schema, args);
+}

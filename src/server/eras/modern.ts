@@ -1,0 +1,514 @@
+/**
+ * The 2026-07-28 face of `/mcp`: one POST, one request, no session. It checks what this revision requires of
+ * every request (the `_meta` protocol version and client capabilities, the `MCP-Protocol-Version`, `Mcp-Method`,
+ * `Mcp-Name` and `Mcp-Param-*` headers against the body), serves `server/discover` and `subscriptions/listen`,
+ * answers removed methods with 404 / -32601, and hands everything else to the era-neutral dispatcher. Results
+ * get `resultType`, the server's identity in `_meta`, and caching hints on cacheable lists. Server→client
+ * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { toWire } from "../../errors.ts";
+import {
+  CACHEABLE_METHODS,
+  INPUT_METHODS,
+  META,
+  MODERN_VERSION,
+  ModernCode,
+  ModernError,
+  REMOVED_METHODS,
+  SUPPORTED_VERSIONS,
+} from "../../protocol/era.ts";
+import type { HeldCall, InputRounds, RoundOutcome, RoundSink } from "../../protocol/input-rounds.ts";
+import type { Caller, Router } from "../../router/router.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import type { Telemetry } from "../../telemetry/telemetry.ts";
+import type { Principal } from "../auth/principal.ts";
+import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
+import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
+
+/** How long clients may reuse a list or discover result; list_changed on a listen stream says sooner. */
+const LIST_TTL_MS = 60_000;
+const KEEP_ALIVE_MS = 15_000;
+const LOG_LEVELS = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+export interface ModernFaceDeps {
+  router: Router;
+  log: Logger;
+  telemetry: Pick<Telemetry, "serverSpan">;
+  serverInfo: { name: string; version: string };
+  instructions(): string | undefined;
+  /** A tool's input schema, for `x-mcp-header` checks. */
+  toolSchema(name: string): Record<string, unknown> | undefined;
+  rounds: InputRounds;
+  /** Bound on listen streams and on calls held between input rounds, each (gateway.maxSessions). */
+  maxOpen(): number;
+  /** The start-up hold (see server/dispatch.ts). */
+  whenCatalogReady?: (signal: AbortSignal) => Promise<void>;
+}
+
+type Kind = "tools" | "prompts" | "resources";
+
+interface Listener {
+  id: string | number;
+  kinds: Set<Kind>;
+  notify: ModernContext["notify"];
+  /** Ends the subscription gracefully (its request gets a result). */
+  end(): void;
+}
+
+/** How one modern request reaches its client, whatever the transport. */
+export interface ModernContext {
+  principal: Principal;
+  /** Fires when the client cancels or goes away. */
+  signal: AbortSignal;
+  /** A notification related to this request (progress, logs, listen events). */
+  notify(method: string, params: Record<string, unknown>): void;
+  transport: "tcp" | "pipe";
+  headers?: IncomingMessage["headers"];
+  /** Size of the request on the wire, when the transport knows it (payload metrics). */
+  requestBytes?: number | undefined;
+}
+
+const CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
+  prompts: { listChanged: true },
+  logging: {},
+  completions: {},
+};
+
+export class ModernFace {
+  readonly #deps: ModernFaceDeps;
+  readonly #listeners = new Set<Listener>();
+
+  constructor(deps: ModernFaceDeps) {
+    this.#deps = deps;
+  }
+
+  /** One modern POST whose body (one JSON-RPC message) is already parsed and validated as JSON-RPC. */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    message: JSONRPCMessage,
+    principal: Principal,
+  ): Promise<void> {
+    if (!("method" in message)) {
+      return void reply(res, 400, null, -32600, "Invalid Request: clients send requests, not responses");
+    }
+    if (!("id" in message)) {
+      // No client notification is defined over HTTP in this revision: accepted and ignored.
+      return void res.writeHead(202).end();
+    }
+    const { id, method } = message;
+    const params = (message.params ?? {}) as Record<string, unknown>;
+    const accept = req.headers.accept;
+    if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) {
+      return void reply(
+        res,
+        406,
+        id,
+        -32600,
+        "Not Acceptable: Accept must list application/json and text/event-stream",
+      );
+    }
+    try {
+      checkEnvelope(params);
+      checkHeaders(req, method, params, this.#deps.toolSchema);
+    } catch (err) {
+      const e = err as ModernError;
+      return void reply(res, e.status, id, e.code, e.message, e.data);
+    }
+    const answer = new Answer(res);
+    const closed = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) closed.abort(new Error("the client closed the request's stream"));
+    });
+    // A listen stream may stay quiet for long: a comment now and then keeps intermediaries from cutting it.
+    const keepAlive =
+      method === "subscriptions/listen"
+        ? setInterval(() => answer.comment(), KEEP_ALIVE_MS).unref()
+        : undefined;
+    try {
+      const result = await this.serve(
+        { id, method, params },
+        {
+          principal,
+          signal: closed.signal,
+          notify: (m, p) => answer.notify({ jsonrpc: "2.0", method: m, params: p }),
+          transport: "tcp",
+          headers: req.headers,
+          requestBytes: Number(req.headers["content-length"]) || undefined,
+        },
+      );
+      if (!res.destroyed) answer.finish(id, result);
+    } catch (err) {
+      if (!res.destroyed) answer.error(id, err);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /**
+   * One modern request on any transport (HTTP above; stdio and WebSocket sessions hand theirs here): the
+   * `_meta` envelope checked, the method served, the result completed. Throws ModernError for the modern
+   * revision's own errors, anything else for the usual mapping.
+   */
+  async serve(
+    request: { id: string | number; method: string; params: Record<string, unknown> },
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    const { id, method, params } = request;
+    checkEnvelope(params);
+    const declared = (params._meta as Record<string, unknown>)[META.protocolVersion];
+    if (declared !== MODERN_VERSION) {
+      throw new ModernError(
+        ModernCode.UnsupportedProtocolVersion,
+        `Unsupported protocol version ${String(declared)}; per-request _meta is served for ${MODERN_VERSION}, earlier versions need an initialize handshake`,
+        400,
+        { supported: SUPPORTED_VERSIONS, requested: declared },
+      );
+    }
+    if (REMOVED_METHODS.has(method) || (!NEUTRAL_METHODS.has(method) && !OWN_METHODS.has(method))) {
+      const why = REMOVED_METHODS.has(method)
+        ? ` (removed in ${MODERN_VERSION}; ${REMOVED_HINT[method] ?? "not used any more"})`
+        : "";
+      throw new ModernError(-32601, `Method not found: ${method}${why}`, 404);
+    }
+    const meta = params._meta as Record<string, unknown>;
+    const target = params.name ?? params.uri;
+    return this.#deps.telemetry.serverSpan(
+      {
+        method,
+        ...(typeof target === "string" && { target }),
+        requestId: id,
+        transport: ctx.transport,
+        protocolVersion: MODERN_VERSION,
+        meta,
+        ...(ctx.headers && { headers: ctx.headers }),
+      },
+      () => this.#serve(id, method, params, ctx),
+    );
+  }
+
+  /** Tell listen streams that asked for it that a list changed. */
+  listChanged(kind: Kind): void {
+    for (const listener of this.#listeners) {
+      if (!listener.kinds.has(kind)) continue;
+      listener.notify(`notifications/${kind}/list_changed`, {
+        _meta: { [META.subscriptionId]: listener.id },
+      });
+    }
+  }
+
+  /** Shutdown: end every listen stream gracefully (a result for its request), cancel held calls. */
+  close(): void {
+    for (const listener of [...this.#listeners]) listener.end();
+    this.#listeners.clear();
+    this.#deps.rounds.close();
+  }
+
+  async #serve(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    const { principal } = ctx;
+    if (method === "server/discover") return this.#complete(method, this.#discover(), principal);
+    if (method === "subscriptions/listen") return this.#listen(id, params, ctx);
+    const meta = params._meta as Record<string, unknown>;
+    const sink: RoundSink = {
+      capabilities: meta[META.clientCapabilities] as Record<string, unknown>,
+      progressToken: meta.progressToken,
+      notify: async (m, p) => {
+        if (m === "notifications/message" && !logAllowed(meta[META.logLevel], p.level)) return;
+        ctx.notify(m, p);
+      },
+    };
+    const base = {
+      method,
+      principal,
+      requestId: id,
+      requestBytes: ctx.requestBytes,
+      whenCatalogReady: this.#deps.whenCatalogReady,
+    };
+    let outcome: RoundOutcome;
+    if (INPUT_METHODS.has(method)) {
+      if (params.requestState === undefined && this.#deps.rounds.size >= this.#deps.maxOpen()) {
+        throw full(`${this.#deps.rounds.size} calls are waiting for input rounds`);
+      }
+      const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
+      const { inputResponses, requestState, ...rest } = params;
+      outcome =
+        requestState !== undefined
+          ? await this.#deps.rounds.resume(who, requestState, inputResponses, sink, ctx.signal)
+          : await this.#deps.rounds.start(
+              who,
+              sink,
+              (held) =>
+                dispatch(this.#deps.router, {
+                  ...base,
+                  params: rest,
+                  caller: heldCaller(held),
+                  signal: held.controller.signal,
+                  notify: held.notify,
+                }),
+              ctx.signal,
+              inputResponses,
+            );
+    } else {
+      const result = await dispatch(this.#deps.router, {
+        ...base,
+        params,
+        caller: plainCaller(sink),
+        signal: ctx.signal,
+        notify: sink.notify,
+      });
+      outcome = { kind: "result", result };
+    }
+    if (outcome.kind === "error") throw outcome.error;
+    return outcome.kind === "input" ? outcome.result : this.#complete(method, outcome.result, principal);
+  }
+
+  #discover(): Record<string, unknown> {
+    const instructions = this.#deps.instructions();
+    return {
+      supportedVersions: SUPPORTED_VERSIONS,
+      capabilities: CAPABILITIES,
+      ...(instructions && { instructions }),
+    };
+  }
+
+  /** `resultType`, the server's identity, and caching hints where the method is cacheable. */
+  #complete(method: string, result: Record<string, unknown>, principal: Principal): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...result };
+    out.resultType ??= "complete";
+    out._meta = { ...(result._meta as object | undefined), [META.serverInfo]: this.#deps.serverInfo };
+    if (CACHEABLE_METHODS.has(method)) {
+      out.ttlMs ??= method === "resources/read" ? 0 : LIST_TTL_MS;
+      // Lists are filtered per principal once callers authenticate: no shared cache may reuse them then.
+      out.cacheScope ??= principal.kind === "anonymous" && method !== "resources/read" ? "public" : "private";
+    }
+    return out;
+  }
+
+  /**
+   * `subscriptions/listen`: acknowledges what it will deliver, then carries list changes and resource updates
+   * tagged with the subscription id until the client goes away (no result) or the gateway ends it (a result).
+   */
+  async #listen(
+    id: string | number,
+    params: Record<string, unknown>,
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    if (this.#listeners.size >= this.#deps.maxOpen()) {
+      throw full(`${this.#listeners.size} subscriptions/listen streams are open`);
+    }
+    const filter = (params.notifications ?? {}) as Record<string, unknown>;
+    const kinds = new Set<Kind>();
+    const ack: Record<string, unknown> = {};
+    for (const [flag, kind] of [
+      ["toolsListChanged", "tools"],
+      ["promptsListChanged", "prompts"],
+      ["resourcesListChanged", "resources"],
+    ] as const) {
+      if (filter[flag] === true) {
+        kinds.add(kind);
+        ack[flag] = true;
+      }
+    }
+    const tag = { [META.subscriptionId]: id };
+    const caller: Caller = {
+      sessionId: `listen-${String(id)}`,
+      request: () => Promise.reject(new Error("a listen stream takes no requests")),
+      notify: async (method, p) => {
+        if (method === "notifications/resources/updated") ctx.notify(method, { ...p, _meta: tag });
+      },
+    };
+    const uris = Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [];
+    const subscribed: string[] = [];
+    for (const uri of uris) {
+      if (typeof uri !== "string") continue;
+      try {
+        await this.#deps.router.subscribe(
+          { uri },
+          { caller, principal: ctx.principal, requestId: id, signal: ctx.signal, meta: undefined },
+        );
+        subscribed.push(uri);
+      } catch (err) {
+        this.#deps.log.debug("listen: resource subscription refused", { uri, err });
+      }
+    }
+    if (subscribed.length) ack.resourceSubscriptions = subscribed;
+    try {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      ctx.notify("notifications/subscriptions/acknowledged", { _meta: tag, notifications: ack });
+      await new Promise<void>((resolve, reject) => {
+        const listener: Listener = {
+          id,
+          kinds,
+          notify: ctx.notify,
+          end: () => {
+            this.#listeners.delete(listener);
+            resolve();
+          },
+        };
+        this.#listeners.add(listener);
+        ctx.signal.addEventListener(
+          "abort",
+          () => {
+            this.#listeners.delete(listener);
+            reject(ctx.signal.reason);
+          },
+          { once: true },
+        );
+      });
+      return { resultType: "complete", _meta: tag };
+    } finally {
+      this.#deps.router.sessionClosed(caller);
+    }
+  }
+}
+
+const OWN_METHODS: ReadonlySet<string> = new Set(["server/discover", "subscriptions/listen"]);
+
+const REMOVED_HINT: Record<string, string> = {
+  initialize: "send per-request _meta instead, or server/discover",
+  ping: "no replacement",
+  "logging/setLevel": `set _meta["${META.logLevel}"] per request`,
+  "resources/subscribe": "use subscriptions/listen",
+  "resources/unsubscribe": "close the subscriptions/listen stream",
+};
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  connection: "keep-alive",
+  "x-accel-buffering": "no",
+};
+
+/** The answer to one modern request: plain JSON unless a notification must go out first. */
+class Answer {
+  readonly #res: ServerResponse;
+  #sse = false;
+
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+
+  notify(message: JSONRPCMessage): void {
+    if (this.#res.destroyed || this.#res.writableEnded) return;
+    if (!this.#sse) {
+      this.#sse = true;
+      this.#res.writeHead(200, SSE_HEADERS);
+    }
+    writeEvent(this.#res, message);
+  }
+
+  /** An SSE comment (keep-alive) once the answer is a stream. */
+  comment(): void {
+    if (this.#sse && !this.#res.destroyed && !this.#res.writableEnded) this.#res.write(": keepalive\n\n");
+  }
+
+  finish(id: string | number, result: Record<string, unknown>): void {
+    const message = { jsonrpc: "2.0" as const, id, result };
+    if (this.#sse) {
+      writeEvent(this.#res, message);
+      this.#res.end();
+      return;
+    }
+    this.#res.writeHead(200, { "content-type": "application/json" });
+    this.#res.end(JSON.stringify(message));
+  }
+
+  error(id: string | number, err: unknown): void {
+    const wire = modernWireError(err);
+    if (this.#sse) return void this.#sseError(id, wire.code, wire.message, wire.data);
+    reply(this.#res, wire.status, id, wire.code, wire.message, wire.data);
+  }
+
+  #sseError(id: string | number, code: number, message: string, data: unknown): void {
+    writeEvent(this.#res, {
+      jsonrpc: "2.0",
+      id,
+      error: { code, message, ...(data !== undefined && { data }) },
+    } as JSONRPCMessage);
+    this.#res.end();
+  }
+}
+
+/**
+ * Any failure of a modern request as its JSON-RPC error and HTTP status: the revision's own errors as
+ * raised, everything else through the gateway's one mapping, with "resource not found" moved from -32002
+ * to -32602 as 2026-07-28 did.
+ */
+export function modernWireError(err: unknown): {
+  code: number;
+  message: string;
+  data: unknown;
+  status: number;
+} {
+  if (err instanceof ModernError) {
+    return { code: err.code, message: err.message, data: err.data, status: err.status };
+  }
+  const wire = toWire(err);
+  const code = wire.code === -32002 ? -32602 : wire.code;
+  return { code, message: wire.message, data: wire.data, status: code === -32601 ? 404 : 200 };
+}
+
+/** A caller for requests that cannot ask the client anything (lists, completions). */
+function plainCaller(sink: RoundSink): Caller {
+  return {
+    sessionId: "modern",
+    request: (method) =>
+      Promise.reject(
+        Object.assign(
+          new Error(`${method} cannot be sent to a ${MODERN_VERSION} client outside a tool call`),
+          {
+            code: -32601,
+          },
+        ),
+      ),
+    notify: (method, params) => sink.notify(method, params ?? {}),
+  };
+}
+
+/** A caller whose server→client requests become input-required rounds. */
+function heldCaller(held: HeldCall): Caller {
+  return {
+    sessionId: `modern-${held.id}`,
+    request: (method, params, options) => held.ask(method, params, options.signal),
+    notify: (method, params) => held.notify(method, params ?? {}),
+  };
+}
+
+/** Over the gateway.maxSessions bound: a clear, retryable refusal rather than unbounded memory. */
+function full(what: string): ModernError {
+  return new ModernError(-32012, `RateLimited: ${what} (the limit is gateway.maxSessions); retry later`, 503);
+}
+
+function logAllowed(wanted: unknown, level: unknown): boolean {
+  if (typeof wanted !== "string") return false;
+  return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(wanted);
+}
+
+function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
+  if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+}
+
+/** A JSON-RPC error reply carrying the request's id (null only when the body had none). */
+function reply(
+  res: ServerResponse,
+  status: number,
+  id: string | number | null,
+  code: number,
+  message: string,
+  data?: unknown,
+): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, ...(data !== undefined && { data }) } }),
+  );
+}
