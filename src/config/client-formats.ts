@@ -8,17 +8,10 @@
 import { homedir } from "node:os";
 import { basename, dirname } from "node:path";
 import { type ConfigIssue, childPath } from "./issues.ts";
+import { ConfigSchema } from "./schema.ts";
 
-/** Top-level keys toolgate owns (its schema rejects anything else). */
-export const OWN_KEYS = [
-  "$schema",
-  "gateway",
-  "defaults",
-  "mcpServers",
-  "upstreams",
-  "security",
-  "telemetry",
-];
+/** Top-level keys toolgate owns (its schema rejects anything else): read from the schema, never listed twice. */
+export const OWN_KEYS = Object.keys(ConfigSchema.shape);
 
 /** Top-level keys of clients' files that resemble toolgate's (Continue's `schema`): never taken for a typo. */
 const CLIENT_TOP_KEYS = new Set([

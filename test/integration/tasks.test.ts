@@ -176,7 +176,7 @@ describe("tasks run by the gateway", () => {
     expect(count("faults__hang", "cancelled")).toBe("1");
     expect(text).toMatch(/toolgate_tasks_running\{toolgate_tool="faults__hang"\} 0/);
     expect(text).toMatch(
-      /toolgate_task_duration_count\{toolgate_tool="faults__echo",toolgate_task_event="completed"\} 1/,
+      /toolgate_task_duration_seconds_count\{toolgate_tool="faults__echo",toolgate_task_event="completed"\} 1/,
     );
   });
 
