@@ -213,7 +213,10 @@ describe("upstream faults", () => {
     expect(status?.lastError).toContain("--fail-start");
     const names = (await client.listTools()).tools.map((t) => t.name);
     expect(names.some((n) => n.startsWith("refuses__"))).toBe(false);
-    await expect(client.callTool({ name: "refuses__echo", arguments: {} })).rejects.toThrow(/refuses__echo/);
+    // A tool of the down upstream fails naming that upstream and why, not "no such tool".
+    const refused = await client.callTool({ name: "refuses__echo", arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/"refuses__echo" would come from upstream "refuses", which is down: .+/);
     expect(textOf(await client.callTool({ name: "garbled__echo", arguments: { text: "up" } }))).toBe("up");
   });
 
