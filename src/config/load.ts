@@ -36,6 +36,8 @@ export interface UpstreamConfig {
   tools: Record<string, ToolOptions>;
   concurrency: ResolvedPolicy["concurrency"];
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** Protocol era to speak; "auto" learns it on every connect. */
+  protocol: "auto" | "2025-11-25" | "2026-07-28";
 }
 
 export interface ResolvedConfig {
@@ -182,6 +184,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
       tools: options.tools ?? {},
       concurrency: { ...UPSTREAM_CONCURRENCY_DEFAULTS, ...options.concurrency },
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
+      protocol: options.protocol ?? "auto",
     });
   }
   return {

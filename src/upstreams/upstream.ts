@@ -5,34 +5,28 @@
  */
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
-  type ClientCapabilities,
   type Implementation,
-  McpError,
   type Prompt,
-  PromptListChangedNotificationSchema,
   PromptSchema,
   type Resource,
-  ResourceListChangedNotificationSchema,
   ResourceSchema,
   type ResourceTemplate,
   ResourceTemplateSchema,
-  type Result,
-  ResultSchema,
   type ServerCapabilities,
   type Tool,
-  ToolListChangedNotificationSchema,
   ToolSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import type { UpstreamConfig } from "../config/load.ts";
-import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
+import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
+import type { ClientEvents, ProtocolEra, UpstreamClient } from "./client.ts";
+import { connectLegacy } from "./legacy-client.ts";
+import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
-import { createTransport } from "./transports.ts";
+import type { TransportHooks } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
@@ -46,6 +40,8 @@ export interface UpstreamStatus {
   restarts: number;
   connectedAt?: string;
   protocolVersion?: string;
+  /** The protocol era learned at the last connect: "2025-11-25" (initialize) or "2026-07-28" (discover). */
+  era?: ProtocolEra;
   serverInfo?: { name: string; version: string };
   tools: number;
   resources: number;
@@ -94,13 +90,6 @@ interface Catalog {
   prompts: Prompt[];
 }
 
-/** Declared so upstreams may use them; the gateway answers through `onServerRequest`. */
-const CLIENT_CAPABILITIES: ClientCapabilities = {
-  sampling: {},
-  elicitation: { form: {} },
-  roots: { listChanged: true },
-};
-
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
 const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
@@ -119,8 +108,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   #running = false;
   #state: UpstreamState = "stopped";
-  /** The client of the current attempt (connecting or ready); any other client's events are stale. */
-  #client: Client | undefined;
+  /** The current connection attempt (connecting or ready); events of any other attempt are stale. */
+  #attemptToken: object | undefined;
+  /** The connection of the current attempt, once connected. */
+  #client: UpstreamClient | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #attempt = 0;
   #connectedOnce = false;
@@ -130,6 +121,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
   #protocolVersion: string | undefined;
+  #era: ProtocolEra | undefined;
   #serverInfo: Implementation | undefined;
   #capabilities: ServerCapabilities | undefined;
   #instructions: string | undefined;
@@ -151,10 +143,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Swap settings that do not need a new connection (prefix, filters, policies, reconnect delays). */
   reconfigure(config: UpstreamConfig): void {
-    if (config.name !== this.name || !isDeepStrictEqual(config.transport, this.#config.transport)) {
+    if (
+      config.name !== this.name ||
+      !isDeepStrictEqual(config.transport, this.#config.transport) ||
+      config.protocol !== this.#config.protocol
+    ) {
       throw new GatewayError(
         ErrorCode.Internal,
-        `upstream "${this.name}": a new name or transport needs a new Upstream, not reconfigure()`,
+        `upstream "${this.name}": a new name, transport or protocol needs a new Upstream, not reconfigure()`,
         { upstream: this.name },
       );
     }
@@ -193,6 +189,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       restarts: this.#restarts,
       ...(this.#connectedAt && { connectedAt: this.#connectedAt.toISOString() }),
       ...(this.#protocolVersion && { protocolVersion: this.#protocolVersion }),
+      ...(this.#era && { era: this.#era }),
       ...(this.#serverInfo && {
         serverInfo: { name: this.#serverInfo.name, version: this.#serverInfo.version },
       }),
@@ -236,36 +233,38 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     options: UpstreamRequestOptions = {},
   ): Promise<Record<string, unknown>> {
     const client = this.#readyClient();
-    // The id Protocol.request is about to take (it reads and increments this counter synchronously).
-    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
+    const token = this.#attemptToken;
+    const toolName = method === "tools/call" ? params?.name : undefined;
+    const tool =
+      typeof toolName === "string" ? this.#catalog.tools.find((t) => t.name === toolName) : undefined;
     try {
-      return await client.request({ method, ...(params && { params }) }, ResultSchema, {
+      return await client.request(method, params, {
         ...(options.signal && { signal: options.signal }),
         ...(options.onprogress && { onprogress: options.onprogress }),
         timeout: options.timeoutMs ?? NO_TIMEOUT_MS,
+        ...(tool && { tool }),
       });
     } catch (err) {
-      forgetRequest(client, id);
       const failure = requestFailure(err, this.name, options.signal);
-      if (failure.connectionBroken) this.#lost(client, failure.error.message);
+      if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
       throw failure.error;
     }
   }
 
   /** Requests sent and not yet answered on the current connection. */
   pendingRequests(): number {
-    const client = this.#client as unknown as SdkProtocolInternals | undefined;
-    return client?._responseHandlers.size ?? 0;
+    return this.#client?.pending() ?? 0;
   }
 
   /** Send a notification upstream (e.g. `notifications/roots/list_changed`). */
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
     const client = this.#readyClient();
+    const token = this.#attemptToken;
     try {
-      await client.notification({ method, ...(params && { params }) });
+      await client.notify(method, params);
     } catch (err) {
       const failure = requestFailure(err, this.name);
-      if (failure.connectionBroken) this.#lost(client, failure.error.message);
+      if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
       throw failure.error;
     }
   }
@@ -279,11 +278,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#connectedAt = undefined;
     const client = this.#client;
     this.#client = undefined;
+    this.#attemptToken = undefined;
     this.#setState("stopped");
     if (client) await client.close().catch(() => {});
   }
 
-  #readyClient(): Client {
+  #readyClient(): UpstreamClient {
     const client = this.#client;
     if (this.#state === "ready" && client) return client;
     const why = this.#lastError ? `; last error: ${this.#lastError}` : "";
@@ -299,55 +299,36 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     if (!this.#running) return;
-    const client = this.#createClient();
-    this.#client = client;
+    const token = {};
+    this.#attemptToken = token;
+    this.#client = undefined;
     this.#lastStderr = undefined;
     this.#setState("connecting");
-    let protocolVersion: string | undefined;
-    let connected = false;
+    let client: UpstreamClient | undefined;
     try {
-      const transport = createTransport(this.#config.transport, {
-        onStderr: (line) => {
-          this.#lastStderr = line;
-          this.#log.info("upstream stderr", { stderr: line });
-        },
-        onWarning: (message) => this.#log.warn(message),
-      });
-      // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
-      // protocol version is visible for every transport.
-      transport.onmessage = (message) => {
-        protocolVersion ??= negotiatedVersion(message);
-      };
-      // While connecting, the failure reaches the catch below with its real cause; the SDK's own close on a
-      // failed handshake would otherwise report a bare "connection closed" first.
-      client.onclose = () => {
-        if (connected) this.#lost(client, this.#closedMessage());
-      };
-      client.onerror = (err) => {
-        this.#log.debug("upstream transport error", { error: err.message });
-        // The SDK leaves a request whose SSE response stream was cut waiting forever (and a legacy SSE
-        // stream's requests die with it): a fresh connection fails them now with ConnectionLost.
-        if (connected && (err instanceof SseError || err.message.startsWith("SSE stream disconnected"))) {
-          this.#lost(client, `the event stream broke: ${err.message}`);
-        }
-      };
       const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-      await client.connect(transport, { timeout });
-      connected = true;
+      client = await this.#open(token, timeout);
+      if (this.#attemptToken !== token) {
+        void client.close().catch(() => {});
+        return;
+      }
+      this.#client = client;
       const catalog = await this.#discover(client, timeout);
-      if (this.#client !== client) return;
+      if (this.#attemptToken !== token) return;
       const changed = changedKinds(this.#catalog, catalog);
       this.#catalog = catalog;
-      this.#protocolVersion = protocolVersion;
-      this.#serverInfo = client.getServerVersion();
-      this.#capabilities = client.getServerCapabilities();
-      this.#instructions = client.getInstructions();
+      this.#protocolVersion = client.protocolVersion;
+      this.#era = client.era;
+      this.#serverInfo = client.serverInfo;
+      this.#capabilities = client.capabilities;
+      this.#instructions = client.instructions;
       if (this.#connectedOnce) this.#restarts++;
       this.#connectedOnce = true;
       this.#lastError = undefined;
       this.#connectedAt = new Date();
       this.#log.info("upstream ready", {
-        protocolVersion,
+        protocolVersion: client.protocolVersion,
+        era: client.era,
         server: this.#serverInfo,
         tools: catalog.tools.length,
         restarts: this.#restarts,
@@ -355,20 +336,67 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#setState("ready");
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
-      const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
-      this.#lost(client, closed ? this.#closedMessage() : describeFailure(err));
+      const closed = (err as { code?: unknown })?.code === RpcCode.ConnectionClosed;
+      this.#lost(token, closed ? this.#closedMessage() : describeFailure(err), client);
     }
   }
 
-  /** The connection of `client` failed or closed: drop it and schedule a reconnect. Stale clients are ignored. */
-  #lost(client: Client, reason: string): void {
-    if (this.#client !== client) return;
+  /**
+   * Connect in the era the upstream speaks, learned afresh on every (re)connect: `auto` probes with
+   * `server/discover` (2026-07-28) and falls back to `initialize` (2025-11-25); a pinned era does not probe.
+   */
+  async #open(token: object, timeout: number): Promise<UpstreamClient> {
+    const transport = this.#config.transport;
+    const setting = this.#config.protocol;
+    const hooks: TransportHooks = {
+      onStderr: (line) => {
+        this.#lastStderr = line;
+        this.#log.info("upstream stderr", { stderr: line });
+      },
+      onWarning: (message) => this.#log.warn(message),
+    };
+    const events = this.#events(token);
+    const clientInfo = this.#options.clientInfo ?? DEFAULT_CLIENT_INFO;
+    if (setting !== "2025-11-25" && (setting === "2026-07-28" || modernCapable(transport))) {
+      const modern = await connectModern(transport, setting, hooks, events, clientInfo, timeout);
+      if (modern) return modern;
+      this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
+    }
+    return connectLegacy(transport, hooks, events, clientInfo, timeout);
+  }
+
+  #events(token: object): ClientEvents {
+    return {
+      onServerRequest: async (request, signal) => {
+        const hook = this.#options.onServerRequest;
+        if (!hook) {
+          throw Object.assign(new Error(`toolgate has no client to answer ${request.method}`), {
+            code: RpcCode.MethodNotFound,
+          });
+        }
+        return hook(this, request, { signal });
+      },
+      onNotification: (notification) => this.#options.onNotification?.(this, notification),
+      onListChanged: (kind) => void this.#refresh(token, kind),
+      onClose: () => this.#lost(token, this.#closedMessage()),
+      onError: (err) => {
+        this.#log.debug("upstream transport error", { error: err.message });
+        this.#lost(token, `the event stream broke: ${err.message}`);
+      },
+    };
+  }
+
+  /** The connection of attempt `token` failed or closed: drop it and reconnect. Stale attempts are ignored. */
+  #lost(token: object, reason: string, connecting?: UpstreamClient): void {
+    if (this.#attemptToken !== token) return;
+    const client = this.#client ?? connecting;
+    this.#attemptToken = undefined;
     this.#client = undefined;
     const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
     this.#lastError = reason;
-    void client.close().catch(() => {});
+    void client?.close().catch(() => {});
     if (!this.#running) return;
     const delay = backoffDelay(this.#attempt++, this.#config.reconnect);
     this.#nextRetryAt = new Date(Date.now() + delay);
@@ -390,36 +418,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.emit("state", this.status());
   }
 
-  #createClient(): Client {
-    const client = new Client(this.#options.clientInfo ?? DEFAULT_CLIENT_INFO, {
-      capabilities: CLIENT_CAPABILITIES,
-    });
-    client.fallbackRequestHandler = async (request, extra) => {
-      const hook = this.#options.onServerRequest;
-      if (!hook) {
-        throw rpcError(RpcCode.MethodNotFound, `toolgate has no client to answer ${request.method}`);
-      }
-      try {
-        return (await hook(this, pick(request), { signal: extra.signal })) as Result;
-      } catch (err) {
-        throw answerError(err);
-      }
-    };
-    client.fallbackNotificationHandler = async (notification) => {
-      this.#options.onNotification?.(this, pick(notification));
-    };
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refresh(client, "tools"));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
-      this.#refresh(client, "resources"),
-    );
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
-      this.#refresh(client, "prompts"),
-    );
-    return client;
-  }
-
-  async #discover(client: Client, timeout: number): Promise<Catalog> {
-    const caps = client.getServerCapabilities() ?? {};
+  async #discover(client: UpstreamClient, timeout: number): Promise<Catalog> {
+    const caps = client.capabilities ?? {};
     const list = <T>(method: string, key: string, schema: z.ZodType<T>, declared: unknown) =>
       declared ? this.#listAll(client, method, key, schema, timeout) : Promise.resolve([]);
     const [tools, resources, resourceTemplates, prompts] = await Promise.all([
@@ -433,7 +433,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Follow `nextCursor` to the end (bounded); a list the server does not implement is empty. */
   async #listAll<T>(
-    client: Client,
+    client: UpstreamClient,
     method: string,
     key: string,
     schema: z.ZodType<T>,
@@ -443,11 +443,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     let cursor: string | undefined;
     try {
       for (let page = 0; page < MAX_PAGES; page++) {
-        const result = await client.request(
-          { method, ...(cursor !== undefined && { params: { cursor } }) },
-          ResultSchema,
-          { timeout },
-        );
+        const result = await client.request(method, cursor !== undefined ? { cursor } : undefined, {
+          timeout,
+        });
         const list = result[key];
         for (const item of Array.isArray(list) ? list : []) {
           const parsed = schema.safeParse(item);
@@ -458,7 +456,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         if (cursor === undefined) return items;
       }
     } catch (err) {
-      if (err instanceof McpError && err.code === RpcCode.MethodNotFound) return [];
+      if ((err as { code?: unknown })?.code === RpcCode.MethodNotFound) return [];
       throw err;
     }
     this.#log.warn(`${method} has more than ${MAX_PAGES} pages; the rest is ignored`);
@@ -466,8 +464,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   /** Re-list one kind after a list_changed notification; refreshes of one kind never overlap. */
-  async #refresh(client: Client, kind: CatalogKind): Promise<void> {
-    if (this.#client !== client) return;
+  async #refresh(token: object, kind: CatalogKind): Promise<void> {
+    if (this.#attemptToken !== token) return;
     if (this.#refreshing.has(kind)) {
       this.#refreshAgain.add(kind);
       return;
@@ -481,6 +479,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       ) {
         return;
       }
+      const client = this.#client;
+      if (this.#attemptToken !== token || !client) return;
       for (let round = 0; round < MAX_REFRESH_ROUNDS; round++) {
         this.#refreshAgain.delete(kind);
         const timeout = this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -506,7 +506,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
             timeout,
           );
         }
-        if (this.#client !== client) return;
+        if (this.#attemptToken !== token) return;
         const changed = changedKinds(this.#catalog, next);
         this.#catalog = next;
         if (changed.length) {
@@ -535,49 +535,4 @@ function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
   }
   if (!same(before.prompts, after.prompts)) kinds.push("prompts");
   return kinds;
-}
-
-/** The protocolVersion of an initialize result, if this message is one. */
-function negotiatedVersion(message: unknown): string | undefined {
-  const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
-  return result?.serverInfo && typeof result.protocolVersion === "string"
-    ? result.protocolVersion
-    : undefined;
-}
-
-/** The SDK answers with `code`, `message` and `data` of what is thrown (McpError would prefix its message). */
-function rpcError(code: number, message: string, data?: unknown): Error {
-  return Object.assign(new Error(message), { code, data });
-}
-
-/** A downstream client's JSON-RPC error passes through as is; any other failure in its wire form. */
-function answerError(err: unknown): Error {
-  if (err instanceof McpError)
-    return rpcError(err.code, err.message.replace(/^MCP error -?\d+: /, ""), err.data);
-  const wire = toWire(err);
-  return rpcError(wire.code, wire.message, wire.data);
-}
-
-function pick(message: { method: string; params?: Record<string, unknown> }): ServerRequest {
-  return message.params === undefined
-    ? { method: message.method }
-    : { method: message.method, params: message.params };
-}
-
-/** Private state of the SDK's Protocol that `forgetRequest` repairs. */
-interface SdkProtocolInternals {
-  _requestMessageId: number;
-  _responseHandlers: Map<number, unknown>;
-  _progressHandlers: Map<number, unknown>;
-}
-
-/**
- * SDK 1.32's Protocol.request keeps the response and progress handlers of a request whose send failed
- * (HTTP 503, refused connection): with a flapping upstream they pile up without bound. A settled request
- * has no use for them; deleting is a no-op when the SDK already did.
- */
-function forgetRequest(client: Client, id: number): void {
-  const internals = client as unknown as SdkProtocolInternals;
-  internals._responseHandlers.delete(id);
-  internals._progressHandlers.delete(id);
 }

@@ -1,0 +1,197 @@
+/**
+ * A 2026-07-28 connection on the SDK's v2 client. The SDK does the era's wire work: the `server/discover`
+ * probe, the per-request `_meta` envelope (protocol version, client info and capabilities), the
+ * `MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name` headers (`Mcp-Name` from the upstream's own tool name,
+ * which the router puts in `params.name`), `Mcp-Param-*` headers from a tool's `x-mcp-header` declarations,
+ * `resultType`, and input-required rounds (fulfilled through the request handlers below, then retried).
+ * This module maps config to its transports, its events to `ClientEvents`, and opens a
+ * `subscriptions/listen` stream for list changes.
+ */
+import {
+  Client,
+  type McpSubscription,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  StreamableHTTPClientTransport,
+  type Transport,
+} from "@modelcontextprotocol/client";
+import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { TransportConfig } from "../config/load.ts";
+import {
+  CLIENT_CAPABILITIES,
+  type ClientEvents,
+  type ProtocolSetting,
+  type UpstreamClient,
+} from "./client.ts";
+import { upstreamFetch } from "./http-client.ts";
+import { answerError } from "./legacy-client.ts";
+import { pipeLines, type TransportHooks } from "./transports.ts";
+
+export const MODERN_VERSION = "2026-07-28";
+const AnyResult = z.looseObject({});
+
+/** A transport config the 2026 era can run on (it has no SSE or WebSocket transport). */
+export function modernCapable(config: TransportConfig): boolean {
+  return config.type === "http" || config.type === "stdio";
+}
+
+/**
+ * Connect in the 2026-07-28 era. Under `auto`, resolves undefined when the server is not a 2026 server
+ * (the probe found no modern evidence): the caller connects it with `initialize` instead. Failures that say
+ * nothing about the era (refused connection, 401/403, 5xx, a timeout on HTTP) reject.
+ */
+export async function connectModern(
+  transportConfig: TransportConfig,
+  setting: ProtocolSetting,
+  hooks: TransportHooks,
+  events: ClientEvents,
+  clientInfo: { name: string; version: string },
+  timeout: number,
+): Promise<UpstreamClient | undefined> {
+  const client = new Client(clientInfo, {
+    capabilities: CLIENT_CAPABILITIES,
+    // Modern only: a 2025 server ends the probe with EraNegotiationFailed instead of an `initialize` on the
+    // v2 client; the v1 client (and its fast HTTP path) serves that era.
+    supportedProtocolVersions: [MODERN_VERSION],
+    versionNegotiation: {
+      mode: setting === "auto" ? "auto" : { pin: MODERN_VERSION },
+      probe: { timeoutMs: timeout },
+    },
+  });
+  for (const method of ["elicitation/create", "sampling/createMessage", "roots/list"] as const) {
+    client.setRequestHandler(method, async (request, ctx) => {
+      try {
+        return (await events.onServerRequest(
+          { method, ...(request.params && { params: request.params as Record<string, unknown> }) },
+          ctx.mcpReq.signal,
+        )) as never;
+      } catch (err) {
+        throw answerError(err);
+      }
+    });
+  }
+  client.setNotificationHandler("notifications/tools/list_changed", () => events.onListChanged("tools"));
+  client.setNotificationHandler("notifications/prompts/list_changed", () => events.onListChanged("prompts"));
+  client.setNotificationHandler("notifications/resources/list_changed", () =>
+    events.onListChanged("resources"),
+  );
+  client.setNotificationHandler("notifications/resources/updated", (n) =>
+    events.onNotification({ method: n.method, params: n.params as Record<string, unknown> }),
+  );
+  client.setNotificationHandler("notifications/message", (n) =>
+    events.onNotification({ method: n.method, params: n.params as Record<string, unknown> }),
+  );
+
+  let connected = false;
+  client.onclose = () => {
+    if (connected) events.onClose();
+  };
+  client.onerror = (err) => {
+    if (connected && err instanceof SdkError && err.code === SdkErrorCode.ConnectionClosed)
+      events.onError(err);
+  };
+  try {
+    await client.connect(createModernTransport(transportConfig, hooks), { timeout });
+  } catch (err) {
+    await client.close().catch(() => {});
+    if (setting === "auto" && isLegacyVerdict(err)) return undefined;
+    throw err;
+  }
+  connected = true;
+  const subscription = await listen(client, timeout);
+  // A listen stream the server dropped without its closing result: the upstream went away.
+  void subscription?.closed.then((how) => {
+    if (how === "remote" && connected) events.onClose();
+  });
+  const pending = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    pending.add(promise);
+    void promise.then(
+      () => pending.delete(promise),
+      () => pending.delete(promise),
+    );
+    return promise;
+  };
+  return {
+    era: MODERN_VERSION,
+    protocolVersion: client.getNegotiatedProtocolVersion(),
+    serverInfo: client.getServerVersion(),
+    capabilities: client.getServerCapabilities(),
+    instructions: client.getInstructions(),
+    request(method, params, options) {
+      const requestOptions = {
+        ...(options.signal && { signal: options.signal }),
+        ...(options.onprogress && { onprogress: options.onprogress }),
+        timeout: options.timeout,
+      };
+      if (method === "tools/call" && options.tool && params) {
+        // callTool mirrors `x-mcp-header` arguments as `Mcp-Param-*` headers from the definition given; the
+        // output schema is left out so the result passes through unvalidated, as on every other path.
+        const { outputSchema: _, ...toolDefinition } = options.tool;
+        return track(
+          client.callTool(params as { name: string }, {
+            ...requestOptions,
+            toolDefinition: toolDefinition as Tool as never,
+          }) as Promise<Record<string, unknown>>,
+        );
+      }
+      return track(client.request({ method, ...(params && { params }) }, AnyResult, requestOptions));
+    },
+    notify: (method, params) => client.notification({ method, ...(params && { params }) }),
+    pending: () => pending.size,
+    async close() {
+      connected = false;
+      await subscription?.close().catch(() => {});
+      await client.close();
+    },
+  };
+}
+
+function createModernTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+  switch (config.type) {
+    case "http":
+      return new StreamableHTTPClientTransport(new URL(config.url), {
+        requestInit: { headers: config.headers },
+        fetch: upstreamFetch,
+      });
+    case "stdio": {
+      const transport = new StdioClientTransport({
+        command: config.command,
+        args: config.args,
+        env: { ...getDefaultEnvironment(), ...config.env },
+        cwd: config.cwd,
+        stderr: "pipe",
+      });
+      const stderr = transport.stderr;
+      if (stderr) pipeLines(stderr, hooks.onStderr);
+      return transport;
+    }
+    default:
+      throw new Error(`protocol ${MODERN_VERSION} has no ${config.type} transport; use http or stdio`);
+  }
+}
+
+/** The probe positively found a server without the 2026 era (a 5xx or an auth wall says nothing). */
+function isLegacyVerdict(err: unknown): boolean {
+  if (!(err instanceof SdkError) || err.code !== SdkErrorCode.EraNegotiationFailed) return false;
+  return !(err instanceof SdkHttpError && err.status >= 500);
+}
+
+/** List changes arrive only on a listen stream the client opened; a server that offers none gets none. */
+async function listen(client: Client, timeout: number): Promise<McpSubscription | undefined> {
+  const caps = client.getServerCapabilities() ?? {};
+  const filter = {
+    ...(caps.tools?.listChanged && { toolsListChanged: true }),
+    ...(caps.prompts?.listChanged && { promptsListChanged: true }),
+    ...(caps.resources?.listChanged && { resourcesListChanged: true }),
+  };
+  if (Object.keys(filter).length === 0) return undefined;
+  try {
+    return await client.listen(filter, { timeout });
+  } catch {
+    return undefined;
+  }
+}

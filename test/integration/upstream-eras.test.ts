@@ -1,0 +1,175 @@
+/**
+ * toolgate as a client of upstreams of both protocol eras: a 2026-07-28 server on the SDK's v2 server package
+ * (test/fixtures/modern-server.ts) and a 2025-11-25 server (the conformance fixture on SDK v1), reached
+ * through the gateway by the official v1 SDK client (a 2025 session downstream).
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { startConformanceServer } from "../fixtures/conformance-server.ts";
+import { type RunningModernServer, startModernServer } from "../fixtures/modern-server.ts";
+import {
+  connectClient,
+  eventually,
+  type InProcessGateway,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const stop of cleanup.splice(0).reverse()) await stop().catch(() => {});
+});
+
+async function modern(): Promise<RunningModernServer> {
+  const server = await startModernServer();
+  cleanup.push(() => server.close());
+  return server;
+}
+
+async function legacy(): Promise<{ url: string }> {
+  const server = await startConformanceServer();
+  cleanup.push(() => server.close());
+  return server;
+}
+
+async function gateway(
+  servers: Record<string, string>,
+  upstreams: Record<string, unknown> = {},
+): Promise<InProcessGateway> {
+  const mcpServers = Object.fromEntries(
+    Object.entries(servers).map(([name, url]) => [name, { type: "http", url }]),
+  );
+  const gw = await startGateway({ mcpServers, upstreams });
+  cleanup.push(() => gw.stop());
+  for (const name of Object.keys(servers)) {
+    await eventually(() => gw.gateway.registry.get(name)?.state === "ready", 15_000);
+  }
+  return gw;
+}
+
+async function client(gw: InProcessGateway, elicitation = false): Promise<Client> {
+  const c = await connectClient("http", gw, elicitation ? { capabilities: { elicitation: {} } } : {});
+  cleanup.push(() => c.close());
+  return c;
+}
+
+describe("upstream protocol eras", () => {
+  it("speaks 2026-07-28 to a 2026 upstream and 2025-11-25 to a 2025 upstream, learned by probing", async () => {
+    const m = await modern();
+    const l = await legacy();
+    const gw = await gateway({ modern: m.url, old: l.url });
+    expect(gw.gateway.registry.get("modern")?.status()).toMatchObject({
+      era: "2026-07-28",
+      protocolVersion: "2026-07-28",
+      serverInfo: { name: "modern-fixture" },
+    });
+    expect(gw.gateway.registry.get("old")?.status()).toMatchObject({ era: "2025-11-25" });
+
+    const c = await client(gw);
+    const names = (await c.listTools()).tools.map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(["modern__echo", "modern__slow", "old__test_simple_text"]));
+    expect(textOf(await c.callTool({ name: "modern__echo", arguments: { text: "hi" } }))).toBe("echo: hi");
+    expect(textOf(await c.callTool({ name: "old__test_simple_text", arguments: {} }))).toContain("simple");
+  });
+
+  it("sends the 2026 headers and _meta envelope, with Mcp-Name from the upstream's own tool name", async () => {
+    const m = await modern();
+    const gw = await gateway(
+      { modern: m.url },
+      { modern: { prefix: "", tools: { region_lookup: { rename: "where" } } } },
+    );
+    const c = await client(gw);
+    const result = await c.callTool({
+      name: "where",
+      arguments: { region: "eu-west" },
+      _meta: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+    });
+    expect(textOf(result)).toBe("region eu-west");
+    const calls = m.seen.filter((r) => r.method === "tools/call");
+    // One request: the Mcp-Param header came from the catalog's tool definition, not a -32020 retry.
+    expect(calls).toHaveLength(1);
+    const [call] = calls;
+    expect(call?.headers).toMatchObject({
+      "mcp-method": "tools/call",
+      "mcp-name": "region_lookup",
+      "mcp-param-region": "eu-west",
+      "mcp-protocol-version": "2026-07-28",
+    });
+    expect(call?.meta).toMatchObject({
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": expect.objectContaining({
+        elicitation: expect.anything(),
+      }),
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    expect(m.seen[0]?.method).toBe("server/discover");
+    expect(m.seen.some((r) => r.method === "initialize")).toBe(false);
+  });
+
+  it("relays progress and cancellation across the era boundary", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw);
+    const progress: number[] = [];
+    const controller = new AbortController();
+    const call = c.callTool({ name: "modern__slow", arguments: { ms: 60_000 } }, undefined, {
+      signal: controller.signal,
+      onprogress: (p) => {
+        progress.push(p.progress);
+        if (p.progress === 2) controller.abort("enough");
+      },
+    });
+    await expect(call).rejects.toThrow();
+    expect(progress).toEqual([1, 2]);
+    await eventually(() => m.cancelled === 1);
+  });
+
+  it("turns an input-required round of a 2026 upstream into elicitation on the 2025 client's session", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw, true);
+    const asked: string[] = [];
+    c.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.push(request.params.message);
+      return { action: "accept", content: { name: "Ada" } };
+    });
+    const result = await c.callTool({ name: "modern__ask", arguments: {} });
+    expect(asked).toEqual(["What is your name?"]);
+    expect(textOf(result)).toBe("hello Ada");
+    // The round's answer went back as a retry of the same call.
+    expect(m.seen.filter((r) => r.method === "tools/call" && r.params?.name === "ask")).toHaveLength(2);
+  });
+
+  it("refreshes the catalog from a subscriptions/listen stream", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw);
+    m.addTool("late");
+    await eventually(async () => (await c.listTools()).tools.some((t) => t.name === "modern__late"));
+    expect(m.seen.some((r) => r.method === "subscriptions/listen")).toBe(true);
+  });
+
+  it("stays on 2025-11-25 without probing when the config pins it", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url }, { modern: { protocol: "2025-11-25" } });
+    expect(gw.gateway.registry.get("modern")?.status().era).toBe("2025-11-25");
+    expect(m.seen.some((r) => r.method === "server/discover")).toBe(false);
+    const c = await client(gw);
+    expect(textOf(await c.callTool({ name: "modern__echo", arguments: { text: "x" } }))).toBe("echo: x");
+  });
+
+  it("names the cause when a pinned 2026 upstream only speaks 2025", async () => {
+    const l = await legacy();
+    const gw = await startGateway({
+      mcpServers: { old: { type: "http", url: l.url } },
+      upstreams: { old: { protocol: "2026-07-28", reconnect: { initialDelayMs: 50, maxDelayMs: 100 } } },
+    });
+    cleanup.push(() => gw.stop());
+    const status = await eventually(() => {
+      const s = gw.gateway.registry.get("old")?.status();
+      return s?.state === "down" ? s : undefined;
+    });
+    expect(status?.lastError).toMatch(/negotiat/i);
+  });
+});

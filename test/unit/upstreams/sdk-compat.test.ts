@@ -1,0 +1,69 @@
+/**
+ * The workarounds in src/upstreams/sdk-compat.ts reach into SDK internals. These tests fail when the installed
+ * SDK is not the version they were checked against, or when an internal they use is gone: re-check each
+ * workaround (is the bug fixed upstream? did the field move?) and then move the pin.
+ */
+import { readFileSync } from "node:fs";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, it } from "vitest";
+import {
+  deliverResponsesLast,
+  forgetRequest,
+  nextRequestId,
+  pendingRequestCount,
+  SDK_V1_VERSION,
+  SDK_V2_CLIENT_VERSION,
+} from "../../../src/upstreams/sdk-compat.ts";
+
+const ROOT = new URL("../../../", import.meta.url);
+const versionOf = (name: string) =>
+  (
+    JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, ROOT), "utf8")) as {
+      version: string;
+    }
+  ).version;
+
+describe("sdk-compat", () => {
+  it("is pinned to the installed SDK versions", () => {
+    expect(versionOf("@modelcontextprotocol/sdk")).toBe(SDK_V1_VERSION);
+    expect(versionOf("@modelcontextprotocol/client")).toBe(SDK_V2_CLIENT_VERSION);
+  });
+
+  it("reads and repairs the v1 Protocol's request bookkeeping", async () => {
+    const server = new Server({ name: "s", version: "1" }, { capabilities: {} });
+    // A request that never gets an answer keeps its handlers, as one whose send failed would.
+    server.fallbackRequestHandler = () => new Promise(() => {});
+    const client = new Client({ name: "c", version: "1" });
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await server.connect(a);
+    await client.connect(b);
+    const id = nextRequestId(client);
+    expect(typeof id).toBe("number");
+    const pending = client.request({ method: "x/never" }, ResultSchema, { timeout: 60_000 });
+    pending.catch(() => {});
+    expect(nextRequestId(client)).toBe(id + 1);
+    expect(pendingRequestCount(client)).toBe(1);
+    forgetRequest(client, id);
+    expect(pendingRequestCount(client)).toBe(0);
+    await client.close();
+    await server.close();
+  });
+
+  it("delivers a response after the notifications read before it", async () => {
+    const order: string[] = [];
+    const transport = {
+      onmessage: undefined as ((m: { method?: string }, extra?: unknown) => void) | undefined,
+      start: async () => {},
+    };
+    transport.onmessage = (m) => order.push(m.method ?? "response");
+    deliverResponsesLast(transport as never);
+    await transport.start();
+    transport.onmessage?.({ id: 1, result: {} } as never);
+    transport.onmessage?.({ method: "notifications/progress" });
+    await Promise.resolve();
+    expect(order).toEqual(["notifications/progress", "response"]);
+  });
+});
