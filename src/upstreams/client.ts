@@ -50,6 +50,8 @@ export interface UpstreamClient {
     options: ClientRequestOptions,
   ): Promise<Record<string, unknown>>;
   notify(method: string, params?: Record<string, unknown>): Promise<void>;
+  /** Every page of `tools/list`, when the era has rules of its own for which tools a client may use. */
+  listTools?(timeout: number): Promise<unknown[]>;
   /** Requests sent and not yet answered. */
   pending(): number;
   close(): Promise<void>;

@@ -141,6 +141,10 @@ export async function connectModern(
       return track(client.request({ method, ...(params && { params }) }, AnyResult, requestOptions));
     },
     notify: (method, params) => client.notification({ method, ...(params && { params }) }),
+    // The SDK's list drops tools whose `x-mcp-header` declarations are invalid (SEP-2243: a client MUST
+    // exclude them) and caches the rest for callTool's header mirroring.
+    listTools: async (timeout) =>
+      (await client.listTools(undefined, { timeout, cacheMode: "refresh" })).tools,
     pending: () => pending.size,
     async close() {
       connected = false;

@@ -441,6 +441,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   ): Promise<T[]> {
     const items: T[] = [];
     let cursor: string | undefined;
+    if (method === "tools/list" && client.listTools) {
+      for (const item of await client.listTools(timeout)) {
+        const parsed = schema.safeParse(item);
+        if (parsed.success) items.push(parsed.data);
+        else this.#log.warn(`skipping an invalid entry of ${method}`, { entry: item });
+      }
+      return items;
+    }
     try {
       for (let page = 0; page < MAX_PAGES; page++) {
         const result = await client.request(method, cursor !== undefined ? { cursor } : undefined, {
