@@ -9,6 +9,7 @@
  */
 import {
   Client,
+  LOG_LEVEL_META_KEY,
   type McpSubscription,
   SdkError,
   SdkErrorCode,
@@ -101,11 +102,13 @@ export async function connectModern(
     throw err;
   }
   connected = true;
-  const subscription = await listen(client, timeout);
-  // A listen stream the server dropped without its closing result: the upstream went away.
-  void subscription?.closed.then((how) => {
-    if (how === "remote" && connected) events.onClose();
+  const listener = new Listener(client, timeout, () => {
+    if (connected) events.onClose();
   });
+  // A server that offers list changes but refuses the stream still serves calls; its lists refresh on reconnect.
+  await listener.update().catch(() => {});
+  /** From a 2025 client's `logging/setLevel`: the 2026 era asks for log messages per request. */
+  let logLevel: string | undefined;
   const pending = new Set<Promise<unknown>>();
   const track = <T>(promise: Promise<T>): Promise<T> => {
     pending.add(promise);
@@ -121,7 +124,21 @@ export async function connectModern(
     serverInfo: client.getServerVersion(),
     capabilities: client.getServerCapabilities(),
     instructions: client.getInstructions(),
-    request(method, params, options) {
+    async request(method, params, options) {
+      // 2025 methods the 2026 era replaced, as a 2025 client (through the router) still sends them.
+      if (method === "logging/setLevel") {
+        logLevel = typeof params?.level === "string" ? params.level : undefined;
+        return {};
+      }
+      if (method === "resources/subscribe" || method === "resources/unsubscribe") {
+        const uri = params?.uri;
+        if (typeof uri === "string") await listener.update(uri, method === "resources/subscribe");
+        return {};
+      }
+      if (logLevel) {
+        const meta = { [LOG_LEVEL_META_KEY]: logLevel, ...(params?._meta as object | undefined) };
+        params = { ...params, _meta: meta };
+      }
       const requestOptions = {
         ...(options.signal && { signal: options.signal }),
         ...(options.onprogress && { onprogress: options.onprogress }),
@@ -148,7 +165,7 @@ export async function connectModern(
     pending: () => pending.size,
     async close() {
       connected = false;
-      await subscription?.close().catch(() => {});
+      await listener.close();
       await client.close();
     },
   };
@@ -184,18 +201,52 @@ function isLegacyVerdict(err: unknown): boolean {
   return !(err instanceof SdkHttpError && err.status >= 500);
 }
 
-/** List changes arrive only on a listen stream the client opened; a server that offers none gets none. */
-async function listen(client: Client, timeout: number): Promise<McpSubscription | undefined> {
-  const caps = client.getServerCapabilities() ?? {};
-  const filter = {
-    ...(caps.tools?.listChanged && { toolsListChanged: true }),
-    ...(caps.prompts?.listChanged && { promptsListChanged: true }),
-    ...(caps.resources?.listChanged && { resourcesListChanged: true }),
-  };
-  if (Object.keys(filter).length === 0) return undefined;
-  try {
-    return await client.listen(filter, { timeout });
-  } catch {
-    return undefined;
+/**
+ * The one `subscriptions/listen` stream of a connection: list changes the server offers, plus the resources a
+ * downstream client subscribed to. A changed filter replaces the stream. A stream the server drops without
+ * its closing result means the upstream went away.
+ */
+class Listener {
+  readonly #client: Client;
+  readonly #timeout: number;
+  readonly #onLost: () => void;
+  readonly #uris = new Set<string>();
+  #subscription: McpSubscription | undefined;
+
+  constructor(client: Client, timeout: number, onLost: () => void) {
+    this.#client = client;
+    this.#timeout = timeout;
+    this.#onLost = onLost;
+  }
+
+  async update(uri?: string, subscribed?: boolean): Promise<void> {
+    if (uri !== undefined) {
+      if (subscribed === this.#uris.has(uri)) return;
+      if (subscribed) this.#uris.add(uri);
+      else this.#uris.delete(uri);
+    }
+    const caps = this.#client.getServerCapabilities() ?? {};
+    const filter = {
+      ...(caps.tools?.listChanged && { toolsListChanged: true }),
+      ...(caps.prompts?.listChanged && { promptsListChanged: true }),
+      ...(caps.resources?.listChanged && { resourcesListChanged: true }),
+      ...(this.#uris.size > 0 && { resourceSubscriptions: [...this.#uris] }),
+    };
+    const previous = this.#subscription;
+    this.#subscription = undefined;
+    if (Object.keys(filter).length > 0) {
+      const subscription = await this.#client.listen(filter, { timeout: this.#timeout });
+      this.#subscription = subscription;
+      void subscription.closed.then((how) => {
+        if (how === "remote" && this.#subscription === subscription) this.#onLost();
+      });
+    }
+    await previous?.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    await subscription?.close().catch(() => {});
   }
 }

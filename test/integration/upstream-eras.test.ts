@@ -3,8 +3,14 @@
  * (test/fixtures/modern-server.ts) and a 2025-11-25 server (the conformance fixture on SDK v1), reached
  * through the gateway by the official v1 SDK client (a 2025 session downstream).
  */
+
+import { fileURLToPath } from "node:url";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  ElicitRequestSchema,
+  LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { startConformanceServer } from "../fixtures/conformance-server.ts";
 import { type RunningModernServer, startModernServer } from "../fixtures/modern-server.ts";
@@ -16,6 +22,7 @@ import {
   textOf,
 } from "../helpers/gateway.ts";
 
+const MODERN_SERVER = fileURLToPath(new URL("../fixtures/modern-server.ts", import.meta.url));
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of cleanup.splice(0).reverse()) await stop().catch(() => {});
@@ -148,6 +155,47 @@ describe("upstream protocol eras", () => {
     m.addTool("late");
     await eventually(async () => (await c.listTools()).tools.some((t) => t.name === "modern__late"));
     expect(m.seen.some((r) => r.method === "subscriptions/listen")).toBe(true);
+  });
+
+  it("carries a 2025 client's resource subscription and log level to a 2026 upstream", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw);
+    const updates: string[] = [];
+    const logs: unknown[] = [];
+    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params.data);
+    });
+    await c.subscribeResource({ uri: "test://watched" });
+    await eventually(() =>
+      m.seen.some(
+        (r) =>
+          r.method === "subscriptions/listen" &&
+          JSON.stringify(r.params?.notifications).includes("test://watched"),
+      ),
+    );
+    m.touch();
+    await eventually(() => updates.includes("test://watched"));
+
+    await c.setLoggingLevel("info");
+    expect(textOf(await c.callTool({ name: "modern__chatty", arguments: {} }))).toBe("said hello");
+    const call = m.seen.findLast((r) => r.method === "tools/call");
+    expect(call?.meta?.["io.modelcontextprotocol/logLevel"]).toBe("info");
+    await eventually(() => logs.includes("hello from chatty"));
+  });
+
+  it("probes a stdio upstream on a sibling process and speaks 2026-07-28 to it", async () => {
+    const gw = await startGateway({
+      mcpServers: { local: { command: process.execPath, args: [MODERN_SERVER] } },
+    });
+    cleanup.push(() => gw.stop());
+    await eventually(() => gw.gateway.registry.get("local")?.state === "ready", 20_000);
+    expect(gw.gateway.registry.get("local")?.status()).toMatchObject({ era: "2026-07-28" });
+    const c = await client(gw);
+    expect(textOf(await c.callTool({ name: "local__echo", arguments: { text: "pipe" } }))).toBe("echo: pipe");
   });
 
   it("stays on 2025-11-25 without probing when the config pins it", async () => {
