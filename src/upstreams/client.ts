@@ -57,6 +57,20 @@ export interface UpstreamClient {
   close(): Promise<void>;
 }
 
+/**
+ * A 2026 upstream's input-required round that the client could not answer (no client call in flight, or its
+ * client lacks the capability, declined with an error, or went away). The call fails with this cause.
+ */
+export class InputRoundFailed extends Error {
+  readonly method: string;
+
+  constructor(method: string, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(`${method} (an input-required round) could not be answered: ${message}`, { cause });
+    this.method = method;
+  }
+}
+
 /** Declared so upstreams may use them; the gateway answers through `onServerRequest`. */
 export const CLIENT_CAPABILITIES = {
   sampling: {},

@@ -24,6 +24,7 @@ import type { TransportConfig } from "../config/load.ts";
 import {
   CLIENT_CAPABILITIES,
   type ClientEvents,
+  InputRoundFailed,
   type ProtocolSetting,
   type UpstreamClient,
 } from "./client.ts";
@@ -70,7 +71,7 @@ export async function connectModern(
           ctx.mcpReq.signal,
         )) as never;
       } catch (err) {
-        throw answerError(err);
+        throw new InputRoundFailed(method, answerError(err));
       }
     });
   }

@@ -7,6 +7,7 @@ import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+import { InputRoundFailed } from "./client.ts";
 
 export interface RequestFailure {
   error: GatewayError;
@@ -31,6 +32,17 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
             cause: reason,
           });
     return { error, connectionBroken: false };
+  }
+  if (err instanceof InputRoundFailed) {
+    return {
+      // A tool-level failure the model can act on (an isError result), as the SDK's own legacy shim does.
+      error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
+        upstream,
+        reachedUpstream: true,
+        cause: err,
+      }),
+      connectionBroken: false,
+    };
   }
   if (err instanceof McpError || err instanceof ProtocolError) {
     // A JSON-RPC error from the upstream, or the SDK's local -32000 (connection closed) / -32001 (timeout).

@@ -7,7 +7,9 @@
 import { fileURLToPath } from "node:url";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
+  CreateMessageRequestSchema,
   ElicitRequestSchema,
+  ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -148,6 +150,39 @@ describe("upstream protocol eras", () => {
     expect(m.seen.filter((r) => r.method === "tools/call" && r.params?.name === "ask")).toHaveLength(2);
   });
 
+  it("fails an input-required round clearly when the 2025 client cannot answer it", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw);
+    const outcome = await c.callTool({ name: "modern__ask", arguments: {} }).then(
+      (result) => JSON.stringify(result),
+      (err: Error) => err.message,
+    );
+    expect(outcome).toContain("elicitation/create (an input-required round) could not be answered");
+    expect(outcome).toContain('"code":"UpstreamError"');
+    // A failed round is the call's failure, not the connection's.
+    expect(gw.gateway.registry.get("modern")?.status()).toMatchObject({ state: "ready", restarts: 0 });
+  });
+
+  it("turns sampling and roots rounds into requests on the 2025 client's session, in order", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await connectClient("http", gw, { capabilities: { sampling: {}, roots: {} } });
+    cleanup.push(() => c.close());
+    const asked: string[] = [];
+    c.setRequestHandler(CreateMessageRequestSchema, async () => {
+      asked.push("sampling");
+      return { role: "assistant", model: "test", content: { type: "text", text: "a gateway" } };
+    });
+    c.setRequestHandler(ListRootsRequestSchema, async () => {
+      asked.push("roots");
+      return { roots: [{ uri: "file:///srv", name: "srv" }] };
+    });
+    const result = await c.callTool({ name: "modern__summarize", arguments: {} });
+    expect(asked).toEqual(["sampling", "roots"]);
+    expect(textOf(result)).toBe("model said: a gateway; roots: 1");
+  });
+
   it("refreshes the catalog from a subscriptions/listen stream", async () => {
     const m = await modern();
     const gw = await gateway({ modern: m.url });
@@ -196,6 +231,27 @@ describe("upstream protocol eras", () => {
     expect(gw.gateway.registry.get("local")?.status()).toMatchObject({ era: "2026-07-28" });
     const c = await client(gw);
     expect(textOf(await c.callTool({ name: "local__echo", arguments: { text: "pipe" } }))).toBe("echo: pipe");
+  });
+
+  it("learns the era again when the upstream comes back speaking another one", async () => {
+    const old = await startConformanceServer();
+    const port = Number(new URL(old.url).port);
+    const gw = await startGateway({
+      mcpServers: { svc: { type: "http", url: old.url } },
+      upstreams: { svc: { prefix: "", reconnect: { initialDelayMs: 50, maxDelayMs: 200 } } },
+    });
+    cleanup.push(() => gw.stop());
+    const svc = () => gw.gateway.registry.get("svc");
+    await eventually(() => svc()?.state === "ready", 15_000);
+    expect(svc()?.status().era).toBe("2025-11-25");
+
+    await old.close();
+    await eventually(() => svc()?.state === "down");
+    const upgraded = await startModernServer(port);
+    cleanup.push(() => upgraded.close());
+    await eventually(() => svc()?.state === "ready", 15_000);
+    expect(svc()?.status()).toMatchObject({ era: "2026-07-28", restarts: 1 });
+    expect(svc()?.tools.map((t) => t.name)).toContain("echo");
   });
 
   it("stays on 2025-11-25 without probing when the config pins it", async () => {
