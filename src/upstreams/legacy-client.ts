@@ -5,6 +5,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   McpError,
   PromptListChangedNotificationSchema,
@@ -13,15 +14,13 @@ import {
   ResultSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { TransportConfig } from "../config/load.ts";
 import { toWire } from "../errors.ts";
 import { CLIENT_CAPABILITIES, type ClientEvents, type ServerMessage, type UpstreamClient } from "./client.ts";
 import { forgetRequest, nextRequestId, pendingRequestCount } from "./sdk-compat.ts";
-import { createTransport, type TransportHooks } from "./transports.ts";
 
+/** Connect on `transport` (from createTransport, or a stdio transport the era probe already started). */
 export async function connectLegacy(
-  transportConfig: TransportConfig,
-  hooks: TransportHooks,
+  transport: Transport,
   events: ClientEvents,
   clientInfo: { name: string; version: string },
   timeout: number,
@@ -41,7 +40,6 @@ export async function connectLegacy(
   );
   client.setNotificationHandler(PromptListChangedNotificationSchema, () => events.onListChanged("prompts"));
 
-  const transport = createTransport(transportConfig, hooks);
   let protocolVersion: string | undefined;
   // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
   // protocol version is visible for every transport.

@@ -17,7 +17,6 @@ import {
   StreamableHTTPClientTransport,
   type Transport,
 } from "@modelcontextprotocol/client";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { TransportConfig } from "../config/load.ts";
@@ -30,7 +29,7 @@ import {
 } from "./client.ts";
 import { upstreamFetch } from "./http-client.ts";
 import { answerError } from "./legacy-client.ts";
-import { pipeLines, type TransportHooks } from "./transports.ts";
+import type { TransportHooks } from "./transports.ts";
 
 export const MODERN_VERSION = "2026-07-28";
 const AnyResult = z.looseObject({});
@@ -52,6 +51,8 @@ export async function connectModern(
   events: ClientEvents,
   clientInfo: { name: string; version: string },
   timeout: number,
+  /** A stdio transport whose process already answered the discover probe (stdio-probe.ts), and its answer. */
+  probed?: { transport: unknown; discover: Record<string, unknown> },
 ): Promise<UpstreamClient | undefined> {
   const client = new Client(clientInfo, {
     capabilities: CLIENT_CAPABILITIES,
@@ -96,7 +97,14 @@ export async function connectModern(
       events.onError(err);
   };
   try {
-    await client.connect(createModernTransport(transportConfig, hooks), { timeout });
+    if (probed) {
+      await client.connect(probed.transport as Transport, {
+        timeout,
+        prior: { kind: "modern", discover: probed.discover as never },
+      });
+    } else {
+      await client.connect(createModernTransport(transportConfig, hooks), { timeout });
+    }
   } catch (err) {
     await client.close().catch(() => {});
     if (setting === "auto" && isLegacyVerdict(err)) return undefined;
@@ -172,25 +180,14 @@ export async function connectModern(
   };
 }
 
-function createModernTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+/** HTTP only: a stdio upstream reaches this module already started by the probe. */
+function createModernTransport(config: TransportConfig, _hooks: TransportHooks): Transport {
   switch (config.type) {
     case "http":
       return new StreamableHTTPClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
         fetch: upstreamFetch,
       });
-    case "stdio": {
-      const transport = new StdioClientTransport({
-        command: config.command,
-        args: config.args,
-        env: { ...getDefaultEnvironment(), ...config.env },
-        cwd: config.cwd,
-        stderr: "pipe",
-      });
-      const stderr = transport.stderr;
-      if (stderr) pipeLines(stderr, hooks.onStderr);
-      return transport;
-    }
     default:
       throw new Error(`protocol ${MODERN_VERSION} has no ${config.type} transport; use http or stdio`);
   }

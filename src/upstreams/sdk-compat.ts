@@ -8,7 +8,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 
 /** `@modelcontextprotocol/sdk` (v1, the 2025-11-25 client) these workarounds were checked against. */
 export const SDK_V1_VERSION = "1.32.2";
-/** `@modelcontextprotocol/client` (v2, the 2026-07-28 client); no workaround needs its internals yet. */
+/** `@modelcontextprotocol/client` (v2, the 2026-07-28 client): `deliverResponsesLast` applies to it too. */
 export const SDK_V2_CLIENT_VERSION = "2.4.0";
 
 /** Private state of the v1 SDK's Protocol that the functions below read or repair. */
@@ -41,7 +41,8 @@ export function forgetRequest(client: Client, id: number): void {
 }
 
 /**
- * The v1 SDK's Protocol runs a notification handler one microtask late but settles a response at once, so a
+ * The SDK's Protocol (v1 1.32, and v2 2.4 alike: the 2026 stdio test in upstream-eras.test.ts loses both
+ * progress updates without this) runs a notification handler one microtask late but settles a response at once, so a
  * progress update read together with its response (one stdio chunk: "100%, then the result") finds its
  * handler gone and is dropped. Delivering responses one microtask later keeps them behind the
  * notifications that arrived before them. Protocol.connect sets `onmessage` right before `start()`.

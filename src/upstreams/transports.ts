@@ -29,7 +29,8 @@ export function createTransport(config: TransportConfig, hooks: TransportHooks):
   return deliverResponsesLast(createSdkTransport(config, hooks));
 }
 
-function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Transport {
+/** The SDK transport itself; `createTransport` adds what the v1 client needs (sdk-compat.ts). */
+export function createSdkTransport(config: TransportConfig, hooks: TransportHooks): Transport {
   switch (config.type) {
     case "stdio": {
       const transport = new StdioClientTransport({

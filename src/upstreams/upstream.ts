@@ -26,7 +26,9 @@ import type { ClientEvents, ProtocolEra, UpstreamClient } from "./client.ts";
 import { connectLegacy } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
-import type { TransportHooks } from "./transports.ts";
+import { deliverResponsesLast } from "./sdk-compat.ts";
+import { probeStdio } from "./stdio-probe.ts";
+import { createSdkTransport, createTransport, type TransportHooks } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
@@ -95,6 +97,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
 const NO_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PAGES = 100;
+/** How long a stdio server may take to answer the era probe before it counts as a 2025 server. */
+const STDIO_PROBE_MS = 5_000;
 /** A connection that lived this long resets the backoff; a crash-looping server keeps backing off. */
 const STABLE_CONNECTION_MS = 10_000;
 /** Refreshes of one list in a row while notifications keep arriving. */
@@ -234,7 +238,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   ): Promise<Record<string, unknown>> {
     const client = this.#readyClient();
     const token = this.#attemptToken;
-    const toolName = method === "tools/call" ? params?.name : undefined;
+    // A 2026 call carries the tool's `x-mcp-header` arguments as headers: its client needs the definition.
+    const toolName = method === "tools/call" && client.era === "2026-07-28" ? params?.name : undefined;
     const tool =
       typeof toolName === "string" ? this.#catalog.tools.find((t) => t.name === toolName) : undefined;
     try {
@@ -357,12 +362,28 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     };
     const events = this.#events(token);
     const clientInfo = this.#options.clientInfo ?? DEFAULT_CLIENT_INFO;
-    if (setting !== "2025-11-25" && (setting === "2026-07-28" || modernCapable(transport))) {
+    if (setting !== "2025-11-25" && transport.type === "stdio") {
+      const raw = createSdkTransport(transport, hooks);
+      const verdict = await probeStdio(raw, clientInfo, Math.min(timeout, STDIO_PROBE_MS));
+      if (verdict.kind === "modern") {
+        const probed = { transport: deliverResponsesLast(raw), discover: verdict.discover };
+        const modern = await connectModern(transport, setting, hooks, events, clientInfo, timeout, probed);
+        if (modern) return modern;
+      } else if (setting === "2026-07-28") {
+        await raw.close().catch(() => {});
+        const why =
+          verdict.kind === "exited" ? "the process exited on server/discover" : "no 2026-07-28 answer";
+        throw new Error(`protocol "2026-07-28" is configured, but the server does not speak it (${why})`);
+      } else if (verdict.kind === "legacy") {
+        return connectLegacy(deliverResponsesLast(raw), events, clientInfo, timeout);
+      }
+      // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
+    } else if (setting === "2026-07-28" || (setting === "auto" && modernCapable(transport))) {
       const modern = await connectModern(transport, setting, hooks, events, clientInfo, timeout);
       if (modern) return modern;
       this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
     }
-    return connectLegacy(transport, hooks, events, clientInfo, timeout);
+    return connectLegacy(createTransport(transport, hooks), events, clientInfo, timeout);
   }
 
   #events(token: object): ClientEvents {

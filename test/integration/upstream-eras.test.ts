@@ -25,6 +25,7 @@ import {
 } from "../helpers/gateway.ts";
 
 const MODERN_SERVER = fileURLToPath(new URL("../fixtures/modern-server.ts", import.meta.url));
+const STRICT_SERVER = fileURLToPath(new URL("../fixtures/strict-legacy-server.ts", import.meta.url));
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of cleanup.splice(0).reverse()) await stop().catch(() => {});
@@ -222,7 +223,7 @@ describe("upstream protocol eras", () => {
     await eventually(() => logs.includes("hello from chatty"));
   });
 
-  it("probes a stdio upstream on a sibling process and speaks 2026-07-28 to it", async () => {
+  it("probes a stdio upstream on its own process and speaks 2026-07-28 to it, progress included", async () => {
     const gw = await startGateway({
       mcpServers: { local: { command: process.execPath, args: [MODERN_SERVER] } },
     });
@@ -231,6 +232,23 @@ describe("upstream protocol eras", () => {
     expect(gw.gateway.registry.get("local")?.status()).toMatchObject({ era: "2026-07-28" });
     const c = await client(gw);
     expect(textOf(await c.callTool({ name: "local__echo", arguments: { text: "pipe" } }))).toBe("echo: pipe");
+    const progress: number[] = [];
+    const done = await c.callTool({ name: "local__slow", arguments: { ms: 1 } }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(textOf(done)).toBe("done");
+    expect(progress).toEqual([1, 2]);
+  });
+
+  it("starts a stdio server that exits on the era probe again, and connects it with initialize", async () => {
+    const gw = await startGateway({
+      mcpServers: { strict: { command: process.execPath, args: [STRICT_SERVER] } },
+    });
+    cleanup.push(() => gw.stop());
+    await eventually(() => gw.gateway.registry.get("strict")?.state === "ready", 20_000);
+    expect(gw.gateway.registry.get("strict")?.status()).toMatchObject({ era: "2025-11-25", restarts: 0 });
+    const c = await client(gw);
+    expect(textOf(await c.callTool({ name: "strict__echo", arguments: { text: "ok" } }))).toBe("ok");
   });
 
   it("learns the era again when the upstream comes back speaking another one", async () => {
