@@ -98,7 +98,7 @@ function readResponse(
       if (first === undefined) return;
       decided = true;
       res.off("data", onData);
-      const response = first.id ? undefined : responseOf(first);
+      const response = first.id ? undefined : watch.firstResponse;
       if (response === undefined) {
         resolve(new Response(followStream(res, chunks, watch), init));
         return;
@@ -137,6 +137,8 @@ export class StreamWatch {
     onEvent: (event) => this.#onEvent(event),
   });
   #first: EventSourceMessage | undefined;
+  /** The JSON-RPC response the first event carries, parsed once. */
+  firstResponse: object | undefined;
   #reported = false;
   /** The last event id seen: the stream can be resumed from it. */
   lastEventId: string | undefined;
@@ -153,9 +155,12 @@ export class StreamWatch {
   }
 
   #onEvent(event: EventSourceMessage): void {
-    this.#first ??= event;
-    if (event.id) this.lastEventId = event.id;
     const response = responseOf(event);
+    if (this.#first === undefined) {
+      this.#first = event;
+      this.firstResponse = response;
+    }
+    if (event.id) this.lastEventId = event.id;
     if (response) this.#answered.add((response as { id?: unknown }).id);
   }
 
