@@ -151,6 +151,30 @@ describe("upstream protocol eras", () => {
     expect(m.seen.filter((r) => r.method === "tools/call" && r.params?.name === "ask")).toHaveLength(2);
   });
 
+  it("ends the round without a retry when the 2025 client cancels the call during it", async () => {
+    const m = await modern();
+    const gw = await gateway({ modern: m.url });
+    const c = await client(gw, true);
+    const controller = new AbortController();
+    let answer: (value: { action: "accept"; content: { name: string } }) => void = () => {};
+    c.setRequestHandler(ElicitRequestSchema, () => {
+      controller.abort("changed my mind");
+      return new Promise((resolve) => {
+        answer = resolve;
+      });
+    });
+    await expect(
+      c.callTool({ name: "modern__ask", arguments: {} }, undefined, { signal: controller.signal }),
+    ).rejects.toThrow();
+    // The answer comes too late: the cancelled call does not send the upstream its retry.
+    answer({ action: "accept", content: { name: "late" } });
+    expect(textOf(await c.callTool({ name: "modern__echo", arguments: { text: "after" } }))).toBe(
+      "echo: after",
+    );
+    expect(m.seen.filter((r) => r.method === "tools/call" && r.params?.name === "ask")).toHaveLength(1);
+    expect(gw.gateway.registry.get("modern")?.status()).toMatchObject({ state: "ready", restarts: 0 });
+  });
+
   it("fails an input-required round clearly when the 2025 client cannot answer it", async () => {
     const m = await modern();
     const gw = await gateway({ modern: m.url });
