@@ -29,7 +29,6 @@ import {
 } from "./client.ts";
 import { upstreamFetch } from "./http-client.ts";
 import { answerError } from "./legacy-client.ts";
-import type { TransportHooks } from "./transports.ts";
 
 export const MODERN_VERSION = "2026-07-28";
 const AnyResult = z.looseObject({});
@@ -47,7 +46,6 @@ export function modernCapable(config: TransportConfig): boolean {
 export async function connectModern(
   transportConfig: TransportConfig,
   setting: ProtocolSetting,
-  hooks: TransportHooks,
   events: ClientEvents,
   clientInfo: { name: string; version: string },
   timeout: number,
@@ -103,7 +101,7 @@ export async function connectModern(
         prior: { kind: "modern", discover: probed.discover as never },
       });
     } else {
-      await client.connect(createModernTransport(transportConfig, hooks), { timeout });
+      await client.connect(createModernTransport(transportConfig), { timeout });
     }
   } catch (err) {
     await client.close().catch(() => {});
@@ -181,7 +179,7 @@ export async function connectModern(
 }
 
 /** HTTP only: a stdio upstream reaches this module already started by the probe. */
-function createModernTransport(config: TransportConfig, _hooks: TransportHooks): Transport {
+function createModernTransport(config: TransportConfig): Transport {
   switch (config.type) {
     case "http":
       return new StreamableHTTPClientTransport(new URL(config.url), {

@@ -367,7 +367,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       const verdict = await probeStdio(raw, clientInfo, Math.min(timeout, STDIO_PROBE_MS));
       if (verdict.kind === "modern") {
         const probed = { transport: deliverResponsesLast(raw), discover: verdict.discover };
-        const modern = await connectModern(transport, setting, hooks, events, clientInfo, timeout, probed);
+        const modern = await connectModern(transport, setting, events, clientInfo, timeout, probed);
         if (modern) return modern;
       } else if (setting === "2026-07-28") {
         await raw.close().catch(() => {});
@@ -379,7 +379,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       }
       // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
     } else if (setting === "2026-07-28" || (setting === "auto" && modernCapable(transport))) {
-      const modern = await connectModern(transport, setting, hooks, events, clientInfo, timeout);
+      const modern = await connectModern(transport, setting, events, clientInfo, timeout);
       if (modern) return modern;
       this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
     }
