@@ -4,9 +4,11 @@
  * workaround (is the bug fixed upstream? did the field move?) and then move the pin.
  */
 import { readFileSync } from "node:fs";
+import { Client as ClientV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import {
@@ -52,6 +54,43 @@ describe("sdk-compat", () => {
     await server.close();
   });
 
+  it.each([
+    ["v1", () => new Client({ name: "c", version: "1" })],
+    ["v2", () => new ClientV2({ name: "c", version: "1" })],
+  ] as const)(
+    "%s SDK still drops progress read in the same tick as its response (why deliverResponsesLast exists)",
+    async (_, make) => {
+      const seen = async (fix: boolean) => {
+        // The two SDKs' clients share this much shape; their types differ in detail.
+        const client = make() as unknown as {
+          connect(transport: unknown, options: unknown): Promise<void>;
+          request(request: unknown, schema: unknown, options: unknown): Promise<unknown>;
+          close(): Promise<void>;
+        };
+        const transport = echoingTransport();
+        await client.connect(
+          (fix ? deliverResponsesLast(transport) : transport) as never,
+          { timeout: 5_000 } as never,
+        );
+        let updates = 0;
+        await client.request(
+          { method: "x/work", params: {} },
+          ResultSchema as never,
+          {
+            onprogress: () => {
+              updates++;
+            },
+          } as never,
+        );
+        await client.close();
+        return updates;
+      };
+      // If the first assertion fails, the SDK fixed the ordering: delete deliverResponsesLast and this test.
+      expect(await seen(false)).toBe(0);
+      expect(await seen(true)).toBe(1);
+    },
+  );
+
   it("delivers a response after the notifications read before it", async () => {
     const order: string[] = [];
     const transport = {
@@ -67,3 +106,43 @@ describe("sdk-compat", () => {
     expect(order).toEqual(["notifications/progress", "response"]);
   });
 });
+
+/**
+ * A transport whose peer answers each request at once with one progress update and then the result, both
+ * delivered in the same tick (as when one stdio chunk holds both). It answers `initialize` like a 2025 server.
+ */
+function echoingTransport() {
+  const transport = {
+    onmessage: undefined as ((message: JSONRPCMessage) => void) | undefined,
+    onclose: undefined as (() => void) | undefined,
+    onerror: undefined as ((error: Error) => void) | undefined,
+    async start() {},
+    async close() {
+      transport.onclose?.();
+    },
+    async send(message: JSONRPCMessage) {
+      if (!("id" in message) || !("method" in message)) return;
+      const deliver = (m: unknown) => transport.onmessage?.(m as JSONRPCMessage);
+      if (message.method === "initialize") {
+        const result = {
+          protocolVersion: "2025-11-25",
+          capabilities: {},
+          serverInfo: { name: "s", version: "1" },
+        };
+        queueMicrotask(() => deliver({ jsonrpc: "2.0", id: message.id, result }));
+        return;
+      }
+      const token = (message.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta
+        ?.progressToken;
+      queueMicrotask(() => {
+        deliver({
+          jsonrpc: "2.0",
+          method: "notifications/progress",
+          params: { progressToken: token, progress: 1 },
+        });
+        deliver({ jsonrpc: "2.0", id: message.id, result: {} });
+      });
+    },
+  };
+  return transport;
+}
