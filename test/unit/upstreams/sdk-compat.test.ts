@@ -54,6 +54,19 @@ describe("sdk-compat", () => {
     await server.close();
   });
 
+  it("v1 SDK still keeps the handlers of a request whose send failed (why forgetRequest exists)", async () => {
+    const transport = echoingTransport();
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(transport);
+    transport.send = async () => {
+      throw new Error("HTTP 503");
+    };
+    await expect(client.request({ method: "x/work" }, ResultSchema)).rejects.toThrow("HTTP 503");
+    // If this fails, the SDK cleans up after a failed send itself: delete forgetRequest and this test.
+    expect(pendingRequestCount(client)).toBe(1);
+    await client.close();
+  });
+
   it.each([
     ["v1", () => new Client({ name: "c", version: "1" })],
     ["v2", () => new ClientV2({ name: "c", version: "1" })],
