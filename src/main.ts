@@ -459,7 +459,8 @@ async function connectAll(loaded: LoadedConfig, values: Values): Promise<Gateway
   const gateway = await start(loaded, values, false);
   const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   await gateway.waitForUpstreams(timeoutMs, (status) => {
-    const detail = status.state === "ready" ? `${status.tools} tools` : (status.lastError ?? "");
+    const era = status.era ? `, protocol ${status.era}` : "";
+    const detail = status.state === "ready" ? `${status.tools} tools${era}` : (status.lastError ?? "");
     process.stderr.write(`  ${status.name}: ${status.state}${detail ? ` (${detail})` : ""}\n`);
   });
   return gateway;

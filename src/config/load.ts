@@ -59,6 +59,8 @@ export interface UpstreamConfig {
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   connectTimeoutMs: number;
   healthCheck: { intervalMs: number; timeoutMs: number };
+  /** Protocol era to speak; "auto" learns it on every connect. */
+  protocol: "auto" | "2025-11-25" | "2026-07-28";
 }
 
 export interface ResolvedConfig {
@@ -265,6 +267,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string)
       reconnect: { initialDelayMs: 500, maxDelayMs: 30_000, ...options.reconnect },
       connectTimeoutMs: options.connectTimeoutMs ?? 30_000,
       healthCheck: { intervalMs: 15_000, timeoutMs: 5_000, ...options.healthCheck },
+      protocol: options.protocol ?? "auto",
     });
   }
   const stateDir = resolve(baseDir, parsed.gateway.stateDir ?? ".toolgate");

@@ -176,6 +176,11 @@ export const UpstreamOptionsSchema = z.strictObject({
   concurrency: ConcurrencyPolicySchema.optional(),
   /** Per-tool options, keyed by the upstream's own tool name. */
   tools: z.record(z.string(), ToolOptionsSchema).optional(),
+  /**
+   * Protocol era to speak: "auto" (default) probes with `server/discover` and falls back to `initialize`;
+   * "2025-11-25" never probes; "2026-07-28" requires the new era. SSE and WebSocket upstreams are 2025 only.
+   */
+  protocol: z.enum(["auto", "2025-11-25", "2026-07-28"]).optional(),
   /** Reconnect backoff when the upstream fails to start or drops. */
   reconnect: z
     .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })

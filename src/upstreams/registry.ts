@@ -82,7 +82,10 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
         this.#startIfRunning(this.#add(config));
         continue;
       }
-      if (isDeepStrictEqual(current.config.transport, config.transport)) {
+      if (
+        isDeepStrictEqual(current.config.transport, config.transport) &&
+        current.config.protocol === config.protocol
+      ) {
         if (!isDeepStrictEqual(current.config, config)) {
           current.reconfigure(config);
           result.updated.push(config.name);

@@ -2,11 +2,14 @@
  * What a failed upstream request means: the GatewayError the caller sees, and whether the connection it
  * travelled on is broken (so the upstream should reconnect). One place decides, for every transport.
  */
+
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from "@modelcontextprotocol/client";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+import { InputRoundFailed } from "./client.ts";
 
 export interface RequestFailure {
   error: GatewayError;
@@ -57,12 +60,25 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
       connectionBroken: false,
     };
   }
-  if (err instanceof McpError) {
+  if (err instanceof InputRoundFailed) {
+    return {
+      // A tool-level failure the model can act on (an isError result), as the SDK's own legacy shim does.
+      error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
+        upstream,
+        reachedUpstream: true,
+        cause: err,
+      }),
+      connectionBroken: false,
+    };
+  }
+  if (err instanceof McpError || err instanceof ProtocolError) {
     // A JSON-RPC error from the upstream, or the SDK's local -32000 (connection closed) / -32001 (timeout).
     return { error: toGatewayError(err, { upstream, reachedUpstream: true }), connectionBroken: false };
   }
-  if (err instanceof StreamableHTTPError || err instanceof SseError) {
-    const status = typeof err.code === "number" ? err.code : undefined;
+  if (err instanceof SdkError && !(err instanceof SdkHttpError)) return sdkFailure(err, upstream);
+  if (err instanceof StreamableHTTPError || err instanceof SseError || err instanceof SdkHttpError) {
+    const status =
+      err instanceof SdkHttpError ? err.status : typeof err.code === "number" ? err.code : undefined;
     if (status === 404) {
       // The server forgot our session (it restarted): nothing ran; a fresh session is needed.
       return {
@@ -108,6 +124,43 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
     ),
     connectionBroken: true,
   };
+}
+
+/** A local failure of the v2 SDK (2026-era upstreams), by its string code. */
+function sdkFailure(err: SdkError, upstream: string): RequestFailure {
+  const context = { upstream, cause: err };
+  switch (err.code) {
+    case SdkErrorCode.RequestTimeout:
+      return {
+        error: new GatewayError(ErrorCode.UpstreamTimeout, `upstream "${upstream}": ${err.message}`, {
+          ...context,
+          reachedUpstream: true,
+        }),
+        connectionBroken: false,
+      };
+    case SdkErrorCode.NotConnected:
+    case SdkErrorCode.ConnectionClosed:
+    case SdkErrorCode.SendFailed: {
+      const notSent = err.code === SdkErrorCode.NotConnected;
+      return {
+        error: new GatewayError(
+          notSent ? ErrorCode.UpstreamUnavailable : ErrorCode.ConnectionLost,
+          `transport to upstream "${upstream}" failed: ${describeFailure(err)}`,
+          { ...context, reachedUpstream: !notSent },
+        ),
+        connectionBroken: true,
+      };
+    }
+    default:
+      // The upstream's answer broke the protocol (a malformed result, too many input rounds, …).
+      return {
+        error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
+          ...context,
+          reachedUpstream: true,
+        }),
+        connectionBroken: false,
+      };
+  }
 }
 
 /** A one-line cause for logs and `lastError`: the message plus the system error code hidden in `cause`. */

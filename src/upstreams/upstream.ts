@@ -7,37 +7,33 @@ import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
-  type ClientCapabilities,
   type Implementation,
-  McpError,
   type Prompt,
-  PromptListChangedNotificationSchema,
   PromptSchema,
   type Resource,
-  ResourceListChangedNotificationSchema,
   ResourceSchema,
   type ResourceTemplate,
   ResourceTemplateSchema,
-  type Result,
-  ResultSchema,
   type ServerCapabilities,
   type Tool,
-  ToolListChangedNotificationSchema,
   ToolSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
 import type { McpTransportConfig, UpstreamConfig } from "../config/load.ts";
-import { ErrorCode, GatewayError, RpcCode, toWire } from "../errors.ts";
+import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
+import type { ClientEvents, ProtocolEra, UpstreamClient } from "./client.ts";
+import { connectLegacy } from "./legacy-client.ts";
+import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
+import { deliverResponsesLast } from "./sdk-compat.ts";
 import { StderrTail } from "./stderr-tail.ts";
-import { createTransport } from "./transports.ts";
+import { probeStdio } from "./stdio-probe.ts";
+import { createSdkTransport, createTransport, type TransportHooks } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
@@ -51,6 +47,8 @@ export interface UpstreamStatus {
   restarts: number;
   connectedAt?: string;
   protocolVersion?: string;
+  /** The protocol era learned at the last connect: "2025-11-25" (initialize) or "2026-07-28" (discover). */
+  era?: ProtocolEra;
   serverInfo?: { name: string; version: string };
   tools: number;
   resources: number;
@@ -110,17 +108,12 @@ interface Catalog {
   prompts: Prompt[];
 }
 
-/** Declared so upstreams may use them; the gateway answers through `onServerRequest`. */
-const CLIENT_CAPABILITIES: ClientCapabilities = {
-  sampling: {},
-  elicitation: { form: {} },
-  roots: { listChanged: true },
-};
-
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
 /** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
 const NO_TIMEOUT_MS = 2 ** 31 - 1;
 const MAX_PAGES = 100;
+/** How long a stdio server may take to answer the era probe before it counts as a 2025 server. */
+const STDIO_PROBE_MS = 5_000;
 /** A connection that lived this long resets the backoff; a crash-looping server keeps backing off. */
 const STABLE_CONNECTION_MS = 10_000;
 /** Refreshes of one list in a row while notifications keep arriving. */
@@ -134,8 +127,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   #running = false;
   #state: UpstreamState = "stopped";
-  /** The client of the current attempt (connecting or ready); any other client's events are stale. */
-  #client: Client | undefined;
+  /** The current connection attempt (connecting or ready); events of any other attempt are stale. */
+  #attemptToken: object | undefined;
+  /** The connection of the current attempt, once connected. */
+  #client: UpstreamClient | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last message from the upstream: any message proves it alive. */
@@ -151,6 +146,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #needsAuthorization: string | undefined;
   #oauth: UpstreamOAuthClient | undefined;
   #protocolVersion: string | undefined;
+  #era: ProtocolEra | undefined;
   #serverInfo: Implementation | undefined;
   #capabilities: ServerCapabilities | undefined;
   #instructions: string | undefined;
@@ -172,10 +168,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Swap settings that do not need a new connection (prefix, filters, policies, reconnect delays). */
   reconfigure(config: UpstreamConfig): void {
-    if (config.name !== this.name || !isDeepStrictEqual(config.transport, this.#config.transport)) {
+    if (
+      config.name !== this.name ||
+      !isDeepStrictEqual(config.transport, this.#config.transport) ||
+      config.protocol !== this.#config.protocol
+    ) {
       throw new GatewayError(
         ErrorCode.Internal,
-        `upstream "${this.name}": a new name or transport needs a new Upstream, not reconfigure()`,
+        `upstream "${this.name}": a new name, transport or protocol needs a new Upstream, not reconfigure()`,
         { upstream: this.name },
       );
     }
@@ -214,6 +214,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       restarts: this.#restarts,
       ...(this.#connectedAt && { connectedAt: this.#connectedAt.toISOString() }),
       ...(this.#protocolVersion && { protocolVersion: this.#protocolVersion }),
+      ...(this.#era && { era: this.#era }),
       ...(this.#serverInfo && {
         serverInfo: { name: this.#serverInfo.name, version: this.#serverInfo.version },
       }),
@@ -258,16 +259,22 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     options: UpstreamRequestOptions = {},
   ): Promise<Record<string, unknown>> {
     const client = this.#readyClient();
-    // The id Protocol.request is about to take (it reads and increments this counter synchronously).
-    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
+    const token = this.#attemptToken;
+    // A 2026 call carries the tool's `x-mcp-header` arguments as headers: its client needs the definition.
+    const toolName = method === "tools/call" && client.era === "2026-07-28" ? params?.name : undefined;
+    const tool =
+      typeof toolName === "string" ? this.#catalog.tools.find((t) => t.name === toolName) : undefined;
     try {
-      return await client.request({ method, ...(params && { params }) }, ResultSchema, {
+      const result = await client.request(method, params, {
         ...(options.signal && { signal: options.signal }),
         ...(options.onprogress && { onprogress: options.onprogress }),
         timeout: options.timeoutMs ?? NO_TIMEOUT_MS,
+        ...(tool && { tool }),
       });
+      // An answer proves the connection alive: the idle health check waits a whole interval again.
+      this.#lastHeard = performance.now();
+      return result;
     } catch (err) {
-      forgetRequest(client, id);
       if (this.#oauth && err instanceof StreamableHTTPError && err.code === 403) {
         // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope.
         throw new GatewayError(
@@ -277,25 +284,25 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         );
       }
       const failure = requestFailure(err, this.name, options.signal);
-      if (failure.connectionBroken) this.#lost(client, failure.error.message);
+      if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
       throw failure.error;
     }
   }
 
   /** Requests sent and not yet answered on the current connection. */
   pendingRequests(): number {
-    const client = this.#client as unknown as SdkProtocolInternals | undefined;
-    return client?._responseHandlers.size ?? 0;
+    return this.#client?.pending() ?? 0;
   }
 
   /** Send a notification upstream (e.g. `notifications/roots/list_changed`). */
   async notify(method: string, params?: Record<string, unknown>): Promise<void> {
     const client = this.#readyClient();
+    const token = this.#attemptToken;
     try {
-      await client.notification({ method, ...(params && { params }) });
+      await client.notify(method, params);
     } catch (err) {
       const failure = requestFailure(err, this.name);
-      if (failure.connectionBroken) this.#lost(client, failure.error.message);
+      if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
       throw failure.error;
     }
   }
@@ -310,11 +317,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#connectedAt = undefined;
     const client = this.#client;
     this.#client = undefined;
+    this.#attemptToken = undefined;
     this.#setState("stopped");
     if (client) await client.close().catch(() => {});
   }
 
-  #readyClient(): Client {
+  #readyClient(): UpstreamClient {
     const client = this.#client;
     if (this.#state === "ready" && client) return client;
     const why = this.#lastError ? `; last error: ${this.#lastError}` : "";
@@ -330,8 +338,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#retryTimer = undefined;
     this.#nextRetryAt = undefined;
     if (!this.#running) return;
-    const client = this.#createClient();
-    this.#client = client;
+    const token = {};
+    this.#attemptToken = token;
+    this.#client = undefined;
     this.#stderr.clear();
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
     this.#oauth = oauth;
@@ -340,90 +349,141 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     // Only a first start is "connecting": after a failure the upstream is down, with its last error, until
     // it is ready again (a retry that hangs at initialize must not look healthy).
     this.#setState(this.#lastError === undefined ? "connecting" : "down");
-    let protocolVersion: string | undefined;
-    let connected = false;
+    let client: UpstreamClient | undefined;
+    let phase = "initialize";
     const timeout = this.#config.connectTimeoutMs;
     try {
       if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
-      const transport = createTransport(mcpTransport(this.#config), {
-        onStderr: (line) => {
-          this.#stderr.push(line);
-          this.#log.info("upstream stderr", { stderr: line });
-        },
-        onWarning: (message) => this.#log.warn(message),
-        authProvider: oauth,
-      });
-      // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
-      // protocol version is visible for every transport.
-      transport.onmessage = (message) => {
-        this.#lastHeard = performance.now();
-        protocolVersion ??= negotiatedVersion(message);
-      };
-      // While connecting, the failure reaches the catch below with its real cause; the SDK's own close on a
-      // failed handshake would otherwise report a bare "connection closed" first.
-      client.onclose = () => {
-        if (connected) this.#lost(client, this.#closedMessage());
-      };
-      client.onerror = (err) => {
-        this.#log.debug("upstream transport error", { error: err.message });
-        // The SDK leaves a request whose SSE response stream was cut waiting forever (and a legacy SSE
-        // stream's requests die with it): a fresh connection fails them now with ConnectionLost.
-        if (connected && (err instanceof SseError || err.message.startsWith("SSE stream disconnected"))) {
-          this.#lost(client, `the event stream broke: ${err.message}`);
-        }
-      };
-      await client.connect(transport, { timeout });
-      connected = true;
+      client = await this.#open(token, timeout, oauth);
+      if (this.#attemptToken !== token) {
+        void client.close().catch(() => {});
+        return;
+      }
+      this.#client = client;
+      phase = "discovery (tools/resources/prompts lists)";
       const catalog = await this.#discover(client, timeout);
-      if (this.#client !== client) return;
+      if (this.#attemptToken !== token) return;
       const changed = changedKinds(this.#catalog, catalog);
       this.#catalog = catalog;
-      this.#protocolVersion = protocolVersion;
-      this.#serverInfo = client.getServerVersion();
-      this.#capabilities = client.getServerCapabilities();
-      this.#instructions = client.getInstructions();
+      this.#protocolVersion = client.protocolVersion;
+      this.#era = client.era;
+      this.#serverInfo = client.serverInfo;
+      this.#capabilities = client.capabilities;
+      this.#instructions = client.instructions;
       this.#lastError = undefined;
       this.#needsAuthorization = undefined;
       this.#connectedAt = new Date();
       this.#log.info("upstream ready", {
-        protocolVersion,
+        protocolVersion: client.protocolVersion,
+        era: client.era,
         server: this.#serverInfo,
         tools: catalog.tools.length,
         restarts: this.#restarts,
       });
       this.#setState("ready");
       this.#lastHeard = performance.now();
-      this.#scheduleHealthCheck(client, this.#config.healthCheck.intervalMs);
+      this.#scheduleHealthCheck(token, this.#config.healthCheck.intervalMs);
       if (changed.length) this.emit("catalogChanged", changed);
     } catch (err) {
       if (err instanceof UnauthorizedError && oauth) {
         // No token, a revoked refresh token, or a scope only a person can grant: calls fail fast naming the fix.
         this.#needsAuthorization = oauth.loginCommand;
-        this.#lost(client, `needs authorization: run \`${this.#needsAuthorization}\``);
+        this.#lost(token, `needs authorization: run \`${this.#needsAuthorization}\``, client);
         return;
       }
-      const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;
-      const timedOut = err instanceof McpError && err.code === RpcCode.RequestTimeout;
-      const phase = connected ? "discovery (tools/resources/prompts lists)" : "initialize";
-      const reason = closed
-        ? this.#closedMessage()
-        : timedOut
-          ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)`
-          : describeFailure(err);
-      this.#lost(client, reason);
+      const code = (err as { code?: unknown })?.code;
+      const reason =
+        code === RpcCode.ConnectionClosed
+          ? this.#closedMessage()
+          : code === RpcCode.RequestTimeout
+            ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)`
+            : describeFailure(err);
+      this.#lost(token, reason, client);
     }
   }
 
-  /** The connection of `client` failed or closed: drop it and schedule a reconnect. Stale clients are ignored. */
-  #lost(client: Client, reason: string): void {
-    if (this.#client !== client) return;
+  /**
+   * Connect in the era the upstream speaks, learned afresh on every (re)connect: `auto` probes with
+   * `server/discover` (2026-07-28) and falls back to `initialize` (2025-11-25); a pinned era does not probe.
+   */
+  async #open(
+    token: object,
+    timeout: number,
+    oauth: UpstreamOAuthClient | undefined,
+  ): Promise<UpstreamClient> {
+    const transport = mcpTransport(this.#config);
+    const setting = this.#config.protocol;
+    const hooks: TransportHooks = {
+      onStderr: (line) => {
+        this.#stderr.push(line);
+        this.#log.info("upstream stderr", { stderr: line });
+      },
+      onWarning: (message) => this.#log.warn(message),
+      authProvider: oauth,
+    };
+    const events = this.#events(token);
+    const clientInfo = this.#options.clientInfo ?? DEFAULT_CLIENT_INFO;
+    if (setting !== "2025-11-25" && transport.type === "stdio") {
+      const raw = createSdkTransport(transport, hooks);
+      const verdict = await probeStdio(raw, clientInfo, Math.min(timeout, STDIO_PROBE_MS));
+      if (verdict.kind === "modern") {
+        const probed = { transport: deliverResponsesLast(raw), discover: verdict.discover };
+        const modern = await connectModern(transport, setting, events, clientInfo, timeout, probed);
+        if (modern) return modern;
+      } else if (setting === "2026-07-28") {
+        await raw.close().catch(() => {});
+        const why =
+          verdict.kind === "exited" ? "the process exited on server/discover" : "no 2026-07-28 answer";
+        throw new Error(`protocol "2026-07-28" is configured, but the server does not speak it (${why})`);
+      } else if (verdict.kind === "legacy") {
+        return connectLegacy(deliverResponsesLast(raw), events, clientInfo, timeout);
+      }
+      // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
+    } else if (setting === "2026-07-28" || (setting === "auto" && !oauth && modernCapable(transport))) {
+      // An OAuth-protected upstream is reached through the 2025 client, which carries the OAuth provider.
+      const modern = await connectModern(transport, setting, events, clientInfo, timeout);
+      if (modern) return modern;
+      this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
+    }
+    return connectLegacy(createTransport(transport, hooks), events, clientInfo, timeout);
+  }
+
+  #events(token: object): ClientEvents {
+    return {
+      onServerRequest: async (request, signal) => {
+        const hook = this.#options.onServerRequest;
+        if (!hook) {
+          throw Object.assign(new Error(`toolgate has no client to answer ${request.method}`), {
+            code: RpcCode.MethodNotFound,
+          });
+        }
+        return hook(this, request, { signal });
+      },
+      onNotification: (notification) => {
+        this.#lastHeard = performance.now();
+        this.#options.onNotification?.(this, notification);
+      },
+      onListChanged: (kind) => void this.#refresh(token, kind),
+      onClose: () => this.#lost(token, this.#closedMessage()),
+      onError: (err) => {
+        this.#log.debug("upstream transport error", { error: err.message });
+        this.#lost(token, `the event stream broke: ${err.message}`);
+      },
+    };
+  }
+
+  /** The connection of attempt `token` failed or closed: drop it and reconnect. Stale attempts are ignored. */
+  #lost(token: object, reason: string, connecting?: UpstreamClient): void {
+    if (this.#attemptToken !== token) return;
+    const client = this.#client ?? connecting;
+    this.#attemptToken = undefined;
     this.#client = undefined;
     clearTimeout(this.#healthTimer);
     const uptime = this.#connectedAt ? Date.now() - this.#connectedAt.getTime() : 0;
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
     this.#lastError = reason;
-    void client.close().catch(() => {});
+    void client?.close().catch(() => {});
     if (!this.#running) return;
     const delay = backoffDelay(this.#attempt++, this.#config.reconnect);
     this.#nextRetryAt = new Date(Date.now() + delay);
@@ -440,37 +500,37 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * that fails or times out marks the upstream down and starts the reconnect. A stdio child's death is seen
    * at once (its exit), and a busy single-threaded child must not be killed for a late pong: none there.
    */
-  #scheduleHealthCheck(client: Client, delayMs: number): void {
+  #scheduleHealthCheck(token: object, delayMs: number): void {
     const { intervalMs } = this.#config.healthCheck;
     if (intervalMs <= 0 || this.#config.transport.type === "stdio") return;
     clearTimeout(this.#healthTimer);
-    this.#healthTimer = setTimeout(() => void this.#healthCheck(client), delayMs);
+    this.#healthTimer = setTimeout(() => void this.#healthCheck(token), delayMs);
     this.#healthTimer.unref();
   }
 
-  async #healthCheck(client: Client): Promise<void> {
-    if (this.#client !== client || this.#state !== "ready") return;
+  async #healthCheck(token: object): Promise<void> {
+    const client = this.#client;
+    if (this.#attemptToken !== token || !client || this.#state !== "ready") return;
     const { intervalMs, timeoutMs } = this.#config.healthCheck;
     const quiet = performance.now() - this.#lastHeard;
     // Traffic proved it alive lately: look again when the connection has been quiet for a whole interval.
-    if (quiet < intervalMs) return this.#scheduleHealthCheck(client, intervalMs - quiet);
-    const id = (client as unknown as SdkProtocolInternals)._requestMessageId;
+    if (quiet < intervalMs) return this.#scheduleHealthCheck(token, intervalMs - quiet);
     try {
-      await client.request({ method: "ping" }, ResultSchema, { timeout: timeoutMs });
+      await client.request("ping", undefined, { timeout: timeoutMs });
+      this.#lastHeard = performance.now();
     } catch (err) {
-      forgetRequest(client, id);
-      const code = err instanceof McpError ? err.code : undefined;
-      // Any JSON-RPC answer, even an error, comes from a live server; the SDK's own -32000/-32001 do not.
-      if (code === undefined || code === RpcCode.RequestTimeout || code === RpcCode.ConnectionClosed) {
+      const code = (err as { code?: unknown })?.code;
+      // Any JSON-RPC answer, even an error, comes from a live server; the SDKs' own -32000/-32001 do not.
+      if (typeof code !== "number" || code === RpcCode.RequestTimeout || code === RpcCode.ConnectionClosed) {
         const why =
           code === RpcCode.RequestTimeout
             ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
             : describeFailure(err);
-        this.#lost(client, `health check ping failed: ${why}`);
+        this.#lost(token, `health check ping failed: ${why}`);
         return;
       }
     }
-    this.#scheduleHealthCheck(client, intervalMs);
+    this.#scheduleHealthCheck(token, intervalMs);
   }
 
   #closedMessage(): string {
@@ -484,36 +544,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.emit("state", this.status());
   }
 
-  #createClient(): Client {
-    const client = new Client(this.#options.clientInfo ?? DEFAULT_CLIENT_INFO, {
-      capabilities: CLIENT_CAPABILITIES,
-    });
-    client.fallbackRequestHandler = async (request, extra) => {
-      const hook = this.#options.onServerRequest;
-      if (!hook) {
-        throw rpcError(RpcCode.MethodNotFound, `toolgate has no client to answer ${request.method}`);
-      }
-      try {
-        return (await hook(this, pick(request), { signal: extra.signal })) as Result;
-      } catch (err) {
-        throw answerError(err);
-      }
-    };
-    client.fallbackNotificationHandler = async (notification) => {
-      this.#options.onNotification?.(this, pick(notification));
-    };
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.#refresh(client, "tools"));
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
-      this.#refresh(client, "resources"),
-    );
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
-      this.#refresh(client, "prompts"),
-    );
-    return client;
-  }
-
-  async #discover(client: Client, timeout: number): Promise<Catalog> {
-    const caps = client.getServerCapabilities() ?? {};
+  async #discover(client: UpstreamClient, timeout: number): Promise<Catalog> {
+    const caps = client.capabilities ?? {};
     const list = <T>(method: string, key: string, schema: z.ZodType<T>, declared: unknown) =>
       declared ? this.#listAll(client, method, key, schema, timeout) : Promise.resolve([]);
     const [tools, resources, resourceTemplates, prompts] = await Promise.all([
@@ -527,7 +559,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Follow `nextCursor` to the end (bounded); a list the server does not implement is empty. */
   async #listAll<T>(
-    client: Client,
+    client: UpstreamClient,
     method: string,
     key: string,
     schema: z.ZodType<T>,
@@ -535,11 +567,19 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   ): Promise<T[]> {
     const items: T[] = [];
     let cursor: string | undefined;
+    if (method === "tools/list" && client.listTools) {
+      for (const item of await client.listTools(timeout)) {
+        const parsed = schema.safeParse(item);
+        if (parsed.success) items.push(parsed.data);
+        else this.#log.warn(`skipping an invalid entry of ${method}`, { entry: item });
+      }
+      return items;
+    }
     try {
       for (let page = 0; page < MAX_PAGES; page++) {
         const started = performance.now();
         const result = await client
-          .request({ method, ...(cursor !== undefined && { params: { cursor } }) }, ResultSchema, { timeout })
+          .request(method, cursor !== undefined ? { cursor } : undefined, { timeout })
           .catch((err: unknown) => {
             this.#options.onDiscovery?.(this, method, performance.now() - started, err);
             throw err;
@@ -555,7 +595,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         if (cursor === undefined) return items;
       }
     } catch (err) {
-      if (err instanceof McpError && err.code === RpcCode.MethodNotFound) return [];
+      if ((err as { code?: unknown })?.code === RpcCode.MethodNotFound) return [];
       throw err;
     }
     this.#log.warn(`${method} has more than ${MAX_PAGES} pages; the rest is ignored`);
@@ -563,8 +603,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   /** Re-list one kind after a list_changed notification; refreshes of one kind never overlap. */
-  async #refresh(client: Client, kind: CatalogKind): Promise<void> {
-    if (this.#client !== client) return;
+  async #refresh(token: object, kind: CatalogKind): Promise<void> {
+    if (this.#attemptToken !== token) return;
     if (this.#refreshing.has(kind)) {
       this.#refreshAgain.add(kind);
       return;
@@ -573,6 +613,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     try {
       // During the handshake the discovery in progress may have read the old list: wait for it.
       if (this.#state !== "ready" && !(await this.whenReady(this.#config.connectTimeoutMs))) return;
+      const client = this.#client;
+      if (this.#attemptToken !== token || !client) return;
       for (let round = 0; round < MAX_REFRESH_ROUNDS; round++) {
         this.#refreshAgain.delete(kind);
         const timeout = this.#config.connectTimeoutMs;
@@ -598,7 +640,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
             timeout,
           );
         }
-        if (this.#client !== client) return;
+        if (this.#attemptToken !== token) return;
         const changed = changedKinds(this.#catalog, next);
         this.#catalog = next;
         if (changed.length) {
@@ -635,49 +677,4 @@ function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
   }
   if (!same(before.prompts, after.prompts)) kinds.push("prompts");
   return kinds;
-}
-
-/** The protocolVersion of an initialize result, if this message is one. */
-function negotiatedVersion(message: unknown): string | undefined {
-  const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
-  return result?.serverInfo && typeof result.protocolVersion === "string"
-    ? result.protocolVersion
-    : undefined;
-}
-
-/** The SDK answers with `code`, `message` and `data` of what is thrown (McpError would prefix its message). */
-function rpcError(code: number, message: string, data?: unknown): Error {
-  return Object.assign(new Error(message), { code, data });
-}
-
-/** A downstream client's JSON-RPC error passes through as is; any other failure in its wire form. */
-function answerError(err: unknown): Error {
-  if (err instanceof McpError)
-    return rpcError(err.code, err.message.replace(/^MCP error -?\d+: /, ""), err.data);
-  const wire = toWire(err);
-  return rpcError(wire.code, wire.message, wire.data);
-}
-
-function pick(message: { method: string; params?: Record<string, unknown> }): ServerRequest {
-  return message.params === undefined
-    ? { method: message.method }
-    : { method: message.method, params: message.params };
-}
-
-/** Private state of the SDK's Protocol that `forgetRequest` repairs. */
-interface SdkProtocolInternals {
-  _requestMessageId: number;
-  _responseHandlers: Map<number, unknown>;
-  _progressHandlers: Map<number, unknown>;
-}
-
-/**
- * SDK 1.32's Protocol.request keeps the response and progress handlers of a request whose send failed
- * (HTTP 503, refused connection): with a flapping upstream they pile up without bound. A settled request
- * has no use for them; deleting is a no-op when the SDK already did.
- */
-function forgetRequest(client: Client, id: number): void {
-  const internals = client as unknown as SdkProtocolInternals;
-  internals._responseHandlers.delete(id);
-  internals._progressHandlers.delete(id);
 }
