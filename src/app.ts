@@ -1,10 +1,3 @@
-/**
- * Composition root: builds the gateway from a resolved config, owns the start/stop order and reloads.
- * Start: upstreams connect in the background → the catalog follows their lists → servers accept clients.
- * Stop: stop accepting → drain in-flight calls (up to drainTimeoutMs) → cancel the rest → close sessions →
- * stop upstreams (stdio children included).
- */
-import { dirname, join, resolve as resolvePath } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";

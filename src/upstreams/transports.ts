@@ -30,7 +30,12 @@ export interface TransportHooks {
 const MAX_STDERR_LINE = 8 * 1024;
 
 export function createTransport(config: McpTransportConfig, hooks: TransportHooks): Transport {
-  return markUnsendable(deliverResponsesLast(createSdkTransport(config, hooks)));
+  return forClient(createSdkTransport(config, hooks));
+}
+
+/** What every SDK client transport needs before a client uses it (also one made for the era probe). */
+export function forClient(transport: Transport): Transport {
+  return markUnsendable(deliverResponsesLast(transport));
 }
 
 /**

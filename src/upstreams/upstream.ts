@@ -30,10 +30,9 @@ import type { ClientEvents, ProtocolEra, UpstreamClient } from "./client.ts";
 import { connectLegacy } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
-import { deliverResponsesLast } from "./sdk-compat.ts";
 import { StderrTail } from "./stderr-tail.ts";
 import { probeStdio } from "./stdio-probe.ts";
-import { createSdkTransport, createTransport, type TransportHooks } from "./transports.ts";
+import { createSdkTransport, createTransport, forClient, type TransportHooks } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
@@ -427,7 +426,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       const raw = createSdkTransport(transport, hooks);
       const verdict = await probeStdio(raw, clientInfo, Math.min(timeout, STDIO_PROBE_MS));
       if (verdict.kind === "modern") {
-        const probed = { transport: deliverResponsesLast(raw), discover: verdict.discover };
+        const probed = { transport: forClient(raw), discover: verdict.discover };
         const modern = await connectModern(transport, setting, events, clientInfo, timeout, probed);
         if (modern) return modern;
       } else if (setting === "2026-07-28") {
@@ -436,7 +435,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           verdict.kind === "exited" ? "the process exited on server/discover" : "no 2026-07-28 answer";
         throw new Error(`protocol "2026-07-28" is configured, but the server does not speak it (${why})`);
       } else if (verdict.kind === "legacy") {
-        return connectLegacy(deliverResponsesLast(raw), events, clientInfo, timeout);
+        return connectLegacy(forClient(raw), events, clientInfo, timeout);
       }
       // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
     } else if (setting === "2026-07-28" || (setting === "auto" && !oauth && modernCapable(transport))) {

@@ -137,7 +137,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
     const granted = new Set(tokens.scope?.split(" "));
     const stepUp = await this.stepUpScope();
     // A token that carries the stepped-up scope settles it.
-    const settled = stepUp !== undefined && stepUp.split(" ").every((s) => granted.has(s));
+    const settled = stepUp?.split(" ").every((s) => granted.has(s));
     await this.#deps.store.update(this.key, {
       tokens: { ...tokens, ...(expiresAt && { expiresAt }) },
       ...(settled && { stepUpScope: undefined }),
