@@ -4,6 +4,8 @@
  * Stop: stop accepting → drain in-flight calls (up to drainTimeoutMs) → cancel the rest → close sessions →
  * stop upstreams (stdio children included).
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
@@ -11,6 +13,7 @@ import { ArgumentValidator } from "./catalog/input-validation.ts";
 import { createPinGate, ToolPins } from "./catalog/pinning.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
+import { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
@@ -24,6 +27,7 @@ import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import type { ClusterStores } from "./stores/store.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
@@ -39,6 +43,8 @@ export interface GatewayDeps {
   telemetry?: Telemetry | undefined;
   /** Tool-definition pins (security.pinning); absent when pinning is off. */
   pins?: ToolPins | undefined;
+  /** State shared with the other replicas (cluster.redis); absent: one process, everything in memory. */
+  stores?: ClusterStores | undefined;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -51,6 +57,8 @@ export class Gateway {
   readonly events = new PolicyEventHub();
   readonly telemetry: Telemetry;
   readonly pipelines: PipelineCache;
+  /** Replicas sharing a store; undefined for a single process. */
+  readonly cluster: Cluster | undefined;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -62,7 +70,8 @@ export class Gateway {
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
     this.#config = config;
     this.log = deps.log;
-    this.#access = accessFor(config);
+    this.cluster = deps.stores && clusterFor(config, deps.stores, deps.log);
+    this.#access = accessFor(config, this.cluster);
     this.#validator = new ArgumentValidator({ logger: deps.log });
     this.#pins = deps.pins;
     const telemetry =
@@ -82,7 +91,21 @@ export class Gateway {
         this.router.serverRequest(upstream.name, request.method, request.params, extra.signal),
       onNotification: (upstream, n) => this.router.routeNotification(upstream.name, n.method, n.params),
     });
-    this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
+    this.pipelines = new PipelineCache({
+      config: () => this.#config,
+      events: this.events,
+      cluster: this.cluster,
+    });
+    const { cluster } = this;
+    if (cluster) {
+      telemetry.observeCluster(() => ({
+        instance: cluster.options.instanceId,
+        storeUp: cluster.shared,
+        latencyMs: cluster.options.stores.health.latencyMs,
+        leasesHeld: cluster.leasesHeld().length,
+        events: { ...cluster.counters },
+      }));
+    }
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
@@ -93,7 +116,7 @@ export class Gateway {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
           this.#access.authorizer.assertCanCall(principal, route.name, route.upstream);
-          return this.#access.limiter.acquire(principal, route.name);
+          return this.#access.limiter.admit(principal, route.name);
         },
       },
       aroundAttempt: (route, attempt, fn) =>
@@ -338,7 +361,7 @@ export class Gateway {
   /** Apply a new config: unchanged upstreams and their in-flight calls are left alone. */
   async reload(config: ResolvedConfig): Promise<void> {
     this.#config = config;
-    this.#access = accessFor(config);
+    this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
     await this.#pins?.reload();
     const result = await this.registry.reconcile(config.upstreams);
@@ -359,6 +382,8 @@ export class Gateway {
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
     this.pipelines.shutdown();
+    this.cluster?.stop();
+    await this.cluster?.options.stores.close();
     await this.telemetry.shutdown();
   }
 }
@@ -368,14 +393,77 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const pins =
     deps.pins ??
     (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
-  return new Gateway(config, { ...deps, pins });
+  const stores = deps.stores ?? (await redisStores(config, deps.log));
+  return new Gateway(config, { ...deps, pins, stores });
+}
+
+/** The Redis stores when cluster.redis is set; waits briefly so the first calls already run shared. */
+async function redisStores(config: ResolvedConfig, log: Logger): Promise<ClusterStores | undefined> {
+  const { cluster } = config;
+  if (cluster.redis === undefined) return undefined;
+  const { RedisStores } = await import("./stores/redis.ts");
+  let lastError = "";
+  const stores = new RedisStores({
+    url: cluster.redis,
+    keyPrefix: cluster.keyPrefix,
+    replicas: cluster.replicas,
+    commandTimeoutMs: cluster.commandTimeoutMs,
+    pingMs: cluster.pingMs,
+    onError: (err) => {
+      if (err.message === lastError) return;
+      lastError = err.message;
+      log.warn("redis connection error", { error: err.message });
+    },
+  });
+  if (!(await stores.waitAvailable(Math.max(2_000, cluster.commandTimeoutMs)))) {
+    log.warn("redis unreachable at start: running on local fallback limits until it answers", {
+      replicas: cluster.replicas,
+    });
+  }
+  return stores;
+}
+
+function clusterFor(config: ResolvedConfig, stores: ClusterStores, log: Logger): Cluster {
+  const { cluster } = config;
+  const instanceId = cluster.instanceId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  stores.onAvailability((available) => {
+    if (available) log.info("cluster store reachable: shared locks, caps and rate limits", { instanceId });
+    else {
+      log.warn(
+        "cluster store unreachable: locks refuse (LockUnavailable), caps and rate limits use local limits",
+        {
+          instanceId,
+          replicas: cluster.replicas,
+          locks: cluster.whenRedisLost.locks,
+        },
+      );
+    }
+  });
+  log.info("cluster mode", {
+    instanceId,
+    store: stores.kind,
+    replicas: cluster.replicas,
+    leaseTtlMs: cluster.leaseTtlMs,
+  });
+  return new Cluster({
+    stores,
+    instanceId,
+    leaseTtlMs: cluster.leaseTtlMs,
+    replicas: cluster.replicas,
+    pollMs: cluster.pollMs,
+    locksWhenUnavailable: cluster.whenRedisLost.locks,
+  });
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {
   return session.info.transport === "stdio" ? "pipe" : "tcp";
 }
 
-function accessFor(config: ResolvedConfig): { authorizer: Authorizer; limiter: RateLimiter } {
+function accessFor(
+  config: ResolvedConfig,
+  cluster: Cluster | undefined,
+): { authorizer: Authorizer; limiter: RateLimiter } {
   const authorizer = createAuthorizer(config.security);
-  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p)) };
+  const shared = cluster && { rates: cluster.options.stores.rates, replicas: cluster.options.replicas };
+  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p), shared ? { shared } : {}) };
 }

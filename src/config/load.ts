@@ -7,6 +7,7 @@ import { extname } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import type { ClusterConfig } from "./cluster-schema.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
 import {
   ConfigSchema,
@@ -44,6 +45,7 @@ export interface ResolvedConfig {
   upstreams: UpstreamConfig[];
   security: SecurityOptions;
   telemetry: TelemetryConfig;
+  cluster: ClusterConfig;
 }
 
 export interface ConfigIssue {
@@ -99,6 +101,17 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env
   const parsed = ConfigSchema.safeParse(interpolated);
   if (!parsed.success) throw configError(zodIssues(parsed.error));
   const config = normalize(parsed.data, issues);
+  const redisFromEnv = env.TOOLGATE_REDIS_URL;
+  if (config.cluster.redis === undefined && redisFromEnv) {
+    if (!/^rediss?:\/\//.test(redisFromEnv)) {
+      issues.push({
+        path: "$.cluster.redis",
+        message: "TOOLGATE_REDIS_URL must be a redis:// or rediss:// URL",
+      });
+    }
+    config.cluster.redis = redisFromEnv;
+    secretValues.add(redisFromEnv);
+  }
   if (issues.length) throw configError(issues);
   return { config, secretValues };
 }
@@ -190,6 +203,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[]): ResolvedConfig 
     upstreams,
     security: parsed.security,
     telemetry: parsed.telemetry,
+    cluster: parsed.cluster,
   };
 }
 

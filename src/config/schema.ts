@@ -5,6 +5,7 @@
  * Every default lives here, so the parsed value is the normalized form.
  */
 import { z } from "zod";
+import { ClusterSchema } from "./cluster-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
@@ -173,6 +174,8 @@ export const ConfigSchema = z.strictObject({
   upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),
   security: SecuritySchema.prefault({}),
   telemetry: TelemetrySchema.prefault({}),
+  /** Replicas sharing state on Redis (see cluster-schema.ts). */
+  cluster: ClusterSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -73,7 +73,7 @@ interface RoutedContext extends CallContext {
 export interface AccessControl {
   canSee(principal: Principal, route: ToolRoute): boolean;
   /** Throws GatewayError Forbidden / RateLimited; returns a release function for per-principal caps. */
-  admit(principal: Principal, route: ToolRoute): () => void;
+  admit(principal: Principal, route: ToolRoute): (() => void) | Promise<() => void>;
 }
 
 /** Validates arguments against a tool's input schema before any slot is taken (catalog/input-validation). */
@@ -184,7 +184,8 @@ export class Router {
     const cancel = () => controller.abort(ctx.signal.reason);
     this.#active++;
     try {
-      release = access?.admit(ctx.principal, route);
+      const admitted = access?.admit(ctx.principal, route);
+      release = admitted instanceof Promise ? await admitted : admitted;
       checkArguments?.(route, args);
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel, { once: true });
@@ -288,6 +289,7 @@ export class Router {
       const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
+      if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
       return upstream.request("tools/call", params, {
         signal: ctx.signal,
         onprogress: (p) => {

@@ -1,0 +1,227 @@
+/**
+ * Three real gateway processes (`node src/main.ts serve`) sharing a real redis-server, in front of one
+ * fault fixture that records its peak concurrency, driven by SDK clients in round robin. Short TTLs and
+ * ping periods keep every case to a few seconds; the assertions are about counts, not timings.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  eventually,
+  FAULT_SERVER,
+  type GatewayProcess,
+  NODE,
+  spawnGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+import { RedisServer, redisServerBinary } from "../helpers/redis.ts";
+
+const HAS_REDIS = redisServerBinary() !== undefined;
+if (!HAS_REDIS)
+  console.warn("cluster e2e skipped: redis-server is not installed (apt-get install redis-server)");
+
+const MAIN_KEY = "main-key-0123456789abcdef0123456789";
+const LIMITED_KEY = "limited-key-0123456789abcdef01234567";
+const LEASE_TTL_MS = 1_000;
+const PREFIX = `test-${process.pid}:`;
+
+interface Stats {
+  calls: Record<string, number>;
+  inFlight: number;
+  peakByTool: Record<string, number>;
+  overlaps: Record<string, number>;
+}
+
+type CallResult = { isError?: boolean; content?: unknown; _meta?: Record<string, unknown> };
+
+function errorCode(result: CallResult): string | undefined {
+  return (result._meta?.["toolgate/error"] as { code?: string } | undefined)?.code;
+}
+
+async function spawnFixture(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(NODE, [FAULT_SERVER, "--transport", "http", "--port", "0"], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`fault fixture exited with ${code}`)));
+  });
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
+async function connect(url: string, key: string): Promise<Client> {
+  const client = new Client({ name: "cluster-test", version: "1.0.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "X-API-Key": key } } }),
+  );
+  return client;
+}
+
+async function metric(replica: GatewayProcess, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${replica.base}/metrics`, { headers: { "X-API-Key": MAIN_KEY } })).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(" ").at(-1));
+}
+
+describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
+  let redis: RedisServer;
+  let fixture: { child: ChildProcess; url: string };
+  let replicas: GatewayProcess[] = [];
+  let clients: Client[] = [];
+  let limited: Client[] = [];
+  let alive = [0, 1, 2];
+  let turn = 0;
+
+  /** The next live replica's client, round robin. */
+  const next = (pool: Client[] = clients) => pool[alive[turn++ % alive.length] as number] as Client;
+  const call = (name: string, args: Record<string, unknown> = {}, pool?: Client[]) =>
+    next(pool).callTool({ name, arguments: args }) as Promise<CallResult>;
+  const stats = async () => JSON.parse(textOf(await call("fs__stats"))) as Stats;
+  const reset = () => call("fs__reset_stats");
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    fixture = await spawnFixture();
+    const config = {
+      gateway: { maxInFlight: 3, logLevel: "info" },
+      mcpServers: { fs: { type: "http", url: fixture.url }, free: { type: "http", url: fixture.url } },
+      defaults: { retry: { maxAttempts: 1 }, breaker: { enabled: false } },
+      upstreams: {
+        fs: {
+          tools: { slow: { lock: { timeoutMs: 20_000 } }, work: { lock: { key: "key", timeoutMs: 20_000 } } },
+        },
+      },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "main", key: MAIN_KEY },
+            { id: "limited", key: LIMITED_KEY },
+          ],
+        },
+        principals: { limited: { allow: ["*"], rateLimit: { perMinute: 6 } } },
+        pinning: { mode: "off" },
+      },
+      cluster: {
+        redis: redis.url,
+        keyPrefix: PREFIX,
+        replicas: 3,
+        leaseTtlMs: LEASE_TTL_MS,
+        pollMs: 20,
+        pingMs: 200,
+        commandTimeoutMs: 500,
+      },
+    };
+    replicas = await Promise.all([0, 1, 2].map(() => spawnGateway(config)));
+    clients = await Promise.all(replicas.map((r) => connect(r.url, MAIN_KEY)));
+    limited = await Promise.all(replicas.map((r) => connect(r.url, LIMITED_KEY)));
+    for (const r of replicas) expect(await metric(r, "toolgate_cluster_store_up")).toBe(1);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([...clients, ...limited].map((c) => c.close()));
+    await Promise.allSettled(replicas.map((r) => r.stop("SIGKILL")));
+    fixture?.child.kill("SIGKILL");
+    await redis?.stop();
+  });
+
+  it("runs an exclusive tool one call at a time across the replicas", async () => {
+    await reset();
+    const results = await Promise.all(Array.from({ length: 20 }, () => call("fs__slow", { ms: 30 })));
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    const s = await stats();
+    expect(s.calls.slow).toBe(20);
+    expect(s.peakByTool.slow).toBe(1);
+  });
+
+  it("serializes a keyed lock per key only", async () => {
+    await reset();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => call("fs__work", { key: `k${i % 2}`, ms: 60 })),
+    );
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    const s = await stats();
+    expect(s.overlaps).toEqual({});
+    expect(s.peakByTool.work).toBe(2);
+  });
+
+  it("holds the global cap across the replicas at the upstream", async () => {
+    await reset();
+    const results = await Promise.all(Array.from({ length: 15 }, () => call("free__slow", { ms: 80 })));
+    expect(results.filter((r) => r.isError)).toEqual([]);
+    const s = await stats();
+    expect(s.calls.slow).toBe(15);
+    // Without the shared cap each replica would allow 3: up to 9 at once.
+    expect(s.peakByTool.slow).toBeLessThanOrEqual(3);
+  });
+
+  it("shares a principal's rate limit across the replicas", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => call("fs__echo", { text: "x" }, limited)),
+    );
+    expect(results.filter((r) => !r.isError)).toHaveLength(6);
+    expect(results.filter((r) => r.isError).map(errorCode)).toEqual(Array(6).fill("RateLimited"));
+  });
+
+  it("refuses exclusive calls while Redis is down, runs nothing twice, and returns to shared mode", async () => {
+    await reset();
+    // Load in flight when Redis dies: every call ends as a success or a LockUnavailable refusal.
+    const load = Promise.all(Array.from({ length: 12 }, () => call("fs__slow", { ms: 40 })));
+    await eventually(async () => ((await stats()).calls.slow ?? 0) >= 2, 10_000, 10);
+    await redis.pause();
+    const during = await load;
+    for (const r of during) if (r.isError) expect(errorCode(r)).toBe("LockUnavailable");
+    for (const r of replicas) {
+      await eventually(
+        () => r.logs.some((l) => String(l.msg).startsWith("cluster store unreachable")),
+        10_000,
+      );
+      expect(await metric(r, "toolgate_cluster_store_up")).toBe(0);
+    }
+    const refused = await Promise.all(Array.from({ length: 6 }, () => call("fs__slow", { ms: 10 })));
+    expect(refused.map(errorCode)).toEqual(Array(6).fill("LockUnavailable"));
+    expect(textOf(refused[0])).toMatch(/LockUnavailable.*not run/);
+    const s = await stats();
+    const ok = during.filter((r) => !r.isError).length;
+    // The upstream never saw two at a time, ran every success once and none of the refused calls.
+    expect(s.peakByTool.slow).toBe(1);
+    expect(s.calls.slow).toBeGreaterThanOrEqual(ok);
+    expect(s.calls.slow).toBeLessThanOrEqual(during.length);
+    // Caps fall back to local limits (3 / 3 replicas = 1 per replica): calls still run.
+    const capped = await Promise.all(Array.from({ length: 6 }, () => call("free__slow", { ms: 20 })));
+    expect(capped.filter((r) => r.isError)).toEqual([]);
+
+    await redis.resume();
+    for (const r of replicas) {
+      await eventually(async () => (await metric(r, "toolgate_cluster_store_up")) === 1, 15_000, 100);
+    }
+    await reset();
+    const after = await Promise.all(Array.from({ length: 10 }, () => call("fs__slow", { ms: 20 })));
+    expect(after.filter((r) => r.isError)).toEqual([]);
+    expect((await stats()).peakByTool.slow).toBe(1);
+  });
+
+  it("lets the next call run once a killed replica's lease expires", async () => {
+    await reset();
+    const holder = clients[2] as Client;
+    const held = holder.callTool({ name: "fs__slow", arguments: { ms: 8_000 } }).catch(() => undefined);
+    await eventually(async () => (await stats()).inFlight === 1, 10_000, 20);
+    replicas[2]?.child.kill("SIGKILL");
+    alive = [0, 1];
+    // The dead replica's lease still holds the lock cluster-wide, for at most its TTL.
+    const direct = new Redis(redis.url);
+    const ttl = await direct.pttl(`${PREFIX}lease:fs__slow`);
+    direct.disconnect();
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(LEASE_TTL_MS);
+    const started = performance.now();
+    const result = await call("fs__slow", { ms: 10 });
+    const waited = performance.now() - started;
+    expect(result.isError).toBeFalsy();
+    // Far sooner than the 8 s the dead replica's call would have held the lock: the lease expired.
+    expect(waited).toBeLessThan(6_000);
+    void held;
+  });
+});
