@@ -59,7 +59,7 @@ export class MemoryStores implements ClusterStores {
 
 function memoryLeases(now: () => number, check: () => void): LeaseStore {
   const held = new Map<string, { token: number; expiresAt: number }>();
-  const tokens = new Map<string, number>();
+  let fence = 0; // one counter for every lease, as on Redis
   const live = (id: string) => {
     const lease = held.get(id);
     if (lease && lease.expiresAt <= now()) {
@@ -72,8 +72,7 @@ function memoryLeases(now: () => number, check: () => void): LeaseStore {
     async tryAcquire(id, _holder, ttlMs) {
       check();
       if (live(id)) return undefined;
-      const token = (tokens.get(id) ?? 0) + 1;
-      tokens.set(id, token);
+      const token = ++fence;
       held.set(id, { token, expiresAt: now() + ttlMs });
       return token;
     },

@@ -84,7 +84,7 @@ export class RedisStores implements ClusterStores {
   readonly rates: RateStore;
   readonly #client: Redis;
   readonly #options: RedisStoresOptions;
-  readonly #listeners: Array<(available: boolean) => void> = [];
+  readonly #listeners = new Set<(available: boolean) => void>();
   readonly #timer: ReturnType<typeof setInterval>;
   #available = false;
   #latencyMs: number | undefined;
@@ -159,19 +159,24 @@ export class RedisStores implements ClusterStores {
   }
 
   onAvailability(listener: (available: boolean) => void): void {
-    this.#listeners.push(listener);
+    this.#listeners.add(listener);
   }
 
   /** Resolves once Redis answered a ping, or false after `timeoutMs`. */
   async waitAvailable(timeoutMs: number): Promise<boolean> {
     if (this.#available) return true;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.#listeners.push((up) => {
+      const done = (up: boolean) => {
         if (!up) return;
         clearTimeout(timer);
+        this.#listeners.delete(done);
         resolve(true);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.#listeners.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      this.#listeners.add(done);
     });
   }
 

@@ -16,9 +16,8 @@ export class StoreUnavailable extends Error {
 
 export interface LeaseStore {
   /**
-   * Takes lease `id` for `ttlMs` if nobody holds it. Returns its fencing token (a number that grows with
-   * every grant of this id, cluster-wide, so a resource can refuse a stale holder), or undefined when it
-   * is held.
+   * Takes lease `id` for `ttlMs` if nobody holds it. Returns its fencing token (one counter for every
+   * grant, cluster-wide, so a resource can refuse a stale holder), or undefined when it is held.
    */
   tryAcquire(id: string, holder: string, ttlMs: number): Promise<number | undefined>;
   /** Extends a lease still held with `token`; false when it expired or another holder has it. */
