@@ -17,9 +17,10 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
-import { RedisServer, redisServerBinary } from "../helpers/redis.ts";
+import { freePort, RedisServer, redisServerBinary } from "../helpers/redis.ts";
 
 const HAS_REDIS = redisServerBinary() !== undefined;
+const HAS_HAPROXY = redisServerBinary("haproxy") !== undefined;
 if (!HAS_REDIS)
   console.warn("cluster e2e skipped: redis-server is not installed (apt-get install redis-server)");
 
@@ -62,8 +63,8 @@ async function connect(url: string, key: string): Promise<Client> {
 
 async function metric(replica: GatewayProcess, name: string): Promise<number | undefined> {
   const text = await (await fetch(`${replica.base}/metrics`, { headers: { "X-API-Key": MAIN_KEY } })).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(" ").at(-1));
+  const lines = text.split("\n").filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+  return lines.length === 0 ? undefined : lines.reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
 }
 
 describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
@@ -72,6 +73,7 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
   let replicas: GatewayProcess[] = [];
   let clients: Client[] = [];
   let limited: Client[] = [];
+  let haproxy: ChildProcess | undefined;
   let alive = [0, 1, 2];
   let turn = 0;
 
@@ -123,6 +125,7 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
   afterAll(async () => {
     await Promise.allSettled([...clients, ...limited].map((c) => c.close()));
     await Promise.allSettled(replicas.map((r) => r.stop("SIGKILL")));
+    haproxy?.kill("SIGKILL");
     fixture?.child.kill("SIGKILL");
     await redis?.stop();
   });
@@ -163,6 +166,38 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     );
     expect(results.filter((r) => !r.isError)).toHaveLength(6);
     expect(results.filter((r) => r.isError).map(errorCode)).toEqual(Array(6).fill("RateLimited"));
+  });
+
+  it.skipIf(!HAS_HAPROXY)("serves 2025 sessions through HAProxy, pinned by Mcp-Session-Id", async () => {
+    const port = await freePort();
+    const env: Record<string, string> = { ...process.env, LISTEN: `127.0.0.1:${port}` } as Record<
+      string,
+      string
+    >;
+    replicas.forEach((r, i) => {
+      env[`REPLICA_${i + 1}`] = r.base.replace(/^http:\/\//, "");
+    });
+    haproxy = spawn("haproxy", ["-db", "-f", "deploy/haproxy/haproxy.cfg"], { env, stdio: "ignore" });
+    const url = `http://127.0.0.1:${port}/mcp`;
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, 10_000, 100);
+    // Each session's requests after `initialize` must reach the replica that created it, or get 404.
+    const balanced = await Promise.all(Array.from({ length: 6 }, () => connect(url, MAIN_KEY)));
+    try {
+      await reset();
+      const results = await Promise.all(
+        Array.from({ length: 18 }, (_, i) =>
+          (balanced[i % 6] as Client).callTool({ name: "fs__slow", arguments: { ms: 20 } }),
+        ),
+      );
+      expect(results.filter((r) => r.isError)).toEqual([]);
+      const s = await stats();
+      expect(s.calls.slow).toBe(18);
+      expect(s.peakByTool.slow).toBe(1);
+      // The sessions were spread: every replica holds one or more besides the two direct clients'.
+      for (const r of replicas) expect(await metric(r, "toolgate_sessions_open")).toBeGreaterThanOrEqual(3);
+    } finally {
+      await Promise.allSettled(balanced.map((c) => c.close()));
+    }
   });
 
   it("refuses exclusive calls while Redis is down, runs nothing twice, and returns to shared mode", async () => {

@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
-export function redisServerBinary(): string | undefined {
+/** The path of `name` (default redis-server) on PATH, or undefined. */
+export function redisServerBinary(name = "redis-server"): string | undefined {
   try {
-    return execFileSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).trim() || undefined;
+    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim() || undefined;
   } catch {
     return undefined;
   }
