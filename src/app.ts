@@ -24,6 +24,7 @@ import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
+import { SessionSealer } from "./server/session-seal.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
@@ -274,6 +275,7 @@ export class Gateway {
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
+      sealer: sessionSealer(this.#config),
     });
     this.#http = http;
     return http.listen(host, port);
@@ -421,6 +423,12 @@ async function redisStores(config: ResolvedConfig, log: Logger): Promise<Cluster
     });
   }
   return stores;
+}
+
+/** Session ids sealed with cluster.sessions.key, so any replica can serve any session; none without a key. */
+function sessionSealer(config: ResolvedConfig): SessionSealer | undefined {
+  const { key, maxAgeMs } = config.cluster.sessions;
+  return key === undefined ? undefined : new SessionSealer({ secret: key, maxAgeMs });
 }
 
 function clusterFor(config: ResolvedConfig, stores: ClusterStores, log: Logger): Cluster {

@@ -24,6 +24,25 @@ export const ClusterSchema = z.strictObject({
   pingMs: positiveInt.default(1_000),
   /** This replica's name in leases, logs and metrics (`service.instance.id`); default `<hostname>-<pid>`. */
   instanceId: z.string().min(1).optional(),
+  /**
+   * 2025-11-25 sessions on any replica: session ids carry the session's state, AES-256-GCM-sealed with a key
+   * derived from `key` (the same on every replica; the env TOOLGATE_SESSION_KEY when absent). Without a key,
+   * a session lives on the replica that created it (pin it at the load balancer).
+   */
+  sessions: z
+    .strictObject({
+      key: z
+        .string()
+        .min(32, "a session key needs at least 32 characters (use 32 random bytes, base64)")
+        .optional(),
+      /** A sealed session id older than this is refused on a replica that does not hold it. */
+      maxAgeMs: z
+        .number()
+        .int()
+        .positive()
+        .default(24 * 60 * 60_000),
+    })
+    .prefault({}),
   /** While Redis is unreachable. */
   whenRedisLost: z
     .strictObject({

@@ -112,6 +112,17 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env
     config.cluster.redis = redisFromEnv;
     secretValues.add(redisFromEnv);
   }
+  const sessionKey = env.TOOLGATE_SESSION_KEY;
+  if (config.cluster.sessions.key === undefined && sessionKey) {
+    if (sessionKey.length < 32) {
+      issues.push({
+        path: "$.cluster.sessions.key",
+        message: "TOOLGATE_SESSION_KEY needs at least 32 characters",
+      });
+    }
+    config.cluster.sessions.key = sessionKey;
+    secretValues.add(sessionKey);
+  }
   if (issues.length) throw configError(issues);
   return { config, secretValues };
 }

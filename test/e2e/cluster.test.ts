@@ -28,6 +28,7 @@ const MAIN_KEY = "main-key-0123456789abcdef0123456789";
 const LIMITED_KEY = "limited-key-0123456789abcdef01234567";
 const LEASE_TTL_MS = 1_000;
 const PREFIX = `test-${process.pid}:`;
+const SESSION_KEY = "session-key-0123456789abcdef0123456789";
 
 interface Stats {
   calls: Record<string, number>;
@@ -53,10 +54,21 @@ async function spawnFixture(): Promise<{ child: ChildProcess; url: string }> {
   return { child, url: (JSON.parse(line) as { url: string }).url };
 }
 
-async function connect(url: string, key: string): Promise<Client> {
+/** An SDK client; `route` (when given) picks the replica of each HTTP request. */
+async function connect(url: string, key: string, route?: () => string): Promise<Client> {
   const client = new Client({ name: "cluster-test", version: "1.0.0" });
+  const routed = route && {
+    fetch: (input: string | URL, init?: RequestInit) => {
+      const target = new URL(input);
+      target.host = new URL(route()).host;
+      return fetch(target, init);
+    },
+  };
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "X-API-Key": key } } }),
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { "X-API-Key": key } },
+      ...routed,
+    }),
   );
   return client;
 }
@@ -114,6 +126,7 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
         pollMs: 20,
         pingMs: 200,
         commandTimeoutMs: 500,
+        sessions: { key: SESSION_KEY },
       },
     };
     replicas = await Promise.all([0, 1, 2].map(() => spawnGateway(config)));
@@ -200,6 +213,47 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     }
   });
 
+  it("serves one 2025 session from every replica in turn (sealed session ids)", async () => {
+    let n = 0;
+    const client = await connect(
+      replicas[0]?.url as string,
+      MAIN_KEY,
+      () => replicas[n++ % 3]?.base as string,
+    );
+    try {
+      const transport = client.transport as StreamableHTTPClientTransport;
+      expect(transport.sessionId).toMatch(/^tg1\./);
+      // Without the sealed id, the second request (on another replica) would get 404.
+      for (let i = 0; i < 6; i++) {
+        const result = (await client.callTool({
+          name: "fs__echo",
+          arguments: { text: `hop ${i}` },
+        })) as CallResult;
+        expect(result.isError).toBeFalsy();
+        expect(textOf(result)).toContain(`hop ${i}`);
+      }
+      expect(n).toBeGreaterThanOrEqual(7);
+      // A tampered id, or the id under another principal's key, is refused like any unknown session.
+      const post = (sessionId: string, key: string) =>
+        fetch(replicas[1]?.url as string, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+            "mcp-session-id": sessionId,
+            "x-api-key": key,
+          },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" }),
+        });
+      const id = transport.sessionId as string;
+      const tampered = id.slice(0, 12) + (id[12] === "A" ? "B" : "A") + id.slice(13);
+      expect((await post(tampered, MAIN_KEY)).status).toBe(404);
+      expect((await post(id, LIMITED_KEY)).status).toBe(404);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("refuses exclusive calls while Redis is down, runs nothing twice, and returns to shared mode", async () => {
     await reset();
     // Load in flight when Redis dies: every call ends as a success or a LockUnavailable refusal.
@@ -238,8 +292,11 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     expect((await stats()).peakByTool.slow).toBe(1);
   });
 
-  it("lets the next call run once a killed replica's lease expires", async () => {
+  it("lets the next call run once a killed replica's lease expires, and its sessions go on elsewhere", async () => {
     await reset();
+    // A session created on the replica about to die; its requests move to replica 0 afterwards.
+    let target = replicas[2]?.base as string;
+    const survivor = await connect(replicas[2]?.url as string, MAIN_KEY, () => target);
     const holder = clients[2] as Client;
     const held = holder.callTool({ name: "fs__slow", arguments: { ms: 8_000 } }).catch(() => undefined);
     await eventually(async () => (await stats()).inFlight === 1, 10_000, 20);
@@ -258,5 +315,12 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     // Far sooner than the 8 s the dead replica's call would have held the lock: the lease expired.
     expect(waited).toBeLessThan(6_000);
     void held;
+    target = replicas[0]?.base as string;
+    const moved = (await survivor.callTool({
+      name: "fs__echo",
+      arguments: { text: "still here" },
+    })) as CallResult;
+    expect(textOf(moved)).toContain("still here");
+    await survivor.close();
   });
 });
