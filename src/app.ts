@@ -25,6 +25,7 @@ import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { SessionSealer } from "./server/session-seal.ts";
+import { clusterRoutes } from "./server/status/cluster.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   pins?: ToolPins | undefined;
   /** State shared with the other replicas (cluster.redis); absent: one process, everything in memory. */
   stores?: ClusterStores | undefined;
+  /** This replica's name (cluster.instanceId, default `<hostname>-<random>`). */
+  instanceId?: string | undefined;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -71,7 +74,8 @@ export class Gateway {
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
     this.#config = config;
     this.log = deps.log;
-    this.cluster = deps.stores && clusterFor(config, deps.stores, deps.log);
+    this.cluster =
+      deps.stores && clusterFor(config, deps.stores, deps.log, deps.instanceId ?? instanceIdOf(config));
     this.#access = accessFor(config, this.cluster);
     this.#validator = new ArgumentValidator({ logger: deps.log });
     this.#pins = deps.pins;
@@ -265,6 +269,7 @@ export class Gateway {
       mount: (app) => {
         app.route("/", metricsRoutes(this.telemetry));
         app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
+        if (this.cluster) app.route("/", clusterRoutes(this.cluster, this.#config.cluster.replicas));
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
@@ -399,12 +404,21 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const pins =
     deps.pins ??
     (pinning.mode === "off" ? undefined : await ToolPins.open(pinning.file, { logger: deps.log }));
-  const stores = deps.stores ?? (await redisStores(config, deps.log));
-  return new Gateway(config, { ...deps, pins, stores });
+  const instanceId = deps.instanceId ?? instanceIdOf(config);
+  const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
+  return new Gateway(config, { ...deps, pins, stores, instanceId });
+}
+
+function instanceIdOf(config: ResolvedConfig): string {
+  return config.cluster.instanceId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
 }
 
 /** The Redis stores when cluster.redis is set; waits briefly so the first calls already run shared. */
-async function redisStores(config: ResolvedConfig, log: Logger): Promise<ClusterStores | undefined> {
+async function redisStores(
+  config: ResolvedConfig,
+  log: Logger,
+  instanceId: string,
+): Promise<ClusterStores | undefined> {
   const { cluster } = config;
   if (cluster.redis === undefined) return undefined;
   const { RedisStores } = await import("./stores/redis.ts");
@@ -415,6 +429,7 @@ async function redisStores(config: ResolvedConfig, log: Logger): Promise<Cluster
     replicas: cluster.replicas,
     commandTimeoutMs: cluster.commandTimeoutMs,
     pingMs: cluster.pingMs,
+    instanceId,
     onError: (err) => {
       if (err.message === lastError) return;
       lastError = err.message;
@@ -435,9 +450,8 @@ function sessionSealer(config: ResolvedConfig): SessionSealer | undefined {
   return key === undefined ? undefined : new SessionSealer({ secret: key, maxAgeMs });
 }
 
-function clusterFor(config: ResolvedConfig, stores: ClusterStores, log: Logger): Cluster {
+function clusterFor(config: ResolvedConfig, stores: ClusterStores, log: Logger, instanceId: string): Cluster {
   const { cluster } = config;
-  const instanceId = cluster.instanceId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   stores.onAvailability((available) => {
     if (available) log.info("cluster store reachable: shared locks, caps and rate limits", { instanceId });
     else {

@@ -6,6 +6,7 @@
  */
 import {
   type CapSlot,
+  type ClusterSnapshot,
   type ClusterStores,
   type LeaseStore,
   type PermitStore,
@@ -52,6 +53,12 @@ export class MemoryStores implements ClusterStores {
     if (available === this.#available) return;
     this.#available = available;
     for (const listener of this.#listeners) listener(available);
+  }
+
+  /** Leases are not listed (tests read them through the policies). */
+  async snapshot(): Promise<ClusterSnapshot> {
+    if (!this.#available) throw new StoreUnavailable("the memory store is marked unavailable");
+    return { replicas: [], leases: [] };
   }
 
   async close(): Promise<void> {}

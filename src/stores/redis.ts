@@ -9,13 +9,14 @@
  *
  * Keys (all under `keyPrefix`): `lease:<id>` (value `<token>:<holder>`, PX ttl), `fence` (the fencing
  * token counter), `cap:<name>` (sorted set of permit id → expiry ms), `rate:<perMinute>:<key>` (by the
- * library). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
+ * library), `replica:<id>` (last ping, PX three pings). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
  * several keys, which Redis Cluster would need hash tags for.
  */
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import {
   type CapSlot,
+  type ClusterSnapshot,
   type ClusterStores,
   type LeaseStore,
   type PermitStore,
@@ -32,6 +33,8 @@ export interface RedisStoresOptions {
   commandTimeoutMs: number;
   /** Health ping period (ms); also how fast a recovered Redis is noticed. */
   pingMs: number;
+  /** This replica, announced with each ping (`replica:<id>`, expiring after three missed pings). */
+  instanceId: string;
   /** Told about connection errors (the client retries by itself). */
   onError?: (err: Error) => void;
 }
@@ -180,6 +183,39 @@ export class RedisStores implements ClusterStores {
     });
   }
 
+  async snapshot(): Promise<ClusterSnapshot> {
+    const { keyPrefix } = this.#options;
+    const client = this.#client;
+    const scan = (pattern: string) =>
+      this.#run(async () => (await client.scan("0", "MATCH", `${keyPrefix}${pattern}`, "COUNT", 1000))[1]);
+    const [replicaKeys, leaseKeys] = [await scan("replica:*"), (await scan("lease:*")).slice(0, 200)];
+    const [seen, values, ttls] = await this.#run(() =>
+      Promise.all([
+        replicaKeys.length ? client.mget(...replicaKeys) : [],
+        leaseKeys.length ? client.mget(...leaseKeys) : [],
+        Promise.all(leaseKeys.map((k) => client.pttl(k))),
+      ]),
+    );
+    const replicas = replicaKeys.map((k, i) => ({
+      id: k.slice(`${keyPrefix}replica:`.length),
+      seenAt: new Date(Number(seen[i] ?? 0)).toISOString(),
+    }));
+    const leases = leaseKeys.flatMap((k, i) => {
+      const value = values[i];
+      if (!value) return [];
+      const colon = value.indexOf(":");
+      return [
+        {
+          lock: k.slice(`${keyPrefix}lease:`.length),
+          token: Number(value.slice(0, colon)),
+          holder: value.slice(colon + 1),
+          expiresInMs: ttls[i] ?? 0,
+        },
+      ];
+    });
+    return { replicas: replicas.sort((a, b) => a.id.localeCompare(b.id)), leases };
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
@@ -242,6 +278,8 @@ export class RedisStores implements ClusterStores {
       await this.#client.ping();
       this.#latencyMs = performance.now() - started;
       this.#setAvailable(true);
+      const { keyPrefix, instanceId, pingMs } = this.#options;
+      await this.#client.set(`${keyPrefix}replica:${instanceId}`, Date.now(), "PX", pingMs * 3);
     } catch {
       this.#setAvailable(false);
     }

@@ -57,6 +57,14 @@ export interface StoreHealth {
   readonly latencyMs: number | undefined;
 }
 
+/** The cluster as the store sees it, for the status page (never on the call path). */
+export interface ClusterSnapshot {
+  /** Replicas that pinged the store recently (each announces itself with its health ping). */
+  replicas: Array<{ id: string; seenAt: string }>;
+  /** Lock leases held now, by any replica (at most a few hundred listed). */
+  leases: Array<{ lock: string; token: number; holder: string; expiresInMs: number }>;
+}
+
 /** Everything the policies share across replicas, with the backend's health. */
 export interface ClusterStores {
   readonly kind: "memory" | "redis";
@@ -66,5 +74,7 @@ export interface ClusterStores {
   readonly health: StoreHealth;
   /** Called with the new availability each time it changes. */
   onAvailability(listener: (available: boolean) => void): void;
+  /** Throws StoreUnavailable while the backend is away. */
+  snapshot(): Promise<ClusterSnapshot>;
   close(): Promise<void>;
 }

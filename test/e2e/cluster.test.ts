@@ -300,6 +300,21 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     const holder = clients[2] as Client;
     const held = holder.callTool({ name: "fs__slow", arguments: { ms: 8_000 } }).catch(() => undefined);
     await eventually(async () => (await stats()).inFlight === 1, 10_000, 20);
+    // The cluster view of any replica shows all three and who holds the lock.
+    const view = async (i: number) =>
+      (await (await fetch(`${replicas[i]?.base}/status/cluster`)).json()) as {
+        instance: string;
+        mode: string;
+        cluster: { replicas: Array<{ id: string }>; leases: Array<{ lock: string; holder: string }> };
+      };
+    const holderId = (await view(2)).instance;
+    const seen = await view(0);
+    expect(seen.mode).toBe("shared");
+    expect(seen.cluster.replicas.map((r) => r.id)).toContain(holderId);
+    expect(seen.cluster.replicas).toHaveLength(3);
+    expect(seen.cluster.leases).toContainEqual(
+      expect.objectContaining({ lock: "fs__slow", holder: holderId }),
+    );
     replicas[2]?.child.kill("SIGKILL");
     alive = [0, 1];
     // The dead replica's lease still holds the lock cluster-wide, for at most its TTL.
