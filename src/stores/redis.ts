@@ -261,9 +261,8 @@ export class RedisStores implements ClusterStores {
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
-    if (!this.#available && this.#client.status !== "ready") {
-      throw new StoreUnavailable(`Redis is unreachable (${this.#client.status})`);
-    }
+    // Until the health ping answers again, fail at once rather than make every call wait for a timeout.
+    if (!this.#available) throw new StoreUnavailable(`Redis is unreachable (${this.#client.status})`);
     try {
       return await command();
     } catch (err) {
