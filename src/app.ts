@@ -4,16 +4,22 @@
  * Stop: stop accepting → drain in-flight calls (up to drainTimeoutMs) → cancel the rest → close sessions →
  * stop upstreams (stdio children included).
  */
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
 import { createPinGate, ToolPins } from "./catalog/pinning.ts";
+import {
+  clusterFor,
+  clusterReport,
+  instanceIdOf,
+  observeCluster,
+  redisStores,
+  sessionSealer,
+} from "./cluster.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
-import { Cluster } from "./policies/cluster.ts";
+import type { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
@@ -24,7 +30,6 @@ import { ANONYMOUS } from "./server/auth/principal.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer } from "./server/http.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
-import { SessionSealer } from "./server/session-seal.ts";
 import { clusterRoutes } from "./server/status/cluster.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { statusRoutes } from "./server/status/routes.ts";
@@ -101,16 +106,7 @@ export class Gateway {
       events: this.events,
       cluster: this.cluster,
     });
-    const { cluster } = this;
-    if (cluster) {
-      telemetry.observeCluster(() => ({
-        instance: cluster.options.instanceId,
-        storeUp: cluster.shared,
-        latencyMs: cluster.options.stores.health.latencyMs,
-        leasesHeld: cluster.leasesHeld().length,
-        events: { ...cluster.counters },
-      }));
-    }
+    if (this.cluster) observeCluster(telemetry, this.cluster);
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
@@ -269,7 +265,12 @@ export class Gateway {
       mount: (app) => {
         app.route("/", metricsRoutes(this.telemetry));
         app.route("/", statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO)));
-        if (this.cluster) app.route("/", clusterRoutes(this.cluster, this.#config.cluster.replicas));
+        const { cluster } = this;
+        if (cluster)
+          app.route(
+            "/",
+            clusterRoutes(() => clusterReport(cluster, this.#config.cluster.replicas)),
+          );
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
@@ -407,78 +408,6 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
   const instanceId = deps.instanceId ?? instanceIdOf(config);
   const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
   return new Gateway(config, { ...deps, pins, stores, instanceId });
-}
-
-function instanceIdOf(config: ResolvedConfig): string {
-  return config.cluster.instanceId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
-}
-
-/** The Redis stores when cluster.redis is set; waits briefly so the first calls already run shared. */
-async function redisStores(
-  config: ResolvedConfig,
-  log: Logger,
-  instanceId: string,
-): Promise<ClusterStores | undefined> {
-  const { cluster } = config;
-  if (cluster.redis === undefined) return undefined;
-  const { RedisStores } = await import("./stores/redis.ts");
-  let lastError = "";
-  const stores = new RedisStores({
-    url: cluster.redis,
-    keyPrefix: cluster.keyPrefix,
-    replicas: cluster.replicas,
-    commandTimeoutMs: cluster.commandTimeoutMs,
-    pingMs: cluster.pingMs,
-    instanceId,
-    onError: (err) => {
-      if (err.message === lastError) return;
-      lastError = err.message;
-      log.warn("redis connection error", { error: err.message });
-    },
-  });
-  if (!(await stores.waitAvailable(Math.max(2_000, cluster.commandTimeoutMs)))) {
-    log.warn("redis unreachable at start: running on local fallback limits until it answers", {
-      replicas: cluster.replicas,
-    });
-  }
-  return stores;
-}
-
-/** Session ids sealed with cluster.sessions.key, so any replica can serve any session; none without a key. */
-function sessionSealer(config: ResolvedConfig): SessionSealer | undefined {
-  const { key, maxAgeMs } = config.cluster.sessions;
-  return key === undefined ? undefined : new SessionSealer({ secret: key, maxAgeMs });
-}
-
-function clusterFor(config: ResolvedConfig, stores: ClusterStores, log: Logger, instanceId: string): Cluster {
-  const { cluster } = config;
-  stores.onAvailability((available) => {
-    if (available) log.info("cluster store reachable: shared locks, caps and rate limits", { instanceId });
-    else {
-      log.warn(
-        "cluster store unreachable: locks refuse (LockUnavailable), caps and rate limits use local limits",
-        {
-          instanceId,
-          replicas: cluster.replicas,
-          locks: cluster.whenRedisLost.locks,
-        },
-      );
-    }
-  });
-  log.info("cluster mode", {
-    instanceId,
-    store: stores.kind,
-    replicas: cluster.replicas,
-    leaseTtlMs: cluster.leaseTtlMs,
-  });
-  return new Cluster({
-    stores,
-    instanceId,
-    leaseTtlMs: cluster.leaseTtlMs,
-    replicas: cluster.replicas,
-    pollMs: cluster.pollMs,
-    locksWhenUnavailable: cluster.whenRedisLost.locks,
-  });
 }
 
 function networkTransport(session: GatewaySession): NetworkTransport {
