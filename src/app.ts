@@ -86,7 +86,11 @@ export class Gateway {
     this.#pins = deps.pins;
     const telemetry =
       deps.telemetry ??
-      createTelemetry({ ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO), logger: deps.log });
+      createTelemetry({
+        ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO),
+        ...(deps.instanceId && { serviceInstanceId: deps.instanceId }),
+        logger: deps.log,
+      });
     this.telemetry = telemetry;
     this.events.on(telemetry.onPolicyEvent);
     const { pinning } = config.security;

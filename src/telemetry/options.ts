@@ -25,6 +25,8 @@ export type TraceExporterName = TelemetryConfig["traces"]["exporter"];
 export interface TelemetryOptions {
   serviceName: string;
   serviceVersion?: string;
+  /** `service.instance.id` of the resource: the replica (cluster.instanceId). */
+  serviceInstanceId?: string;
   traces: { exporter: TraceExporterName; endpoint?: string; sampler: SamplerName; sampleRatio: number };
   metrics: { prometheus: boolean; otlp?: { endpoint: string; intervalMs: number }; process: boolean };
   alerts: AlertRules;

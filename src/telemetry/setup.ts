@@ -43,6 +43,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: options.serviceName,
     ...(options.serviceVersion && { [ATTR_SERVICE_VERSION]: options.serviceVersion }),
+    ...(options.serviceInstanceId && { "service.instance.id": options.serviceInstanceId }),
   });
 
   const processor = spanProcessor(options);

@@ -310,6 +310,8 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     const holderId = (await view(2)).instance;
     const seen = await view(0);
     expect(seen.mode).toBe("shared");
+    const exposition = await (await fetch(`${replicas[0]?.base}/metrics`)).text();
+    expect(exposition).toContain(`service_instance_id="${seen.instance}"`);
     expect(seen.cluster.replicas.map((r) => r.id)).toContain(holderId);
     expect(seen.cluster.replicas).toHaveLength(3);
     expect(seen.cluster.leases).toContainEqual(
