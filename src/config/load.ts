@@ -123,6 +123,9 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env
     config.cluster.sessions.key = sessionKey;
     secretValues.add(sessionKey);
   }
+  // Never printed by `toolgate check`, even when written in the file: the session key, Redis credentials.
+  if (config.cluster.sessions.key) secretValues.add(config.cluster.sessions.key);
+  if (config.cluster.redis && new URL(config.cluster.redis).password) secretValues.add(config.cluster.redis);
   if (issues.length) throw configError(issues);
   return { config, secretValues };
 }
