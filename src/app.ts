@@ -3,8 +3,17 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
 import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
+import {
+  clusterFor,
+  clusterReport,
+  instanceIdOf,
+  observeCluster,
+  redisStores,
+  sessionSealer,
+} from "./cluster.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
+import type { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { InputRounds } from "./protocol/input-rounds.ts";
 import { ApprovalQueue } from "./router/approval.ts";
@@ -20,12 +29,14 @@ import { createGuard } from "./server/guard.ts";
 import { HttpServer, isLoopback } from "./server/http.ts";
 import { createOperatorGate } from "./server/operator-gate.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
+import { clusterRoutes } from "./server/status/cluster.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
 import { type MetricsServer, serveMetrics } from "./server/status/metrics-server.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
 import { MemoryEventStore } from "./stores/event-store.ts";
+import type { ClusterStores } from "./stores/store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
 import { RELATED_TASK } from "./tasks/model.ts";
 import { MemoryTaskStore } from "./tasks/store.ts";
@@ -55,6 +66,10 @@ export interface GatewayDeps {
   credentials?: CredentialStore | undefined;
   /** Check pins without writing them (`toolgate list`/`call`: a look leaves no state behind). */
   pinsReadOnly?: boolean;
+  /** State shared with the other replicas (cluster.redis); absent: one process, everything in memory. */
+  stores?: ClusterStores | undefined;
+  /** This replica's name (cluster.instanceId, default `<hostname>-<random>`). */
+  instanceId?: string | undefined;
 }
 
 const SERVER_INFO = { name: "toolgate", version: "0.1.0" };
@@ -69,6 +84,8 @@ export class Gateway {
   readonly pipelines: PipelineCache;
   readonly tasks: TaskService;
   readonly approvals: ApprovalQueue;
+  /** Replicas sharing a store; undefined for a single process. */
+  readonly cluster: Cluster | undefined;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -83,13 +100,16 @@ export class Gateway {
   constructor(config: ResolvedConfig, deps: GatewayDeps) {
     this.#config = config;
     this.log = deps.log;
-    this.#access = accessFor(config);
+    this.cluster =
+      deps.stores && clusterFor(config, deps.stores, deps.log, deps.instanceId ?? instanceIdOf(config));
+    this.#access = accessFor(config, this.cluster);
     this.#validator = new ArgumentValidator({ logger: deps.log });
     this.#pins = deps.pins;
     const telemetry =
       deps.telemetry ??
       createTelemetry({
         ...telemetryOptions(config.telemetry, deps.env, SERVER_INFO),
+        ...(deps.instanceId && { serviceInstanceId: deps.instanceId }),
         logger: deps.log,
         ...(deps.processWideTelemetry && { processWide: true }),
       });
@@ -155,7 +175,12 @@ export class Gateway {
           error,
         ),
     });
-    this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
+    this.pipelines = new PipelineCache({
+      config: () => this.#config,
+      events: this.events,
+      cluster: this.cluster,
+    });
+    if (this.cluster) observeCluster(telemetry, this.cluster);
     this.approvals = new ApprovalQueue({
       operators: () => this.#config.approvals.operators,
       timeoutMs: () => this.#config.approvals.timeoutMs,
@@ -176,7 +201,7 @@ export class Gateway {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
           this.#access.authorizer.assertCanCall(principal, route.name, route.upstream);
-          return this.#access.limiter.acquire(principal, route.name);
+          return this.#access.limiter.admit(principal, route.name);
         },
       },
       aroundAttempt: (route, attempt, fn) =>
@@ -437,21 +462,31 @@ export class Gateway {
             maxBodyBytes: this.#config.gateway.maxBodyBytes,
           }),
         );
+        const { cluster } = this;
+        if (cluster) {
+          app.use("/status/cluster", gate.middleware("status"));
+          app.route(
+            "/",
+            clusterRoutes(() => clusterReport(cluster, this.#config.cluster.replicas)),
+          );
+        }
         if (oauth && auth.oauth) {
           app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
         }
       },
-      // Ready to serve the catalog: the start-up hold is over, and some upstream serves (or none is configured).
+      // Ready: not draining (a load balancer stops sending new work during a rolling update), the start-up hold
+      // is over, and some upstream serves (or none is configured).
       ready: () => {
         const statuses = this.registry.statuses();
         const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
         return {
-          ready: this.#catalogComplete && serving,
+          ready: this.#stopping === undefined && this.#catalogComplete && serving,
           detail: { catalog: this.#catalogComplete ? "complete" : "starting", upstreams: statuses },
         };
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
+      sealer: sessionSealer(this.#config),
     });
     this.#http = http;
     await this.#serveMetrics();
@@ -542,7 +577,7 @@ export class Gateway {
   /** Apply a new config: unchanged upstreams and their in-flight calls are left alone. */
   async reload(config: ResolvedConfig): Promise<void> {
     this.#config = config;
-    this.#access = accessFor(config);
+    this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
     await this.#pins?.reload();
     const result = await this.registry.reconcile(config.upstreams);
@@ -565,6 +600,8 @@ export class Gateway {
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
     await this.registry.stopAll();
     this.pipelines.shutdown();
+    this.cluster?.stop();
+    await this.cluster?.options.stores.close();
     await this.telemetry.shutdown();
   }
 }
@@ -581,7 +618,9 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
     (config.upstreams.some((u) => "oauth" in u.transport && u.transport.oauth)
       ? credentialStore(config, deps.env)
       : undefined);
-  return new Gateway(config, { ...deps, pins, credentials });
+  const instanceId = deps.instanceId ?? instanceIdOf(config);
+  const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
+  return new Gateway(config, { ...deps, pins, credentials, stores, instanceId });
 }
 
 /** Upstream OAuth credentials live in the config's state directory (gateway.stateDir). */
@@ -615,7 +654,11 @@ function networkTransport(session: GatewaySession): NetworkTransport {
   return session.info.transport === "stdio" ? "pipe" : "tcp";
 }
 
-function accessFor(config: ResolvedConfig): { authorizer: Authorizer; limiter: RateLimiter } {
+function accessFor(
+  config: ResolvedConfig,
+  cluster: Cluster | undefined,
+): { authorizer: Authorizer; limiter: RateLimiter } {
   const authorizer = createAuthorizer(config.security);
-  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p)) };
+  const shared = cluster && { rates: cluster.options.stores.rates, replicas: cluster.options.replicas };
+  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p), shared ? { shared } : {}) };
 }

@@ -20,6 +20,8 @@ export const ErrorCode = {
   QueueTimeout: "QueueTimeout",
   /** The call waited for an exclusive lock longer than allowed. */
   LockTimeout: "LockTimeout",
+  /** A cluster-wide lock cannot be taken or kept because its store (Redis) is unreachable: refused, not run. */
+  LockUnavailable: "LockUnavailable",
   /** Every attempt of a retried call failed. */
   RetriesExhausted: "RetriesExhausted",
   /** Every route of a fallback chain failed. */
@@ -130,6 +132,7 @@ function classOf(e: GatewayError): ErrorClass {
     case ErrorCode.QueueFull:
     case ErrorCode.QueueTimeout:
     case ErrorCode.LockTimeout:
+    case ErrorCode.LockUnavailable:
     case ErrorCode.RateLimited:
     case ErrorCode.ShuttingDown:
       return "overload";
@@ -245,6 +248,7 @@ const WIRE_CODE: Record<ErrorCode, number> = {
   QueueFull: -32006,
   QueueTimeout: -32006,
   LockTimeout: -32007,
+  LockUnavailable: -32014,
   RetriesExhausted: -32008,
   FallbackExhausted: -32008,
   Cancelled: -32800,

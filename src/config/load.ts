@@ -10,6 +10,7 @@ import { z } from "zod";
 import { ErrorCode, GatewayError } from "../errors.ts";
 import type { ApprovalsConfig } from "./approvals-schema.ts";
 import { fromClientFormat, nearest } from "./client-formats.ts";
+import type { ClusterConfig } from "./cluster-schema.ts";
 import { type ConfigIssue, childPath } from "./issues.ts";
 import { OPENAPI_ONLY_KEYS, type OpenApiTransport, openapiTransport } from "./openapi-schema.ts";
 import { type ResolvedPolicy, resolvePolicy, UPSTREAM_CONCURRENCY_DEFAULTS } from "./policy.ts";
@@ -75,6 +76,7 @@ export interface ResolvedConfig {
   configFile?: string | undefined;
   tasks: TasksConfig;
   approvals: ApprovalsConfig;
+  cluster: ClusterConfig;
 }
 
 export interface ResolveOptions {
@@ -152,6 +154,31 @@ export function resolveConfig(
   if (!parsed.success) throw configError(zodIssues(parsed.error));
   const config = normalize(parsed.data, issues, file === undefined ? resolve() : dirname(file));
   config.configFile = file;
+  const redisFromEnv = env.TOOLGATE_REDIS_URL;
+  if (config.cluster.redis === undefined && redisFromEnv) {
+    if (!/^rediss?:\/\//.test(redisFromEnv)) {
+      issues.push({
+        path: "$.cluster.redis",
+        message: "TOOLGATE_REDIS_URL must be a redis:// or rediss:// URL",
+      });
+    }
+    config.cluster.redis = redisFromEnv;
+    secretValues.add(redisFromEnv);
+  }
+  const sessionKey = env.TOOLGATE_SESSION_KEY;
+  if (config.cluster.sessions.key === undefined && sessionKey) {
+    if (sessionKey.length < 32) {
+      issues.push({
+        path: "$.cluster.sessions.key",
+        message: "TOOLGATE_SESSION_KEY needs at least 32 characters",
+      });
+    }
+    config.cluster.sessions.key = sessionKey;
+    secretValues.add(sessionKey);
+  }
+  // Never printed by `toolgate check`, even when written in the file: the session key, Redis credentials.
+  if (config.cluster.sessions.key) secretValues.add(config.cluster.sessions.key);
+  if (config.cluster.redis && new URL(config.cluster.redis).password) secretValues.add(config.cluster.redis);
   if (issues.length) throw configError(issues);
   return { config, secretValues, warnings: adapted.warnings };
 }
@@ -286,6 +313,7 @@ function normalize(parsed: ParsedConfig, issues: ConfigIssue[], baseDir: string)
     telemetry: parsed.telemetry,
     tasks: parsed.tasks,
     approvals: parsed.approvals,
+    cluster: parsed.cluster,
   };
 }
 

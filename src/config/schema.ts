@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ApprovalsSchema } from "./approvals-schema.ts";
+import { ClusterSchema } from "./cluster-schema.ts";
 import { OpenApiAuthSchema, OpenApiServerFields } from "./openapi-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TasksSchema } from "./tasks-schema.ts";
@@ -256,6 +257,8 @@ export const ConfigSchema = z.strictObject({
   telemetry: TelemetrySchema.prefault({}),
   tasks: TasksSchema.prefault({}),
   approvals: ApprovalsSchema.prefault({}),
+  /** Replicas sharing state on Redis (see cluster-schema.ts). */
+  cluster: ClusterSchema.prefault({}),
 });
 
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -6,6 +6,7 @@
 import { ErrorCode, GatewayError } from "../errors.ts";
 import { abortError } from "./abort.ts";
 import { compileArgPath } from "./arg-path.ts";
+import { type Cluster, lockUnavailable } from "./cluster.ts";
 import type { CallContext, Policy, PolicyFn } from "./types.ts";
 import { WaitQueue } from "./wait-queue.ts";
 
@@ -134,7 +135,12 @@ export function lockIdFor(options: Pick<LockOptions, "key" | "group">): (ctx: Ca
   return (ctx) => `${group ?? ctx.tool}[${JSON.stringify(read(ctx.args)) ?? "undefined"}]`;
 }
 
-export function lockPolicy(locks: LockManager, options: LockOptions): Policy {
+/**
+ * Holds the call's lock around it. With a cluster, the local lock (FIFO among this replica's calls) comes
+ * first, then the cluster lease, within the same `timeoutMs`; a lease lost mid-call aborts the call with
+ * LockUnavailable, and the lease's fencing token travels upstream in `_meta["toolgate/fencing"]`.
+ */
+export function lockPolicy(locks: LockManager, options: LockOptions, cluster?: Cluster): Policy {
   const idOf = lockIdFor(options);
   const run = async <T>(fn: PolicyFn<T>, ctx: CallContext, id: string): Promise<T> => {
     await locks.acquire(id, ctx, options.timeoutMs);
@@ -144,8 +150,42 @@ export function lockPolicy(locks: LockManager, options: LockOptions): Policy {
       locks.release(id, ctx);
     }
   };
-  return {
-    name: "lock",
-    execute: (fn, ctx) => run(fn, ctx, idOf(ctx)),
+  if (cluster === undefined) {
+    return { name: "lock", execute: (fn, ctx) => run(fn, ctx, idOf(ctx)) };
+  }
+  const runLeased = async <T>(fn: PolicyFn<T>, ctx: CallContext, id: string): Promise<T> => {
+    const started = performance.now();
+    await locks.acquire(id, ctx, options.timeoutMs);
+    let lease: Awaited<ReturnType<Cluster["acquireLease"]>>;
+    try {
+      const waitUntil = options.timeoutMs > 0 ? started + options.timeoutMs : Number.POSITIVE_INFINITY;
+      lease = await cluster.acquireLease(id, ctx, waitUntil);
+    } catch (err) {
+      locks.release(id, ctx);
+      throw err;
+    }
+    if (lease === undefined) {
+      try {
+        return await fn(ctx);
+      } finally {
+        locks.release(id, ctx);
+      }
+    }
+    const controller = new AbortController();
+    const forward = () => controller.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) forward();
+    else ctx.signal.addEventListener("abort", forward, { once: true });
+    lease.onLost = (why) => {
+      cluster.counters.locksRefused++;
+      controller.abort(lockUnavailable(ctx, id, `the call was stopped: its cluster lease was lost (${why})`));
+    };
+    try {
+      return await fn({ ...ctx, signal: controller.signal, fencing: { lock: id, token: lease.token } });
+    } finally {
+      ctx.signal.removeEventListener("abort", forward);
+      // The local lock passes on once the store has the lease back, so the next local caller finds it free.
+      void cluster.releaseLease(lease).finally(() => locks.release(id, ctx));
+    }
   };
+  return { name: "lock", execute: (fn, ctx) => runLeased(fn, ctx, idOf(ctx)) };
 }

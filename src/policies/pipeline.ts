@@ -1,7 +1,7 @@
 /**
  * The policy pipeline: the one place with the order. Outermost first:
  *
- *   deadline( fallback( retry( breaker( bulkhead( lock( timeout( upstream call )))))))
+ *   deadline( fallback( retry( breaker( bulkhead( [sharedCaps]( lock( timeout( upstream call ))))))))
  *
  * - deadline outermost: ctx.deadline bounds everything (queue and lock waits, backoff sleeps, every
  *   attempt and every fallback route); its abort reaches every wait inside, which then fails at once.
@@ -14,6 +14,8 @@
  *   overload (QueueFull/QueueTimeout) is not an upstream failure and the breaker ignores it.
  * - bulkhead outside lock: the slot limits work in flight; the lock only orders the calls that conflict.
  *   The reverse would let calls waiting for a lock pile up while holding nothing, unbounded.
+ * - sharedCaps (only with a cluster store) right inside the local bulkheads: only calls that hold a local
+ *   slot ask the store, so a busy replica never floods it; the lock's cluster lease lives in the lock.
  * - timeout innermost: it bounds the upstream call itself (an idle timeout with progress), not the
  *   waits; its abort cancels the request upstream and releases the lock and slots at once.
  *
@@ -23,9 +25,11 @@
 import type { ResolvedPolicy } from "../config/policy.ts";
 import type { Breaker } from "./breaker.ts";
 import { type Bulkhead, bulkheadPolicy } from "./bulkhead.ts";
+import type { Cluster } from "./cluster.ts";
 import { type CallRoute, fallbackPolicy } from "./fallback.ts";
 import { type LockManager, lockPolicy } from "./lock.ts";
 import { retryPolicy } from "./retry.ts";
+import { type SharedCap, sharedCapsPolicy } from "./shared-caps.ts";
 import { deadlinePolicy, timeoutPolicy } from "./timeout.ts";
 import type { CallContext, Policy, PolicyFn } from "./types.ts";
 
@@ -57,6 +61,9 @@ export interface PipelineShared {
   breaker?: Breaker | undefined;
   /** Runs an alternate route; without it, fallback routes are not used. */
   callRoute?: CallRoute | undefined;
+  /** Replicas sharing a store: caps count cluster-wide (`sharedCaps`, in the order of `bulkheads`), locks are leases. */
+  cluster?: Cluster | undefined;
+  sharedCaps?: readonly SharedCap[] | undefined;
   /** Jitter source for retry backoff (tests). */
   random?: () => number;
 }
@@ -75,7 +82,10 @@ export function buildPipeline(policy: ResolvedPolicy, shared: PipelineShared): P
   if (shared.bulkheads.length > 0) {
     policies.push(bulkheadPolicy(shared.bulkheads, policy.concurrency.queueTimeoutMs));
   }
-  if (policy.lock !== null) policies.push(lockPolicy(shared.locks, policy.lock));
+  if (shared.cluster !== undefined && shared.sharedCaps !== undefined && shared.sharedCaps.length > 0) {
+    policies.push(sharedCapsPolicy(shared.cluster, shared.sharedCaps, policy.concurrency.queueTimeoutMs));
+  }
+  if (policy.lock !== null) policies.push(lockPolicy(shared.locks, policy.lock, shared.cluster));
   policies.push(timeoutPolicy(policy.timeout));
   return compose(...policies);
 }

@@ -22,6 +22,8 @@ export interface CallContext {
   attempt: number;
   /** Called by the terminal upstream call on each progress notification (resets the attempt timeout). */
   onActivity?: () => void;
+  /** The cluster lease the call holds (lock policy with a cluster): sent upstream as `_meta["toolgate/fencing"]`. */
+  fencing?: { lock: string; token: number };
   /** Typed event sink; telemetry subscribes. */
   events: PolicyEvents;
 }

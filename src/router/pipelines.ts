@@ -9,16 +9,20 @@ import type { ResolvedConfig } from "../config/load.ts";
 import type { ResolvedPolicy } from "../config/policy.ts";
 import { BreakerRegistry } from "../policies/breaker.ts";
 import { Bulkhead } from "../policies/bulkhead.ts";
+import type { Cluster } from "../policies/cluster.ts";
 import type { PolicyEvents } from "../policies/events.ts";
 import type { CallRoute } from "../policies/fallback.ts";
 import { LockManager } from "../policies/lock.ts";
 import { buildPipeline } from "../policies/pipeline.ts";
+import type { SharedCap } from "../policies/shared-caps.ts";
 import type { Policy } from "../policies/types.ts";
 import type { Pipelines } from "./router.ts";
 
 export interface PipelineCacheOptions {
   config: () => ResolvedConfig;
   events: PolicyEvents;
+  /** Replicas sharing a store (cluster.redis): caps count cluster-wide and locks are leases. */
+  cluster?: Cluster | undefined;
 }
 
 export class PipelineCache implements Pipelines {
@@ -52,12 +56,16 @@ export class PipelineCache implements Pipelines {
     const config = this.#options.config();
     const upstream = config.upstreams.find((u) => u.name === route.upstream);
     const { maxInFlight } = config.gateway;
+    const caps: Array<[string, ResolvedPolicy["concurrency"]]> = [
+      [`tool "${route.name}"`, policy.concurrency],
+      [`upstream "${route.upstream}"`, upstream?.concurrency ?? policy.concurrency],
+      ["global", { maxInFlight, queueSize: maxInFlight * 4, queueTimeoutMs: 0, priority: 0 }],
+    ];
+    const { cluster } = this.#options;
     return buildPipeline(policy, {
-      bulkheads: [
-        this.#bulkhead(`tool "${route.name}"`, policy.concurrency),
-        this.#bulkhead(`upstream "${route.upstream}"`, upstream?.concurrency ?? policy.concurrency),
-        this.#bulkhead("global", { maxInFlight, queueSize: maxInFlight * 4, queueTimeoutMs: 0, priority: 0 }),
-      ],
+      bulkheads: caps.map(([name, limits]) => this.#bulkhead(name, limits)),
+      cluster,
+      sharedCaps: cluster && caps.map(([name, limits]) => this.#sharedCap(cluster, name, limits)),
       locks: this.locks,
       breaker: this.breakers.breakerFor(breakerOptions(policy, upstream?.policy), route.upstream, route.name),
       callRoute: fallback ? this.callRoute : undefined,
@@ -73,6 +81,16 @@ export class PipelineCache implements Pipelines {
       this.#bulkheads.set(key, bulkhead);
     }
     return bulkhead;
+  }
+
+  /** A cluster-wide cap, with its local fallback bulkhead of limit / replicas (at least 1). */
+  #sharedCap(cluster: Cluster, name: string, limits: ResolvedPolicy["concurrency"]): SharedCap {
+    const local = Math.max(1, Math.floor(limits.maxInFlight / cluster.options.replicas));
+    return {
+      name,
+      limit: limits.maxInFlight,
+      fallback: this.#bulkhead(`${name} (fallback)`, { ...limits, maxInFlight: local }),
+    };
   }
 
   /** In-flight and queued per bulkhead, for metrics and the status page. */

@@ -90,7 +90,7 @@ interface RoutedContext extends CallContext {
 export interface AccessControl {
   canSee(principal: Principal, route: ToolRoute): boolean;
   /** Throws GatewayError Forbidden / RateLimited; returns a release function for per-principal caps. */
-  admit(principal: Principal, route: ToolRoute): () => void;
+  admit(principal: Principal, route: ToolRoute): (() => void) | Promise<() => void>;
 }
 
 /** Validates arguments against a tool's input schema before any slot is taken (catalog/input-validation). */
@@ -234,7 +234,8 @@ export class Router {
     const cancel = () => controller.abort(ctx.signal.reason);
     this.#active++;
     try {
-      release = access?.admit(ctx.principal, listed);
+      const admitted = access?.admit(ctx.principal, listed);
+      release = admitted instanceof Promise ? await admitted : admitted;
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
       if (route.policy.approval === "always") {
@@ -349,6 +350,7 @@ export class Router {
       if (call.task) params.task = call.task;
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
+      if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
       const options = {
         signal: ctx.signal,
         onprogress: (p: { progress: number; total?: number; message?: string }) => {

@@ -7,7 +7,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  type JSONRPCRequest,
+} from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
@@ -18,6 +22,7 @@ import type { Principal } from "./auth/principal.ts";
 import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
+import type { SessionSealer } from "./session-seal.ts";
 import {
   isInitialize,
   isRequest,
@@ -41,6 +46,8 @@ export interface HttpServerDeps {
   mount?(app: Hono): void;
   onSessionOpened?(session: GatewaySession): void;
   onSessionClosed?(session: GatewaySession): void;
+  /** Session ids that carry the session's state, so any replica can serve them (session-seal.ts). */
+  sealer?: SessionSealer | undefined;
 }
 
 interface HttpSession {
@@ -56,6 +63,7 @@ export class HttpServer {
   readonly app = new Hono();
   readonly #deps: HttpServerDeps;
   readonly #sessions = new Map<string, HttpSession>();
+  readonly #restoring = new Map<string, Promise<HttpSession | undefined>>();
   readonly #sockets = new Set<GatewaySession>();
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
@@ -89,7 +97,7 @@ export class HttpServer {
     if (!verdict.ok) return void refuse(res, verdict.status, -32600, verdict.message, verdict.headers);
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
-      const entry = this.#sessions.get(sessionId);
+      const entry = this.#sessions.get(sessionId) ?? (await this.#restore(sessionId, verdict.principal));
       // Unknown, ended or someone else's session: 404 tells the client to initialize a new one.
       if (!entry || entry.principal.id !== verdict.principal.id) {
         return void refuse(res, 404, -32001, "Session not found");
@@ -167,7 +175,9 @@ export class HttpServer {
     parsed: { messages: JSONRPCMessage[]; batch: boolean },
     principal: Principal,
   ): Promise<void> {
-    const id = crypto.randomUUID();
+    const { sealer } = this.#deps;
+    const initialize = parsed.messages.find(isInitialize) as JSONRPCRequest;
+    const id = sealer ? sealer.seal(principal.id, initialize) : crypto.randomUUID();
     const session = this.#deps.newSession({ transport: "http", principal });
     const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
     // Set before connect: Protocol chains its own close handling after this one.
@@ -182,6 +192,34 @@ export class HttpServer {
     }
     this.#sessions.set(id, entry);
     this.#deps.onSessionOpened?.(session);
+  }
+
+  /**
+   * A session another replica created (or this one before a restart), rebuilt from its sealed id when it
+   * belongs to this principal. Concurrent requests for it share one rebuild.
+   */
+  #restore(id: string, principal: Principal): Promise<HttpSession | undefined> | undefined {
+    const { sealer } = this.#deps;
+    if (!sealer || !this.#accepting || this.sessionCount >= this.#deps.options.maxSessions) return undefined;
+    const state = sealer.open(id);
+    if (state?.principal !== principal.id) return undefined;
+    let restoring = this.#restoring.get(id);
+    if (!restoring) {
+      restoring = (async () => {
+        const session = this.#deps.newSession({ transport: "http", principal });
+        const transport = new StreamableHttpServerTransport(id);
+        transport.onclose = () => this.#forget(id);
+        await session.connect(transport);
+        await transport.replayInitialize(state.initialize);
+        const entry: HttpSession = { session, transport, principal, lastSeen: performance.now(), streams: 0 };
+        this.#sessions.set(id, entry);
+        this.#deps.onSessionOpened?.(session);
+        this.#deps.log.debug("session rebuilt from its sealed id", { principal: principal.id });
+        return entry;
+      })().finally(() => this.#restoring.delete(id));
+      this.#restoring.set(id, restoring);
+    }
+    return restoring;
   }
 
   /**

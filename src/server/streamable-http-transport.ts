@@ -67,6 +67,8 @@ export class StreamableHttpServerTransport implements Transport {
   /** Which exchange answers a request id. */
   readonly #exchanges = new Map<RequestId, Exchange>();
   #standalone: Exchange | undefined;
+  /** Replayed `initialize` requests (replayInitialize) whose answers nobody waits for. */
+  readonly #replayed = new Map<RequestId, () => void>();
   #initialized = false;
   #closed = false;
   readonly #store: EventStore | undefined;
@@ -167,9 +169,29 @@ export class StreamableHttpServerTransport implements Transport {
     void this.close();
   }
 
+  /**
+   * Rebuilds a session this replica did not create (server/session-seal.ts): the client's `initialize` and
+   * `notifications/initialized` go to the session again with no HTTP exchange; the answer is dropped (the
+   * client had it from the replica that created the session).
+   */
+  async replayInitialize(initialize: JSONRPCRequest): Promise<void> {
+    this.#initialized = true;
+    const answered = new Promise<void>((resolve) => this.#replayed.set(initialize.id, resolve));
+    this.onmessage?.(initialize);
+    await answered;
+    this.onmessage?.({ jsonrpc: "2.0", method: "notifications/initialized" });
+  }
+
   async send(message: JSONRPCMessage, options?: { relatedRequestId?: RequestId }): Promise<void> {
     const response = "result" in message || "error" in message;
     const id = response ? (message as { id: RequestId }).id : options?.relatedRequestId;
+    if (this.#replayed.size > 0 && response) {
+      const replayed = this.#replayed.get(id as RequestId);
+      if (replayed) {
+        this.#replayed.delete(id as RequestId);
+        return replayed();
+      }
+    }
     if (id === undefined) {
       if (response) throw new Error("Cannot send a response on the standalone SSE stream");
       // No GET stream open: like the SDK without an event store, the message is dropped.

@@ -85,6 +85,15 @@ export const METRIC_BREAKER_TRANSITIONS = "toolgate.breaker.transitions";
 export const METRIC_BREAKER_REJECTIONS = "toolgate.breaker.rejections";
 /** 1 when the upstream takes calls (state `ready`), else 0. */
 export const METRIC_UPSTREAM_UP = "toolgate.upstream.up";
+/** Replicas sharing a store (cluster.redis): 1 while the store answers (shared mode), 0 in local fallback. */
+export const METRIC_CLUSTER_STORE_UP = "toolgate.cluster.store.up";
+export const METRIC_CLUSTER_STORE_LATENCY = "toolgate.cluster.store.latency";
+export const METRIC_CLUSTER_LEASES_HELD = "toolgate.cluster.leases.held";
+/** Cumulative: caps fallen back to local limits, locks refused or run locally, leases lost, by `toolgate.cluster.event`. */
+export const METRIC_CLUSTER_EVENTS = "toolgate.cluster.events";
+export const ATTR_CLUSTER_EVENT = "toolgate.cluster.event";
+/** The replica (`service.instance.id` of the resource when set by the operator). */
+export const ATTR_INSTANCE = "toolgate.instance";
 export const METRIC_UPSTREAM_RESTARTS = "toolgate.upstream.restarts";
 export const METRIC_SESSIONS_OPEN = "toolgate.sessions.open";
 export const METRIC_ALERTS_FIRING = "toolgate.alerts.firing";

@@ -30,6 +30,8 @@ export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 export interface TelemetryOptions {
   serviceName: string;
   serviceVersion?: string;
+  /** `service.instance.id` of the resource: the replica (cluster.instanceId). */
+  serviceInstanceId?: string;
   traces: {
     exporter: TraceExporterName;
     endpoint?: string;

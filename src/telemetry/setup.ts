@@ -59,7 +59,8 @@ const PROMETHEUS_OFF =
 export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logger = options.logger ?? silentLogger;
   const resource = resourceFromAttributes({
-    [ATTR_SERVICE_INSTANCE_ID]: randomUUID(),
+    // service.instance.id: OTEL_RESOURCE_ATTRIBUTES, else the replica's id (cluster.instanceId), else random.
+    [ATTR_SERVICE_INSTANCE_ID]: options.serviceInstanceId ?? randomUUID(),
     ...options.resourceAttributes,
     [ATTR_SERVICE_NAME]: options.serviceName,
     ...(options.serviceVersion && { [ATTR_SERVICE_VERSION]: options.serviceVersion }),

@@ -80,6 +80,14 @@ export interface CallRecordInput {
   responseBytes?: number;
 }
 
+export interface ClusterView {
+  instance: string;
+  storeUp: boolean;
+  latencyMs: number | undefined;
+  leasesHeld: number;
+  events: Record<string, number>;
+}
+
 export interface TelemetryParts {
   tracer: Tracer;
   /** False: no spans are created (trace context still passes through). */
@@ -596,6 +604,46 @@ export class Telemetry {
     const ctx = context.active();
     const span = this.#attemptSpan(ctx) ?? trace.getSpan(ctx);
     if (span?.isRecording()) span.addEvent(name, attributes);
+  }
+
+  /** Gauges of a replica sharing a store: store up and latency, leases held, fallback counts. */
+  observeCluster(read: () => ClusterView): void {
+    const meter = this.#parts.meter;
+    meter
+      .createObservableGauge(N.METRIC_CLUSTER_STORE_UP, {
+        description: "1 while the cluster store (Redis) answers: shared mode; 0: local fallback limits.",
+      })
+      .addCallback((r) => {
+        const v = read();
+        r.observe(v.storeUp ? 1 : 0, { [N.ATTR_INSTANCE]: v.instance });
+      });
+    meter
+      .createObservableGauge(N.METRIC_CLUSTER_STORE_LATENCY, {
+        description: "Round trip of the last health ping to the cluster store.",
+        unit: "s",
+      })
+      .addCallback((r) => {
+        const v = read();
+        if (v.latencyMs !== undefined) r.observe(v.latencyMs / 1000, { [N.ATTR_INSTANCE]: v.instance });
+      });
+    meter
+      .createObservableGauge(N.METRIC_CLUSTER_LEASES_HELD, {
+        description: "Cluster lock leases this replica holds.",
+      })
+      .addCallback((r) => {
+        const v = read();
+        r.observe(v.leasesHeld, { [N.ATTR_INSTANCE]: v.instance });
+      });
+    meter
+      .createObservableCounter(N.METRIC_CLUSTER_EVENTS, {
+        description: "Caps fallen back to local limits, locks refused or run locally, leases lost.",
+      })
+      .addCallback((r) => {
+        const v = read();
+        for (const [event, count] of Object.entries(v.events)) {
+          r.observe(count, { [N.ATTR_INSTANCE]: v.instance, [N.ATTR_CLUSTER_EVENT]: event });
+        }
+      });
   }
 
   #observeGauges(meter: Meter): void {

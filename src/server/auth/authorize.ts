@@ -6,6 +6,7 @@
 import picomatch from "picomatch";
 import type { PrincipalRules, SecurityOptions } from "../../config/security-schema.ts";
 import { ErrorCode, GatewayError } from "../../errors.ts";
+import { type RateStore, StoreUnavailable } from "../../stores/store.ts";
 import type { Principal } from "./principal.ts";
 
 export type AuthorizerOptions = Pick<SecurityOptions, "principals" | "defaultPrincipal">;
@@ -84,6 +85,11 @@ export interface RateLimiterOptions {
   now?: () => number;
   /** Principals whose buckets are remembered; the least recently seen is forgotten (a full bucket again). */
   maxTracked?: number;
+  /**
+   * Replicas sharing a store: `rateLimit.perMinute` is counted cluster-wide (a fixed one-minute window)
+   * instead of by this process' token bucket. `replicas` divides the local fallback used if the store fails.
+   */
+  shared?: { rates: RateStore; replicas: number };
 }
 
 interface Bucket {
@@ -93,7 +99,8 @@ interface Bucket {
 
 /**
  * Per-principal limits: a token bucket of `rateLimit.perMinute` calls (bursts up to a minute's worth,
- * refilled continuously) and a cap of `maxInFlight` concurrent calls.
+ * refilled continuously) and a cap of `maxInFlight` concurrent calls. With a shared store the rate is
+ * counted across the cluster; `maxInFlight` stays per replica (the load balancer spreads a principal's calls).
  */
 export class RateLimiter {
   readonly #rulesFor: (principal: Principal) => PrincipalRules;
@@ -101,9 +108,11 @@ export class RateLimiter {
   readonly #maxTracked: number;
   readonly #buckets = new Map<string, Bucket>();
   readonly #inFlight = new Map<string, number>();
+  readonly #shared: RateLimiterOptions["shared"];
 
   constructor(rulesFor: (principal: Principal) => PrincipalRules, options: RateLimiterOptions = {}) {
     this.#rulesFor = rulesFor;
+    this.#shared = options.shared;
     this.#now = options.now ?? Date.now;
     this.#maxTracked = options.maxTracked ?? 10_000;
   }
@@ -113,6 +122,19 @@ export class RateLimiter {
    * ignored). Throws GatewayError(RateLimited) when a limit is hit; a refused call costs nothing.
    */
   acquire(principal: Principal, tool?: string): () => void {
+    return this.#acquire(principal, tool, false) as () => void;
+  }
+
+  /** `acquire`, with the rate counted in the shared store when there is one (then asynchronous). */
+  admit(principal: Principal, tool?: string): (() => void) | Promise<() => void> {
+    return this.#acquire(principal, tool, this.#shared !== undefined);
+  }
+
+  #acquire(
+    principal: Principal,
+    tool: string | undefined,
+    shared: boolean,
+  ): (() => void) | Promise<() => void> {
     const rules = this.#rulesFor(principal);
     const running = this.#inFlight.get(principal.id) ?? 0;
     if (rules.maxInFlight !== undefined && running >= rules.maxInFlight) {
@@ -122,16 +144,49 @@ export class RateLimiter {
         { tool, policy: "rateLimit" },
       );
     }
+    if (rules.rateLimit && shared) return this.#acquireShared(principal.id, rules.rateLimit.perMinute, tool);
     if (rules.rateLimit) this.#take(principal.id, rules.rateLimit.perMinute, tool);
-    this.#inFlight.set(principal.id, running + 1);
+    return this.#admit(principal.id);
+  }
+
+  #admit(id: string): () => void {
+    this.#inFlight.set(id, (this.#inFlight.get(id) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.#inFlight.get(principal.id) ?? 1) - 1;
-      if (left > 0) this.#inFlight.set(principal.id, left);
-      else this.#inFlight.delete(principal.id);
+      const left = (this.#inFlight.get(id) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(id, left);
+      else this.#inFlight.delete(id);
     };
+  }
+
+  async #acquireShared(id: string, perMinute: number, tool: string | undefined): Promise<() => void> {
+    // Counted in flight while the store answers, so concurrent calls cannot overshoot maxInFlight.
+    const release = this.#admit(id);
+    const shared = this.#shared as NonNullable<RateLimiterOptions["shared"]>;
+    try {
+      const decision = await shared.rates.consume(id, perMinute);
+      if (!decision.allowed) {
+        throw new GatewayError(
+          ErrorCode.RateLimited,
+          `principal "${id}" exceeded its rate limit of ${perMinute} calls per minute across the cluster; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s`,
+          { tool, policy: "rateLimit", data: { retryAfterMs: decision.retryAfterMs } },
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) {
+        release();
+        throw err;
+      }
+      try {
+        this.#take(id, Math.max(1, Math.floor(perMinute / shared.replicas)), tool);
+      } catch (limited) {
+        release();
+        throw limited;
+      }
+    }
+    return release;
   }
 
   /** Calls in flight for a principal (for /status). */

@@ -84,6 +84,13 @@ async function exercise(t: Telemetry) {
   t.upstreamStatus({ name: "gh", state: "ready", restarts: 1 });
   t.sessionOpened("tcp");
   t.sessionClosed("tcp", 10);
+  t.observeCluster(() => ({
+    instance: "replica-1",
+    storeUp: true,
+    latencyMs: 1,
+    leasesHeld: 0,
+    events: { capFallbacks: 0, locksRefused: 0, lockFallbacks: 0, leasesLost: 0 },
+  }));
 }
 
 /** Metric names and label names of one PromQL expression; throws on a syntax error. */
