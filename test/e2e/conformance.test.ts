@@ -51,7 +51,7 @@ describe("MCP conformance suite through toolgate", () => {
       .join("\n");
     expect(run.code, `conformance failed:\n${summary}\n\n${run.output.slice(-3000)}`).toBe(0);
     expect(Object.keys(results)).toHaveLength(SCENARIOS);
-  }, 60_000);
+  });
 });
 
 function runConformance(args: string[]): Promise<{ code: number | null; output: string }> {

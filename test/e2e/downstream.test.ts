@@ -77,8 +77,8 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
       const { tools } = await client.listTools();
       const upstreams = new Set(tools.map((t) => t.name.split("__")[0]));
       return upstreams.has("faults") && upstreams.has("everything") && upstreams.has("memory");
-    }, 20_000);
-  }, 40_000);
+    });
+  });
 
   afterAll(async () => {
     await client?.close();

@@ -64,7 +64,7 @@ beforeAll(async () => {
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-}, 30_000);
+});
 
 afterAll(async () => {
   await browser?.close();

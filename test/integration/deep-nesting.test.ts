@@ -91,10 +91,10 @@ describe("the edge limit on nesting depth", () => {
     });
     try {
       socket.send(initializeBody(1));
-      await eventually(() => replies.find((r) => r.id === 1), 10_000, 10);
+      await eventually(() => replies.find((r) => r.id === 1), 30_000, 10);
       socket.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
       socket.send(deepCall(2));
-      const reply = await eventually(() => replies.find((r) => r.id === 2), 10_000, 10);
+      const reply = await eventually(() => replies.find((r) => r.id === 2), 30_000, 10);
       expect(reply).toMatchObject({
         error: { code: -32600, message: expect.stringContaining("maxJsonDepth") },
       });
@@ -119,17 +119,17 @@ describe("the edge limit on nesting depth", () => {
     });
     await gw.gateway.serveStdio(input, output);
     input.write(`${initializeBody(1)}\n`);
-    await eventually(() => replies.find((r) => r.id === 1), 10_000, 10);
+    await eventually(() => replies.find((r) => r.id === 1), 30_000, 10);
     input.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
     input.write(`${deepCall(2)}\n`);
-    const reply = await eventually(() => replies.find((r) => r.id === 2), 10_000, 10);
+    const reply = await eventually(() => replies.find((r) => r.id === 2), 30_000, 10);
     expect(reply).toMatchObject({
       error: { code: -32600, message: expect.stringContaining("maxJsonDepth") },
     });
     input.write(
       `${JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "faults__echo", arguments: { text: "fine" } } })}\n`,
     );
-    const fine = await eventually(() => replies.find((r) => r.id === 3), 10_000, 10);
+    const fine = await eventually(() => replies.find((r) => r.id === 3), 30_000, 10);
     expect(fine).toMatchObject({ result: { content: [{ type: "text", text: "fine" }] } });
     input.end();
     expect(restarts(gw)).toBe(0);

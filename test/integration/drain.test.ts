@@ -35,7 +35,7 @@ afterAll(async () => {
 it("finishes the call in flight and refuses new requests on the same session with ShuttingDown", async () => {
   const upstream = gw.gateway.registry.get("faults");
   const inFlight = client.callTool({ name: "faults__slow", arguments: { ms: 2_000 } });
-  await eventually(() => (upstream?.pendingRequests() ?? 0) > 0, 10_000, 10);
+  await eventually(() => (upstream?.pendingRequests() ?? 0) > 0, 30_000, 10);
 
   const stopped = gw.gateway.stop();
   const refused = await client.callTool({ name: "faults__echo", arguments: { text: "new" } }).catch((e) => e);

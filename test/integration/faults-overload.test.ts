@@ -86,4 +86,4 @@ it("completes the admitted calls, refuses the excess at once with QueueFull and 
   for (const state of gw.gateway.pipelines.bulkheadStates()) {
     expect(state, state.name).toMatchObject({ inFlight: 0, queued: 0 });
   }
-}, 20_000);
+});
