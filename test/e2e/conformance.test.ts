@@ -64,7 +64,7 @@ function runConformance(args: string[]): Promise<{ code: number | null; output: 
     child.stderr.on("data", (chunk: Buffer) => {
       output += chunk;
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 50_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 100_000);
     child.once("error", reject);
     child.once("close", (code) => {
       clearTimeout(timer);

@@ -184,7 +184,7 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
         return r.isError ? undefined : r;
         // Polled gently: failed calls during the restart count toward the upstream's breaker.
       },
-      15_000,
+      30_000,
       250,
     );
     expect(textOf(after)).toBe("back");

@@ -58,7 +58,8 @@ it("applies a new config on SIGHUP: adds, removes, keeps in-flight calls, and re
     return names.includes("faults__slow") && names.includes("gone__echo");
   });
 
-  const inFlight = c.callTool({ name: "faults__slow", arguments: { ms: 1_500 } });
+  // Held upstream until the reload is done: it is surely in flight across the reload.
+  const inFlight = c.callTool({ name: "faults__slow", arguments: { ms: 0, hold: "reload" } });
   await eventually(
     async () => JSON.parse(textOf(await c.callTool({ name: "faults__stats", arguments: {} }))).inFlight === 1,
   );
@@ -71,7 +72,8 @@ it("applies a new config on SIGHUP: adds, removes, keeps in-flight calls, and re
     return names.includes("added__echo") && !names.some((n) => n.startsWith("gone__"));
   });
   expect(listChanged).toBeGreaterThan(changesBefore);
-  expect(textOf(await inFlight)).toBe("slept 1500 ms");
+  await c.callTool({ name: "faults__release", arguments: { hold: "reload" } });
+  expect(textOf(await inFlight)).toBe("slept 0 ms");
   expect(g.logs.some((l) => l.msg === "config reloaded" && l.why === "SIGHUP")).toBe(true);
 
   await writeFile(file, JSON.stringify({ mcpServers: { faults: { command: 42 } } }));

@@ -201,7 +201,7 @@ describe("upstream faults", () => {
         const r = await client.callTool({ name: "faults__echo", arguments: { text: "back" } });
         return r.isError ? undefined : r;
       },
-      10_000,
+      30_000,
       100,
     );
     expect(textOf(after)).toBe("back");
@@ -224,7 +224,7 @@ describe("upstream faults", () => {
         const r = await client.callTool({ name: "remote__echo", arguments: { text: "back" } });
         return r.isError ? undefined : r;
       },
-      10_000,
+      30_000,
       100,
     );
     expect(textOf(back)).toBe("back");
