@@ -44,6 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  upstream?.release(HOLD);
   await client?.close();
   await gw?.stop();
   await upstream?.close();

@@ -6,7 +6,7 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PolicyEvent } from "../../src/policies/events.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import {
@@ -64,6 +64,11 @@ beforeAll(async () => {
     const names = new Set(tools.map((t) => t.name));
     return names.has("faults__slow") && names.has("alt__fail");
   });
+});
+
+// Calls a failed test left holding upstream end now, not at the client's request timeout.
+afterEach(() => {
+  for (const hold of ["bulkhead", "locks"]) faults.release(hold);
 });
 
 afterAll(async () => {
