@@ -6,7 +6,7 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { PolicyEvent } from "../../src/policies/events.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import {
@@ -66,11 +66,6 @@ beforeAll(async () => {
   });
 });
 
-// Calls a failed test left holding upstream end now, not at the client's request timeout.
-afterEach(() => {
-  for (const hold of ["bulkhead", "locks"]) faults.release(hold);
-});
-
 afterAll(async () => {
   await client?.close();
   await gateway?.stop();
@@ -97,6 +92,8 @@ function errorCode(result: unknown): string | undefined {
 
 describe("policies through the gateway", () => {
   it("runs at most maxInFlight calls upstream and answers overflow with QueueFull", async () => {
+    // Calls a failed test leaves holding upstream end with it, not at the client's request timeout.
+    onTestFinished(() => faults.release("bulkhead"));
     const held = Array.from({ length: 3 }, () => call("faults__slow", { ms: 0, hold: "bulkhead" }));
     // Two running upstream, one queued: the slots are full until the test releases the held calls.
     await eventually(() => {
@@ -113,6 +110,7 @@ describe("policies through the gateway", () => {
 
   it("never overlaps calls with the same lock key upstream, while different keys run in parallel", async () => {
     const keys = ["a", "b", "a", "b", "a", "b"];
+    onTestFinished(() => faults.release("locks"));
     const pending = keys.map((key) => call("faults__work", { key, ms: 0, hold: "locks" }));
     // One call per key is upstream at once; the others wait for their key's lock, not for each other.
     await eventually(() => faults.stats().inFlight === 2);
