@@ -120,12 +120,14 @@ let text: string;
 beforeAll(async () => {
   h = harness({ metrics: { process: true } });
   await exercise(h.telemetry);
-  // Runtime metrics (event-loop delay) need a few samples of real time before they report.
-  for (let i = 0; i < 60; i++) {
+  // Runtime metrics (event-loop delay) need a few samples of real time before they report: poll for them,
+  // bounded generously (a loaded machine samples late).
+  const until = Date.now() + 30_000;
+  do {
     text = (await h.telemetry.scrape()) ?? "";
     if (text.includes("nodejs_eventloop_delay_p99")) break;
     await new Promise((r) => setTimeout(r, 50));
-  }
+  } while (Date.now() < until);
   scrape = seriesOf(parsePrometheusText(text));
 });
 
