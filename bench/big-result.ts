@@ -3,7 +3,7 @@
  * costs. The same `big` call of the fault fixture (a stdio upstream) is timed from the official SDK client
  * straight to the upstream, and through the gateway binary over Streamable HTTP; prints the median time of
  * each, the throughput and the ratio. Figures are printed, never asserted (test/integration/faults-upstream
- * checks only that such a result arrives whole). Takes about 10 s on a quiet 2-core machine.
+ * checks only that such a result arrives whole). Takes about 20 s on a 2-core machine.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
