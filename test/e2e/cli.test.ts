@@ -17,7 +17,13 @@ interface CliRun {
   stderr: string;
 }
 
-/** Run the CLI to completion (killed after 20 s, so a hang fails the test instead of stalling it). */
+/**
+ * Run the CLI to completion (killed after 90 s, so a hang fails the test instead of stalling it). `list` and
+ * `call` wait up to WAIT_MS for their upstreams: a generous bound, since they stop waiting once each upstream
+ * is ready or down, and a loaded machine can take many seconds to start one.
+ */
+const WAIT_MS = "60000";
+
 function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(NODE, [join(ROOT, "src/main.ts"), ...args], { cwd, env: { ...process.env, ...env } });
@@ -29,7 +35,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promis
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk;
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
     child.once("error", reject);
     child.once("close", (code) => {
       clearTimeout(timer);
@@ -157,7 +163,7 @@ describe("toolgate list", () => {
     const file = await writeConfig({
       mcpServers: { ...faultConfig().mcpServers, gone: { url: `http://127.0.0.1:${port}/mcp` } },
     });
-    const run = await runCli(["list", "--json", "--timeout", "10000", "--config", file]);
+    const run = await runCli(["list", "--json", "--timeout", WAIT_MS, "--config", file]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("1 upstream(s) not ready: gone");
     const snapshot = JSON.parse(run.stdout);
@@ -188,7 +194,7 @@ describe("toolgate list", () => {
   });
 
   it("prints a readable catalog without --json", async () => {
-    const run = await runCli(["list", "--config", await writeConfig(faultConfig())]);
+    const run = await runCli(["list", "--timeout", WAIT_MS, "--config", await writeConfig(faultConfig())]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^f \[stdio\] ready$/m);
     expect(run.stdout).toMatch(/^ {2}f__echo {2}Echoes `text`\.$/m);
@@ -199,7 +205,15 @@ describe("toolgate list", () => {
 describe("toolgate call", () => {
   it("prints the result and reports progress on stderr, exit 0", async () => {
     const file = await writeConfig(faultConfig());
-    const run = await runCli(["call", "--config", file, "f__progress", '{"steps":3,"intervalMs":5}']);
+    const run = await runCli([
+      "call",
+      "--timeout",
+      WAIT_MS,
+      "--config",
+      file,
+      "f__progress",
+      '{"steps":3,"intervalMs":5}',
+    ]);
     expect(run.code).toBe(0);
     expect(run.stdout).toBe("done\n");
     expect(run.stderr).toContain("  progress 1/3 step 1\n  progress 2/3 step 2\n  progress 3/3 step 3\n");
@@ -207,7 +221,7 @@ describe("toolgate call", () => {
 
   it("relays a progress update that arrives together with the result", async () => {
     const file = await writeConfig({ mcpServers: { burst: { command: NODE, args: ["-e", BURST_SERVER] } } });
-    const run = await runCli(["call", "--config", file, "burst__burst"]);
+    const run = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "burst__burst"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toBe("burst done\n");
     expect(run.stderr).toContain("  progress 1/1 all done\n");
@@ -217,6 +231,8 @@ describe("toolgate call", () => {
     const run = await runCli([
       "call",
       "--json",
+      "--timeout",
+      WAIT_MS,
       "--config",
       await writeConfig(faultConfig()),
       "f__echo",
@@ -228,23 +244,38 @@ describe("toolgate call", () => {
 
   it("exits 1 and prints the error for an isError result", async () => {
     const file = await writeConfig(faultConfig());
-    const run = await runCli(["call", "--config", file, "f__fail", '{"times":1,"mode":"toolError"}']);
+    const run = await runCli([
+      "call",
+      "--timeout",
+      WAIT_MS,
+      "--config",
+      file,
+      "f__fail",
+      '{"times":1,"mode":"toolError"}',
+    ]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe("error: failure 1\n");
   });
 
   it("exits 1 naming a tool that does not exist", async () => {
-    const run = await runCli(["call", "--config", await writeConfig(faultConfig()), "f__nope"]);
+    const run = await runCli([
+      "call",
+      "--timeout",
+      WAIT_MS,
+      "--config",
+      await writeConfig(faultConfig()),
+      "f__nope",
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("f__nope");
   });
 
   it("exits 2 when the arguments are not a JSON object", async () => {
     const file = await writeConfig(faultConfig());
-    const invalid = await runCli(["call", "--config", file, "f__echo", "{text"]);
+    const invalid = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "f__echo", "{text"]);
     expect(invalid.code).toBe(2);
     expect(invalid.stderr).toContain("arguments are not valid JSON");
-    const array = await runCli(["call", "--config", file, "f__echo", "[1]"]);
+    const array = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "f__echo", "[1]"]);
     expect(array.code).toBe(2);
     expect(array.stderr).toContain("arguments must be a JSON object");
   });

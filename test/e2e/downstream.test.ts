@@ -77,8 +77,8 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
       const { tools } = await client.listTools();
       const upstreams = new Set(tools.map((t) => t.name.split("__")[0]));
       return upstreams.has("faults") && upstreams.has("everything") && upstreams.has("memory");
-    }, 20_000);
-  }, 40_000);
+    });
+  });
 
   afterAll(async () => {
     await client?.close();
@@ -184,7 +184,7 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
         return r.isError ? undefined : r;
         // Polled gently: failed calls during the restart count toward the upstream's breaker.
       },
-      15_000,
+      30_000,
       250,
     );
     expect(textOf(after)).toBe("back");

@@ -67,7 +67,7 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on("request", (request) => requests.push(new URL(request.url()).pathname));
-}, 30_000);
+});
 
 afterAll(async () => {
   await browser?.close();
@@ -90,10 +90,14 @@ describe("the status page of the gateway binary", () => {
   });
 
   it("shows calls in flight while they run, then their numbers", async () => {
+    // Held upstream until the page has shown them in flight.
     const running = Promise.all(
-      Array.from({ length: 3 }, () => client.callTool({ name: "faults__slow", arguments: { ms: 1_000 } })),
+      Array.from({ length: 3 }, () =>
+        client.callTool({ name: "faults__slow", arguments: { ms: 0, hold: "status-page" } }),
+      ),
     );
     await expect.poll(() => cell("faults__slow", "inFlight").textContent()).toBe("3");
+    await client.callTool({ name: "faults__release", arguments: { hold: "status-page" } });
     const results = await running;
     expect(results.map((r) => r.isError)).toEqual([undefined, undefined, undefined]);
     await expect.poll(() => cell("faults__slow", "calls").textContent()).toBe("3");

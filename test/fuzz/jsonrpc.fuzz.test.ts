@@ -25,7 +25,7 @@ beforeAll(async () => {
     const reply = await rawPost(gateway.url, list, session.headers);
     return JSON.stringify(reply.messages).includes('"faults__echo"') || undefined;
   });
-}, 20_000);
+});
 
 afterAll(async () => {
   await gateway?.stop();
@@ -120,4 +120,4 @@ it("answers every generated message promptly and well-formed, and stays alive", 
     session.headers,
   );
   expect(echo.messages[0]).toMatchObject({ id: "last", result: { content: [{ text: "alive" }] } });
-}, 60_000);
+});

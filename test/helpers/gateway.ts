@@ -149,10 +149,13 @@ export function textOf(result: unknown): string {
   return content.map((c) => c.text ?? "").join("");
 }
 
-/** Poll `check` (bounded) until it returns a truthy value. */
+/**
+ * Poll `check` until it returns a truthy value. The bound only stops a test whose condition never comes
+ * true: it is generous, because a loaded machine can take seconds to start a process or answer a request.
+ */
 export async function eventually<T>(
   check: () => Promise<T> | T,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
   everyMs = 50,
 ): Promise<T> {
   const until = Date.now() + timeoutMs;

@@ -22,17 +22,17 @@ export interface RawSession {
   headers: Record<string, string>;
 }
 
-/** Send one request and read its whole reply (bounded by `timeoutMs`). */
+/** Send one request and read its whole reply (bounded by `timeoutMs`, generous: the machine may be loaded). */
 export async function rawPost(
   url: string,
   body: string,
   headers: Record<string, string> = BASE_HEADERS,
-  timeoutMs = 5_000,
+  timeoutMs = 30_000,
 ): Promise<RawReply> {
   return rawRequest(url, { method: "POST", headers, body }, timeoutMs);
 }
 
-export async function rawRequest(url: string, init: RequestInit, timeoutMs = 5_000): Promise<RawReply> {
+export async function rawRequest(url: string, init: RequestInit, timeoutMs = 30_000): Promise<RawReply> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   const text = await response.text();
   return { status: response.status, headers: response.headers, messages: parseMessages(text) };

@@ -27,8 +27,13 @@ function deepCall(id: number, depth = DEPTH): string {
   return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"faults__echo","arguments":{"text":"poison","deep":${deep}}}}`;
 }
 
-async function faultStats(client: Client): Promise<{ calls: Record<string, number> }> {
+async function faultStats(client: Client): Promise<{ calls: Record<string, number>; inFlight: number }> {
   return JSON.parse(textOf(await client.callTool({ name: "faults__stats", arguments: {} })));
+}
+
+/** A call that stays in flight upstream until `faults__release` of `hold`. */
+function inFlight(client: Client, hold: string) {
+  return client.callTool({ name: "faults__slow", arguments: { ms: 0, hold } });
 }
 
 async function startWithFaults(gateway: Record<string, unknown>) {
@@ -61,13 +66,15 @@ describe("the edge limit on nesting depth", () => {
   it("refuses a deep request over HTTP with -32600 naming gateway.maxJsonDepth, serving others meanwhile", async () => {
     const session = await rawSession(gw.url);
     // Another session's call is in flight on the same stdio upstream while the poison request arrives.
-    const concurrent = other.callTool({ name: "faults__slow", arguments: { ms: 200 } });
+    const concurrent = inFlight(other, "edge");
+    await eventually(async () => (await faultStats(other)).inFlight === 1);
     const reply = await rawPost(gw.url, deepCall(7), session.headers);
     expect(reply.messages[0]).toMatchObject({
       id: 7,
       error: { code: -32600, message: expect.stringContaining("gateway.maxJsonDepth") },
     });
-    expect(textOf(await concurrent)).toBe("slept 200 ms");
+    await other.callTool({ name: "faults__release", arguments: { hold: "edge" } });
+    expect(textOf(await concurrent)).toBe("slept 0 ms");
     expect((await faultStats(other)).calls.echo ?? 0).toBe(0);
     expect(restarts(gw)).toBe(0);
     expect(gw.gateway.registry.get("faults")?.state).toBe("ready");
@@ -91,10 +98,10 @@ describe("the edge limit on nesting depth", () => {
     });
     try {
       socket.send(initializeBody(1));
-      await eventually(() => replies.find((r) => r.id === 1), 10_000, 10);
+      await eventually(() => replies.find((r) => r.id === 1), 30_000, 10);
       socket.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
       socket.send(deepCall(2));
-      const reply = await eventually(() => replies.find((r) => r.id === 2), 10_000, 10);
+      const reply = await eventually(() => replies.find((r) => r.id === 2), 30_000, 10);
       expect(reply).toMatchObject({
         error: { code: -32600, message: expect.stringContaining("maxJsonDepth") },
       });
@@ -119,17 +126,17 @@ describe("the edge limit on nesting depth", () => {
     });
     await gw.gateway.serveStdio(input, output);
     input.write(`${initializeBody(1)}\n`);
-    await eventually(() => replies.find((r) => r.id === 1), 10_000, 10);
+    await eventually(() => replies.find((r) => r.id === 1), 30_000, 10);
     input.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
     input.write(`${deepCall(2)}\n`);
-    const reply = await eventually(() => replies.find((r) => r.id === 2), 10_000, 10);
+    const reply = await eventually(() => replies.find((r) => r.id === 2), 30_000, 10);
     expect(reply).toMatchObject({
       error: { code: -32600, message: expect.stringContaining("maxJsonDepth") },
     });
     input.write(
       `${JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "faults__echo", arguments: { text: "fine" } } })}\n`,
     );
-    const fine = await eventually(() => replies.find((r) => r.id === 3), 10_000, 10);
+    const fine = await eventually(() => replies.find((r) => r.id === 3), 30_000, 10);
     expect(fine).toMatchObject({ result: { content: [{ type: "text", text: "fine" }] } });
     input.end();
     expect(restarts(gw)).toBe(0);
@@ -172,7 +179,8 @@ describe("a deep request the edge lets through (limit raised)", () => {
 
   it("fails as that call's own error, not retried, and the upstream stays up", async () => {
     const session = await rawSession(gw.url);
-    const concurrent = other.callTool({ name: "faults__slow", arguments: { ms: 200 } });
+    const concurrent = inFlight(other, "unsendable");
+    await eventually(async () => (await faultStats(other)).inFlight === 1);
     const reply = await rawPost(gw.url, deepCall(9), session.headers);
     const result = (reply.messages[0] as { result: Record<string, unknown> }).result;
     expect(result.isError).toBe(true);
@@ -182,7 +190,8 @@ describe("a deep request the edge lets through (limit raised)", () => {
     expect(textOf(result)).toMatch(/not sent.*cannot be serialized/);
     // The call's own error: not retried (the tool is read-only, so a transient failure would have been).
     expect(result._meta).not.toHaveProperty(["toolgate/error", "attempts"]);
-    expect(textOf(await concurrent)).toBe("slept 200 ms");
+    await other.callTool({ name: "faults__release", arguments: { hold: "unsendable" } });
+    expect(textOf(await concurrent)).toBe("slept 0 ms");
     // One attempt only, and nothing reached the server.
     expect((await faultStats(other)).calls.echo ?? 0).toBe(0);
     expect(restarts(gw)).toBe(0);

@@ -6,23 +6,25 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Upstream } from "../../src/upstreams/upstream.ts";
+import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import {
   connectClient,
   eventually,
-  FAULT_SERVER,
   type InProcessGateway,
-  NODE,
   startGateway,
   textOf,
 } from "../helpers/gateway.ts";
 
+let upstreamServer: RunningFaultServer;
 let gw: InProcessGateway;
 let client: Client;
 
 beforeAll(async () => {
+  // In process, so the test can release the call it holds there whenever it has seen the drain's refusals.
+  upstreamServer = await startFaultServer({ transport: "http", name: "faults" });
   gw = await startGateway({
-    gateway: { drainTimeoutMs: 30_000 },
-    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+    gateway: { drainTimeoutMs: 60_000 },
+    mcpServers: { faults: { type: "http", url: upstreamServer.url } },
   });
   client = await connectClient("http", gw);
   await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "faults__slow"));
@@ -31,12 +33,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close().catch(() => {});
   await gw?.stop();
+  await upstreamServer?.close();
 });
 
 it("finishes the call in flight and refuses new requests on the same session with ShuttingDown", async () => {
   const upstream = gw.gateway.registry.get("faults") as Upstream | undefined;
-  const inFlight = client.callTool({ name: "faults__slow", arguments: { ms: 2_000 } });
-  await eventually(() => (upstream?.pendingRequests() ?? 0) > 0, 10_000, 10);
+  const inFlight = client.callTool({ name: "faults__slow", arguments: { ms: 0, hold: "drain" } });
+  await eventually(() => (upstream?.pendingRequests() ?? 0) > 0, 30_000, 10);
 
   const stopped = gw.gateway.stop();
   const refused = await client.callTool({ name: "faults__echo", arguments: { text: "new" } }).catch((e) => e);
@@ -49,6 +52,7 @@ it("finishes the call in flight and refuses new requests on the same session wit
   const read = await client.readResource({ uri: "fixture://static" }).catch((e) => e);
   expect(read).toMatchObject({ code: -32013, data: { toolgate: { code: "ShuttingDown" } } });
 
-  expect(textOf(await inFlight)).toBe("slept 2000 ms");
+  upstreamServer.release("drain");
+  expect(textOf(await inFlight)).toBe("slept 0 ms");
   await stopped;
 });

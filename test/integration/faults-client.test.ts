@@ -1,10 +1,12 @@
 /**
  * Client faults: a client that goes away mid-call gets its upstream call cancelled, and sessions that are
  * opened and abandoned by the thousand expire after gateway.sessionIdleMs without leaving memory behind.
+ * Session idle time is measured with `performance.now()`, which the expiry test fakes: however long the
+ * machine takes to open 2,000 sessions, none of them ages until the test moves the clock.
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { WebSocket } from "ws";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { connectClient, eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
@@ -89,11 +91,13 @@ describe("a client that disconnects mid-call", () => {
 });
 
 describe("abandoned sessions", () => {
+  // The shortest idle time: the sweeper then looks every second.
+  const IDLE_MS = 1_000;
   let idle: InProcessGateway;
 
   beforeAll(async () => {
     idle = await startGateway({
-      gateway: { sessionIdleMs: 1_000 },
+      gateway: { sessionIdleMs: IDLE_MS },
       mcpServers: { faults: { type: "http", url: upstream.url } },
     });
   });
@@ -107,32 +111,39 @@ describe("abandoned sessions", () => {
     gc();
     const baseline = process.memoryUsage().heapUsed;
 
-    const total = 2_000;
-    const batch = 100;
-    let opened = 0;
-    for (let i = 0; i < total; i += batch) {
-      const replies = await Promise.all(
-        Array.from({ length: batch }, (_, j) =>
-          rawPost(idle.url, initializeBody(i + j), BASE_HEADERS, 10_000),
-        ),
-      );
-      opened += replies.filter((r) => r.status === 200 && r.headers.get("mcp-session-id")).length;
-    }
-    expect(opened).toBe(total);
-    expect(idle.gateway.sessionCount).toBeGreaterThan(total / 2);
-    gc();
-    const peak = process.memoryUsage().heapUsed;
+    // Only the session clock is fake: sockets, the sweeper's interval and `eventually` run in real time.
+    vi.useFakeTimers({ toFake: ["performance"] });
+    try {
+      const total = 2_000;
+      const batch = 100;
+      let opened = 0;
+      for (let i = 0; i < total; i += batch) {
+        const replies = await Promise.all(
+          Array.from({ length: batch }, (_, j) => rawPost(idle.url, initializeBody(i + j), BASE_HEADERS)),
+        );
+        opened += replies.filter((r) => r.status === 200 && r.headers.get("mcp-session-id")).length;
+      }
+      expect(opened).toBe(total);
+      // No time has passed for the sessions: every one is still open, however long opening them took.
+      expect(idle.gateway.sessionCount).toBe(total);
+      gc();
+      const peak = process.memoryUsage().heapUsed;
 
-    await eventually(() => idle.gateway.sessionCount === 0, 10_000, 100);
-    // Expired sessions are closed asynchronously; give their closes a turn before measuring.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    gc();
-    const after = process.memoryUsage().heapUsed;
-    const grown = peak - baseline;
-    expect(grown).toBeGreaterThan(0);
-    // What the sessions held is mostly given back (a leak would keep it all).
-    expect(after - baseline).toBeLessThan(grown / 2);
-  }, 30_000);
+      vi.advanceTimersByTime(IDLE_MS + 1);
+      // The sweeper runs on its own (real) interval and finds every session idle.
+      await eventually(() => idle.gateway.sessionCount === 0, 30_000, 100);
+      // Expired sessions are closed asynchronously; give their closes a turn before measuring.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      gc();
+      const after = process.memoryUsage().heapUsed;
+      const grown = peak - baseline;
+      expect(grown).toBeGreaterThan(0);
+      // What the sessions held is mostly given back (a leak would keep it all).
+      expect(after - baseline).toBeLessThan(grown / 2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
 
 /** `gc()` without starting the process with --expose-gc. */

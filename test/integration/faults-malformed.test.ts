@@ -171,7 +171,7 @@ describe("malformed frames over WebSocket", () => {
   async function exchange(frame: string | Buffer, binary = false): Promise<Record<string, unknown>> {
     const seen = replies.length;
     socket.send(frame, { binary });
-    const reply = await eventually(() => replies[seen], 5_000, 10);
+    const reply = await eventually(() => replies[seen], 30_000, 10);
     return reply as Record<string, unknown>;
   }
 

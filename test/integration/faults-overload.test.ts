@@ -1,6 +1,7 @@
 /**
  * Overload: three times a tool's capacity (maxInFlight + queueSize) offered at once. Admitted calls complete,
- * the excess is refused at once with QueueFull, and every call is accounted for.
+ * the excess is refused at once with QueueFull, and every call is accounted for. The admitted calls hold
+ * upstream until every refusal has arrived, however long the machine takes to send them all.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -17,7 +18,7 @@ const MAX_IN_FLIGHT = 4;
 const QUEUE_SIZE = 8;
 const CAPACITY = MAX_IN_FLIGHT + QUEUE_SIZE;
 const OFFERED = 3 * CAPACITY;
-const SLOW_MS = 300;
+const HOLD = "overload";
 
 let upstream: RunningFaultServer;
 let gw: InProcessGateway;
@@ -32,7 +33,7 @@ beforeAll(async () => {
         policies: { retry: { maxAttempts: 1 }, breaker: { enabled: false } },
         tools: {
           slow: {
-            concurrency: { maxInFlight: MAX_IN_FLIGHT, queueSize: QUEUE_SIZE, queueTimeoutMs: 20_000 },
+            concurrency: { maxInFlight: MAX_IN_FLIGHT, queueSize: QUEUE_SIZE, queueTimeoutMs: 120_000 },
           },
         },
       },
@@ -43,6 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  upstream?.release(HOLD);
   await client?.close();
   await gw?.stop();
   await upstream?.close();
@@ -53,10 +55,10 @@ type Outcome = "ok" | "QueueFull" | "QueueTimeout" | "other";
 it("completes the admitted calls, refuses the excess at once with QueueFull and loses none", async () => {
   const settled: Outcome[] = [];
   const calls = Array.from({ length: OFFERED }, async () => {
-    const result = await client.callTool({ name: "faults__slow", arguments: { ms: SLOW_MS } });
+    const result = await client.callTool({ name: "faults__slow", arguments: { ms: 0, hold: HOLD } });
     const code = (result._meta?.["toolgate/error"] as { code?: string } | undefined)?.code;
     const outcome: Outcome =
-      result.isError !== true && textOf(result) === `slept ${SLOW_MS} ms`
+      result.isError !== true && textOf(result) === "slept 0 ms"
         ? "ok"
         : code === "QueueFull" || code === "QueueTimeout"
           ? code
@@ -64,6 +66,12 @@ it("completes the admitted calls, refuses the excess at once with QueueFull and 
     settled.push(outcome);
     return { outcome, result };
   });
+  // The refusals come back while the admitted calls are still held: the slots and the queue are full.
+  await eventually(() => settled.length === OFFERED - CAPACITY);
+  expect(gw.gateway.pipelines.bulkheadStates()).toContainEqual(
+    expect.objectContaining({ inFlight: MAX_IN_FLIGHT, queued: QUEUE_SIZE }),
+  );
+  upstream.release(HOLD);
   const results = await Promise.all(calls);
 
   const count = (o: Outcome) => results.filter((r) => r.outcome === o).length;
@@ -86,4 +94,4 @@ it("completes the admitted calls, refuses the excess at once with QueueFull and 
   for (const state of gw.gateway.pipelines.bulkheadStates()) {
     expect(state, state.name).toMatchObject({ inFlight: 0, queued: 0 });
   }
-}, 20_000);
+});

@@ -67,14 +67,22 @@ describe.each(FIXTURE_TRANSPORTS)("fault server over %s", (transport) => {
 
     expect(textOf(await client.callTool({ name: "echo", arguments: { text: "hi" } }))).toBe("hi");
 
-    await Promise.all([
-      client.callTool({ name: "work", arguments: { key: "file-a", ms: 100 } }),
-      client.callTool({ name: "work", arguments: { key: "file-a", ms: 100 } }),
-    ]);
-    const stats = JSON.parse(textOf(await client.callTool({ name: "stats", arguments: {} }))) as FaultStats;
-    expect(stats.peak).toBe(2);
-    expect(stats.overlaps["file-a"]).toBe(1);
-    expect(stats.calls).toEqual({ echo: 1, work: 2 });
+    // Both calls hold until released, so they surely overlap.
+    const work = () =>
+      client.callTool({ name: "work", arguments: { key: "file-a", ms: 0, hold: "overlap" } });
+    const stats = async () =>
+      JSON.parse(textOf(await client.callTool({ name: "stats", arguments: {} }))) as FaultStats;
+    const both = Promise.all([work(), work()]);
+    for (let i = 0; (await stats()).inFlight < 2; i++) {
+      if (i > 3_000) throw new Error("the two calls never overlapped");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await client.callTool({ name: "release", arguments: { hold: "overlap" } });
+    await both;
+    const final = await stats();
+    expect(final.peak).toBe(2);
+    expect(final.overlaps["file-a"]).toBe(1);
+    expect(final.calls).toEqual({ echo: 1, work: 2 });
   });
 });
 

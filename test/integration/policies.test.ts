@@ -1,11 +1,12 @@
 /**
  * The policy pipeline through the whole gateway: an SDK client → toolgate (in process, Streamable HTTP on
  * 127.0.0.1) → two fault-injecting fixture servers over HTTP. Each test drives one policy with real
- * requests and checks what the upstream saw (its stats) and what the client got.
+ * requests and checks what the upstream saw (its stats) and what the client got. Calls that must overlap
+ * hold upstream until the test releases them (the fixture's `hold`), so no verdict rests on a delay.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { PolicyEvent } from "../../src/policies/events.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import {
@@ -38,7 +39,8 @@ beforeAll(async () => {
           slow: { concurrency: { maxInFlight: 2, queueSize: 1 } },
           work: { lock: { key: "key" } },
           hang: { timeout: { attemptMs: 300 }, retry: { maxAttempts: 1 } },
-          progress: { timeout: { attemptMs: 250, resetOnProgress: true } },
+          // Progress every 100 ms against 2 s: a scheduling delay cannot pass for a missing update.
+          progress: { timeout: { attemptMs: 2_000, resetOnProgress: true } },
           fail: {
             breaker: { enabled: true, scope: "tool", volumeThreshold: 2, resetTimeoutMs: 60_000 },
             retry: { maxAttempts: 1 },
@@ -61,8 +63,8 @@ beforeAll(async () => {
     const { tools } = await client.listTools();
     const names = new Set(tools.map((t) => t.name));
     return names.has("faults__slow") && names.has("alt__fail");
-  }, 15_000);
-}, 30_000);
+  });
+});
 
 afterAll(async () => {
   await client?.close();
@@ -90,17 +92,32 @@ function errorCode(result: unknown): string | undefined {
 
 describe("policies through the gateway", () => {
   it("runs at most maxInFlight calls upstream and answers overflow with QueueFull", async () => {
-    const results = await Promise.all(Array.from({ length: 4 }, () => call("faults__slow", { ms: 300 })));
-    const codes = results.map((r) => errorCode(r) ?? "ok").sort();
-    expect(codes).toEqual(["QueueFull", "ok", "ok", "ok"]);
+    // Calls a failed test leaves holding upstream end with it, not at the client's request timeout.
+    onTestFinished(() => faults.release("bulkhead"));
+    const held = Array.from({ length: 3 }, () => call("faults__slow", { ms: 0, hold: "bulkhead" }));
+    // Two running upstream, one queued: the slots are full until the test releases the held calls.
+    await eventually(() => {
+      const slow = gateway.gateway.pipelines.bulkheadStates().find((b) => b.name.includes("faults__slow"));
+      return slow?.inFlight === 2 && slow.queued === 1 && faults.stats().inFlight === 2;
+    });
+    expect(errorCode(await call("faults__slow", { ms: 0, hold: "bulkhead" }))).toBe("QueueFull");
+    faults.release("bulkhead");
+    const results = await Promise.all(held);
+    expect(results.map((r) => errorCode(r) ?? "ok")).toEqual(["ok", "ok", "ok"]);
     expect(faults.stats().peakByTool.slow).toBe(2);
     expect(faults.stats().calls.slow).toBe(3);
   });
 
   it("never overlaps calls with the same lock key upstream, while different keys run in parallel", async () => {
     const keys = ["a", "b", "a", "b", "a", "b"];
-    const results = await Promise.all(keys.map((key) => call("faults__work", { key, ms: 80 })));
+    onTestFinished(() => faults.release("locks"));
+    const pending = keys.map((key) => call("faults__work", { key, ms: 0, hold: "locks" }));
+    // One call per key is upstream at once; the others wait for their key's lock, not for each other.
+    await eventually(() => faults.stats().inFlight >= 2);
+    faults.release("locks");
+    const results = await Promise.all(pending);
     expect(results.every((r) => r.isError !== true)).toBe(true);
+    expect(faults.stats().calls.work).toBe(6);
     expect(faults.stats().overlaps).toEqual({});
     expect(faults.stats().peakByTool.work).toBe(2);
     expect(gateway.gateway.pipelines.locks.size).toBe(0);
@@ -122,13 +139,16 @@ describe("policies through the gateway", () => {
     const result = await call("faults__hang");
     expect(errorCode(result)).toBe("UpstreamTimeout");
     expect(textOf(result)).toContain("attempt timeout 300 ms");
-    await eventually(() => faults.stats().cancelled.length === before + 1, 5_000);
+    await eventually(() => faults.stats().cancelled.length === before + 1);
   });
 
   it("keeps a call alive while progress keeps arriving", async () => {
-    const result = await call("faults__progress", { steps: 4, intervalMs: 150 });
+    // 25 updates 100 ms apart: the call outlives the 2 s attempt timeout only because each one restarts it.
+    const started = performance.now();
+    const result = await call("faults__progress", { steps: 25, intervalMs: 100 });
     expect(result.isError).not.toBe(true);
     expect(textOf(result)).toBe("done");
+    expect(performance.now() - started).toBeGreaterThan(2_000);
   });
 
   it("opens the breaker after the failure volume and then fails fast without calling upstream", async () => {
@@ -160,10 +180,10 @@ describe("policies through the gateway", () => {
     const before = faults.stats().cancelled.length;
     const controller = new AbortController();
     const pending = call("faults__hang", {}, controller.signal).catch((e: unknown) => e);
-    await eventually(() => faults.stats().inFlight === 1, 5_000, 10);
+    await eventually(() => faults.stats().inFlight === 1, 30_000, 10);
     controller.abort();
     await pending;
-    await eventually(() => faults.stats().cancelled.length === before + 1, 5_000);
-    await eventually(() => gateway.gateway.pipelines.bulkheadStates().every((b) => b.inFlight === 0), 5_000);
+    await eventually(() => faults.stats().cancelled.length === before + 1);
+    await eventually(() => gateway.gateway.pipelines.bulkheadStates().every((b) => b.inFlight === 0));
   });
 });

@@ -158,5 +158,5 @@ describe("binding to a public address", () => {
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
     expect(stderr).toContain("refusing to listen on 0.0.0.0 without authentication");
-  }, 15_000);
+  });
 });

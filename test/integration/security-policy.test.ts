@@ -194,5 +194,5 @@ describe("tool pinning in hold mode", () => {
     );
     expect(tool?.description).toBe(description);
     expect(textOf(await client.callTool({ name: "pinned__echo", arguments: { text: "back" } }))).toBe("back");
-  }, 20_000);
+  });
 });

@@ -4,6 +4,7 @@
  * Streamable HTTP). Calls that succeed, retry, wait in a queue or for a lock, time out and hit an open
  * breaker; the client's trace context must be continued and reach the upstream in `_meta`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type JSONRPCMessage, LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
@@ -97,7 +98,7 @@ beforeAll(async () => {
     const names = new Set((await conn.client.listTools()).tools.map((t) => t.name));
     return TOOLS.every((t) => names.has(t));
   });
-}, 15_000);
+});
 
 afterAll(async () => {
   await conn?.client.close();
@@ -252,7 +253,14 @@ describe("a retried call", () => {
 
 describe("calls that wait", () => {
   it("records a queue wait span under the attempt of the call that waited for a slot", async () => {
-    const results = await Promise.all([call("traced__slow", { ms: 100 }), call("traced__slow", { ms: 100 })]);
+    // The first call holds the only slot until released, so the second surely waits in the queue.
+    const pending = [call("traced__slow", { hold: "queue" }), call("traced__slow", { hold: "queue" })];
+    await eventually(() =>
+      gateway.pipelines.bulkheadStates().some((b) => b.inFlight === 1 && b.queued === 1),
+    );
+    await sleep(100);
+    upstream.release("queue");
+    const results = await Promise.all(pending);
     expect(results.map((r) => r.isError)).toEqual([undefined, undefined]);
 
     const wait = only(N.SPAN_QUEUE_WAIT);
@@ -264,7 +272,7 @@ describe("calls that wait", () => {
       (s) => s.spanContext().spanId === attempt?.parentSpanContext?.spanId,
     );
     expect(server?.kind).toBe(SpanKind.SERVER);
-    // It waited for the other call, which took 100 ms upstream.
+    // It waited for the other call, which held the slot for at least 100 ms.
     const waitedMs = (wait.duration[0] * 1e9 + wait.duration[1]) / 1e6;
     expect(waitedMs).toBeGreaterThanOrEqual(50);
     const queueWait = await h.metrics.histogram(N.METRIC_QUEUE_WAIT, tool("traced__slow"));
@@ -273,11 +281,17 @@ describe("calls that wait", () => {
   });
 
   it("records a lock wait span for a call that waited for the same key, and none for another key", async () => {
-    const results = await Promise.all([
-      call("traced__write", { ms: 100, path: "/same" }),
-      call("traced__write", { ms: 100, path: "/same" }),
-      call("traced__write", { ms: 100, path: "/other" }),
-    ]);
+    const before = upstreamCalls("write").length;
+    // The first of each key holds its lock until released, so the second "/same" surely waits for it.
+    const pending = [
+      call("traced__write", { hold: "lock", path: "/same" }),
+      call("traced__write", { hold: "lock", path: "/same" }),
+      call("traced__write", { hold: "lock", path: "/other" }),
+    ];
+    await eventually(() => upstreamCalls("write").length === before + 2);
+    await sleep(100);
+    upstream.release("lock");
+    const results = await Promise.all(pending);
     expect(results.map((r) => r.isError)).toEqual([undefined, undefined, undefined]);
     const wait = only(N.SPAN_LOCK_WAIT);
     expect(String(wait.attributes[N.ATTR_LOCK_KEY])).toContain("/same");
@@ -308,7 +322,7 @@ describe("a call that times out", () => {
     const client = only("tools/call hang");
     expect(client.status.code).toBe(SpanStatusCode.ERROR);
     expect(client.attributes[N.ATTR_ERROR_TYPE]).toBeDefined();
-    await eventually(() => upstream.cancelled.includes("hang"), 2_000);
+    await eventually(() => upstream.cancelled.includes("hang"));
 
     const timeouts = { ...tool("traced__hang"), [N.ATTR_SCOPE]: "attempt" };
     expect(await h.metrics.value(N.METRIC_TIMEOUTS, timeouts)).toBe(1);
@@ -378,7 +392,7 @@ describe("after every call", () => {
     for (const point of inFlight) expect(point.value).toBe(0);
     for (const point of await h.metrics.points(N.METRIC_CALLS_QUEUED)) expect(point.value).toBe(0);
     const tcp = { [N.ATTR_NETWORK_TRANSPORT]: "tcp" };
-    await eventually(async () => (await h.metrics.value(N.METRIC_SESSIONS_OPEN, tcp)) === 1, 2_000);
+    await eventually(async () => (await h.metrics.value(N.METRIC_SESSIONS_OPEN, tcp)) === 1);
     expect((await h.metrics.histogram(N.METRIC_MCP_SERVER_SESSION_DURATION, tcp))?.count).toBe(1);
   });
 });

@@ -581,8 +581,9 @@ describe("registry", () => {
     const keep = registry.get("keep");
     const move = registry.get("move");
     const drop = registry.get("drop");
-    // A call in flight on the kept upstream must survive the reload.
-    const inFlight = keep?.request("tools/call", { name: "slow", arguments: { ms: 200 } });
+    // A call in flight on the kept upstream (held there until after the reload) must survive it.
+    const inFlight = keep?.request("tools/call", { name: "slow", arguments: { ms: 0, hold: "reload" } });
+    await until(() => a.stats().inFlight === 1, "the call to reach the upstream");
     const renamed = { ...config("keep", remote("http", a.url)), prefix: "kept" };
 
     const result = await registry.reconcile([
@@ -598,7 +599,8 @@ describe("registry", () => {
     expect(move?.state).toBe("stopped");
     expect(drop?.state).toBe("stopped");
     expect(registry.get("drop")).toBeUndefined();
-    expect(textOf((await inFlight) ?? {})).toBe("slept 200 ms");
+    a.release("reload");
+    expect(textOf((await inFlight) ?? {})).toBe("slept 0 ms");
     const moved = registry.get("move");
     if (!moved) throw new Error("no moved upstream");
     await ready(moved);

@@ -138,13 +138,18 @@ let text: string;
 let otlp: Scrape;
 
 /** Runtime metrics (event-loop delay) need a few samples of real time before they report. */
+/**
+ * Runtime metrics (event-loop delay) need a few samples of real time before they report: poll for them,
+ * bounded generously (a loaded machine samples late).
+ */
 async function waitForRuntimeMetrics(t: Telemetry): Promise<string> {
   let body = "";
-  for (let i = 0; i < 60; i++) {
+  const until = Date.now() + 30_000;
+  do {
     body = (await t.scrape()) ?? "";
     if (body.includes("nodejs_eventloop_delay_p99")) break;
     await new Promise((r) => setTimeout(r, 50));
-  }
+  } while (Date.now() < until);
   return body;
 }
 
