@@ -116,6 +116,8 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
           ],
         },
         principals: { limited: { allow: ["*"], rateLimit: { perMinute: 6 } } },
+        // The test reads /metrics and /status/cluster with the main key: an operator's.
+        operators: { principals: ["main"] },
         pinning: { mode: "off" },
       },
       cluster: {
@@ -302,7 +304,9 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     await eventually(async () => (await stats()).inFlight === 1, 10_000, 20);
     // The cluster view of any replica shows all three and who holds the lock.
     const view = async (i: number) =>
-      (await (await fetch(`${replicas[i]?.base}/status/cluster`)).json()) as {
+      (await (
+        await fetch(`${replicas[i]?.base}/status/cluster`, { headers: { "X-API-Key": MAIN_KEY } })
+      ).json()) as {
         instance: string;
         mode: string;
         cluster: { replicas: Array<{ id: string }>; leases: Array<{ lock: string; holder: string }> };
@@ -310,7 +314,9 @@ describe.skipIf(!HAS_REDIS)("three replicas sharing Redis", () => {
     const holderId = (await view(2)).instance;
     const seen = await view(0);
     expect(seen.mode).toBe("shared");
-    const exposition = await (await fetch(`${replicas[0]?.base}/metrics`)).text();
+    const exposition = await (
+      await fetch(`${replicas[0]?.base}/metrics`, { headers: { "X-API-Key": MAIN_KEY } })
+    ).text();
     expect(exposition).toContain(`service_instance_id="${seen.instance}"`);
     expect(seen.cluster.replicas.map((r) => r.id)).toContain(holderId);
     expect(seen.cluster.replicas).toHaveLength(3);

@@ -177,7 +177,7 @@ describe.skipIf(!available)("the dashboard and rules on a real Prometheus", () =
           data: { groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> };
         };
         const rules = res.data.groups.flatMap((g) => g.rules);
-        return rules.length === 8 && rules.every((r) => r.health === "ok");
+        return rules.length === 10 && rules.every((r) => r.health === "ok");
       },
       30_000,
       250,

@@ -181,12 +181,13 @@ describe("forwarded to server-everything's task tool", () => {
     const theirs = await bob.experimental.tasks.listTasks();
     expect(theirs.tasks.map((t) => t.taskId)).not.toContain(task.taskId);
 
+    // One at a time: a refusal must not reject while another is awaited (that would be an unhandled rejection).
     for (const attempt of [
-      bob.experimental.tasks.getTask(task.taskId),
-      bob.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema),
-      bob.experimental.tasks.cancelTask(task.taskId),
+      () => bob.experimental.tasks.getTask(task.taskId),
+      () => bob.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema),
+      () => bob.experimental.tasks.cancelTask(task.taskId),
     ]) {
-      const err = await refusal(attempt);
+      const err = await refusal(attempt());
       expect(err.code).toBe(-32602);
       expect(err.message).toMatch(NOT_FOUND);
     }
