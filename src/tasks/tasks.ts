@@ -141,6 +141,17 @@ export class TaskService {
     return route.policy.task.mode === "auto" ? route.policy.task.thresholdMs : 0;
   }
 
+  /** True when a `tools/call` of this tool can become a task: forwarded to its upstream, or run by the gateway. */
+  servesAsTask(name: string): boolean {
+    const route = this.#deps.catalog.tool(name);
+    return route !== undefined && (this.#upstreamRunsTasks(route) || route.policy.task.mode !== "off");
+  }
+
+  /** True when the tool, as served, takes only task calls (`execution.taskSupport: "required"`). */
+  requiresTask(name: string): boolean {
+    return this.#deps.catalog.tool(name)?.definition.execution?.taskSupport === "required";
+  }
+
   /**
    * A call the gateway runs as a task whatever the tool's policy (batch submission over HTTP): the caller
    * asked for a task explicitly. `priority` orders it in the tools' queues.
