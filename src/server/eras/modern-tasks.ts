@@ -132,6 +132,8 @@ export interface TaskCallContext {
 export class ModernTasks {
   readonly #tasks: TaskService;
   readonly inputs = new TaskInputs();
+  /** Tasks whose result is being awaited in the background so their upstream sends what it waits for. */
+  readonly #draining = new Set<string>();
 
   constructor(tasks: TaskService) {
     this.#tasks = tasks;
@@ -230,11 +232,28 @@ export class ModernTasks {
     }
   }
 
+  /**
+   * A forwarded (2025-11-25) upstream task in input_required sends its questions only to a `tasks/result`
+   * request: the gateway makes that request in the background, once, and the questions (tied to the task)
+   * come back to this task's caller, which parks them as `inputRequests`. For a task the gateway runs
+   * (held for an operator's approval) this only waits for the end.
+   */
+  #drain(handle: string, ctx: RequestContext): void {
+    if (this.#draining.has(handle)) return;
+    this.#draining.add(handle);
+    const detached = new AbortController();
+    void this.#tasks
+      .result(handle, { ...ctx, signal: detached.signal })
+      .catch(() => {})
+      .finally(() => this.#draining.delete(handle));
+  }
+
   async #get(handle: string, ctx: RequestContext): Promise<Result> {
     const info = await this.#tasks.get(handle, ctx);
     const out: Result = { resultType: "complete", ...taskFields(info) };
     if (!isTerminal(info.status)) {
       const inputRequests = this.inputs.pending(info.handle);
+      if (!inputRequests && info.status === "input_required") this.#drain(handle, ctx);
       if (inputRequests) {
         // Parallel questions: the task waits until every one is answered, whatever its last status change said.
         out.status = "input_required";
