@@ -6,6 +6,7 @@
  * tasks (the `task` policy); the handles are bound to the API key that created them.
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
@@ -72,6 +73,65 @@ async function connect(key: string, withExtension = true): Promise<Client> {
   return client;
 }
 
+/** 2026 `_meta` and headers for a raw request of `key`. */
+function envelope(key: string, method: string, name: string | undefined, withExtension = true) {
+  const meta = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": withExtension ? { extensions: { [EXTENSION]: {} } } : {},
+  };
+  const headers: Record<string, string> = {
+    ...BASE_HEADERS,
+    authorization: `Bearer ${key}`,
+    "mcp-protocol-version": "2026-07-28",
+    "mcp-method": method,
+    ...(name !== undefined && { "mcp-name": name }),
+  };
+  return { meta, headers };
+}
+
+/**
+ * A `subscriptions/listen` stream for `taskIds`: its messages as they come, until `stop` holds for the list
+ * seen so far (then the stream is closed).
+ */
+async function listen(
+  key: string,
+  taskIds: string[],
+  stop: (seen: Array<Record<string, unknown>>) => boolean,
+  withExtension = true,
+): Promise<Array<Record<string, unknown>>> {
+  const { meta, headers } = envelope(key, "subscriptions/listen", undefined, withExtension);
+  const controller = new AbortController();
+  const response = await fetch(gw.url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "subscriptions/listen",
+      params: { notifications: { taskIds }, _meta: meta },
+    }),
+    signal: controller.signal,
+  });
+  const seen: Array<Record<string, unknown>> = [];
+  if (!response.headers.get("content-type")?.includes("text/event-stream")) {
+    seen.push((await response.json()) as Record<string, unknown>);
+    return seen;
+  }
+  const parser = createParser({ onEvent: (e) => seen.push(JSON.parse(e.data) as Record<string, unknown>) });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  try {
+    while (!stop(seen)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+  } finally {
+    controller.abort();
+  }
+  return seen;
+}
+
 /** A 2026 `tools/call` as raw HTTP (the v2 client cannot decode a CreateTaskResult); its result or error. */
 async function call(
   key: string,
@@ -79,10 +139,7 @@ async function call(
   args: Record<string, unknown>,
   withExtension = true,
 ): Promise<Record<string, unknown>> {
-  const meta = {
-    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-    "io.modelcontextprotocol/clientCapabilities": withExtension ? { extensions: { [EXTENSION]: {} } } : {},
-  };
+  const { meta, headers } = envelope(key, "tools/call", name, withExtension);
   const reply = await rawPost(
     gw.url,
     JSON.stringify({
@@ -91,13 +148,7 @@ async function call(
       method: "tools/call",
       params: { name, arguments: args, _meta: meta },
     }),
-    {
-      ...BASE_HEADERS,
-      authorization: `Bearer ${key}`,
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "tools/call",
-      "mcp-name": name,
-    },
+    headers,
   );
   const message = reply.messages.at(-1) as {
     result?: Record<string, unknown>;
@@ -248,24 +299,65 @@ describe("tasks on the 2026-07-28 face", () => {
 
   it("refuses tasks/get whose Mcp-Name header is not the task id (-32020)", async () => {
     const created = (await call(ALICE, "faults__hang", {})) as Task;
-    const meta = {
-      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-      "io.modelcontextprotocol/clientCapabilities": { extensions: { [EXTENSION]: {} } },
-    };
     const body = (taskId: string) =>
-      JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tasks/get", params: { taskId, _meta: meta } });
-    const headers = (name: string) => ({
-      ...BASE_HEADERS,
-      authorization: `Bearer ${ALICE}`,
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "tasks/get",
-      "mcp-name": name,
-    });
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tasks/get",
+        params: { taskId, _meta: envelope(ALICE, "tasks/get", undefined).meta },
+      });
+    const headers = (name: string) => envelope(ALICE, "tasks/get", name).headers;
     const wrong = await rawPost(gw.url, body(created.taskId), headers("another-task"));
     expect(wrong.status).toBe(400);
     expect(wrong.messages[0]).toMatchObject({ id: 1, error: { code: -32020 } });
     const right = await rawPost(gw.url, body(created.taskId), headers(created.taskId));
     expect(right.messages[0]).toMatchObject({ result: { taskId: created.taskId, status: "working" } });
     await alice.request({ method: "tasks/cancel", params: { taskId: created.taskId } }, Any);
+  });
+});
+
+describe("task status over subscriptions/listen", () => {
+  const statusOf = (m: Record<string, unknown>) => (m.params as { status?: string } | undefined)?.status;
+
+  it("acknowledges the caller's own tasks and sends notifications/tasks up to the inlined result", async () => {
+    const created = (await call(ALICE, "faults__slow", { ms: 1_500 })) as Task;
+    const seen = await listen(ALICE, [created.taskId], (s) => s.some((m) => statusOf(m) === "completed"));
+    expect(seen[0]).toMatchObject({
+      method: "notifications/subscriptions/acknowledged",
+      params: { notifications: { taskIds: [created.taskId] } },
+    });
+    const updates = seen.filter((m) => m.method === "notifications/tasks");
+    expect(updates[0]?.params).toMatchObject({ taskId: created.taskId, status: "working" });
+    expect(updates.at(-1)?.params).toMatchObject({
+      taskId: created.taskId,
+      status: "completed",
+      ttlMs: expect.any(Number),
+      result: { content: [{ type: "text", text: expect.stringContaining("slept") }] },
+    });
+  });
+
+  it("leaves another principal's task out of the acknowledgement", async () => {
+    const created = (await call(ALICE, "faults__hang", {})) as Task;
+    const seen = await listen(BOB, [created.taskId], (s) => s.length > 0);
+    expect(seen[0]).toMatchObject({
+      method: "notifications/subscriptions/acknowledged",
+      params: { notifications: { taskIds: [] } },
+    });
+    const { meta, headers } = envelope(ALICE, "tasks/cancel", created.taskId);
+    await rawPost(
+      gw.url,
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 9,
+        method: "tasks/cancel",
+        params: { taskId: created.taskId, _meta: meta },
+      }),
+      headers,
+    );
+  });
+
+  it("refuses task notifications to a client without the extension (-32021)", async () => {
+    const seen = await listen(ALICE, ["anything"], () => true, false);
+    expect(seen[0]).toMatchObject({ error: { code: -32021 } });
   });
 });

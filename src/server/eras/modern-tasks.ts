@@ -233,6 +233,49 @@ export class ModernTasks {
   }
 
   /**
+   * `subscriptions/listen` with `notifications.taskIds`: the ids this principal may follow (someone else's,
+   * unknown or expired handles are left out of the acknowledgement, never reported as theirs).
+   */
+  async accept(taskIds: unknown[], ctx: RequestContext): Promise<string[]> {
+    const accepted: string[] = [];
+    for (const id of taskIds) {
+      if (typeof id !== "string" || accepted.includes(id)) continue;
+      try {
+        await this.#tasks.get(id, ctx);
+        accepted.push(id);
+      } catch {
+        // not acknowledged
+      }
+    }
+    return accepted;
+  }
+
+  /**
+   * Sends `notifications/tasks` (the DetailedTask `tasks/get` would return) whenever an accepted task's status,
+   * message or open input requests change, until it ends or the stream closes. It looks at the task's poll
+   * interval, as a client would: the same code serves tasks run here, on another replica, or upstream.
+   */
+  follow(taskIds: string[], ctx: RequestContext, emit: (params: Result) => void): void {
+    for (const handle of taskIds) {
+      void this.#follow(handle, ctx, emit).catch(() => {});
+    }
+  }
+
+  async #follow(handle: string, ctx: RequestContext, emit: (params: Result) => void): Promise<void> {
+    let last = "";
+    while (!ctx.signal.aborted) {
+      const { resultType: _, _meta: __, ...task } = await this.#get(handle, ctx);
+      const seen = JSON.stringify([task.status, task.statusMessage, Object.keys(task.inputRequests ?? {})]);
+      if (seen !== last) {
+        last = seen;
+        emit(task);
+      }
+      if (isTerminal(task.status as TaskInfo["status"])) return;
+      await pause(Number(task.pollIntervalMs ?? 1_000), ctx.signal);
+    }
+  }
+
+  /**
    * A forwarded (2025-11-25) upstream task in input_required sends its questions only to a `tasks/result`
    * request: the gateway makes that request in the background, once, and the questions (tied to the task)
    * come back to this task's caller, which parks them as `inputRequests`. For a task the gateway runs
@@ -274,6 +317,18 @@ export class ModernTasks {
     }
     return out;
   }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }
 
 /** A task's own fields in this era's names (`ttlMs`, `pollIntervalMs`; no `ttl`, `pollInterval`, `requestState`). */

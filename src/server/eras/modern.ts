@@ -333,6 +333,12 @@ export class ModernFace {
       throw full(`${this.#listeners.size} subscriptions/listen streams are open`);
     }
     const filter = (params.notifications ?? {}) as Record<string, unknown>;
+    if (filter.taskIds !== undefined) {
+      const capabilities = (params._meta as Record<string, unknown>)[META.clientCapabilities];
+      if (!declaresTasks(capabilities as Record<string, unknown>)) {
+        throw missingTasksExtension("task status notifications (notifications.taskIds)");
+      }
+    }
     const kinds = new Set<Kind>();
     const ack: Record<string, unknown> = {};
     for (const [flag, kind] of [
@@ -368,9 +374,16 @@ export class ModernFace {
       }
     }
     if (subscribed.length) ack.resourceSubscriptions = subscribed;
+    const taskIds = Array.isArray(filter.taskIds) ? filter.taskIds : [];
+    const taskCtx = { caller, principal: ctx.principal, requestId: id, signal: ctx.signal, meta: undefined };
+    const tasks = taskIds.length ? await this.#deps.tasks.accept(taskIds, taskCtx) : [];
+    if (taskIds.length) ack.taskIds = tasks;
     try {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       ctx.notify("notifications/subscriptions/acknowledged", { _meta: tag, notifications: ack });
+      this.#deps.tasks.follow(tasks, taskCtx, (task) =>
+        ctx.notify("notifications/tasks", { ...task, _meta: tag }),
+      );
       await new Promise<void>((resolve, reject) => {
         const listener: Listener = {
           id,
