@@ -2,7 +2,8 @@
  * Tasks, era-neutral: task-augmented tool calls forwarded to upstreams that support them, tasks the
  * gateway runs itself (tool policy `task`), and every task operation (get, result, list, cancel) behind
  * opaque handles bound to the principal that created them. Upstreams speak the 2025-11-25 form; clients'
- * eras are translated at the edge (server/task-wire.ts for 2025-11-25).
+ * eras are translated at the edge (server/task-wire.ts for 2025-11-25, server/eras/modern-tasks.ts for the
+ * 2026-07-28 extension).
  */
 import { randomUUID } from "node:crypto";
 import type { ServerCapabilities } from "@modelcontextprotocol/sdk/types.js";

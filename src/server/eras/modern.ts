@@ -4,7 +4,8 @@
  * `Mcp-Name` and `Mcp-Param-*` headers against the body), serves `server/discover` and `subscriptions/listen`,
  * answers removed methods with 404 / -32601, and hands everything else to the era-neutral dispatcher. Results
  * get `resultType`, the server's identity in `_meta`, and caching hints on cacheable lists. Server→client
- * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts).
+ * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts). The tasks
+ * extension (tasks/get|update|cancel, task-answered tools/call, taskIds on listen) is in modern-tasks.ts.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
