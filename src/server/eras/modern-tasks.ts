@@ -114,6 +114,11 @@ export class TaskInputs {
     }
   }
 
+  /** A task that ended waits for nothing (its upstream call is gone). */
+  forget(handle: string): void {
+    this.#byTask.delete(handle);
+  }
+
   #remove(handle: string, key: string): void {
     const pending = this.#byTask.get(handle);
     pending?.delete(key);
@@ -304,6 +309,7 @@ export class ModernTasks {
       }
       return out;
     }
+    this.inputs.forget(info.handle);
     if (info.status === "cancelled") return out;
     try {
       // Terminal: returns at once. A tool error (isError) is a call that ran to its end: completed, in this era.
