@@ -289,9 +289,9 @@ export class ModernTasks {
   #drain(handle: string, ctx: RequestContext): void {
     if (this.#draining.has(handle)) return;
     this.#draining.add(handle);
-    const detached = new AbortController();
+    // Not tied to this request's signal: the wait outlives it, and ends with the task (or its upstream request).
     void this.#tasks
-      .result(handle, { ...ctx, signal: detached.signal })
+      .result(handle, { ...ctx, signal: new AbortController().signal })
       .catch(() => {})
       .finally(() => this.#draining.delete(handle));
   }
