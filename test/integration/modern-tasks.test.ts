@@ -195,7 +195,7 @@ describe("tasks on the 2026-07-28 face", () => {
   });
 
   it("answers a long call with a task, reports it working, then inlines the result", async () => {
-    const created = (await call(ALICE, "faults__slow", { ms: 1_500 })) as Task;
+    const created = (await call(ALICE, "faults__slow", { ms: 3_000 })) as Task;
     expect(created).toMatchObject({
       resultType: "task",
       status: "working",
@@ -320,7 +320,7 @@ describe("task status over subscriptions/listen", () => {
   const statusOf = (m: Record<string, unknown>) => (m.params as { status?: string } | undefined)?.status;
 
   it("acknowledges the caller's own tasks and sends notifications/tasks up to the inlined result", async () => {
-    const created = (await call(ALICE, "faults__slow", { ms: 1_500 })) as Task;
+    const created = (await call(ALICE, "faults__slow", { ms: 3_000 })) as Task;
     const seen = await listen(ALICE, [created.taskId], (s) => s.some((m) => statusOf(m) === "completed"));
     expect(seen[0]).toMatchObject({
       method: "notifications/subscriptions/acknowledged",
