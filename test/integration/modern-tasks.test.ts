@@ -33,6 +33,7 @@ beforeAll(async () => {
           slow: { task: { mode: "auto", thresholdMs: 200 } },
           // A window no call here comes near: echo is answered plainly through the task path.
           echo: { task: { mode: "auto", thresholdMs: 60_000 } },
+          work: { task: { mode: "auto", thresholdMs: 1_000 } },
           hang: { task: "always" },
           elicit: { task: "always" },
         },
@@ -235,6 +236,29 @@ describe("tasks on the 2026-07-28 face", () => {
     // Cancelling again is the same ack.
     const again = await alice.request({ method: "tasks/cancel", params: { taskId: created.taskId } }, Any);
     expect(again).not.toHaveProperty("status");
+  });
+
+  it("cancels the task of a client that went away within the answer window", async () => {
+    const cancelled = upstream.stats().cancelled.length;
+    const calls = upstream.stats().calls.work ?? 0;
+    const { meta, headers } = envelope(ALICE, "tools/call", "faults__work");
+    const leaving = new AbortController();
+    const request = fetch(gw.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/call",
+        params: { name: "faults__work", arguments: { key: "gone", ms: 600_000 }, _meta: meta },
+      }),
+      signal: leaving.signal,
+    }).catch(() => undefined);
+    await eventually(() => (upstream.stats().calls.work ?? 0) > calls);
+    leaving.abort();
+    await request;
+    // At the end of the window the gateway would answer with a task nobody can learn of: it cancels it.
+    await eventually(() => upstream.stats().cancelled.length > cancelled);
   });
 
   it("surfaces the upstream's question as inputRequests and resumes on tasks/update", async () => {

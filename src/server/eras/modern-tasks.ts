@@ -185,21 +185,25 @@ export class ModernTasks {
         if (!escalated) await held.notify(method, params ?? {});
       },
     };
+    const context = {
+      caller,
+      principal: ctx.principal,
+      requestId: ctx.requestId,
+      signal: held.controller.signal,
+      meta: ctx.meta,
+    };
     const created = await this.#tasks.callTool(
       name,
       args,
-      {
-        caller,
-        principal: ctx.principal,
-        requestId: ctx.requestId,
-        signal: held.controller.signal,
-        meta: ctx.meta,
-        requestBytes: ctx.requestBytes,
-        onProgress: undefined,
-      },
+      { ...context, requestBytes: ctx.requestBytes, onProgress: undefined },
       { answerWithinMs: this.#tasks.answerWindowMs(name) },
     );
     if ("result" in created) return created.result;
+    if (held.controller.signal.aborted) {
+      // The client went away within the answer window: nobody will ever learn this task's handle.
+      await this.#tasks.cancel(created.task.handle, context).catch(() => {});
+      throw held.controller.signal.reason;
+    }
     escalated = true;
     return { resultType: "task", ...taskFields(created.task) };
   }
