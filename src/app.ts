@@ -25,6 +25,7 @@ import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/au
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { ModernFace } from "./server/eras/modern.ts";
+import { ModernTasks } from "./server/eras/modern-tasks.ts";
 import { createGuard } from "./server/guard.ts";
 import { HttpServer, isLoopback } from "./server/http.ts";
 import { createOperatorGate } from "./server/operator-gate.ts";
@@ -280,6 +281,7 @@ export class Gateway {
         this.catalog.tool(name)?.definition.inputSchema as Record<string, unknown> | undefined,
       // A held call waits up to 5 minutes for the client's next round; asks sent together go out together.
       rounds: new InputRounds({ ttlMs: 5 * 60_000, gatherMs: 20 }),
+      tasks: new ModernTasks(this.tasks),
       maxOpen: () => this.#config.gateway.maxSessions,
       whenCatalogReady: (signal) => this.whenCatalogReady(signal),
     });

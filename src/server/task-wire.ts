@@ -1,7 +1,7 @@
 /**
  * The 2025-11-25 (experimental) form of tasks at the client edge: `params.task` in, `CreateTaskResult`
- * and `Task` objects out. A 2026-07-28 `io.modelcontextprotocol/tasks` edge would sit beside this file and
- * map the same neutral TaskInfo (tasks/model.ts) to `resultType: "task"`, `ttlMs` and `pollIntervalMs`.
+ * and `Task` objects out. The 2026-07-28 `io.modelcontextprotocol/tasks` edge (server/eras/modern-tasks.ts)
+ * maps the same neutral TaskInfo (tasks/model.ts) to `resultType: "task"`, `ttlMs` and `pollIntervalMs`.
  */
 import { ErrorCode, GatewayError } from "../errors.ts";
 import type { TaskInfo } from "../tasks/model.ts";

@@ -2,7 +2,8 @@
  * Tasks, era-neutral: task-augmented tool calls forwarded to upstreams that support them, tasks the
  * gateway runs itself (tool policy `task`), and every task operation (get, result, list, cancel) behind
  * opaque handles bound to the principal that created them. Upstreams speak the 2025-11-25 form; clients'
- * eras are translated at the edge (server/task-wire.ts for 2025-11-25).
+ * eras are translated at the edge (server/task-wire.ts for 2025-11-25, server/eras/modern-tasks.ts for the
+ * 2026-07-28 extension).
  */
 import { randomUUID } from "node:crypto";
 import type { ServerCapabilities } from "@modelcontextprotocol/sdk/types.js";
@@ -139,6 +140,17 @@ export class TaskService {
     const route = this.#deps.catalog.tool(name);
     if (!route || route.policy.task.mode === "off" || this.#upstreamRunsTasks(route)) return undefined;
     return route.policy.task.mode === "auto" ? route.policy.task.thresholdMs : 0;
+  }
+
+  /** True when a `tools/call` of this tool can become a task: forwarded to its upstream, or run by the gateway. */
+  servesAsTask(name: string): boolean {
+    const route = this.#deps.catalog.tool(name);
+    return route !== undefined && (this.#upstreamRunsTasks(route) || route.policy.task.mode !== "off");
+  }
+
+  /** True when the tool, as served, takes only task calls (`execution.taskSupport: "required"`). */
+  requiresTask(name: string): boolean {
+    return this.#deps.catalog.tool(name)?.definition.execution?.taskSupport === "required";
   }
 
   /**

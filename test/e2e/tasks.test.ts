@@ -2,6 +2,7 @@
  * Tasks through the gateway binary, from the official SDK v1 client (2025-11-25 experimental tasks):
  * forwarded to server-everything's task tool (`simulate-research-query`, taskSupport required), and run by
  * the gateway itself for our fault fixture's tools; handles bound to the API-key principal that made them.
+ * The same upstream task tool from a 2026-07-28 client (the tasks extension, raw HTTP) at the end.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -22,6 +23,7 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import { BASE_HEADERS, rawPost } from "../helpers/raw-mcp.ts";
 
 const ALICE = "alice-key-0123456789abcdef0123";
 const BOB = "bob-key-0123456789abcdef012345";
@@ -331,5 +333,85 @@ describe("run by the gateway for a tool without task support", () => {
     const err = await refusal(createTask(alice, "faults__echo", { text: "x" }));
     expect(err.code).toBe(-32601);
     expect(err.message).toMatch(/does not run as a task/);
+  });
+});
+
+describe("forwarded to server-everything from a 2026-07-28 client (tasks extension)", () => {
+  const EXTENSION = "io.modelcontextprotocol/tasks";
+
+  /** One modern request as raw HTTP (`_meta`, `Mcp-Method`, `Mcp-Name`); its result, or `{ error }`. */
+  async function modern(key: string, method: string, params: Record<string, unknown>) {
+    const name = params.name ?? params.taskId;
+    const meta = {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": { elicitation: {}, extensions: { [EXTENSION]: {} } },
+    };
+    const reply = await rawPost(
+      gw.url,
+      JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: { ...params, _meta: meta } }),
+      {
+        ...BASE_HEADERS,
+        authorization: `Bearer ${key}`,
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": method,
+        ...(typeof name === "string" && { "mcp-name": name }),
+      },
+      15_000,
+    );
+    const message = reply.messages.at(-1) as { result?: Record<string, unknown>; error?: unknown };
+    return message.result ?? { error: message.error };
+  }
+
+  async function pollUntil(taskId: string, done: (task: Record<string, unknown>) => boolean) {
+    for (let polls = 0; polls < 100; polls++) {
+      const task = await modern(ALICE, "tasks/get", { taskId });
+      if (done(task)) return task;
+      await new Promise((resolve) => setTimeout(resolve, Number(task.pollIntervalMs ?? 500)));
+    }
+    throw new Error(`task ${taskId} did not reach the awaited state`);
+  }
+  const terminal = (t: Record<string, unknown>) =>
+    ["completed", "failed", "cancelled"].includes(String(t.status));
+
+  it("answers with a task under a handle, then inlines the upstream's result", async () => {
+    const created = await modern(ALICE, "tools/call", { name: RESEARCH, arguments: { topic: "modern" } });
+    expect(created).toMatchObject({ resultType: "task", status: "working", ttlMs: expect.any(Number) });
+    expect(String(created.taskId)).toMatch(/^tg1\./);
+    const done = await pollUntil(String(created.taskId), terminal);
+    expect(done.status).toBe("completed");
+    expect(textOf(done.result)).toContain("Research Report: modern");
+    expect(JSON.stringify(done.result)).not.toContain(RELATED);
+    // Bob gets "not found" for Alice's handle.
+    const theirs = await modern(BOB, "tasks/get", { taskId: created.taskId });
+    expect(theirs.error).toMatchObject({ code: -32602, message: expect.stringMatching(NOT_FOUND) });
+  });
+
+  it("turns the upstream's question into inputRequests and answers it with tasks/update", async () => {
+    const created = await modern(ALICE, "tools/call", {
+      name: RESEARCH,
+      arguments: { topic: "carthage", ambiguous: true },
+    });
+    const taskId = String(created.taskId);
+    const waiting = await pollUntil(taskId, (t) => t.inputRequests !== undefined || terminal(t));
+    expect(waiting.status).toBe("input_required");
+    const [key, request] =
+      Object.entries(waiting.inputRequests as Record<string, { method: string }>)[0] ?? [];
+    expect(request?.method).toBe("elicitation/create");
+    const ack = await modern(ALICE, "tasks/update", {
+      taskId,
+      inputResponses: { [String(key)]: { action: "accept", content: { interpretation: "historical" } } },
+    });
+    expect(ack).toMatchObject({ resultType: "complete" });
+    const done = await pollUntil(taskId, terminal);
+    expect(done.status).toBe("completed");
+    expect(textOf(done.result)).toContain("Clarification**: historical");
+  });
+
+  it("cancels upstream with an empty ack", async () => {
+    const created = await modern(ALICE, "tools/call", { name: RESEARCH, arguments: { topic: "stop" } });
+    const ack = await modern(ALICE, "tasks/cancel", { taskId: created.taskId });
+    expect(ack).toMatchObject({ resultType: "complete" });
+    expect(ack).not.toHaveProperty("status");
+    expect((await modern(ALICE, "tasks/get", { taskId: created.taskId })).status).toBe("cancelled");
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { INPUT_METHODS, META, MODERN_VERSION, ModernCode, ModernError } from "../../protocol/era.ts";
+import { TASK_METHODS } from "./modern-tasks.ts";
 
 /** The `_meta` envelope every modern request carries; -32602 when it is missing or malformed. */
 export function checkEnvelope(params: Record<string, unknown>): void {
@@ -49,8 +50,13 @@ export function checkHeaders(
   if (methodHeader !== method) {
     throw mismatch(`Mcp-Method header value '${methodHeader}' does not match body method '${method}'`);
   }
-  if (INPUT_METHODS.has(method)) {
-    const body = method === "resources/read" ? params.uri : params.name;
+  if (INPUT_METHODS.has(method) || TASK_METHODS.has(method)) {
+    // Tasks are routed by their id (SEP-2663): a load balancer can send every poll to the right replica.
+    const body = TASK_METHODS.has(method)
+      ? params.taskId
+      : method === "resources/read"
+        ? params.uri
+        : params.name;
     const raw = headerValue(req, "mcp-name");
     if (raw === undefined) throw mismatch("the Mcp-Name header is missing");
     const name = decodeHeader(raw, "Mcp-Name");

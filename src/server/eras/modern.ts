@@ -4,7 +4,8 @@
  * `Mcp-Name` and `Mcp-Param-*` headers against the body), serves `server/discover` and `subscriptions/listen`,
  * answers removed methods with 404 / -32601, and hands everything else to the era-neutral dispatcher. Results
  * get `resultType`, the server's identity in `_meta`, and caching hints on cacheable lists. Server→client
- * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts).
+ * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts). The tasks
+ * extension (tasks/get|update|cancel, task-answered tools/call, taskIds on listen) is in modern-tasks.ts.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
@@ -26,6 +27,7 @@ import type { Telemetry } from "../../telemetry/telemetry.ts";
 import type { Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
+import { declaresTasks, type ModernTasks, missingTasksExtension, TASK_METHODS } from "./modern-tasks.ts";
 
 /** How long clients may reuse a list or discover result; list_changed on a listen stream says sooner. */
 const LIST_TTL_MS = 60_000;
@@ -41,6 +43,8 @@ export interface ModernFaceDeps {
   /** A tool's input schema, for `x-mcp-header` checks. */
   toolSchema(name: string): Record<string, unknown> | undefined;
   rounds: InputRounds;
+  /** The tasks extension (`io.modelcontextprotocol/tasks`). */
+  tasks: ModernTasks;
   /** Bound on listen streams and on calls held between input rounds, each (gateway.maxSessions). */
   maxOpen(): number;
   /** The start-up hold (see server/dispatch.ts). */
@@ -169,7 +173,10 @@ export class ModernFace {
         { supported: SUPPORTED_VERSIONS, requested: declared },
       );
     }
-    if (REMOVED_METHODS.has(method) || (!NEUTRAL_METHODS.has(method) && !OWN_METHODS.has(method))) {
+    if (
+      REMOVED_METHODS.has(method) ||
+      (!NEUTRAL_METHODS.has(method) && !OWN_METHODS.has(method) && !TASK_METHODS.has(method))
+    ) {
       const why = REMOVED_METHODS.has(method)
         ? ` (removed in ${MODERN_VERSION}; ${REMOVED_HINT[method] ?? "not used any more"})`
         : "";
@@ -218,8 +225,9 @@ export class ModernFace {
     if (method === "server/discover") return this.#complete(method, this.#discover(), principal);
     if (method === "subscriptions/listen") return this.#listen(id, params, ctx);
     const meta = params._meta as Record<string, unknown>;
+    const capabilities = meta[META.clientCapabilities] as Record<string, unknown>;
     const sink: RoundSink = {
-      capabilities: meta[META.clientCapabilities] as Record<string, unknown>,
+      capabilities,
       progressToken: meta.progressToken,
       notify: async (m, p) => {
         if (m === "notifications/message" && !logAllowed(meta[META.logLevel], p.level)) return;
@@ -233,6 +241,17 @@ export class ModernFace {
       requestBytes: ctx.requestBytes,
       whenCatalogReady: this.#deps.whenCatalogReady,
     };
+    if (TASK_METHODS.has(method)) {
+      if (!declaresTasks(capabilities)) throw missingTasksExtension(method);
+      const result = await this.#deps.tasks.serve(method, params, {
+        caller: plainCaller(sink),
+        principal,
+        requestId: id,
+        signal: ctx.signal,
+        meta,
+      });
+      return this.#complete(method, result, principal);
+    }
     let outcome: RoundOutcome;
     if (INPUT_METHODS.has(method)) {
       if (params.requestState === undefined && this.#deps.rounds.size >= this.#deps.maxOpen()) {
@@ -240,6 +259,7 @@ export class ModernFace {
       }
       const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
       const { inputResponses, requestState, ...rest } = params;
+      const asTask = method === "tools/call" && this.#deps.tasks.route(params.name, capabilities) === "task";
       outcome =
         requestState !== undefined
           ? await this.#deps.rounds.resume(who, requestState, inputResponses, sink, ctx.signal)
@@ -247,13 +267,20 @@ export class ModernFace {
               who,
               sink,
               (held) =>
-                dispatch(this.#deps.router, {
-                  ...base,
-                  params: rest,
-                  caller: heldCaller(held),
-                  signal: held.controller.signal,
-                  notify: held.notify,
-                }),
+                asTask
+                  ? this.#deps.tasks.call(
+                      String(params.name),
+                      taskArguments(params.arguments),
+                      { principal, requestId: id, meta, requestBytes: ctx.requestBytes },
+                      held,
+                    )
+                  : dispatch(this.#deps.router, {
+                      ...base,
+                      params: rest,
+                      caller: heldCaller(held),
+                      signal: held.controller.signal,
+                      notify: held.notify,
+                    }),
               ctx.signal,
               inputResponses,
             );
@@ -273,9 +300,10 @@ export class ModernFace {
 
   #discover(): Record<string, unknown> {
     const instructions = this.#deps.instructions();
+    const extensions = this.#deps.tasks.extensions();
     return {
       supportedVersions: SUPPORTED_VERSIONS,
-      capabilities: CAPABILITIES,
+      capabilities: extensions ? { ...CAPABILITIES, extensions } : CAPABILITIES,
       ...(instructions && { instructions }),
     };
   }
@@ -306,6 +334,12 @@ export class ModernFace {
       throw full(`${this.#listeners.size} subscriptions/listen streams are open`);
     }
     const filter = (params.notifications ?? {}) as Record<string, unknown>;
+    if (filter.taskIds !== undefined) {
+      const capabilities = (params._meta as Record<string, unknown>)[META.clientCapabilities];
+      if (!declaresTasks(capabilities as Record<string, unknown>)) {
+        throw missingTasksExtension("task status notifications (notifications.taskIds)");
+      }
+    }
     const kinds = new Set<Kind>();
     const ack: Record<string, unknown> = {};
     for (const [flag, kind] of [
@@ -341,9 +375,16 @@ export class ModernFace {
       }
     }
     if (subscribed.length) ack.resourceSubscriptions = subscribed;
+    const taskIds = Array.isArray(filter.taskIds) ? filter.taskIds : [];
+    const taskCtx = { caller, principal: ctx.principal, requestId: id, signal: ctx.signal, meta: undefined };
+    const tasks = taskIds.length ? await this.#deps.tasks.accept(taskIds, taskCtx) : [];
+    if (taskIds.length) ack.taskIds = tasks;
     try {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       ctx.notify("notifications/subscriptions/acknowledged", { _meta: tag, notifications: ack });
+      this.#deps.tasks.follow(tasks, taskCtx, (task) =>
+        ctx.notify("notifications/tasks", { ...task, _meta: tag }),
+      );
       await new Promise<void>((resolve, reject) => {
         const listener: Listener = {
           id,
@@ -455,6 +496,15 @@ export function modernWireError(err: unknown): {
   const wire = toWire(err);
   const code = wire.code === -32002 ? -32602 : wire.code;
   return { code, message: wire.message, data: wire.data, status: code === -32601 ? 404 : 200 };
+}
+
+/** `tools/call` arguments for the task path (the plain path checks them in dispatch). */
+function taskArguments(args: unknown): Record<string, unknown> {
+  if (args === undefined) return {};
+  if (typeof args !== "object" || args === null || Array.isArray(args)) {
+    throw new ModernError(-32602, "Invalid params: tools/call params.arguments must be an object", 200);
+  }
+  return args as Record<string, unknown>;
 }
 
 /** A caller for requests that cannot ask the client anything (lists, completions). */
