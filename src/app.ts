@@ -32,6 +32,7 @@ import { type MetricsServer, serveMetrics } from "./server/status/metrics-server
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
+import { upstreamAuthRoutes } from "./server/upstream-auth-routes.ts";
 import { MemoryEventStore } from "./stores/event-store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
 import { RELATED_TASK } from "./tasks/model.ts";
@@ -45,9 +46,11 @@ import type { GatewayView } from "./telemetry/view.ts";
 import type { CredentialStore } from "./upstreams/auth/credential-store.ts";
 import { FileCredentialStore } from "./upstreams/auth/credential-store.ts";
 import { loginCommand, oauthClients } from "./upstreams/auth/oauth-provider.ts";
+import { UpstreamConsent } from "./upstreams/consent.ts";
+import { isPerPrincipal, PrincipalPool } from "./upstreams/principal-pool.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
 import { whenSettled } from "./upstreams/settled.ts";
-import type { UpstreamStatus } from "./upstreams/upstream.ts";
+import type { UpstreamOptions, UpstreamStatus } from "./upstreams/upstream.ts";
 
 export interface GatewayDeps {
   log: Logger;
@@ -76,6 +79,8 @@ export class Gateway {
   readonly pipelines: PipelineCache;
   readonly tasks: TaskService;
   readonly approvals: ApprovalQueue;
+  /** Per-principal connections of upstreams with auth.oauth.perPrincipal; absent without upstream OAuth. */
+  principals: PrincipalPool | undefined;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -113,54 +118,8 @@ export class Gateway {
       }),
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
-      log: deps.log,
-      clientInfo: SERVER_INFO,
-      onServerRequest: async (upstream, request, extra) => {
-        const target = relatesToTask(request.method, request.params)
-          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
-          : undefined;
-        if (target) {
-          return target.caller.request(request.method, target.params, {
-            signal: extra.signal,
-            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
-          });
-        }
-        return this.router.serverRequest(
-          upstream.name,
-          request.method,
-          withoutRelatedTask(request.params),
-          extra.signal,
-        );
-      },
-      onNotification: (upstream, n) => {
-        if (!relatesToTask(n.method, n.params)) {
-          this.router.routeNotification(upstream.name, n.method, n.params);
-          return;
-        }
-        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
-        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
-          if (target) {
-            target.caller
-              .notify(n.method, target.params, target.relatedRequestId)
-              .catch((err) => this.log.debug("task notification not delivered", { err }));
-          } else if (n.method !== "notifications/tasks/status") {
-            this.router.routeNotification(upstream.name, n.method, withoutRelatedTask(n.params));
-          }
-        });
-      },
-      ...(deps.credentials && {
-        oauthFor: oauthClients(deps.credentials, (name) => loginCommand(name, config.configFile)),
-      }),
-      onDiscovery: (upstream, method, ms, error) =>
-        telemetry.clientOperation(
-          {
-            method,
-            upstream: upstream.name,
-            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
-          },
-          ms,
-          error,
-        ),
+      ...this.#upstreamHooks(undefined),
+      ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials) }),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.approvals = new ApprovalQueue({
@@ -179,6 +138,10 @@ export class Gateway {
         return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
       },
       approvals: this.approvals,
+      ...(this.principals && {
+        connections: (upstream, principal) =>
+          (this.principals as PrincipalPool).connection(upstream, principal),
+      }),
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -268,6 +231,7 @@ export class Gateway {
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
+      this.principals?.drop(upstream.name);
       this.#rebuildCatalog();
     });
     this.registry.on("state", (_upstream, status) => telemetry.upstreamStatus(status));
@@ -396,6 +360,84 @@ export class Gateway {
     return `toolgate serves the tools of ${names.length} upstream MCP server(s) (${names.join(", ")}); tool names are prefixed with their upstream.`;
   }
 
+  /**
+   * What every upstream connection hands back to the gateway: server→client requests and notifications go
+   * to the calls in flight under `routingKey` (a per-principal connection's own key; default: the upstream's
+   * name), discovery timings to telemetry.
+   */
+  #upstreamHooks(routingKey: string | undefined): Omit<UpstreamOptions, "oauthFor"> {
+    return {
+      log: this.log,
+      clientInfo: SERVER_INFO,
+      onServerRequest: async (upstream, request, extra) => {
+        const target = relatesToTask(request.method, request.params)
+          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
+          : undefined;
+        if (target) {
+          return target.caller.request(request.method, target.params, {
+            signal: extra.signal,
+            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
+          });
+        }
+        return this.router.serverRequest(
+          routingKey ?? upstream.name,
+          request.method,
+          withoutRelatedTask(request.params),
+          extra.signal,
+        );
+      },
+      onNotification: (upstream, n) => {
+        if (!relatesToTask(n.method, n.params)) {
+          this.router.routeNotification(routingKey ?? upstream.name, n.method, n.params);
+          return;
+        }
+        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
+        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
+          if (target) {
+            target.caller
+              .notify(n.method, target.params, target.relatedRequestId)
+              .catch((err) => this.log.debug("task notification not delivered", { err }));
+          } else if (n.method !== "notifications/tasks/status") {
+            this.router.routeNotification(
+              routingKey ?? upstream.name,
+              n.method,
+              withoutRelatedTask(n.params),
+            );
+          }
+        });
+      },
+      onDiscovery: (upstream, method, ms, error) =>
+        this.telemetry.clientOperation(
+          {
+            method,
+            upstream: upstream.name,
+            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
+          },
+          ms,
+          error,
+        ),
+    };
+  }
+
+  /** OAuth clients of the upstreams' shared connections; a per-principal upstream's is its catalog principal's. */
+  #oauthFor(store: CredentialStore): UpstreamOptions["oauthFor"] {
+    const login = (name: string) => loginCommand(name, this.#config.configFile);
+    const shared = oauthClients(store, login);
+    const pool = new PrincipalPool({
+      store,
+      log: this.log,
+      upstreamOptions: (routingKey) => this.#upstreamHooks(routingKey),
+      loginCommand: login,
+    });
+    this.principals = pool;
+    return (name, transport) => {
+      const upstream = this.registry.get(name);
+      return upstream && isPerPrincipal(upstream.config)
+        ? pool.catalogOAuth(upstream.config)
+        : shared(name, transport);
+    };
+  }
+
   #opened = (session: GatewaySession): void => {
     this.#sessions.add(session);
     this.telemetry.sessionOpened(networkTransport(session));
@@ -434,6 +476,10 @@ export class Gateway {
           }),
         );
         app.route("/", approvalRoutes({ approvals: this.approvals, guard, isLoopback }));
+        if (this.principals) {
+          const consent = new UpstreamConsent(this.principals, (name) => this.registry.get(name));
+          app.route("/", upstreamAuthRoutes({ consent, guard, isLoopback, log: this.log }));
+        }
         app.route(
           "/",
           taskRoutes({
@@ -462,7 +508,10 @@ export class Gateway {
     });
     this.#http = http;
     await this.#serveMetrics();
-    return http.listen(host, port);
+    const bound = await http.listen(host, port);
+    // Consent links and the OAuth callback use the address served (auth.oauth.publicUrl overrides it).
+    if (this.principals) this.principals.origin = `http://${browsable(host)}:${bound}`;
+    return bound;
   }
 
   /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
@@ -552,6 +601,7 @@ export class Gateway {
     this.#access = accessFor(config);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
     await this.#pins?.reload();
+    await this.principals?.load(config.upstreams);
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
     this.#rebuildCatalog();
@@ -570,6 +620,7 @@ export class Gateway {
     await this.#http?.close();
     await (await this.#metricsServer?.catch(() => undefined))?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
+    await this.principals?.stopAll();
     await this.registry.stopAll();
     this.pipelines.shutdown();
     await this.telemetry.shutdown();
@@ -588,7 +639,15 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
     (config.upstreams.some((u) => "oauth" in u.transport && u.transport.oauth)
       ? credentialStore(config, deps.env)
       : undefined);
-  return new Gateway(config, { ...deps, pins, credentials });
+  const gateway = new Gateway(config, { ...deps, pins, credentials });
+  await gateway.principals?.load(config.upstreams);
+  return gateway;
+}
+
+/** A host a browser can open: a wildcard address means this machine. */
+function browsable(host: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** Upstream OAuth credentials live in the config's state directory (gateway.stateDir). */

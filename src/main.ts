@@ -348,6 +348,12 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
     }
     case "login": {
       const client = pick();
+      if (client.options.perPrincipal) {
+        throw new UsageError(
+          `upstream "${client.upstream}" has per-principal credentials (auth.oauth.perPrincipal): each principal connects their own account at the gateway's /oauth/upstreams/${client.upstream}/authorize`,
+          "auth",
+        );
+      }
       const timeoutMs = values.timeout ? Number(values.timeout) : 5 * 60_000;
       await login(client, {
         timeoutMs,

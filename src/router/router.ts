@@ -124,6 +124,14 @@ export interface RouterDeps {
   onCallEnd?: (record: CallRecord) => void;
   /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
   approvals?: ApprovalQueue;
+  /**
+   * The connection a principal's request uses (upstreams/principal-pool.ts): its own for a per-principal
+   * upstream. Throws when the principal must first connect an account. Absent: the upstream itself.
+   */
+  connections?: (
+    upstream: UpstreamHandle,
+    principal: Principal,
+  ) => Promise<{ handle: UpstreamHandle; routingKey: string }>;
 }
 
 export interface CallRecord {
@@ -204,8 +212,15 @@ export class Router {
         );
       }
       const owner = catalog.ownerByPrefix(name, this.#deps.upstreams.all());
-      const status = owner === undefined ? undefined : this.#deps.upstreams.get(owner)?.status();
-      if (status && status.state !== "ready") {
+      const ownerHandle = owner === undefined ? undefined : this.#deps.upstreams.get(owner);
+      const status = ownerHandle?.status();
+      if (ownerHandle && status && status.state !== "ready") {
+        // A principal who must connect an account first hears how, whatever the catalog connection's state.
+        try {
+          await this.#deps.connections?.(ownerHandle, ctx.principal);
+        } catch (err) {
+          return toToolErrorResult(withContext(toGatewayError(err), { upstream: owner, tool: name }));
+        }
         // Its upstream is not serving (down, or waiting for authorization): say so rather than "no such tool".
         const why = status.lastError ? `: ${status.lastError}` : "";
         return toToolErrorResult(
@@ -237,6 +252,8 @@ export class Router {
       release = access?.admit(ctx.principal, listed);
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
+      // A principal without its own upstream account fails here, not in the pipeline: no retry, no breaker.
+      await this.#connection(route.upstream, ctx.principal, route.name);
       if (route.policy.approval === "always") {
         await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
       }
@@ -341,7 +358,11 @@ export class Router {
   /** One attempt against the route's upstream; the policies decide how many and when. */
   async #attempt(ctx: RoutedContext): Promise<Result> {
     const { route, call, args } = ctx;
-    const upstream = this.#upstream(route.upstream, route.name);
+    const { handle: upstream, routingKey } = await this.#connection(
+      route.upstream,
+      call.principal,
+      route.name,
+    );
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
@@ -361,7 +382,7 @@ export class Router {
         : upstream.request("tools/call", params, options);
     };
     try {
-      return await this.#track(route.upstream, call, () =>
+      return await this.#track(routingKey, call, () =>
         this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
       );
     } catch (err) {
@@ -400,16 +421,29 @@ export class Router {
     return upstream;
   }
 
+  /** The connection a principal's request to `name` goes over, and the key its server→client requests use. */
+  async #connection(
+    name: string,
+    principal: Principal,
+    tool?: string,
+  ): Promise<{ handle: UpstreamHandle; routingKey: string }> {
+    const upstream = this.#upstream(name, tool);
+    const connections = this.#deps.connections;
+    return connections ? connections(upstream, principal) : { handle: upstream, routingKey: name };
+  }
+
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
   async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
-    const target = this.#upstream(upstream);
+    const { handle: target, routingKey } = await this.#connection(upstream, ctx.principal);
     const { _meta: _, ...rest } = params;
     const run = (traceMeta: Record<string, string> | undefined) => {
       const meta = forwardedMeta(ctx.meta, traceMeta);
       return target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal });
     };
     const around = this.#deps.aroundForward;
-    return this.#track(upstream, ctx, () => (around ? around(upstream, method, rest, run) : run(undefined)));
+    return this.#track(routingKey, ctx, () =>
+      around ? around(upstream, method, rest, run) : run(undefined),
+    );
   }
 
   /** A task method (`tasks/get`, `tasks/result`, …) to the upstream owning the task; no policies but cancellation. */

@@ -85,6 +85,8 @@ export interface UpstreamOptions {
 /** What the upstream needs of its OAuth client (upstreams/auth/oauth-provider.ts implements it). */
 export interface UpstreamOAuthClient extends OAuthClientProvider {
   readonly loginCommand: string;
+  /** What a person does to authorize (run the login command, or open a consent URL). */
+  readonly authorizationHint: string;
   hasCredentials(): Promise<boolean>;
   observeFetch(fetch: FetchLike): FetchLike;
 }
@@ -272,7 +274,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope.
         throw new GatewayError(
           ErrorCode.UpstreamError,
-          `upstream "${this.name}" needs a scope toolgate was not granted; run \`${this.#oauth.loginCommand}\` to consent to it`,
+          `upstream "${this.name}" needs a scope toolgate was not granted; ${this.#oauth.authorizationHint} to consent to it`,
           { upstream: this.name, reachedUpstream: false, cause: err },
         );
       }
@@ -298,6 +300,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (failure.connectionBroken) this.#lost(client, failure.error.message);
       throw failure.error;
     }
+  }
+
+  /** Connect now rather than at the next backoff retry (credentials just arrived); no-op unless waiting. */
+  reconnectNow(): void {
+    if (!this.#running || !this.#retryTimer) return;
+    clearTimeout(this.#retryTimer);
+    this.#attempt = 0;
+    void this.#connect();
   }
 
   /** Close the connection (a stdio child gets stdin closed, then SIGTERM, then SIGKILL). */
@@ -399,7 +409,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (err instanceof UnauthorizedError && oauth) {
         // No token, a revoked refresh token, or a scope only a person can grant: calls fail fast naming the fix.
         this.#needsAuthorization = oauth.loginCommand;
-        this.#lost(client, `needs authorization: run \`${this.#needsAuthorization}\``);
+        this.#lost(client, `needs authorization: ${oauth.authorizationHint}`);
         return;
       }
       const closed = err instanceof McpError && err.code === RpcCode.ConnectionClosed;

@@ -1,0 +1,150 @@
+/**
+ * Per-principal upstream credentials (auth.oauth.perPrincipal) against a real authorization server
+ * (oidc-provider) and an MCP server that validates its tokens: two API-key principals of one gateway, each
+ * connecting its own account through the gateway's consent routes, each call reaching the upstream with the
+ * caller's own token and never another principal's.
+ */
+import { dirname, join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
+import {
+  type AuthServer,
+  consentInBrowser,
+  type ProtectedMcp,
+  startAuthServer,
+  startProtectedMcp,
+} from "../fixtures/oauth.ts";
+import { eventually, type GatewayProcess, spawnGateway, textOf, writeConfig } from "../helpers/gateway.ts";
+
+const KEY_A = "key-of-principal-a-0123456789";
+const KEY_B = "key-of-principal-b-0123456789";
+
+let as: AuthServer;
+let mcp: ProtectedMcp;
+let gateway: GatewayProcess;
+let configFile: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  let resource = "";
+  let issuer = "";
+  as = await startAuthServer({ resource: () => resource });
+  issuer = as.issuer;
+  mcp = await startProtectedMcp(() => issuer);
+  resource = mcp.url;
+  configFile = await writeConfig({
+    mcpServers: { p: { url: mcp.url, auth: { oauth: { perPrincipal: true } } } },
+    upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+    security: {
+      auth: {
+        apiKeys: [
+          { id: "a", key: KEY_A },
+          { id: "b", key: KEY_B },
+        ],
+      },
+    },
+  });
+  gateway = await spawnGateway(configFile);
+});
+
+afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.close()));
+  await gateway?.stop();
+  await mcp?.close();
+  await as?.close();
+});
+
+async function connectAs(key: string): Promise<Client> {
+  const client = new Client({ name: "per-principal-test", version: "1.0.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(gateway.url), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+/** The consent URL an isError result names. */
+function authorizeUrl(result: unknown): URL {
+  const url = /(http\S+\/oauth\/upstreams\/p\/authorize\?ticket=\S+)/.exec(textOf(result))?.[1];
+  if (!url) throw new Error(`no authorize URL in ${textOf(result)}`);
+  return new URL(url);
+}
+
+describe("an upstream with per-principal credentials", () => {
+  let a: Client;
+  let b: Client;
+  let urlA: URL;
+
+  it("answers a principal without a token with an isError naming where to connect its account", async () => {
+    a = await connectAs(KEY_A);
+    const result = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('upstream "p" needs your own account: open');
+    urlA = authorizeUrl(result);
+    expect(urlA.origin).toBe(gateway.base);
+    const meta = (result._meta as Record<string, { authorizeUrl?: string }>)["toolgate/error"];
+    expect(meta?.authorizeUrl).toBe(urlA.href);
+    expect(mcp.callers).toEqual([]);
+  });
+
+  it("refuses to start consent without a valid ticket or credentials", async () => {
+    const bare = await fetch(`${gateway.base}/oauth/upstreams/p/authorize`, { redirect: "manual" });
+    expect(bare.status).toBe(401);
+    const forged = new URL(urlA);
+    forged.searchParams.set("ticket", `${urlA.searchParams.get("ticket")?.split(".")[0]}.forged`);
+    const refused = await fetch(forged, { redirect: "manual" });
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain("not valid");
+    const callback = await fetch(`${gateway.base}/oauth/callback?state=made-up&code=x`);
+    expect(callback.status).toBe(400);
+  });
+
+  it("connects A's account through the browser; A's calls reach the upstream with A's token", async () => {
+    const page = await consentInBrowser(urlA, { account: "alice" });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('your account at upstream "p" is connected');
+    // The catalog comes from the first connected principal's connection.
+    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "p__whoami"), 15_000);
+    const result = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toBe("alice");
+    expect(mcp.callers).toEqual(["alice"]);
+  });
+
+  it("gives B its own authorize URL and never A's token", async () => {
+    b = await connectAs(KEY_B);
+    expect((await b.listTools()).tools.some((t) => t.name === "p__whoami")).toBe(true);
+    const result = await b.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBe(true);
+    const urlB = authorizeUrl(result);
+    expect(urlB.searchParams.get("ticket")).not.toBe(urlA.searchParams.get("ticket"));
+    // B's call never reached the upstream (no call under A's token either).
+    expect(mcp.callers).toEqual(["alice"]);
+
+    const page = await consentInBrowser(urlB, { account: "bob" });
+    expect(page.text).toContain("is connected");
+    const asB = await b.callTool({ name: "p__whoami", arguments: {} });
+    expect(textOf(asB)).toBe("bob");
+    const asA = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(textOf(asA)).toBe("alice");
+    expect(mcp.callers).toEqual(["alice", "bob", "alice"]);
+  });
+
+  it("stores each principal's tokens under its own key, encrypted, beside one shared client registration", async () => {
+    const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
+    const shared = await store.get(`p ${mcp.url}`);
+    const ofA = await store.get(`p ${mcp.url} principal apiKey:a`);
+    const ofB = await store.get(`p ${mcp.url} principal apiKey:b`);
+    expect(shared?.client?.client_id).toBeTruthy();
+    expect(shared?.tokens).toBeUndefined();
+    expect(shared?.catalogPrincipal).toBe("apiKey:a");
+    expect(ofA?.tokens?.access_token).toBeTruthy();
+    expect(ofB?.tokens?.access_token).toBeTruthy();
+    expect(ofA?.tokens?.access_token).not.toBe(ofB?.tokens?.access_token);
+    expect(ofA?.client).toBeUndefined();
+  });
+});
