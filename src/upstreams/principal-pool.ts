@@ -13,6 +13,7 @@
  * a plain browser that has no API key to send.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { LRUCache } from "lru-cache";
 import type { UpstreamConfig } from "../config/load.ts";
@@ -45,6 +46,8 @@ export interface PrincipalPoolOptions {
 }
 
 const TICKET_TTL_MS = 10 * 60_000;
+/** An evicted connection is closed once its calls in flight end, or after this long at most. */
+const EVICTION_DRAIN_MS = 5 * 60_000;
 
 export function principalKey(principal: PoolPrincipal): string {
   return `${principal.kind}:${principal.id}`;
@@ -230,7 +233,7 @@ export class PrincipalPool {
         ttl: idleTimeoutMs,
         updateAgeOnGet: true,
         ttlAutopurge: true,
-        dispose: (upstream) => void upstream.stop(),
+        dispose: (upstream) => void stopWhenIdle(upstream),
       });
       this.#pools.set(config.name, pool);
     }
@@ -268,6 +271,15 @@ function serverUrl(config: UpstreamConfig): string {
 
 function sharedKey(config: UpstreamConfig): string {
   return `${config.name} ${serverUrl(config)}`;
+}
+
+/** Close an evicted connection once it has no request in flight: eviction must not cut a running call. */
+async function stopWhenIdle(upstream: Upstream): Promise<void> {
+  const deadline = Date.now() + EVICTION_DRAIN_MS;
+  while (upstream.pendingRequests() > 0 && Date.now() < deadline) {
+    await sleep(1_000, undefined, { ref: false });
+  }
+  await upstream.stop();
 }
 
 /** Resolves with the status once the connection is ready or has failed (or the timeout passed). */

@@ -4,6 +4,8 @@
  * connecting its own account through the gateway's consent routes, each call reaching the upstream with the
  * caller's own token and never another principal's.
  */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -16,7 +18,15 @@ import {
   startAuthServer,
   startProtectedMcp,
 } from "../fixtures/oauth.ts";
-import { eventually, type GatewayProcess, spawnGateway, textOf, writeConfig } from "../helpers/gateway.ts";
+import {
+  eventually,
+  type GatewayProcess,
+  type InProcessGateway,
+  spawnGateway,
+  startGateway,
+  textOf,
+  writeConfig,
+} from "../helpers/gateway.ts";
 
 const KEY_A = "key-of-principal-a-0123456789";
 const KEY_B = "key-of-principal-b-0123456789";
@@ -34,32 +44,17 @@ beforeAll(async () => {
   issuer = as.issuer;
   mcp = await startProtectedMcp(() => issuer);
   resource = mcp.url;
-  configFile = await writeConfig({
-    mcpServers: { p: { url: mcp.url, auth: { oauth: { perPrincipal: true } } } },
-    upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
-    security: {
-      auth: {
-        apiKeys: [
-          { id: "a", key: KEY_A },
-          { id: "b", key: KEY_B },
-        ],
-      },
-    },
-  });
-  gateway = await spawnGateway(configFile);
 });
 
 afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close()));
-  await gateway?.stop();
   await mcp?.close();
   await as?.close();
 });
 
-async function connectAs(key: string): Promise<Client> {
+async function connectAs(key: string, url = gateway.url): Promise<Client> {
   const client = new Client({ name: "per-principal-test", version: "1.0.0" });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(gateway.url), {
+    new StreamableHTTPClientTransport(new URL(url), {
       requestInit: { headers: { authorization: `Bearer ${key}` } },
     }),
   );
@@ -78,6 +73,27 @@ describe("an upstream with per-principal credentials", () => {
   let a: Client;
   let b: Client;
   let urlA: URL;
+
+  beforeAll(async () => {
+    configFile = await writeConfig({
+      mcpServers: { p: { url: mcp.url, auth: { oauth: { perPrincipal: true } } } },
+      upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "a", key: KEY_A },
+            { id: "b", key: KEY_B },
+          ],
+        },
+      },
+    });
+    gateway = await spawnGateway(configFile);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gateway?.stop();
+  });
 
   it("answers a principal without a token with an isError naming where to connect its account", async () => {
     a = await connectAs(KEY_A);
@@ -146,5 +162,64 @@ describe("an upstream with per-principal credentials", () => {
     expect(ofB?.tokens?.access_token).toBeTruthy();
     expect(ofA?.tokens?.access_token).not.toBe(ofB?.tokens?.access_token);
     expect(ofA?.client).toBeUndefined();
+  });
+});
+
+describe("the pool of per-principal connections", () => {
+  let gw: InProcessGateway;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
+    gw = await startGateway({
+      gateway: { stateDir },
+      mcpServers: {
+        q: { url: mcp.url, auth: { oauth: { perPrincipal: true, maxConnections: 1, idleTimeoutMs: 5000 } } },
+      },
+      upstreams: { q: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "a", key: KEY_A },
+            { id: "b", key: KEY_B },
+          ],
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  /** Consent started with the same credentials as /mcp (no ticket), as a client with a browser would. */
+  async function consentWithKey(key: string, account: string): Promise<void> {
+    const start = await fetch(`${gw.base}/oauth/upstreams/q/authorize`, {
+      headers: { authorization: `Bearer ${key}` },
+      redirect: "manual",
+    });
+    expect(start.status).toBe(302);
+    const page = await consentInBrowser(new URL(String(start.headers.get("location"))), { account });
+    expect(page.text).toContain("is connected");
+  }
+
+  it("keeps at most maxConnections open, reopens an evicted one on demand, and closes idle ones", async () => {
+    const pool = gw.gateway.principals;
+    await consentWithKey(KEY_A, "carol");
+    await consentWithKey(KEY_B, "dave");
+    const a = await connectAs(KEY_A, gw.url);
+    const b = await connectAs(KEY_B, gw.url);
+    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
+    expect(pool?.size("q")).toBe(1);
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
+    expect(pool?.size("q")).toBe(1);
+    // A's connection was evicted for B's: the next call opens a new one, still with A's own token.
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
+    expect(pool?.size("q")).toBe(1);
+    // Unused past idleTimeoutMs (5 s, long enough that no call above outlives it): closed.
+    await eventually(async () => pool?.size("q") === 0, 15_000);
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
   });
 });
