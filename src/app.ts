@@ -141,6 +141,8 @@ export class Gateway {
       ...(this.principals && {
         connections: (upstream, principal) =>
           (this.principals as PrincipalPool).connection(upstream, principal),
+        whenAuthorized: (upstream, principal, signal) =>
+          (this.principals as PrincipalPool).whenAuthorized(upstream, principal, signal),
       }),
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),

@@ -25,6 +25,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
+import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -41,6 +42,8 @@ export interface Caller {
   ): Promise<void>;
   /** True when the client can be asked through elicitation (absent: it cannot). */
   canElicit?(): boolean;
+  /** True when the client supports URL-mode elicitation (absent: it does not). */
+  canElicitUrl?(): boolean;
   /** The call is held (for an operator's approval): a task says so in its status. */
   held?(message: string): void;
 }
@@ -132,6 +135,8 @@ export interface RouterDeps {
     upstream: UpstreamHandle,
     principal: Principal,
   ) => Promise<{ handle: UpstreamHandle; routingKey: string }>;
+  /** Waits for a principal's consent at a per-principal upstream (asked for by URL-mode elicitation). */
+  whenAuthorized?: WhenAuthorized;
 }
 
 export interface CallRecord {
@@ -253,7 +258,12 @@ export class Router {
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
       // A principal without its own upstream account fails here, not in the pipeline: no retry, no breaker.
-      await this.#connection(route.upstream, ctx.principal, route.name);
+      await connectOrElicit(
+        route.upstream,
+        ctx,
+        () => this.#connection(route.upstream, ctx.principal, route.name),
+        this.#deps.whenAuthorized,
+      );
       if (route.policy.approval === "always") {
         await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
       }

@@ -13,6 +13,7 @@
  * a plain browser that has no API key to send.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import { LRUCache } from "lru-cache";
@@ -66,6 +67,8 @@ export class PrincipalPool {
   readonly #providers = new LRUCache<string, UpstreamOAuth>({ max: 10_000 });
   readonly #pools = new Map<string, LRUCache<string, Upstream>>();
   readonly #catalogPrincipal = new Map<string, string>();
+  /** `authorized` events, by `upstream\nprincipal`: calls waiting on a URL-mode elicitation go on. */
+  readonly #consents = new EventEmitter().setMaxListeners(0);
 
   constructor(options: PrincipalPoolOptions) {
     this.#options = options;
@@ -162,12 +165,47 @@ export class PrincipalPool {
    * connection still waiting for authorization uses this principal from now on.
    */
   async authorized(shared: UpstreamHandle, key: string): Promise<void> {
+    this.#consents.emit(`${shared.name}\n${key}`);
     this.#pools.get(shared.name)?.delete(key);
     const status = shared.status();
     if (status.state === "ready" && this.#catalogPrincipal.has(shared.name)) return;
     this.#catalogPrincipal.set(shared.name, key);
     await this.#options.store.update(sharedKey(shared.config), { catalogPrincipal: key });
     if (shared instanceof Upstream) shared.reconnectNow();
+  }
+
+  /**
+   * Resolves when `principal` completes consent at `upstream` (as a consent link's ticket lives: 10 minutes
+   * at most); rejects when `signal` aborts.
+   */
+  whenAuthorized(upstream: string, principal: PoolPrincipal, signal: AbortSignal): Promise<void> {
+    const event = `${upstream}\n${principalKey(principal)}`;
+    return new Promise((resolve, reject) => {
+      const done = (err?: unknown) => {
+        clearTimeout(timer);
+        this.#consents.off(event, onConsent);
+        signal.removeEventListener("abort", onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onConsent = () => done();
+      const onAbort = () => done(signal.reason);
+      const timer = setTimeout(
+        () =>
+          done(
+            new GatewayError(
+              ErrorCode.UpstreamUnavailable,
+              `no consent at upstream "${upstream}" within ${TICKET_TTL_MS / 60_000} minutes`,
+              { upstream },
+            ),
+          ),
+        TICKET_TTL_MS,
+      );
+      timer.unref();
+      if (signal.aborted) return onAbort();
+      this.#consents.on(event, onConsent);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** A ticket (in the consent URL) that lets a browser start consent for `principal` at `upstream`. */

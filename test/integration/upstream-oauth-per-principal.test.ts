@@ -9,6 +9,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  ElicitationCompleteNotificationSchema,
+  ElicitRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
 import {
@@ -30,6 +34,7 @@ import {
 
 const KEY_A = "key-of-principal-a-0123456789";
 const KEY_B = "key-of-principal-b-0123456789";
+const KEY_C = "key-of-principal-c-0123456789";
 
 let as: AuthServer;
 let mcp: ProtectedMcp;
@@ -83,6 +88,7 @@ describe("an upstream with per-principal credentials", () => {
           apiKeys: [
             { id: "a", key: KEY_A },
             { id: "b", key: KEY_B },
+            { id: "c", key: KEY_C },
           ],
         },
       },
@@ -148,6 +154,40 @@ describe("an upstream with per-principal credentials", () => {
     const asA = await a.callTool({ name: "p__whoami", arguments: {} });
     expect(textOf(asA)).toBe("alice");
     expect(mcp.callers).toEqual(["alice", "bob", "alice"]);
+  });
+
+  it("asks a client with URL-mode elicitation to open the consent URL, then runs the call as that principal", async () => {
+    const c = new Client(
+      { name: "per-principal-test", version: "1.0.0" },
+      { capabilities: { elicitation: { url: {} } } },
+    );
+    const asked: Array<{ mode?: string; url?: string; elicitationId?: string }> = [];
+    const completed: string[] = [];
+    let consent: Promise<unknown> = Promise.resolve();
+    c.setRequestHandler(ElicitRequestSchema, async (request) => {
+      const params = request.params as { mode?: string; url?: string; elicitationId?: string };
+      asked.push(params);
+      // The person opens the link; the client answers at once, as URL mode has it.
+      consent = consentInBrowser(new URL(String(params.url)), { account: "erin" });
+      return { action: "accept" };
+    });
+    c.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+      completed.push(n.params.elicitationId);
+    });
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(gateway.url), {
+        requestInit: { headers: { authorization: `Bearer ${KEY_C}` } },
+      }),
+    );
+    clients.push(c);
+    const result = await c.callTool({ name: "p__whoami", arguments: {} });
+    await consent;
+    expect(textOf(result)).toBe("erin");
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.mode).toBe("url");
+    expect(asked[0]?.url).toMatch(/\/oauth\/upstreams\/p\/authorize\?ticket=/);
+    await eventually(async () => completed.length > 0);
+    expect(completed).toEqual([asked[0]?.elicitationId]);
   });
 
   it("stores each principal's tokens under its own key, encrypted, beside one shared client registration", async () => {
