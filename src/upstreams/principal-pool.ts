@@ -110,8 +110,7 @@ export class PrincipalPool {
         loginCommand: this.#options.loginCommand(config.name),
         principal,
         redirectUrl: () => this.#callbackUrl(config),
-        authorizationHint: () =>
-          `connect your account: open ${this.consentUrl(config, principal)} in a browser, then call again`,
+        authorizationHint: () => `open ${this.consentUrl(config, principal)} in a browser`,
       });
       this.#providers.set(key, provider);
     }

@@ -271,9 +271,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     } catch (err) {
       forgetRequest(client, id);
       if (this.#oauth && err instanceof StreamableHTTPError && err.code === 403) {
-        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope.
+        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope. A
+        // refusal of this caller's grant, not a sick upstream: no retry, and no breaker counts it.
         throw new GatewayError(
-          ErrorCode.UpstreamError,
+          ErrorCode.Forbidden,
           `upstream "${this.name}" needs a scope toolgate was not granted; ${this.#oauth.authorizationHint} to consent to it`,
           { upstream: this.name, reachedUpstream: false, cause: err },
         );

@@ -190,7 +190,21 @@ describe("an upstream with per-principal credentials", () => {
     expect(completed).toEqual([asked[0]?.elicitationId]);
   });
 
-  it("stores each principal's tokens under its own key, encrypted, beside one shared client registration", async () => {
+  it("steps up per principal: a call needing a wider scope names the caller's own consent URL", async () => {
+    const refused = await a.callTool({ name: "p__admin", arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toContain("needs a scope toolgate was not granted; open http");
+    const url = authorizeUrl(refused);
+    const page = await consentInBrowser(url, { account: "alice" });
+    expect(page.text).toContain("is connected");
+    expect(textOf(await a.callTool({ name: "p__admin", arguments: {} }))).toBe("admin for alice");
+    // B's grant is B's own: still without the admin scope.
+    const asB = await b.callTool({ name: "p__admin", arguments: {} });
+    expect(asB.isError).toBe(true);
+    expect(authorizeUrl(asB).searchParams.get("ticket")).not.toBe(url.searchParams.get("ticket"));
+  });
+
+  it("stores each principal's tokens under its own key, beside one shared client registration", async () => {
     const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
     const shared = await store.get(`p ${mcp.url}`);
     const ofA = await store.get(`p ${mcp.url} principal apiKey:a`);
@@ -201,7 +215,10 @@ describe("an upstream with per-principal credentials", () => {
     expect(ofA?.tokens?.access_token).toBeTruthy();
     expect(ofB?.tokens?.access_token).toBeTruthy();
     expect(ofA?.tokens?.access_token).not.toBe(ofB?.tokens?.access_token);
-    expect(ofA?.client).toBeUndefined();
+    // B uses the shared registration; A registered its own for the step-up.
+    expect(ofB?.client).toBeUndefined();
+    expect(ofA?.client?.client_id).toBeTruthy();
+    expect(ofA?.client?.client_id).not.toBe(shared?.client?.client_id);
   });
 });
 

@@ -54,7 +54,9 @@ async function authorizationRequest(provider: UpstreamOAuth): Promise<{ base: Au
     // A dynamically registered client may be limited to the scope it registered with: register anew.
     const registered =
       provider.options.clientId !== undefined || provider.options.clientMetadataUrl !== undefined;
-    await provider.invalidateCredentials(registered || provider.principal ? "tokens" : "all");
+    // Per principal the shared registration stays (other principals' grants are bound to it).
+    if (!registered && provider.principal) await provider.registerOwnClient();
+    else await provider.invalidateCredentials(registered ? "tokens" : "all");
   }
   return {
     base: {

@@ -51,6 +51,8 @@ export class UpstreamOAuth implements OAuthClientProvider {
   /** Where the client registration and discovery live: the upstream's key, shared by its principals. */
   readonly #clientKey: string;
   #state: string | undefined;
+  /** Set for a step-up of a principal whose shared registration cannot ask for the wider scope. */
+  #ownClient = false;
   #refreshing: Promise<void> | undefined;
   #codeVerifier: string | undefined;
 
@@ -112,7 +114,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   async clientInformation(): Promise<OAuthClientInformationMixed | undefined> {
-    const stored = (await this.#deps.store.get(this.#clientKey))?.client;
+    const stored = await this.#client();
     const { clientId, clientSecret } = this.options;
     if (!clientId) return stored;
     // A pre-registered client: the stored copy carries the issuer the SDK bound it to after first use.
@@ -130,7 +132,23 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   saveClientInformation(client: OAuthClientInformationMixed): Promise<void> {
-    return this.#deps.store.update(this.#clientKey, { client });
+    return this.#deps.store.update(this.#ownClient ? this.key : this.#clientKey, { client });
+  }
+
+  /**
+   * The registration in use: the upstream's shared one, or a principal's own (registered for a step-up the
+   * shared registration's scope does not allow, so other principals' grants stay untouched).
+   */
+  async #client(): Promise<OAuthClientInformationMixed | undefined> {
+    const own = this.#deps.principal ? (await this.#stored())?.client : undefined;
+    if (own || this.#ownClient) return own;
+    return (await this.#deps.store.get(this.#clientKey))?.client;
+  }
+
+  /** Per principal: the next registration is this principal's own (its previous own one is dropped). */
+  async registerOwnClient(): Promise<void> {
+    this.#ownClient = true;
+    await this.#deps.store.update(this.key, { client: undefined, tokens: undefined });
   }
 
   async tokens(): Promise<OAuthTokens | undefined> {
@@ -191,7 +209,10 @@ export class UpstreamOAuth implements OAuthClientProvider {
 
   async invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery"): Promise<void> {
     const shared: Partial<StoredCredentials> = {};
-    if (scope === "all" || scope === "client") shared.client = undefined;
+    const own = this.#deps.principal !== undefined && (await this.#stored())?.client !== undefined;
+    if (own && (scope === "all" || scope === "client"))
+      await this.#deps.store.update(this.key, { client: undefined });
+    else if (scope === "all" || scope === "client") shared.client = undefined;
     if (scope === "all" || scope === "discovery") shared.discovery = undefined;
     if (scope === "all" || scope === "verifier") this.#codeVerifier = undefined;
     if (Object.keys(shared).length > 0) await this.#deps.store.update(this.#clientKey, shared);
