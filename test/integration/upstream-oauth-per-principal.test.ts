@@ -4,6 +4,7 @@
  * connecting its own account through the gateway's consent routes, each call reaching the upstream with the
  * caller's own token and never another principal's.
  */
+import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -26,6 +27,8 @@ import {
   eventually,
   type GatewayProcess,
   type InProcessGateway,
+  NODE,
+  ROOT,
   spawnGateway,
   startGateway,
   textOf,
@@ -65,6 +68,22 @@ async function connectAs(key: string, url = gateway.url): Promise<Client> {
   );
   clients.push(client);
   return client;
+}
+
+/** `toolgate ARGS` as a person runs it. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, [join(ROOT, "src/main.ts"), ...args], { cwd: dirname(configFile) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c;
+    });
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** The consent URL an isError result names. */
@@ -204,18 +223,45 @@ describe("an upstream with per-principal credentials", () => {
     expect(authorizeUrl(asB).searchParams.get("ticket")).not.toBe(url.searchParams.get("ticket"));
   });
 
+  it("lists the upstream as per principal, and logs one principal out without touching another", async () => {
+    const status = await runCli(["auth", "status", "--json", "--config", configFile]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual([
+      {
+        upstream: "p",
+        url: mcp.url,
+        state: "per principal",
+        catalogPrincipal: "apiKey:a",
+        issuer: as.issuer,
+      },
+    ]);
+    expect(status.stdout).not.toMatch(/access_token|refresh_token/);
+    const refused = await runCli(["auth", "login", "p", "--config", configFile]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("/oauth/upstreams/p/authorize");
+
+    const logout = await runCli(["auth", "logout", "p", "--principal", "apiKey:b", "--config", configFile]);
+    expect(logout.code).toBe(0);
+    const again = await eventually(async () => {
+      const result = await b.callTool({ name: "p__whoami", arguments: {} });
+      return textOf(result).includes("/oauth/upstreams/p/authorize?ticket=") ? result : undefined;
+    });
+    expect(again?.isError).toBe(true);
+    expect(textOf(await a.callTool({ name: "p__whoami", arguments: {} }))).toBe("alice");
+  });
+
   it("stores each principal's tokens under its own key, beside one shared client registration", async () => {
     const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
     const shared = await store.get(`p ${mcp.url}`);
     const ofA = await store.get(`p ${mcp.url} principal apiKey:a`);
-    const ofB = await store.get(`p ${mcp.url} principal apiKey:b`);
+    const ofB = await store.get(`p ${mcp.url} principal apiKey:c`);
     expect(shared?.client?.client_id).toBeTruthy();
     expect(shared?.tokens).toBeUndefined();
     expect(shared?.catalogPrincipal).toBe("apiKey:a");
     expect(ofA?.tokens?.access_token).toBeTruthy();
     expect(ofB?.tokens?.access_token).toBeTruthy();
     expect(ofA?.tokens?.access_token).not.toBe(ofB?.tokens?.access_token);
-    // B uses the shared registration; A registered its own for the step-up.
+    // C uses the shared registration; A registered its own for the step-up.
     expect(ofB?.client).toBeUndefined();
     expect(ofA?.client?.client_id).toBeTruthy();
     expect(ofA?.client?.client_id).not.toBe(shared?.client?.client_id);
