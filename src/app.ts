@@ -119,7 +119,7 @@ export class Gateway {
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
       ...this.#upstreamHooks(undefined),
-      ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials) }),
+      ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials, deps.env) }),
     });
     this.pipelines = new PipelineCache({ config: () => this.#config, events: this.events });
     this.approvals = new ApprovalQueue({
@@ -422,7 +422,7 @@ export class Gateway {
   }
 
   /** OAuth clients of the upstreams' shared connections; a per-principal upstream's is its catalog principal's. */
-  #oauthFor(store: CredentialStore): UpstreamOptions["oauthFor"] {
+  #oauthFor(store: CredentialStore, env: NodeJS.ProcessEnv): UpstreamOptions["oauthFor"] {
     const login = (name: string) => loginCommand(name, this.#config.configFile);
     const shared = oauthClients(store, login);
     const pool = new PrincipalPool({
@@ -430,6 +430,7 @@ export class Gateway {
       log: this.log,
       upstreamOptions: (routingKey) => this.#upstreamHooks(routingKey),
       loginCommand: login,
+      ticketSecret: env.TOOLGATE_TOKEN_KEY,
     });
     this.principals = pool;
     return (name, transport) => {

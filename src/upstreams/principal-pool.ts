@@ -12,7 +12,7 @@
  * principal without a token carries a signed ticket naming that principal (valid 10 minutes), so it works in
  * a plain browser that has no API key to send.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
@@ -44,6 +44,11 @@ export interface PrincipalPoolOptions {
   upstreamOptions: (routingKey: string) => Omit<UpstreamOptions, "oauthFor">;
   /** What an operator runs for a shared upstream (unused here but required by the provider). */
   loginCommand: (upstream: string) => string;
+  /**
+   * Signs consent tickets (TOOLGATE_TOKEN_KEY): replicas sharing it accept each other's links. Without it a
+   * key made for this process signs them, and links die with it.
+   */
+  ticketSecret?: string | undefined;
 }
 
 const TICKET_TTL_MS = 10 * 60_000;
@@ -62,7 +67,7 @@ export class PrincipalPool {
   readonly #options: PrincipalPoolOptions;
   /** This gateway's origin as browsers reach it, once it listens (auth.oauth.publicUrl overrides it). */
   #origin: string | undefined;
-  readonly #ticketKey = randomBytes(32);
+  readonly #ticketKey: Buffer;
   /** One provider per (upstream, principal): a refresh of one principal's tokens is never run twice at once. */
   readonly #providers = new LRUCache<string, UpstreamOAuth>({ max: 10_000 });
   readonly #pools = new Map<string, LRUCache<string, Upstream>>();
@@ -72,6 +77,9 @@ export class PrincipalPool {
 
   constructor(options: PrincipalPoolOptions) {
     this.#options = options;
+    this.#ticketKey = options.ticketSecret
+      ? createHash("sha256").update(`toolgate consent tickets\n${options.ticketSecret}`).digest()
+      : randomBytes(32);
   }
 
   set origin(origin: string) {
@@ -128,8 +136,12 @@ export class PrincipalPool {
     const key = principalKey(principal);
     const routingKey = `${handle.name} ${key}`;
     const provider = this.provider(config, key);
-    if (!(await provider.hasCredentials())) throw this.#needsConsent(config, key);
     const pool = this.#pool(config);
+    if (!(await provider.hasCredentials())) {
+      // Never connected, or logged out (`toolgate auth logout --principal`): a connection left open goes.
+      pool.delete(key);
+      throw this.#needsConsent(config, key);
+    }
     let upstream = pool.get(key);
     if (upstream && !isDeepStrictEqual(upstream.config.transport, config.transport)) {
       pool.delete(key);

@@ -7,13 +7,14 @@ import { silentLogger } from "../../../src/telemetry/log.ts";
 import { FileCredentialStore } from "../../../src/upstreams/auth/credential-store.ts";
 import { PrincipalPool, principalKey } from "../../../src/upstreams/principal-pool.ts";
 
-async function pool(): Promise<PrincipalPool> {
+async function pool(ticketSecret?: string): Promise<PrincipalPool> {
   const store = new FileCredentialStore(await mkdtemp(join(tmpdir(), "toolgate-pool-unit-")), "k");
   return new PrincipalPool({
     store,
     log: silentLogger,
     upstreamOptions: () => ({ log: silentLogger }),
     loginCommand: (name) => `toolgate auth login ${name}`,
+    ticketSecret,
   });
 }
 
@@ -38,6 +39,12 @@ describe("consent tickets", () => {
     expect(p.verifyTicket("tracker", `${body}.${signature?.slice(1)}x`)).toBeUndefined();
     expect(p.verifyTicket("tracker", "not-a-ticket")).toBeUndefined();
     expect((await pool()).verifyTicket("tracker", ticket)).toBeUndefined();
+  });
+
+  it("are accepted by every replica that shares TOOLGATE_TOKEN_KEY", async () => {
+    const ticket = (await pool("shared secret")).ticket("tracker", "oauth:alice");
+    expect((await pool("shared secret")).verifyTicket("tracker", ticket)).toBe("oauth:alice");
+    expect((await pool("another secret")).verifyTicket("tracker", ticket)).toBeUndefined();
   });
 });
 
