@@ -250,7 +250,7 @@ export class Gateway {
 
   /** What telemetry (alerts, status page) reads of the running gateway. */
   readonly view: GatewayView = {
-    upstreams: () => this.registry.statuses(),
+    upstreams: () => this.#upstreamStatuses(),
     tools: () =>
       [...this.catalog.toolRoutes()].map((r) => ({
         name: r.name,
@@ -421,6 +421,18 @@ export class Gateway {
     };
   }
 
+  /** Each upstream's status; a per-principal one's with the number of principals' connections open. */
+  #upstreamStatuses(): UpstreamStatus[] {
+    const pool = this.principals;
+    return this.registry
+      .all()
+      .map((u) =>
+        pool && isPerPrincipal(u.config)
+          ? { ...u.status(), principalConnections: pool.size(u.name) }
+          : u.status(),
+      );
+  }
+
   /** OAuth clients of the upstreams' shared connections; a per-principal upstream's is its catalog principal's. */
   #oauthFor(store: CredentialStore, env: NodeJS.ProcessEnv): UpstreamOptions["oauthFor"] {
     const login = (name: string) => loginCommand(name, this.#config.configFile);
@@ -499,7 +511,7 @@ export class Gateway {
       },
       // Ready to serve the catalog: the start-up hold is over, and some upstream serves (or none is configured).
       ready: () => {
-        const statuses = this.registry.statuses();
+        const statuses = this.#upstreamStatuses();
         const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
         return {
           ready: this.#catalogComplete && serving,
@@ -553,7 +565,7 @@ export class Gateway {
   /** Upstreams and the catalog as plain data (`toolgate list`, status). */
   snapshot() {
     return {
-      upstreams: this.registry.statuses(),
+      upstreams: this.#upstreamStatuses(),
       tools: [...this.catalog.toolRoutes()].map((r) => ({
         name: r.name,
         upstream: r.upstream,

@@ -181,6 +181,10 @@ export class PrincipalPool {
     const status = shared.status();
     if (status.state === "ready" && this.#catalogPrincipal.has(shared.name)) return;
     this.#catalogPrincipal.set(shared.name, key);
+    this.#options.log.info("catalog connection uses this principal's tokens", {
+      upstream: shared.name,
+      principal: key,
+    });
     await this.#options.store.update(sharedKey(shared.config), { catalogPrincipal: key });
     if (shared instanceof Upstream) shared.reconnectNow();
   }

@@ -58,6 +58,8 @@ export interface UpstreamStatus {
   nextRetryAt?: string;
   /** An OAuth-protected upstream without usable credentials: what a person runs to authorize it. */
   needsAuthorization?: string;
+  /** auth.oauth.perPrincipal: the principals' own connections open now (the gateway fills it in). */
+  principalConnections?: number;
 }
 
 export interface ServerRequest {

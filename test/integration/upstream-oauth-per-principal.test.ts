@@ -318,6 +318,7 @@ describe("the pool of per-principal connections", () => {
     expect(pool?.size("q")).toBe(1);
     expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
     expect(pool?.size("q")).toBe(1);
+    expect(gw.gateway.snapshot().upstreams.find((u) => u.name === "q")?.principalConnections).toBe(1);
     // A's connection was evicted for B's: the next call opens a new one, still with A's own token.
     expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
     expect(pool?.size("q")).toBe(1);
