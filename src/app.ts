@@ -36,6 +36,7 @@ import { type MetricsServer, serveMetrics } from "./server/status/metrics-server
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
+import { upstreamAuthRoutes } from "./server/upstream-auth-routes.ts";
 import { MemoryEventStore } from "./stores/event-store.ts";
 import type { ClusterStores } from "./stores/store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
@@ -50,9 +51,11 @@ import type { GatewayView } from "./telemetry/view.ts";
 import type { CredentialStore } from "./upstreams/auth/credential-store.ts";
 import { FileCredentialStore } from "./upstreams/auth/credential-store.ts";
 import { loginCommand, oauthClients } from "./upstreams/auth/oauth-provider.ts";
+import { UpstreamConsent } from "./upstreams/consent.ts";
+import { isPerPrincipal, PrincipalPool } from "./upstreams/principal-pool.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
 import { whenSettled } from "./upstreams/settled.ts";
-import type { UpstreamStatus } from "./upstreams/upstream.ts";
+import type { UpstreamOptions, UpstreamStatus } from "./upstreams/upstream.ts";
 
 export interface GatewayDeps {
   log: Logger;
@@ -87,6 +90,8 @@ export class Gateway {
   readonly approvals: ApprovalQueue;
   /** Replicas sharing a store; undefined for a single process. */
   readonly cluster: Cluster | undefined;
+  /** Per-principal connections of upstreams with auth.oauth.perPrincipal; absent without upstream OAuth. */
+  principals: PrincipalPool | undefined;
   #config: ResolvedConfig;
   #access: { authorizer: Authorizer; limiter: RateLimiter };
   readonly #validator: ArgumentValidator;
@@ -127,54 +132,8 @@ export class Gateway {
       }),
     });
     this.registry = new UpstreamRegistry(config.upstreams, {
-      log: deps.log,
-      clientInfo: SERVER_INFO,
-      onServerRequest: async (upstream, request, extra) => {
-        const target = relatesToTask(request.method, request.params)
-          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
-          : undefined;
-        if (target) {
-          return target.caller.request(request.method, target.params, {
-            signal: extra.signal,
-            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
-          });
-        }
-        return this.router.serverRequest(
-          upstream.name,
-          request.method,
-          withoutRelatedTask(request.params),
-          extra.signal,
-        );
-      },
-      onNotification: (upstream, n) => {
-        if (!relatesToTask(n.method, n.params)) {
-          this.router.routeNotification(upstream.name, n.method, n.params);
-          return;
-        }
-        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
-        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
-          if (target) {
-            target.caller
-              .notify(n.method, target.params, target.relatedRequestId)
-              .catch((err) => this.log.debug("task notification not delivered", { err }));
-          } else if (n.method !== "notifications/tasks/status") {
-            this.router.routeNotification(upstream.name, n.method, withoutRelatedTask(n.params));
-          }
-        });
-      },
-      ...(deps.credentials && {
-        oauthFor: oauthClients(deps.credentials, (name) => loginCommand(name, config.configFile)),
-      }),
-      onDiscovery: (upstream, method, ms, error) =>
-        telemetry.clientOperation(
-          {
-            method,
-            upstream: upstream.name,
-            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
-          },
-          ms,
-          error,
-        ),
+      ...this.#upstreamHooks(undefined),
+      ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials, deps.env) }),
     });
     this.pipelines = new PipelineCache({
       config: () => this.#config,
@@ -198,6 +157,12 @@ export class Gateway {
         return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
       },
       approvals: this.approvals,
+      ...(this.principals && {
+        connections: (upstream, principal) =>
+          (this.principals as PrincipalPool).connection(upstream, principal),
+        whenAuthorized: (upstream, principal, signal) =>
+          (this.principals as PrincipalPool).whenAuthorized(upstream, principal, signal),
+      }),
       access: {
         canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
         admit: (principal, route) => {
@@ -288,6 +253,7 @@ export class Gateway {
     this.registry.on("catalogChanged", () => this.#rebuildCatalog());
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
+      this.principals?.drop(upstream.name);
       this.#rebuildCatalog();
     });
     this.registry.on("state", (_upstream, status) => telemetry.upstreamStatus(status));
@@ -304,7 +270,7 @@ export class Gateway {
 
   /** What telemetry (alerts, status page) reads of the running gateway. */
   readonly view: GatewayView = {
-    upstreams: () => this.registry.statuses(),
+    upstreams: () => this.#upstreamStatuses(),
     tools: () =>
       [...this.catalog.toolRoutes()].map((r) => ({
         name: r.name,
@@ -416,6 +382,97 @@ export class Gateway {
     return `toolgate serves the tools of ${names.length} upstream MCP server(s) (${names.join(", ")}); tool names are prefixed with their upstream.`;
   }
 
+  /**
+   * What every upstream connection hands back to the gateway: server→client requests and notifications go
+   * to the calls in flight under `routingKey` (a per-principal connection's own key; default: the upstream's
+   * name), discovery timings to telemetry.
+   */
+  #upstreamHooks(routingKey: string | undefined): Omit<UpstreamOptions, "oauthFor"> {
+    return {
+      log: this.log,
+      clientInfo: SERVER_INFO,
+      onServerRequest: async (upstream, request, extra) => {
+        const target = relatesToTask(request.method, request.params)
+          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
+          : undefined;
+        if (target) {
+          return target.caller.request(request.method, target.params, {
+            signal: extra.signal,
+            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
+          });
+        }
+        return this.router.serverRequest(
+          routingKey ?? upstream.name,
+          request.method,
+          withoutRelatedTask(request.params),
+          extra.signal,
+        );
+      },
+      onNotification: (upstream, n) => {
+        if (!relatesToTask(n.method, n.params)) {
+          this.router.routeNotification(routingKey ?? upstream.name, n.method, n.params);
+          return;
+        }
+        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
+        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
+          if (target) {
+            target.caller
+              .notify(n.method, target.params, target.relatedRequestId)
+              .catch((err) => this.log.debug("task notification not delivered", { err }));
+          } else if (n.method !== "notifications/tasks/status") {
+            this.router.routeNotification(
+              routingKey ?? upstream.name,
+              n.method,
+              withoutRelatedTask(n.params),
+            );
+          }
+        });
+      },
+      onDiscovery: (upstream, method, ms, error) =>
+        this.telemetry.clientOperation(
+          {
+            method,
+            upstream: upstream.name,
+            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
+          },
+          ms,
+          error,
+        ),
+    };
+  }
+
+  /** Each upstream's status; a per-principal one's with the number of principals' connections open. */
+  #upstreamStatuses(): UpstreamStatus[] {
+    const pool = this.principals;
+    return this.registry
+      .all()
+      .map((u) =>
+        pool && isPerPrincipal(u.config)
+          ? { ...u.status(), principalConnections: pool.size(u.name) }
+          : u.status(),
+      );
+  }
+
+  /** OAuth clients of the upstreams' shared connections; a per-principal upstream's is its catalog principal's. */
+  #oauthFor(store: CredentialStore, env: NodeJS.ProcessEnv): UpstreamOptions["oauthFor"] {
+    const login = (name: string) => loginCommand(name, this.#config.configFile);
+    const shared = oauthClients(store, login);
+    const pool = new PrincipalPool({
+      store,
+      log: this.log,
+      upstreamOptions: (routingKey) => this.#upstreamHooks(routingKey),
+      loginCommand: login,
+      ticketSecret: env.TOOLGATE_TOKEN_KEY,
+    });
+    this.principals = pool;
+    return (name, transport) => {
+      const upstream = this.registry.get(name);
+      return upstream && isPerPrincipal(upstream.config)
+        ? pool.catalogOAuth(upstream.config)
+        : shared(name, transport);
+    };
+  }
+
   #opened = (session: GatewaySession): void => {
     this.#sessions.add(session);
     this.telemetry.sessionOpened(networkTransport(session));
@@ -454,6 +511,10 @@ export class Gateway {
           }),
         );
         app.route("/", approvalRoutes({ approvals: this.approvals, guard, isLoopback }));
+        if (this.principals) {
+          const consent = new UpstreamConsent(this.principals, (name) => this.registry.get(name));
+          app.route("/", upstreamAuthRoutes({ consent, guard, isLoopback, log: this.log }));
+        }
         app.route(
           "/",
           taskRoutes({
@@ -479,7 +540,7 @@ export class Gateway {
       // Ready: not draining (a load balancer stops sending new work during a rolling update), the start-up hold
       // is over, and some upstream serves (or none is configured).
       ready: () => {
-        const statuses = this.registry.statuses();
+        const statuses = this.#upstreamStatuses();
         const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
         return {
           ready: this.#stopping === undefined && this.#catalogComplete && serving,
@@ -492,7 +553,10 @@ export class Gateway {
     });
     this.#http = http;
     await this.#serveMetrics();
-    return http.listen(host, port);
+    const bound = await http.listen(host, port);
+    // Consent links and the OAuth callback use the address served (auth.oauth.publicUrl overrides it).
+    if (this.principals) this.principals.origin = `http://${browsable(host)}:${bound}`;
+    return bound;
   }
 
   /** Serve one MCP session over stdio (stdout carries the protocol; logs go to stderr). */
@@ -531,7 +595,7 @@ export class Gateway {
   /** Upstreams and the catalog as plain data (`toolgate list`, status). */
   snapshot() {
     return {
-      upstreams: this.registry.statuses(),
+      upstreams: this.#upstreamStatuses(),
       tools: [...this.catalog.toolRoutes()].map((r) => ({
         name: r.name,
         upstream: r.upstream,
@@ -582,6 +646,7 @@ export class Gateway {
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
     await this.#pins?.reload();
+    await this.principals?.load(config.upstreams);
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
     this.#rebuildCatalog();
@@ -600,6 +665,7 @@ export class Gateway {
     await this.#http?.close();
     await (await this.#metricsServer?.catch(() => undefined))?.close();
     await Promise.allSettled([...this.#sessions].map((s) => s.close()));
+    await this.principals?.stopAll();
     await this.registry.stopAll();
     this.pipelines.shutdown();
     this.cluster?.stop();
@@ -622,7 +688,15 @@ export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): 
       : undefined);
   const instanceId = deps.instanceId ?? instanceIdOf(config);
   const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
-  return new Gateway(config, { ...deps, pins, credentials, stores, instanceId });
+  const gateway = new Gateway(config, { ...deps, pins, credentials, stores, instanceId });
+  await gateway.principals?.load(config.upstreams);
+  return gateway;
+}
+
+/** A host a browser can open: a wildcard address means this machine. */
+function browsable(host: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** Upstream OAuth credentials live in the config's state directory (gateway.stateDir). */

@@ -71,13 +71,15 @@ What toolgate does not use is dropped and listed on stderr; \${input:ID} becomes
 Exit codes: 0 written, 1 cannot write, 2 unreadable or invalid file.`,
   },
   auth: {
-    line: "auth --config FILE (login UPSTREAM | status [--json] | logout UPSTREAM)",
+    line: "auth --config FILE (login UPSTREAM | status [--json] | logout UPSTREAM [--principal KIND:ID])",
     help: `Credentials of OAuth-protected upstreams (mcpServers.X.auth.oauth).
 
   login UPSTREAM  print (and on a desktop open) the authorization URL, wait for the browser on the
                   loopback callback, store the tokens (encrypted, in gateway.stateDir)
   status          each protected upstream: authorized / expired / needs authorization, with expiry
-  logout UPSTREAM forget the upstream's tokens and client registration
+  logout UPSTREAM forget the upstream's tokens and client registration; for an upstream with
+                  auth.oauth.perPrincipal, --principal KIND:ID (e.g. apiKey:alice) forgets that
+                  principal's tokens (its next call gets the consent link again)
 
   --timeout MS    how long login waits for the browser (default 300000)
 
@@ -255,6 +257,7 @@ function parse(argv: string[]) {
       timeout: { type: "string" },
       parallel: { type: "string" },
       url: { type: "string" },
+      principal: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "V" },
     },
@@ -329,12 +332,27 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
   };
   switch (action) {
     case "status": {
-      const rows = await Promise.all(
-        protectedUpstreams.map(async (c) => ({
-          upstream: c.upstream,
-          url: c.serverUrl,
-          ...(await c.describe()),
-        })),
+      const rows: Array<{
+        upstream: string;
+        url: string;
+        state: string;
+        expiresAt?: string;
+        issuer?: string;
+      }> = await Promise.all(
+        protectedUpstreams.map(async (c) => {
+          if (!c.options.perPrincipal)
+            return { upstream: c.upstream, url: c.serverUrl, ...(await c.describe()) };
+          // Tokens are each principal's own; the shared entry names whose tokens the catalog uses.
+          const shared = await store.get(c.key);
+          const issuer = shared?.discovery?.authorizationServerUrl;
+          return {
+            upstream: c.upstream,
+            url: c.serverUrl,
+            state: "per principal",
+            ...(shared?.catalogPrincipal && { catalogPrincipal: shared.catalogPrincipal }),
+            ...(issuer && { issuer }),
+          };
+        }),
       );
       if (values.json) out(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length === 0) out("no upstream uses OAuth\n");
@@ -348,6 +366,12 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
     }
     case "login": {
       const client = pick();
+      if (client.options.perPrincipal) {
+        throw new UsageError(
+          `upstream "${client.upstream}" has per-principal credentials (auth.oauth.perPrincipal): each principal connects their own account at the gateway's /oauth/upstreams/${client.upstream}/authorize`,
+          "auth",
+        );
+      }
       const timeoutMs = values.timeout ? Number(values.timeout) : 5 * 60_000;
       await login(client, {
         timeoutMs,
@@ -364,6 +388,17 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
     }
     case "logout": {
       const client = pick();
+      if (client.options.perPrincipal) {
+        if (!values.principal) {
+          throw new UsageError(
+            `upstream "${client.upstream}" has per-principal credentials: name whose with --principal KIND:ID (e.g. apiKey:alice)`,
+            "auth",
+          );
+        }
+        await store.delete(`${client.key} principal ${values.principal}`);
+        out(`${client.upstream}: credentials of ${values.principal} removed\n`);
+        return EXIT_OK;
+      }
       await store.delete(client.key);
       out(`${client.upstream}: credentials removed\n`);
       return EXIT_OK;

@@ -385,6 +385,12 @@ function resolveTransport(
         message: "the client_credentials grant needs clientId and clientSecret",
       });
     }
+    if (oauth.perPrincipal && oauth.grant === "client_credentials") {
+      issues.push({
+        path: `${path}.auth.oauth.perPrincipal`,
+        message: "per-principal credentials need the authorization_code grant (a person consents)",
+      });
+    }
   }
   return { type: normalized, url: entry.url, headers: entry.headers ?? {}, ...(oauth && { oauth }) };
 }

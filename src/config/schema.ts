@@ -132,6 +132,17 @@ export const UpstreamOAuthSchema = z.strictObject({
   scopes: z.array(z.string()).default([]),
   /** Loopback port of the consent callback (http://127.0.0.1:PORT/callback); register this redirect URI. */
   callbackPort: z.number().int().min(1).max(65535).default(33418),
+  /**
+   * Each gateway principal connects its own account at the upstream (consent in a browser at
+   * `/oauth/upstreams/NAME/authorize`), and calls use that principal's own connection and tokens.
+   */
+  perPrincipal: z.boolean().default(false),
+  /** perPrincipal: this gateway's origin as browsers reach it (consent and callback routes); default: where it listens. */
+  publicUrl: z.string().url().optional(),
+  /** perPrincipal: open connections kept at most (least recently used closed first). */
+  maxConnections: z.number().int().min(1).default(100),
+  /** perPrincipal: a principal's connection unused this long is closed (reopened on its next call). */
+  idleTimeoutMs: z.number().int().min(1000).default(600_000),
 });
 
 /** `auth` of an `mcpServers` entry: MCP authorization (`oauth`) for MCP servers, API credentials for openapi. */

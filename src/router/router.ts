@@ -25,6 +25,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
+import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -41,6 +42,8 @@ export interface Caller {
   ): Promise<void>;
   /** True when the client can be asked through elicitation (absent: it cannot). */
   canElicit?(): boolean;
+  /** True when the client supports URL-mode elicitation (absent: it does not). */
+  canElicitUrl?(): boolean;
   /** The call is held (for an operator's approval): a task says so in its status. */
   held?(message: string): void;
 }
@@ -124,6 +127,16 @@ export interface RouterDeps {
   onCallEnd?: (record: CallRecord) => void;
   /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
   approvals?: ApprovalQueue;
+  /**
+   * The connection a principal's request uses (upstreams/principal-pool.ts): its own for a per-principal
+   * upstream. Throws when the principal must first connect an account. Absent: the upstream itself.
+   */
+  connections?: (
+    upstream: UpstreamHandle,
+    principal: Principal,
+  ) => Promise<{ handle: UpstreamHandle; routingKey: string }>;
+  /** Waits for a principal's consent at a per-principal upstream (asked for by URL-mode elicitation). */
+  whenAuthorized?: WhenAuthorized;
 }
 
 export interface CallRecord {
@@ -204,8 +217,15 @@ export class Router {
         );
       }
       const owner = catalog.ownerByPrefix(name, this.#deps.upstreams.all());
-      const status = owner === undefined ? undefined : this.#deps.upstreams.get(owner)?.status();
-      if (status && status.state !== "ready") {
+      const ownerHandle = owner === undefined ? undefined : this.#deps.upstreams.get(owner);
+      const status = ownerHandle?.status();
+      if (ownerHandle && status && status.state !== "ready") {
+        // A principal who must connect an account first hears how, whatever the catalog connection's state.
+        try {
+          await this.#deps.connections?.(ownerHandle, ctx.principal);
+        } catch (err) {
+          return toToolErrorResult(withContext(toGatewayError(err), { upstream: owner, tool: name }));
+        }
         // Its upstream is not serving (down, or waiting for authorization): say so rather than "no such tool".
         const why = status.lastError ? `: ${status.lastError}` : "";
         return toToolErrorResult(
@@ -238,6 +258,13 @@ export class Router {
       release = admitted instanceof Promise ? await admitted : admitted;
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
+      // A principal without its own upstream account fails here, not in the pipeline: no retry, no breaker.
+      await connectOrElicit(
+        route.upstream,
+        ctx,
+        () => this.#connection(route.upstream, ctx.principal, route.name),
+        this.#deps.whenAuthorized,
+      );
       if (route.policy.approval === "always") {
         await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
       }
@@ -342,7 +369,11 @@ export class Router {
   /** One attempt against the route's upstream; the policies decide how many and when. */
   async #attempt(ctx: RoutedContext): Promise<Result> {
     const { route, call, args } = ctx;
-    const upstream = this.#upstream(route.upstream, route.name);
+    const { handle: upstream, routingKey } = await this.#connection(
+      route.upstream,
+      call.principal,
+      route.name,
+    );
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
@@ -363,7 +394,7 @@ export class Router {
         : upstream.request("tools/call", params, options);
     };
     try {
-      return await this.#track(route.upstream, call, () =>
+      return await this.#track(routingKey, call, () =>
         this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
       );
     } catch (err) {
@@ -402,16 +433,29 @@ export class Router {
     return upstream;
   }
 
+  /** The connection a principal's request to `name` goes over, and the key its server→client requests use. */
+  async #connection(
+    name: string,
+    principal: Principal,
+    tool?: string,
+  ): Promise<{ handle: UpstreamHandle; routingKey: string }> {
+    const upstream = this.#upstream(name, tool);
+    const connections = this.#deps.connections;
+    return connections ? connections(upstream, principal) : { handle: upstream, routingKey: name };
+  }
+
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
   async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
-    const target = this.#upstream(upstream);
+    const { handle: target, routingKey } = await this.#connection(upstream, ctx.principal);
     const { _meta: _, ...rest } = params;
     const run = (traceMeta: Record<string, string> | undefined) => {
       const meta = forwardedMeta(ctx.meta, traceMeta);
       return target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal });
     };
     const around = this.#deps.aroundForward;
-    return this.#track(upstream, ctx, () => (around ? around(upstream, method, rest, run) : run(undefined)));
+    return this.#track(routingKey, ctx, () =>
+      around ? around(upstream, method, rest, run) : run(undefined),
+    );
   }
 
   /** A task method (`tasks/get`, `tasks/result`, …) to the upstream owning the task; no policies but cancellation. */

@@ -172,6 +172,10 @@ export class GatewaySession implements Caller {
     return this.server.getClientCapabilities()?.elicitation !== undefined;
   }
 
+  canElicitUrl(): boolean {
+    return this.server.getClientCapabilities()?.elicitation?.url !== undefined;
+  }
+
   /** A server→client request (sampling, elicitation, roots) on behalf of an upstream. */
   request(
     method: string,

@@ -55,6 +55,8 @@ export interface UpstreamStatus {
   nextRetryAt?: string;
   /** An OAuth-protected upstream without usable credentials: what a person runs to authorize it. */
   needsAuthorization?: string;
+  /** auth.oauth.perPrincipal: the principals' own connections open now (the gateway fills it in). */
+  principalConnections?: number;
 }
 
 export interface ServerRequest {
@@ -82,6 +84,8 @@ export interface UpstreamOptions {
 /** What the upstream needs of its OAuth client (upstreams/auth/oauth-provider.ts implements it). */
 export interface UpstreamOAuthClient extends OAuthClientProvider {
   readonly loginCommand: string;
+  /** What a person does to authorize (run the login command, or open a consent URL). */
+  readonly authorizationHint: string;
   hasCredentials(): Promise<boolean>;
   observeFetch(fetch: FetchLike): FetchLike;
 }
@@ -275,10 +279,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       return result;
     } catch (err) {
       if (this.#oauth && err instanceof StreamableHTTPError && err.code === 403) {
-        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope.
+        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope. A
+        // refusal of this caller's grant, not a sick upstream: no retry, and no breaker counts it.
         throw new GatewayError(
-          ErrorCode.UpstreamError,
-          `upstream "${this.name}" needs a scope toolgate was not granted; run \`${this.#oauth.loginCommand}\` to consent to it`,
+          ErrorCode.Forbidden,
+          `upstream "${this.name}" needs a scope toolgate was not granted; ${this.#oauth.authorizationHint} to consent to it`,
           { upstream: this.name, reachedUpstream: false, cause: err },
         );
       }
@@ -304,6 +309,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
       throw failure.error;
     }
+  }
+
+  /** Connect now rather than at the next backoff retry (credentials just arrived); no-op unless waiting. */
+  reconnectNow(): void {
+    if (!this.#running || !this.#retryTimer) return;
+    clearTimeout(this.#retryTimer);
+    this.#attempt = 0;
+    void this.#connect();
   }
 
   /** Close the connection (a stdio child gets stdin closed, then SIGTERM, then SIGKILL). */
@@ -387,7 +400,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (err instanceof UnauthorizedError && oauth) {
         // No token, a revoked refresh token, or a scope only a person can grant: calls fail fast naming the fix.
         this.#needsAuthorization = oauth.loginCommand;
-        this.#lost(token, `needs authorization: run \`${this.#needsAuthorization}\``, client);
+        this.#lost(token, `needs authorization: ${oauth.authorizationHint}`, client);
         return;
       }
       const code = (err as { code?: unknown })?.code;

@@ -20,6 +20,8 @@ export interface StoredCredentials {
   discovery?: OAuthDiscoveryState;
   /** A wider scope the upstream asked for (403 insufficient_scope): the next login requests it. */
   stepUpScope?: string;
+  /** Per-principal upstreams (the shared entry): whose tokens the catalog connection uses (`kind:id`). */
+  catalogPrincipal?: string;
 }
 
 export interface CredentialStore {

@@ -18,6 +18,31 @@ export interface LoginOptions {
 
 /** Runs the whole flow for one upstream; resolves once tokens are stored. */
 export async function login(provider: UpstreamOAuth, options: LoginOptions): Promise<void> {
+  if (!provider.interactive) {
+    const { base } = await authorizationRequest(provider);
+    if ((await auth(provider, base)) !== "AUTHORIZED")
+      throw new Error("the authorization server gave no token");
+    return;
+  }
+  const callback = await listenForCallback(provider.options.callbackPort);
+  try {
+    const started = await beginAuthorization(provider);
+    if (!started.url) return;
+    options.onAuthorizationUrl(started.url);
+    await finishAuthorization(provider, started.base, await callback.next(options.timeoutMs, options.signal));
+  } finally {
+    await callback.close();
+  }
+}
+
+/** What `auth()` needs to ask for consent: where the resource's metadata is and which scope to request. */
+export interface AuthorizationBase {
+  serverUrl: string;
+  resourceMetadataUrl?: URL;
+  scope?: string;
+}
+
+async function authorizationRequest(provider: UpstreamOAuth): Promise<{ base: AuthorizationBase }> {
   const probed = await probe(provider.serverUrl);
   const { resourceMetadataUrl } = probed;
   // After a 403 insufficient_scope the wider scope is asked for; a new consent replaces the old grant.
@@ -29,47 +54,62 @@ export async function login(provider: UpstreamOAuth, options: LoginOptions): Pro
     // A dynamically registered client may be limited to the scope it registered with: register anew.
     const registered =
       provider.options.clientId !== undefined || provider.options.clientMetadataUrl !== undefined;
-    await provider.invalidateCredentials(registered ? "tokens" : "all");
+    // Per principal the shared registration stays (other principals' grants are bound to it).
+    if (!registered && provider.principal) await provider.registerOwnClient();
+    else await provider.invalidateCredentials(registered ? "tokens" : "all");
   }
-  const base = {
-    serverUrl: provider.serverUrl,
-    ...(resourceMetadataUrl && { resourceMetadataUrl }),
-    ...(scope && { scope }),
+  return {
+    base: {
+      serverUrl: provider.serverUrl,
+      ...(resourceMetadataUrl && { resourceMetadataUrl }),
+      ...(scope && { scope }),
+    },
   };
-  if (!provider.interactive) {
-    if ((await auth(provider, base)) !== "AUTHORIZED")
-      throw new Error("the authorization server gave no token");
-    return;
-  }
-  const callback = await listenForCallback(provider.options.callbackPort);
+}
+
+/**
+ * Starts the authorization-code flow: the URL the person's browser must open (undefined when the stored
+ * credentials already work), with the base the callback's code exchange needs.
+ */
+export async function beginAuthorization(
+  provider: UpstreamOAuth,
+): Promise<{ url: URL | undefined; base: AuthorizationBase }> {
+  const { base } = await authorizationRequest(provider);
+  let authorizationUrl: URL | undefined;
+  const original = provider.redirectToAuthorization.bind(provider);
+  provider.redirectToAuthorization = (url) => {
+    authorizationUrl = url;
+    original(url);
+  };
+  let first: Awaited<ReturnType<typeof auth>>;
   try {
-    let authorizationUrl: URL | undefined;
-    const original = provider.redirectToAuthorization.bind(provider);
-    provider.redirectToAuthorization = (url) => {
-      authorizationUrl = url;
-      original(url);
-    };
-    const first = await auth(provider, base);
-    provider.redirectToAuthorization = original;
-    if (first === "AUTHORIZED") return;
-    if (!authorizationUrl) throw new Error("the SDK asked for consent without an authorization URL");
-    options.onAuthorizationUrl(authorizationUrl);
-    const params = await callback.next(options.timeoutMs, options.signal);
-    const error = params.get("error");
-    if (error)
-      throw new Error(
-        `the authorization server refused: ${error} ${params.get("error_description") ?? ""}`.trim(),
-      );
-    if (params.get("state") !== provider.expectedState)
-      throw new Error("the callback's state does not match this login (a forged or stale response)");
-    await checkIssuer(provider, params.get("iss"));
-    const code = params.get("code");
-    if (!code) throw new Error("the callback carried no authorization code");
-    if ((await auth(provider, { ...base, authorizationCode: code })) !== "AUTHORIZED") {
-      throw new Error("the code exchange did not yield tokens");
-    }
+    first = await auth(provider, base);
   } finally {
-    await callback.close();
+    provider.redirectToAuthorization = original;
+  }
+  if (first === "AUTHORIZED") return { url: undefined, base };
+  if (!authorizationUrl) throw new Error("the SDK asked for consent without an authorization URL");
+  return { url: authorizationUrl, base };
+}
+
+/** The callback's query: checks error, `state` and the RFC 9207 `iss`, then exchanges the code for tokens. */
+export async function finishAuthorization(
+  provider: UpstreamOAuth,
+  base: AuthorizationBase,
+  params: URLSearchParams,
+): Promise<void> {
+  const error = params.get("error");
+  if (error)
+    throw new Error(
+      `the authorization server refused: ${error} ${params.get("error_description") ?? ""}`.trim(),
+    );
+  if (params.get("state") !== provider.expectedState)
+    throw new Error("the callback's state does not match this login (a forged or stale response)");
+  await checkIssuer(provider, params.get("iss"));
+  const code = params.get("code");
+  if (!code) throw new Error("the callback carried no authorization code");
+  if ((await auth(provider, { ...base, authorizationCode: code })) !== "AUTHORIZED") {
+    throw new Error("the code exchange did not yield tokens");
   }
 }
 

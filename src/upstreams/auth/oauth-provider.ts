@@ -30,6 +30,15 @@ export interface UpstreamOAuthDeps {
   loginCommand: string;
   /** Called with the authorization URL when consent is needed (the login command prints and opens it). */
   onAuthorizationUrl?: (url: URL) => void;
+  /**
+   * Per-principal credentials: the principal (`kind:id`) whose tokens these are. The client registration
+   * and discovery stay shared by the upstream; tokens and step-up scope are the principal's own.
+   */
+  principal?: string;
+  /** The consent callback when it is not the loopback one (the gateway's own `/oauth/callback`). */
+  redirectUrl?: () => string;
+  /** What to tell someone who must authorize (default: run the login command). */
+  authorizationHint?: () => string;
 }
 
 export class UpstreamOAuth implements OAuthClientProvider {
@@ -39,7 +48,11 @@ export class UpstreamOAuth implements OAuthClientProvider {
   readonly #deps: UpstreamOAuthDeps;
   /** Credentials are keyed by upstream name and URL: a changed URL never reuses another server's tokens. */
   readonly key: string;
+  /** Where the client registration and discovery live: the upstream's key, shared by its principals. */
+  readonly #clientKey: string;
   #state: string | undefined;
+  /** Set for a step-up of a principal whose shared registration cannot ask for the wider scope. */
+  #ownClient = false;
   #refreshing: Promise<void> | undefined;
   #codeVerifier: string | undefined;
 
@@ -48,11 +61,21 @@ export class UpstreamOAuth implements OAuthClientProvider {
     this.serverUrl = serverUrl;
     this.options = options;
     this.#deps = deps;
-    this.key = `${upstream} ${serverUrl}`;
+    this.#clientKey = `${upstream} ${serverUrl}`;
+    this.key = deps.principal ? `${this.#clientKey} principal ${deps.principal}` : this.#clientKey;
   }
 
   get loginCommand(): string {
     return this.#deps.loginCommand;
+  }
+
+  get principal(): string | undefined {
+    return this.#deps.principal;
+  }
+
+  /** What a person does to authorize: run the login command, or open the gateway's consent URL. */
+  get authorizationHint(): string {
+    return this.#deps.authorizationHint?.() ?? `run \`${this.#deps.loginCommand}\``;
   }
 
   get interactive(): boolean {
@@ -60,7 +83,8 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   get redirectUrl(): string | undefined {
-    return this.interactive ? `http://127.0.0.1:${this.options.callbackPort}/callback` : undefined;
+    if (!this.interactive) return undefined;
+    return this.#deps.redirectUrl?.() ?? `http://127.0.0.1:${this.options.callbackPort}/callback`;
   }
 
   get clientMetadataUrl(): string | undefined {
@@ -90,7 +114,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   async clientInformation(): Promise<OAuthClientInformationMixed | undefined> {
-    const stored = (await this.#stored())?.client;
+    const stored = await this.#client();
     const { clientId, clientSecret } = this.options;
     if (!clientId) return stored;
     // A pre-registered client: the stored copy carries the issuer the SDK bound it to after first use.
@@ -108,7 +132,23 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   saveClientInformation(client: OAuthClientInformationMixed): Promise<void> {
-    return this.#deps.store.update(this.key, { client });
+    return this.#deps.store.update(this.#ownClient ? this.key : this.#clientKey, { client });
+  }
+
+  /**
+   * The registration in use: the upstream's shared one, or a principal's own (registered for a step-up the
+   * shared registration's scope does not allow, so other principals' grants stay untouched).
+   */
+  async #client(): Promise<OAuthClientInformationMixed | undefined> {
+    const own = this.#deps.principal ? (await this.#stored())?.client : undefined;
+    if (own || this.#ownClient) return own;
+    return (await this.#deps.store.get(this.#clientKey))?.client;
+  }
+
+  /** Per principal: the next registration is this principal's own (its previous own one is dropped). */
+  async registerOwnClient(): Promise<void> {
+    this.#ownClient = true;
+    await this.#deps.store.update(this.key, { client: undefined, tokens: undefined });
   }
 
   async tokens(): Promise<OAuthTokens | undefined> {
@@ -168,20 +208,23 @@ export class UpstreamOAuth implements OAuthClientProvider {
   }
 
   async invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery"): Promise<void> {
-    const drop: Partial<StoredCredentials> = {};
-    if (scope === "all" || scope === "client") drop.client = undefined;
-    if (scope === "all" || scope === "tokens") drop.tokens = undefined;
+    const shared: Partial<StoredCredentials> = {};
+    const own = this.#deps.principal !== undefined && (await this.#stored())?.client !== undefined;
+    if (own && (scope === "all" || scope === "client"))
+      await this.#deps.store.update(this.key, { client: undefined });
+    else if (scope === "all" || scope === "client") shared.client = undefined;
+    if (scope === "all" || scope === "discovery") shared.discovery = undefined;
     if (scope === "all" || scope === "verifier") this.#codeVerifier = undefined;
-    if (scope === "all" || scope === "discovery") drop.discovery = undefined;
-    await this.#deps.store.update(this.key, drop);
+    if (Object.keys(shared).length > 0) await this.#deps.store.update(this.#clientKey, shared);
+    if (scope === "all" || scope === "tokens") await this.#deps.store.update(this.key, { tokens: undefined });
   }
 
   saveDiscoveryState(discovery: OAuthDiscoveryState): Promise<void> {
-    return this.#deps.store.update(this.key, { discovery });
+    return this.#deps.store.update(this.#clientKey, { discovery });
   }
 
   async discoveryState(): Promise<OAuthDiscoveryState | undefined> {
-    return (await this.#stored())?.discovery;
+    return (await this.#deps.store.get(this.#clientKey))?.discovery;
   }
 
   /**
@@ -209,7 +252,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
   async describe(): Promise<TokenState> {
     const stored = await this.#stored();
     const tokens = stored?.tokens;
-    const issuer = stored?.discovery?.authorizationServerUrl;
+    const issuer = (await this.#deps.store.get(this.#clientKey))?.discovery?.authorizationServerUrl;
     if (!tokens) return { state: "needs authorization", ...(issuer && { issuer }) };
     const expiresAt = tokens.expiresAt;
     const expired = expiresAt !== undefined && expiresAt <= Date.now();

@@ -1,0 +1,329 @@
+/**
+ * Per-principal upstream credentials (auth.oauth.perPrincipal) against a real authorization server
+ * (oidc-provider) and an MCP server that validates its tokens: two API-key principals of one gateway, each
+ * connecting its own account through the gateway's consent routes, each call reaching the upstream with the
+ * caller's own token and never another principal's.
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  ElicitationCompleteNotificationSchema,
+  ElicitRequestSchema,
+} from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
+import {
+  type AuthServer,
+  consentInBrowser,
+  type ProtectedMcp,
+  startAuthServer,
+  startProtectedMcp,
+} from "../fixtures/oauth.ts";
+import {
+  eventually,
+  type GatewayProcess,
+  type InProcessGateway,
+  NODE,
+  ROOT,
+  spawnGateway,
+  startGateway,
+  textOf,
+  writeConfig,
+} from "../helpers/gateway.ts";
+
+const KEY_A = "key-of-principal-a-0123456789";
+const KEY_B = "key-of-principal-b-0123456789";
+const KEY_C = "key-of-principal-c-0123456789";
+
+let as: AuthServer;
+let mcp: ProtectedMcp;
+let gateway: GatewayProcess;
+let configFile: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  let resource = "";
+  let issuer = "";
+  as = await startAuthServer({ resource: () => resource });
+  issuer = as.issuer;
+  mcp = await startProtectedMcp(() => issuer);
+  resource = mcp.url;
+});
+
+afterAll(async () => {
+  await mcp?.close();
+  await as?.close();
+});
+
+async function connectAs(key: string, url = gateway.url): Promise<Client> {
+  const client = new Client({ name: "per-principal-test", version: "1.0.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+/** `toolgate ARGS` as a person runs it. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, [join(ROOT, "src/main.ts"), ...args], { cwd: dirname(configFile) });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c;
+    });
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The consent URL an isError result names. */
+function authorizeUrl(result: unknown): URL {
+  const url = /(http\S+\/oauth\/upstreams\/p\/authorize\?ticket=\S+)/.exec(textOf(result))?.[1];
+  if (!url) throw new Error(`no authorize URL in ${textOf(result)}`);
+  return new URL(url);
+}
+
+describe("an upstream with per-principal credentials", () => {
+  let a: Client;
+  let b: Client;
+  let urlA: URL;
+
+  beforeAll(async () => {
+    configFile = await writeConfig({
+      mcpServers: { p: { url: mcp.url, auth: { oauth: { perPrincipal: true } } } },
+      upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "a", key: KEY_A },
+            { id: "b", key: KEY_B },
+            { id: "c", key: KEY_C },
+          ],
+        },
+      },
+    });
+    gateway = await spawnGateway(configFile);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await gateway?.stop();
+  });
+
+  it("answers a principal without a token with an isError naming where to connect its account", async () => {
+    a = await connectAs(KEY_A);
+    const result = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('upstream "p" needs your own account: open');
+    urlA = authorizeUrl(result);
+    expect(urlA.origin).toBe(gateway.base);
+    const meta = (result._meta as Record<string, { authorizeUrl?: string }>)["toolgate/error"];
+    expect(meta?.authorizeUrl).toBe(urlA.href);
+    expect(mcp.callers).toEqual([]);
+  });
+
+  it("refuses to start consent without a valid ticket or credentials", async () => {
+    const bare = await fetch(`${gateway.base}/oauth/upstreams/p/authorize`, { redirect: "manual" });
+    expect(bare.status).toBe(401);
+    const forged = new URL(urlA);
+    forged.searchParams.set("ticket", `${urlA.searchParams.get("ticket")?.split(".")[0]}.forged`);
+    const refused = await fetch(forged, { redirect: "manual" });
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain("not valid");
+    const callback = await fetch(`${gateway.base}/oauth/callback?state=made-up&code=x`);
+    expect(callback.status).toBe(400);
+  });
+
+  it("connects A's account through the browser; A's calls reach the upstream with A's token", async () => {
+    const page = await consentInBrowser(urlA, { account: "alice" });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('your account at upstream "p" is connected');
+    // The catalog comes from the first connected principal's connection.
+    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "p__whoami"), 15_000);
+    const result = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toBe("alice");
+    expect(mcp.callers).toEqual(["alice"]);
+  });
+
+  it("gives B its own authorize URL and never A's token", async () => {
+    b = await connectAs(KEY_B);
+    expect((await b.listTools()).tools.some((t) => t.name === "p__whoami")).toBe(true);
+    const result = await b.callTool({ name: "p__whoami", arguments: {} });
+    expect(result.isError).toBe(true);
+    const urlB = authorizeUrl(result);
+    expect(urlB.searchParams.get("ticket")).not.toBe(urlA.searchParams.get("ticket"));
+    // B's call never reached the upstream (no call under A's token either).
+    expect(mcp.callers).toEqual(["alice"]);
+
+    const page = await consentInBrowser(urlB, { account: "bob" });
+    expect(page.text).toContain("is connected");
+    const asB = await b.callTool({ name: "p__whoami", arguments: {} });
+    expect(textOf(asB)).toBe("bob");
+    const asA = await a.callTool({ name: "p__whoami", arguments: {} });
+    expect(textOf(asA)).toBe("alice");
+    expect(mcp.callers).toEqual(["alice", "bob", "alice"]);
+  });
+
+  it("asks a client with URL-mode elicitation to open the consent URL, then runs the call as that principal", async () => {
+    const c = new Client(
+      { name: "per-principal-test", version: "1.0.0" },
+      { capabilities: { elicitation: { url: {} } } },
+    );
+    const asked: Array<{ mode?: string; url?: string; elicitationId?: string }> = [];
+    const completed: string[] = [];
+    let consent: Promise<unknown> = Promise.resolve();
+    c.setRequestHandler(ElicitRequestSchema, async (request) => {
+      const params = request.params as { mode?: string; url?: string; elicitationId?: string };
+      asked.push(params);
+      // The person opens the link; the client answers at once, as URL mode has it.
+      consent = consentInBrowser(new URL(String(params.url)), { account: "erin" });
+      return { action: "accept" };
+    });
+    c.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+      completed.push(n.params.elicitationId);
+    });
+    await c.connect(
+      new StreamableHTTPClientTransport(new URL(gateway.url), {
+        requestInit: { headers: { authorization: `Bearer ${KEY_C}` } },
+      }),
+    );
+    clients.push(c);
+    const result = await c.callTool({ name: "p__whoami", arguments: {} });
+    await consent;
+    expect(textOf(result)).toBe("erin");
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.mode).toBe("url");
+    expect(asked[0]?.url).toMatch(/\/oauth\/upstreams\/p\/authorize\?ticket=/);
+    await eventually(async () => completed.length > 0);
+    expect(completed).toEqual([asked[0]?.elicitationId]);
+  });
+
+  it("steps up per principal: a call needing a wider scope names the caller's own consent URL", async () => {
+    const refused = await a.callTool({ name: "p__admin", arguments: {} });
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toContain("needs a scope toolgate was not granted; open http");
+    const url = authorizeUrl(refused);
+    const page = await consentInBrowser(url, { account: "alice" });
+    expect(page.text).toContain("is connected");
+    expect(textOf(await a.callTool({ name: "p__admin", arguments: {} }))).toBe("admin for alice");
+    // B's grant is B's own: still without the admin scope.
+    const asB = await b.callTool({ name: "p__admin", arguments: {} });
+    expect(asB.isError).toBe(true);
+    expect(authorizeUrl(asB).searchParams.get("ticket")).not.toBe(url.searchParams.get("ticket"));
+  });
+
+  it("lists the upstream as per principal, and logs one principal out without touching another", async () => {
+    const status = await runCli(["auth", "status", "--json", "--config", configFile]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual([
+      {
+        upstream: "p",
+        url: mcp.url,
+        state: "per principal",
+        catalogPrincipal: "apiKey:a",
+        issuer: as.issuer,
+      },
+    ]);
+    expect(status.stdout).not.toMatch(/access_token|refresh_token/);
+    const refused = await runCli(["auth", "login", "p", "--config", configFile]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("/oauth/upstreams/p/authorize");
+
+    const logout = await runCli(["auth", "logout", "p", "--principal", "apiKey:b", "--config", configFile]);
+    expect(logout.code).toBe(0);
+    const again = await eventually(async () => {
+      const result = await b.callTool({ name: "p__whoami", arguments: {} });
+      return textOf(result).includes("/oauth/upstreams/p/authorize?ticket=") ? result : undefined;
+    });
+    expect(again?.isError).toBe(true);
+    expect(textOf(await a.callTool({ name: "p__whoami", arguments: {} }))).toBe("alice");
+  });
+
+  it("stores each principal's tokens under its own key, beside one shared client registration", async () => {
+    const store = new FileCredentialStore(join(dirname(configFile), ".toolgate"), undefined);
+    const shared = await store.get(`p ${mcp.url}`);
+    const ofA = await store.get(`p ${mcp.url} principal apiKey:a`);
+    const ofB = await store.get(`p ${mcp.url} principal apiKey:c`);
+    expect(shared?.client?.client_id).toBeTruthy();
+    expect(shared?.tokens).toBeUndefined();
+    expect(shared?.catalogPrincipal).toBe("apiKey:a");
+    expect(ofA?.tokens?.access_token).toBeTruthy();
+    expect(ofB?.tokens?.access_token).toBeTruthy();
+    expect(ofA?.tokens?.access_token).not.toBe(ofB?.tokens?.access_token);
+    // C uses the shared registration; A registered its own for the step-up.
+    expect(ofB?.client).toBeUndefined();
+    expect(ofA?.client?.client_id).toBeTruthy();
+    expect(ofA?.client?.client_id).not.toBe(shared?.client?.client_id);
+  });
+});
+
+describe("the pool of per-principal connections", () => {
+  let gw: InProcessGateway;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
+    gw = await startGateway({
+      gateway: { stateDir },
+      mcpServers: {
+        q: { url: mcp.url, auth: { oauth: { perPrincipal: true, maxConnections: 1, idleTimeoutMs: 5000 } } },
+      },
+      upstreams: { q: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "a", key: KEY_A },
+            { id: "b", key: KEY_B },
+          ],
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  /** Consent started with the same credentials as /mcp (no ticket), as a client with a browser would. */
+  async function consentWithKey(key: string, account: string): Promise<void> {
+    const start = await fetch(`${gw.base}/oauth/upstreams/q/authorize`, {
+      headers: { authorization: `Bearer ${key}` },
+      redirect: "manual",
+    });
+    expect(start.status).toBe(302);
+    const page = await consentInBrowser(new URL(String(start.headers.get("location"))), { account });
+    expect(page.text).toContain("is connected");
+  }
+
+  it("keeps at most maxConnections open, reopens an evicted one on demand, and closes idle ones", async () => {
+    const pool = gw.gateway.principals;
+    await consentWithKey(KEY_A, "carol");
+    await consentWithKey(KEY_B, "dave");
+    const a = await connectAs(KEY_A, gw.url);
+    const b = await connectAs(KEY_B, gw.url);
+    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
+    expect(pool?.size("q")).toBe(1);
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
+    expect(pool?.size("q")).toBe(1);
+    expect(gw.gateway.snapshot().upstreams.find((u) => u.name === "q")?.principalConnections).toBe(1);
+    // A's connection was evicted for B's: the next call opens a new one, still with A's own token.
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
+    expect(pool?.size("q")).toBe(1);
+    // Unused past idleTimeoutMs (5 s, long enough that no call above outlives it): closed.
+    await eventually(async () => pool?.size("q") === 0, 15_000);
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
+  });
+});
