@@ -140,8 +140,9 @@ export class Telemetry {
   readonly #attempts = new WeakMap<Span, Span>();
   readonly #breakers = new Map<string, BreakerState>();
   readonly #upstreams = new Map<string, { up: boolean; restarts: number; readySince?: number }>();
-  /** Public tool and prompt names of the catalog (`tool:NAME`, `prompt:NAME`). */
-  #known = new Set<string>();
+  /** Public tool and prompt names of the catalog. */
+  #knownTools = new Set<string>();
+  #knownPrompts = new Set<string>();
   /**
    * Attempts running and calls queued per tool and upstream, observed by the metric reader when it
    * collects: counting them with up-down counters hashed their labels twice per attempt.
@@ -357,10 +358,8 @@ export class Telemetry {
    */
   catalogChanged(catalog: CatalogSnapshot): void {
     this.history.retain(new Set(catalog.tools.map((t) => t.name)));
-    this.#known = new Set([
-      ...catalog.tools.map((t) => `tool:${t.name}`),
-      ...catalog.prompts.map((p) => `prompt:${p}`),
-    ]);
+    this.#knownTools = new Set(catalog.tools.map((t) => t.name));
+    this.#knownPrompts = new Set(catalog.prompts);
     for (const { name: tool, upstream } of catalog.tools) {
       if (!this.#seed(`tool:${tool}\u0000${upstream}`)) continue;
       const labels: Attributes = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
@@ -525,17 +524,15 @@ export class Telemetry {
    * to spans. (The spans keep what the client sent.)
    */
   #bounded(method: string, attributes: Attributes): Attributes {
-    const bounded: Attributes = { ...attributes };
+    const bounded: Attributes = {};
+    for (const key in attributes) if (key !== N.ATTR_MCP_RESOURCE_URI) bounded[key] = attributes[key];
     if (!MCP_METHODS.has(method)) bounded[N.ATTR_MCP_METHOD_NAME] = OTHER_METHOD;
-    delete bounded[N.ATTR_MCP_RESOURCE_URI];
-    for (const [attribute, kind] of [
-      [N.ATTR_GEN_AI_TOOL_NAME, "tool"],
-      [N.ATTR_GEN_AI_PROMPT_NAME, "prompt"],
-    ] as const) {
-      const name = bounded[attribute];
-      if (name !== undefined && !this.#known.has(`${kind}:${String(name)}`))
-        bounded[attribute] = UNKNOWN_TARGET;
-    }
+    const tool = bounded[N.ATTR_GEN_AI_TOOL_NAME];
+    if (tool !== undefined && !this.#knownTools.has(String(tool)))
+      bounded[N.ATTR_GEN_AI_TOOL_NAME] = UNKNOWN_TARGET;
+    const prompt = bounded[N.ATTR_GEN_AI_PROMPT_NAME];
+    if (prompt !== undefined && !this.#knownPrompts.has(String(prompt)))
+      bounded[N.ATTR_GEN_AI_PROMPT_NAME] = UNKNOWN_TARGET;
     return bounded;
   }
 
