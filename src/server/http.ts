@@ -7,11 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import {
-  type JSONRPCMessage,
-  JSONRPCMessageSchema,
-  type JSONRPCRequest,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage, JSONRPCRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
@@ -21,6 +17,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
+import { toJsonRpcMessage } from "./jsonrpc-message.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
 import type { SessionSealer } from "./session-seal.ts";
 import {
@@ -262,9 +259,9 @@ export class HttpServer {
     const raw: unknown[] = batch ? (body as unknown[]) : [body];
     const messages: JSONRPCMessage[] = [];
     for (const m of raw) {
-      const checked = JSONRPCMessageSchema.safeParse(m);
-      if (!checked.success) break;
-      messages.push(checked.data);
+      const message = toJsonRpcMessage(m);
+      if (!message) break;
+      messages.push(message);
     }
     if (messages.length === 0 || messages.length < raw.length) {
       refuse(

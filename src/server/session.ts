@@ -25,6 +25,7 @@ import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
 import { type ModernFace, modernWireError } from "./eras/modern.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
+import { deliverDirectly } from "./sdk-delivery.ts";
 import { taskRequest, wireTask } from "./task-wire.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
@@ -144,7 +145,8 @@ export class GatewaySession implements Caller {
   }
 
   connect(transport: Transport): Promise<void> {
-    return this.server.connect(enforceMessageLimits(transport, this.#deps.limits, this.#overLimit));
+    const limited = enforceMessageLimits(transport, this.#deps.limits, this.#overLimit);
+    return this.server.connect(deliverDirectly(limited, this.server as never));
   }
 
   /** A message refused at the edge: logged, and a request is counted like any failed request. */

@@ -5,14 +5,10 @@
 import { randomUUID } from "node:crypto";
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import {
-  type JSONRPCMessage,
-  JSONRPCMessageSchema,
-  type MessageExtraInfo,
-  type RequestInfo,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage, MessageExtraInfo, RequestInfo } from "@modelcontextprotocol/sdk/types.js";
 import { type RawData, WebSocket } from "ws";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
+import { toJsonRpcMessage } from "./jsonrpc-message.ts";
 
 /** The subprotocol the SDK's `WebSocketClientTransport` requests. */
 export const MCP_SUBPROTOCOL = "mcp";
@@ -148,12 +144,12 @@ export class WebSocketServerTransport implements Transport {
       this.#reject(RpcCode.ParseError, `the frame is not valid JSON: ${(err as Error).message}`);
       return;
     }
-    const parsed = JSONRPCMessageSchema.safeParse(json);
-    if (!parsed.success) {
+    const message = toJsonRpcMessage(json);
+    if (!message) {
       this.#reject(RpcCode.InvalidRequest, "the frame is not a JSON-RPC 2.0 message", idOf(json));
       return;
     }
-    this.onmessage?.(parsed.data, this.#extra);
+    this.onmessage?.(message, this.#extra);
   }
 
   /**

@@ -1,5 +1,5 @@
 /** Every metric instrument of the gateway, created once from a Meter (the hot path only records). */
-import type { Counter, Histogram, Meter, UpDownCounter } from "@opentelemetry/api";
+import type { Counter, Histogram, Meter, ObservableUpDownCounter, UpDownCounter } from "@opentelemetry/api";
 import * as N from "./names.ts";
 
 export interface Instruments {
@@ -12,8 +12,9 @@ export interface Instruments {
   callDuration: Histogram;
   requestSize: Histogram;
   responseSize: Histogram;
-  inFlight: UpDownCounter;
-  queued: UpDownCounter;
+  /** Observed when metrics are collected (the counts live in Telemetry): no label hashing per attempt. */
+  inFlight: ObservableUpDownCounter;
+  queued: ObservableUpDownCounter;
   retries: Counter;
   fallbacks: Counter;
   timeouts: Counter;
@@ -67,10 +68,10 @@ export function createInstruments(meter: Meter): Instruments {
     callDuration: seconds(N.METRIC_CALL_DURATION, "Duration of tool calls through the policy pipeline."),
     requestSize: bytes(N.METRIC_CALL_REQUEST_SIZE, "Size of tool call arguments."),
     responseSize: bytes(N.METRIC_CALL_RESPONSE_SIZE, "Size of tool call results."),
-    inFlight: meter.createUpDownCounter(N.METRIC_CALLS_IN_FLIGHT, {
+    inFlight: meter.createObservableUpDownCounter(N.METRIC_CALLS_IN_FLIGHT, {
       description: "Attempts running now (holding their slots, not queued).",
     }),
-    queued: meter.createUpDownCounter(N.METRIC_CALLS_QUEUED, {
+    queued: meter.createObservableUpDownCounter(N.METRIC_CALLS_QUEUED, {
       description: "Calls waiting for a concurrency slot.",
     }),
     retries: meter.createCounter(N.METRIC_RETRIES, { description: "Retries scheduled." }),

@@ -148,8 +148,14 @@ export class Telemetry {
   readonly #attempts = new WeakMap<Span, Span>();
   readonly #breakers = new Map<string, BreakerState>();
   readonly #upstreams = new Map<string, { up: boolean; restarts: number; readySince?: number }>();
-  /** Public tool and prompt names of the catalog (`tool:NAME`, `prompt:NAME`). */
-  #known = new Set<string>();
+  /** Public tool and prompt names of the catalog. */
+  #knownTools = new Set<string>();
+  #knownPrompts = new Set<string>();
+  /**
+   * Attempts running and calls queued per tool and upstream, observed by the metric reader when it
+   * collects: counting them with up-down counters hashed their labels twice per attempt.
+   */
+  readonly #load = new Map<string, { labels: Attributes; inFlight: number; queued: number }>();
   /** Series already created at zero, so a catalog rebuild does not add them again. */
   readonly #seeded = new Set<string>();
 
@@ -249,24 +255,27 @@ export class Telemetry {
       });
       return;
     }
+    // Every attempt has these two: they allocate nothing unless tracing.
+    if (event.type === "attemptStart") {
+      this.#running(event, 1);
+      this.#startAttempt(event, event.attempt);
+      return;
+    }
+    if (event.type === "attemptEnd") {
+      this.#running(event, -1);
+      this.#endAttempt(event.outcome, event.errorCode);
+      return;
+    }
     // One label object per event, shared by its metrics (the SDK keeps it: never mutate it).
     const labels: Attributes = { [N.ATTR_TOOL]: event.tool, [N.ATTR_UPSTREAM]: event.upstream };
     switch (event.type) {
-      case "attemptStart":
-        this.#running(event, labels, 1);
-        this.#startAttempt(labels, event.attempt);
-        return;
-      case "attemptEnd":
-        this.#running(event, labels, -1);
-        this.#endAttempt(event.outcome, event.errorCode);
-        return;
       case "queued":
-        this.#running(event, labels, -1);
-        this.#waiting(event, labels, 1);
+        this.#running(event, -1);
+        this.#waiting(event, 1);
         return;
       case "dequeued":
-        this.#waiting(event, labels, -1);
-        this.#running(event, labels, 1);
+        this.#waiting(event, -1);
+        this.#running(event, 1);
         this.#m.queueWait.record(event.waitMs / 1000, labels);
         this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead });
         return;
@@ -279,8 +288,8 @@ export class Telemetry {
           });
           return;
         }
-        this.#waiting(event, labels, -1);
-        this.#running(event, labels, 1);
+        this.#waiting(event, -1);
+        this.#running(event, 1);
         this.#m.queueWait.record(event.waitMs / 1000, labels);
         this.#waitSpan(N.SPAN_QUEUE_WAIT, event.waitMs, { [N.ATTR_SCOPE]: event.bulkhead }, event.code);
         return;
@@ -357,10 +366,8 @@ export class Telemetry {
    */
   catalogChanged(catalog: CatalogSnapshot): void {
     this.history.retain(new Set(catalog.tools.map((t) => t.name)));
-    this.#known = new Set([
-      ...catalog.tools.map((t) => `tool:${t.name}`),
-      ...catalog.prompts.map((p) => `prompt:${p}`),
-    ]);
+    this.#knownTools = new Set(catalog.tools.map((t) => t.name));
+    this.#knownPrompts = new Set(catalog.prompts);
     for (const { name: tool, upstream } of catalog.tools) {
       if (!this.#seed(`tool:${tool}\u0000${upstream}`)) continue;
       const labels: Attributes = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
@@ -372,8 +379,7 @@ export class Telemetry {
           [N.ATTR_ERROR_CLASS]: new GatewayError(code, "").errorClass,
         });
       }
-      this.#m.inFlight.add(0, labels);
-      this.#m.queued.add(0, labels);
+      this.#loadOf(tool, upstream);
       this.#m.retries.add(0, labels);
       for (const scope of ["attempt", "call"]) this.#m.timeouts.add(0, { ...labels, [N.ATTR_SCOPE]: scope });
     }
@@ -526,46 +532,56 @@ export class Telemetry {
    * to spans. (The spans keep what the client sent.)
    */
   #bounded(method: string, attributes: Attributes): Attributes {
-    const bounded: Attributes = { ...attributes };
+    const bounded: Attributes = {};
+    for (const key in attributes) if (key !== N.ATTR_MCP_RESOURCE_URI) bounded[key] = attributes[key];
     if (!MCP_METHODS.has(method)) bounded[N.ATTR_MCP_METHOD_NAME] = OTHER_METHOD;
-    delete bounded[N.ATTR_MCP_RESOURCE_URI];
-    for (const [attribute, kind] of [
-      [N.ATTR_GEN_AI_TOOL_NAME, "tool"],
-      [N.ATTR_GEN_AI_PROMPT_NAME, "prompt"],
-    ] as const) {
-      const name = bounded[attribute];
-      if (name !== undefined && !this.#known.has(`${kind}:${String(name)}`))
-        bounded[attribute] = UNKNOWN_TARGET;
-    }
+    const tool = bounded[N.ATTR_GEN_AI_TOOL_NAME];
+    if (tool !== undefined && !this.#knownTools.has(String(tool)))
+      bounded[N.ATTR_GEN_AI_TOOL_NAME] = UNKNOWN_TARGET;
+    const prompt = bounded[N.ATTR_GEN_AI_PROMPT_NAME];
+    if (prompt !== undefined && !this.#knownPrompts.has(String(prompt)))
+      bounded[N.ATTR_GEN_AI_PROMPT_NAME] = UNKNOWN_TARGET;
     return bounded;
   }
 
-  #running(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
-    this.#m.inFlight.add(delta, labels);
+  #loadOf(tool: string, upstream: string): { labels: Attributes; inFlight: number; queued: number } {
+    const key = `${tool}\u0000${upstream}`;
+    let load = this.#load.get(key);
+    if (!load) {
+      load = { labels: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream }, inFlight: 0, queued: 0 };
+      this.#load.set(key, load);
+    }
+    return load;
+  }
+
+  #running(call: { tool: string; upstream: string }, delta: number): void {
+    this.#loadOf(call.tool, call.upstream).inFlight += delta;
     this.stats.adjust(call.tool, call.upstream, "inFlight", delta);
     this.history.gauge(call.tool, "inFlight", delta);
   }
 
-  #waiting(call: { tool: string; upstream: string }, labels: Attributes, delta: number): void {
-    this.#m.queued.add(delta, labels);
+  #waiting(call: { tool: string; upstream: string }, delta: number): void {
+    this.#loadOf(call.tool, call.upstream).queued += delta;
     this.stats.adjust(call.tool, call.upstream, "queued", delta);
     this.history.gauge(call.tool, "queued", delta);
   }
 
-  #startAttempt(labels: Attributes, attempt: number): void {
+  #startAttempt(call: { tool: string; upstream: string }, attempt: number): void {
     if (!this.#tracing) return;
     const ctx = context.active();
-    const call = trace.getSpan(ctx);
-    if (!call?.isRecording()) return;
-    const span = this.#tracer.startSpan(
-      N.SPAN_ATTEMPT,
-      { attributes: { ...labels, [N.ATTR_ATTEMPT]: attempt } },
-      ctx,
-    );
-    this.#attempts.set(call, span);
+    const parent = trace.getSpan(ctx);
+    if (!parent?.isRecording()) return;
+    const attributes = {
+      [N.ATTR_TOOL]: call.tool,
+      [N.ATTR_UPSTREAM]: call.upstream,
+      [N.ATTR_ATTEMPT]: attempt,
+    };
+    const span = this.#tracer.startSpan(N.SPAN_ATTEMPT, { attributes }, ctx);
+    this.#attempts.set(parent, span);
   }
 
   #endAttempt(outcome: "success" | "toolError" | "error", errorCode: ErrorCode | undefined): void {
+    if (!this.#tracing) return;
     const call = trace.getSpan(context.active());
     const span = call && this.#attempts.get(call);
     if (!call || !span) return;
@@ -647,6 +663,12 @@ export class Telemetry {
   }
 
   #observeGauges(meter: Meter): void {
+    this.#m.inFlight.addCallback((result) => {
+      for (const { labels, inFlight } of this.#load.values()) result.observe(inFlight, labels);
+    });
+    this.#m.queued.addCallback((result) => {
+      for (const { labels, queued } of this.#load.values()) result.observe(queued, labels);
+    });
     meter
       .createObservableGauge(N.METRIC_BREAKER_STATE, {
         description: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",

@@ -1,0 +1,47 @@
+/**
+ * Validation of one incoming JSON-RPC message against the SDK's `JSONRPCMessageSchema`, with a plain check
+ * first for the shape nearly every message has (a request or notification whose envelope holds only
+ * `jsonrpc`, `id`, `method`, `params`). That check accepts only what the schema accepts and passes the
+ * parsed object on as it is (zod would copy it); anything else (responses, unusual `_meta`, invalid
+ * messages) goes to zod, which decides and words the error as before.
+ */
+import {
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  RELATED_TASK_META_KEY,
+} from "@modelcontextprotocol/sdk/types.js";
+
+/** The message, or undefined when it is not a valid JSON-RPC 2.0 message. */
+export function toJsonRpcMessage(value: unknown): JSONRPCMessage | undefined {
+  if (isPlainRequestOrNotification(value)) return value;
+  const checked = JSONRPCMessageSchema.safeParse(value);
+  return checked.success ? checked.data : undefined;
+}
+
+/** Certainly a request or notification as the schema (strict envelope, loose params) accepts it. */
+function isPlainRequestOrNotification(value: unknown): value is JSONRPCMessage {
+  if (!isObject(value)) return false;
+  for (const key in value) {
+    if (key !== "jsonrpc" && key !== "id" && key !== "method" && key !== "params") return false;
+  }
+  if (value.jsonrpc !== "2.0" || typeof value.method !== "string") return false;
+  if ("id" in value && !isId(value.id)) return false;
+  if (!("params" in value)) return true;
+  const { params } = value;
+  if (!isObject(params)) return false;
+  if (!("_meta" in params)) return true;
+  const meta = params._meta;
+  if (!isObject(meta)) return false;
+  // The related-task key has a schema of its own: left to zod.
+  if (RELATED_TASK_META_KEY in meta) return false;
+  return !("progressToken" in meta) || isId(meta.progressToken);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A request id or progress token: a string or an integer. */
+function isId(value: unknown): boolean {
+  return typeof value === "string" || Number.isSafeInteger(value);
+}
