@@ -6,8 +6,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createGateway } from "../src/app.ts";
-import { runBatch } from "../src/batch.ts";
 import { resolveConfig } from "../src/config/load.ts";
+import { runBatch } from "../src/tasks/batch.ts";
 import { silentLogger } from "../src/telemetry/log.ts";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "1000" } } });

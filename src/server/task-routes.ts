@@ -8,9 +8,9 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { parseBatch } from "../batch.ts";
 import { ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { Caller, RequestContext } from "../router/router.ts";
+import { parseBatch } from "../tasks/batch.ts";
 import type { TaskService } from "../tasks/tasks.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { Guard } from "./guard.ts";

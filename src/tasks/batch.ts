@@ -5,7 +5,7 @@
  * Calls start in priority order (higher first) with at most `parallel` in flight; the priority also
  * orders them in the tools' queues.
  */
-import { toWire } from "./errors.ts";
+import { toWire } from "../errors.ts";
 
 export interface BatchCall {
   line: number;
