@@ -14,6 +14,7 @@ import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/tran
 import type { McpTransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
 import { upstreamFetch } from "./http-client.ts";
+import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
 
@@ -76,6 +77,7 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
       // The SDK hands out the stderr stream before start(), so no early output is lost.
       const stderr = transport.stderr;
       if (stderr) pipeLines(stderr, hooks.onStderr);
+      closeWithProcessTree(transport);
       return transport;
     }
     case "http":
