@@ -13,6 +13,7 @@
  * time (at once when nothing on it could be resumed), is sent `notifications/cancelled` for them on its
  * behalf, so its upstream calls stop.
  */
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -75,6 +76,11 @@ export class StreamableHttpServerTransport implements Transport {
   /** Streams by id, while they may still get events (for resumption). */
   readonly #streams = new Map<string, Exchange>();
   #streamCount = 0;
+  /**
+   * Makes this transport's stream ids unique: a session rebuilt on another replica (or after a restart)
+   * counts its streams from 1 again, and a shared event store must not mix them with the first ones.
+   */
+  readonly #streamTag = randomBytes(4).toString("hex");
 
   constructor(sessionId: string, store?: EventStore) {
     this.sessionId = sessionId;
@@ -266,7 +272,7 @@ export class StreamableHttpServerTransport implements Transport {
     if (exchange.sse) return;
     exchange.sse = true;
     if (this.#store) {
-      exchange.streamId = `${this.sessionId}_${++this.#streamCount}`;
+      exchange.streamId = `${this.sessionId}_${this.#streamTag}${++this.#streamCount}`;
       this.#streams.set(exchange.streamId, exchange);
     }
     const { res } = exchange;
