@@ -9,6 +9,7 @@
  * `update` a merge done by Redis, atomic against another replica's update of other fields. Two Lua scripts:
  * `put` must check the bound and make room in one step, `update` must not revive an expired record.
  */
+import { ErrorCode, GatewayError } from "../errors.ts";
 import type { RedisAccess } from "../stores/redis.ts";
 import type { TaskRecord } from "./model.ts";
 import type { TaskStore } from "./store.ts";
@@ -67,8 +68,22 @@ export class RedisTaskStore implements TaskStore {
     this.#update = (...args) => (commands.tgTaskUpdate as Script).apply(client, args);
   }
 
+  /** Redis away: the task request fails with a message that says so (nothing else can answer for the record). */
+  readonly #run = async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      return await this.#redis.run(command);
+    } catch (err) {
+      throw new GatewayError(
+        ErrorCode.Internal,
+        `the shared task store is unreachable (${(err as Error).message}); tasks work again once Redis answers`,
+        { policy: "cluster.redis" },
+      );
+    }
+  };
+
   async put(record: TaskRecord): Promise<boolean> {
-    const { key, run } = this.#redis;
+    const { key } = this.#redis;
+    const run = this.#run;
     const prefix = key("");
     const stored = await run(() =>
       this.#put(
@@ -88,12 +103,14 @@ export class RedisTaskStore implements TaskStore {
   }
 
   async get(key: string): Promise<TaskRecord | undefined> {
-    const { client, key: k, run } = this.#redis;
+    const { client, key: k } = this.#redis;
+    const run = this.#run;
     return recordOf(await run(() => client.hgetall(k(`task:${key}`))));
   }
 
   async update(key: string, patch: Partial<TaskRecord>): Promise<TaskRecord | undefined> {
-    const { key: k, run } = this.#redis;
+    const { key: k } = this.#redis;
+    const run = this.#run;
     const pairs = fields(patch);
     if (pairs.length === 0) return this.get(key);
     const reply = (await run(() => this.#update(1, k(`task:${key}`), ...pairs))) as string[] | null;
@@ -104,7 +121,8 @@ export class RedisTaskStore implements TaskStore {
   }
 
   async list(principalId: string): Promise<TaskRecord[]> {
-    const { client, key, run } = this.#redis;
+    const { client, key } = this.#redis;
+    const run = this.#run;
     const index = key(`tasks:${principalId}`);
     const keys = await run(async () => {
       await client.zremrangebyscore(index, "-inf", Date.now());
@@ -116,7 +134,8 @@ export class RedisTaskStore implements TaskStore {
   }
 
   async delete(recordKey: string): Promise<void> {
-    const { client, key, run } = this.#redis;
+    const { client, key } = this.#redis;
+    const run = this.#run;
     const record = await this.get(recordKey);
     await run(() =>
       Promise.all([

@@ -115,7 +115,7 @@ describe.skipIf(!HAS_REDIS)("shared stores on a real redis-server", () => {
       await eventually(async () => (await reader.after("u_1", "u_1_0")) === undefined, 10_000);
     });
 
-    it("falls back to the replica's own memory while Redis is away, and shares again when it is back", async () => {
+    it("falls back to the replica's own memory while Redis is away (tasks fail with a clear error), and shares again when it is back", async () => {
       const p = next();
       const store = new RedisEventStore(under(a, p));
       await store.append("v_1", "v_1_0", "");
@@ -126,6 +126,10 @@ describe.skipIf(!HAS_REDIS)("shared stores on a real redis-server", () => {
         // Appends fail on Redis (the transport ignores that) but the replica still holds the stream.
         await expect(store.append("v_1", "v_1_2", '{"n":2}')).rejects.toBeInstanceOf(StoreUnavailable);
         expect((await store.after("v_1", "v_1_0"))?.map((e) => e.id)).toEqual(["v_1_1", "v_1_2"]);
+        // Task records have no local copy: the request fails and says why.
+        const tasks = new RedisTaskStore(under(a, p), { maxTasks: () => 10 });
+        await expect(tasks.get("gateway:1")).rejects.toThrow(/shared task store is unreachable/);
+        await expect(tasks.put(record("gateway:1"))).rejects.toThrow(/shared task store is unreachable/);
       } finally {
         await redis.resume();
       }
