@@ -174,6 +174,30 @@ describe.skipIf(!HAS_REDIS)("two replicas sharing Redis: streams and tasks move"
     expect(new Set(seqs).size).toBe(seqs.length);
   }, 60_000);
 
+  it("carries the session's GET stream on replica B when the client resumes it there", async () => {
+    const [a, b] = replicas as [GatewayProcess, GatewayProcess];
+    const session = await rawSession(a.url, AUTH);
+    const sse = { ...session.headers, accept: "text/event-stream" };
+    const cut = new AbortController();
+    const standalone = await fetch(a.url, { method: "GET", headers: sse, signal: cut.signal });
+    expect(standalone.status).toBe(200);
+    const primed = await readEvents(standalone, (events) => events.some((e) => e.id), cut);
+    const lastEventId = String(primed[0]?.id);
+
+    const resumed = new AbortController();
+    const onB = await fetch(b.url, {
+      method: "GET",
+      headers: { ...sse, "last-event-id": lastEventId },
+      signal: resumed.signal,
+    });
+    expect(onB.status).toBe(200);
+    // It stays open as the session's GET stream on B: a second one is refused there.
+    const second = await fetch(b.url, { method: "GET", headers: sse });
+    expect(second.status).toBe(409);
+    await second.body?.cancel();
+    resumed.abort();
+  });
+
   it("refuses on replica B a Last-Event-ID the store never held", async () => {
     const [a, b] = replicas as [GatewayProcess, GatewayProcess];
     const session = await rawSession(a.url, AUTH);
