@@ -85,14 +85,17 @@ export class MemoryEventStore implements EventStore {
   }
 }
 
-/** The held events after `lastEventId`; undefined when that point was dropped (or nothing is held). */
+/** The held events after `lastEventId`; undefined when that point was dropped, events are missing, or none are held. */
 export function eventsAfter(events: StoredEvent[], lastEventId: string): StoredEvent[] | undefined {
   if (events.length === 0) return undefined;
   const seq = sequence(lastEventId);
   // The last event the client saw must still be held (or immediately precede the oldest one held).
   const first = events[0] ? sequence(events[0].id) : Number.POSITIVE_INFINITY;
   if (seq < first - 1) return undefined;
-  return events.filter((e) => sequence(e.id) > seq);
+  const missed = events.filter((e) => sequence(e.id) > seq);
+  // A gap (events a shared store failed to record) cannot be replayed without loss.
+  if (missed.some((e, i) => sequence(e.id) !== seq + 1 + i)) return undefined;
+  return missed;
 }
 
 /** `<streamId>_<seq>` → streamId. */

@@ -105,6 +105,22 @@ describe.skipIf(!HAS_REDIS)("shared stores on a real redis-server", () => {
       expect(await reader.after("t_1", "t_1_2")).toBeUndefined();
     });
 
+    it("refuses to replay across a gap (events Redis missed) unless the replica's own memory has them", async () => {
+      const p = next();
+      const { client } = a.access;
+      // What Redis holds after an outage in the middle of a stream: event 2 never got there.
+      await client.rpush(`${p}events:g_1`, "g_1_0\n", 'g_1_1\n{"n":1}', 'g_1_3\n{"n":3}');
+      const other = new RedisEventStore(under(b, p));
+      expect(await other.after("g_1", "g_1_0")).toBeUndefined();
+      expect(await other.after("g_1", "g_1_1")).toBeUndefined();
+      expect(await other.after("g_1", "g_1_3")).toEqual([]);
+      // The replica that wrote the stream has every event in memory and replays from there.
+      const holder = new RedisEventStore(under(a, `${p}holder:`));
+      for (let i = 0; i <= 3; i++) await holder.append("g_1", `g_1_${i}`, i === 0 ? "" : `{"n":${i}}`);
+      await client.lrem(`${p}holder:events:g_1`, 1, 'g_1_2\n{"n":2}');
+      expect((await holder.after("g_1", "g_1_1"))?.map((e) => e.id)).toEqual(["g_1_2", "g_1_3"]);
+    });
+
     it("expires a stream's events after ttlMs", async () => {
       const p = next();
       const writer = new RedisEventStore(under(a, p), { ttlMs: 200 });
