@@ -1,6 +1,7 @@
 /**
  * Cluster mode wiring (from the composition root): the Redis stores when `cluster.redis` is set, the
- * Cluster the policies share, the SSE event and task stores, the session-id sealer, this replica's name and its /status/cluster report.
+ * Cluster the policies share, the SSE event and task stores, the session-id sealer, this replica's name
+ * and its /status/cluster report.
  * Without Redis none of this runs and the gateway is one process with everything in memory.
  */
 import { randomUUID } from "node:crypto";
