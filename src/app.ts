@@ -6,10 +6,12 @@ import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
 import {
   clusterFor,
   clusterReport,
+  eventStoreFor,
   instanceIdOf,
   observeCluster,
   redisStores,
   sessionSealer,
+  taskStoreFor,
 } from "./cluster.ts";
 import type { ResolvedConfig } from "./config/load.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
@@ -37,11 +39,9 @@ import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
 import { taskRoutes } from "./server/task-routes.ts";
 import { upstreamAuthRoutes } from "./server/upstream-auth-routes.ts";
-import { MemoryEventStore } from "./stores/event-store.ts";
 import type { ClusterStores } from "./stores/store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
 import { RELATED_TASK } from "./tasks/model.ts";
-import { MemoryTaskStore } from "./tasks/store.ts";
 import { TaskService } from "./tasks/tasks.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
@@ -231,7 +231,7 @@ export class Gateway {
       catalog: this.catalog,
       upstreams: this.registry,
       handles,
-      store: new MemoryTaskStore({ maxTasks: () => this.#config.tasks.maxTasks }),
+      store: taskStoreFor(deps.stores, () => this.#config.tasks.maxTasks),
       config: () => this.#config.tasks,
       log: deps.log,
       onTaskEvent: (event) => telemetry.recordTask(event),
@@ -498,7 +498,7 @@ export class Gateway {
       log: this.log,
       newSession: this.#newSession,
       modern: this.modern,
-      eventStore: new MemoryEventStore(),
+      eventStore: eventStoreFor(this.cluster?.options.stores),
       guard,
       // Status page, /metrics (operators only) and the RFC 9728 document a 401's WWW-Authenticate points to.
       mount: (app) => {

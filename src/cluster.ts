@@ -1,6 +1,7 @@
 /**
  * Cluster mode wiring (from the composition root): the Redis stores when `cluster.redis` is set, the
- * Cluster the policies share, the session-id sealer, this replica's name and its /status/cluster report.
+ * Cluster the policies share, the SSE event and task stores, the session-id sealer, this replica's name
+ * and its /status/cluster report.
  * Without Redis none of this runs and the gateway is one process with everything in memory.
  */
 import { randomUUID } from "node:crypto";
@@ -8,7 +9,12 @@ import { hostname } from "node:os";
 import type { ResolvedConfig } from "./config/load.ts";
 import { Cluster } from "./policies/cluster.ts";
 import { SessionSealer } from "./server/session-seal.ts";
+import { MemoryEventStore } from "./stores/event-store.ts";
+import type { RedisStores } from "./stores/redis.ts";
+import { RedisEventStore } from "./stores/redis-events.ts";
 import type { ClusterStores } from "./stores/store.ts";
+import { RedisTaskStore } from "./tasks/redis-store.ts";
+import { MemoryTaskStore, type TaskStore } from "./tasks/store.ts";
 import type { Logger } from "./telemetry/log.ts";
 import type { Telemetry } from "./telemetry/telemetry.ts";
 
@@ -119,4 +125,18 @@ export function observeCluster(telemetry: Telemetry, cluster: Cluster): void {
     leasesHeld: cluster.leasesHeld().length,
     events: { ...cluster.counters },
   }));
+}
+
+/** SSE events for Last-Event-ID resumption: on Redis when the cluster has it (any replica resumes), else memory. */
+export function eventStoreFor(stores: ClusterStores | undefined): MemoryEventStore | RedisEventStore {
+  return stores?.kind === "redis"
+    ? new RedisEventStore((stores as RedisStores).access)
+    : new MemoryEventStore();
+}
+
+/** Task records: on Redis when the cluster has it (tasks/get on any replica), else this process's memory. */
+export function taskStoreFor(stores: ClusterStores | undefined, maxTasks: () => number): TaskStore {
+  return stores?.kind === "redis"
+    ? new RedisTaskStore((stores as RedisStores).access, { maxTasks })
+    : new MemoryTaskStore({ maxTasks });
 }

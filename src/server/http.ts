@@ -204,7 +204,8 @@ export class HttpServer {
     if (!restoring) {
       restoring = (async () => {
         const session = this.#deps.newSession({ transport: "http", principal });
-        const transport = new StreamableHttpServerTransport(id);
+        // With a shared event store, streams this session had on another replica resume here too.
+        const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
         transport.onclose = () => this.#forget(id);
         await session.connect(transport);
         await transport.replayInitialize(state.initialize);

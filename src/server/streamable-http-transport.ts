@@ -13,6 +13,7 @@
  * time (at once when nothing on it could be resumed), is sent `notifications/cancelled` for them on its
  * behalf, so its upstream calls stop.
  */
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -75,6 +76,11 @@ export class StreamableHttpServerTransport implements Transport {
   /** Streams by id, while they may still get events (for resumption). */
   readonly #streams = new Map<string, Exchange>();
   #streamCount = 0;
+  /**
+   * Makes this transport's stream ids unique: a session rebuilt on another replica (or after a restart)
+   * counts its streams from 1 again, and a shared event store must not mix them with the first ones.
+   */
+  readonly #streamTag = randomBytes(4).toString("hex");
 
   constructor(sessionId: string, store?: EventStore) {
     this.sessionId = sessionId;
@@ -266,7 +272,9 @@ export class StreamableHttpServerTransport implements Transport {
     if (exchange.sse) return;
     exchange.sse = true;
     if (this.#store) {
-      exchange.streamId = `${this.sessionId}_${++this.#streamCount}`;
+      // `g` marks the session's GET stream, so a replica that resumes it without holding it knows it.
+      const kind = exchange.pending.length === 0 ? "g" : "";
+      exchange.streamId = `${this.sessionId}_${this.#streamTag}${kind}${++this.#streamCount}`;
       this.#streams.set(exchange.streamId, exchange);
     }
     const { res } = exchange;
@@ -333,7 +341,22 @@ export class StreamableHttpServerTransport implements Transport {
       res.write(`id: ${event.id}\nevent: message\ndata: ${event.data}\n\n`);
     }
     const exchange = this.#streams.get(streamId);
-    if (!exchange) return void res.end();
+    if (!exchange) {
+      // A stream held by another replica (or before a restart). A POST stream's answers land in the shared
+      // store over there: ending brings the client back for them. The session's GET stream goes on here.
+      if (!/^[0-9a-f]{8}g\d+$/.test(streamId.slice(this.sessionId.length + 1)) || this.#standalone) {
+        return void res.end();
+      }
+      const adopted = this.#track(res, [], false);
+      this.#standalone = adopted;
+      this.#startStream(adopted);
+      res.flushHeaders();
+      res.once("close", () => {
+        StreamableHttpServerTransport.#live.delete(adopted);
+        if (this.#standalone === adopted) this.#standalone = undefined;
+      });
+      return;
+    }
     if (exchange.pending.length === 0) {
       // The session's GET stream: it carries on as the standalone stream, unless another one took over.
       if (this.#standalone) return void res.end();

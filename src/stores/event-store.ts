@@ -31,7 +31,7 @@ export interface MemoryEventStoreOptions {
   maxBytes: number;
 }
 
-const DEFAULTS: MemoryEventStoreOptions = {
+export const EVENT_STORE_DEFAULTS: MemoryEventStoreOptions = {
   maxStreams: 1_000,
   maxEventsPerStream: 100,
   maxBytes: 64 * 1024 * 1024,
@@ -44,7 +44,7 @@ export class MemoryEventStore implements EventStore {
   #bytes = 0;
 
   constructor(options: Partial<MemoryEventStoreOptions> = {}) {
-    this.#options = { ...DEFAULTS, ...options };
+    this.#options = { ...EVENT_STORE_DEFAULTS, ...options };
   }
 
   get streams(): number {
@@ -81,13 +81,21 @@ export class MemoryEventStore implements EventStore {
 
   after(streamId: string, lastEventId: string): StoredEvent[] | undefined {
     const events = this.#streams.get(streamId)?.events;
-    if (!events) return undefined;
-    const seq = sequence(lastEventId);
-    // The last event the client saw must still be held (or immediately precede the oldest one held).
-    const first = events[0] ? sequence(events[0].id) : Number.POSITIVE_INFINITY;
-    if (seq < first - 1) return undefined;
-    return events.filter((e) => sequence(e.id) > seq);
+    return events && eventsAfter(events, lastEventId);
   }
+}
+
+/** The held events after `lastEventId`; undefined when that point was dropped, events are missing, or none are held. */
+export function eventsAfter(events: StoredEvent[], lastEventId: string): StoredEvent[] | undefined {
+  if (events.length === 0) return undefined;
+  const seq = sequence(lastEventId);
+  // The last event the client saw must still be held (or immediately precede the oldest one held).
+  const first = events[0] ? sequence(events[0].id) : Number.POSITIVE_INFINITY;
+  if (seq < first - 1) return undefined;
+  const missed = events.filter((e) => sequence(e.id) > seq);
+  // A gap (events a shared store failed to record) cannot be replayed without loss.
+  if (missed.some((e, i) => sequence(e.id) !== seq + 1 + i)) return undefined;
+  return missed;
 }
 
 /** `<streamId>_<seq>` → streamId. */

@@ -9,7 +9,8 @@
  *
  * Keys (all under `keyPrefix`): `lease:<id>` (value `<token>:<holder>`, PX ttl), `fence` (the fencing
  * token counter), `cap:<name>` (sorted set of permit id → expiry ms), `rate:<perMinute>:<key>` (by the
- * library), `replica:<id>` (last ping, PX three pings). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
+ * library), `replica:<id>` (last ping, PX three pings); `events:*` (stores/redis-events.ts) and `task:*`, `tasks:*`
+ * (tasks/redis-store.ts). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
  * several keys, which Redis Cluster would need hash tags for.
  */
 import { Redis } from "ioredis";
@@ -79,6 +80,15 @@ end
 return all`;
 
 type Script = (...args: Array<string | number>) => Promise<unknown>;
+
+/** The connection as other shared stores (SSE events, tasks) use it. */
+export interface RedisAccess {
+  readonly client: Redis;
+  /** `k` under the configured key prefix. */
+  key(k: string): string;
+  /** Runs a command; throws StoreUnavailable at once while Redis is away, or when the command fails. */
+  run<T>(command: () => Promise<T>): Promise<T>;
+}
 
 export class RedisStores implements ClusterStores {
   readonly kind = "redis";
@@ -155,6 +165,15 @@ export class RedisStores implements ClusterStores {
       },
     };
     this.rates = this.#rateStore(key("rate:"));
+  }
+
+  /** The connection and its failure rules, for the event and task stores (stores/redis-events.ts, tasks/redis-store.ts). */
+  get access(): RedisAccess {
+    return {
+      client: this.#client,
+      key: (k) => `${this.#options.keyPrefix}${k}`,
+      run: (command) => this.#run(command),
+    };
   }
 
   get health(): StoreHealth {
