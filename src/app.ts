@@ -17,7 +17,7 @@ import type { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { InputRounds } from "./protocol/input-rounds.ts";
 import { ApprovalQueue } from "./router/approval.ts";
-import { PipelineCache } from "./router/pipelines.ts";
+import type { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
 import { approvalRoutes } from "./server/approval-routes.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
@@ -135,11 +135,6 @@ export class Gateway {
       ...this.#upstreamHooks(undefined),
       ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials, deps.env) }),
     });
-    this.pipelines = new PipelineCache({
-      config: () => this.#config,
-      events: this.events,
-      cluster: this.cluster,
-    });
     if (this.cluster) observeCluster(telemetry, this.cluster);
     this.approvals = new ApprovalQueue({
       operators: () => this.#config.approvals.operators,
@@ -149,7 +144,7 @@ export class Gateway {
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
-      pipelines: this.pipelines,
+      pipelines: { config: () => this.#config, events: this.events, cluster: this.cluster },
       events: this.events,
       log: deps.log,
       approveCommand: (upstream) => {
@@ -221,6 +216,7 @@ export class Gateway {
         }
       },
     });
+    this.pipelines = this.router.pipelines;
     const handleKey = config.tasks.handleKey ?? deps.env.TOOLGATE_TASK_KEY;
     const handles = new TaskHandles(handleKey);
     if (handles.ephemeral) {

@@ -19,13 +19,13 @@ import {
   withContext,
 } from "../errors.ts";
 import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
-import type { CallRoute } from "../policies/fallback.ts";
-import type { CallContext, Policy } from "../policies/types.ts";
+import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
 import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
+import { PipelineCache, type PipelineCacheOptions } from "./pipelines.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -77,12 +77,6 @@ export interface CallToolContext extends RequestContext {
 export type Result = Record<string, unknown>;
 export type Terminal = (ctx: CallContext) => Promise<Result>;
 
-/** Runs one call through a tool's policies (router/pipelines.ts builds and caches them). */
-export interface Pipelines {
-  pipeline(route: ToolRoute, fallback: boolean): Policy;
-  callRoute: CallRoute | undefined;
-}
-
 /** The pipeline's context plus what the terminal upstream call needs; policies pass it through untouched. */
 interface RoutedContext extends CallContext {
   route: ToolRoute;
@@ -102,7 +96,8 @@ export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) =>
 export interface RouterDeps {
   catalog: Catalog;
   upstreams: { get(name: string): UpstreamHandle | undefined; all(): Iterable<UpstreamHandle> };
-  pipelines: Pipelines;
+  /** What the router's pipeline cache is built from (it owns the cache: fallbacks run through the router). */
+  pipelines: Omit<PipelineCacheOptions, "callRoute">;
   /** Sink of policy events (telemetry). */
   events?: PolicyEvents;
   log: Logger;
@@ -157,6 +152,8 @@ interface InFlight {
 
 export class Router {
   readonly #deps: RouterDeps;
+  /** Each tool's policy pipeline; the app reads its breakers, bulkheads and locks and shuts it down. */
+  readonly pipelines: PipelineCache;
   /** Calls in flight per upstream, to route server→client requests back to their caller. */
   readonly #inFlight = new Map<string, Set<InFlight>>();
   readonly #subscriptions = new Map<string, Set<Caller>>();
@@ -171,7 +168,10 @@ export class Router {
 
   constructor(deps: RouterDeps) {
     this.#deps = deps;
-    deps.pipelines.callRoute = (route, args, ctx) => this.#callRoute(route.tool, args, ctx as RoutedContext);
+    this.pipelines = new PipelineCache({
+      ...deps.pipelines,
+      callRoute: (route, args, ctx) => this.#callRoute(route.tool, args, ctx as RoutedContext),
+    });
   }
 
   listTools(principal: Principal): readonly Tool[] {
@@ -286,7 +286,7 @@ export class Router {
         route,
         call: ctx,
       };
-      const result = await this.#deps.pipelines.pipeline(route, true).execute(this.#terminal, context);
+      const result = await this.pipelines.pipeline(route, true).execute(this.#terminal, context);
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -360,7 +360,7 @@ export class Router {
       attempt: 1,
       route,
     };
-    return this.#deps.pipelines.pipeline(route, false).execute(this.#terminal, context);
+    return this.pipelines.pipeline(route, false).execute(this.#terminal, context);
   }
 
   /** One function for every call, so composed pipelines are cached (no closures per call). */
