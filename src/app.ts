@@ -19,11 +19,12 @@ import type { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
 import { InputRounds } from "./protocol/input-rounds.ts";
 import { ApprovalQueue } from "./router/approval.ts";
-import { PipelineCache } from "./router/pipelines.ts";
+import { CatalogPublisher } from "./router/catalog-publisher.ts";
+import type { PipelineCache } from "./router/pipelines.ts";
 import { type Caller, type Result, Router } from "./router/router.ts";
 import { approvalRoutes } from "./server/approval-routes.ts";
+import { type AccessRules, accessControl, accessFor } from "./server/auth/access.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
-import { type Authorizer, createAuthorizer, RateLimiter } from "./server/auth/authorize.ts";
 import { createOAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { ModernFace } from "./server/eras/modern.ts";
@@ -41,8 +42,9 @@ import { taskRoutes } from "./server/task-routes.ts";
 import { upstreamAuthRoutes } from "./server/upstream-auth-routes.ts";
 import type { ClusterStores } from "./stores/store.ts";
 import { TaskHandles } from "./tasks/handles.ts";
-import { RELATED_TASK } from "./tasks/model.ts";
 import { TaskService } from "./tasks/tasks.ts";
+import { upstreamRouting } from "./tasks/upstream-routing.ts";
+import { callTelemetry, discoveryTelemetry, upstreamTransport } from "./telemetry/hooks.ts";
 import type { Logger } from "./telemetry/log.ts";
 import { telemetryOptions } from "./telemetry/options.ts";
 import { createTelemetry } from "./telemetry/setup.ts";
@@ -93,9 +95,11 @@ export class Gateway {
   /** Per-principal connections of upstreams with auth.oauth.perPrincipal; absent without upstream OAuth. */
   principals: PrincipalPool | undefined;
   #config: ResolvedConfig;
-  #access: { authorizer: Authorizer; limiter: RateLimiter };
+  #access: AccessRules;
   readonly #validator: ArgumentValidator;
   readonly #pins: ToolPins | undefined;
+  /** Rebuilds the catalog from the upstreams, publishes it to telemetry and announces what changed. */
+  readonly #publisher: CatalogPublisher;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
   #metricsServer: Promise<MetricsServer> | undefined;
@@ -135,11 +139,6 @@ export class Gateway {
       ...this.#upstreamHooks(undefined),
       ...(deps.credentials && { oauthFor: this.#oauthFor(deps.credentials, deps.env) }),
     });
-    this.pipelines = new PipelineCache({
-      config: () => this.#config,
-      events: this.events,
-      cluster: this.cluster,
-    });
     if (this.cluster) observeCluster(telemetry, this.cluster);
     this.approvals = new ApprovalQueue({
       operators: () => this.#config.approvals.operators,
@@ -149,7 +148,7 @@ export class Gateway {
     this.router = new Router({
       catalog: this.catalog,
       upstreams: this.registry,
-      pipelines: this.pipelines,
+      pipelines: { config: () => this.#config, events: this.events, cluster: this.cluster },
       events: this.events,
       log: deps.log,
       approveCommand: (upstream) => {
@@ -163,63 +162,26 @@ export class Gateway {
         whenAuthorized: (upstream, principal, signal) =>
           (this.principals as PrincipalPool).whenAuthorized(upstream, principal, signal),
       }),
-      access: {
-        canSee: (principal, route) => this.#access.authorizer.canCall(principal, route.name, route.upstream),
-        admit: (principal, route) => {
-          this.#access.authorizer.assertCanCall(principal, route.name, route.upstream);
-          return this.#access.limiter.admit(principal, route.name);
-        },
-      },
-      aroundAttempt: (route, attempt, fn) =>
-        telemetry.clientSpan(
-          {
-            method: "tools/call",
-            target: route.upstreamTool,
-            upstream: route.upstream,
-            transport: this.registry.get(route.upstream)?.config.transport.type === "stdio" ? "pipe" : "tcp",
-            attempt,
-          },
-          fn,
-        ),
-      aroundForward: (upstream, method, params, fn) => {
-        const target = params.name ?? params.uri ?? params.ref;
-        return telemetry.clientSpan(
-          {
-            method,
-            target: typeof target === "string" ? target : "",
-            upstream,
-            transport: this.registry.get(upstream)?.config.transport.type === "stdio" ? "pipe" : "tcp",
-            attempt: 1,
-          },
-          fn,
-        );
-      },
-      onCallEnd: (record) => {
-        telemetry.recordCall({
-          tool: record.route.name,
-          upstream: record.route.upstream,
-          outcome: record.outcome,
-          durationMs: record.durationMs,
-          ...(record.error && { errorCode: record.error.code, errorClass: record.error.errorClass }),
-          ...(record.requestBytes !== undefined && { requestBytes: record.requestBytes }),
-          ...(record.responseBytes !== undefined && { responseBytes: record.responseBytes }),
-        });
-        if (this.log.enabled("debug")) {
-          this.log.debug("call", {
-            tool: record.route.name,
-            upstream: record.route.upstream,
-            principal: record.principal.id,
-            outcome: record.outcome,
-            ms: Math.round(record.durationMs * 10) / 10,
-            ...(record.error && { error: record.error.code, message: record.error.message }),
-          });
-        }
-      },
+      access: accessControl(() => this.#access),
+      ...callTelemetry({
+        telemetry,
+        log: deps.log,
+        transportOf: (upstream) => upstreamTransport(this.registry.get(upstream)?.config),
+      }),
       checkArguments: (route, args) => {
         if (this.#config.security.validateArguments) {
           this.#validator.validate(route.definition, args, { upstream: route.upstream });
         }
       },
+    });
+    this.pipelines = this.router.pipelines;
+    this.#publisher = new CatalogPublisher({
+      catalog: this.catalog,
+      upstreams: this.registry,
+      pipelines: this.pipelines,
+      telemetry,
+      log: deps.log,
+      announce: (kinds) => this.#announce(kinds),
     });
     const handleKey = config.tasks.handleKey ?? deps.env.TOOLGATE_TASK_KEY;
     const handles = new TaskHandles(handleKey);
@@ -250,11 +212,11 @@ export class Gateway {
       maxOpen: () => this.#config.gateway.maxSessions,
       whenCatalogReady: (signal) => this.whenCatalogReady(signal),
     });
-    this.registry.on("catalogChanged", () => this.#rebuildCatalog());
+    this.registry.on("catalogChanged", () => this.#publisher.rebuild());
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
       this.principals?.drop(upstream.name);
-      this.#rebuildCatalog();
+      this.#publisher.rebuild();
     });
     this.registry.on("state", (_upstream, status) => telemetry.upstreamStatus(status));
   }
@@ -291,11 +253,11 @@ export class Gateway {
     if (this.#started) return;
     this.#started = true;
     this.registry.startAll();
-    this.#publishCatalog();
+    this.#publisher.publish();
     this.telemetry.startAlerts(this.view);
     const budgetMs = this.#config.gateway.startupBudgetMs;
     this.#firstCatalog = whenSettled(this.registry, budgetMs).then((connecting) => {
-      this.#rebuildCatalog();
+      this.#publisher.rebuild();
       this.#catalogComplete = true;
       if (connecting.length) {
         this.log.warn("start-up budget passed; serving the catalog without upstreams still connecting", {
@@ -322,30 +284,6 @@ export class Gateway {
         signal.removeEventListener("abort", onAbort);
         resolve();
       });
-    });
-  }
-
-  #rebuildCatalog(): void {
-    const changed = this.catalog.rebuild(this.registry.all());
-    this.telemetry.stats.retain(new Set([...this.catalog.toolRoutes()].map((r) => r.name)));
-    this.#publishCatalog();
-    for (const collision of this.catalog.collisions)
-      this.log.warn("catalog collision", { detail: collision });
-    if (changed.size) this.#announce(changed);
-  }
-
-  /**
-   * Hand telemetry the catalog's names (the only tool names metrics carry) and let it create each series at
-   * zero. Pipelines are built now rather than on the first call, so every breaker exists and reports closed.
-   */
-  #publishCatalog(): void {
-    const routes = [...this.catalog.toolRoutes()];
-    for (const route of routes) this.pipelines.pipeline(route, true);
-    this.telemetry.catalogChanged({
-      tools: routes.map((r) => ({ name: r.name, upstream: r.upstream })),
-      prompts: this.catalog.prompts.map((p) => p.name),
-      upstreams: this.registry.all().map((u) => u.name),
-      breakers: this.pipelines.breakers.states(),
     });
   }
 
@@ -391,53 +329,9 @@ export class Gateway {
     return {
       log: this.log,
       clientInfo: SERVER_INFO,
-      onServerRequest: async (upstream, request, extra) => {
-        const target = relatesToTask(request.method, request.params)
-          ? await this.tasks.relatedTarget(upstream.name, request.method, request.params)
-          : undefined;
-        if (target) {
-          return target.caller.request(request.method, target.params, {
-            signal: extra.signal,
-            ...(target.relatedRequestId !== undefined && { relatedRequestId: target.relatedRequestId }),
-          });
-        }
-        return this.router.serverRequest(
-          routingKey ?? upstream.name,
-          request.method,
-          withoutRelatedTask(request.params),
-          extra.signal,
-        );
-      },
-      onNotification: (upstream, n) => {
-        if (!relatesToTask(n.method, n.params)) {
-          this.router.routeNotification(routingKey ?? upstream.name, n.method, n.params);
-          return;
-        }
-        // Tied to a task: to the session that created it, under its handle (never the upstream's task id).
-        void this.tasks.relatedTarget(upstream.name, n.method, n.params).then((target) => {
-          if (target) {
-            target.caller
-              .notify(n.method, target.params, target.relatedRequestId)
-              .catch((err) => this.log.debug("task notification not delivered", { err }));
-          } else if (n.method !== "notifications/tasks/status") {
-            this.router.routeNotification(
-              routingKey ?? upstream.name,
-              n.method,
-              withoutRelatedTask(n.params),
-            );
-          }
-        });
-      },
-      onDiscovery: (upstream, method, ms, error) =>
-        this.telemetry.clientOperation(
-          {
-            method,
-            upstream: upstream.name,
-            transport: upstream.config.transport.type === "stdio" ? "pipe" : "tcp",
-          },
-          ms,
-          error,
-        ),
+      // Read when a message arrives: the registry is built before the router and the tasks.
+      ...upstreamRouting(this, routingKey),
+      onDiscovery: discoveryTelemetry(this.telemetry),
     };
   }
 
@@ -589,7 +483,7 @@ export class Gateway {
   async waitForUpstreams(timeoutMs: number, onSettled?: (status: UpstreamStatus) => void): Promise<void> {
     this.start();
     await whenSettled(this.registry, timeoutMs, onSettled);
-    this.#rebuildCatalog();
+    this.#publisher.rebuild();
   }
 
   /** Upstreams and the catalog as plain data (`toolgate list`, status). */
@@ -649,7 +543,7 @@ export class Gateway {
     await this.principals?.load(config.upstreams);
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
-    this.#rebuildCatalog();
+    this.#publisher.rebuild();
   }
 
   /** Graceful shutdown; idempotent. */
@@ -709,32 +603,6 @@ function shellQuote(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-/** A message an upstream tied to one of its tasks. */
-function relatesToTask(method: string, params: Record<string, unknown> | undefined): boolean {
-  if (method === "notifications/tasks/status") return true;
-  const meta = params?._meta as Record<string, unknown> | undefined;
-  return meta?.[RELATED_TASK] !== undefined;
-}
-
-/** An upstream's task id never reaches a client that holds no handle for it. */
-function withoutRelatedTask(
-  params: Record<string, unknown> | undefined,
-): Record<string, unknown> | undefined {
-  const meta = params?._meta as Record<string, unknown> | undefined;
-  if (!meta) return params;
-  const { [RELATED_TASK]: _, ...rest } = meta;
-  return { ...params, _meta: rest };
-}
-
 function networkTransport(session: GatewaySession): NetworkTransport {
   return session.info.transport === "stdio" ? "pipe" : "tcp";
-}
-
-function accessFor(
-  config: ResolvedConfig,
-  cluster: Cluster | undefined,
-): { authorizer: Authorizer; limiter: RateLimiter } {
-  const authorizer = createAuthorizer(config.security);
-  const shared = cluster && { rates: cluster.options.stores.rates, replicas: cluster.options.replicas };
-  return { authorizer, limiter: new RateLimiter((p) => authorizer.rulesFor(p), shared ? { shared } : {}) };
 }

@@ -16,20 +16,19 @@ import { LockManager } from "../policies/lock.ts";
 import { buildPipeline } from "../policies/pipeline.ts";
 import type { SharedCap } from "../policies/shared-caps.ts";
 import type { Policy } from "../policies/types.ts";
-import type { Pipelines } from "./router.ts";
 
 export interface PipelineCacheOptions {
   config: () => ResolvedConfig;
   events: PolicyEvents;
   /** Replicas sharing a store (cluster.redis): caps count cluster-wide and locks are leases. */
   cluster?: Cluster | undefined;
+  /** Runs a fallback route's own pipeline (without fallback): the router's; absent, fallbacks are not built. */
+  callRoute?: CallRoute | undefined;
 }
 
-export class PipelineCache implements Pipelines {
+export class PipelineCache {
   readonly locks = new LockManager();
   readonly breakers: BreakerRegistry;
-  /** Runs a fallback route's own pipeline (without fallback); set by the router. */
-  callRoute: CallRoute | undefined;
   readonly #options: PipelineCacheOptions;
   readonly #withFallback = new WeakMap<ToolRoute, Policy>();
   readonly #withoutFallback = new WeakMap<ToolRoute, Policy>();
@@ -68,7 +67,7 @@ export class PipelineCache implements Pipelines {
       sharedCaps: cluster && caps.map(([name, limits]) => this.#sharedCap(cluster, name, limits)),
       locks: this.locks,
       breaker: this.breakers.breakerFor(breakerOptions(policy, upstream?.policy), route.upstream, route.name),
-      callRoute: fallback ? this.callRoute : undefined,
+      callRoute: fallback ? this.#options.callRoute : undefined,
     });
   }
 

@@ -1,6 +1,7 @@
 /**
- * Router: public name → route → pipeline → upstream. It also routes what flows the other way: server→client
- * requests and notifications from an upstream go to the session whose call is in flight on that upstream.
+ * Router: public name → route → pipeline → upstream (the forward path: calls, lists, reads). What flows the
+ * other way (server→client requests, notifications, subscriptions, log levels) is reverse.ts's; the router
+ * registers each request in flight there and hands the reverse path's entry points through.
  */
 import type {
   LoggingLevel,
@@ -19,13 +20,14 @@ import {
   withContext,
 } from "../errors.ts";
 import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
-import type { CallRoute } from "../policies/fallback.ts";
-import type { CallContext, Policy } from "../policies/types.ts";
+import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
 import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
+import { PipelineCache, type PipelineCacheOptions } from "./pipelines.ts";
+import { ReversePath } from "./reverse.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
 export interface Caller {
@@ -77,12 +79,6 @@ export interface CallToolContext extends RequestContext {
 export type Result = Record<string, unknown>;
 export type Terminal = (ctx: CallContext) => Promise<Result>;
 
-/** Runs one call through a tool's policies (router/pipelines.ts builds and caches them). */
-export interface Pipelines {
-  pipeline(route: ToolRoute, fallback: boolean): Policy;
-  callRoute: CallRoute | undefined;
-}
-
 /** The pipeline's context plus what the terminal upstream call needs; policies pass it through untouched. */
 interface RoutedContext extends CallContext {
   route: ToolRoute;
@@ -102,7 +98,8 @@ export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) =>
 export interface RouterDeps {
   catalog: Catalog;
   upstreams: { get(name: string): UpstreamHandle | undefined; all(): Iterable<UpstreamHandle> };
-  pipelines: Pipelines;
+  /** What the router's pipeline cache is built from (it owns the cache: fallbacks run through the router). */
+  pipelines: Omit<PipelineCacheOptions, "callRoute">;
   /** Sink of policy events (telemetry). */
   events?: PolicyEvents;
   log: Logger;
@@ -150,17 +147,12 @@ export interface CallRecord {
   responseBytes?: number;
 }
 
-interface InFlight {
-  caller: Caller;
-  requestId: string | number;
-}
-
 export class Router {
   readonly #deps: RouterDeps;
-  /** Calls in flight per upstream, to route server→client requests back to their caller. */
-  readonly #inFlight = new Map<string, Set<InFlight>>();
-  readonly #subscriptions = new Map<string, Set<Caller>>();
-  readonly #logLevels = new Map<Caller, LoggingLevel>();
+  /** Each tool's policy pipeline; the app reads its breakers, bulkheads and locks and shuts it down. */
+  readonly pipelines: PipelineCache;
+  /** Server→client requests, notifications, subscriptions and log levels, routed back to sessions. */
+  readonly #reverse: ReversePath;
   /** One controller per tools/call running, so a shutdown's drain timeout can cancel them all. */
   readonly #running = new Map<AbortController, ToolRoute>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
@@ -171,7 +163,11 @@ export class Router {
 
   constructor(deps: RouterDeps) {
     this.#deps = deps;
-    deps.pipelines.callRoute = (route, args, ctx) => this.#callRoute(route.tool, args, ctx as RoutedContext);
+    this.#reverse = new ReversePath({ upstreams: deps.upstreams, log: deps.log });
+    this.pipelines = new PipelineCache({
+      ...deps.pipelines,
+      callRoute: (route, args, ctx) => this.#callRoute(route.tool, args, ctx as RoutedContext),
+    });
   }
 
   listTools(principal: Principal): readonly Tool[] {
@@ -286,7 +282,7 @@ export class Router {
         route,
         call: ctx,
       };
-      const result = await this.#deps.pipelines.pipeline(route, true).execute(this.#terminal, context);
+      const result = await this.pipelines.pipeline(route, true).execute(this.#terminal, context);
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -360,7 +356,7 @@ export class Router {
       attempt: 1,
       route,
     };
-    return this.#deps.pipelines.pipeline(route, false).execute(this.#terminal, context);
+    return this.pipelines.pipeline(route, false).execute(this.#terminal, context);
   }
 
   /** One function for every call, so composed pipelines are cached (no closures per call). */
@@ -394,7 +390,7 @@ export class Router {
         : upstream.request("tools/call", params, options);
     };
     try {
-      return await this.#track(routingKey, call, () =>
+      return await this.#reverse.track(routingKey, call, () =>
         this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
       );
     } catch (err) {
@@ -404,21 +400,6 @@ export class Router {
         tool: route.name,
         policy: "upstream",
       });
-    }
-  }
-
-  async #track<T>(upstream: string, call: RequestContext, fn: () => Promise<T>): Promise<T> {
-    let set = this.#inFlight.get(upstream);
-    if (!set) {
-      set = new Set();
-      this.#inFlight.set(upstream, set);
-    }
-    const entry: InFlight = { caller: call.caller, requestId: call.requestId };
-    set.add(entry);
-    try {
-      return await fn();
-    } finally {
-      set.delete(entry);
     }
   }
 
@@ -453,7 +434,7 @@ export class Router {
       return target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal });
     };
     const around = this.#deps.aroundForward;
-    return this.#track(routingKey, ctx, () =>
+    return this.#reverse.track(routingKey, ctx, () =>
       around ? around(upstream, method, rest, run) : run(undefined),
     );
   }
@@ -481,23 +462,13 @@ export class Router {
 
   async subscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    const uri = params.uri as string;
-    let callers = this.#subscriptions.get(uri);
-    if (!callers) {
-      callers = new Set();
-      this.#subscriptions.set(uri, callers);
-    }
-    const first = callers.size === 0;
-    callers.add(ctx.caller);
+    const first = this.#reverse.subscribe(params.uri as string, ctx.caller);
     return first ? this.#forward(upstream, "resources/subscribe", params, ctx) : {};
   }
 
   async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    const uri = params.uri as string;
-    const callers = this.#subscriptions.get(uri);
-    if (!callers?.delete(ctx.caller) || callers.size > 0) return {};
-    this.#subscriptions.delete(uri);
+    if (!this.#reverse.unsubscribe(params.uri as string, ctx.caller)) return {};
     return this.#forward(upstream, "resources/unsubscribe", params, ctx);
   }
 
@@ -521,31 +492,13 @@ export class Router {
   }
 
   /** A session's log level; upstreams get the most verbose level any session asked for. */
-  async setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
-    this.#logLevels.set(caller, level);
-    const order: LoggingLevel[] = [
-      "debug",
-      "info",
-      "notice",
-      "warning",
-      "error",
-      "critical",
-      "alert",
-      "emergency",
-    ];
-    const min = [...this.#logLevels.values()].reduce((a, b) =>
-      order.indexOf(a) <= order.indexOf(b) ? a : b,
-    );
-    const targets = [...this.#deps.upstreams.all()].filter((u) => u.capabilities?.logging);
-    await Promise.allSettled(targets.map((u) => u.request("logging/setLevel", { level: min }, {})));
+  setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
+    return this.#reverse.setLogLevel(caller, level);
   }
 
   /** Forget a session that ended. */
   sessionClosed(caller: Caller): void {
-    this.#logLevels.delete(caller);
-    for (const [uri, callers] of this.#subscriptions) {
-      if (callers.delete(caller) && callers.size === 0) this.#subscriptions.delete(uri);
-    }
+    this.#reverse.sessionClosed(caller);
   }
 
   #resourceUpstream(uri: unknown): string {
@@ -560,55 +513,19 @@ export class Router {
     return upstream;
   }
 
-  /**
-   * A server→client request from an upstream (sampling, elicitation, roots): sent to the session with the most
-   * recent call in flight on that upstream, on that call's stream. Without one there is nobody to ask.
-   */
-  async serverRequest(
+  /** A server→client request from an upstream, to the session with the latest call in flight there. */
+  serverRequest(
     upstream: string,
     method: string,
     params: Result | undefined,
     signal: AbortSignal,
   ): Promise<Result> {
-    const target = this.#latestCall(upstream);
-    // Upstreams often list roots right after connecting: with no call to attribute the question to, the
-    // gateway has no roots to offer, which is an answer rather than an error.
-    if (!target && method === "roots/list") return { roots: [] };
-    if (!target) {
-      throw new GatewayError(
-        ErrorCode.MethodNotFound,
-        `${method} from upstream "${upstream}" arrived with no client call in flight to route it to`,
-        {
-          upstream,
-        },
-      );
-    }
-    return target.caller.request(method, params, { relatedRequestId: target.requestId, signal });
+    return this.#reverse.serverRequest(upstream, method, params, signal);
   }
 
-  /** A notification from an upstream: logging goes to callers in flight there, resource updates to subscribers. */
+  /** A notification from an upstream, to the callers in flight there (resource updates: to subscribers). */
   routeNotification(upstream: string, method: string, params: Result | undefined): void {
-    const send = (caller: Caller, related?: string | number) =>
-      caller
-        .notify(method, params, related)
-        .catch((err) => this.#deps.log.debug("notification not delivered", { err }));
-    if (method === "notifications/resources/updated") {
-      const uri = params?.uri;
-      for (const caller of (typeof uri === "string" && this.#subscriptions.get(uri)) || []) send(caller);
-      return;
-    }
-    const calls = this.#inFlight.get(upstream);
-    if (!calls?.size) {
-      this.#deps.log.debug("upstream notification with no caller in flight", { upstream, method });
-      return;
-    }
-    for (const call of calls) send(call.caller, call.requestId);
-  }
-
-  #latestCall(upstream: string): InFlight | undefined {
-    let latest: InFlight | undefined;
-    for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
-    return latest;
+    this.#reverse.routeNotification(upstream, method, params);
   }
 }
 

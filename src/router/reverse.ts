@@ -1,0 +1,151 @@
+/**
+ * The router's reverse path: what flows from an upstream back to clients. Server→client requests (sampling,
+ * elicitation, roots) and notifications go to the sessions whose calls are in flight under the upstream's
+ * routing key; resource updates go to the sessions subscribed to the URI; upstreams get the most verbose log
+ * level any session asked for. The forward path (router.ts) registers each call in flight through `track`.
+ */
+import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, GatewayError } from "../errors.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { UpstreamHandle } from "../upstreams/handle.ts";
+import type { Caller } from "./router.ts";
+
+type Result = Record<string, unknown>;
+
+export interface ReversePathOptions {
+  upstreams: { all(): Iterable<UpstreamHandle> };
+  log: Logger;
+}
+
+/** A request in flight on an upstream, and the session that made it. */
+interface InFlight {
+  caller: Caller;
+  requestId: string | number;
+}
+
+export class ReversePath {
+  readonly #options: ReversePathOptions;
+  /** Calls in flight per routing key (an upstream's name, or a per-principal connection's key). */
+  readonly #inFlight = new Map<string, Set<InFlight>>();
+  readonly #subscriptions = new Map<string, Set<Caller>>();
+  readonly #logLevels = new Map<Caller, LoggingLevel>();
+
+  constructor(options: ReversePathOptions) {
+    this.#options = options;
+  }
+
+  /** Runs `fn` (a request to the upstream under `routingKey`) with the caller registered as in flight there. */
+  async track<T>(routingKey: string, call: InFlight, fn: () => Promise<T>): Promise<T> {
+    let set = this.#inFlight.get(routingKey);
+    if (!set) {
+      set = new Set();
+      this.#inFlight.set(routingKey, set);
+    }
+    const entry: InFlight = { caller: call.caller, requestId: call.requestId };
+    set.add(entry);
+    try {
+      return await fn();
+    } finally {
+      set.delete(entry);
+    }
+  }
+
+  /** Records a session's subscription to `uri`; true when it is the first, so the upstream must be asked. */
+  subscribe(uri: string, caller: Caller): boolean {
+    let callers = this.#subscriptions.get(uri);
+    if (!callers) {
+      callers = new Set();
+      this.#subscriptions.set(uri, callers);
+    }
+    const first = callers.size === 0;
+    callers.add(caller);
+    return first;
+  }
+
+  /** Drops a session's subscription to `uri`; true when it was the last, so the upstream must be told. */
+  unsubscribe(uri: string, caller: Caller): boolean {
+    const callers = this.#subscriptions.get(uri);
+    if (!callers?.delete(caller) || callers.size > 0) return false;
+    this.#subscriptions.delete(uri);
+    return true;
+  }
+
+  /** A session's log level; upstreams get the most verbose level any session asked for. */
+  async setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
+    this.#logLevels.set(caller, level);
+    const order: LoggingLevel[] = [
+      "debug",
+      "info",
+      "notice",
+      "warning",
+      "error",
+      "critical",
+      "alert",
+      "emergency",
+    ];
+    const min = [...this.#logLevels.values()].reduce((a, b) =>
+      order.indexOf(a) <= order.indexOf(b) ? a : b,
+    );
+    const targets = [...this.#options.upstreams.all()].filter((u) => u.capabilities?.logging);
+    await Promise.allSettled(targets.map((u) => u.request("logging/setLevel", { level: min }, {})));
+  }
+
+  /** Forget a session that ended. */
+  sessionClosed(caller: Caller): void {
+    this.#logLevels.delete(caller);
+    for (const [uri, callers] of this.#subscriptions) {
+      if (callers.delete(caller) && callers.size === 0) this.#subscriptions.delete(uri);
+    }
+  }
+
+  /**
+   * A server→client request from an upstream (sampling, elicitation, roots): sent to the session with the most
+   * recent call in flight on that upstream, on that call's stream. Without one there is nobody to ask.
+   */
+  async serverRequest(
+    upstream: string,
+    method: string,
+    params: Result | undefined,
+    signal: AbortSignal,
+  ): Promise<Result> {
+    const target = this.#latestCall(upstream);
+    // Upstreams often list roots right after connecting: with no call to attribute the question to, the
+    // gateway has no roots to offer, which is an answer rather than an error.
+    if (!target && method === "roots/list") return { roots: [] };
+    if (!target) {
+      throw new GatewayError(
+        ErrorCode.MethodNotFound,
+        `${method} from upstream "${upstream}" arrived with no client call in flight to route it to`,
+        {
+          upstream,
+        },
+      );
+    }
+    return target.caller.request(method, params, { relatedRequestId: target.requestId, signal });
+  }
+
+  /** A notification from an upstream: logging goes to callers in flight there, resource updates to subscribers. */
+  routeNotification(upstream: string, method: string, params: Result | undefined): void {
+    const send = (caller: Caller, related?: string | number) =>
+      caller
+        .notify(method, params, related)
+        .catch((err) => this.#options.log.debug("notification not delivered", { err }));
+    if (method === "notifications/resources/updated") {
+      const uri = params?.uri;
+      for (const caller of (typeof uri === "string" && this.#subscriptions.get(uri)) || []) send(caller);
+      return;
+    }
+    const calls = this.#inFlight.get(upstream);
+    if (!calls?.size) {
+      this.#options.log.debug("upstream notification with no caller in flight", { upstream, method });
+      return;
+    }
+    for (const call of calls) send(call.caller, call.requestId);
+  }
+
+  #latestCall(upstream: string): InFlight | undefined {
+    let latest: InFlight | undefined;
+    for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
+    return latest;
+  }
+}
