@@ -3,13 +3,18 @@
  * Chromium through playwright-core) at 1400 px: it loads while calls run through the SDK client, takes live
  * updates pushed over Server-Sent Events (no polling), lists every tool with its numbers, totals and
  * last-hour charts (half-second points here), fits the width, renders descriptions as text, and shows a
- * breaker turning open and its alert firing. Saves a screenshot to test/artifacts/status-page.png.
+ * breaker turning open and its alert firing. Then the second wave's work: a task the gateway runs, a call
+ * held for approval that a click on Approve releases to its waiting client, an OAuth upstream that needs
+ * authorization (with the command to run) and a per-principal one's "connect your account" link, against a
+ * real authorization server (oidc-provider) and a protected MCP server. Saves screenshots to test/artifacts.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AuthServer, type ProtectedMcp, startAuthServer, startProtectedMcp } from "../fixtures/oauth.ts";
 import {
   connectClient,
   eventually,
@@ -18,6 +23,7 @@ import {
   NODE,
   ROOT,
   spawnGateway,
+  textOf,
 } from "../helpers/gateway.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -36,6 +42,8 @@ const BREAKER = "tool:faults__fail";
 const ALWAYS = { times: 1_000_000 };
 
 let gw: GatewayProcess;
+let as: AuthServer;
+let mcp: ProtectedMcp;
 let client: Client;
 let tools: string[];
 let browser: Browser;
@@ -43,12 +51,25 @@ let page: Page;
 const requests: string[] = [];
 
 beforeAll(async () => {
+  let resource = "";
+  as = await startAuthServer({ resource: () => resource });
+  mcp = await startProtectedMcp(() => as.issuer);
+  resource = mcp.url;
   gw = await spawnGateway({
-    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+    mcpServers: {
+      faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] },
+      // Nobody has consented: both wait for authorization.
+      locked: { url: mcp.url, auth: { oauth: {} } },
+      mine: { url: mcp.url, auth: { oauth: { perPrincipal: true } } },
+    },
     defaults: { breaker: { enabled: false } },
+    // Without authentication the caller is "anonymous" (loopback only); it decides held calls here.
+    approvals: { operators: ["anonymous"] },
     upstreams: {
       faults: {
         tools: {
+          hang: { task: "always" },
+          echo: { approval: "always" },
           fail: {
             retry: { maxAttempts: 1 },
             breaker: { enabled: true, scope: "tool", volumeThreshold: 2, resetTimeoutMs: 60_000 },
@@ -73,6 +94,8 @@ afterAll(async () => {
   await browser?.close();
   await client?.close();
   await gw?.stop();
+  await mcp?.close();
+  await as?.close();
 });
 
 const cell = (tool: string, field: string) => page.locator(`tr[data-tool="${tool}"] [data-field="${field}"]`);
@@ -203,5 +226,83 @@ describe("the status page of the gateway binary", () => {
     expect(await page.locator("#tools tbody tr[data-tool]:visible").count()).toBe(failing.length);
     await page.fill("#filter", "");
     expect(await page.locator("#tools tbody tr[data-tool]:visible").count()).toBe(tools.length);
+  });
+
+  it("shows each upstream's protocol era, and what an OAuth upstream needs: a command, an account link", async () => {
+    expect(await page.locator('tr[data-upstream="faults"] [data-field="era"]').textContent()).toMatch(
+      /^20(25-11-25|26-07-28)$/,
+    );
+    const locked = page.locator('tr[data-upstream="locked"]');
+    await expect.poll(() => locked.getAttribute("data-needs-authorization")).toBe("true");
+    expect(await locked.locator(".badge").textContent()).toBe("needs authorization");
+    expect(await locked.locator('[data-field="authorize"] code').textContent()).toMatch(
+      /^toolgate auth login locked --config \S+$/,
+    );
+    expect(await locked.locator('[data-field="connect"]').count()).toBe(0);
+    // A per-principal upstream: each caller connects its own account, in the browser, from here.
+    const connect = page.locator('tr[data-upstream="mine"] a[data-field="connect"]');
+    expect(await connect.textContent()).toBe("Connect your account");
+    const href = new URL((await connect.getAttribute("href")) ?? "", page.url());
+    expect(href.pathname).toBe("/oauth/upstreams/mine/authorize");
+    const start = await page.request.get(href.toString(), { maxRedirects: 0 });
+    expect(start.status()).toBe(302);
+    expect(start.headers().location).toMatch(new RegExp(`^${as.issuer}/`));
+  });
+
+  it("lists a running gateway task and a held call, and Approve releases the call to its client", async () => {
+    const task = await client.request(
+      { method: "tools/call", params: { name: "faults__hang", arguments: {}, task: {} } },
+      CreateTaskResultSchema,
+    );
+    const taskRow = page.locator('#tasks tr[data-tool="faults__hang"]');
+    await expect.poll(() => taskRow.count()).toBe(1);
+    expect(await taskRow.getAttribute("data-task-phase")).toBe("working");
+    expect(await taskRow.locator("td").nth(1).textContent()).toBe("anonymous");
+    expect(await taskRow.locator('[data-field="age"]').textContent()).toMatch(/^\d+(s|m)/);
+    expect(await page.locator("#sum-tasks .value").textContent()).toBe("1");
+
+    // The SDK client cannot elicit, so the call waits for an operator.
+    let settled = false;
+    const held = client.callTool({ name: "faults__echo", arguments: { text: "approved by a click" } });
+    void held.finally(() => {
+      settled = true;
+    });
+    const heldRow = page.locator('#approvals tr[data-tool="faults__echo"]');
+    await expect.poll(() => heldRow.count()).toBe(1);
+    await expect
+      .poll(() => heldRow.locator("td.args code").textContent())
+      .toBe('{"text":"approved by a click"}');
+    expect(await page.locator("#held").getAttribute("class")).toBe("waiting");
+    expect(settled).toBe(false);
+
+    for (const width of [1400, 1024]) {
+      await page.setViewportSize({ width, height: 900 });
+      const overflow = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>(".scroll")].map((el) => el.scrollWidth - el.clientWidth),
+      );
+      expect(
+        overflow.every((o) => o <= 0),
+        `overflow at ${width} px: ${overflow}`,
+      ).toBe(true);
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
+      ).toBeLessThanOrEqual(0);
+      mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
+      await page.screenshot({
+        path: join(ROOT, `test/artifacts/status-page-work-${width}.png`),
+        fullPage: true,
+      });
+    }
+
+    await heldRow.locator('button[data-action="approve"]').click();
+    const result = await held;
+    expect(result.isError).toBeUndefined();
+    expect(textOf(result)).toBe("approved by a click");
+    await expect.poll(() => heldRow.count()).toBe(0);
+    expect(await page.locator("#sum-approvals .value").textContent()).toBe("0");
+
+    await client.experimental.tasks.cancelTask(task.task.taskId);
+    await expect.poll(() => taskRow.count()).toBe(0);
+    expect(await page.locator("#tasks td.empty").textContent()).toBe("No task is running.");
   });
 });
