@@ -240,7 +240,12 @@ describe("the status page of the gateway binary", () => {
     );
     expect(await locked.locator('[data-field="connect"]').count()).toBe(0);
     // A per-principal upstream: each caller connects its own account, in the browser, from here.
-    const connect = page.locator('tr[data-upstream="mine"] a[data-field="connect"]');
+    const mine = page.locator('tr[data-upstream="mine"]');
+    await expect.poll(() => mine.getAttribute("data-needs-authorization")).toBe("true");
+    expect(await mine.locator('[data-field="authorize"]').textContent()).toContain(
+      "No account connected yet",
+    );
+    const connect = mine.locator('a[data-field="connect"]');
     expect(await connect.textContent()).toBe("Connect your account");
     const href = new URL((await connect.getAttribute("href")) ?? "", page.url());
     expect(href.pathname).toBe("/oauth/upstreams/mine/authorize");

@@ -47,7 +47,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     border-radius: 50%; background: var(--ok); }
   header .live.stale::before { background: var(--bad); }
   main { max-width: 1680px; margin: 0 auto; padding: 20px 28px 48px; display: grid; gap: 20px; }
-  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
+  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 12px; }
   .trends { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
   .trends:empty { display: none; }
   .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; min-width: 0; }
@@ -386,7 +386,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   /** Why an upstream is not serving and what to do: the command to run, or the link to connect one's account. */
   function upstreamDetails(u, needs, perPrincipal) {
     var parts = [];
-    if (needs) parts.push(h("div", { "data-field": "authorize" }, "Run ", h("code", { text: needs })));
+    // A per-principal upstream nobody has connected yet names its consent URL: the link below is that.
+    if (needs && perPrincipal && /^https?:/.test(needs)) parts.push(h("div", { "data-field": "authorize", text: "No account connected yet: the tool list waits for the first." }));
+    else if (needs) parts.push(h("div", { "data-field": "authorize" }, "Run ", h("code", { text: needs })));
     else if (u.state !== "ready" && u.lastError) parts.push(h("div", { class: "error-text", text: u.lastError }));
     if (perPrincipal) {
       parts.push(h("div", null,
