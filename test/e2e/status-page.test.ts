@@ -10,7 +10,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -309,5 +310,92 @@ describe("the status page of the gateway binary", () => {
     await client.experimental.tasks.cancelTask(task.task.taskId);
     await expect.poll(() => taskRow.count()).toBe(0);
     expect(await page.locator("#tasks td.empty").textContent()).toBe("No task is running.");
+  });
+});
+
+describe("the status page with authentication on, signed in as an operator", () => {
+  const OPS = "ops-status-key-0123456789abcdef";
+  const ALICE = "alice-status-key-0123456789abcd";
+  let authed: GatewayProcess;
+  let alice: Client;
+  let operator: Page;
+
+  beforeAll(async () => {
+    authed = await spawnGateway({
+      mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+      upstreams: {
+        faults: { tools: { work: { task: "always", lock: true }, echo: { approval: "always" } } },
+      },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "ops", key: OPS },
+            { id: "alice", key: ALICE },
+          ],
+        },
+        operators: { principals: ["ops"] },
+      },
+      approvals: { operators: ["ops"] },
+      telemetry: { metrics: { process: false } },
+    });
+    alice = new Client({ name: "alice", version: "1.0.0" });
+    await alice.connect(
+      new StreamableHTTPClientTransport(new URL(authed.url), {
+        requestInit: { headers: { authorization: `Bearer ${ALICE}` } },
+      }),
+    );
+    await eventually(async () => (await alice.listTools()).tools.some((t) => t.name === "faults__work"));
+    // The browser answers the page's Basic challenge with the operator's key, as a person would.
+    const context = await browser.newContext({
+      viewport: { width: 1400, height: 900 },
+      httpCredentials: { username: "ops", password: OPS },
+    });
+    operator = await context.newPage();
+  });
+
+  afterAll(async () => {
+    await operator?.context().close();
+    await alice?.close();
+    await authed?.stop();
+  });
+
+  it("shows alice's tasks, one working and one waiting for the lock, without their handles", async () => {
+    await operator.goto(`${authed.base}/?refresh=250`);
+    await operator.waitForSelector("body[data-ready]");
+    const tasks = await Promise.all(
+      ["first", "second"].map((text) =>
+        alice.request(
+          {
+            method: "tools/call",
+            params: { name: "faults__work", arguments: { key: text, ms: 0, hold: "lock" }, task: {} },
+          },
+          CreateTaskResultSchema,
+        ),
+      ),
+    );
+    const rows = operator.locator('#tasks tr[data-tool="faults__work"]');
+    await expect.poll(() => rows.count()).toBe(2);
+    await expect
+      .poll(async () =>
+        (await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task-phase")))).sort(),
+      )
+      .toEqual(["waiting for lock", "working"]);
+    expect(await rows.locator("td:nth-child(2)").allTextContents()).toEqual(["alice", "alice"]);
+    const html = await operator.content();
+    for (const { task } of tasks) expect(html).not.toContain(task.taskId);
+    mkdirSync(join(ROOT, "test/artifacts"), { recursive: true });
+    await operator.screenshot({ path: join(ROOT, "test/artifacts/status-page-operator.png") });
+    await alice.callTool({ name: "faults__release", arguments: { hold: "lock" } });
+    await expect.poll(() => rows.count()).toBe(0);
+  });
+
+  it("approves alice's held call with the operator's browser credentials", async () => {
+    const call = alice.callTool({ name: "faults__echo", arguments: { text: "signed-in approval" } });
+    const row = operator.locator('#approvals tr[data-tool="faults__echo"]');
+    await expect.poll(() => row.locator("td.args code").count()).toBe(1);
+    expect(await row.locator("td:nth-child(2)").textContent()).toBe("alice");
+    await row.locator('button[data-action="approve"]').click();
+    expect(textOf(await call)).toBe("signed-in approval");
+    await expect.poll(() => row.count()).toBe(0);
   });
 });
