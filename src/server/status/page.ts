@@ -106,8 +106,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   #firing h2 { color: var(--bad); }
   .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
   section[hidden] { display: none; }
-  #held.waiting { border-color: var(--warn); }
-  #held.waiting > h2 { color: var(--warn); }
+  #held { border-color: var(--warn); }
+  #held > h2 { color: var(--warn); }
   section > h2 .note { margin-left: auto; color: var(--muted); font-size: 12px; font-weight: 400; }
   td.wrap { white-space: normal; }
   td.details { white-space: normal; max-width: 520px; word-break: break-word; }
@@ -402,10 +402,12 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 
   function renderTasks(s) {
     var section = document.getElementById("running");
-    section.hidden = !s.tasks;
-    if (!s.tasks) return;
-    document.getElementById("task-count").textContent = String(s.tasks.length);
-    fill(document.querySelector("#tasks tbody"), s.tasks.map(function (t) {
+    // Shown while there is something to show; the summary card keeps the count (zero included).
+    var tasks = s.tasks || [];
+    section.hidden = !tasks.length;
+    document.getElementById("task-count").textContent = String(tasks.length);
+    var tbody = document.querySelector("#tasks tbody");
+    tbody.replaceChildren.apply(tbody, tasks.map(function (t) {
       return h("tr", { "data-task": t.id, "data-tool": t.tool, "data-task-phase": t.phase },
         h("td", { class: "wrap" }, h("code", { text: t.tool }), h("small", { text: t.upstream })),
         h("td", null, h("code", { text: t.principal })),
@@ -413,24 +415,24 @@ export const STATUS_PAGE_HTML = `<!doctype html>
           t.message && t.message !== t.phase ? h("small", { "data-field": "message", text: t.message }) : null),
         h("td", { "data-field": "age", text: age(t.createdAt, s.generatedAt) }),
         h("td", { text: t.lastUpdatedAt ? age(t.lastUpdatedAt, s.generatedAt) + " ago" : "" }));
-    }), 5, "No task is running.");
+    }));
   }
 
   function renderApprovals(s) {
     var section = document.getElementById("held");
-    section.hidden = !s.approvals;
-    if (!s.approvals) return;
-    var list = s.approvals;
-    section.className = list.length ? "waiting" : "";
+    var list = s.approvals || [];
+    section.hidden = !list.length;
     document.getElementById("held-count").textContent = String(list.length);
     document.getElementById("held-note").textContent = held.note;
     var ids = list.map(function (a) { return a.id; }).join(",");
     if (ids !== held.ids) {
       held.ids = ids;
-      for (var id in held.decided) if (ids.split(",").indexOf(id) < 0) delete held.decided[id];
+      var current = ids.split(",");
+      [held.decided, held.args].forEach(function (map) { for (var id in map) if (current.indexOf(id) < 0) delete map[id]; });
       if (list.length) loadArguments();
     }
-    fill(document.querySelector("#approvals tbody"), list.map(function (a) {
+    var tbody = document.querySelector("#approvals tbody");
+    tbody.replaceChildren.apply(tbody, list.map(function (a) {
       var decided = held.decided[a.id];
       var args = held.args[a.id];
       var buttons = ["approve", "deny"].map(function (decision) {
@@ -445,7 +447,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
         h("td", { text: age(a.createdAt, s.generatedAt) }),
         h("td", { class: "args" }, args === undefined ? h("small", { text: held.canDecide === false ? "shown to approvals.operators only" : "…" }) : h("code", { text: args })),
         h("td", { class: "actions" }, buttons, decided ? h("small", { class: "decided" + (decided.error ? " bad" : ""), "data-field": "decision", text: decided.text }) : null));
-    }), 5, "No call is waiting for a decision.");
+    }));
   }
 
   /** Once per change of the held list: the arguments (only approvals.operators may see them). */
