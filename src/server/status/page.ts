@@ -146,7 +146,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     </table></div>
   </section>
   <section id="running" hidden>
-    <h2>Running tasks <span class="count" id="task-count"></span><span class="note">run by the gateway (tool policy task)</span></h2>
+    <h2>Running tasks <span class="count" id="task-count"></span><span class="note" id="task-note"></span></h2>
     <div class="scroll"><table id="tasks">
       <thead><tr><th>Tool</th><th>Caller</th><th>Status</th><th>Age</th><th>Last change</th></tr></thead>
       <tbody></tbody>
@@ -338,7 +338,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       card("In flight / queued", inFlight + " / " + queued, false, "sum-load"),
       card("Breakers open", String(open), open > 0, "sum-breakers"),
       card("Alerts firing", String(s.alerts.active.length), s.alerts.active.length > 0, "sum-alerts"),
-      s.tasks ? card("Tasks running", String(s.tasks.length), false, "sum-tasks") : null,
+      s.tasks || s.tasksError ? card("Tasks running", s.tasks ? String(s.tasks.length) : "?", !s.tasks, "sum-tasks") : null,
       s.approvals ? card("Held for approval", String(s.approvals.length), s.approvals.length > 0, "sum-approvals") : null
     );
     renderGateway(s);
@@ -404,8 +404,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     var section = document.getElementById("running");
     // Shown while there is something to show; the summary card keeps the count (zero included).
     var tasks = s.tasks || [];
-    section.hidden = !tasks.length;
-    document.getElementById("task-count").textContent = String(tasks.length);
+    section.hidden = !tasks.length && !s.tasksError;
+    document.getElementById("task-count").textContent = s.tasksError ? "" : String(tasks.length);
+    document.getElementById("task-note").textContent = s.tasksError || "run by the gateway (tool policy task)";
+    document.getElementById("task-note").className = "note" + (s.tasksError ? " error-text" : "");
     var tbody = document.querySelector("#tasks tbody");
     tbody.replaceChildren.apply(tbody, tasks.map(function (t) {
       return h("tr", { "data-task": t.id, "data-tool": t.tool, "data-task-phase": t.phase },

@@ -102,6 +102,8 @@ export interface StatusReport {
   history?: HistorySnapshot;
   /** Tasks the gateway runs, oldest first (when the source has a task service). */
   tasks?: TaskStatusView[];
+  /** Why `tasks` is missing although the source has a task service (its store failed). */
+  tasksError?: string;
   /** Calls waiting for an operator, oldest first (when the source has an approval queue). */
   approvals?: HeldCallView[];
 }
@@ -124,7 +126,10 @@ export async function statusReport(
   now = new Date(),
   options: { history?: boolean } = {},
 ): Promise<StatusReport> {
-  const tasks = await source.runningTasks?.();
+  // A failing task store costs the page its task list, never the rest of the report.
+  const tasks = await source.runningTasks?.().catch((err: unknown) => ({
+    error: `the task store did not answer: ${err instanceof Error ? err.message : String(err)}`,
+  }));
   const { history } = source;
   const stats = new Map(source.toolStats().map((s) => [s.tool, s]));
   const tools = source.tools().map((tool): ToolStatus => {
@@ -152,7 +157,8 @@ export async function statusReport(
       totals: { ...history.gatewayTotals(), since: new Date(history.since).toISOString() },
     }),
     ...(history && options.history && { history: history.snapshot() }),
-    ...(tasks && { tasks: tasks.map(taskStatus).sort(byCreation) }),
+    ...(Array.isArray(tasks) && { tasks: tasks.map(taskStatus).sort(byCreation) }),
+    ...(tasks && "error" in tasks && { tasksError: tasks.error }),
     ...(source.heldCalls && {
       approvals: source
         .heldCalls()

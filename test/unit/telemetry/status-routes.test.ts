@@ -179,6 +179,19 @@ describe("running tasks and held calls in the report", () => {
     expect(JSON.stringify(report)).not.toContain("secret");
   });
 
+  it("says why the tasks are missing when the task store fails, and reports the rest", async () => {
+    const failing: StatusSource = {
+      ...source,
+      runningTasks: () => Promise.reject(new Error("redis down")),
+    };
+    const res = await statusRoutes(failing).request("/status");
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as StatusReport;
+    expect(report.tasks).toBeUndefined();
+    expect(report.tasksError).toBe("the task store did not answer: redis down");
+    expect(report.tools).toHaveLength(2);
+  });
+
   it("leaves both out when the source has no task service or approval queue", async () => {
     const report = (await (await statusRoutes(source).request("/status")).json()) as StatusReport;
     expect(report.tasks).toBeUndefined();
