@@ -5,8 +5,9 @@
  * last-hour charts (half-second points here), fits the width, renders descriptions as text, and shows a
  * breaker turning open and its alert firing. Then the second wave's work: a task the gateway runs, a call
  * held for approval that a click on Approve releases to its waiting client, an OAuth upstream that needs
- * authorization (with the command to run) and a per-principal one's "connect your account" link, against a
- * real authorization server (oidc-provider) and a protected MCP server. Saves screenshots to test/artifacts.
+ * authorization (with the command to run) and a per-principal one's "connect your account" link followed
+ * through consent in the browser, against a real authorization server (oidc-provider) and a protected MCP
+ * server. Saves screenshots to test/artifacts.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -230,10 +231,10 @@ describe("the status page of the gateway binary", () => {
   });
 
   it("shows each upstream's protocol era, and what an OAuth upstream needs: a command, an account link", async () => {
-    expect(await page.locator('tr[data-upstream="faults"] [data-field="era"]').textContent()).toMatch(
-      /^20(25-11-25|26-07-28)$/,
-    );
-    const locked = page.locator('tr[data-upstream="locked"]');
+    expect(
+      await page.locator('#upstreams tr[data-upstream="faults"] [data-field="era"]').textContent(),
+    ).toMatch(/^20(25-11-25|26-07-28)$/);
+    const locked = page.locator('#upstreams tr[data-upstream="locked"]');
     await expect.poll(() => locked.getAttribute("data-needs-authorization")).toBe("true");
     expect(await locked.locator(".badge").textContent()).toBe("needs authorization");
     expect(await locked.locator('[data-field="authorize"] code').textContent()).toMatch(
@@ -241,7 +242,7 @@ describe("the status page of the gateway binary", () => {
     );
     expect(await locked.locator('[data-field="connect"]').count()).toBe(0);
     // A per-principal upstream: each caller connects its own account, in the browser, from here.
-    const mine = page.locator('tr[data-upstream="mine"]');
+    const mine = page.locator('#upstreams tr[data-upstream="mine"]');
     await expect.poll(() => mine.getAttribute("data-needs-authorization")).toBe("true");
     expect(await mine.locator('[data-field="authorize"]').textContent()).toContain(
       "No account connected yet",
@@ -253,6 +254,17 @@ describe("the status page of the gateway binary", () => {
     const start = await page.request.get(href.toString(), { maxRedirects: 0 });
     expect(start.status()).toBe(302);
     expect(start.headers().location).toMatch(new RegExp(`^${as.issuer}/`));
+    // The whole flow in the browser: the link opens a tab, the authorization server (consenting at once
+    // here) sends it back to the gateway's callback, and the upstream connects with that account.
+    const [consent] = await Promise.all([page.context().waitForEvent("page"), connect.click()]);
+    await expect
+      .poll(() => consent.textContent("body"))
+      .toMatch(/your account at upstream "mine" is connected; you can close this tab/);
+    await consent.close();
+    await expect.poll(() => mine.getAttribute("data-state")).toBe("ready");
+    expect(await mine.getAttribute("data-needs-authorization")).toBeNull();
+    expect(await mine.locator('[data-field="era"]').textContent()).toMatch(/^20(25-11-25|26-07-28)$/);
+    expect(await mine.locator('a[data-field="connect"]').count()).toBe(1);
   });
 
   it("lists a running gateway task and a held call, and Approve releases the call to its client", async () => {
