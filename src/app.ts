@@ -335,6 +335,9 @@ export class Gateway {
     };
   }
 
+  /** The work the status page lists: running gateway tasks and calls held for approval. */
+  readonly #statusWork = { runningTasks: () => this.tasks.running(), heldCalls: () => this.approvals.list() };
+
   /** Each upstream's status; a per-principal one's with the number of principals' connections open. */
   #upstreamStatuses(): UpstreamStatus[] {
     const pool = this.principals;
@@ -399,7 +402,7 @@ export class Gateway {
         app.route("/", metricsRoutes(this.telemetry, gate.middleware("metrics")));
         app.route(
           "/",
-          statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO), {
+          statusRoutes(statusSource(this.view, this.telemetry, SERVER_INFO, this.#statusWork), {
             status: gate.middleware("status"),
             page: gate.middleware("page"),
           }),

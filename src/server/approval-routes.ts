@@ -1,6 +1,7 @@
 /**
  * Operators decide calls held by the `approval` policy (when the calling client cannot ask a person),
- * behind the same guard as `/mcp`; only principals in `approvals.operators` may list or decide:
+ * behind the same guard as `/mcp` (plus HTTP Basic, as the status page's buttons send what the browser
+ * sent for the page); only principals in `approvals.operators` may list or decide:
  *   GET  /approvals                 the held calls
  *   POST /approvals/:id/approve     lets one run
  *   POST /approvals/:id/deny        fails it (the upstream never sees it)
@@ -10,6 +11,7 @@ import { toGatewayError, toWire } from "../errors.ts";
 import type { ApprovalQueue } from "../router/approval.ts";
 import type { Guard } from "./guard.ts";
 import { type GuardedEnv, guarded } from "./guarded.ts";
+import { acceptingBasic } from "./operator-gate.ts";
 
 export function approvalRoutes(options: {
   approvals: ApprovalQueue;
@@ -18,7 +20,7 @@ export function approvalRoutes(options: {
 }): Hono<GuardedEnv> {
   const { approvals } = options;
   const app = new Hono<GuardedEnv>();
-  const guard = guarded(options.guard, options.isLoopback);
+  const guard = guarded(acceptingBasic(options.guard), options.isLoopback);
   app.use("/approvals", guard);
   app.use("/approvals/*", guard);
   const refused = {

@@ -88,6 +88,15 @@ export function createOperatorGate(options: OperatorGateOptions): OperatorGate {
   };
 }
 
+/**
+ * A guard that also takes HTTP Basic (the key or token as the password), for the routes the status page
+ * calls with the credentials the browser already sent for the page (approvals, upstream consent). A
+ * cross-site page cannot ride on them: the guard refuses a foreign Origin.
+ */
+export function acceptingBasic(guard: Guard): Guard {
+  return (headers, remote) => guard(basicAsBearer(headers), remote);
+}
+
 /** `Authorization: Basic base64(user:secret)` → `Bearer secret`; other headers pass as they are. */
 function basicAsBearer(headers: Pick<Headers, "get">): Pick<Headers, "get"> {
   const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(headers.get("authorization") ?? "");

@@ -1,7 +1,8 @@
 /**
  * Consent for per-principal upstreams (`auth.oauth.perPrincipal`), in the person's browser:
  *   GET /oauth/upstreams/:name/authorize   starts it for the caller (the signed `ticket` of the URL a call
- *                                          returned, or the same credentials as /mcp), redirects to the
+ *                                          returned, or the same credentials as /mcp, HTTP Basic included
+ *                                          for the status page's link), redirects to the
  *                                          authorization server
  *   GET /oauth/callback                    the authorization server's redirect: tokens stored for that principal
  * The flows themselves live in upstreams/consent.ts; this is the HTTP side.
@@ -10,6 +11,7 @@ import { Hono } from "hono";
 import type { Principal } from "./auth/principal.ts";
 import type { Guard } from "./guard.ts";
 import type { GuardedEnv } from "./guarded.ts";
+import { acceptingBasic } from "./operator-gate.ts";
 
 type Outcome =
   | { kind: "redirect"; url: string }
@@ -43,7 +45,7 @@ export function upstreamAuthRoutes(options: {
     const name = c.req.param("name");
     const ticket = c.req.query("ticket");
     if (ticket !== undefined) return answer(await options.consent.start(name, { ticket }), "authorize");
-    const verdict = await options.guard(c.req.raw.headers, {
+    const verdict = await acceptingBasic(options.guard)(c.req.raw.headers, {
       loopback: options.isLoopback(c.env?.incoming?.socket?.remoteAddress),
     });
     if (!verdict.ok) {

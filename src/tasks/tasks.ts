@@ -704,6 +704,15 @@ export class TaskService {
     return { caller, params: rewritten, ...(relatedRequestId !== undefined && { relatedRequestId }) };
   }
 
+  /**
+   * The tasks this process runs now (operators' view, the status page): every principal's records, which
+   * carry no arguments and, unfinished, no result.
+   */
+  async running(): Promise<TaskRecord[]> {
+    const records = await Promise.all([...this.#running.keys()].map((key) => this.#deps.store.get(key)));
+    return records.filter((r): r is TaskRecord => r !== undefined && !isTerminal(r.status ?? "working"));
+  }
+
   /** Forget a session that ended: its tasks live on (reachable by handle) but get no more notifications. */
   sessionClosed(caller: Caller): void {
     for (const [key, c] of this.#callers) if (c === caller) this.#callers.delete(key);

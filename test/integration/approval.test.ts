@@ -169,6 +169,29 @@ describe("approval by an operator, when the client cannot ask", () => {
     expect((await http(OPS, "POST", `/approvals/${pending.id}/approve`)).status).toBe(404);
   });
 
+  it("takes the status page's HTTP Basic credentials, and refuses a decision from a foreign origin", async () => {
+    const basic = `Basic ${Buffer.from(`ops:${OPS}`).toString("base64")}`;
+    const c = await aliceClient();
+    const before = echoCalls();
+    const call = c.callTool({ name: "faults__echo", arguments: { text: "from the page" } });
+    const pending = await heldCall();
+    const listed = await fetch(`${held.base}/approvals`, { headers: { authorization: basic } });
+    expect(listed.status).toBe(200);
+    // A cross-site page the browser would send the cached credentials from.
+    const forged = await fetch(`${held.base}/approvals/${pending.id}/approve`, {
+      method: "POST",
+      headers: { authorization: basic, origin: "https://evil.example" },
+    });
+    expect(forged.status).toBe(403);
+    expect(echoCalls()).toBe(before);
+    const approved = await fetch(`${held.base}/approvals/${pending.id}/approve`, {
+      method: "POST",
+      headers: { authorization: basic, origin: held.base },
+    });
+    expect(approved.status).toBe(200);
+    expect(textOf(await call)).toBe("from the page");
+  });
+
   it("fails a denied call without reaching the upstream", async () => {
     const c = await aliceClient();
     const before = echoCalls();

@@ -5,7 +5,12 @@
  * DOM nodes and textContent only, so names, descriptions and errors from upstreams can never inject markup
  * (descriptions' markdown code spans become <code> nodes, the rest of the syntax is dropped). Elements
  * carry stable data attributes (`data-upstream`, `data-tool`, `data-field`, `data-chart`, `data-breaker`,
- * `data-breaker-state`, `data-alert`) for people's scripts and browser tests.
+ * `data-breaker-state`, `data-alert`, `data-task`, `data-approval`) for people's scripts and browser tests.
+ *
+ * Calls held for approval come with the stream (no arguments); when that list changes the page asks
+ * `./approvals` once for their arguments, and its Approve / Deny buttons POST to `./approvals/ID/approve|deny`
+ * with the credentials the browser sent for the page (only `approvals.operators` may decide). A per-principal
+ * upstream (auth.oauth.perPrincipal) links to `./oauth/upstreams/NAME/authorize` to connect one's account.
  */
 
 export const STATUS_PAGE_CSP =
@@ -42,7 +47,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     border-radius: 50%; background: var(--ok); }
   header .live.stale::before { background: var(--bad); }
   main { max-width: 1680px; margin: 0 auto; padding: 20px 28px 48px; display: grid; gap: 20px; }
-  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; }
+  .summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 12px; }
   .trends { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
   .trends:empty { display: none; }
   .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px; min-width: 0; }
@@ -100,6 +105,25 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   #firing { border-color: var(--bad); }
   #firing h2 { color: var(--bad); }
   .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
+  section[hidden] { display: none; }
+  #held { border-color: var(--warn); }
+  #held > h2 { color: var(--warn); }
+  section > h2 .note { margin-left: auto; color: var(--muted); font-size: 12px; font-weight: 400; }
+  td.wrap { white-space: normal; }
+  td.details { white-space: normal; max-width: 520px; word-break: break-word; }
+  .error-text { color: var(--bad); }
+  td.args { white-space: normal; max-width: 560px; }
+  td.args code { display: block; max-height: 6.2em; overflow: auto; font-size: 12px; white-space: pre-wrap; }
+  td small, td .sub { display: block; color: var(--muted); font-size: 12px; white-space: normal; }
+  td.actions { text-align: right; }
+  button { font: inherit; font-size: 13px; font-weight: 600; padding: 4px 14px; margin-left: 6px; border-radius: 6px;
+    border: 1px solid var(--line); background: var(--panel); color: var(--text); cursor: pointer; }
+  button.approve { border-color: var(--ok); color: var(--ok); }
+  button.deny { border-color: var(--bad); color: var(--bad); }
+  button:disabled { opacity: .45; cursor: default; }
+  a { color: var(--accent); }
+  .decided { color: var(--muted); font-size: 12px; }
+  .decided.bad { background: none; }
   @media (max-width: 1100px) { #tools .chart { display: none; } }
   @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } main { padding: 16px; } header { padding: 14px 16px; } }
 </style>
@@ -114,10 +138,24 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="summary" id="summary"></div>
   <div class="trends" id="trends" aria-label="The gateway over the last hour"></div>
   <section id="firing"></section>
+  <section id="held" hidden>
+    <h2>Held for approval <span class="count" id="held-count"></span><span class="note" id="held-note"></span></h2>
+    <div class="scroll"><table id="approvals">
+      <thead><tr><th>Tool</th><th>Caller</th><th>Held for</th><th>Arguments</th><th class="num">Decision</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+  </section>
+  <section id="running" hidden>
+    <h2>Running tasks <span class="count" id="task-count"></span><span class="note" id="task-note"></span></h2>
+    <div class="scroll"><table id="tasks">
+      <thead><tr><th>Tool</th><th>Caller</th><th>Status</th><th>Age</th><th>Last change</th></tr></thead>
+      <tbody></tbody>
+    </table></div>
+  </section>
   <section>
     <h2>Upstreams <span class="count" id="upstream-count"></span></h2>
     <div class="scroll"><table id="upstreams">
-      <thead><tr><th>Upstream</th><th>State</th><th>Transport</th><th class="num">Tools</th><th class="num">Restarts</th><th>Last error</th></tr></thead>
+      <thead><tr><th>Upstream</th><th>State</th><th>Transport</th><th>Protocol</th><th class="num">Tools</th><th class="num">Restarts</th><th>Details</th></tr></thead>
       <tbody></tbody>
     </table></div>
   </section>
@@ -197,6 +235,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   }
   function clock(iso) { return new Date(iso).toLocaleTimeString(); }
   var upstreamTone = { ready: "ok", connecting: "warn", down: "bad", stopped: "idle" };
+  var phaseTone = { working: "ok", queued: "idle", "waiting for lock": "warn", "waiting for approval": "warn", "input required": "warn" };
+  /** Held calls' arguments by id (from ./approvals), whether this viewer may decide, and decisions made here. */
+  var held = { ids: "", args: {}, canDecide: null, note: "", decided: {} };
   var breakerTone = { closed: "ok", halfOpen: "warn", open: "bad" };
   var breakerText = { closed: "closed", halfOpen: "half-open", open: "open" };
 
@@ -296,7 +337,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       card("Error rate · " + win, calls ? pct(errors / calls) : "–", calls > 0 && errors / calls > 0.05, "sum-errors", totals ? count(totals.errors) + " errors since start" : null),
       card("In flight / queued", inFlight + " / " + queued, false, "sum-load"),
       card("Breakers open", String(open), open > 0, "sum-breakers"),
-      card("Alerts firing", String(s.alerts.active.length), s.alerts.active.length > 0, "sum-alerts")
+      card("Alerts firing", String(s.alerts.active.length), s.alerts.active.length > 0, "sum-alerts"),
+      s.tasks || s.tasksError ? card("Tasks running", s.tasks ? String(s.tasks.length) : "?", !s.tasks, "sum-tasks") : null,
+      s.approvals ? card("Held for approval", String(s.approvals.length), s.approvals.length > 0, "sum-approvals") : null
     );
     renderGateway(s);
 
@@ -305,16 +348,24 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       firing.replaceChildren(h("h2", { text: "Alerts firing" }), h("ul", { class: "alerts" }, alertItems(s.alerts.active)));
     } else firing.replaceChildren();
 
+    renderApprovals(s);
+    renderTasks(s);
+
     document.getElementById("upstream-count").textContent = String(s.upstreams.length);
     fill(document.querySelector("#upstreams tbody"), s.upstreams.map(function (u) {
-      return h("tr", { "data-upstream": u.name, "data-state": u.state },
+      var needs = u.needsAuthorization;
+      var perPrincipal = typeof u.principalConnections === "number";
+      return h("tr", { "data-upstream": u.name, "data-state": u.state, "data-needs-authorization": needs ? "true" : null },
         h("td", null, h("code", { text: u.name })),
-        h("td", null, h("span", { class: "badge " + (upstreamTone[u.state] || "idle"), text: u.state })),
+        h("td", null, needs
+          ? h("span", { class: "badge warn", text: "needs authorization" })
+          : h("span", { class: "badge " + (upstreamTone[u.state] || "idle"), text: u.state })),
         h("td", { text: u.transport || "" }),
+        h("td", { "data-field": "era", text: u.era || "–", title: u.protocolVersion ? "negotiated " + u.protocolVersion : null }),
         h("td", { class: "num", text: u.tools === undefined ? "" : u.tools }),
         h("td", { class: "num", text: u.restarts }),
-        h("td", { class: "error", text: u.state === "ready" ? "" : (u.lastError || "") }));
-    }), 6, "No upstreams configured.");
+        upstreamDetails(u, needs, perPrincipal));
+    }), 7, "No upstreams configured.");
 
     document.getElementById("tool-count").textContent = String(s.tools.length);
     renderTools(s.tools);
@@ -330,6 +381,107 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 
     var recent = document.getElementById("recent");
     recent.replaceChildren.apply(recent, s.alerts.recent.length ? alertItems(s.alerts.recent) : [h("li", { class: "empty", text: "No alerts." })]);
+  }
+
+  /** Why an upstream is not serving and what to do: the command to run, or the link to connect one's account. */
+  function upstreamDetails(u, needs, perPrincipal) {
+    var parts = [];
+    // A per-principal upstream nobody has connected yet names its consent URL: the link below is that.
+    if (needs && perPrincipal && /^https?:/.test(needs)) parts.push(h("div", { "data-field": "authorize", text: "No account connected yet: the tool list waits for the first." }));
+    else if (needs) parts.push(h("div", { "data-field": "authorize" }, "Run ", h("code", { text: needs })));
+    else if (u.state !== "ready" && u.lastError) parts.push(h("div", { class: "error-text", text: u.lastError }));
+    if (perPrincipal) {
+      parts.push(h("div", null,
+        h("a", { href: "./oauth/upstreams/" + encodeURIComponent(u.name) + "/authorize", target: "_blank", rel: "noopener", "data-field": "connect", text: "Connect your account" }),
+        h("small", { text: "each caller uses its own account here · " + u.principalConnections + " connection" + (u.principalConnections === 1 ? "" : "s") + " open" })));
+    }
+    return h("td", { class: "details" }, parts);
+  }
+
+  function age(fromIso, nowIso) { return duration(Date.parse(nowIso) - Date.parse(fromIso)); }
+
+  function renderTasks(s) {
+    var section = document.getElementById("running");
+    // Shown while there is something to show; the summary card keeps the count (zero included).
+    var tasks = s.tasks || [];
+    section.hidden = !tasks.length && !s.tasksError;
+    document.getElementById("task-count").textContent = s.tasksError ? "" : String(tasks.length);
+    document.getElementById("task-note").textContent = s.tasksError || "run by the gateway (tool policy task)";
+    document.getElementById("task-note").className = "note" + (s.tasksError ? " error-text" : "");
+    var tbody = document.querySelector("#tasks tbody");
+    tbody.replaceChildren.apply(tbody, tasks.map(function (t) {
+      return h("tr", { "data-task": t.id, "data-tool": t.tool, "data-task-phase": t.phase },
+        h("td", { class: "wrap" }, h("code", { text: t.tool }), h("small", { text: t.upstream })),
+        h("td", null, h("code", { text: t.principal })),
+        h("td", { class: "wrap" }, h("span", { class: "badge " + (phaseTone[t.phase] || "idle"), "data-field": "phase", text: t.phase }),
+          t.message && t.message !== t.phase ? h("small", { "data-field": "message", text: t.message }) : null),
+        h("td", { "data-field": "age", text: age(t.createdAt, s.generatedAt) }),
+        h("td", { text: t.lastUpdatedAt ? age(t.lastUpdatedAt, s.generatedAt) + " ago" : "" }));
+    }));
+  }
+
+  function renderApprovals(s) {
+    var section = document.getElementById("held");
+    var list = s.approvals || [];
+    section.hidden = !list.length;
+    document.getElementById("held-count").textContent = String(list.length);
+    document.getElementById("held-note").textContent = held.note;
+    var ids = list.map(function (a) { return a.id; }).join(",");
+    if (ids !== held.ids) {
+      held.ids = ids;
+      var current = ids.split(",");
+      [held.decided, held.args].forEach(function (map) { for (var id in map) if (current.indexOf(id) < 0) delete map[id]; });
+      if (list.length) loadArguments();
+    }
+    var tbody = document.querySelector("#approvals tbody");
+    tbody.replaceChildren.apply(tbody, list.map(function (a) {
+      var decided = held.decided[a.id];
+      var args = held.args[a.id];
+      var buttons = ["approve", "deny"].map(function (decision) {
+        var b = h("button", { type: "button", class: decision, "data-action": decision, text: decision === "approve" ? "Approve" : "Deny",
+          disabled: (decided && !decided.error) || held.canDecide === false ? "disabled" : null });
+        b.addEventListener("click", function () { decide(a.id, decision); });
+        return b;
+      });
+      return h("tr", { "data-approval": a.id, "data-tool": a.tool },
+        h("td", { class: "wrap" }, h("code", { text: a.tool }), h("small", { text: a.upstream })),
+        h("td", null, h("code", { text: a.principal })),
+        h("td", { text: age(a.createdAt, s.generatedAt) }),
+        h("td", { class: "args" }, args === undefined ? h("small", { text: held.canDecide === false ? "shown to approvals.operators only" : "…" }) : h("code", { text: args })),
+        h("td", { class: "actions" }, buttons, decided ? h("small", { class: "decided" + (decided.error ? " bad" : ""), "data-field": "decision", text: decided.text }) : null));
+    }));
+  }
+
+  /** Once per change of the held list: the arguments (only approvals.operators may see them). */
+  function loadArguments() {
+    fetch("./approvals", { cache: "no-store", headers: { accept: "application/json" } })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          if (!res.ok) {
+            held.canDecide = false;
+            held.note = (body.error && body.error.message) || "HTTP " + res.status;
+            return;
+          }
+          held.canDecide = true;
+          held.note = "";
+          (body.pending || []).forEach(function (p) { held.args[p.id] = p.arguments; });
+        });
+      }, function (err) { held.note = "cannot read the held calls (" + err.message + ")"; })
+      .then(function () { if (last) renderApprovals(last); });
+  }
+
+  function decide(id, decision) {
+    held.decided[id] = { text: decision === "approve" ? "approving…" : "denying…" };
+    if (last) renderApprovals(last);
+    fetch("./approvals/" + encodeURIComponent(id) + "/" + decision, { method: "POST", cache: "no-store", headers: { accept: "application/json" } })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (body) {
+          held.decided[id] = res.ok
+            ? { text: decision === "approve" ? "approved" : "denied" }
+            : { text: (body.error && body.error.message) || "HTTP " + res.status, error: true };
+        });
+      }, function (err) { held.decided[id] = { text: err.message, error: true }; })
+      .then(function () { if (last) renderApprovals(last); });
   }
 
   function alertItems(alerts) {

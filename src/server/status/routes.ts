@@ -25,9 +25,9 @@ export function statusRoutes(source: StatusSource, gates?: StatusGates): Hono {
     app.use("/status/*", gates.status);
     for (const path of ["/", "/ui"]) app.use(path, gates.page);
   }
-  app.get("/status", (c) => {
+  app.get("/status", async (c) => {
     c.header("cache-control", "no-store");
-    return c.json(statusReport(source, new Date(), { history: c.req.query("history") === "1" }));
+    return c.json(await statusReport(source, new Date(), { history: c.req.query("history") === "1" }));
   });
   app.get("/status/stream", (c) => {
     const interval = Math.max(MIN_INTERVAL_MS, Number(c.req.query("interval")) || DEFAULT_INTERVAL_MS);
@@ -38,7 +38,7 @@ export function statusRoutes(source: StatusSource, gates?: StatusGates): Hono {
       let id = 0;
       while (!stream.aborted && !stream.closed) {
         const end = source.history?.end;
-        const report = statusReport(source, new Date(), { history: end !== sentHistory });
+        const report = await statusReport(source, new Date(), { history: end !== sentHistory });
         sentHistory = end;
         await stream.writeSSE({ event: "status", id: String(++id), data: JSON.stringify(report) });
         await stream.sleep(interval);

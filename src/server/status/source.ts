@@ -18,6 +18,47 @@ export interface StatusSource extends GatewayView {
   statsWindowMs?: number;
   /** The last hour and the totals since start. */
   history?: Pick<History, "snapshot" | "totals" | "gatewayTotals" | "since" | "end">;
+  /** Tasks the gateway runs itself (tool policy `task`) that have not ended, in this process. */
+  runningTasks?(): Promise<RunningTaskView[]>;
+  /** Calls held for an operator's approval (their arguments stay behind `GET /approvals`). */
+  heldCalls?(): HeldCallView[];
+}
+
+/** Shaped like the tasks' TaskRecord, so the task service's records pass as they are. */
+export interface RunningTaskView {
+  taskId: string;
+  tool: string;
+  upstream: string;
+  principalId: string;
+  createdAt: string;
+  status?: string;
+  message?: string;
+  lastUpdatedAt?: string;
+}
+
+/** A running task as the page shows it: no handle, arguments or result, only what an operator needs. */
+export interface TaskStatusView {
+  id: string;
+  tool: string;
+  upstream: string;
+  /** Who created it. */
+  principal: string;
+  /** The task status (`working`, `input_required`). */
+  status: string;
+  /** What it waits for, in a word or three: `queued`, `waiting for lock`, `waiting for approval`, `working`, … */
+  phase: string;
+  message?: string;
+  createdAt: string;
+  lastUpdatedAt?: string;
+}
+
+/** Shaped like the approval queue's PendingApproval, minus the arguments (only approvals.operators see those). */
+export interface HeldCallView {
+  id: string;
+  tool: string;
+  upstream: string;
+  principal: string;
+  createdAt: string;
 }
 
 /** A StatusSource from the running gateway's view and its telemetry. */
@@ -25,6 +66,7 @@ export function statusSource(
   view: GatewayView,
   telemetry: Pick<Telemetry, "stats" | "alerts" | "history">,
   service?: StatusSource["service"],
+  work?: Pick<StatusSource, "runningTasks" | "heldCalls">,
 ): StatusSource {
   return {
     upstreams: () => view.upstreams(),
@@ -36,6 +78,7 @@ export function statusSource(
     statsWindowMs: telemetry.stats.windowMs,
     history: telemetry.history,
     ...(service && { service }),
+    ...work,
   };
 }
 
@@ -57,6 +100,12 @@ export interface StatusReport {
   totals?: Totals & { since: string };
   /** The last hour, one point per step (only when asked for: `?history=1`, and on the stream). */
   history?: HistorySnapshot;
+  /** Tasks the gateway runs, oldest first (when the source has a task service). */
+  tasks?: TaskStatusView[];
+  /** Why `tasks` is missing although the source has a task service (its store failed). */
+  tasksError?: string;
+  /** Calls waiting for an operator, oldest first (when the source has an approval queue). */
+  approvals?: HeldCallView[];
 }
 
 const NO_STATS: Omit<ToolStatsSnapshot, "tool" | "upstream"> = {
@@ -72,11 +121,15 @@ const NO_STATS: Omit<ToolStatsSnapshot, "tool" | "upstream"> = {
 };
 
 /** Every catalog tool with its numbers (zeros when it has not been called in the window). */
-export function statusReport(
+export async function statusReport(
   source: StatusSource,
   now = new Date(),
   options: { history?: boolean } = {},
-): StatusReport {
+): Promise<StatusReport> {
+  // A failing task store costs the page its task list, never the rest of the report.
+  const tasks = await source.runningTasks?.().catch((err: unknown) => ({
+    error: `the task store did not answer: ${err instanceof Error ? err.message : String(err)}`,
+  }));
   const { history } = source;
   const stats = new Map(source.toolStats().map((s) => [s.tool, s]));
   const tools = source.tools().map((tool): ToolStatus => {
@@ -104,5 +157,40 @@ export function statusReport(
       totals: { ...history.gatewayTotals(), since: new Date(history.since).toISOString() },
     }),
     ...(history && options.history && { history: history.snapshot() }),
+    ...(Array.isArray(tasks) && { tasks: tasks.map(taskStatus).sort(byCreation) }),
+    ...(tasks && "error" in tasks && { tasksError: tasks.error }),
+    ...(source.heldCalls && {
+      approvals: source
+        .heldCalls()
+        .map(({ id, tool, upstream, principal, createdAt }) => ({ id, tool, upstream, principal, createdAt }))
+        .sort(byCreation),
+    }),
   };
+}
+
+const byCreation = (a: { createdAt: string }, b: { createdAt: string }) =>
+  a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0;
+
+function taskStatus(task: RunningTaskView): TaskStatusView {
+  const status = task.status ?? "working";
+  return {
+    id: task.taskId,
+    tool: task.tool,
+    upstream: task.upstream,
+    principal: task.principalId,
+    status,
+    phase: phaseOf(status, task.message),
+    ...(task.message && { message: task.message }),
+    createdAt: task.createdAt,
+    ...(task.lastUpdatedAt && { lastUpdatedAt: task.lastUpdatedAt }),
+  };
+}
+
+/** The task service's messages start with what the call waits for (src/tasks/tasks.ts, phaseOf). */
+function phaseOf(status: string, message = ""): string {
+  if (message.startsWith("queued")) return "queued";
+  if (message.startsWith("waiting for lock")) return "waiting for lock";
+  if (message.startsWith("waiting for an operator")) return "waiting for approval";
+  if (status === "input_required") return "input required";
+  return status;
 }

@@ -118,6 +118,102 @@ describe("GET /status", () => {
   });
 });
 
+describe("running tasks and held calls in the report", () => {
+  // A held call as the approval queue keeps it: its arguments must not reach the report.
+  const pending = {
+    id: "h1",
+    tool: "gh__delete",
+    upstream: "gh",
+    principal: "alice",
+    arguments: '{"repo":"secret"}',
+    createdAt: "2026-11-25T12:00:05.000Z",
+  };
+  const work: StatusSource = {
+    ...source,
+    runningTasks: async () => [
+      task("t2", "2026-11-25T12:00:02.000Z", "working", "waiting for lock db"),
+      task("t1", "2026-11-25T12:00:01.000Z", "working", "queued: waiting for a slot of gh (2 waiting)"),
+      task("t3", "2026-11-25T12:00:03.000Z", "input_required", "waiting for an operator's approval (x)"),
+      task(
+        "t4",
+        "2026-11-25T12:00:04.000Z",
+        "input_required",
+        "waiting for the client to answer elicitation/create",
+      ),
+    ],
+    heldCalls: () => [pending],
+  };
+
+  it("lists tasks oldest first with what each waits for, and no handle, arguments or result", async () => {
+    const report = (await (await statusRoutes(work).request("/status")).json()) as StatusReport;
+    expect(report.tasks?.map((t) => `${t.id}:${t.phase}`)).toEqual([
+      "t1:queued",
+      "t2:waiting for lock",
+      "t3:waiting for approval",
+      "t4:input required",
+    ]);
+    expect(report.tasks?.[0]).toEqual({
+      id: "t1",
+      tool: "gh__search",
+      upstream: "gh",
+      principal: "alice",
+      status: "working",
+      phase: "queued",
+      message: "queued: waiting for a slot of gh (2 waiting)",
+      createdAt: "2026-11-25T12:00:01.000Z",
+      lastUpdatedAt: "2026-11-25T12:00:01.000Z",
+    });
+  });
+
+  it("lists held calls without their arguments (GET /approvals shows those to approvals.operators)", async () => {
+    const report = (await (await statusRoutes(work).request("/status")).json()) as StatusReport;
+    expect(report.approvals).toEqual([
+      {
+        id: "h1",
+        tool: "gh__delete",
+        upstream: "gh",
+        principal: "alice",
+        createdAt: "2026-11-25T12:00:05.000Z",
+      },
+    ]);
+    expect(JSON.stringify(report)).not.toContain("secret");
+  });
+
+  it("says why the tasks are missing when the task store fails, and reports the rest", async () => {
+    const failing: StatusSource = {
+      ...source,
+      runningTasks: () => Promise.reject(new Error("redis down")),
+    };
+    const res = await statusRoutes(failing).request("/status");
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as StatusReport;
+    expect(report.tasks).toBeUndefined();
+    expect(report.tasksError).toBe("the task store did not answer: redis down");
+    expect(report.tools).toHaveLength(2);
+  });
+
+  it("leaves both out when the source has no task service or approval queue", async () => {
+    const report = (await (await statusRoutes(source).request("/status")).json()) as StatusReport;
+    expect(report.tasks).toBeUndefined();
+    expect(report.approvals).toBeUndefined();
+  });
+});
+
+function task(taskId: string, createdAt: string, status: string, message: string) {
+  return {
+    taskId,
+    tool: "gh__search",
+    upstream: "gh",
+    principalId: "alice",
+    createdAt,
+    status,
+    message,
+    lastUpdatedAt: createdAt,
+    handle: "sealed-handle",
+    outcome: undefined,
+  };
+}
+
 describe("the status page", () => {
   it.each(["/", "/ui"])("is served at %s as one self-contained HTML document", async (path) => {
     const res = await statusRoutes(source).request(path);
