@@ -292,7 +292,9 @@ describe("upstream protocol eras", () => {
     const upgraded = await startModernServer(port);
     cleanup.push(() => upgraded.close());
     await eventually(() => svc()?.state === "ready", 15_000);
-    expect(svc()?.status()).toMatchObject({ era: "2026-07-28", restarts: 1 });
+    // Every start after the failure counts: how many attempts failed while the port was closed is timing.
+    expect(svc()?.status().era).toBe("2026-07-28");
+    expect(svc()?.status().restarts).toBeGreaterThanOrEqual(1);
     expect(svc()?.tools.map((t) => t.name)).toContain("echo");
   });
 
