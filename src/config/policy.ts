@@ -32,7 +32,7 @@ export interface ResolvedPolicy {
   /** Tasks the gateway runs itself (for tools without upstream task support). */
   task: { mode: "off" | "auto" | "always"; thresholdMs: number; webhook: string | undefined };
   /** A person approves each call first (asked through the client). */
-  approval: "off" | "always";
+  approval: "off" | "always" | "onFailure";
 }
 
 export const POLICY_DEFAULTS: ResolvedPolicy = {

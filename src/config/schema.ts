@@ -108,8 +108,10 @@ export const PolicySchema = z.strictObject({
   /**
    * `always`: a person approves each call before it runs, asked through the calling client (elicitation),
    * else by an operator (`approvals.operators`); a decline fails the call and the upstream is never called.
+   * `onFailure`: when a call has failed after its retries and fallbacks, a person (asked the same way)
+   * decides whether to run it again; a decline returns the failure.
    */
-  approval: z.enum(["off", "always"]).optional(),
+  approval: z.enum(["off", "always", "onFailure"]).optional(),
 });
 
 export const ToolOptionsSchema = PolicySchema.extend({

@@ -22,6 +22,8 @@ export interface PendingApproval {
   principal: string;
   /** The arguments as JSON (cut at 2,000 characters). */
   arguments: string;
+  /** Policy `onFailure`: how the call failed (approving runs it again). */
+  failure?: string;
   createdAt: string;
 }
 
@@ -109,12 +111,17 @@ export class ApprovalQueue {
   }
 }
 
+/**
+ * Waits for a person's approval of a call; throws Forbidden unless approved. `failure`: the call already
+ * failed (policy `onFailure`) and the question is whether to run it again.
+ */
 export async function requireApproval(
   route: ToolRoute,
   args: Record<string, unknown>,
   ctx: RequestContext,
   log: Logger,
   queue: ApprovalQueue | undefined,
+  failure?: string,
 ): Promise<void> {
   const where = { upstream: route.upstream, tool: route.name, policy: "approval" };
   let shown = JSON.stringify(args);
@@ -129,7 +136,13 @@ export async function requireApproval(
       );
     }
     const approved = await queue.wait(
-      { tool: route.name, upstream: route.upstream, principal: ctx.principal.id, arguments: shown },
+      {
+        tool: route.name,
+        upstream: route.upstream,
+        principal: ctx.principal.id,
+        arguments: shown,
+        ...(failure && { failure }),
+      },
       ctx.signal,
       (id) => {
         log.info("call held for an operator's approval", { ...where, principal: ctx.principal.id, id });
@@ -144,7 +157,9 @@ export async function requireApproval(
   const answer = await ctx.caller.request(
     "elicitation/create",
     {
-      message: `Approve a call to tool "${route.name}" (upstream "${route.upstream}") with arguments ${shown}?`,
+      message: failure
+        ? `A call to tool "${route.name}" (upstream "${route.upstream}") with arguments ${shown} failed: ${failure}. Run it again?`
+        : `Approve a call to tool "${route.name}" (upstream "${route.upstream}") with arguments ${shown}?`,
       requestedSchema: {
         type: "object",
         properties: { approve: { type: "boolean", title: "Approve this call", default: false } },

@@ -12,6 +12,7 @@ import type {
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
 import {
+  describe,
   ErrorCode,
   GatewayError,
   isProtocolError,
@@ -282,7 +283,18 @@ export class Router {
         route,
         call: ctx,
       };
-      const result = await this.pipelines.pipeline(route, true).execute(this.#terminal, context);
+      let result: Result;
+      for (;;) {
+        try {
+          result = await this.pipelines.pipeline(route, true).execute(this.#terminal, context);
+          break;
+        } catch (err) {
+          if (!(await this.#approvedRerun(route, args, ctx, controller.signal, err))) throw err;
+          // A person chose to run it again: a fresh deadline, the same policies.
+          if (route.policy.timeout.callMs > 0)
+            context.deadline = performance.now() + route.policy.timeout.callMs;
+        }
+      }
       onCallEnd?.({
         route,
         principal: ctx.principal,
@@ -309,6 +321,33 @@ export class Router {
       this.#running.delete(controller);
       release?.();
       if (--this.#active === 0) this.#onIdle?.();
+    }
+  }
+
+  /**
+   * Policy `approval: "onFailure"`: a call that failed after its retries and fallbacks (a transient or
+   * upstream failure, not the caller's) is put to a person, who may have it run again. False: the failure
+   * stands (no policy, cancelled, the caller's own error, or the person declined).
+   */
+  async #approvedRerun(
+    route: ToolRoute,
+    args: Record<string, unknown>,
+    ctx: CallToolContext,
+    signal: AbortSignal,
+    err: unknown,
+  ): Promise<boolean> {
+    if (route.policy.approval !== "onFailure" || signal.aborted) return false;
+    const failure = toGatewayError(err);
+    const rerunnable =
+      failure.errorClass === "transient" ||
+      failure.code === ErrorCode.RetriesExhausted ||
+      failure.code === ErrorCode.FallbackExhausted;
+    if (!rerunnable) return false;
+    try {
+      await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals, describe(failure));
+      return true;
+    } catch {
+      return false;
     }
   }
 
