@@ -7,8 +7,16 @@
  *
  *   node test/conformance/client-driver.ts http://localhost:PORT/mcp
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
+import { login } from "../../src/upstreams/auth/login.ts";
+import { UpstreamOAuth } from "../../src/upstreams/auth/oauth-provider.ts";
+import { Upstream } from "../../src/upstreams/upstream.ts";
 import { connectClient, startGateway } from "../helpers/gateway.ts";
 
 interface ToolCall {
@@ -16,18 +24,36 @@ interface ToolCall {
   arguments?: Record<string, unknown>;
 }
 
+interface Context {
+  toolCalls?: ToolCall[];
+  client_id?: string;
+  client_secret?: string;
+}
+
+/** The Client ID Metadata Document URL the suite's authorization servers accept (as its reference client uses). */
+const CIMD_URL = "https://conformance-test.local/client-metadata.json";
+/** Client-credentials scenarios: machine to machine, no consent. */
+const CLIENT_CREDENTIALS = new Set(["auth/client-credentials-basic"]);
+
 async function main(): Promise<number> {
   const url = process.argv.at(-1);
   if (!url?.startsWith("http")) throw new Error("usage: client-driver.ts <server-url>");
   const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? "";
-  const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? "{}") as { toolCalls?: ToolCall[] };
+  const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? "{}") as Context;
+  const oauth = scenario.startsWith("auth/") ? await oauthOptions(scenario, context) : undefined;
+  const stateDir = await mkdtemp(join(tmpdir(), "toolgate-conformance-auth-"));
 
   const gw = await startGateway({
-    mcpServers: { target: { type: "http", url } },
+    gateway: { stateDir },
+    mcpServers: { target: { type: "http", url, ...(oauth && { auth: { oauth } }) } },
     upstreams: { target: { prefix: "", reconnect: { initialDelayMs: 100, maxDelayMs: 500 } } },
   });
   try {
     const upstream = gw.gateway.registry.get("target");
+    if (oauth && !(await upstream?.whenReady(1_000))) {
+      await authorize(url, oauth, stateDir);
+      if (upstream instanceof Upstream) upstream.reconnectNow();
+    }
     if (!(await upstream?.whenReady(20_000))) {
       process.stderr.write(`upstream not ready: ${upstream?.status().lastError}\n`);
       return 1;
@@ -44,16 +70,89 @@ async function main(): Promise<number> {
     });
     try {
       await drive(client, scenario, context);
+      // A 403 insufficient_scope leaves the wider scope for the next login (step-up): consent again, retry.
+      if (oauth && (await provider(url, oauth, stateDir).stepUpScope())) {
+        await authorize(url, oauth, stateDir);
+        await drive(client, scenario, context);
+      }
     } finally {
       await client.close();
     }
     return 0;
   } finally {
     await gw.stop();
+    await rm(stateDir, { recursive: true, force: true });
   }
 }
 
-async function drive(client: Client, scenario: string, context: { toolCalls?: ToolCall[] }): Promise<void> {
+type OAuthOptions = {
+  grant: "authorization_code" | "client_credentials";
+  clientId?: string;
+  clientSecret?: string;
+  clientMetadataUrl?: string;
+  callbackPort: number;
+};
+
+/** The upstream's auth.oauth: what the scenario gives (client credentials) plus the suite's CIMD URL. */
+async function oauthOptions(scenario: string, context: Context): Promise<OAuthOptions> {
+  return {
+    grant: CLIENT_CREDENTIALS.has(scenario) ? "client_credentials" : "authorization_code",
+    ...(context.client_id && { clientId: context.client_id }),
+    ...(context.client_secret && { clientSecret: context.client_secret }),
+    clientMetadataUrl: CIMD_URL,
+    callbackPort: await freePort(),
+  };
+}
+
+/** The provider `toolgate auth login` builds, on the gateway's credential store (same state dir). */
+function provider(url: string, oauth: OAuthOptions, stateDir: string): UpstreamOAuth {
+  const store = new FileCredentialStore(stateDir, process.env.TOOLGATE_TOKEN_KEY);
+  return new UpstreamOAuth("target", url, { scopes: [], perPrincipal: false, ...oauth } as never, {
+    store,
+    loginCommand: "toolgate auth login target",
+  });
+}
+
+/**
+ * `toolgate auth login target`, in process: the suite's authorization server approves at once by
+ * redirecting to the redirect URI, so the "browser" follows redirects until the loopback callback.
+ */
+async function authorize(url: string, oauth: OAuthOptions, stateDir: string): Promise<void> {
+  await login(provider(url, oauth, stateDir), {
+    timeoutMs: 15_000,
+    onAuthorizationUrl: (authorizationUrl) => {
+      void browse(authorizationUrl).catch((err: unknown) =>
+        process.stderr.write(`consent: ${err instanceof Error ? err.message : String(err)}\n`),
+      );
+    },
+  });
+}
+
+async function browse(start: URL): Promise<void> {
+  let next: URL = start;
+  for (let hop = 0; hop < 10; hop++) {
+    const response = await fetch(next, { redirect: "manual" });
+    await response.body?.cancel().catch(() => {});
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || !location) return;
+    next = new URL(location, next);
+  }
+  throw new Error("too many redirects");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function drive(client: Client, scenario: string, context: Context): Promise<void> {
   const { tools } = await client.listTools();
   const call = async (name: string, args: Record<string, unknown> = {}) => {
     try {

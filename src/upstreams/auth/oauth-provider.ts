@@ -93,7 +93,11 @@ export class UpstreamOAuth implements OAuthClientProvider {
 
   get clientMetadata(): OAuthClientMetadata {
     const redirect = this.redirectUrl;
+    // SEP-837: a loopback redirect is a native application; the gateway's own callback is a web one. (The
+    // SDK's metadata type predates the field; the SDK sends the object as given.)
+    const application = { application_type: this.#deps.redirectUrl ? "web" : "native" };
     return {
+      ...application,
       client_name: "toolgate",
       redirect_uris: redirect ? [redirect] : [],
       grant_types: this.interactive ? ["authorization_code", "refresh_token"] : ["client_credentials"],
