@@ -204,7 +204,7 @@ function createModernTransport(config: TransportConfig, oauth: OAuthClient | und
 
 /**
  * The v2 transport's bearer seam over toolgate's OAuth client: the stored (early-refreshed) access token,
- * and on a 401 what the v1 transport does (a refresh or client-credentials grant through the SDK's
+ * and on a 401 (after fresh discovery) what the v1 transport does (a refresh or client-credentials grant through the SDK's
  * `auth()`); what only a person can fix ends as UnauthorizedError, which the upstream shows as "needs
  * authorization". A 403 insufficient_scope surfaces as the SDK's InsufficientScopeError (observeFetch has
  * noted the scope for the next login).
@@ -214,6 +214,9 @@ function bearerFrom(oauth: OAuthClient, serverUrl: string) {
     token: async () => (await oauth.tokens())?.access_token,
     onUnauthorized: async (ctx: { response: Response }) => {
       const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(ctx.response);
+      // The resource may have moved to another authorization server (SEP-2352): discover afresh, so the
+      // SDK sees the new issuer and re-registers instead of reusing the old one's client and tokens.
+      await oauth.invalidateCredentials?.("discovery");
       const result = await auth(oauth, {
         serverUrl,
         ...(resourceMetadataUrl && { resourceMetadataUrl }),

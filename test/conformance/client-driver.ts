@@ -50,10 +50,7 @@ async function main(): Promise<number> {
   });
   try {
     const upstream = gw.gateway.registry.get("target");
-    if (oauth && !(await upstream?.whenReady(1_000))) {
-      await authorize(url, oauth, stateDir);
-      if (upstream instanceof Upstream) upstream.reconnectNow();
-    }
+    if (oauth && upstream instanceof Upstream) await connectAuthorized(upstream, url, oauth, stateDir);
     if (!(await upstream?.whenReady(20_000))) {
       process.stderr.write(`upstream not ready: ${upstream?.status().lastError}\n`);
       return 1;
@@ -69,9 +66,11 @@ async function main(): Promise<number> {
       return { action: "accept", content };
     });
     try {
-      await drive(client, scenario, context);
-      // A 403 insufficient_scope leaves the wider scope for the next login (step-up): consent again, retry.
-      if (oauth && (await provider(url, oauth, stateDir).stepUpScope())) {
+      const failed = await drive(client, scenario, context);
+      // A call refused for authorization (a 403 insufficient_scope leaves the wider scope for the next
+      // login; a 401 the gateway could not fix, e.g. a moved authorization server): consent again, retry,
+      // as a person does when the error names `toolgate auth login`.
+      if (oauth && failed) {
         await authorize(url, oauth, stateDir);
         await drive(client, scenario, context);
       }
@@ -114,6 +113,26 @@ function provider(url: string, oauth: OAuthOptions, stateDir: string): UpstreamO
 }
 
 /**
+ * Whenever the upstream waits for consent (at first, or again when its authorization server moved while
+ * connecting), log in and let it reconnect at once; a few rounds at most.
+ */
+async function connectAuthorized(upstream: Upstream, url: string, oauth: OAuthOptions, stateDir: string) {
+  const deadline = Date.now() + 20_000;
+  for (let logins = 0; logins < 3 && Date.now() < deadline; ) {
+    const { state, lastError } = upstream.status();
+    if (state === "ready") return;
+    if (state === "down" && lastError?.startsWith("needs authorization")) {
+      logins++;
+      await authorize(url, oauth, stateDir).catch((err: unknown) =>
+        process.stderr.write(`login: ${err instanceof Error ? err.message : String(err)}\n`),
+      );
+      upstream.reconnectNow();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
  * `toolgate auth login target`, in process: the suite's authorization server approves at once by
  * redirecting to the redirect URI, so the "browser" follows redirects until the loopback callback.
  */
@@ -152,16 +171,30 @@ function freePort(): Promise<number> {
   });
 }
 
-async function drive(client: Client, scenario: string, context: Context): Promise<void> {
-  const { tools } = await client.listTools();
+/** Drives the scenario's calls; true when a tool call failed. */
+async function drive(client: Client, scenario: string, context: Context): Promise<boolean> {
+  let failed = false;
   const call = async (name: string, args: Record<string, unknown> = {}) => {
     try {
       const result = await client.callTool({ name, arguments: args });
       if (result.isError) process.stderr.write(`${name}: isError ${JSON.stringify(result.content)}\n`);
+      failed ||= result.isError === true;
     } catch (err) {
       process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+      failed = true;
     }
   };
+  await steps(client, scenario, context, call);
+  return failed;
+}
+
+async function steps(
+  client: Client,
+  scenario: string,
+  context: Context,
+  call: (name: string, args?: Record<string, unknown>) => Promise<void>,
+): Promise<void> {
+  const { tools } = await client.listTools();
   if (context.toolCalls) {
     for (const tool of context.toolCalls) await call(tool.name, tool.arguments);
     return;

@@ -223,7 +223,17 @@ export class UpstreamOAuth implements OAuthClientProvider {
     if (scope === "all" || scope === "tokens") await this.#deps.store.update(this.key, { tokens: undefined });
   }
 
+  /**
+   * RFC 8414 §3.3: metadata whose issuer is not the authorization server it was fetched for is not used (the
+   * SDK does not check it; throwing here stops `auth()` before any of its endpoints is contacted).
+   */
   saveDiscoveryState(discovery: OAuthDiscoveryState): Promise<void> {
+    const issuer = discovery.authorizationServerMetadata?.issuer;
+    if (issuer !== undefined && !sameIssuer(issuer, discovery.authorizationServerUrl)) {
+      throw new Error(
+        `the authorization server metadata of ${discovery.authorizationServerUrl} names issuer ${issuer}; refusing to use it (RFC 8414)`,
+      );
+    }
     return this.#deps.store.update(this.#clientKey, { discovery });
   }
 
@@ -279,6 +289,18 @@ export interface TokenState {
   expiresAt?: string;
   scope?: string;
   issuer?: string;
+}
+
+/** Issuer identifiers compare as URLs, a lone trailing slash aside (`new URL` adds one to a bare origin). */
+function sameIssuer(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    try {
+      return new URL(u).href.replace(/\/$/, "");
+    } catch {
+      return u;
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 /** What a person runs to authorize an upstream of this config. */
