@@ -16,7 +16,7 @@ import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
 import { login } from "../../src/upstreams/auth/login.ts";
 import { UpstreamOAuth } from "../../src/upstreams/auth/oauth-provider.ts";
-import { Upstream } from "../../src/upstreams/upstream.ts";
+import { Upstream, type UpstreamStatus } from "../../src/upstreams/upstream.ts";
 import { connectClient, startGateway } from "../helpers/gateway.ts";
 
 interface ToolCall {
@@ -50,8 +50,12 @@ async function main(): Promise<number> {
   });
   try {
     const upstream = gw.gateway.registry.get("target");
-    if (oauth && upstream instanceof Upstream) await connectAuthorized(upstream, url, oauth, stateDir);
-    if (!(await upstream?.whenReady(20_000))) {
+    // With OAuth each connection attempt is awaited in connectAuthorized: no second wait after a refusal.
+    const ready =
+      oauth && upstream instanceof Upstream
+        ? await connectAuthorized(upstream, url, oauth, stateDir)
+        : await upstream?.whenReady(20_000);
+    if (!ready) {
       process.stderr.write(`upstream not ready: ${upstream?.status().lastError}\n`);
       return 1;
     }
@@ -116,20 +120,40 @@ function provider(url: string, oauth: OAuthOptions, stateDir: string): UpstreamO
  * Whenever the upstream waits for consent (at first, or again when its authorization server moved while
  * connecting), log in and let it reconnect at once; a few rounds at most.
  */
-async function connectAuthorized(upstream: Upstream, url: string, oauth: OAuthOptions, stateDir: string) {
-  const deadline = Date.now() + 20_000;
-  for (let logins = 0; logins < 3 && Date.now() < deadline; ) {
-    const { state, lastError } = upstream.status();
-    if (state === "ready") return;
-    if (state === "down" && lastError?.startsWith("needs authorization")) {
-      logins++;
-      await authorize(url, oauth, stateDir).catch((err: unknown) =>
-        process.stderr.write(`login: ${err instanceof Error ? err.message : String(err)}\n`),
-      );
-      upstream.reconnectNow();
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+async function connectAuthorized(
+  upstream: Upstream,
+  url: string,
+  oauth: OAuthOptions,
+  stateDir: string,
+): Promise<boolean> {
+  let status = await attempted(upstream);
+  for (let logins = 0; logins < 3; logins++) {
+    if (status.state === "ready" || !status.lastError?.startsWith("needs authorization")) break;
+    await authorize(url, oauth, stateDir).catch((err: unknown) =>
+      process.stderr.write(`login: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+    upstream.reconnectNow();
+    status = await attempted(upstream);
   }
+  return status.state === "ready";
+}
+
+/** The upstream's status once its connection attempt ended: ready, or failed with a retry scheduled. */
+function attempted(upstream: Upstream): Promise<UpstreamStatus> {
+  const done = (s: UpstreamStatus) => s.state === "ready" || s.nextRetryAt !== undefined;
+  return new Promise((resolve) => {
+    if (done(upstream.status())) return resolve(upstream.status());
+    const timer = setTimeout(finish, 20_000);
+    function finish() {
+      clearTimeout(timer);
+      upstream.off("state", onState);
+      resolve(upstream.status());
+    }
+    function onState() {
+      if (done(upstream.status())) finish();
+    }
+    upstream.on("state", onState);
+  });
 }
 
 /**
