@@ -3,7 +3,7 @@
  * of each set), driven through toolgate's upstream side: test/conformance/client-driver.ts configures the
  * scenario's server as an upstream with `auth.oauth`, logs in in process (the suite's authorization server
  * approves at once) and drives the calls through toolgate. One scenario at a time; each spawns the driver
- * (about 5 s each on an idle 2-core machine, 45 scenarios). Exceptions are in client-expected-failures.yml
+ * (31 + 20 scenarios, about 110 s in all on the shared 2-core machine). Exceptions are in client-expected-failures.yml
  * with their reasons; a listed scenario that passes fails the test (stale list).
  */
 import { describe, expect, it } from "vitest";
