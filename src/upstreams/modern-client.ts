@@ -17,6 +17,11 @@ import {
   StreamableHTTPClientTransport,
   type Transport,
 } from "@modelcontextprotocol/client";
+import {
+  auth,
+  extractWWWAuthenticateParams,
+  UnauthorizedError,
+} from "@modelcontextprotocol/sdk/client/auth.js";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { TransportConfig } from "../config/load.ts";
@@ -29,6 +34,10 @@ import {
 } from "./client.ts";
 import { upstreamFetch } from "./http-client.ts";
 import { answerError } from "./legacy-client.ts";
+import type { TransportHooks } from "./transports.ts";
+
+/** The OAuth client of a protected upstream (upstreams/auth/oauth-provider.ts), as transports.ts takes it. */
+type OAuthClient = NonNullable<TransportHooks["authProvider"]>;
 
 export const MODERN_VERSION = "2026-07-28";
 const AnyResult = z.looseObject({});
@@ -51,6 +60,7 @@ export async function connectModern(
   timeout: number,
   /** A stdio transport whose process already answered the discover probe (stdio-probe.ts), and its answer. */
   probed?: { transport: unknown; discover: Record<string, unknown> },
+  oauth?: OAuthClient,
 ): Promise<UpstreamClient | undefined> {
   const client = new Client(clientInfo, {
     capabilities: CLIENT_CAPABILITIES,
@@ -101,7 +111,7 @@ export async function connectModern(
         prior: { kind: "modern", discover: probed.discover as never },
       });
     } else {
-      await client.connect(createModernTransport(transportConfig), { timeout });
+      await client.connect(createModernTransport(transportConfig, oauth), { timeout });
     }
   } catch (err) {
     await client.close().catch(() => {});
@@ -179,16 +189,42 @@ export async function connectModern(
 }
 
 /** HTTP only: a stdio upstream reaches this module already started by the probe. */
-function createModernTransport(config: TransportConfig): Transport {
+function createModernTransport(config: TransportConfig, oauth: OAuthClient | undefined): Transport {
   switch (config.type) {
     case "http":
       return new StreamableHTTPClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
-        fetch: upstreamFetch,
+        fetch: oauth ? oauth.observeFetch(upstreamFetch) : upstreamFetch,
+        ...(oauth && { authProvider: bearerFrom(oauth, config.url) }),
       });
     default:
       throw new Error(`protocol ${MODERN_VERSION} has no ${config.type} transport; use http or stdio`);
   }
+}
+
+/**
+ * The v2 transport's bearer seam over toolgate's OAuth client: the stored (early-refreshed) access token,
+ * and on a 401 (after fresh discovery) what the v1 transport does (a refresh or client-credentials grant through the SDK's
+ * `auth()`); what only a person can fix ends as UnauthorizedError, which the upstream shows as "needs
+ * authorization". A 403 insufficient_scope surfaces as the SDK's InsufficientScopeError (observeFetch has
+ * noted the scope for the next login).
+ */
+function bearerFrom(oauth: OAuthClient, serverUrl: string) {
+  return {
+    token: async () => (await oauth.tokens())?.access_token,
+    onUnauthorized: async (ctx: { response: Response }) => {
+      const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(ctx.response);
+      // The resource may have moved to another authorization server (SEP-2352): discover afresh, so the
+      // SDK sees the new issuer and re-registers instead of reusing the old one's client and tokens.
+      await oauth.invalidateCredentials?.("discovery");
+      const result = await auth(oauth, {
+        serverUrl,
+        ...(resourceMetadataUrl && { resourceMetadataUrl }),
+        ...(scope && { scope }),
+      });
+      if (result !== "AUTHORIZED") throw new UnauthorizedError("the upstream needs authorization");
+    },
+  };
 }
 
 /** The probe positively found a server without the 2026 era (a 5xx or an auth wall says nothing). */

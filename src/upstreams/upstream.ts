@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from "node:events";
 import { isDeepStrictEqual } from "node:util";
+import { InsufficientScopeError, SdkHttpError } from "@modelcontextprotocol/client";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -278,7 +279,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#lastHeard = performance.now();
       return result;
     } catch (err) {
-      if (this.#oauth && err instanceof StreamableHTTPError && err.code === 403) {
+      if (this.#oauth && isScopeRefusal(err)) {
         // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope. A
         // refusal of this caller's grant, not a sick upstream: no retry, and no breaker counts it.
         throw new GatewayError(
@@ -451,9 +452,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         return connectLegacy(forClient(raw), events, clientInfo, timeout);
       }
       // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
-    } else if (setting === "2026-07-28" || (setting === "auto" && !oauth && modernCapable(transport))) {
-      // An OAuth-protected upstream is reached through the 2025 client, which carries the OAuth provider.
-      const modern = await connectModern(transport, setting, events, clientInfo, timeout);
+    } else if (setting === "2026-07-28" || (setting === "auto" && modernCapable(transport))) {
+      const modern = await connectModern(transport, setting, events, clientInfo, timeout, undefined, oauth);
       if (modern) return modern;
       this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
     }
@@ -689,4 +689,10 @@ function changedKinds(before: Catalog, after: Catalog): CatalogKind[] {
   }
   if (!same(before.prompts, after.prompts)) kinds.push("prompts");
   return kinds;
+}
+
+/** A 403 of the upstream's authorization (insufficient scope), from the 2025 (v1) or the 2026 (v2) client. */
+function isScopeRefusal(err: unknown): boolean {
+  if (err instanceof StreamableHTTPError) return err.code === 403;
+  return err instanceof InsufficientScopeError || (err instanceof SdkHttpError && err.status === 403);
 }

@@ -93,7 +93,11 @@ export class UpstreamOAuth implements OAuthClientProvider {
 
   get clientMetadata(): OAuthClientMetadata {
     const redirect = this.redirectUrl;
+    // SEP-837: a loopback redirect is a native application; the gateway's own callback is a web one. (The
+    // SDK's metadata type predates the field; the SDK sends the object as given.)
+    const application = { application_type: this.#deps.redirectUrl ? "web" : "native" };
     return {
+      ...application,
       client_name: "toolgate",
       redirect_uris: redirect ? [redirect] : [],
       grant_types: this.interactive ? ["authorization_code", "refresh_token"] : ["client_credentials"],
@@ -219,7 +223,17 @@ export class UpstreamOAuth implements OAuthClientProvider {
     if (scope === "all" || scope === "tokens") await this.#deps.store.update(this.key, { tokens: undefined });
   }
 
+  /**
+   * RFC 8414 §3.3: metadata whose issuer is not the authorization server it was fetched for is not used (the
+   * SDK does not check it; throwing here stops `auth()` before any of its endpoints is contacted).
+   */
   saveDiscoveryState(discovery: OAuthDiscoveryState): Promise<void> {
+    const issuer = discovery.authorizationServerMetadata?.issuer;
+    if (issuer !== undefined && !sameIssuer(issuer, discovery.authorizationServerUrl)) {
+      throw new Error(
+        `the authorization server metadata of ${discovery.authorizationServerUrl} names issuer ${issuer}; refusing to use it (RFC 8414)`,
+      );
+    }
     return this.#deps.store.update(this.#clientKey, { discovery });
   }
 
@@ -275,6 +289,18 @@ export interface TokenState {
   expiresAt?: string;
   scope?: string;
   issuer?: string;
+}
+
+/** Issuer identifiers compare as URLs, a lone trailing slash aside (`new URL` adds one to a bare origin). */
+function sameIssuer(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    try {
+      return new URL(u).href.replace(/\/$/, "");
+    } catch {
+      return u;
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 /** What a person runs to authorize an upstream of this config. */
