@@ -1,32 +1,8 @@
-/**
- * `toolgate batch` as a script runs it: a JSON Lines file of calls through the gateway's policies against the
- * fault fixture; every line answered exactly once on stdout, progress on stderr.
- */
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
-
-function runBatch(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, ["src/main.ts", "batch", ...args], { cwd: ROOT });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runCli } from "../helpers/cli.ts";
+import { FAULT_SERVER, NODE, writeConfig } from "../helpers/gateway.ts";
 
 async function files(lines: string[]): Promise<{ config: string; calls: string }> {
   const config = await writeConfig({ mcpServers: { f: { command: NODE, args: [FAULT_SERVER] } } });
@@ -55,7 +31,7 @@ describe("toolgate batch", () => {
     lines.push("");
     lines.push(JSON.stringify({ tool: "f__echo", arguments: [] }));
     const { config, calls } = await files(lines);
-    const run = await runBatch(["--config", config, calls, "--parallel", "8"]);
+    const run = await runCli(["batch", "--config", config, calls, "--parallel", "8"]);
     expect(run.code).toBe(1);
     const answers = run.stdout
       .trim()
@@ -83,7 +59,7 @@ describe("toolgate batch", () => {
       JSON.stringify({ id: i, tool: "f__echo", arguments: { text: String(i) }, priority }),
     );
     const { config, calls } = await files(lines);
-    const run = await runBatch(["--config", config, calls, "--parallel", "1"]);
+    const run = await runCli(["batch", "--config", config, calls, "--parallel", "1"]);
     expect(run.code).toBe(0);
     const order = run.stdout
       .trim()

@@ -9,40 +9,14 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.ts";
 import { FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /**
- * Run the CLI to completion (killed after 90 s, so a hang fails the test instead of stalling it). `list` and
- * `call` wait up to WAIT_MS for their upstreams: a generous bound, since they stop waiting once each upstream
+ * `list` and `call` wait up to WAIT_MS for their upstreams: a generous bound, since they stop waiting once each upstream
  * is ready or down, and a loaded machine can take many seconds to start one.
  */
 const WAIT_MS = "60000";
-
-function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [join(ROOT, "src/main.ts"), ...args], { cwd, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** A loopback port nothing listens on: bound by the OS, then released. */
 async function closedPort(): Promise<number> {

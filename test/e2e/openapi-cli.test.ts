@@ -1,13 +1,9 @@
-/**
- * `toolgate list` and `toolgate call` with an OpenAPI upstream, as a user runs them: the spec path is relative
- * to the config file, and the API is a real HTTP server.
- */
-import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningOpenApiServer, startOpenApiServer } from "../fixtures/openapi-server.ts";
-import { NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
+import { runCli } from "../helpers/cli.ts";
+import { writeConfig } from "../helpers/gateway.ts";
 
 let api: RunningOpenApiServer;
 let configFile: string;
@@ -31,26 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
 });
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, ["src/main.ts", ...args], { cwd: ROOT });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe("toolgate with an OpenAPI upstream", () => {
   it("lists the adapter upstream and its operations like any other upstream", async () => {
