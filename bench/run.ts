@@ -6,7 +6,7 @@
  * this run.
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
- *                     [--only WORKLOAD|SETUP,...]
+ *                     [--only WORKLOAD|SETUP,...] [--profile DIR]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * Layout (the same for every system, printed with the results): `split` (default) puts the proxy on CPU 0
@@ -33,6 +33,7 @@ import {
   tasksetAvailable,
   waitForLine,
 } from "./lib/processes.ts";
+import { summariseProfile } from "./lib/profile-summary.ts";
 import { median, ratio } from "./lib/stats.ts";
 import { type Cell, fmt, table } from "./lib/table.ts";
 import {
@@ -51,6 +52,7 @@ const { values } = parseArgs({
     layout: { type: "string", default: "split" },
     sessions: { type: "string" },
     only: { type: "string" },
+    profile: { type: "string" },
   },
 });
 
@@ -157,12 +159,48 @@ async function startEcho(name: string, extra: string[] = []): Promise<{ proc: St
 
 async function startToolgate(name: string, config: ConfigInput): Promise<{ proc: Started; url: string }> {
   const file = configs.write(name, config);
-  const proc = start(name, [NODE, MAIN, "serve", "--config", file, "--http", "0"], {
+  const profile = profileDir(name);
+  const spawnedAt = performance.now();
+  const proc = start(name, [NODE, ...profile, MAIN, "serve", "--config", file, "--http", "0"], {
     cpus: PROXY_CPUS,
     cwd: ROOT,
   });
   const line = await waitForLine(proc, (l) => l.includes('"toolgate listening"'));
+  const entry = profiled.at(-1);
+  if (profile.length && entry) entry.skipMs += performance.now() - spawnedAt;
   return { proc, url: (JSON.parse(line) as { mcp: string }).mcp };
+}
+
+/** Profile directories written so far, one per toolgate started (`--profile`). */
+const profiled: { name: string; dir: string; skipMs: number }[] = [];
+
+/** `node --cpu-prof` arguments for one toolgate when `--profile` is given; the gateway writes it on exit. */
+function profileDir(name: string): string[] {
+  if (!values.profile) return [];
+  const dir = join(resolve(values.profile), `${name}-${profiled.length + 1}`);
+  mkdirSync(dir, { recursive: true });
+  // Start-up is left out of the summary: the ready time is added once the gateway says it listens.
+  profiled.push({ name, dir, skipMs: PLAN.warmupMs });
+  return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
+/** Each profiled gateway's hottest functions (self time), after the processes have stopped. */
+function profileReport(): string {
+  const out: string[] = [];
+  for (const { name, dir, skipMs } of profiled) {
+    const summary = summariseProfile(dir, skipMs);
+    if (!summary) {
+      out.push(`\n${name}: no profile written (the gateway did not exit cleanly)`);
+      continue;
+    }
+    out.push(
+      `\n${name}: ${summary.file} (${summary.busySamples} busy samples; self time, share of busy samples)`,
+      ...summary.top.map((t) => `  ${(t.share * 100).toFixed(1).padStart(5)} %  ${t.frame}`),
+    );
+  }
+  return out.length
+    ? `\nCPU profiles (open a .cpuprofile in Chrome DevTools or speedscope for the flame graph)${out.join("\n")}`
+    : "";
 }
 
 async function freePort(): Promise<number> {
@@ -1039,7 +1077,9 @@ try {
   configs.remove();
 }
 const { text, targets, summary } = report();
-process.stdout.write(`${text}\n\nTotal ${((performance.now() - began) / 1000).toFixed(0)} s.\n`);
+process.stdout.write(
+  `${text}${profileReport()}\n\nTotal ${((performance.now() - began) / 1000).toFixed(0)} s.\n`,
+);
 const jsonPath = values.json ? resolve(values.json) : join(ROOT, "bench/results/latest.json");
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(
