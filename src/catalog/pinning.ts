@@ -120,6 +120,8 @@ export class ToolPins {
   #loaded = false;
   /** Why the store cannot be read now, if it cannot. */
   #unreadable: string | undefined;
+  /** A tool was reported `unavailable` since the last read: the next good read must release it. */
+  #heldUnread = false;
   readonly #listeners = new Set<() => void>();
 
   private constructor(store: PinStore, options: ToolPinsOptions) {
@@ -158,6 +160,13 @@ export class ToolPins {
 
   /** Re-read the store, e.g. after `toolgate pins approve` ran in another process. Unwritten changes stay. */
   async reload(): Promise<void> {
+    // In line with the writes, so a read that started before a write never replaces what that write stored.
+    const reading = this.#writing.then(() => this.#reload());
+    this.#writing = reading.catch(() => {});
+    await reading;
+  }
+
+  async #reload(): Promise<void> {
     let stored: PinMap;
     try {
       stored = await this.store.load();
@@ -174,7 +183,9 @@ export class ToolPins {
       this.#logger.info("tool pins readable again", { store: this.store.where });
     }
     if (this.#dirty.size > 0 && !this.#readOnly) this.#schedule();
-    if (this.#verdicts() !== before) this.#changed();
+    const heldUnread = this.#heldUnread;
+    this.#heldUnread = false;
+    if (heldUnread || this.#verdicts() !== before) this.#changed();
   }
 
   /**
@@ -186,7 +197,10 @@ export class ToolPins {
     const pin = getPin(this.#pins, upstream, tool.name);
     if (!pin) {
       const reason = this.unreadable;
-      if (reason !== undefined) return { status: "unavailable", hash, reason };
+      if (reason !== undefined) {
+        this.#heldUnread = true;
+        return { status: "unavailable", hash, reason };
+      }
       this.#update(upstream, tool.name, { hash, pinnedAt: this.#now().toISOString() }, true);
       return { status: "new", hash };
     }

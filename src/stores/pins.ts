@@ -194,13 +194,12 @@ export class RedisPinStore implements PinStore {
   }
 
   async close(): Promise<void> {
-    for (const client of [this.#subscriber, this.#own]) {
-      if (!client) continue;
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
+    // The subscriber has nothing to flush (and may be waiting for Redis): cut it.
+    this.#subscriber?.disconnect();
+    try {
+      await this.#own?.quit();
+    } catch {
+      this.#own?.disconnect();
     }
   }
 }
