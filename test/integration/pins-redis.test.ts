@@ -34,6 +34,7 @@ function toolError(result: unknown): { code: string; message: string } | undefin
 
 describe.skipIf(!HAS_REDIS)("tool pins shared on Redis by two gateways", () => {
   let description = "Echoes text.";
+  let extra = false;
   const servers = new Set<Server>();
   let redis: RedisServer;
   let upstream: RunningServer;
@@ -58,6 +59,9 @@ describe.skipIf(!HAS_REDIS)("tool pins shared on Redis by two gateways", () => {
           inputSchema: { type: "object", properties: { text: { type: "string" } } },
         },
         { name: "stable", description: "Never changes.", inputSchema: { type: "object" } },
+        ...(extra
+          ? [{ name: "extra", description: "Appeared later.", inputSchema: { type: "object" as const } }]
+          : []),
       ],
     }));
     server.setRequestHandler(CallToolRequestSchema, (request) => ({
@@ -197,6 +201,26 @@ describe.skipIf(!HAS_REDIS)("tool pins shared on Redis by two gateways", () => {
     }
     const echo = (await hashEntries()).find((e) => e.tool === "echo");
     expect(echo?.pending).toBeUndefined();
+  });
+
+  it("holds a tool that appears while Redis is lost, and serves it on every gateway once Redis answers", async () => {
+    redis.freeze();
+    try {
+      // Every gateway has noticed the loss before the new tool shows up.
+      for (const gw of gateways) await eventually(() => gw.gateway.cluster?.shared === false);
+      extra = true;
+      await Promise.all([...servers].map((s) => s.sendToolListChanged()));
+      for (const gw of gateways) {
+        await eventually(() => gw.gateway.snapshot().upstreams[0]?.toolsHeld?.count === 1);
+        expect(gw.gateway.snapshot().tools.map((t) => t.name)).not.toContain("pinned__extra");
+      }
+    } finally {
+      redis.thaw();
+    }
+    for (const client of clients) {
+      await eventually(async () => (await names(client)).includes("pinned__extra"));
+    }
+    expect((await hashEntries()).map((e) => e.tool).sort()).toEqual(["echo", "extra", "stable"]);
   });
 
   it("fails the CLI with the store named when Redis cannot be reached", async () => {
