@@ -152,10 +152,7 @@ export class Gateway {
       pipelines: { config: () => this.#config, events: this.events, cluster: this.cluster },
       events: this.events,
       log: deps.log,
-      approveCommand: (upstream) => {
-        const file = this.#config.configFile;
-        return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
-      },
+      approveCommand: (upstream) => this.#approveCommand(upstream),
       heldReason: () => {
         const why = this.#pinsUnreadable();
         return (
@@ -364,9 +361,14 @@ export class Gateway {
       const unreadable = this.#pinsUnreadable();
       const reason = unreadable
         ? `${unreadable}: held until it answers`
-        : `definition changed since pinned: toolgate pins approve ${u.name}`;
+        : `definition changed since pinned: ${this.#approveCommand(u.name)}`;
       return { ...status, toolsHeld: { count: held, reason } };
     });
+  }
+
+  #approveCommand(upstream: string): string {
+    const file = this.#config.configFile;
+    return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
   }
 
   /** While the tool pins cannot be read: why tools without a known pin are held. */

@@ -150,7 +150,8 @@ export class ToolPins {
 
   /** Why the store cannot be read now (shown on status and in call errors), or undefined. */
   get unreadable(): string | undefined {
-    return this.#loaded && this.store.available ? undefined : (this.#unreadable ?? "not read yet");
+    if (this.#loaded && this.store.available) return undefined;
+    return this.#unreadable ?? (this.#loaded ? "the store is unreachable" : "not read yet");
   }
 
   /** Called after pins changed in a way that may change a verdict (an approval elsewhere, the store came back). */
