@@ -156,7 +156,11 @@ describe.skipIf(!HAS_REDIS)("tool pins shared on Redis by two gateways", () => {
       gateways.push(late);
       await late.gateway.waitForUpstreams(30_000);
       expect(late.gateway.snapshot().tools).toEqual([]);
-      const status = late.gateway.snapshot().upstreams[0];
+      // The status page's JSON names the held tools and why.
+      const page = (await (await fetch(`${late.base}/status`)).json()) as {
+        upstreams: Array<{ toolsHeld?: { count: number; reason: string } }>;
+      };
+      const status = page.upstreams[0];
       expect(status?.toolsHeld?.count).toBe(2);
       expect(status?.toolsHeld?.reason).toContain(`Redis hash ${PREFIX}pins`);
       const client = await connect(late);
