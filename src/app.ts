@@ -9,6 +9,7 @@ import {
   eventStoreFor,
   instanceIdOf,
   observeCluster,
+  pinStoreFor,
   redisStores,
   sessionSealer,
   taskStoreFor,
@@ -151,9 +152,13 @@ export class Gateway {
       pipelines: { config: () => this.#config, events: this.events, cluster: this.cluster },
       events: this.events,
       log: deps.log,
-      approveCommand: (upstream) => {
-        const file = this.#config.configFile;
-        return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
+      approveCommand: (upstream) => this.#approveCommand(upstream),
+      heldReason: () => {
+        const why = this.#pinsUnreadable();
+        return (
+          why &&
+          `this tool is held: ${why}; a definition not compared with its pin is not served until the store answers again`
+        );
       },
       approvals: this.approvals,
       ...(this.principals && {
@@ -183,6 +188,8 @@ export class Gateway {
       log: deps.log,
       announce: (kinds) => this.#announce(kinds),
     });
+    // Pins changed elsewhere (an approval, another replica) or readable again: verdicts may change.
+    deps.pins?.onChange(() => this.#publisher.rebuild());
     const handleKey = config.tasks.handleKey ?? deps.env.TOOLGATE_TASK_KEY;
     const handles = new TaskHandles(handleKey);
     if (handles.ephemeral) {
@@ -338,16 +345,38 @@ export class Gateway {
   /** The work the status page lists: running gateway tasks and calls held for approval. */
   readonly #statusWork = { runningTasks: () => this.tasks.running(), heldCalls: () => this.approvals.list() };
 
-  /** Each upstream's status; a per-principal one's with the number of principals' connections open. */
+  /**
+   * Each upstream's status; a per-principal one's with the number of principals' connections open, one with
+   * tools held by pinning with their count and why.
+   */
   #upstreamStatuses(): UpstreamStatus[] {
     const pool = this.principals;
-    return this.registry
-      .all()
-      .map((u) =>
+    return this.registry.all().map((u) => {
+      const status: UpstreamStatus =
         pool && isPerPrincipal(u.config)
           ? { ...u.status(), principalConnections: pool.size(u.name) }
-          : u.status(),
-      );
+          : u.status();
+      const held = this.catalog.heldCount(u.name);
+      if (held === 0) return status;
+      const unreadable = this.#pinsUnreadable();
+      const reason = unreadable
+        ? `${unreadable}: held until it answers`
+        : `definition changed since pinned: ${this.#approveCommand(u.name)}`;
+      return { ...status, toolsHeld: { count: held, reason } };
+    });
+  }
+
+  #approveCommand(upstream: string): string {
+    const file = this.#config.configFile;
+    return `toolgate pins approve ${upstream}${file ? ` --config ${shellQuote(file)}` : ""}`;
+  }
+
+  /** While the tool pins cannot be read: why tools without a known pin are held. */
+  #pinsUnreadable(): string | undefined {
+    const unreadable = this.#pins?.unreadable;
+    return unreadable === undefined
+      ? undefined
+      : `the tool pins (${this.#pins?.store.where}) cannot be read (${unreadable})`;
   }
 
   /** OAuth clients of the upstreams' shared connections; a per-principal upstream's is its catalog principal's. */
@@ -565,6 +594,7 @@ export class Gateway {
     await this.principals?.stopAll();
     await this.registry.stopAll();
     this.pipelines.shutdown();
+    await this.#pins?.close();
     this.cluster?.stop();
     await this.cluster?.options.stores.close();
     await this.telemetry.shutdown();
@@ -573,18 +603,21 @@ export class Gateway {
 
 export async function createGateway(config: ResolvedConfig, deps: GatewayDeps): Promise<Gateway> {
   const { pinning } = config.security;
+  const instanceId = deps.instanceId ?? instanceIdOf(config);
+  const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
   const pins =
     deps.pins ??
     (pinning.mode === "off"
       ? undefined
-      : await ToolPins.open(pinning.file, { logger: deps.log, readOnly: deps.pinsReadOnly ?? false }));
+      : await ToolPins.open(pinStoreFor(stores) ?? pinning.file, {
+          logger: deps.log,
+          readOnly: deps.pinsReadOnly ?? false,
+        }));
   const credentials =
     deps.credentials ??
     (config.upstreams.some((u) => "oauth" in u.transport && u.transport.oauth)
       ? credentialStore(config, deps.env)
       : undefined);
-  const instanceId = deps.instanceId ?? instanceIdOf(config);
-  const stores = deps.stores ?? (await redisStores(config, deps.log, instanceId));
   const gateway = new Gateway(config, { ...deps, pins, credentials, stores, instanceId });
   await gateway.principals?.load(config.upstreams);
   return gateway;

@@ -1,7 +1,7 @@
 /**
  * Cluster mode wiring (from the composition root): the Redis stores when `cluster.redis` is set, the
- * Cluster the policies share, the SSE event and task stores, the session-id sealer, this replica's name
- * and its /status/cluster report.
+ * Cluster the policies share, the SSE event, task and tool pin stores, the session-id sealer, this replica's
+ * name and its /status/cluster report.
  * Without Redis none of this runs and the gateway is one process with everything in memory.
  */
 import { randomUUID } from "node:crypto";
@@ -10,6 +10,7 @@ import type { ResolvedConfig } from "./config/load.ts";
 import { Cluster } from "./policies/cluster.ts";
 import { SessionSealer } from "./server/session-seal.ts";
 import { MemoryEventStore } from "./stores/event-store.ts";
+import { type PinStore, RedisPinStore } from "./stores/pins.ts";
 import type { RedisStores } from "./stores/redis.ts";
 import { RedisEventStore } from "./stores/redis-events.ts";
 import type { ClusterStores } from "./stores/store.ts";
@@ -139,4 +140,11 @@ export function taskStoreFor(stores: ClusterStores | undefined, maxTasks: () => 
   return stores?.kind === "redis"
     ? new RedisTaskStore((stores as RedisStores).access, { maxTasks })
     : new MemoryTaskStore({ maxTasks });
+}
+
+/** Tool pins: one Redis hash every replica shares when the cluster has Redis, else undefined (the pins file). */
+export function pinStoreFor(stores: ClusterStores | undefined): PinStore | undefined {
+  return stores?.kind === "redis"
+    ? new RedisPinStore((stores as RedisStores).access, { cluster: stores })
+    : undefined;
 }

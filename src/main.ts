@@ -11,6 +11,7 @@ import { pinKey, ToolPins } from "./catalog/pinning.ts";
 import { fromClientFormat } from "./config/client-formats.ts";
 import { type LoadedConfig, loadConfigFile, parseConfigSource } from "./config/load.ts";
 import { assertNever, ErrorCode, GatewayError, toGatewayError } from "./errors.ts";
+import { RedisPinStore } from "./stores/pins.ts";
 import { type BatchProgress, runBatch } from "./tasks/batch.ts";
 import { createLogger, type Logger, type LogLevel } from "./telemetry/log.ts";
 import { login } from "./upstreams/auth/login.ts";
@@ -112,7 +113,8 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error.`,
     line: "pins --config FILE [--json] [approve UPSTREAM [TOOL]]",
     help: `List the pinned tool definitions of this config's upstreams (a table; --json for JSON), or approve the
 changed definitions of an upstream (or of one of its tools). The gateway serves approved tools after a
-reload (SIGHUP). Pins are kept in gateway.stateDir (default: .toolgate beside the config file).
+reload (SIGHUP). Pins are kept in gateway.stateDir (default: .toolgate beside the config file), or in Redis
+with cluster.redis (or TOOLGATE_REDIS_URL), where an approval reaches every replica at once.
 
 Exit codes: 0 ok, 1 failure, 2 usage or config error.`,
   },
@@ -656,7 +658,33 @@ function renderResult(result: Record<string, unknown>): string {
 
 async function pins(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
   const { config } = loaded;
-  const store = await ToolPins.open(config.security.pinning.file);
+  const { cluster } = config;
+  // With cluster.redis (or TOOLGATE_REDIS_URL) the replicas share pins in Redis: read and approve them there.
+  const where =
+    cluster.redis === undefined
+      ? config.security.pinning.file
+      : await RedisPinStore.connect(cluster.redis, cluster.keyPrefix, cluster.commandTimeoutMs);
+  try {
+    return await pinsIn(await ToolPins.open(where), loaded, rest, values);
+  } finally {
+    if (typeof where !== "string") await where.close();
+  }
+}
+
+async function pinsIn(
+  store: ToolPins,
+  loaded: LoadedConfig,
+  rest: string[],
+  values: Values,
+): Promise<number> {
+  const { config } = loaded;
+  const unreadable = store.unreadable;
+  if (unreadable !== undefined) {
+    throw new GatewayError(
+      ErrorCode.Internal,
+      `cannot read the tool pins (${store.store.where}): ${unreadable}`,
+    );
+  }
   // This config's upstreams by pin key: pins of other servers that share the state directory stay out of it.
   const names = new Map(config.upstreams.map((u) => [pinKey(u), u.name]));
   const [action, upstream, tool] = rest;
@@ -667,7 +695,7 @@ async function pins(loaded: LoadedConfig, rest: string[], values: Values): Promi
       .map((p) => ({ ...p, key: p.upstream, upstream: names.get(p.upstream) as string }));
     if (values.json) out(`${JSON.stringify(entries, null, 2)}\n`);
     else if (entries.length === 0)
-      out(`no pins yet (${store.file}); the gateway pins tools as it first sees them\n`);
+      out(`no pins yet (${store.store.where}); the gateway pins tools as it first sees them\n`);
     else {
       const rows = entries.map((p) => [
         p.upstream,

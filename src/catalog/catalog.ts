@@ -245,6 +245,13 @@ export class Catalog {
     return this.#held.get(name);
   }
 
+  /** How many tools of `upstream` are held back. */
+  heldCount(upstream: string): number {
+    let count = 0;
+    for (const owner of this.#held.values()) if (owner === upstream) count++;
+    return count;
+  }
+
   get tools(): readonly Tool[] {
     return this.#toolList;
   }

@@ -1,22 +1,32 @@
 /**
  * Tool pinning: the first definition seen of each upstream tool is pinned by its hash, and a later change
  * (a "rug pull": new description or schema smuggling instructions to the model) is reported until an
- * operator approves it (`toolgate pins approve`). Pins live in a JSON file written atomically.
+ * operator approves it (`toolgate pins approve`). Pins live in a store (stores/pins.ts): a JSON file by
+ * default (catalog/pin-file.ts), one Redis hash shared by every replica when the cluster has Redis.
  *
  * Pins are keyed by the upstream's identity (`pinKey`: its name and a hash of its command and arguments or
  * URL), so two configs naming different servers alike never share pins.
  *
- * The gateway and the CLI may both write the file: each writer re-reads it and overlays only the entries it
- * changed, the most recently pinned hash winning, so an approval is never lost to a concurrent write.
+ * This class keeps the pins in memory (the catalog's gate is synchronous) and writes changes in the
+ * background; each write merges only the entries it changed (`mergePin`), so an approval made by another
+ * process (the CLI, another replica) is never lost to a concurrent write.
  */
-import { createHash, randomUUID } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
-import { z } from "zod";
+import { createHash } from "node:crypto";
 import type { UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import {
+  getPin,
+  mergePin,
+  type PinChange,
+  type PinMap,
+  type PinStore,
+  type StoredPin,
+  setPin,
+} from "../stores/pins.ts";
+import { StoreUnavailable } from "../stores/store.ts";
 import { type Logger, silentLogger } from "../telemetry/log.ts";
 import type { ToolGate } from "./catalog.ts";
+import { FilePinStore } from "./pin-file.ts";
 
 /** The parts of a tool definition that are pinned: everything the model reads or relies on. */
 export interface PinnableTool {
@@ -44,7 +54,7 @@ export interface PinEntry {
 export interface ToolPinsOptions {
   now?: () => Date;
   logger?: Logger;
-  /** Never write the file (`toolgate list`/`call` report pins but leave no state behind). */
+  /** Never write the store (`toolgate list`/`call` report pins but leave no state behind). */
   readOnly?: boolean;
 }
 
@@ -88,58 +98,111 @@ export function toolHash(tool: PinnableTool): string {
   return hashJson({ name, description, inputSchema, outputSchema, annotations });
 }
 
-const PinSchema = z.object({
-  hash: z.string(),
-  pinnedAt: z.string(),
-  pending: z.object({ hash: z.string(), seenAt: z.string() }).optional(),
-});
-type Pin = z.output<typeof PinSchema>;
-
-/** Version 1 files keyed pins by upstream name only; they are ignored (tools are pinned anew). */
-const FILE_VERSION = 2;
+/** The store reads nothing yet, or cannot be read: a tool without a known pin is not trusted. */
+export interface PinUnavailable {
+  status: "unavailable";
+  hash: string;
+  reason: string;
+}
 
 export class ToolPins {
-  readonly file: string;
+  readonly store: PinStore;
   readonly #now: () => Date;
   readonly #logger: Logger;
   readonly #readOnly: boolean;
-  /** upstream → tool → pin. Maps, since tool names come from upstreams (think `__proto__`). */
-  #pins = new Map<string, Map<string, Pin>>();
-  /** Entries changed here and not yet written, as `[upstream, tool]`. */
-  #dirty = new Map<string, [string, string]>();
+  #pins: PinMap = new Map();
+  /** Entries changed here and not yet written, by `upstream\0tool`. */
+  #dirty = new Map<string, Omit<PinChange, "pin">>();
   #writing: Promise<void> = Promise.resolve();
   #queued = false;
   #writeError: unknown;
+  /** The store was read once: pins are known. */
+  #loaded = false;
+  /** Why the store cannot be read now, if it cannot. */
+  #unreadable: string | undefined;
+  /** A tool was reported `unavailable` since the last read: the next good read must release it. */
+  #heldUnread = false;
+  readonly #listeners = new Set<() => void>();
 
-  private constructor(file: string, options: ToolPinsOptions) {
-    this.file = file;
+  private constructor(store: PinStore, options: ToolPinsOptions) {
+    this.store = store;
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger ?? silentLogger;
     this.#readOnly = options.readOnly ?? false;
   }
 
-  /** Load the pins file (a missing file is an empty store). Throws GatewayError(ConfigInvalid) when it is corrupt. */
-  static async open(file: string, options: ToolPinsOptions = {}): Promise<ToolPins> {
-    const pins = new ToolPins(file, options);
+  /**
+   * Load the pins: a file path (the embedded store; a missing file is an empty store) or a store (Redis).
+   * Throws GatewayError(ConfigInvalid) when the store is corrupt. A store that cannot be reached (Redis lost)
+   * is no error: tools without a known pin are reported `unavailable` until it answers (see `check`).
+   */
+  static async open(store: string | PinStore, options: ToolPinsOptions = {}): Promise<ToolPins> {
+    const pins = new ToolPins(
+      typeof store === "string" ? new FilePinStore(store, options.logger) : store,
+      options,
+    );
     await pins.reload();
+    pins.store.watch?.(() => {
+      pins.reload().catch((err: unknown) => pins.#logger.error("cannot re-read the tool pins", { err }));
+    });
     return pins;
   }
 
-  /** Re-read the file, e.g. after `toolgate pins approve` ran in another process. Unwritten changes stay. */
-  async reload(): Promise<void> {
-    const disk = await readPins(this.file, this.#logger);
-    for (const [upstream, tool] of this.#dirty.values()) {
-      setPin(disk, upstream, tool, merge(getPin(disk, upstream, tool), getPin(this.#pins, upstream, tool)));
-    }
-    this.#pins = disk;
+  /** Why the store cannot be read now (shown on status and in call errors), or undefined. */
+  get unreadable(): string | undefined {
+    if (this.#loaded && this.store.available) return undefined;
+    return this.#unreadable ?? (this.#loaded ? "the store is unreachable" : "not read yet");
   }
 
-  /** Compare a tool's definition with its pin; a new tool is pinned (written in the background, see `flush`). */
-  check(upstream: string, tool: PinnableTool): PinCheck {
+  /** Called after pins changed in a way that may change a verdict (an approval elsewhere, the store came back). */
+  onChange(listener: () => void): void {
+    this.#listeners.add(listener);
+  }
+
+  /** Re-read the store, e.g. after `toolgate pins approve` ran in another process. Unwritten changes stay. */
+  async reload(): Promise<void> {
+    // In line with the writes, so a read that started before a write never replaces what that write stored.
+    const reading = this.#writing.then(() => this.#reload());
+    this.#writing = reading.catch(() => {});
+    await reading;
+  }
+
+  async #reload(): Promise<void> {
+    let stored: PinMap;
+    try {
+      stored = await this.store.load();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.#setUnreadable(err.message);
+      return;
+    }
+    const before = this.#verdicts();
+    this.#pins = this.#overlay(stored);
+    this.#loaded = true;
+    if (this.#unreadable !== undefined) {
+      this.#unreadable = undefined;
+      this.#logger.info("tool pins readable again", { store: this.store.where });
+    }
+    if (this.#dirty.size > 0 && !this.#readOnly) this.#schedule();
+    const heldUnread = this.#heldUnread;
+    this.#heldUnread = false;
+    if (heldUnread || this.#verdicts() !== before) this.#changed();
+  }
+
+  /**
+   * Compare a tool's definition with its pin; a new tool is pinned (written in the background, see `flush`).
+   * While the store cannot be read, a tool without a known pin is `unavailable` rather than pinned anew.
+   */
+  check(upstream: string, tool: PinnableTool): PinCheck | PinUnavailable {
     const hash = toolHash(tool);
     const pin = getPin(this.#pins, upstream, tool.name);
     if (!pin) {
-      this.#update(upstream, tool.name, { hash, pinnedAt: this.#now().toISOString() });
+      const reason = this.unreadable;
+      if (reason !== undefined) {
+        this.#heldUnread = true;
+        return { status: "unavailable", hash, reason };
+      }
+      this.#update(upstream, tool.name, { hash, pinnedAt: this.#now().toISOString() }, true);
       return { status: "new", hash };
     }
     if (pin.hash === hash) {
@@ -153,10 +216,18 @@ export class ToolPins {
   }
 
   /**
-   * Pin the pending definition of one tool, or of every changed tool of the upstream, and write the file.
-   * Returns the approved entries. Throws GatewayError(ToolNotFound) for an upstream or tool never pinned.
+   * Pin the pending definition of one tool, or of every changed tool of the upstream, and write the store.
+   * Returns the approved entries. Throws GatewayError(ToolNotFound) for an upstream or tool never pinned,
+   * GatewayError(Internal) naming the store when it cannot be read or written.
    */
   async approve(upstream: string, tool?: string): Promise<PinEntry[]> {
+    const unreadable = this.unreadable;
+    if (unreadable !== undefined) {
+      throw new GatewayError(
+        ErrorCode.Internal,
+        `cannot read the tool pins (${this.store.where}): ${unreadable}`,
+      );
+    }
     const tools = this.#pins.get(upstream);
     const name = pinKeyName(upstream);
     if (!tools) throw new GatewayError(ErrorCode.ToolNotFound, `no pinned tools for upstream "${name}"`);
@@ -189,7 +260,7 @@ export class ToolPins {
     return out.sort((a, b) => a.upstream.localeCompare(b.upstream) || a.tool.localeCompare(b.tool));
   }
 
-  /** Wait for background writes; throws the last write failure (GatewayError Internal naming the file). */
+  /** Wait for background writes; throws the last write failure (GatewayError naming the store). */
   async flush(): Promise<void> {
     await this.#writing;
     const err = this.#writeError;
@@ -197,10 +268,21 @@ export class ToolPins {
     if (err !== undefined) throw err;
   }
 
-  #update(upstream: string, tool: string, pin: Pin): void {
+  /** Waits for background writes (failures are logged already), then lets the store go. */
+  async close(): Promise<void> {
+    await this.#writing;
+    await this.store.close?.();
+  }
+
+  #update(upstream: string, tool: string, pin: StoredPin, first = false): void {
     setPin(this.#pins, upstream, tool, pin);
     if (this.#readOnly) return;
-    this.#dirty.set(`${upstream}\0${tool}`, [upstream, tool]);
+    const key = `${upstream}\0${tool}`;
+    this.#dirty.set(key, { upstream, tool, first: first || (this.#dirty.get(key)?.first ?? false) });
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (this.#queued) return;
     this.#queued = true;
     this.#writing = this.#writing.then(async () => {
@@ -209,7 +291,8 @@ export class ToolPins {
         await this.#write();
       } catch (err) {
         this.#writeError = err;
-        this.#logger.error("cannot write the tool pins file", { file: this.file, err });
+        const what = this.store instanceof FilePinStore ? "file" : "store";
+        this.#logger.error(`cannot write the tool pins ${what}`, { store: this.store.where, err });
       }
     });
   }
@@ -217,33 +300,70 @@ export class ToolPins {
   async #write(): Promise<void> {
     const written = [...this.#dirty];
     this.#dirty.clear();
+    const changes = written.flatMap(([, change]) => {
+      const pin = getPin(this.#pins, change.upstream, change.tool);
+      return pin ? [{ ...change, pin }] : [];
+    });
     try {
-      const disk = await readPins(this.file, this.#logger);
-      for (const [, [upstream, tool]] of written) {
-        setPin(disk, upstream, tool, merge(getPin(disk, upstream, tool), getPin(this.#pins, upstream, tool)));
-      }
-      await writeAtomic(this.file, serialize(disk));
-      // Keep changes made while writing; take everything else from disk (other writers' approvals).
-      for (const [upstream, tool] of this.#dirty.values()) {
-        setPin(disk, upstream, tool, merge(getPin(disk, upstream, tool), getPin(this.#pins, upstream, tool)));
-      }
-      this.#pins = disk;
+      const stored = await this.store.save(changes);
+      // Keep changes made while writing; take everything else from the store (other writers' pins and approvals).
+      const before = this.#verdicts();
+      this.#pins = this.#overlay(stored);
+      if (this.#verdicts() !== before) this.#changed();
     } catch (err) {
       for (const [key, value] of written) if (!this.#dirty.has(key)) this.#dirty.set(key, value);
-      throw err instanceof GatewayError
-        ? err
-        : new GatewayError(
-            ErrorCode.Internal,
-            `cannot write the pins file ${this.file}: ${(err as Error).message}`,
-            {
-              cause: err,
-            },
-          );
+      if (err instanceof StoreUnavailable) {
+        this.#setUnreadable(err.message);
+        throw new GatewayError(
+          ErrorCode.Internal,
+          `cannot write the tool pins (${this.store.where}): ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
     }
+  }
+
+  /** The stored pins with this process's unwritten changes merged in. */
+  #overlay(stored: PinMap): PinMap {
+    for (const change of this.#dirty.values()) {
+      const mine = getPin(this.#pins, change.upstream, change.tool);
+      if (!mine) continue;
+      const pin = mergePin(getPin(stored, change.upstream, change.tool), { pin: mine, first: change.first });
+      setPin(stored, change.upstream, change.tool, pin);
+    }
+    return stored;
+  }
+
+  /** What verdicts depend on: whether pins are known, and each pinned hash (not pending changes). */
+  #verdicts(): string {
+    const hashes: string[] = [];
+    for (const [upstream, tools] of this.#pins) {
+      for (const [tool, pin] of tools) hashes.push(`${upstream}\0${tool}\0${pin.hash}`);
+    }
+    return `${this.#loaded}\n${hashes.sort().join("\n")}`;
+  }
+
+  #setUnreadable(reason: string): void {
+    if (this.#unreadable === undefined) {
+      this.#logger.warn(
+        "cannot read the tool pins: tools without a known pin are held (pinning mode hold) until the store answers",
+        { store: this.store.where, reason },
+      );
+    }
+    this.#unreadable = reason;
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
   }
 }
 
-/** Adapt the store to the catalog's gate: a changed tool is held or flagged per `mode` until approved. */
+/**
+ * Adapt the store to the catalog's gate: a changed tool is held or flagged per `mode` until approved. While
+ * the store cannot be read, a tool without a known pin is held (mode hold) or flagged (mode flag): its
+ * definition cannot be compared with the pin every replica shares, so it is not trusted.
+ */
 export function createPinGate(
   pins: ToolPins,
   mode: "off" | "hold" | "flag",
@@ -254,6 +374,15 @@ export function createPinGate(
   return (upstream, tool) => {
     if (mode === "off") return "ok";
     const result = pins.check(keyOf(upstream), tool);
+    if (result.status === "unavailable") {
+      logger.warn(`tool "${tool.name}" of upstream "${upstream}" has no pin readable now`, {
+        upstream,
+        tool: tool.name,
+        reason: result.reason,
+        action: mode === "hold" ? "held until the pins store answers" : "served (flag mode)",
+      });
+      return mode;
+    }
     if (result.status !== "changed") return "ok";
     logger.warn(`tool "${tool.name}" of upstream "${upstream}" changed since it was pinned`, {
       upstream,
@@ -264,106 +393,4 @@ export function createPinGate(
     });
     return mode;
   };
-}
-
-/**
- * The entry on disk and this process's changed one. Ours wins unless the disk's was pinned later (an
- * approval elsewhere); then our pending change survives only if it is not what got pinned.
- */
-function merge(disk: Pin | undefined, mine: Pin | undefined): Pin | undefined {
-  if (!disk || !mine) return mine ?? disk;
-  if (mine.pinnedAt >= disk.pinnedAt) return mine;
-  const pending = mine.pending && mine.pending.hash !== disk.hash ? mine.pending : disk.pending;
-  return { hash: disk.hash, pinnedAt: disk.pinnedAt, ...(pending ? { pending } : {}) };
-}
-
-function getPin(pins: Map<string, Map<string, Pin>>, upstream: string, tool: string): Pin | undefined {
-  return pins.get(upstream)?.get(tool);
-}
-
-function setPin(
-  pins: Map<string, Map<string, Pin>>,
-  upstream: string,
-  tool: string,
-  pin: Pin | undefined,
-): void {
-  if (!pin) return;
-  const tools = pins.get(upstream) ?? new Map<string, Pin>();
-  pins.set(upstream, tools.set(tool, pin));
-}
-
-async function readPins(file: string, logger: Logger): Promise<Map<string, Map<string, Pin>>> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return new Map();
-    throw new GatewayError(
-      ErrorCode.ConfigInvalid,
-      `cannot read the pins file ${file}: ${(err as Error).message}`,
-    );
-  }
-  const corrupt = (why: string) =>
-    new GatewayError(
-      ErrorCode.ConfigInvalid,
-      `the pins file ${file} is invalid (${why}); fix it, or delete it to pin every tool anew`,
-    );
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw corrupt((err as Error).message);
-  }
-  const doc = raw as { version?: unknown; tools?: unknown };
-  if (isObject(raw) && doc.version === 1) {
-    logger.warn("the pins file has the old format keyed by upstream name only; tools are pinned anew", {
-      file,
-    });
-    return new Map();
-  }
-  if (!isObject(raw) || doc.version !== FILE_VERSION || !isObject(doc.tools)) {
-    throw corrupt(`expected {"version": ${FILE_VERSION}, "tools": {...}}`);
-  }
-  const pins = new Map<string, Map<string, Pin>>();
-  for (const [upstream, tools] of Object.entries(doc.tools)) {
-    if (!isObject(tools)) throw corrupt(`tools["${upstream}"] is not an object`);
-    for (const [tool, value] of Object.entries(tools)) {
-      const parsed = PinSchema.safeParse(value);
-      if (!parsed.success)
-        throw corrupt(`tools["${upstream}"]["${tool}"]: ${parsed.error.issues[0]?.message}`);
-      setPin(pins, upstream, tool, parsed.data);
-    }
-  }
-  return pins;
-}
-
-function serialize(pins: Map<string, Map<string, Pin>>): string {
-  // Object.fromEntries defines own properties, so a tool named `__proto__` is stored as data.
-  const tools = Object.fromEntries(
-    [...pins].map(([upstream, byTool]) => [upstream, Object.fromEntries(byTool)] as const),
-  );
-  return `${JSON.stringify({ version: FILE_VERSION, tools }, null, 2)}\n`;
-}
-
-/** Write to a temporary file, fsync, then rename over the target: readers see the old or the new file, never half. */
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${randomUUID()}.tmp`;
-  try {
-    const handle = await open(tmp, "w");
-    try {
-      await handle.writeFile(text, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

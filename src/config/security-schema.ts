@@ -116,7 +116,10 @@ export const PinningSchema = z.strictObject({
    * `hold` hides the tool until approved (`toolgate pins approve`), `flag` serves it and warns, `off` ignores.
    */
   mode: z.enum(["off", "hold", "flag"]).default("flag"),
-  /** Pins file; default `pins.json` in `gateway.stateDir`. Relative paths resolve against the config file's directory. */
+  /**
+   * Pins file; default `pins.json` in `gateway.stateDir`. Relative paths resolve against the config file's directory.
+   * Unused with `cluster.redis`: the replicas then share pins in Redis.
+   */
   file: z.string().min(1).optional(),
 });
 

@@ -108,6 +108,8 @@ export interface RouterDeps {
   checkArguments?: ArgumentCheck;
   /** The command that approves a held upstream's tools, for the ToolHeld message. */
   approveCommand?: (upstream: string) => string;
+  /** Why an upstream's tools are held when it is not a changed definition (the tool pins cannot be read). */
+  heldReason?: (upstream: string) => string | undefined;
   /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
   aroundAttempt?: <T>(
     route: ToolRoute,
@@ -208,7 +210,8 @@ export class Router {
         return toToolErrorResult(
           new GatewayError(
             ErrorCode.ToolHeld,
-            `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(heldBy) ?? `toolgate pins approve ${heldBy}`})`,
+            this.#deps.heldReason?.(heldBy) ??
+              `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(heldBy) ?? `toolgate pins approve ${heldBy}`})`,
             { upstream: heldBy, tool: name, policy: "pinning" },
           ),
         );

@@ -9,8 +9,8 @@
  *
  * Keys (all under `keyPrefix`): `lease:<id>` (value `<token>:<holder>`, PX ttl), `fence` (the fencing
  * token counter), `cap:<name>` (sorted set of permit id → expiry ms), `rate:<perMinute>:<key>` (by the
- * library), `replica:<id>` (last ping, PX three pings); `events:*` (stores/redis-events.ts) and `task:*`, `tasks:*`
- * (tasks/redis-store.ts). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
+ * library), `replica:<id>` (last ping, PX three pings); `events:*` (stores/redis-events.ts), `task:*`, `tasks:*`
+ * (tasks/redis-store.ts), and `pins` with the channel `pins:changed` (stores/pins.ts). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
  * several keys, which Redis Cluster would need hash tags for.
  */
 import { Redis } from "ioredis";

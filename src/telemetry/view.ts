@@ -17,6 +17,8 @@ export interface UpstreamView {
   nextRetryAt?: string;
   /** Number of tools it serves. */
   tools?: number;
+  /** Tools held back by pinning (changed definitions, or pins that cannot be read) and why. */
+  toolsHeld?: { count: number; reason: string };
 }
 
 /** An upstream that takes calls. */

@@ -58,6 +58,8 @@ export interface UpstreamStatus {
   needsAuthorization?: string;
   /** auth.oauth.perPrincipal: the principals' own connections open now (the gateway fills it in). */
   principalConnections?: number;
+  /** Tools held back by pinning and why (the gateway fills it in). */
+  toolsHeld?: { count: number; reason: string };
 }
 
 export interface ServerRequest {

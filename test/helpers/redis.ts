@@ -84,7 +84,18 @@ export class RedisServer {
     await exited;
   }
 
+  /** Stops redis-server without killing it (SIGSTOP): connections open, every command hangs, data kept. */
+  freeze(): void {
+    this.#child?.kill("SIGSTOP");
+  }
+
+  /** Lets a frozen redis-server run again (SIGCONT). */
+  thaw(): void {
+    this.#child?.kill("SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    this.thaw();
     await this.pause();
     await rm(this.#dir, { recursive: true, force: true });
   }

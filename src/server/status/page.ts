@@ -390,6 +390,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     if (needs && perPrincipal && /^https?:/.test(needs)) parts.push(h("div", { "data-field": "authorize", text: "No account connected yet: the tool list waits for the first." }));
     else if (needs) parts.push(h("div", { "data-field": "authorize" }, "Run ", h("code", { text: needs })));
     else if (u.state !== "ready" && u.lastError) parts.push(h("div", { class: "error-text", text: u.lastError }));
+    if (u.toolsHeld) parts.push(h("div", { class: "error-text", "data-field": "held-tools", text: u.toolsHeld.count + " tool" + (u.toolsHeld.count === 1 ? "" : "s") + " held: " + u.toolsHeld.reason }));
     if (perPrincipal) {
       parts.push(h("div", null,
         h("a", { href: "./oauth/upstreams/" + encodeURIComponent(u.name) + "/authorize", target: "_blank", rel: "noopener", "data-field": "connect", text: "Connect your account" }),
