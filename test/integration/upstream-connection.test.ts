@@ -31,10 +31,11 @@ afterEach(async () => {
 
 async function connect(
   answer: ClientEvents["onServerRequest"] = async () => ({}),
+  args = [FAULT_SERVER, "--name", "faults"],
 ): Promise<{ client: UpstreamClient; seen: Seen }> {
   const seen: Seen = { requests: [], notifications: [], listChanges: [], closed: 0, stderr: [] };
   const transport = createSdkTransport(
-    { type: "stdio", command: NODE, args: [FAULT_SERVER, "--name", "faults"], env: {}, cwd: undefined },
+    { type: "stdio", command: NODE, args, env: {}, cwd: undefined },
     { onStderr: (line) => seen.stderr.push(line) },
   );
   const events: ClientEvents = {
@@ -153,5 +154,53 @@ describe("2025-11-25 connection over stdio", () => {
     expect(seen.closed).toBe(1);
     expect(client.pending()).toBe(0);
     await expect(call(client, "echo", { text: "x" })).rejects.toThrow("Not connected");
+  });
+
+  it("stops answering a request the upstream cancelled", async () => {
+    // A server written by hand: on `tools/call` "ask" it asks for sampling and cancels that at once; on
+    // "answers" it reports the ids of the answers it has received.
+    const server = `
+      const send = (m) => process.stdout.write(JSON.stringify(m) + "\\n");
+      const answered = [];
+      require("node:readline").createInterface({ input: process.stdin }).on("line", (line) => {
+        const m = JSON.parse(line);
+        if (m.method === "initialize") {
+          send({ jsonrpc: "2.0", id: m.id, result: { protocolVersion: "2025-11-25", capabilities: { tools: {} },
+            serverInfo: { name: "by-hand", version: "1" } } });
+        } else if (m.method === "tools/call" && m.params.name === "ask") {
+          send({ jsonrpc: "2.0", id: "s1", method: "sampling/createMessage", params: { messages: [], maxTokens: 1 } });
+          send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "s1", reason: "changed my mind" } });
+          send({ jsonrpc: "2.0", id: m.id, result: { content: [] } });
+        } else if (m.method === "tools/call") {
+          send({ jsonrpc: "2.0", id: m.id, result: { content: [{ type: "text", text: JSON.stringify(answered) }] } });
+        } else if (m.method === undefined) {
+          answered.push(m.id);
+        }
+      });
+    `;
+    let aborted: unknown;
+    let handled!: () => void;
+    const done = new Promise<void>((resolve) => {
+      handled = resolve;
+    });
+    const { client, seen } = await connect(
+      (_request, signal) =>
+        new Promise((resolve) =>
+          signal.addEventListener("abort", () => {
+            aborted = signal.reason;
+            resolve({ role: "assistant", content: { type: "text", text: "too late" }, model: "m" });
+            setImmediate(handled);
+          }),
+        ),
+      ["-e", server],
+    );
+    await call(client, "ask");
+    await done;
+    expect(seen.requests).toEqual([
+      { method: "sampling/createMessage", params: { messages: [], maxTokens: 1 } },
+    ]);
+    expect(aborted).toBe("changed my mind");
+    // Anything sent for "s1" would have been written before this call.
+    expect(JSON.parse(textOf(await call(client, "answers")))).toEqual([]);
   });
 });
