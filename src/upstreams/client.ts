@@ -1,8 +1,9 @@
 /**
  * One live connection to an upstream, whatever protocol era it speaks. `Upstream` owns the lifecycle
  * (reconnects, discovery, state); an `UpstreamClient` only carries requests both ways. Two implementations:
- * legacy-client.ts (2025-11-25, SDK v1, sessions and `initialize`) and modern-client.ts (2026-07-28, SDK v2,
- * `server/discover`, per-request `_meta`, input-required rounds, `subscriptions/listen`).
+ * legacy-client.ts (2025-11-25, sessions and `initialize`, on toolgate's own JSON-RPC engine) and
+ * modern-client.ts (2026-07-28, SDK v2, `server/discover`, per-request `_meta`, input-required rounds,
+ * `subscriptions/listen`).
  */
 import type { Implementation, ServerCapabilities, Tool } from "@modelcontextprotocol/sdk/types.js";
 

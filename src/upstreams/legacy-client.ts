@@ -1,93 +1,93 @@
 /**
- * A 2025-11-25 connection on the v1 SDK: `initialize` handshake, a session, server→client requests and
- * unsolicited notifications on the connection. Over HTTP it runs on the lean keep-alive `fetch` of
- * transports.ts.
+ * A 2025-11-25 connection: the `initialize` handshake, then requests both ways and notifications on one
+ * session, on toolgate's own JSON-RPC engine (jsonrpc-connection.ts) over any SDK transport.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
+  InitializeResultSchema,
+  LATEST_PROTOCOL_VERSION,
   McpError,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  type Result,
-  ResultSchema,
-  ToolListChangedNotificationSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
 import { toWire } from "../errors.ts";
-import { CLIENT_CAPABILITIES, type ClientEvents, type ServerMessage, type UpstreamClient } from "./client.ts";
-import { forgetRequest, nextRequestId, pendingRequestCount } from "./sdk-compat.ts";
+import {
+  CLIENT_CAPABILITIES,
+  type ClientEvents,
+  type ListKind,
+  type ServerMessage,
+  type UpstreamClient,
+} from "./client.ts";
+import { JsonRpcConnection } from "./jsonrpc-connection.ts";
 
-/** Connect on `transport` (from createTransport, or a stdio transport the era probe already started). */
+const LIST_CHANGED: Record<string, ListKind> = {
+  "notifications/tools/list_changed": "tools",
+  "notifications/resources/list_changed": "resources",
+  "notifications/prompts/list_changed": "prompts",
+};
+
+/** Connect on `transport` (from createSdkTransport, or a stdio transport the era probe already started). */
 export async function connectLegacy(
   transport: Transport,
   events: ClientEvents,
   clientInfo: { name: string; version: string },
   timeout: number,
 ): Promise<UpstreamClient> {
-  const client = new Client(clientInfo, { capabilities: CLIENT_CAPABILITIES });
-  client.fallbackRequestHandler = async (request, extra) => {
-    try {
-      return (await events.onServerRequest(pick(request), extra.signal)) as Result;
-    } catch (err) {
-      throw answerError(err);
-    }
-  };
-  client.fallbackNotificationHandler = async (notification) => events.onNotification(pick(notification));
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => events.onListChanged("tools"));
-  client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
-    events.onListChanged("resources"),
-  );
-  client.setNotificationHandler(PromptListChangedNotificationSchema, () => events.onListChanged("prompts"));
-
-  let protocolVersion: string | undefined;
-  // Protocol.connect keeps a pre-set onmessage and calls it first: the one place the negotiated
-  // protocol version is visible for every transport.
-  transport.onmessage = (message) => {
-    protocolVersion ??= negotiatedVersion(message);
-  };
   let connected = false;
-  // While connecting, the failure reaches the caller with its real cause; the SDK's own close on a
-  // failed handshake would otherwise report a bare "connection closed" first.
-  client.onclose = () => {
-    if (connected) events.onClose();
-  };
-  client.onerror = (err) => {
-    // The SDK leaves a request whose SSE response stream broke (and could not be resumed) waiting forever,
-    // and a legacy SSE stream's requests die with it: the owner reconnects and fails them with ConnectionLost.
-    if (connected && isBrokenStream(err)) events.onError(err);
-  };
+  const connection = new JsonRpcConnection(transport, {
+    async onRequest(method, params, signal) {
+      try {
+        return await events.onServerRequest(pick(method, params), signal);
+      } catch (err) {
+        throw answerError(err);
+      }
+    },
+    onNotification(method, params) {
+      const kind = Object.hasOwn(LIST_CHANGED, method) ? LIST_CHANGED[method] : undefined;
+      if (kind) events.onListChanged(kind);
+      else events.onNotification(pick(method, params));
+    },
+    // While connecting, the failure reaches the caller with its real cause, not as a bare "connection closed".
+    onClose() {
+      if (connected) events.onClose();
+    },
+    onError(err) {
+      // A request whose SSE response stream broke (and could not be resumed) gets no answer, and a legacy SSE
+      // stream's requests die with it: the owner reconnects and fails them with ConnectionLost.
+      if (connected && isBrokenStream(err)) events.onError(err);
+    },
+  });
+  let init: ReturnType<typeof InitializeResultSchema.parse>;
   try {
-    await client.connect(transport, { timeout });
+    await connection.start();
+    const result = await connection.request(
+      "initialize",
+      { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: CLIENT_CAPABILITIES, clientInfo },
+      { timeout },
+    );
+    init = InitializeResultSchema.parse(result);
+    if (!SUPPORTED_PROTOCOL_VERSIONS.includes(init.protocolVersion))
+      throw new Error(`Server's protocol version is not supported: ${init.protocolVersion}`);
+    // HTTP transports send the negotiated version as a header on every later request.
+    transport.setProtocolVersion?.(init.protocolVersion);
+    await connection.notify("notifications/initialized");
   } catch (err) {
     // A failed handshake must not leave a stdio child or a session behind.
-    await client.close().catch(() => {});
+    await connection.close().catch(() => {});
     throw err;
   }
   connected = true;
 
   return {
     era: "2025-11-25",
-    protocolVersion,
-    serverInfo: client.getServerVersion(),
-    capabilities: client.getServerCapabilities(),
-    instructions: client.getInstructions(),
-    async request(method, params, options) {
-      const id = nextRequestId(client);
-      try {
-        return await client.request({ method, ...(params && { params }) }, ResultSchema, {
-          ...(options.signal && { signal: options.signal }),
-          ...(options.onprogress && { onprogress: options.onprogress }),
-          timeout: options.timeout,
-        });
-      } catch (err) {
-        forgetRequest(client, id);
-        throw err;
-      }
-    },
-    notify: (method, params) => client.notification({ method, ...(params && { params }) }),
-    pending: () => pendingRequestCount(client),
-    close: () => client.close(),
+    protocolVersion: init.protocolVersion,
+    serverInfo: init.serverInfo,
+    capabilities: init.capabilities,
+    instructions: init.instructions,
+    request: (method, params, options) => connection.request(method, params, options),
+    notify: (method, params) => connection.notify(method, params),
+    pending: () => connection.pending(),
+    close: () => connection.close(),
   };
 }
 
@@ -103,14 +103,6 @@ function isBrokenStream(err: Error): boolean {
   );
 }
 
-/** The protocolVersion of an initialize result, if this message is one. */
-function negotiatedVersion(message: unknown): string | undefined {
-  const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
-  return result?.serverInfo && typeof result.protocolVersion === "string"
-    ? result.protocolVersion
-    : undefined;
-}
-
 /** The SDK answers with `code`, `message` and `data` of what is thrown (McpError would prefix its message). */
 function rpcError(code: number, message: string, data?: unknown): Error {
   return Object.assign(new Error(message), { code, data });
@@ -124,8 +116,6 @@ export function answerError(err: unknown): Error {
   return rpcError(wire.code, wire.message, wire.data);
 }
 
-export function pick(message: { method: string; params?: Record<string, unknown> }): ServerMessage {
-  return message.params === undefined
-    ? { method: message.method }
-    : { method: message.method, params: message.params };
+function pick(method: string, params: Record<string, unknown> | undefined): ServerMessage {
+  return params === undefined ? { method } : { method, params };
 }

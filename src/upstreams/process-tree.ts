@@ -1,17 +1,19 @@
 /**
  * A stdio upstream started through a wrapper (`npx`, `npm exec`, `uvx`, a shell) runs as a grandchild of the
- * gateway. The SDK stops only the process it spawned, and a wrapper does not always pass the signal on, so
+ * gateway. The stdio transport stops only the process it spawned, and a wrapper does not always pass the signal on, so
  * the real server could outlive the gateway. Before the transport closes, the whole tree under the child is
  * read from /proc; whatever of it is still running after the close is sent SIGTERM, then SIGKILL.
- * Linux only (/proc); elsewhere the SDK's own close is all there is.
+ * Linux only (/proc); elsewhere the transport's own close is all there is.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
 /** How long the tree gets between SIGTERM and SIGKILL. */
 const GRACE_MS = 2_000;
 
-export function closeWithProcessTree(transport: StdioClientTransport): void {
+export function closeWithProcessTree(transport: {
+  readonly pid: number | null;
+  close(): Promise<void>;
+}): void {
   const close = transport.close.bind(transport);
   transport.close = async () => {
     const root = transport.pid;

@@ -4,8 +4,8 @@
  * `initialize` do not cost the real one); measured here that adds a whole process start to every connect of
  * every 2025 stdio upstream (about 1.4 s for a Node server on this machine, double the connect time). So
  * toolgate sends `server/discover` on the real process first: a 2026 answer hands that process to the v2
- * client (`connect(..., { prior })`, nothing more on the wire), anything else to the v1 client's `initialize`
- * on the same process. A server that exits on the probe is started once more for `initialize`.
+ * client (`connect(..., { prior })`, nothing more on the wire), anything else to the 2025 connection's
+ * `initialize` on the same process. A server that exits on the probe is started once more for `initialize`.
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { CLIENT_CAPABILITIES } from "./client.ts";

@@ -1,13 +1,11 @@
 /**
- * One client transport per configured upstream transport. The transports are the SDK's own; this file maps
- * config to their options, turns a stdio child's stderr into log lines, and gives Streamable HTTP a leaner
- * `fetch` (http-client.ts).
+ * One client transport per configured upstream transport: toolgate's own for stdio (stdio-transport.ts, its
+ * child's stderr as log lines), the SDK's for the others; this file maps config to their options and gives
+ * Streamable HTTP a leaner `fetch` (http-client.ts).
  */
-import type { Stream } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -17,6 +15,7 @@ import { upstreamFetch } from "./http-client.ts";
 import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
+import { StdioTransport } from "./stdio-transport.ts";
 
 export interface TransportHooks {
   /** One line of a stdio child's stderr (without the newline). */
@@ -27,29 +26,30 @@ export interface TransportHooks {
   authProvider?: (OAuthClientProvider & { observeFetch(fetch: FetchLike): FetchLike }) | undefined;
 }
 
-/** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
-const MAX_STDERR_LINE = 8 * 1024;
-
-export function createTransport(config: McpTransportConfig, hooks: TransportHooks): Transport {
-  return forClient(createSdkTransport(config, hooks));
-}
-
-/** What every SDK client transport needs before a client uses it (also one made for the era probe). */
+/**
+ * What a transport needs before the SDK's v2 client uses it (the 2025 connection, jsonrpc-connection.ts,
+ * needs neither: it handles messages in order and tells unsendable messages apart itself).
+ */
 export function forClient(transport: Transport): Transport {
   return markUnsendable(deliverResponsesLast(transport));
 }
 
 /**
- * Every SDK transport serializes inside `send`, so a message that cannot be serialized (a stack overflow on
+ * Every transport serializes inside `send`, so a message that cannot be serialized (a stack overflow on
  * deep nesting, a string too long, a cycle) rejects there like a dead socket would. Tell them apart here, on
  * the failure path only: a RangeError never comes from a socket, and a message that does not stringify now
  * never got written. Such a failure belongs to the message, not to the connection.
  */
+export function sendFailure(err: unknown, message: unknown): unknown {
+  if (err instanceof UnsendableMessageError) return err;
+  return err instanceof RangeError || !serializable(message) ? new UnsendableMessageError(err) : err;
+}
+
 function markUnsendable(transport: Transport): Transport {
   const send = transport.send.bind(transport);
   transport.send = (message, options) =>
     send(message, options).catch((err: unknown) => {
-      throw err instanceof RangeError || !serializable(message) ? new UnsendableMessageError(err) : err;
+      throw sendFailure(err, message);
     });
   return transport;
 }
@@ -63,20 +63,17 @@ function serializable(message: unknown): boolean {
   }
 }
 
-/** The SDK transport itself; `createTransport` adds what the v1 client needs (sdk-compat.ts). */
+/** The transport itself; `forClient` adds what the SDK's v2 client needs. */
 export function createSdkTransport(config: McpTransportConfig, hooks: TransportHooks): Transport {
   switch (config.type) {
     case "stdio": {
-      const transport = new StdioClientTransport({
+      const transport = new StdioTransport({
         command: config.command,
         args: config.args,
         env: { ...getDefaultEnvironment(), ...config.env },
         cwd: config.cwd,
-        stderr: "pipe",
+        onStderr: hooks.onStderr,
       });
-      // The SDK hands out the stderr stream before start(), so no early output is lost.
-      const stderr = transport.stderr;
-      if (stderr) pipeLines(stderr, hooks.onStderr);
       closeWithProcessTree(transport);
       return transport;
     }
@@ -101,32 +98,5 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
       return new WebSocketClientTransport(new URL(config.url));
     default:
       return assertNever(config);
-  }
-}
-
-export function pipeLines(stream: Stream, onLine: (line: string) => void): void {
-  const decoder = new StringDecoder("utf8");
-  let buffer = "";
-  stream.on("data", (chunk: Buffer) => {
-    buffer += decoder.write(chunk);
-    let newline = buffer.indexOf("\n");
-    while (newline !== -1) {
-      emit(buffer.slice(0, newline));
-      buffer = buffer.slice(newline + 1);
-      newline = buffer.indexOf("\n");
-    }
-    if (buffer.length > MAX_STDERR_LINE) {
-      emit(buffer);
-      buffer = "";
-    }
-  });
-  stream.on("end", () => {
-    buffer += decoder.end();
-    if (buffer) emit(buffer);
-    buffer = "";
-  });
-  function emit(line: string): void {
-    const trimmed = line.replace(/\r$/, "").slice(0, MAX_STDERR_LINE);
-    if (trimmed.trim()) onLine(trimmed);
   }
 }

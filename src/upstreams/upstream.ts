@@ -33,7 +33,7 @@ import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
 import { StderrTail } from "./stderr-tail.ts";
 import { probeStdio } from "./stdio-probe.ts";
-import { createSdkTransport, createTransport, forClient, type TransportHooks } from "./transports.ts";
+import { createSdkTransport, forClient, type TransportHooks } from "./transports.ts";
 
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
@@ -451,7 +451,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           verdict.kind === "exited" ? "the process exited on server/discover" : "no 2026-07-28 answer";
         throw new Error(`protocol "2026-07-28" is configured, but the server does not speak it (${why})`);
       } else if (verdict.kind === "legacy") {
-        return connectLegacy(forClient(raw), events, clientInfo, timeout);
+        return connectLegacy(raw, events, clientInfo, timeout);
       }
       // The process exited on the probe: a 2025 server that allows nothing before initialize gets a fresh one.
     } else if (setting === "2026-07-28" || (setting === "auto" && modernCapable(transport))) {
@@ -459,7 +459,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (modern) return modern;
       this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
     }
-    return connectLegacy(createTransport(transport, hooks), events, clientInfo, timeout);
+    return connectLegacy(createSdkTransport(transport, hooks), events, clientInfo, timeout);
   }
 
   #events(token: object): ClientEvents {

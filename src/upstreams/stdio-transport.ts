@@ -1,0 +1,207 @@
+/**
+ * The client side of a stdio upstream: spawn the server, newline-delimited JSON both ways. It implements the
+ * SDK's `Transport`, so the era probe (stdio-probe.ts), the 2025 connection (jsonrpc-connection.ts) and the
+ * SDK's v2 client all run on it. It differs from the SDK's StdioClientTransport only where that costs CPU on
+ * every message: a line is `JSON.parse`d and checked for the JSON-RPC envelope, not validated again by zod
+ * (the connection reads only the envelope; results are forwarded as they are).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import type { Stream } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+
+export interface StdioServer {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string | undefined;
+  /** One line of the child's stderr (without the newline); without it, stderr goes to the gateway's. */
+  onStderr?: ((line: string) => void) | undefined;
+}
+
+/** A line longer than this without a newline ends the connection (the SDK's ReadBuffer limit). */
+export const MAX_LINE_BYTES = 10 * 1024 * 1024;
+/** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
+const MAX_STDERR_LINE = 8 * 1024;
+/** How long `close` waits for the child after ending its stdin, and again after SIGTERM (as the SDK). */
+const CLOSE_GRACE_MS = 2_000;
+const NEWLINE = 0x0a;
+const SENT = Promise.resolve();
+
+export class StdioTransport implements Transport {
+  onmessage?: ((message: JSONRPCMessage) => void) | undefined;
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  readonly #server: StdioServer;
+  #child: ChildProcess | undefined;
+  /** The start of a line still waiting for its newline. */
+  #partial: Buffer[] = [];
+  #partialBytes = 0;
+
+  constructor(server: StdioServer) {
+    this.#server = server;
+  }
+
+  /** The child's pid while it runs. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  start(): Promise<void> {
+    if (this.#child) return Promise.reject(new Error("StdioTransport already started"));
+    const server = this.#server;
+    return new Promise((resolve, reject) => {
+      const child = spawn(server.command, server.args, {
+        env: server.env,
+        stdio: ["pipe", "pipe", server.onStderr ? "pipe" : "inherit"],
+        shell: false,
+        windowsHide: process.platform === "win32",
+        cwd: server.cwd,
+      });
+      this.#child = child;
+      child.on("error", (err) => {
+        reject(err);
+        this.onerror?.(err);
+      });
+      child.on("spawn", () => resolve());
+      child.on("close", () => {
+        this.#child = undefined;
+        this.onclose?.();
+      });
+      child.stdin?.on("error", (err) => this.onerror?.(err));
+      child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
+      child.stdout?.on("error", (err) => this.onerror?.(err));
+      // Attached before any output can arrive: no early line (a crash on startup) is lost.
+      if (child.stderr && server.onStderr) pipeLines(child.stderr, server.onStderr);
+    });
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.#child?.stdin;
+    if (!stdin) return Promise.reject(new Error("Not connected"));
+    let line: string;
+    try {
+      line = `${JSON.stringify(message)}\n`;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (stdin.write(line)) return SENT;
+    return new Promise((resolve) => stdin.once("drain", resolve));
+  }
+
+  /** End stdin, then SIGTERM, then SIGKILL, each after a grace period (the SDK transport's sequence). */
+  async close(): Promise<void> {
+    const child = this.#child;
+    this.#partial = [];
+    this.#partialBytes = 0;
+    if (!child) return;
+    this.#child = undefined;
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    try {
+      child.stdin?.end();
+    } catch {
+      // Already gone.
+    }
+    await Promise.race([closed, delay(CLOSE_GRACE_MS)]);
+    if (exited()) return;
+    child.kill("SIGTERM");
+    await Promise.race([closed, delay(CLOSE_GRACE_MS)]);
+    if (!exited()) child.kill("SIGKILL");
+  }
+
+  /** Every complete line of `chunk`, in order; the rest waits for the next chunk. */
+  #read(chunk: Buffer): void {
+    let start = 0;
+    let newline = chunk.indexOf(NEWLINE);
+    while (newline !== -1) {
+      if (this.#partialBytes > 0) {
+        this.#partial.push(chunk.subarray(start, newline));
+        const line = Buffer.concat(this.#partial).toString("utf8");
+        this.#partial = [];
+        this.#partialBytes = 0;
+        this.#deliver(line);
+      } else {
+        this.#deliver(chunk.toString("utf8", start, newline));
+      }
+      start = newline + 1;
+      newline = chunk.indexOf(NEWLINE, start);
+    }
+    if (start === chunk.length) return;
+    this.#partialBytes += chunk.length - start;
+    this.#partial.push(start === 0 ? chunk : chunk.subarray(start));
+    if (this.#partialBytes > MAX_LINE_BYTES) {
+      this.#partial = [];
+      this.#partialBytes = 0;
+      this.onerror?.(new Error(`a line from the server exceeded ${MAX_LINE_BYTES} bytes`));
+      void this.close().catch(() => {});
+    }
+  }
+
+  #deliver(line: string): void {
+    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    if (text.trim() === "") return;
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch (err) {
+      this.onerror?.(err as Error);
+      return;
+    }
+    if (isJsonRpcMessage(message)) this.onmessage?.(message);
+    else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, 200)}`));
+  }
+}
+
+/**
+ * The JSON-RPC 2.0 envelope MCP allows: a request or notification (`method`, object `params`), or a
+ * response to a string or number id (object `result`, or `error` with a numeric code and a message).
+ */
+export function isJsonRpcMessage(value: unknown): value is JSONRPCMessage {
+  if (!isObject(value) || value.jsonrpc !== "2.0") return false;
+  const { id, method } = value;
+  const hasId = typeof id === "string" || typeof id === "number";
+  if (id !== undefined && !hasId) return false;
+  if (typeof method === "string") return value.params === undefined || isObject(value.params);
+  if (!hasId || method !== undefined) return false;
+  if ("result" in value) return isObject(value.result) && !("error" in value);
+  const error = value.error;
+  return isObject(error) && typeof error.code === "number" && typeof error.message === "string";
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Lines of a text stream, each cut to MAX_STDERR_LINE; blank lines are dropped. */
+export function pipeLines(stream: Stream, onLine: (line: string) => void): void {
+  const decoder = new StringDecoder("utf8");
+  let buffer = "";
+  stream.on("data", (chunk: Buffer) => {
+    buffer += decoder.write(chunk);
+    let newline = buffer.indexOf("\n");
+    while (newline !== -1) {
+      emit(buffer.slice(0, newline));
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf("\n");
+    }
+    if (buffer.length > MAX_STDERR_LINE) {
+      emit(buffer);
+      buffer = "";
+    }
+  });
+  stream.on("end", () => {
+    buffer += decoder.end();
+    if (buffer) emit(buffer);
+    buffer = "";
+  });
+  function emit(line: string): void {
+    const trimmed = line.replace(/\r$/, "").slice(0, MAX_STDERR_LINE);
+    if (trimmed.trim()) onLine(trimmed);
+  }
+}
