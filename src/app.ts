@@ -11,6 +11,7 @@ import {
   observeCluster,
   pinStoreFor,
   redisStores,
+  revocationsFor,
   sessionSealer,
   taskStoreFor,
 } from "./cluster.ts";
@@ -419,6 +420,7 @@ export class Gateway {
     this.start();
     const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
     const gate = createOperatorGate({ guard, auth, operators: this.#config.security.operators });
+    const sealer = sessionSealer(this.#config);
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
@@ -475,7 +477,8 @@ export class Gateway {
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
-      sealer: sessionSealer(this.#config),
+      sealer,
+      revocations: revocationsFor(this.cluster?.options.stores, sealer),
     });
     this.#http = http;
     await this.#serveMetrics();

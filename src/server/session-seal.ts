@@ -60,6 +60,11 @@ export class SessionSealer {
     return PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url");
   }
 
+  /** How long a sealed id issued with `state` is still accepted, ms (0 or less: no longer). */
+  remainingMs(state: SealedSession): number {
+    return state.issuedAt + this.#maxAgeMs - this.#now();
+  }
+
   /** The state in a sealed id; undefined when it is not ours, tampered with, or too old. */
   open(sessionId: string): SealedSession | undefined {
     if (!sessionId.startsWith(PREFIX)) return undefined;
