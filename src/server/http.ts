@@ -65,6 +65,8 @@ export class HttpServer {
   readonly #deps: HttpServerDeps;
   readonly #sessions = new Map<string, HttpSession>();
   readonly #restoring = new Map<string, Promise<HttpSession | undefined>>();
+  /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
+  readonly #endedWhileRestoring = new Set<string>();
   readonly #sockets = new Set<GatewaySession>();
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
@@ -250,6 +252,9 @@ export class HttpServer {
     };
     if (digest !== undefined) {
       for (const id of this.#sessions.keys()) if (sessionDigest(id) === digest) close(id);
+      for (const id of this.#restoring.keys()) {
+        if (sessionDigest(id) === digest) this.#endedWhileRestoring.add(id);
+      }
       return;
     }
     const held = [...this.#sessions.keys()].filter((id) => this.#deps.sealer?.open(id) !== undefined);
@@ -281,12 +286,19 @@ export class HttpServer {
         transport.onclose = () => this.#forget(id);
         await session.connect(transport);
         await transport.replayInitialize(state.initialize);
+        if (this.#endedWhileRestoring.has(id)) {
+          await session.close();
+          return undefined;
+        }
         const entry: HttpSession = { session, transport, principal, lastSeen: performance.now(), streams: 0 };
         this.#sessions.set(id, entry);
         this.#deps.onSessionOpened?.(session);
         this.#deps.log.debug("session rebuilt from its sealed id", { principal: principal.id });
         return entry;
-      })().finally(() => this.#restoring.delete(id));
+      })().finally(() => {
+        this.#restoring.delete(id);
+        this.#endedWhileRestoring.delete(id);
+      });
       this.#restoring.set(id, restoring);
     }
     return restoring;
