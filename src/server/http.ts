@@ -137,6 +137,8 @@ export class HttpServer {
         case "DELETE":
           // Recorded before the answer, so the client's next request, wherever it lands, finds it ended.
           await this.#revoke(sessionId);
+          // The announcement may have closed it here already (this replica hears its own): ended either way.
+          if (!this.#sessions.has(sessionId)) return void res.writeHead(200).end();
           return entry.transport.handleDelete(req, res);
         default:
           return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });

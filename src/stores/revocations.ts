@@ -85,11 +85,15 @@ export class RedisSessionRevocations implements SessionRevocations {
   }
 
   onRevoked(listener: (digest: string | undefined) => void): void {
+    // Re-checked when the subscriber is back and when commands run again: either may come first.
     this.#backend.subscribe(
       CHANNEL,
       (digest) => listener(digest),
       () => listener(undefined),
     );
+    this.#backend.onAvailability((available) => {
+      if (available) listener(undefined);
+    });
   }
 
   #isUnwritten(digest: string): boolean {
