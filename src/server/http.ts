@@ -248,7 +248,9 @@ export class HttpServer {
     const close = (id: string) => {
       const entry = this.#sessions.get(id);
       if (!entry) return;
-      this.#deps.log.info("session ended on another replica: closed here", { principal: entry.principal.id });
+      this.#deps.log.info("session ended (DELETE) on a replica: closed here", {
+        principal: entry.principal.id,
+      });
       entry.transport.close().catch(() => {});
       this.#forget(id);
     };
