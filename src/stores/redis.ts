@@ -209,7 +209,12 @@ export class RedisStores implements ClusterStores {
 
   #subscriberConnection(): Redis {
     if (this.#subscriber) return this.#subscriber;
-    const subscriber = this.#client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // Its commands wait for Redis (no timeout): a SUBSCRIBE sent late still subscribes.
+    const subscriber = this.#client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+    });
     subscriber.on("error", () => {});
     subscriber.on("message", (channel: string, message: string) => {
       for (const listener of this.#channels.get(channel) ?? []) listener(message);
