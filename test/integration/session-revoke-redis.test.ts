@@ -2,8 +2,9 @@
  * Ending a sealed 2025-11-25 session ends it on every replica (stores/revocations.ts), on a real redis-server
  * with two gateways: a DELETE on one replica closes the copy another rebuilt and makes every replica refuse
  * the id (404), without any replica rebuilding it to end it; while Redis cannot be read, a replica refuses to
- * rebuild a session it does not hold (503, retry advice) but keeps serving the ones it holds. The waits are
- * for conditions, never for fixed times.
+ * rebuild a session it does not hold (503, retry advice) but keeps serving the ones it holds. Without Redis
+ * nothing changes: a DELETE ends the session where it is held. The waits are for conditions, never for
+ * fixed times.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -139,5 +140,25 @@ describe.skipIf(!HAS_REDIS)("ending a sealed session on every replica (Redis)", 
     await eventually(async () => (await list(a, session)).status === 404);
     expect(a.gateway.sessionCount).toBe(held - 1);
     expect(await reader.exists(revokedKey(session))).toBe(1);
+  });
+});
+
+describe("ending a sealed session without Redis", () => {
+  it("ends it on the replica that holds it only: another replica still rebuilds the id (unchanged)", async () => {
+    const config = {
+      mcpServers: {},
+      security: { pinning: { mode: "off" } },
+      cluster: { sessions: { key: "revoke-test-key-0123456789abcdef0123" } },
+    };
+    const [a, b] = [await startGateway(config), await startGateway(config)];
+    try {
+      const session = await rawSession(a.url);
+      const reply = await rawRequest(a.url, { method: "DELETE", headers: session.headers });
+      expect(reply.status).toBe(200);
+      expect(a.gateway.sessionCount).toBe(0);
+      expect((await rawPost(b.url, LIST, session.headers)).status).toBe(200);
+    } finally {
+      await Promise.allSettled([a.stop(), b.stop()]);
+    }
   });
 });
