@@ -11,6 +11,7 @@ import {
   observeCluster,
   pinStoreFor,
   redisStores,
+  revocationsFor,
   sessionSealer,
   taskStoreFor,
 } from "./cluster.ts";
@@ -153,13 +154,10 @@ export class Gateway {
       events: this.events,
       log: deps.log,
       approveCommand: (upstream) => this.#approveCommand(upstream),
-      heldReason: () => {
-        const why = this.#pinsUnreadable();
-        return (
-          why &&
-          `this tool is held: ${why}; a definition not compared with its pin is not served until the store answers again`
-        );
-      },
+      heldReason: (_upstream, cause) =>
+        cause === "unverified"
+          ? `this tool is held: ${this.#pinsUnreadable() ?? "the tool pins could not be read"}; a definition not compared with its pin is not served until the store answers again`
+          : undefined,
       approvals: this.approvals,
       ...(this.principals && {
         connections: (upstream, principal) =>
@@ -358,11 +356,14 @@ export class Gateway {
           : u.status();
       const held = this.catalog.heldCount(u.name);
       if (held === 0) return status;
-      const unreadable = this.#pinsUnreadable();
-      const reason = unreadable
-        ? `${unreadable}: held until it answers`
-        : `definition changed since pinned: ${this.#approveCommand(u.name)}`;
-      return { ...status, toolsHeld: { count: held, reason } };
+      const changed = this.catalog.heldCount(u.name, "changed");
+      const reasons = [
+        ...(changed > 0 ? [`definition changed since pinned: ${this.#approveCommand(u.name)}`] : []),
+        ...(held > changed
+          ? [`${this.#pinsUnreadable() ?? "the tool pins could not be read"}: held until it answers`]
+          : []),
+      ];
+      return { ...status, toolsHeld: { count: held, reason: reasons.join("; ") } };
     });
   }
 
@@ -419,6 +420,7 @@ export class Gateway {
     this.start();
     const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
     const gate = createOperatorGate({ guard, auth, operators: this.#config.security.operators });
+    const sealer = sessionSealer(this.#config);
     const http = new HttpServer({
       options: this.#config.gateway,
       log: this.log,
@@ -475,7 +477,8 @@ export class Gateway {
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
-      sealer: sessionSealer(this.#config),
+      sealer,
+      revocations: revocationsFor(this.cluster?.options.stores, sealer),
     });
     this.#http = http;
     await this.#serveMetrics();

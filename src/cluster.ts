@@ -1,7 +1,7 @@
 /**
  * Cluster mode wiring (from the composition root): the Redis stores when `cluster.redis` is set, the
- * Cluster the policies share, the SSE event, task and tool pin stores, the session-id sealer, this replica's
- * name and its /status/cluster report.
+ * Cluster the policies share, the SSE event, task and tool pin stores, the session-id sealer and the shared
+ * record of ended sessions, this replica's name and its /status/cluster report.
  * Without Redis none of this runs and the gateway is one process with everything in memory.
  */
 import { randomUUID } from "node:crypto";
@@ -13,6 +13,7 @@ import { MemoryEventStore } from "./stores/event-store.ts";
 import { type PinStore, RedisPinStore } from "./stores/pins.ts";
 import type { RedisStores } from "./stores/redis.ts";
 import { RedisEventStore } from "./stores/redis-events.ts";
+import { RedisSessionRevocations, type SessionRevocations } from "./stores/revocations.ts";
 import type { ClusterStores } from "./stores/store.ts";
 import { RedisTaskStore } from "./tasks/redis-store.ts";
 import { MemoryTaskStore, type TaskStore } from "./tasks/store.ts";
@@ -145,6 +146,14 @@ export function taskStoreFor(stores: ClusterStores | undefined, maxTasks: () => 
 /** Tool pins: one Redis hash every replica shares when the cluster has Redis, else undefined (the pins file). */
 export function pinStoreFor(stores: ClusterStores | undefined): PinStore | undefined {
   return stores?.kind === "redis"
-    ? new RedisPinStore((stores as RedisStores).access, { cluster: stores })
+    ? new RedisPinStore((stores as RedisStores).access, { cluster: stores as RedisStores })
     : undefined;
+}
+
+/** Sealed sessions ended on any replica: on Redis when the cluster has it and ids are sealed, else none. */
+export function revocationsFor(
+  stores: ClusterStores | undefined,
+  sealer: SessionSealer | undefined,
+): SessionRevocations | undefined {
+  return stores?.kind === "redis" && sealer ? new RedisSessionRevocations(stores as RedisStores) : undefined;
 }

@@ -57,9 +57,21 @@ export interface PromptRoute {
   definition: Prompt;
 }
 
-/** A tool whose definition changed since it was pinned: "hold" hides it, "flag" serves it with a warning. */
-export type ToolVerdict = "ok" | "hold" | "flag";
+/**
+ * Why a tool is not trusted: its definition `changed` since it was approved, or it is `unverified` (it could
+ * not be compared with its pin: the pins cannot be read).
+ */
+export type DistrustCause = "changed" | "unverified";
+
+/** A tool not trusted: "hold" hides it, "flag" serves it with a warning naming the cause. */
+export type ToolVerdict = "ok" | { action: "hold" | "flag"; cause: DistrustCause };
 export type ToolGate = (upstream: string, tool: Tool) => ToolVerdict;
+
+/** A tool held back by the gate: its upstream and why. */
+export interface HeldTool {
+  upstream: string;
+  cause: DistrustCause;
+}
 
 interface TemplateRoute {
   upstream: string;
@@ -93,7 +105,7 @@ export class Catalog {
   /** Compact mode: per invoke meta-tool (public name), a route per operation with the operation's policies. */
   #operations = new Map<string, Map<string, ToolRoute>>();
   #toolList: Tool[] = [];
-  #held = new Map<string, string>();
+  #held = new Map<string, HeldTool>();
   #prompts = new Map<string, PromptRoute>();
   #promptList: Prompt[] = [];
   #resources = new Map<string, { upstream: string; resource: Resource }>();
@@ -111,7 +123,7 @@ export class Catalog {
     const collisions: string[] = [];
     const tools = new Map<string, ToolRoute>();
     const operations = new Map<string, Map<string, ToolRoute>>();
-    const held = new Map<string, string>();
+    const held = new Map<string, HeldTool>();
     const prompts = new Map<string, PromptRoute>();
     const resources = new Map<string, { upstream: string; resource: Resource }>();
     const templates: TemplateRoute[] = [];
@@ -133,8 +145,8 @@ export class Catalog {
           continue;
         }
         const verdict = this.#gate?.(up.name, tool) ?? "ok";
-        if (verdict === "hold") {
-          held.set(name, up.name);
+        if (verdict !== "ok" && verdict.action === "hold") {
+          held.set(name, { upstream: up.name, cause: verdict.cause });
           continue;
         }
         const policy = extendPolicy(config.policy, options);
@@ -147,7 +159,7 @@ export class Catalog {
           name,
           upstream: up.name,
           upstreamTool: tool.name,
-          definition: verdict === "flag" ? flagged(served) : served,
+          definition: verdict === "ok" ? served : flagged(served, verdict.cause),
           policy,
           idempotent:
             policy.idempotent ?? (annotations?.readOnlyHint === true || annotations?.idempotentHint === true),
@@ -240,15 +252,17 @@ export class Catalog {
     return routes;
   }
 
-  /** The upstream holding back a tool whose definition changed, if `name` is such a tool. */
-  heldBy(name: string): string | undefined {
+  /** The upstream holding back `name` and why, if the gate holds that tool. */
+  heldBy(name: string): HeldTool | undefined {
     return this.#held.get(name);
   }
 
-  /** How many tools of `upstream` are held back. */
-  heldCount(upstream: string): number {
+  /** How many tools of `upstream` are held back, for `cause` or for any. */
+  heldCount(upstream: string, cause?: DistrustCause): number {
     let count = 0;
-    for (const owner of this.#held.values()) if (owner === upstream) count++;
+    for (const held of this.#held.values()) {
+      if (held.upstream === upstream && (cause === undefined || held.cause === cause)) count++;
+    }
     return count;
   }
 
@@ -313,8 +327,13 @@ function withTaskPolicy(tool: Tool, policy: ResolvedPolicy, taskOnly: boolean): 
   return bridged ? { ...tool, execution: { ...tool.execution, taskSupport: "optional" } } : tool;
 }
 
-function flagged(tool: Tool): Tool {
-  const warning =
-    "[toolgate: this tool's definition changed since it was approved; review before trusting it]";
+const WARNINGS: Record<DistrustCause, string> = {
+  changed: "[toolgate: this tool's definition changed since it was approved; review before trusting it]",
+  unverified:
+    "[toolgate: this tool's definition could not be compared with its approved pin (the tool pins cannot be read now); review before trusting it]",
+};
+
+function flagged(tool: Tool, cause: DistrustCause): Tool {
+  const warning = WARNINGS[cause];
   return { ...tool, description: tool.description ? `${warning} ${tool.description}` : warning };
 }

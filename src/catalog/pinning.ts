@@ -361,8 +361,9 @@ export class ToolPins {
 
 /**
  * Adapt the store to the catalog's gate: a changed tool is held or flagged per `mode` until approved. While
- * the store cannot be read, a tool without a known pin is held (mode hold) or flagged (mode flag): its
- * definition cannot be compared with the pin every replica shares, so it is not trusted.
+ * the store cannot be read, a tool without a known pin is held (mode hold) or flagged (mode flag) as
+ * `unverified`: its definition cannot be compared with the pin every replica shares, so it is not trusted.
+ * Each tool's state is logged once when it changes, not on every catalog rebuild.
  */
 export function createPinGate(
   pins: ToolPins,
@@ -371,26 +372,43 @@ export function createPinGate(
   /** The pin key of an upstream name (see `pinKey`); the name itself when absent. */
   keyOf: (upstream: string) => string = (upstream) => upstream,
 ): ToolGate {
+  /** The last state logged per `upstream\0tool`: "unverified" or "changed <new hash>"; absent while trusted. */
+  const logged = new Map<string, string>();
+  /** True when the tool's state differs from the one last logged (and records it). */
+  const changedState = (upstream: string, tool: string, state: string | undefined) => {
+    const key = `${upstream}\0${tool}`;
+    if (logged.get(key) === state) return false;
+    if (state === undefined) logged.delete(key);
+    else logged.set(key, state);
+    return state !== undefined;
+  };
   return (upstream, tool) => {
     if (mode === "off") return "ok";
     const result = pins.check(keyOf(upstream), tool);
     if (result.status === "unavailable") {
-      logger.warn(`tool "${tool.name}" of upstream "${upstream}" has no pin readable now`, {
+      if (changedState(upstream, tool.name, "unverified")) {
+        logger.warn(`tool "${tool.name}" of upstream "${upstream}" has no pin readable now`, {
+          upstream,
+          tool: tool.name,
+          reason: result.reason,
+          action: mode === "hold" ? "held until the pins store answers" : "served with a warning (flag mode)",
+        });
+      }
+      return { action: mode, cause: "unverified" };
+    }
+    if (result.status !== "changed") {
+      changedState(upstream, tool.name, undefined);
+      return "ok";
+    }
+    if (changedState(upstream, tool.name, `changed ${result.newHash}`)) {
+      logger.warn(`tool "${tool.name}" of upstream "${upstream}" changed since it was pinned`, {
         upstream,
         tool: tool.name,
-        reason: result.reason,
-        action: mode === "hold" ? "held until the pins store answers" : "served (flag mode)",
+        oldHash: result.oldHash,
+        newHash: result.newHash,
+        action: mode === "hold" ? "held until `toolgate pins approve`" : "served with a warning (flag mode)",
       });
-      return mode;
     }
-    if (result.status !== "changed") return "ok";
-    logger.warn(`tool "${tool.name}" of upstream "${upstream}" changed since it was pinned`, {
-      upstream,
-      tool: tool.name,
-      oldHash: result.oldHash,
-      newHash: result.newHash,
-      action: mode === "hold" ? "held until `toolgate pins approve`" : "served (flag mode)",
-    });
-    return mode;
+    return { action: mode, cause: "changed" };
   };
 }

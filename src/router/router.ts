@@ -10,7 +10,7 @@ import type {
   ResourceTemplate,
   Tool,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { Catalog, ToolRoute } from "../catalog/catalog.ts";
+import type { Catalog, DistrustCause, ToolRoute } from "../catalog/catalog.ts";
 import {
   describe,
   ErrorCode,
@@ -108,8 +108,8 @@ export interface RouterDeps {
   checkArguments?: ArgumentCheck;
   /** The command that approves a held upstream's tools, for the ToolHeld message. */
   approveCommand?: (upstream: string) => string;
-  /** Why an upstream's tools are held when it is not a changed definition (the tool pins cannot be read). */
-  heldReason?: (upstream: string) => string | undefined;
+  /** Why a held tool is held, by cause; undefined: the default text for a changed definition. */
+  heldReason?: (upstream: string, cause: DistrustCause) => string | undefined;
   /** Wraps each upstream attempt (telemetry CLIENT span); `meta` is merged into the request's `_meta`. */
   aroundAttempt?: <T>(
     route: ToolRoute,
@@ -205,14 +205,15 @@ export class Router {
     const { catalog, access, checkArguments, onCallEnd } = this.#deps;
     const listed = catalog.tool(name);
     if (!listed) {
-      const heldBy = catalog.heldBy(name);
-      if (heldBy) {
+      const held = catalog.heldBy(name);
+      if (held) {
+        const { upstream } = held;
         return toToolErrorResult(
           new GatewayError(
             ErrorCode.ToolHeld,
-            this.#deps.heldReason?.(heldBy) ??
-              `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(heldBy) ?? `toolgate pins approve ${heldBy}`})`,
-            { upstream: heldBy, tool: name, policy: "pinning" },
+            this.#deps.heldReason?.(upstream, held.cause) ??
+              `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(upstream) ?? `toolgate pins approve ${upstream}`})`,
+            { upstream, tool: name, policy: "pinning" },
           ),
         );
       }

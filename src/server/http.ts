@@ -13,6 +13,8 @@ import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
 import { eraOf } from "../protocol/era.ts";
 import type { EventStore } from "../stores/event-store.ts";
+import { type SessionRevocations, sessionDigest } from "../stores/revocations.ts";
+import { StoreUnavailable } from "../stores/store.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { ModernFace } from "./eras/modern.ts";
@@ -45,6 +47,8 @@ export interface HttpServerDeps {
   onSessionClosed?(session: GatewaySession): void;
   /** Session ids that carry the session's state, so any replica can serve them (session-seal.ts). */
   sealer?: SessionSealer | undefined;
+  /** Sessions ended on any replica (stores/revocations.ts), with a sealer and Redis; absent: ending is local. */
+  revocations?: SessionRevocations | undefined;
 }
 
 interface HttpSession {
@@ -61,6 +65,8 @@ export class HttpServer {
   readonly #deps: HttpServerDeps;
   readonly #sessions = new Map<string, HttpSession>();
   readonly #restoring = new Map<string, Promise<HttpSession | undefined>>();
+  /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
+  readonly #endedWhileRestoring = new Set<string>();
   readonly #sockets = new Set<GatewaySession>();
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
@@ -79,6 +85,7 @@ export class HttpServer {
       return c.json({ ready, detail }, ready ? 200 : 503);
     });
     deps.mount?.(app);
+    deps.revocations?.onRevoked((digest) => this.#closeRevoked(digest));
   }
 
   /** Open sessions of every HTTP transport (Streamable HTTP and WebSocket). */
@@ -94,7 +101,23 @@ export class HttpServer {
     if (!verdict.ok) return void refuse(res, verdict.status, -32600, verdict.message, verdict.headers);
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
-      const entry = this.#sessions.get(sessionId) ?? (await this.#restore(sessionId, verdict.principal));
+      let entry = this.#sessions.get(sessionId);
+      if (!entry && req.method === "DELETE" && this.#deps.revocations) {
+        return this.#endElsewhere(res, sessionId, verdict.principal);
+      }
+      try {
+        entry ??= await this.#restore(sessionId, verdict.principal);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailable)) throw err;
+        // Fail closed: an ended session is a logout, never revived because Redis cannot say it ended.
+        return void refuse(
+          res,
+          503,
+          -32000,
+          `cannot tell whether this session was ended on another replica: the cluster store is unreachable (${err.message}); retry in a few seconds, or initialize a new session`,
+          { "retry-after": "5" },
+        );
+      }
       // Unknown, ended or someone else's session: 404 tells the client to initialize a new one.
       if (!entry || entry.principal.id !== verdict.principal.id) {
         return void refuse(res, 404, -32001, "Session not found");
@@ -112,6 +135,10 @@ export class HttpServer {
           this.#watch(entry, res, false);
           return entry.transport.handleGet(req, res);
         case "DELETE":
+          // Recorded before the answer, so the client's next request, wherever it lands, finds it ended.
+          await this.#revoke(sessionId);
+          // The announcement may have closed it here already (this replica hears its own): ended either way.
+          if (!this.#sessions.has(sessionId)) return void res.writeHead(200).end();
           return entry.transport.handleDelete(req, res);
         default:
           return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
@@ -191,9 +218,62 @@ export class HttpServer {
     this.#deps.onSessionOpened?.(session);
   }
 
+  /** Ends a sealed session on every replica (with Redis): recorded, announced, refused by rebuilds. */
+  async #revoke(id: string): Promise<void> {
+    const { sealer, revocations } = this.#deps;
+    const state = sealer?.open(id);
+    if (!state || !sealer || !revocations) return;
+    if (!(await revocations.revoke(id, sealer.remainingMs(state)))) {
+      this.#deps.log.warn(
+        "session ended here, but the cluster store is unreachable: other replicas learn it when it answers",
+        { principal: state.principal },
+      );
+    }
+  }
+
+  /** DELETE of a sealed session this replica does not hold: ended everywhere without rebuilding it here. */
+  async #endElsewhere(res: ServerResponse, id: string, principal: Principal): Promise<void> {
+    if (this.#deps.sealer?.open(id)?.principal !== principal.id) {
+      return void refuse(res, 404, -32001, "Session not found");
+    }
+    await this.#revoke(id);
+    res.writeHead(200).end();
+  }
+
+  /**
+   * A session ended on a replica (this one included): its copy here closes. `undefined`: announcements may
+   * have been missed (the subscriber reconnected), so the sessions held here are checked.
+   */
+  #closeRevoked(digest: string | undefined): void {
+    const close = (id: string) => {
+      const entry = this.#sessions.get(id);
+      if (!entry) return;
+      this.#deps.log.info("session ended (DELETE) on a replica: closed here", {
+        principal: entry.principal.id,
+      });
+      entry.transport.close().catch(() => {});
+      this.#forget(id);
+    };
+    if (digest !== undefined) {
+      for (const id of this.#sessions.keys()) if (sessionDigest(id) === digest) close(id);
+      for (const id of this.#restoring.keys()) {
+        if (sessionDigest(id) === digest) this.#endedWhileRestoring.add(id);
+      }
+      return;
+    }
+    const held = [...this.#sessions.keys()].filter((id) => this.#deps.sealer?.open(id) !== undefined);
+    this.#deps.revocations
+      ?.revokedAmong(held)
+      .then((ended) => {
+        for (const id of ended) close(id);
+      })
+      .catch(() => {}); // Redis away again: the next reconnection checks again
+  }
+
   /**
    * A session another replica created (or this one before a restart), rebuilt from its sealed id when it
-   * belongs to this principal. Concurrent requests for it share one rebuild.
+   * belongs to this principal and was not ended (with Redis: rejects with StoreUnavailable when that cannot be
+   * told). Concurrent requests for it share one rebuild.
    */
   #restore(id: string, principal: Principal): Promise<HttpSession | undefined> | undefined {
     const { sealer } = this.#deps;
@@ -203,18 +283,26 @@ export class HttpServer {
     let restoring = this.#restoring.get(id);
     if (!restoring) {
       restoring = (async () => {
+        if (await this.#deps.revocations?.isRevoked(id)) return undefined;
         const session = this.#deps.newSession({ transport: "http", principal });
         // With a shared event store, streams this session had on another replica resume here too.
         const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
         transport.onclose = () => this.#forget(id);
         await session.connect(transport);
         await transport.replayInitialize(state.initialize);
+        if (this.#endedWhileRestoring.has(id)) {
+          await session.close();
+          return undefined;
+        }
         const entry: HttpSession = { session, transport, principal, lastSeen: performance.now(), streams: 0 };
         this.#sessions.set(id, entry);
         this.#deps.onSessionOpened?.(session);
         this.#deps.log.debug("session rebuilt from its sealed id", { principal: principal.id });
         return entry;
-      })().finally(() => this.#restoring.delete(id));
+      })().finally(() => {
+        this.#restoring.delete(id);
+        this.#endedWhileRestoring.delete(id);
+      });
       this.#restoring.set(id, restoring);
     }
     return restoring;

@@ -6,8 +6,13 @@
  * by replaying that `initialize` locally (http.ts). Ids are `tg1.<base64url(iv | ciphertext | tag)>`.
  *
  * What is not carried: per-session settings made later (logging level, resource subscriptions), and calls or
- * streams in flight on the replica that died. Ending a session (DELETE) ends it on the replica that holds it;
- * another replica would still accept the id until it is `maxAgeMs` old (there is no shared revocation).
+ * streams in flight on the replica that died.
+ *
+ * Ending a session: a sealed id stays valid until it is `maxAgeMs` old, so with Redis a DELETE also records the
+ * id as revoked and announces it (stores/revocations.ts): every replica closes its copy and refuses to rebuild
+ * it (404); while Redis cannot say, a rebuild is refused with 503 (fail closed: a DELETE is a logout). Without
+ * Redis a DELETE ends the session only on the replica holding it, and another replica would still accept the
+ * id until it is `maxAgeMs` old. An idle session expiring on one replica is not ended elsewhere.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import type { JSONRPCRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -58,6 +63,11 @@ export class SessionSealer {
     cipher.setAAD(AAD);
     const body = Buffer.concat([cipher.update(JSON.stringify(state), "utf8"), cipher.final()]);
     return PREFIX + Buffer.concat([iv, body, cipher.getAuthTag()]).toString("base64url");
+  }
+
+  /** How long a sealed id issued with `state` is still accepted, ms (0 or less: no longer). */
+  remainingMs(state: SealedSession): number {
+    return state.issuedAt + this.#maxAgeMs - this.#now();
   }
 
   /** The state in a sealed id; undefined when it is not ours, tampered with, or too old. */

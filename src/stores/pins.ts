@@ -84,10 +84,11 @@ if m.pending and m.pending.hash ~= c.hash and not (c.pending and c.pending.hash 
 end
 return 0`;
 
-/** The cluster's view of Redis (RedisStores): its health and when it comes back. */
+/** The cluster's view of Redis (RedisStores): its health, when it comes back, and its shared subscriber. */
 export interface PinStoreHealth {
   readonly health: StoreHealth;
   onAvailability(listener: (available: boolean) => void): void;
+  subscribe(channel: string, listener: (message: string) => void, onReady?: () => void): void;
 }
 
 export class RedisPinStore implements PinStore {
@@ -98,7 +99,6 @@ export class RedisPinStore implements PinStore {
   readonly #cluster: PinStoreHealth | undefined;
   /** A connection this store opened itself (the CLI's), closed with it. */
   readonly #own: Redis | undefined;
-  #subscriber: Redis | undefined;
 
   /** On the gateway's connection (`cluster` tells when Redis comes back), or on its own (`own`, the CLI). */
   constructor(access: RedisAccess, options: { cluster?: PinStoreHealth; own?: Redis } = {}) {
@@ -178,24 +178,10 @@ export class RedisPinStore implements PinStore {
     this.#cluster.onAvailability((available) => {
       if (available) listener();
     });
-    // A subscriber connection of its own (a subscribed connection runs no other command); it waits for Redis
-    // rather than failing, and resubscribes by itself after a reconnect.
-    const subscriber = this.#access.client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-    });
-    subscriber.on("error", () => {});
-    subscriber.on("message", (channel: string) => {
-      if (channel === this.#channel) listener();
-    });
-    subscriber.on("ready", listener);
-    subscriber.subscribe(this.#channel).catch(() => {});
-    this.#subscriber = subscriber;
+    this.#cluster.subscribe("pins:changed", listener, listener);
   }
 
   async close(): Promise<void> {
-    // The subscriber has nothing to flush (and may be waiting for Redis): cut it.
-    this.#subscriber?.disconnect();
     try {
       await this.#own?.quit();
     } catch {

@@ -10,7 +10,9 @@
  * Keys (all under `keyPrefix`): `lease:<id>` (value `<token>:<holder>`, PX ttl), `fence` (the fencing
  * token counter), `cap:<name>` (sorted set of permit id → expiry ms), `rate:<perMinute>:<key>` (by the
  * library), `replica:<id>` (last ping, PX three pings); `events:*` (stores/redis-events.ts), `task:*`, `tasks:*`
- * (tasks/redis-store.ts), and `pins` with the channel `pins:changed` (stores/pins.ts). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
+ * (tasks/redis-store.ts), `pins` with the channel `pins:changed` (stores/pins.ts), `revoked:<sha256>` with the
+ * channel `sessions:revoked` (stores/revocations.ts). Channels share one subscriber connection per replica
+ * (`subscribe`). A single Redis (or a primary with replicas behind Sentinel) is assumed: the scripts touch
  * several keys, which Redis Cluster would need hash tags for.
  */
 import { Redis } from "ioredis";
@@ -99,6 +101,10 @@ export class RedisStores implements ClusterStores {
   readonly #options: RedisStoresOptions;
   readonly #listeners = new Set<(available: boolean) => void>();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** Pub/sub: listeners per channel, and who re-reads after the subscriber connection (re)connects. */
+  readonly #channels = new Map<string, Set<(message: string) => void>>();
+  readonly #resubscribed = new Set<() => void>();
+  #subscriber: Redis | undefined;
   #available = false;
   #latencyMs: number | undefined;
   #closed = false;
@@ -184,6 +190,42 @@ export class RedisStores implements ClusterStores {
     this.#listeners.add(listener);
   }
 
+  /**
+   * Calls `listener` with each message on `channel` (under the key prefix), over the one subscriber connection
+   * this replica opens for every channel (a subscribed connection runs no other command). That connection
+   * waits for Redis rather than failing and resubscribes by itself; `onReady` runs each time it is connected
+   * again, since messages sent while it was away are lost: the listener re-reads what it follows.
+   */
+  subscribe(channel: string, listener: (message: string) => void, onReady?: () => void): void {
+    const name = `${this.#options.keyPrefix}${channel}`;
+    if (onReady) this.#resubscribed.add(onReady);
+    const listeners = this.#channels.get(name);
+    if (listeners) return void listeners.add(listener);
+    this.#channels.set(name, new Set([listener]));
+    this.#subscriberConnection()
+      .subscribe(name)
+      .catch(() => {});
+  }
+
+  #subscriberConnection(): Redis {
+    if (this.#subscriber) return this.#subscriber;
+    // Its commands wait for Redis (no timeout): a SUBSCRIBE sent late still subscribes.
+    const subscriber = this.#client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined,
+    });
+    subscriber.on("error", () => {});
+    subscriber.on("message", (channel: string, message: string) => {
+      for (const listener of this.#channels.get(channel) ?? []) listener(message);
+    });
+    subscriber.on("ready", () => {
+      for (const onReady of this.#resubscribed) onReady();
+    });
+    this.#subscriber = subscriber;
+    return subscriber;
+  }
+
   /** Resolves once Redis answered a ping, or false after `timeoutMs`. */
   async waitAvailable(timeoutMs: number): Promise<boolean> {
     if (this.#available) return true;
@@ -238,6 +280,8 @@ export class RedisStores implements ClusterStores {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
+    // The subscriber has nothing to flush (and may be waiting for Redis): cut it.
+    this.#subscriber?.disconnect();
     try {
       await this.#client.quit();
     } catch {

@@ -227,6 +227,29 @@ describe.skipIf(!HAS_REDIS)("tool pins shared on Redis by two gateways", () => {
     expect((await hashEntries()).map((e) => e.tool).sort()).toEqual(["echo", "extra", "stable"]);
   });
 
+  it("gives a tool that changed while Redis is lost the reason of a change, not of the outage", async () => {
+    redis.freeze();
+    try {
+      for (const gw of gateways) await eventually(() => gw.gateway.cluster?.shared === false);
+      description = "Echoes text. Version three, changed while Redis is lost.";
+      await Promise.all([...servers].map((s) => s.sendToolListChanged()));
+      for (const gw of gateways) {
+        await eventually(() => gw.gateway.snapshot().upstreams[0]?.toolsHeld?.count === 1);
+        const reason = gw.gateway.snapshot().upstreams[0]?.toolsHeld?.reason;
+        expect(reason).toContain("toolgate pins approve pinned");
+        expect(reason).not.toContain("cannot be read");
+      }
+      for (const client of clients) {
+        const held = await client.callTool({ name: "pinned__echo", arguments: { text: "x" } });
+        expect(toolError(held)?.code).toBe("ToolHeld");
+        expect(textOf(held)).toContain("changed upstream");
+        expect(textOf(held)).not.toContain("cannot be read");
+      }
+    } finally {
+      redis.thaw();
+    }
+  });
+
   it("fails the CLI with the store named when Redis cannot be reached", async () => {
     const offline = await writeConfig({
       ...config,

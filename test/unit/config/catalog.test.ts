@@ -1,6 +1,6 @@
 import type { Prompt, Resource, ResourceTemplate, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
-import { Catalog, type CatalogUpstream } from "../../../src/catalog/catalog.ts";
+import { Catalog, type CatalogUpstream, type ToolVerdict } from "../../../src/catalog/catalog.ts";
 import { resolveConfig } from "../../../src/config/load.ts";
 
 interface Lists {
@@ -204,16 +204,31 @@ describe("Catalog", () => {
     );
   });
 
-  it("hides a tool its gate holds and marks a flagged one in its description", () => {
-    const catalog = new Catalog({
-      separator: "__",
-      gate: (_upstream, t) => (t.name === "held" ? "hold" : t.name === "flagged" ? "flag" : "ok"),
-    });
-    catalog.rebuild(upstreams({ mcpServers: { a: server } }, { a: { tools: ["held", "flagged", "fine"] } }));
-    expect(names(catalog)).toEqual(["a__flagged", "a__fine"]);
-    expect(catalog.heldBy("a__held")).toBe("a");
-    expect(catalog.tool("a__flagged")?.definition.description).toMatch(
-      /^\[toolgate: .*changed.*\] flagged tool$/,
+  it("hides a tool its gate holds and marks a flagged one in its description, naming the cause", () => {
+    const verdicts: Record<string, ToolVerdict> = {
+      held: { action: "hold", cause: "changed" },
+      unread: { action: "hold", cause: "unverified" },
+      flagged: { action: "flag", cause: "changed" },
+      unchecked: { action: "flag", cause: "unverified" },
+    };
+    const catalog = new Catalog({ separator: "__", gate: (_upstream, t) => verdicts[t.name] ?? "ok" });
+    catalog.rebuild(
+      upstreams(
+        { mcpServers: { a: server } },
+        { a: { tools: ["held", "unread", "flagged", "unchecked", "fine"] } },
+      ),
     );
+    expect(names(catalog)).toEqual(["a__flagged", "a__unchecked", "a__fine"]);
+    expect(catalog.heldBy("a__held")).toEqual({ upstream: "a", cause: "changed" });
+    expect(catalog.heldBy("a__unread")).toEqual({ upstream: "a", cause: "unverified" });
+    expect([catalog.heldCount("a"), catalog.heldCount("a", "changed")]).toEqual([2, 1]);
+    expect(catalog.tool("a__flagged")?.definition.description).toMatch(
+      /^\[toolgate: .*changed since it was approved.*\] flagged tool$/,
+    );
+    const unchecked = catalog.tool("a__unchecked")?.definition.description;
+    expect(unchecked).toMatch(
+      /^\[toolgate: .*could not be compared.*pins cannot be read.*\] unchecked tool$/,
+    );
+    expect(unchecked).not.toContain("changed");
   });
 });

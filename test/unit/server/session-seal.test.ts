@@ -39,4 +39,15 @@ describe("sealed session ids", () => {
     const sealer = new SessionSealer({ secret: SECRET, maxAgeMs: 60_000 });
     expect(sealer.seal("alice", INIT)).not.toBe(sealer.seal("alice", INIT));
   });
+
+  it("tell how long an id is still accepted (the TTL of its revocation record)", () => {
+    let now = 1_000;
+    const sealer = new SessionSealer({ secret: SECRET, maxAgeMs: 60_000, now: () => now });
+    const state = sealer.open(sealer.seal("alice", INIT));
+    if (!state) throw new Error("a fresh id opens");
+    now += 15_000;
+    expect(sealer.remainingMs(state)).toBe(45_000);
+    now += 45_000;
+    expect(sealer.remainingMs(state)).toBe(0);
+  });
 });
