@@ -308,50 +308,61 @@ export class GatewaySession implements Caller {
     this.#pending++;
     try {
       return await this.#dispatch(request, extra);
+    } catch (err) {
+      throw asMcpError(err);
     } finally {
       this.#pending--;
     }
   }
 
-  async #dispatch(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
-    const { router } = this.#deps;
+  /** May throw: #admit turns whatever fails into the JSON-RPC error. */
+  #dispatch(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
     const params = (request.params ?? {}) as Record<string, unknown>;
-    try {
-      switch (request.method) {
-        case "ping":
-          return {};
-        case "tools/call":
-          if (params.task === undefined) return await this.#neutral(request, params, extra);
-          return await this.#taskCall(params, this.#context(params, extra));
-        case "tasks/get":
-          return wireTask(await this.#deps.tasks.get(params.taskId, this.#context(params, extra)));
-        case "tasks/result":
-          return await this.#deps.tasks.result(params.taskId, this.#context(params, extra));
-        case "tasks/cancel":
-          return wireTask(await this.#deps.tasks.cancel(params.taskId, this.#context(params, extra)));
-        case "tasks/list": {
-          const listed = await this.#deps.tasks.list(params.cursor, this.#context(params, extra));
-          return {
-            tasks: listed.tasks.map(wireTask),
-            ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
-          };
-        }
-        case "resources/subscribe":
-          return await router.subscribe(params, this.#context(params, extra));
-        case "resources/unsubscribe":
-          return await router.unsubscribe(params, this.#context(params, extra));
-        case "logging/setLevel": {
-          const level = LoggingLevelSchema.safeParse(params.level);
-          if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
-          this.#logLevel = level.data;
-          await router.setLogLevel(this, level.data);
-          return {};
-        }
-        default:
-          return await this.#neutral(request, params, extra);
+    // The hot path, without an async layer of its own.
+    if (request.method === "tools/call" && params.task === undefined) {
+      return this.#neutral(request, params, extra);
+    }
+    return this.#serve(request, params, extra);
+  }
+
+  async #serve(
+    request: JSONRPCRequest,
+    params: Record<string, unknown>,
+    extra: Incoming,
+  ): Promise<Record<string, unknown>> {
+    const { router } = this.#deps;
+    switch (request.method) {
+      case "ping":
+        return {};
+      case "tools/call":
+        if (params.task === undefined) return await this.#neutral(request, params, extra);
+        return await this.#taskCall(params, this.#context(params, extra));
+      case "tasks/get":
+        return wireTask(await this.#deps.tasks.get(params.taskId, this.#context(params, extra)));
+      case "tasks/result":
+        return await this.#deps.tasks.result(params.taskId, this.#context(params, extra));
+      case "tasks/cancel":
+        return wireTask(await this.#deps.tasks.cancel(params.taskId, this.#context(params, extra)));
+      case "tasks/list": {
+        const listed = await this.#deps.tasks.list(params.cursor, this.#context(params, extra));
+        return {
+          tasks: listed.tasks.map(wireTask),
+          ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
+        };
       }
-    } catch (err) {
-      throw asMcpError(err);
+      case "resources/subscribe":
+        return await router.subscribe(params, this.#context(params, extra));
+      case "resources/unsubscribe":
+        return await router.unsubscribe(params, this.#context(params, extra));
+      case "logging/setLevel": {
+        const level = LoggingLevelSchema.safeParse(params.level);
+        if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
+        this.#logLevel = level.data;
+        await router.setLogLevel(this, level.data);
+        return {};
+      }
+      default:
+        return await this.#neutral(request, params, extra);
     }
   }
 

@@ -152,6 +152,13 @@ interface OperationSeries {
   errors: Map<string, Attributes>;
 }
 
+/** Attempts running and calls queued of one tool and upstream, observed at collection time. */
+interface Load {
+  labels: Attributes;
+  inFlight: number;
+  queued: number;
+}
+
 /** The label objects of one tool's call metrics, made once per tool and upstream. */
 interface CallSeries {
   byOutcome: Record<CallOutcome, Attributes>;
@@ -182,14 +189,14 @@ export class Telemetry {
    * Attempts running and calls queued per tool and upstream, observed by the metric reader when it
    * collects: counting them with up-down counters hashed their labels twice per attempt.
    */
-  readonly #load = new Map<string, { labels: Attributes; inFlight: number; queued: number }>();
+  readonly #load = new Map<string, Map<string, Load>>();
   /** Series already created at zero, so a catalog rebuild does not add them again. */
   readonly #seeded = new Set<string>();
   /** Metric attributes of SERVER and CLIENT operations, by their label values (cleared on catalog change). */
-  readonly #serverSeries = new Map<string, OperationSeries>();
-  readonly #clientSeries = new Map<string, OperationSeries>();
+  readonly #serverSeries = new SeriesTable<OperationSeries>();
+  readonly #clientSeries = new SeriesTable<OperationSeries>();
   /** Label objects of finished calls, by tool and upstream. */
-  readonly #callSeries = new Map<string, CallSeries>();
+  readonly #callSeries = new SeriesTable<CallSeries>();
 
   constructor(parts: TelemetryParts) {
     this.#parts = parts;
@@ -247,11 +254,11 @@ export class Telemetry {
           : this.#knownTools.has(target)
             ? target
             : UNKNOWN_TARGET;
-    const key = `${method}\u0000${labelTarget ?? ""}\u0000${info.transport}\u0000${info.protocolVersion ?? ""}`;
-    let series = this.#serverSeries.get(key);
+    const version = info.protocolVersion ?? "";
+    let series = this.#serverSeries.get(method, labelTarget ?? "", info.transport, version);
     if (!series) {
       series = newSeries(this.#bounded(method, this.#serverAttributes(info)));
-      remember(this.#serverSeries, key, series);
+      this.#serverSeries.set(method, labelTarget ?? "", info.transport, version, series);
     }
     return series;
   }
@@ -295,12 +302,11 @@ export class Telemetry {
   #clientSeriesOf(info: ClientSpanInfo): OperationSeries {
     // Resource URIs come from clients: spans only, never a metric label.
     const target = info.method.startsWith("resources/") ? "" : info.target;
-    const key = `${info.method}\u0000${target}\u0000${info.transport}\u0000${info.upstream}`;
-    let series = this.#clientSeries.get(key);
+    let series = this.#clientSeries.get(info.method, target, info.transport, info.upstream);
     if (!series) {
       const { [N.ATTR_MCP_RESOURCE_URI]: _, ...attributes } = this.#clientAttributes(info);
       series = newSeries(attributes);
-      remember(this.#clientSeries, key, series);
+      this.#clientSeries.set(info.method, target, info.transport, info.upstream, series);
     }
     return series;
   }
@@ -443,15 +449,14 @@ export class Telemetry {
   }
 
   #callSeriesOf(tool: string, upstream: string): CallSeries {
-    const key = `${tool}\u0000${upstream}`;
-    let series = this.#callSeries.get(key);
+    let series = this.#callSeries.get(tool, upstream, "", "");
     if (!series) {
       const sizes = Object.freeze({ [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
       const byOutcome = {} as Record<CallOutcome, Attributes>;
       for (const outcome of OUTCOMES)
         byOutcome[outcome] = Object.freeze({ ...sizes, [N.ATTR_OUTCOME]: outcome });
       series = { byOutcome, byErrorClass: new Map(), errors: new Map(), sizes };
-      remember(this.#callSeries, key, series);
+      this.#callSeries.set(tool, upstream, "", "", series);
     }
     return series;
   }
@@ -653,12 +658,16 @@ export class Telemetry {
     return bounded;
   }
 
-  #loadOf(tool: string, upstream: string): { labels: Attributes; inFlight: number; queued: number } {
-    const key = `${tool}\u0000${upstream}`;
-    let load = this.#load.get(key);
+  #loadOf(tool: string, upstream: string): Load {
+    let byUpstream = this.#load.get(tool);
+    if (!byUpstream) {
+      byUpstream = new Map();
+      this.#load.set(tool, byUpstream);
+    }
+    let load = byUpstream.get(upstream);
     if (!load) {
       load = { labels: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream }, inFlight: 0, queued: 0 };
-      this.#load.set(key, load);
+      byUpstream.set(upstream, load);
     }
     return load;
   }
@@ -773,10 +782,12 @@ export class Telemetry {
 
   #observeGauges(meter: Meter): void {
     this.#m.inFlight.addCallback((result) => {
-      for (const { labels, inFlight } of this.#load.values()) result.observe(inFlight, labels);
+      for (const loads of this.#load.values())
+        for (const { labels, inFlight } of loads.values()) result.observe(inFlight, labels);
     });
     this.#m.queued.addCallback((result) => {
-      for (const { labels, queued } of this.#load.values()) result.observe(queued, labels);
+      for (const loads of this.#load.values())
+        for (const { labels, queued } of loads.values()) result.observe(queued, labels);
     });
     meter
       .createObservableGauge(N.METRIC_BREAKER_STATE, {
@@ -827,10 +838,38 @@ function errorSeries(series: OperationSeries, code: string): Attributes {
   return attributes;
 }
 
-/** A cache entry, the cache emptied first when it is full (label values a client could vary). */
-function remember<V>(cache: Map<string, V>, key: string, value: V): void {
-  if (cache.size >= MAX_SERIES) cache.clear();
-  cache.set(key, value);
+function child<K, V>(map: Map<K, Map<string, V>>, key: K): Map<string, V> {
+  let found = map.get(key);
+  if (!found) {
+    found = new Map();
+    map.set(key, found);
+  }
+  return found;
+}
+
+/**
+ * Series by up to four label values, in nested maps so a lookup builds no composite key. Emptied when it
+ * holds MAX_SERIES entries (label values a client could vary, such as a protocol version header).
+ */
+class SeriesTable<V> {
+  #root = new Map<string, Map<string, Map<string, Map<string, V>>>>();
+  #size = 0;
+
+  get(a: string, b: string, c: string, d: string): V | undefined {
+    return this.#root.get(a)?.get(b)?.get(c)?.get(d);
+  }
+
+  set(a: string, b: string, c: string, d: string, value: V): void {
+    if (this.#size >= MAX_SERIES) this.clear();
+    const byD = child(child(child(this.#root, a), b), c);
+    if (!byD.has(d)) this.#size++;
+    byD.set(d, value);
+  }
+
+  clear(): void {
+    this.#root.clear();
+    this.#size = 0;
+  }
 }
 
 function spanName(method: string, target: string | undefined): string {
