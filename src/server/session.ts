@@ -21,7 +21,7 @@ import { declaredVersion } from "../protocol/era.ts";
 import type { Caller, RequestContext, Router } from "../router/router.ts";
 import type { TaskService } from "../tasks/tasks.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { Telemetry } from "../telemetry/telemetry.ts";
+import type { ServerSpanInfo, Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
 import { type ModernFace, modernWireError } from "./eras/modern.ts";
@@ -137,22 +137,22 @@ export class GatewaySession implements Caller {
           throw Object.assign(new Error(message), { code, data });
         });
     }
+    const span: ServerSpanInfo = {
+      method: request.method,
+      sessionId: this.sessionId,
+      requestId: incoming.requestId,
+      transport: info.transport === "stdio" ? "pipe" : "tcp",
+    };
     const target = params?.name ?? params?.uri;
+    if (typeof target === "string") span.target = target;
     const { headers } = incoming;
-    const version = headers?.["mcp-protocol-version"];
-    return deps.telemetry.serverSpan(
-      {
-        method: request.method,
-        ...(typeof target === "string" && { target }),
-        sessionId: this.sessionId,
-        requestId: incoming.requestId,
-        transport: info.transport === "stdio" ? "pipe" : "tcp",
-        ...(typeof version === "string" && { protocolVersion: version }),
-        ...(params?._meta !== undefined && { meta: params._meta as Record<string, unknown> }),
-        ...(headers && { headers }),
-      },
-      () => this.#admit(request, incoming),
-    );
+    if (headers) {
+      span.headers = headers;
+      const version = headers["mcp-protocol-version"];
+      if (typeof version === "string") span.protocolVersion = version;
+    }
+    if (params?._meta !== undefined) span.meta = params._meta as Record<string, unknown>;
+    return deps.telemetry.serverSpan(span, () => this.#admit(request, incoming));
   }
 
   /**
