@@ -36,6 +36,16 @@ export class ReversePath {
 
   /** Runs `fn` (a request to the upstream under `routingKey`) with the caller registered as in flight there. */
   async track<T>(routingKey: string, call: InFlight, fn: () => Promise<T>): Promise<T> {
+    const entry = this.enter(routingKey, call);
+    try {
+      return await fn();
+    } finally {
+      this.leave(routingKey, entry);
+    }
+  }
+
+  /** Registers the caller as in flight under `routingKey` until `leave` (track's two halves, for the hot path). */
+  enter(routingKey: string, call: InFlight): InFlight {
     let set = this.#inFlight.get(routingKey);
     if (!set) {
       set = new Set();
@@ -43,11 +53,11 @@ export class ReversePath {
     }
     const entry: InFlight = { caller: call.caller, requestId: call.requestId };
     set.add(entry);
-    try {
-      return await fn();
-    } finally {
-      set.delete(entry);
-    }
+    return entry;
+  }
+
+  leave(routingKey: string, entry: InFlight): void {
+    this.#inFlight.get(routingKey)?.delete(entry);
   }
 
   /** Records a session's subscription to `uri`; true when it is the first, so the upstream must be asked. */

@@ -260,12 +260,16 @@ export class Router {
       checkArguments?.(listed, args);
       if (route !== listed) checkArguments?.(route, operationArguments(args));
       // A principal without its own upstream account fails here, not in the pipeline: no retry, no breaker.
-      await connectOrElicit(
-        route.upstream,
-        ctx,
-        () => this.#connection(route.upstream, ctx.principal, route.name),
-        this.#deps.whenAuthorized,
-      );
+      if (this.#deps.connections) {
+        await connectOrElicit(
+          route.upstream,
+          ctx,
+          () => this.#connection(route.upstream, ctx.principal, route.name),
+          this.#deps.whenAuthorized,
+        );
+      } else {
+        this.#upstream(route.upstream, route.name); // one shared connection: it must still be configured
+      }
       if (route.policy.approval === "always") {
         await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
       }
@@ -408,11 +412,10 @@ export class Router {
   /** One attempt against the route's upstream; the policies decide how many and when. */
   async #attempt(ctx: RoutedContext): Promise<Result> {
     const { route, call, args } = ctx;
-    const { handle: upstream, routingKey } = await this.#connection(
-      route.upstream,
-      call.principal,
-      route.name,
-    );
+    // Without per-principal connections every call shares the upstream's: no lookup to wait for.
+    const { handle: upstream, routingKey } = this.#deps.connections
+      ? await this.#connection(route.upstream, call.principal, route.name)
+      : { handle: this.#upstream(route.upstream, route.name), routingKey: route.upstream };
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
@@ -421,21 +424,26 @@ export class Router {
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
       if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
-      const options = {
-        signal: ctx.signal,
-        onprogress: (p: { progress: number; total?: number; message?: string }) => {
-          onActivity?.();
-          onProgress?.(p);
-        },
-      };
+      // Nobody listens for progress: ask the upstream for none.
+      const options =
+        onActivity === undefined && onProgress === undefined
+          ? { signal: ctx.signal }
+          : {
+              signal: ctx.signal,
+              onprogress: (p: { progress: number; total?: number; message?: string }) => {
+                onActivity?.();
+                onProgress?.(p);
+              },
+            };
       return route.upstreamTaskOnly && !call.task
         ? callAsTask(upstream, params, options)
         : upstream.request("tools/call", params, options);
     };
+    const entry = this.#reverse.enter(routingKey, call);
     try {
-      return await this.#reverse.track(routingKey, call, () =>
-        this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined),
-      );
+      return await (this.#deps.aroundAttempt
+        ? this.#deps.aroundAttempt(route, ctx.attempt, run)
+        : run(undefined));
     } catch (err) {
       // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
       throw withContext(toGatewayError(err), {
@@ -443,6 +451,8 @@ export class Router {
         tool: route.name,
         policy: "upstream",
       });
+    } finally {
+      this.#reverse.leave(routingKey, entry);
     }
   }
 
@@ -614,10 +624,16 @@ function forwardedMeta(
   meta: Record<string, unknown> | undefined,
   trace: Record<string, string> | undefined,
 ): Record<string, unknown> | undefined {
-  if (!meta && !trace) return undefined;
-  const { progressToken: _, ...rest } = meta ?? {};
-  const merged = trace ? { ...rest, ...trace } : rest;
+  const traced = trace !== undefined && hasKeys(trace);
+  if (!meta) return traced ? { ...trace } : undefined;
+  const { progressToken: _, ...rest } = meta;
+  const merged = traced ? { ...rest, ...trace } : rest;
   return Object.keys(merged).length ? merged : undefined;
+}
+
+function hasKeys(object: object): boolean {
+  for (const _ in object) return true;
+  return false;
 }
 
 /**

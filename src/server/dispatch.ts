@@ -5,7 +5,7 @@
  * resources/subscribe for 2025; server/discover and subscriptions/listen for 2026) stays in its face.
  */
 import { ErrorCode, GatewayError } from "../errors.ts";
-import type { Caller, Principal, Router } from "../router/router.ts";
+import type { Caller, CallToolContext, Principal, Router } from "../router/router.ts";
 
 export interface NeutralRequest {
   method: string;
@@ -39,13 +39,24 @@ export const NEUTRAL_METHODS: ReadonlySet<string> = new Set([
   "completion/complete",
 ]);
 
-export async function dispatch(router: Router, request: NeutralRequest): Promise<Record<string, unknown>> {
-  const { params } = request;
-  const unknownTool =
-    request.method === "tools/call" && typeof params.name === "string" && !router.knowsTool(params.name);
-  if (request.whenCatalogReady && (HELD_AT_START.has(request.method) || unknownTool)) {
-    await request.whenCatalogReady(request.signal);
+/** Serves one request; never throws, every failure is a rejection. */
+export function dispatch(router: Router, request: NeutralRequest): Promise<Record<string, unknown>> {
+  try {
+    const { params } = request;
+    const unknownTool =
+      request.method === "tools/call" && typeof params.name === "string" && !router.knowsTool(params.name);
+    if (request.whenCatalogReady && (HELD_AT_START.has(request.method) || unknownTool)) {
+      return request.whenCatalogReady(request.signal).then(() => serve(router, request));
+    }
+    return serve(router, request);
+  } catch (err) {
+    return Promise.reject(err);
   }
+}
+
+/** The method's answer; no async layer of its own, as a `tools/call` without progress is the hot path. */
+function serve(router: Router, request: NeutralRequest): Promise<Record<string, unknown>> {
+  const { params } = request;
   const ctx = {
     caller: request.caller,
     principal: request.principal,
@@ -55,7 +66,7 @@ export async function dispatch(router: Router, request: NeutralRequest): Promise
   };
   switch (request.method) {
     case "tools/list":
-      return page(router.listTools(request.principal), params.cursor, "tools");
+      return Promise.resolve(page(router.listTools(request.principal), params.cursor, "tools"));
     case "tools/call": {
       const name = params.name;
       if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
@@ -63,46 +74,62 @@ export async function dispatch(router: Router, request: NeutralRequest): Promise
       if (typeof args !== "object" || Array.isArray(args))
         throw invalid("tools/call params.arguments must be an object");
       const progressToken = ctx.meta?.progressToken;
-      // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
-      // drops a progress update that arrives in the same read as its response: a macrotask between
-      // them keeps them in separate writes.
-      let progressSent: Promise<void> | undefined;
-      const result = await router.callTool(name, args as Record<string, unknown>, {
-        ...ctx,
-        requestBytes: request.requestBytes,
-        onProgress:
-          progressToken === undefined
-            ? undefined
-            : (p) => {
-                progressSent = (progressSent ?? Promise.resolve())
-                  .then(() => request.notify("notifications/progress", { ...p, progressToken }))
-                  .catch(() => {});
-              },
-      });
-      if (progressSent) {
-        await progressSent;
-        await new Promise((resolve) => setImmediate(resolve));
+      if (progressToken === undefined) {
+        return router.callTool(name, args as Record<string, unknown>, {
+          ...ctx,
+          requestBytes: request.requestBytes,
+          onProgress: undefined,
+        });
       }
-      return result;
+      return callWithProgress(router, request, name, args as Record<string, unknown>, ctx, progressToken);
     }
     case "prompts/list":
-      return page(router.listPrompts(), params.cursor, "prompts");
+      return Promise.resolve(page(router.listPrompts(), params.cursor, "prompts"));
     case "prompts/get":
-      return await router.getPrompt(params, ctx);
+      return router.getPrompt(params, ctx);
     case "resources/list":
-      return page(router.listResources(), params.cursor, "resources");
+      return Promise.resolve(page(router.listResources(), params.cursor, "resources"));
     case "resources/templates/list":
-      return page(router.listResourceTemplates(), params.cursor, "resourceTemplates");
+      return Promise.resolve(page(router.listResourceTemplates(), params.cursor, "resourceTemplates"));
     case "resources/read":
-      return await router.readResource(params, ctx);
+      return router.readResource(params, ctx);
     case "completion/complete":
-      return await router.complete(params, ctx);
+      return router.complete(params, ctx);
     default:
       throw new GatewayError(
         ErrorCode.MethodNotFound,
         `toolgate does not support method "${request.method}"`,
       );
   }
+}
+
+/** A `tools/call` whose client asked for progress: updates go out in order, and before the result. */
+async function callWithProgress(
+  router: Router,
+  request: NeutralRequest,
+  name: string,
+  args: Record<string, unknown>,
+  ctx: Omit<CallToolContext, "requestBytes" | "onProgress">,
+  progressToken: unknown,
+): Promise<Record<string, unknown>> {
+  // Progress is sent asynchronously; the result must not overtake the last update. The SDK client
+  // drops a progress update that arrives in the same read as its response: a macrotask between
+  // them keeps them in separate writes.
+  let progressSent: Promise<void> | undefined;
+  const result = await router.callTool(name, args, {
+    ...ctx,
+    requestBytes: request.requestBytes,
+    onProgress: (p) => {
+      progressSent = (progressSent ?? Promise.resolve())
+        .then(() => request.notify("notifications/progress", { ...p, progressToken }))
+        .catch(() => {});
+    },
+  });
+  if (progressSent) {
+    await progressSent;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return result;
 }
 
 export function invalid(message: string): GatewayError {

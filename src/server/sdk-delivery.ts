@@ -20,15 +20,31 @@ interface ProtocolRouting {
   _onrequest(request: JSONRPCRequest, extra?: MessageExtraInfo): void;
   _onresponse(response: JSONRPCResponse): void;
   _onnotification(notification: JSONRPCNotification): void;
+  /** Methods with a handler of their own (initialize, ping): everything else goes to the fallback handler. */
+  _requestHandlers: Map<string, unknown>;
+  /** What `notifications/cancelled` and `close()` abort, by request id. */
+  _requestHandlerAbortControllers: Map<JSONRPCRequest["id"], AbortController>;
 }
+
+/**
+ * Serves a request in place of the SDK's `_onrequest` (which builds an AbortController, an `extra` object with
+ * closures and a promise chain per request). Returns false to leave the request to the SDK.
+ */
+export type DirectRequestHandler = (
+  request: JSONRPCRequest,
+  extra: MessageExtraInfo | undefined,
+  controllers: Map<JSONRPCRequest["id"], AbortController>,
+) => boolean;
 
 /**
  * Wrap before `protocol.connect(transport)` and before any other `start` wrapper that must see messages
  * first (this one has to replace the SDK's handler, which exists only once connect has set it).
+ * `direct` gets the requests no handler of the SDK's own is registered for (those go to its fallback).
  */
 export function deliverDirectly<T extends Transport>(
   transport: T,
   protocol: Protocol<never, never, never>,
+  direct?: DirectRequestHandler,
 ): T {
   const routing = protocol as unknown as Partial<ProtocolRouting>;
   if (
@@ -39,16 +55,31 @@ export function deliverDirectly<T extends Transport>(
     return transport; // another SDK version: its own routing stays
   }
   const sdk = routing as ProtocolRouting;
+  const serve =
+    direct && sdk._requestHandlers instanceof Map && sdk._requestHandlerAbortControllers instanceof Map
+      ? direct
+      : undefined;
   const start = transport.start.bind(transport);
   transport.start = () => {
-    if (transport.onmessage) transport.onmessage = (message, extra) => route(sdk, message, extra);
+    if (transport.onmessage) transport.onmessage = (message, extra) => route(sdk, message, extra, serve);
     return start();
   };
   return transport;
 }
 
-function route(sdk: ProtocolRouting, message: JSONRPCMessage, extra?: MessageExtraInfo): void {
+function route(
+  sdk: ProtocolRouting,
+  message: JSONRPCMessage,
+  extra: MessageExtraInfo | undefined,
+  direct: DirectRequestHandler | undefined,
+): void {
   if (!("method" in message)) sdk._onresponse(message);
-  else if ("id" in message) sdk._onrequest(message, extra);
-  else sdk._onnotification(message);
+  else if (!("id" in message)) sdk._onnotification(message);
+  else if (
+    direct === undefined ||
+    sdk._requestHandlers.has(message.method) ||
+    !direct(message, extra, sdk._requestHandlerAbortControllers)
+  ) {
+    sdk._onrequest(message, extra);
+  }
 }

@@ -10,6 +10,7 @@ import {
   type JSONRPCRequest,
   type LoggingLevel,
   LoggingLevelSchema,
+  RELATED_TASK_META_KEY,
   ResultSchema,
   type ServerCapabilities,
   SetLevelRequestSchema,
@@ -20,12 +21,12 @@ import { declaredVersion } from "../protocol/era.ts";
 import type { Caller, RequestContext, Router } from "../router/router.ts";
 import type { TaskService } from "../tasks/tasks.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { Telemetry } from "../telemetry/telemetry.ts";
+import type { ServerSpanInfo, Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
 import { type ModernFace, modernWireError } from "./eras/modern.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
-import { deliverDirectly } from "./sdk-delivery.ts";
+import { type DirectRequestHandler, deliverDirectly } from "./sdk-delivery.ts";
 import { taskRequest, wireTask } from "./task-wire.ts";
 
 export type DownstreamTransport = "stdio" | "http" | "ws";
@@ -70,6 +71,9 @@ const TASKS_ACCEPTED: ServerCapabilities = {
   tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
 };
 
+/** JSON-RPC's Internal error, for a thrown value without a numeric code (as the SDK answers it). */
+const INTERNAL_ERROR = -32603;
+
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
 
@@ -98,46 +102,116 @@ export class GatewaySession implements Caller {
       const tasks = deps.tasks.capabilities();
       return tasks ? { ...CAPABILITIES, tasks } : CAPABILITIES;
     };
-    this.server.fallbackRequestHandler = (request, extra) => {
-      // A request carrying the 2026-07-28 envelope is served statelessly, whatever this session negotiated.
-      if (deps.modern && declaredVersion(request.params) !== undefined) {
-        return deps.modern
-          .serve(
-            { id: extra.requestId, method: request.method, params: request.params ?? {} },
-            {
-              principal: info.principal,
-              signal: extra.signal,
-              notify: (method, params) => {
-                extra.sendNotification({ method, params } as never).catch(() => {});
-              },
-              transport: info.transport === "stdio" ? "pipe" : "tcp",
-            },
-          )
-          .catch((err) => {
-            // The SDK sends a thrown object's numeric `code`, `message` and `data` as the JSON-RPC error.
-            const { code, message, data } = modernWireError(err);
-            throw Object.assign(new Error(message), { code, data });
-          });
-      }
-      const params = request.params as Record<string, unknown> | undefined;
-      const target = params?.name ?? params?.uri;
-      const headers = extra.requestInfo?.headers;
-      const version = headers?.["mcp-protocol-version"];
-      return deps.telemetry.serverSpan(
-        {
-          method: request.method,
-          ...(typeof target === "string" && { target }),
-          sessionId: this.sessionId,
-          requestId: extra.requestId,
-          transport: info.transport === "stdio" ? "pipe" : "tcp",
-          ...(typeof version === "string" && { protocolVersion: version }),
-          ...(params?._meta !== undefined && { meta: params._meta as Record<string, unknown> }),
-          ...(headers && { headers }),
-        },
-        () => this.#admit(request, extra),
-      );
-    };
+    // Requests that reach the SDK's own dispatch (task-related ones, or with another SDK version).
+    this.server.fallbackRequestHandler = (request, extra) =>
+      this.#handle(request, {
+        requestId: extra.requestId,
+        signal: extra.signal,
+        headers: extra.requestInfo?.headers,
+        notify: (method, params) => extra.sendNotification({ method, params } as never),
+      });
   }
+
+  /** Everything but `initialize` and `ping`: the 2026-07-28 envelope statelessly, the rest under a SERVER span. */
+  #handle(request: JSONRPCRequest, incoming: Incoming): Promise<Record<string, unknown>> {
+    const deps = this.#deps;
+    const { info } = this;
+    const params = request.params as Record<string, unknown> | undefined;
+    // A request carrying the 2026-07-28 envelope is served statelessly, whatever this session negotiated.
+    if (deps.modern && declaredVersion(params) !== undefined) {
+      return deps.modern
+        .serve(
+          { id: incoming.requestId, method: request.method, params: params ?? {} },
+          {
+            principal: info.principal,
+            signal: incoming.signal,
+            notify: (method, p) => {
+              incoming.notify(method, p).catch(() => {});
+            },
+            transport: info.transport === "stdio" ? "pipe" : "tcp",
+          },
+        )
+        .catch((err) => {
+          // The SDK sends a thrown object's numeric `code`, `message` and `data` as the JSON-RPC error.
+          const { code, message, data } = modernWireError(err);
+          throw Object.assign(new Error(message), { code, data });
+        });
+    }
+    const span: ServerSpanInfo = {
+      method: request.method,
+      sessionId: this.sessionId,
+      requestId: incoming.requestId,
+      transport: info.transport === "stdio" ? "pipe" : "tcp",
+    };
+    const target = params?.name ?? params?.uri;
+    if (typeof target === "string") span.target = target;
+    const { headers } = incoming;
+    if (headers) {
+      span.headers = headers;
+      const version = headers["mcp-protocol-version"];
+      if (typeof version === "string") span.protocolVersion = version;
+    }
+    if (params?._meta !== undefined) span.meta = params._meta as Record<string, unknown>;
+    return deps.telemetry.serverSpan(span, () => this.#admit(request, incoming));
+  }
+
+  /**
+   * The SDK's `_onrequest`, minus its per-request `extra` object, closures and promise chain: the request is
+   * registered under its id where the SDK's `notifications/cancelled` handling and `close()` abort it, and is
+   * answered like the SDK answers (nothing once cancelled; a thrown `code`/`message`/`data` as the error).
+   * Requests related to a task, or asking for one, stay with the SDK (it checks and queues those).
+   */
+  readonly #direct: DirectRequestHandler = (request, extra, controllers) => {
+    const meta = request.params?._meta as Record<string, unknown> | undefined;
+    if (request.params?.task !== undefined || meta?.[RELATED_TASK_META_KEY] !== undefined) return false;
+    const transport = this.server.transport;
+    if (!transport) return false;
+    const { id } = request;
+    const controller = new AbortController();
+    const { signal } = controller;
+    controllers.set(id, controller);
+    const done = () => {
+      if (controllers.get(id) === controller) controllers.delete(id);
+    };
+    const fail = (err: unknown) => {
+      done();
+      this.server.onerror?.(new Error(`Failed to send response: ${err}`));
+    };
+    let answer: Promise<Record<string, unknown>>;
+    try {
+      answer = this.#handle(request, {
+        requestId: id,
+        signal,
+        headers: extra?.requestInfo?.headers,
+        notify: (method, params) =>
+          signal.aborted
+            ? Promise.resolve()
+            : this.server.notification({ method, params } as never, { relatedRequestId: id }),
+      });
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (result) => {
+        if (signal.aborted) return done();
+        transport.send({ result, jsonrpc: "2.0", id } as JSONRPCMessage).then(done, fail);
+      },
+      (error: { code?: unknown; message?: string; data?: unknown }) => {
+        if (signal.aborted) return done();
+        const response = {
+          jsonrpc: "2.0",
+          id,
+          error: {
+            code: Number.isSafeInteger(error?.code) ? error.code : INTERNAL_ERROR,
+            message: error?.message ?? "Internal error",
+            ...(error?.data !== undefined && { data: error.data }),
+          },
+        };
+        transport.send(response as JSONRPCMessage).then(done, fail);
+      },
+    );
+    return true;
+  };
 
   /** Transport session id when the transport has one (Streamable HTTP), else a generated id. */
   get sessionId(): string {
@@ -146,7 +220,7 @@ export class GatewaySession implements Caller {
 
   connect(transport: Transport): Promise<void> {
     const limited = enforceMessageLimits(transport, this.#deps.limits, this.#overLimit);
-    return this.server.connect(deliverDirectly(limited, this.server as never));
+    return this.server.connect(deliverDirectly(limited, this.server as never, this.#direct));
   }
 
   /** A message refused at the edge: logged, and a request is counted like any failed request. */
@@ -210,7 +284,7 @@ export class GatewaySession implements Caller {
   }
 
   /** Bounds the requests a session has in flight, so one client cannot pile up unbounded work. */
-  async #admit(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
+  async #admit(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
     // During a shutdown's drain only the calls already in flight finish; a new request is refused so the
     // client can retry on another instance.
     if (this.#deps.router.draining) {
@@ -234,57 +308,68 @@ export class GatewaySession implements Caller {
     this.#pending++;
     try {
       return await this.#dispatch(request, extra);
+    } catch (err) {
+      throw asMcpError(err);
     } finally {
       this.#pending--;
     }
   }
 
-  async #dispatch(request: JSONRPCRequest, extra: Extra): Promise<Record<string, unknown>> {
-    const { router } = this.#deps;
+  /** May throw: #admit turns whatever fails into the JSON-RPC error. */
+  #dispatch(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
     const params = (request.params ?? {}) as Record<string, unknown>;
-    try {
-      switch (request.method) {
-        case "ping":
-          return {};
-        case "tools/call":
-          if (params.task === undefined) return await this.#neutral(request, params, extra);
-          return await this.#taskCall(params, this.#context(params, extra));
-        case "tasks/get":
-          return wireTask(await this.#deps.tasks.get(params.taskId, this.#context(params, extra)));
-        case "tasks/result":
-          return await this.#deps.tasks.result(params.taskId, this.#context(params, extra));
-        case "tasks/cancel":
-          return wireTask(await this.#deps.tasks.cancel(params.taskId, this.#context(params, extra)));
-        case "tasks/list": {
-          const listed = await this.#deps.tasks.list(params.cursor, this.#context(params, extra));
-          return {
-            tasks: listed.tasks.map(wireTask),
-            ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
-          };
-        }
-        case "resources/subscribe":
-          return await router.subscribe(params, this.#context(params, extra));
-        case "resources/unsubscribe":
-          return await router.unsubscribe(params, this.#context(params, extra));
-        case "logging/setLevel": {
-          const level = LoggingLevelSchema.safeParse(params.level);
-          if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
-          this.#logLevel = level.data;
-          await router.setLogLevel(this, level.data);
-          return {};
-        }
-        default:
-          return await this.#neutral(request, params, extra);
+    // The hot path, without an async layer of its own.
+    if (request.method === "tools/call" && params.task === undefined) {
+      return this.#neutral(request, params, extra);
+    }
+    return this.#serve(request, params, extra);
+  }
+
+  async #serve(
+    request: JSONRPCRequest,
+    params: Record<string, unknown>,
+    extra: Incoming,
+  ): Promise<Record<string, unknown>> {
+    const { router } = this.#deps;
+    switch (request.method) {
+      case "ping":
+        return {};
+      case "tools/call":
+        if (params.task === undefined) return await this.#neutral(request, params, extra);
+        return await this.#taskCall(params, this.#context(params, extra));
+      case "tasks/get":
+        return wireTask(await this.#deps.tasks.get(params.taskId, this.#context(params, extra)));
+      case "tasks/result":
+        return await this.#deps.tasks.result(params.taskId, this.#context(params, extra));
+      case "tasks/cancel":
+        return wireTask(await this.#deps.tasks.cancel(params.taskId, this.#context(params, extra)));
+      case "tasks/list": {
+        const listed = await this.#deps.tasks.list(params.cursor, this.#context(params, extra));
+        return {
+          tasks: listed.tasks.map(wireTask),
+          ...(listed.nextCursor && { nextCursor: listed.nextCursor }),
+        };
       }
-    } catch (err) {
-      throw asMcpError(err);
+      case "resources/subscribe":
+        return await router.subscribe(params, this.#context(params, extra));
+      case "resources/unsubscribe":
+        return await router.unsubscribe(params, this.#context(params, extra));
+      case "logging/setLevel": {
+        const level = LoggingLevelSchema.safeParse(params.level);
+        if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
+        this.#logLevel = level.data;
+        await router.setLogLevel(this, level.data);
+        return {};
+      }
+      default:
+        return await this.#neutral(request, params, extra);
     }
   }
 
   /** What both eras serve alike (server/dispatch.ts). */
-  #neutral(request: JSONRPCRequest, params: Record<string, unknown>, extra: Extra) {
+  #neutral(request: JSONRPCRequest, params: Record<string, unknown>, extra: Incoming) {
     // Over HTTP a tools/call POST carries this one message: its body size is the request's size.
-    const length = Number(extra.requestInfo?.headers?.["content-length"]);
+    const length = Number(extra.headers?.["content-length"]);
     return dispatch(this.#deps.router, {
       method: request.method,
       params,
@@ -293,12 +378,12 @@ export class GatewaySession implements Caller {
       requestId: extra.requestId,
       signal: extra.signal,
       requestBytes: Number.isFinite(length) ? length : undefined,
-      notify: (method, p) => extra.sendNotification({ method, params: p } as never),
+      notify: extra.notify,
       whenCatalogReady: this.#deps.whenCatalogReady,
     });
   }
 
-  #context(params: Record<string, unknown>, extra: Extra): RequestContext {
+  #context(params: Record<string, unknown>, extra: Incoming): RequestContext {
     return {
       caller: this,
       principal: this.info.principal,
@@ -326,7 +411,15 @@ export class GatewaySession implements Caller {
   }
 }
 
-type Extra = Parameters<NonNullable<Server["fallbackRequestHandler"]>>[1];
+/** One request as the session serves it, whichever path (the SDK's or the direct one) delivered it. */
+interface Incoming {
+  requestId: string | number;
+  signal: AbortSignal;
+  /** HTTP request headers, when it came over Streamable HTTP. */
+  headers: Record<string, string | string[] | undefined> | undefined;
+  /** A notification related to this request (progress), on its response stream. */
+  notify(method: string, params: Record<string, unknown> | undefined): Promise<void>;
+}
 
 /** The SDK turns a thrown object with numeric `code` into a JSON-RPC error response. */
 function asMcpError(err: unknown): Error & { code: number; data: unknown } {

@@ -114,28 +114,16 @@ export class History {
 
   record(tool: string, outcome: CallOutcome, durationMs: number): void {
     this.advance();
-    for (const entry of [this.#entry(tool), this.#gateway]) {
-      const { step, totals } = entry;
-      step.calls++;
-      totals.calls++;
-      if (outcome === "error") {
-        step.errors++;
-        totals.errors++;
-      } else if (outcome === "tool_error") totals.toolErrors++;
-      step.latency ??= new Uint32Array(BUCKETS);
-      const bucket = bucketOf(durationMs);
-      step.latency[bucket] = (step.latency[bucket] ?? 0) + 1;
-    }
+    const bucket = bucketOf(durationMs);
+    countCall(this.#entry(tool), outcome, bucket);
+    countCall(this.#gateway, outcome, bucket);
   }
 
   /** A tool's in-flight or queued gauge moved by `delta` (the gateway's moves with it). */
   gauge(tool: string, gauge: "inFlight" | "queued", delta: number): void {
     this.advance();
-    for (const { step } of [this.#entry(tool), this.#gateway]) {
-      const key = gauge === "inFlight" ? "inFlightNow" : "queuedNow";
-      step[key] = Math.max(0, step[key] + delta);
-      step[gauge] = Math.max(step[gauge], step[key]);
-    }
+    moveGauge(this.#entry(tool).step, gauge, delta);
+    moveGauge(this.#gateway.step, gauge, delta);
   }
 
   /** Epoch ms at which the newest point ends: changes when a point closes. */
@@ -206,6 +194,24 @@ export class History {
   #cpuSample(): { at: number; cpuSeconds: number; rssBytes: number } {
     return { at: this.#now(), ...this.#sampleProcess() };
   }
+}
+
+function countCall(entry: Entry, outcome: CallOutcome, bucket: number): void {
+  const { step, totals } = entry;
+  step.calls++;
+  totals.calls++;
+  if (outcome === "error") {
+    step.errors++;
+    totals.errors++;
+  } else if (outcome === "tool_error") totals.toolErrors++;
+  step.latency ??= new Uint32Array(BUCKETS);
+  step.latency[bucket] = (step.latency[bucket] ?? 0) + 1;
+}
+
+function moveGauge(step: Entry["step"], gauge: "inFlight" | "queued", delta: number): void {
+  const key = gauge === "inFlight" ? "inFlightNow" : "queuedNow";
+  step[key] = Math.max(0, step[key] + delta);
+  step[gauge] = Math.max(step[gauge], step[key]);
 }
 
 function closeStep(entry: Entry): void {

@@ -6,7 +6,7 @@
 import type { GatewayError } from "../errors.ts";
 import type { Logger } from "./log.ts";
 import type { CallOutcome } from "./stats.ts";
-import type { NetworkTransport, Telemetry } from "./telemetry.ts";
+import type { CallRecordInput, NetworkTransport, Telemetry } from "./telemetry.ts";
 
 /** `network.transport` of an upstream's config: `pipe` for stdio, `tcp` for the rest (or no config). */
 export function upstreamTransport(config: { transport: { type: string } } | undefined): NetworkTransport {
@@ -70,15 +70,19 @@ export function callTelemetry({ telemetry, log, transportOf }: CallTelemetryOpti
       );
     },
     onCallEnd: (record: FinishedCall): void => {
-      telemetry.recordCall({
+      const call: CallRecordInput = {
         tool: record.route.name,
         upstream: record.route.upstream,
         outcome: record.outcome,
         durationMs: record.durationMs,
-        ...(record.error && { errorCode: record.error.code, errorClass: record.error.errorClass }),
-        ...(record.requestBytes !== undefined && { requestBytes: record.requestBytes }),
-        ...(record.responseBytes !== undefined && { responseBytes: record.responseBytes }),
-      });
+      };
+      if (record.error) {
+        call.errorCode = record.error.code;
+        call.errorClass = record.error.errorClass;
+      }
+      if (record.requestBytes !== undefined) call.requestBytes = record.requestBytes;
+      if (record.responseBytes !== undefined) call.responseBytes = record.responseBytes;
+      telemetry.recordCall(call);
       if (log.enabled("debug")) {
         log.debug("call", {
           tool: record.route.name,

@@ -10,6 +10,7 @@ import {
   type Context,
   context,
   type Meter,
+  ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -135,6 +136,39 @@ const MCP_METHODS = new Set([
 /** Errors a full or slow queue produces: their series exist from the start, for rate() and the alert. */
 const QUEUE_ERRORS = [ErrorCode.QueueFull, ErrorCode.QueueTimeout];
 const OUTCOMES: CallOutcome[] = ["ok", "tool_error", "error"];
+/** What `clientSpan` hands the upstream when there is no trace context to carry (never mutated). */
+const NO_TRACE_META: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** Series caches hold at most this many entries (a protocol version header is the client's word). */
+const MAX_SERIES = 1_000;
+
+/**
+ * The metric attributes of one operation series, per outcome, made once: OpenTelemetry keeps the attributes
+ * object it is given and hashes it per record, so the hot path hands it the same frozen objects.
+ */
+interface OperationSeries {
+  ok: Attributes;
+  toolError: Attributes;
+  /** By `error.type` (a JSON-RPC error code). */
+  errors: Map<string, Attributes>;
+}
+
+/** Attempts running and calls queued of one tool and upstream, observed at collection time. */
+interface Load {
+  labels: Attributes;
+  inFlight: number;
+  queued: number;
+}
+
+/** The label objects of one tool's call metrics, made once per tool and upstream. */
+interface CallSeries {
+  byOutcome: Record<CallOutcome, Attributes>;
+  /** Duration labels of failed calls, by error class. */
+  byErrorClass: Map<string, Attributes>;
+  /** callErrors labels, by code and class. */
+  errors: Map<string, Attributes>;
+  /** Tool and upstream only (payload sizes). */
+  sizes: Attributes;
+}
 
 export class Telemetry {
   readonly stats: RollingStats;
@@ -155,9 +189,14 @@ export class Telemetry {
    * Attempts running and calls queued per tool and upstream, observed by the metric reader when it
    * collects: counting them with up-down counters hashed their labels twice per attempt.
    */
-  readonly #load = new Map<string, { labels: Attributes; inFlight: number; queued: number }>();
+  readonly #load = new Map<string, Map<string, Load>>();
   /** Series already created at zero, so a catalog rebuild does not add them again. */
   readonly #seeded = new Set<string>();
+  /** Metric attributes of SERVER and CLIENT operations, by their label values (cleared on catalog change). */
+  readonly #serverSeries = new SeriesTable<OperationSeries>();
+  readonly #clientSeries = new SeriesTable<OperationSeries>();
+  /** Label objects of finished calls, by tool and upstream. */
+  readonly #callSeries = new SeriesTable<CallSeries>();
 
   constructor(parts: TelemetryParts) {
     this.#parts = parts;
@@ -174,6 +213,22 @@ export class Telemetry {
   /** The SERVER span of one downstream request; `fn` runs in its context. */
   serverSpan<T>(info: ServerSpanInfo, fn: () => Promise<T>): Promise<T> {
     const parent = extractParent(info.meta, info.headers);
+    const series = this.#serverSeriesOf(info);
+    if (!this.#tracing) return this.#measure(undefined, parent, this.#m.serverOperationDuration, series, fn);
+    const attributes = this.#serverAttributes(info);
+    const spanAttributes: Attributes = { ...attributes };
+    if (info.sessionId) spanAttributes[N.ATTR_MCP_SESSION_ID] = info.sessionId;
+    if (info.requestId !== undefined) spanAttributes[N.ATTR_JSONRPC_REQUEST_ID] = String(info.requestId);
+    const span = this.#tracer.startSpan(
+      spanName(info.method, info.target),
+      { kind: SpanKind.SERVER, attributes: spanAttributes },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span);
+    return this.#measure(span, ctx, this.#m.serverOperationDuration, series, fn);
+  }
+
+  #serverAttributes(info: ServerSpanInfo): Attributes {
     const attributes: Attributes = {
       [N.ATTR_MCP_METHOD_NAME]: info.method,
       [N.ATTR_NETWORK_TRANSPORT]: info.transport,
@@ -182,25 +237,57 @@ export class Telemetry {
     if (info.target !== undefined) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
-    const metricAttributes = this.#bounded(info.method, attributes);
-    let span: Span | undefined;
-    let ctx = parent;
-    if (this.#tracing) {
-      const spanAttributes: Attributes = { ...attributes };
-      if (info.sessionId) spanAttributes[N.ATTR_MCP_SESSION_ID] = info.sessionId;
-      if (info.requestId !== undefined) spanAttributes[N.ATTR_JSONRPC_REQUEST_ID] = String(info.requestId);
-      span = this.#tracer.startSpan(
-        spanName(info.method, info.target),
-        { kind: SpanKind.SERVER, attributes: spanAttributes },
-        parent,
-      );
-      ctx = trace.setSpan(parent, span);
+    return attributes;
+  }
+
+  /** The metric series of a SERVER operation: bounded label values, looked up rather than rebuilt per call. */
+  #serverSeriesOf(info: ServerSpanInfo): OperationSeries {
+    const { method, target } = info;
+    // Resource URIs are never metric labels; other targets are the catalog's names or `_unknown`.
+    const labelTarget =
+      target === undefined || method.startsWith("resources/")
+        ? undefined
+        : method.startsWith("prompts/")
+          ? this.#knownPrompts.has(target)
+            ? target
+            : UNKNOWN_TARGET
+          : this.#knownTools.has(target)
+            ? target
+            : UNKNOWN_TARGET;
+    const version = info.protocolVersion ?? "";
+    let series = this.#serverSeries.get(method, labelTarget ?? "", info.transport, version);
+    if (!series) {
+      series = newSeries(this.#bounded(method, this.#serverAttributes(info)));
+      this.#serverSeries.set(method, labelTarget ?? "", info.transport, version, series);
     }
-    return this.#measure(span, ctx, this.#m.serverOperationDuration, metricAttributes, fn);
+    return series;
   }
 
   /** The CLIENT span of one upstream attempt; `fn` gets the `_meta` entries that carry the trace upstream. */
   clientSpan<T>(info: ClientSpanInfo, fn: (meta: Record<string, string>) => Promise<T>): Promise<T> {
+    const series = this.#clientSeriesOf(info);
+    let ctx = context.active();
+    if (!this.#tracing) {
+      // No span and no trace context to pass on (the usual call): nothing to inject.
+      const meta = ctx === ROOT_CONTEXT ? NO_TRACE_META : injectMeta(ctx);
+      return this.#measure(undefined, ctx, this.#m.clientOperationDuration, series, () => fn(meta));
+    }
+    const attempt = this.#attemptSpan(ctx);
+    if (attempt) ctx = trace.setSpan(ctx, attempt);
+    const span = this.#tracer.startSpan(
+      spanName(info.method, info.target),
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { ...this.#clientAttributes(info), [N.ATTR_ATTEMPT]: info.attempt },
+      },
+      ctx,
+    );
+    ctx = trace.setSpan(ctx, span);
+    const meta = injectMeta(ctx);
+    return this.#measure(span, ctx, this.#m.clientOperationDuration, series, () => fn(meta));
+  }
+
+  #clientAttributes(info: ClientSpanInfo): Attributes {
     const attributes: Attributes = {
       [N.ATTR_MCP_METHOD_NAME]: info.method,
       [N.ATTR_NETWORK_TRANSPORT]: info.transport,
@@ -209,22 +296,19 @@ export class Telemetry {
     if (info.target) attributes[targetAttribute(info.method)] = info.target;
     if (info.method === TOOLS_CALL)
       attributes[N.ATTR_GEN_AI_OPERATION_NAME] = N.GEN_AI_OPERATION_EXECUTE_TOOL;
-    let ctx = context.active();
-    let span: Span | undefined;
-    if (this.#tracing) {
-      const attempt = this.#attemptSpan(ctx);
-      if (attempt) ctx = trace.setSpan(ctx, attempt);
-      span = this.#tracer.startSpan(
-        spanName(info.method, info.target),
-        { kind: SpanKind.CLIENT, attributes: { ...attributes, [N.ATTR_ATTEMPT]: info.attempt } },
-        ctx,
-      );
-      ctx = trace.setSpan(ctx, span);
-    }
-    const meta = injectMeta(ctx);
+    return attributes;
+  }
+
+  #clientSeriesOf(info: ClientSpanInfo): OperationSeries {
     // Resource URIs come from clients: spans only, never a metric label.
-    const { [N.ATTR_MCP_RESOURCE_URI]: _, ...metricAttributes } = attributes;
-    return this.#measure(span, ctx, this.#m.clientOperationDuration, metricAttributes, () => fn(meta));
+    const target = info.method.startsWith("resources/") ? "" : info.target;
+    let series = this.#clientSeries.get(info.method, target, info.transport, info.upstream);
+    if (!series) {
+      const { [N.ATTR_MCP_RESOURCE_URI]: _, ...attributes } = this.#clientAttributes(info);
+      series = newSeries(attributes);
+      this.#clientSeries.set(info.method, target, info.transport, info.upstream, series);
+    }
+    return series;
   }
 
   /** An upstream request made without a span (catalog discovery: `tools/list`, … per page). */
@@ -336,28 +420,55 @@ export class Telemetry {
 
   /** One finished tool call, as the router reports it. */
   recordCall(call: CallRecordInput): void {
-    const labels: Attributes = {
-      [N.ATTR_TOOL]: call.tool,
-      [N.ATTR_UPSTREAM]: call.upstream,
-      [N.ATTR_OUTCOME]: call.outcome,
-    };
+    const series = this.#callSeriesOf(call.tool, call.upstream);
+    const labels = series.byOutcome[call.outcome];
     this.#m.calls.add(1, labels);
-    // A new object: the SDK keeps the attributes it was given, so they must not change afterwards.
-    const durationLabels = call.errorClass ? { ...labels, [N.ATTR_ERROR_CLASS]: call.errorClass } : labels;
-    this.#m.callDuration.record(call.durationMs / 1000, durationLabels);
+    this.#m.callDuration.record(
+      call.durationMs / 1000,
+      call.errorClass ? this.#errorClassLabels(series, labels, call.errorClass) : labels,
+    );
     if (call.outcome === "error") {
-      this.#m.callErrors.add(1, {
-        [N.ATTR_TOOL]: call.tool,
-        [N.ATTR_UPSTREAM]: call.upstream,
-        [N.ATTR_ERROR_CODE]: call.errorCode ?? "Internal",
-        [N.ATTR_ERROR_CLASS]: call.errorClass ?? "permanent",
-      });
+      const code = call.errorCode ?? "Internal";
+      const errorClass = call.errorClass ?? "permanent";
+      const key = `${code}\u0000${errorClass}`;
+      let errorLabels = series.errors.get(key);
+      if (!errorLabels) {
+        errorLabels = Object.freeze({
+          ...series.sizes,
+          [N.ATTR_ERROR_CODE]: code,
+          [N.ATTR_ERROR_CLASS]: errorClass,
+        });
+        series.errors.set(key, errorLabels);
+      }
+      this.#m.callErrors.add(1, errorLabels);
     }
-    const sizeLabels = { [N.ATTR_TOOL]: call.tool, [N.ATTR_UPSTREAM]: call.upstream };
-    if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, sizeLabels);
-    if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, sizeLabels);
+    if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, series.sizes);
+    if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, series.sizes);
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
     this.history.record(call.tool, call.outcome, call.durationMs);
+  }
+
+  #callSeriesOf(tool: string, upstream: string): CallSeries {
+    let series = this.#callSeries.get(tool, upstream, "", "");
+    if (!series) {
+      const sizes = Object.freeze({ [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
+      const byOutcome = {} as Record<CallOutcome, Attributes>;
+      for (const outcome of OUTCOMES)
+        byOutcome[outcome] = Object.freeze({ ...sizes, [N.ATTR_OUTCOME]: outcome });
+      series = { byOutcome, byErrorClass: new Map(), errors: new Map(), sizes };
+      this.#callSeries.set(tool, upstream, "", "", series);
+    }
+    return series;
+  }
+
+  #errorClassLabels(series: CallSeries, labels: Attributes, errorClass: string): Attributes {
+    const key = `${String(labels[N.ATTR_OUTCOME])}\u0000${errorClass}`;
+    let withClass = series.byErrorClass.get(key);
+    if (!withClass) {
+      withClass = Object.freeze({ ...labels, [N.ATTR_ERROR_CLASS]: errorClass });
+      series.byErrorClass.set(key, withClass);
+    }
+    return withClass;
   }
 
   /**
@@ -368,6 +479,8 @@ export class Telemetry {
     this.history.retain(new Set(catalog.tools.map((t) => t.name)));
     this.#knownTools = new Set(catalog.tools.map((t) => t.name));
     this.#knownPrompts = new Set(catalog.prompts);
+    // Their bounded labels depend on the names known.
+    this.#serverSeries.clear();
     for (const { name: tool, upstream } of catalog.tools) {
       if (!this.#seed(`tool:${tool}\u0000${upstream}`)) continue;
       const labels: Attributes = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
@@ -485,15 +598,16 @@ export class Telemetry {
     span: Span | undefined,
     ctx: Context,
     histogram: Instruments["serverOperationDuration"],
-    attributes: Attributes,
+    series: OperationSeries,
     fn: () => Promise<T>,
   ): Promise<T> {
     const started = performance.now();
+    let attributes = series.ok;
     try {
       const result = await (ctx === context.active() ? fn() : context.with(ctx, fn));
       const toolError = toolErrorOf(result);
       if (toolError) {
-        attributes[N.ATTR_ERROR_TYPE] = N.ERROR_TYPE_TOOL_ERROR;
+        attributes = series.toolError;
         if (span) {
           span.setAttribute(N.ATTR_ERROR_TYPE, N.ERROR_TYPE_TOOL_ERROR);
           if (toolError.code) span.setAttribute(N.ATTR_ERROR_CODE, toolError.code);
@@ -504,7 +618,7 @@ export class Telemetry {
     } catch (err) {
       const wire = toWire(err);
       const code = String(wire.code);
-      attributes[N.ATTR_ERROR_TYPE] = code;
+      attributes = errorSeries(series, code);
       if (span) {
         span.setAttributes({
           [N.ATTR_ERROR_TYPE]: code,
@@ -544,12 +658,16 @@ export class Telemetry {
     return bounded;
   }
 
-  #loadOf(tool: string, upstream: string): { labels: Attributes; inFlight: number; queued: number } {
-    const key = `${tool}\u0000${upstream}`;
-    let load = this.#load.get(key);
+  #loadOf(tool: string, upstream: string): Load {
+    let byUpstream = this.#load.get(tool);
+    if (!byUpstream) {
+      byUpstream = new Map();
+      this.#load.set(tool, byUpstream);
+    }
+    let load = byUpstream.get(upstream);
     if (!load) {
       load = { labels: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream }, inFlight: 0, queued: 0 };
-      this.#load.set(key, load);
+      byUpstream.set(upstream, load);
     }
     return load;
   }
@@ -664,10 +782,12 @@ export class Telemetry {
 
   #observeGauges(meter: Meter): void {
     this.#m.inFlight.addCallback((result) => {
-      for (const { labels, inFlight } of this.#load.values()) result.observe(inFlight, labels);
+      for (const loads of this.#load.values())
+        for (const { labels, inFlight } of loads.values()) result.observe(inFlight, labels);
     });
     this.#m.queued.addCallback((result) => {
-      for (const { labels, queued } of this.#load.values()) result.observe(queued, labels);
+      for (const loads of this.#load.values())
+        for (const { labels, queued } of loads.values()) result.observe(queued, labels);
     });
     meter
       .createObservableGauge(N.METRIC_BREAKER_STATE, {
@@ -697,6 +817,58 @@ export class Telemetry {
           result.observe(count, { [N.ATTR_ALERT_RULE]: rule });
         }
       });
+  }
+}
+
+function newSeries(attributes: Attributes): OperationSeries {
+  return {
+    ok: Object.freeze(attributes),
+    toolError: Object.freeze({ ...attributes, [N.ATTR_ERROR_TYPE]: N.ERROR_TYPE_TOOL_ERROR }),
+    errors: new Map(),
+  };
+}
+
+/** The attributes of a failed operation; the error codes are the gateway's and JSON-RPC's (few). */
+function errorSeries(series: OperationSeries, code: string): Attributes {
+  let attributes = series.errors.get(code);
+  if (!attributes) {
+    attributes = Object.freeze({ ...series.ok, [N.ATTR_ERROR_TYPE]: code });
+    if (series.errors.size < MAX_SERIES) series.errors.set(code, attributes);
+  }
+  return attributes;
+}
+
+function child<K, V>(map: Map<K, Map<string, V>>, key: K): Map<string, V> {
+  let found = map.get(key);
+  if (!found) {
+    found = new Map();
+    map.set(key, found);
+  }
+  return found;
+}
+
+/**
+ * Series by up to four label values, in nested maps so a lookup builds no composite key. Emptied when it
+ * holds MAX_SERIES entries (label values a client could vary, such as a protocol version header).
+ */
+class SeriesTable<V> {
+  #root = new Map<string, Map<string, Map<string, Map<string, V>>>>();
+  #size = 0;
+
+  get(a: string, b: string, c: string, d: string): V | undefined {
+    return this.#root.get(a)?.get(b)?.get(c)?.get(d);
+  }
+
+  set(a: string, b: string, c: string, d: string, value: V): void {
+    if (this.#size >= MAX_SERIES) this.clear();
+    const byD = child(child(child(this.#root, a), b), c);
+    if (!byD.has(d)) this.#size++;
+    byD.set(d, value);
+  }
+
+  clear(): void {
+    this.#root.clear();
+    this.#size = 0;
   }
 }
 

@@ -29,7 +29,12 @@ interface Pattern {
 interface CompiledRules {
   allow: Pattern[];
   deny: Pattern[];
+  /** Verdicts already reached, by upstream and tool (glob matching per call costs more than the lookup). */
+  verdicts: Map<string, Map<string, string | null>>;
 }
+
+/** Verdicts kept per rule set: tool names come from the catalog, so a bound only guards against churn. */
+const MAX_VERDICTS = 10_000;
 
 const UPSTREAM_PREFIX = "upstream:";
 
@@ -40,7 +45,14 @@ function compile(source: string): Pattern {
 }
 
 function compileRules(rules: PrincipalRules): CompiledRules {
-  return { allow: rules.allow.map(compile), deny: rules.deny.map(compile) };
+  return { allow: rules.allow.map(compile), deny: rules.deny.map(compile), verdicts: new Map() };
+}
+
+function judge(rules: CompiledRules, tool: string, upstream: string): string | undefined {
+  const denied = rules.deny.find((p) => p.matches(tool, upstream));
+  if (denied) return `it matches the deny pattern "${denied.source}"`;
+  if (!rules.allow.some((p) => p.matches(tool, upstream))) return "not in its allow list";
+  return undefined;
 }
 
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
@@ -51,10 +63,18 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   /** Undefined when allowed, else why not. */
   const refusal = (principal: Principal, tool: string, upstream: string): string | undefined => {
     const rules = compiledFor(principal);
-    const denied = rules.deny.find((p) => p.matches(tool, upstream));
-    if (denied) return `it matches the deny pattern "${denied.source}"`;
-    if (!rules.allow.some((p) => p.matches(tool, upstream))) return "not in its allow list";
-    return undefined;
+    let byTool = rules.verdicts.get(upstream);
+    const known = byTool?.get(tool);
+    if (known !== undefined) return known ?? undefined;
+    const why = judge(rules, tool, upstream);
+    if (!byTool) {
+      if (rules.verdicts.size >= MAX_VERDICTS) rules.verdicts.clear();
+      byTool = new Map();
+      rules.verdicts.set(upstream, byTool);
+    }
+    if (byTool.size >= MAX_VERDICTS) byTool.clear();
+    byTool.set(tool, why ?? null);
+    return why;
   };
 
   return {
