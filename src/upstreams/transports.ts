@@ -1,19 +1,19 @@
 /**
- * One client transport per configured upstream transport. The transports are the SDK's own; this file maps
- * config to their options, turns a stdio child's stderr into log lines, and gives Streamable HTTP a leaner
- * `fetch` (http-client.ts).
+ * One client transport per configured upstream transport. stdio, SSE and WebSocket are the SDK's own;
+ * Streamable HTTP is toolgate's lean transport on node:http (http-transport.ts). This file maps config to
+ * their options and turns a stdio child's stderr into log lines.
  */
 import type { Stream } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { McpTransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
 import { upstreamFetch } from "./http-client.ts";
+import { HttpClientTransport } from "./http-transport.ts";
 import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
@@ -81,10 +81,10 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
       return transport;
     }
     case "http":
-      return new StreamableHTTPClientTransport(new URL(config.url), {
-        requestInit: { headers: config.headers },
-        fetch: hooks.authProvider ? hooks.authProvider.observeFetch(upstreamFetch) : upstreamFetch,
-        ...(hooks.authProvider && { authProvider: hooks.authProvider }),
+      return new HttpClientTransport(new URL(config.url), {
+        headers: config.headers,
+        authProvider: hooks.authProvider,
+        fetch: upstreamFetch,
       });
     case "sse":
       return new SSEClientTransport(new URL(config.url), {
