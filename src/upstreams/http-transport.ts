@@ -74,6 +74,8 @@ export class HttpClientTransport implements Transport {
   onmessage?: <T extends JSONRPCMessage>(message: T) => void;
 
   readonly #url: URL;
+  /** node:http options of #url, made once (a URL given to http.request is converted on every call). */
+  readonly #target: http.RequestOptions;
   readonly #headers: Record<string, string>;
   readonly #auth: HttpAuthProvider | undefined;
   readonly #fetch: FetchLike;
@@ -97,6 +99,7 @@ export class HttpClientTransport implements Transport {
 
   constructor(url: URL, options: HttpTransportOptions) {
     this.#url = url;
+    this.#target = targetOf(url);
     this.#headers = Object.fromEntries(
       Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
     );
@@ -207,13 +210,10 @@ export class HttpClientTransport implements Transport {
     onresumptiontoken: ((token: string) => void) | undefined,
   ): Promise<void> {
     const headers = this.#auth ? await this.#authHeaders() : this.#plainPostHeaders();
-    const res = await this.#request(
-      "POST",
-      { ...headers, "content-length": String(Buffer.byteLength(body)) },
-      body,
-    );
-    const sessionId = res.headers["mcp-session-id"];
-    if (typeof sessionId === "string" && sessionId && sessionId !== this.#sessionId) {
+    // node:http sets Content-Length itself for a body given to end().
+    const res = await this.#request("POST", headers, body);
+    const sessionId = header(res, "mcp-session-id");
+    if (sessionId && sessionId !== this.#sessionId) {
       this.#sessionId = sessionId;
       this.#postHeaders = undefined;
     }
@@ -241,7 +241,8 @@ export class HttpClientTransport implements Transport {
       res.resume();
       return;
     }
-    const type = mediaType(res.headers["content-type"]);
+    const contentType = header(res, "content-type");
+    const type = contentType?.split(";", 1)[0]?.trim().toLowerCase();
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
@@ -253,7 +254,7 @@ export class HttpClientTransport implements Transport {
       for (const received of messages) this.onmessage?.(received as JSONRPCMessage);
     } else {
       res.resume();
-      throw new StreamableHTTPError(-1, `Unexpected content type: ${res.headers["content-type"]}`);
+      throw new StreamableHTTPError(-1, `Unexpected content type: ${contentType}`);
     }
   }
 
@@ -432,6 +433,8 @@ export class HttpClientTransport implements Transport {
     let url = this.#url;
     for (let redirects = 0; ; redirects++) {
       const res = await this.#exchange(url, method, headers, body, false);
+      const status = res.statusCode ?? 0;
+      if (status < 300 || status >= 400) return res;
       const target = redirectTarget(res, url);
       const keepsMethod = res.statusCode === 307 || res.statusCode === 308 || method === "GET";
       if (!target || redirects === MAX_REDIRECTS || !keepsMethod || target.origin !== url.origin) return res;
@@ -454,15 +457,12 @@ export class HttpClientTransport implements Transport {
     const secure = url.protocol === "https:";
     return new Promise((resolve, reject) => {
       let answered = false;
-      const request = (secure ? https : http).request(
-        url,
-        { method, headers, agent: secure ? agents.https : agents.http },
-        (res) => {
-          answered = true;
-          res.once("close", () => this.#live.delete(request));
-          resolve(res);
-        },
-      );
+      const target = url === this.#url ? this.#target : targetOf(url);
+      const request = (secure ? https : http).request({ ...target, method, headers }, (res) => {
+        answered = true;
+        res.once("close", () => this.#live.delete(request));
+        resolve(res);
+      });
       if (tracked) this.#live.add(request);
       request.on("error", (err: NodeJS.ErrnoException) => {
         this.#live.delete(request);
@@ -618,8 +618,17 @@ function ok(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
-function mediaType(contentType: string | undefined): string | undefined {
-  return contentType?.split(";", 1)[0]?.trim().toLowerCase();
+/**
+ * A response header from the raw list: reading `res.headers` would build the whole header object (lazily,
+ * on first access), and a call needs two headers.
+ */
+function header(res: http.IncomingMessage, name: string): string | undefined {
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
 }
 
 function readText(res: http.IncomingMessage): Promise<string> {
@@ -632,6 +641,21 @@ function readText(res: http.IncomingMessage): Promise<string> {
     res.once("end", () => resolve(text + decoder.end()));
     res.once("error", reject);
   });
+}
+
+function targetOf(url: URL): http.RequestOptions {
+  const secure = url.protocol === "https:";
+  return {
+    protocol: url.protocol,
+    // An IPv6 literal is bracketed in a URL, not in a host name.
+    hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port || (secure ? 443 : 80),
+    path: url.pathname + url.search,
+    agent: secure ? agents.https : agents.http,
+    ...((url.username || url.password) && {
+      auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
+    }),
+  };
 }
 
 function redirectTarget(res: http.IncomingMessage, from: URL): URL | undefined {

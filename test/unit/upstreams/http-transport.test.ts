@@ -103,7 +103,9 @@ describe("HttpClientTransport", () => {
       "x-api-key": "k",
       accept: "application/json, text/event-stream",
       "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(seen[1]?.body ?? "")),
     });
+    expect(seen[1]?.headers["transfer-encoding"]).toBeUndefined();
     expect(connections - before).toBe(1);
   });
 
