@@ -44,6 +44,8 @@ const agents = {
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
+/** How long the DELETE that ends a session (sent on close) may take. */
+const DELETE_TIMEOUT_MS = 5000;
 /** The SDK's default reconnection options of a cut stream. */
 const RECONNECT = { initialDelay: 1000, maxDelay: 30000, growFactor: 1.5, maxRetries: 2 };
 
@@ -181,27 +183,6 @@ export class HttpClientTransport implements Transport {
     }
     this.#sessionId = undefined;
     this.#postHeaders = undefined;
-  }
-
-  /** Resumes a cut stream from `lastEventId` (GET + Last-Event-ID). */
-  async resumeStream(
-    lastEventId: string,
-    options?: { onresumptiontoken?: (token: string) => void },
-  ): Promise<void> {
-    await this.#openStream({ resumptionToken: lastEventId, onresumptiontoken: options?.onresumptiontoken });
-  }
-
-  /** Completes an interactive authorization (the SDK transport's finishAuth). */
-  async finishAuth(authorizationCode: string): Promise<void> {
-    if (!this.#auth) throw new UnauthorizedError("No auth provider");
-    const result = await auth(this.#auth, {
-      serverUrl: this.#url,
-      authorizationCode,
-      resourceMetadataUrl: this.#resourceMetadataUrl,
-      scope: this.#scope,
-      fetchFn: this.#authFetch,
-    });
-    if (result !== "AUTHORIZED") throw new UnauthorizedError("Failed to authorize");
   }
 
   async #post(
@@ -464,6 +445,12 @@ export class HttpClientTransport implements Transport {
         resolve(res);
       });
       if (tracked) this.#live.add(request);
+      else {
+        // Nothing waits for the DELETE: a server that does not answer it must not hold the socket.
+        const timer = setTimeout(() => request.destroy(abortError()), DELETE_TIMEOUT_MS);
+        timer.unref();
+        request.once("close", () => clearTimeout(timer));
+      }
       request.on("error", (err: NodeJS.ErrnoException) => {
         this.#live.delete(request);
         if (answered) return;
