@@ -406,14 +406,20 @@ export class HttpClientTransport implements Transport {
   }
 
   /** One HTTP exchange, following redirects within the origin; resolves with the response head. */
-  async #request(
+  #request(method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
+    return this.#exchange(this.#url, method, headers, body, false, true);
+  }
+
+  async #redirected(
+    first: http.IncomingMessage,
     method: string,
     headers: Record<string, string>,
-    body?: string,
+    body: string | undefined,
   ): Promise<http.IncomingMessage> {
     let url = this.#url;
+    let res = first;
     for (let redirects = 0; ; redirects++) {
-      const res = await this.#exchange(url, method, headers, body, false);
+      if (redirects > 0) res = await this.#exchange(url, method, headers, body, false, false);
       const status = res.statusCode ?? 0;
       if (status < 300 || status >= 400) return res;
       const target = redirectTarget(res, url);
@@ -431,6 +437,7 @@ export class HttpClientTransport implements Transport {
     headers: Record<string, string>,
     body: string | undefined,
     retry: boolean,
+    follow: boolean,
   ): Promise<http.IncomingMessage> {
     // The session's DELETE goes out after close() and is not cut by it.
     const tracked = method !== "DELETE";
@@ -442,7 +449,8 @@ export class HttpClientTransport implements Transport {
       const request = (secure ? https : http).request({ ...target, method, headers }, (res) => {
         answered = true;
         res.once("close", () => this.#live.delete(request));
-        resolve(res);
+        const status = res.statusCode ?? 0;
+        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, method, headers, body) : res);
       });
       if (tracked) this.#live.add(request);
       else {
@@ -457,7 +465,7 @@ export class HttpClientTransport implements Transport {
         if (this.#closed && tracked) return reject(abortError());
         // A pooled connection the server closed while idle: the request never reached it. Once afresh.
         if (!retry && request.reusedSocket && err.code === "ECONNRESET") {
-          resolve(this.#exchange(url, method, headers, body, true));
+          resolve(this.#exchange(url, method, headers, body, true, follow));
           return;
         }
         reject(new TypeError("fetch failed", { cause: err }));
@@ -524,7 +532,8 @@ interface SseEvent {
  */
 export class SseParser {
   #pending = "";
-  #data: string[] = [];
+  #data = "";
+  #dataLines = 0;
   #event: string | undefined;
   #id: string | undefined;
   #afterCR = false;
@@ -546,6 +555,11 @@ export class SseParser {
     }
     if (this.#afterCR && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
     this.#afterCR = false;
+    if (chunk.indexOf("\n") === -1 && chunk.indexOf("\r") === -1) {
+      // The middle of a long line: kept without scanning what came before again.
+      this.#pending += chunk;
+      return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
+    }
     let text = this.#pending ? this.#pending + chunk : chunk;
     if (text.includes("\r")) {
       if (text.endsWith("\r")) {
@@ -562,17 +576,16 @@ export class SseParser {
       end = text.indexOf("\n", start);
     }
     this.#pending = start === 0 ? text : text.slice(start);
-    let size = this.#pending.length;
-    for (const line of this.#data) size += line.length;
-    return size <= MAX_EVENT_CHARS;
+    return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
   }
 
   #line(text: string, start: number, end: number): void {
     if (start === end) {
-      if (this.#data.length > 0 || this.#id !== undefined) {
-        this.#onEvent({ id: this.#id, event: this.#event, data: this.#data.join("\n") });
+      if (this.#dataLines > 0 || this.#id !== undefined) {
+        this.#onEvent({ id: this.#id, event: this.#event, data: this.#data });
       }
-      this.#data = [];
+      this.#data = "";
+      this.#dataLines = 0;
       this.#event = undefined;
       this.#id = undefined;
       return;
@@ -586,7 +599,7 @@ export class SseParser {
     const value = colon === end ? "" : text.slice(valueStart, end);
     switch (field) {
       case "data":
-        this.#data.push(value);
+        this.#data = this.#dataLines++ === 0 ? value : `${this.#data}\n${value}`;
         break;
       case "event":
         this.#event = value || undefined;

@@ -13,6 +13,7 @@ import { HttpClientTransport, SseParser } from "../../../src/upstreams/http-tran
 
 interface Seen {
   method: string;
+  url: string;
   headers: IncomingMessage["headers"];
   body: string;
 }
@@ -29,7 +30,7 @@ const server = createServer((req, res) => {
     body += chunk;
   });
   req.once("end", () => {
-    const entry = { method: req.method ?? "", headers: req.headers, body };
+    const entry = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
     seen.push(entry);
     script(res, entry);
   });
@@ -198,6 +199,25 @@ describe("HttpClientTransport", () => {
     expect((failed as StreamableHTTPError).code).toBe(500);
     expect((failed as Error).message).toBe("Streamable HTTP error: Error POSTing to endpoint: boom");
     expect(errors).toHaveLength(2);
+  });
+
+  it("follows a 307 within the origin, and names a redirect elsewhere instead of following it", async () => {
+    script = (res, s) => {
+      if (s.url === "/mcp") return res.writeHead(307, { location: "/moved" }).end();
+      if (s.url === "/moved") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(result(1));
+      }
+      res.writeHead(404).end();
+    };
+    const { t, messages } = await transport();
+    await t.send(call(1));
+    expect(messages).toEqual([JSON.parse(result(1))]);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(["POST /mcp", "POST /moved"]);
+    script = (res) => res.writeHead(307, { location: "http://other.example/mcp?k=secret" }).end();
+    const err = await t.send(call(2)).catch((e: unknown) => e);
+    expect((err as StreamableHTTPError).code).toBe(307);
+    expect((err as Error).message).toContain("Redirect to http://other.example/mcp not followed");
   });
 
   it("drops a message that is not JSON-RPC with an error, and delivers the valid one after it", async () => {
