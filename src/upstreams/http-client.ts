@@ -1,6 +1,6 @@
 /**
- * The `fetch` toolgate gives the SDK's Streamable HTTP client transports (both eras), on node:http with
- * keep-alive. SSE is parsed by eventsource-parser. Two savings per call over the global fetch: (1) its abort
+ * The `fetch` toolgate gives the v2 SDK's Streamable HTTP client transport (2026-era upstreams) and the OAuth
+ * flows, on node:http with keep-alive (2025-era upstreams have their own transport, http-transport.ts). SSE is parsed by eventsource-parser. Two savings per call over the global fetch: (1) its abort
  * listener leaves the transport's one shared AbortSignal when the exchange ends (undici's leaves only when its
  * Request is garbage collected, so the listener list, scanned on every add, grows with the call rate); (2) a
  * POST answered with an SSE stream holding nothing but the JSON-RPC response (the usual tools/call) is handed

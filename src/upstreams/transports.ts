@@ -1,17 +1,17 @@
 /**
  * One client transport per configured upstream transport: toolgate's own for stdio (stdio-transport.ts, its
- * child's stderr as log lines), the SDK's for the others; this file maps config to their options and gives
- * Streamable HTTP a leaner `fetch` (http-client.ts).
+ * child's stderr as log lines) and Streamable HTTP (http-transport.ts, on node:http), the SDK's for SSE and
+ * WebSocket; this file maps config to their options.
  */
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { McpTransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
 import { upstreamFetch } from "./http-client.ts";
+import { HttpClientTransport } from "./http-transport.ts";
 import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
@@ -78,10 +78,10 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
       return transport;
     }
     case "http":
-      return new StreamableHTTPClientTransport(new URL(config.url), {
-        requestInit: { headers: config.headers },
-        fetch: hooks.authProvider ? hooks.authProvider.observeFetch(upstreamFetch) : upstreamFetch,
-        ...(hooks.authProvider && { authProvider: hooks.authProvider }),
+      return new HttpClientTransport(new URL(config.url), {
+        headers: config.headers,
+        authProvider: hooks.authProvider,
+        fetch: upstreamFetch,
       });
     case "sse":
       return new SSEClientTransport(new URL(config.url), {

@@ -1,0 +1,736 @@
+/**
+ * The Streamable HTTP client transport of 2025-11-25 upstreams, on node:http keep-alive directly: each message
+ * is one POST whose answer (JSON, or an SSE stream read by a small incremental parser) is delivered as it
+ * arrives, without Web streams, a fetch Response or a schema parse per message. It follows the SDK v1
+ * StreamableHTTPClientTransport (1.32) step by step and throws its error classes (StreamableHTTPError,
+ * UnauthorizedError), so request-error.ts classifies failures as before. Where it differs, on purpose:
+ * - A POST stream that ends without answering and cannot be resumed (no event id) answers each of its
+ *   requests with a JSON-RPC error at once (the SDK would wait for them until a timeout). A resumable POST
+ *   stream cut by the network is resumed like one the server ended, without an `onerror` (which the legacy
+ *   client would take for a broken connection).
+ * - Messages are checked by shape (JSON-RPC 2.0 request, notification or response), not by the SDK's zod
+ *   schema: the v1 Protocol above checks them again, and the lean engine needs no more than the shape.
+ * - An error response ends a stream's need to resume just like a result does.
+ * - An event's `id` counts even when the event carries no `data` line (the SSE spec; the SDK's parser
+ *   drops such events, so a bare `id:` priming event did not make a stream resumable).
+ * - `close()` ends the session with a DELETE (best effort, not awaited), as the spec asks of a client that
+ *   leaves; the SDK transport only does so when `terminateSession()` is called.
+ * - Redirects are followed within the same origin only (scheme, host and port), as the SDK's default
+ *   'same-origin' policy does, without its http->https upgrade case.
+ */
+import http from "node:http";
+import https from "node:https";
+import { StringDecoder } from "node:string_decoder";
+import {
+  auth,
+  extractWWWAuthenticateParams,
+  type OAuthClientProvider,
+  UnauthorizedError,
+} from "@modelcontextprotocol/sdk/client/auth.js";
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  createFetchWithInit,
+  type FetchLike,
+  type Transport,
+  type TransportSendOptions,
+} from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+
+const agents = {
+  http: new http.Agent({ keepAlive: true }),
+  https: new https.Agent({ keepAlive: true }),
+};
+
+/** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
+const MAX_EVENT_CHARS = 64 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+/** How long the DELETE that ends a session (sent on close) may take. */
+const DELETE_TIMEOUT_MS = 5000;
+/** The SDK's default reconnection options of a cut stream. */
+const RECONNECT = { initialDelay: 1000, maxDelay: 30000, growFactor: 1.5, maxRetries: 2 };
+
+export type HttpAuthProvider = OAuthClientProvider & { observeFetch(fetch: FetchLike): FetchLike };
+
+export interface HttpTransportOptions {
+  /** Configured headers, sent on every request (they win over the transport's own, as in the SDK). */
+  headers?: Record<string, string> | undefined;
+  /** OAuth client of a protected upstream: its token on every request; 401 runs the SDK's auth() flow. */
+  authProvider?: HttpAuthProvider | undefined;
+  /** The fetch the OAuth flow (metadata discovery, token requests) runs on. */
+  fetch: FetchLike;
+}
+
+interface StreamOptions {
+  /** Last-Event-ID to resume from (GET). */
+  resumptionToken?: string | undefined;
+  onresumptiontoken?: ((token: string) => void) | undefined;
+  /** The request a resumed stream answers: its responses take this id. */
+  replayMessageId?: string | number | undefined;
+  /** Ids of the requests a POST stream must answer. */
+  requests?: Array<string | number> | undefined;
+}
+
+export class HttpClientTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+
+  readonly #url: URL;
+  /** node:http options of #url, made once (a URL given to http.request is converted on every call). */
+  readonly #target: http.RequestOptions;
+  readonly #headers: Record<string, string>;
+  readonly #auth: HttpAuthProvider | undefined;
+  readonly #fetch: FetchLike;
+  /** The fetch auth() runs on: the configured headers added to each of its requests (the SDK's fetchWithInit). */
+  readonly #authFetch: FetchLike;
+  #sessionId: string | undefined;
+  #protocolVersion: string | undefined;
+  /** Headers of a POST without OAuth, rebuilt when the session or the protocol version changes. */
+  #postHeaders: Record<string, string> | undefined;
+  #started = false;
+  #closed = false;
+  /** Requests in flight (streams included): destroyed on close. */
+  readonly #live = new Set<http.ClientRequest>();
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #serverRetryMs: number | undefined;
+  #resourceMetadataUrl: URL | undefined;
+  #scope: string | undefined;
+  /** Circuit breaker: a 401 right after a completed auth flow is not retried. */
+  #authCompleted = false;
+  #lastUpscopingHeader: string | undefined;
+
+  constructor(url: URL, options: HttpTransportOptions) {
+    this.#url = url;
+    this.#target = targetOf(url);
+    this.#headers = Object.fromEntries(
+      Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+    );
+    this.#auth = options.authProvider;
+    this.#fetch = options.authProvider ? options.authProvider.observeFetch(options.fetch) : options.fetch;
+    this.#authFetch = createFetchWithInit(this.#fetch, { headers: options.headers ?? {} });
+  }
+
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  get protocolVersion(): string | undefined {
+    return this.#protocolVersion;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.#protocolVersion = version;
+    this.#postHeaders = undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) {
+      throw new Error(
+        "StreamableHTTPClientTransport already started! If using Client class, note that connect() calls start() automatically.",
+      );
+    }
+    this.#started = true;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Best effort, not awaited: the server may free the session now rather than when it expires.
+    if (this.#sessionId) this.#terminate().catch(() => {});
+    clearTimeout(this.#reconnectTimer);
+    for (const request of this.#live) request.destroy(abortError());
+    this.#live.clear();
+    this.onclose?.();
+  }
+
+  async send(message: JSONRPCMessage | JSONRPCMessage[], options?: TransportSendOptions): Promise<void> {
+    try {
+      if (options?.resumptionToken) {
+        const replayMessageId = !Array.isArray(message) && isRequest(message) ? message.id : undefined;
+        this.#openStream({ resumptionToken: options.resumptionToken, replayMessageId }).catch(
+          (err: unknown) => this.onerror?.(asError(err)),
+        );
+        return;
+      }
+      if (this.#closed) throw new Error("Not connected");
+      await this.#post(message, JSON.stringify(message), options?.onresumptiontoken);
+    } catch (err) {
+      this.onerror?.(asError(err));
+      throw err;
+    }
+  }
+
+  /** Ends the session on the server (DELETE); a 405 means the server does not end sessions on request. */
+  async terminateSession(): Promise<void> {
+    try {
+      await this.#terminate();
+    } catch (err) {
+      this.onerror?.(asError(err));
+      throw err;
+    }
+  }
+
+  async #terminate(): Promise<void> {
+    if (!this.#sessionId) return;
+    const res = await this.#request("DELETE", await this.#commonHeaders());
+    res.resume();
+    const status = res.statusCode ?? 0;
+    if (!ok(status) && status !== 405) {
+      throw new StreamableHTTPError(
+        status,
+        `Failed to terminate session: ${this.#unfollowed(res) ?? res.statusMessage ?? ""}`,
+      );
+    }
+    this.#sessionId = undefined;
+    this.#postHeaders = undefined;
+  }
+
+  async #post(
+    message: JSONRPCMessage | JSONRPCMessage[],
+    body: string,
+    onresumptiontoken: ((token: string) => void) | undefined,
+  ): Promise<void> {
+    const headers = this.#auth ? await this.#authHeaders() : this.#plainPostHeaders();
+    // node:http sets Content-Length itself for a body given to end().
+    const res = await this.#request("POST", headers, body);
+    const sessionId = header(res, "mcp-session-id");
+    if (sessionId && sessionId !== this.#sessionId) {
+      this.#sessionId = sessionId;
+      this.#postHeaders = undefined;
+    }
+    const status = res.statusCode ?? 0;
+    if (!ok(status)) {
+      const text = await readText(res).catch(() => null);
+      if (this.#auth && (status === 401 || status === 403)) {
+        const retried = await this.#authorizeAfter(res, text);
+        if (retried) return this.#post(message, body, onresumptiontoken);
+      }
+      throw new StreamableHTTPError(status, `Error POSTing to endpoint: ${this.#unfollowed(res) ?? text}`);
+    }
+    this.#authCompleted = false;
+    this.#lastUpscopingHeader = undefined;
+    if (status === 202) {
+      res.resume();
+      if (!Array.isArray(message) && "method" in message && message.method === "notifications/initialized") {
+        // The standalone stream for server-initiated messages, when the server offers one.
+        this.#openStream({}).catch((err: unknown) => this.onerror?.(asError(err)));
+      }
+      return;
+    }
+    const requests = requestIds(message);
+    if (requests.length === 0) {
+      res.resume();
+      return;
+    }
+    const contentType = header(res, "content-type");
+    const type = contentType?.split(";", 1)[0]?.trim().toLowerCase();
+    if (type === "text/event-stream") {
+      this.#readStream(res, { onresumptiontoken, requests }, false);
+    } else if (type === "application/json") {
+      const data = JSON.parse(await readText(res)) as unknown;
+      const messages = Array.isArray(data) ? data : [data];
+      for (const received of messages) {
+        if (!isMessage(received)) throw invalidMessage(received);
+      }
+      for (const received of messages) this.onmessage?.(received as JSONRPCMessage);
+    } else {
+      res.resume();
+      throw new StreamableHTTPError(-1, `Unexpected content type: ${contentType}`);
+    }
+  }
+
+  /**
+   * A 401 or 403 answered a request: run the SDK's auth() flow as its transport does and say whether to send
+   * again (true), or throw when the credentials cannot be fixed. False: not an auth matter (403 without
+   * insufficient_scope).
+   */
+  async #authorizeAfter(res: http.IncomingMessage, text: string | null): Promise<boolean> {
+    const provider = this.#auth as HttpAuthProvider;
+    const status = res.statusCode ?? 0;
+    const response = webResponse(res, text);
+    // The provider watches the transport's responses (a 403 insufficient_scope is remembered for the next login).
+    await provider.observeFetch(async () => response)(this.#url);
+    const { resourceMetadataUrl, scope, error } = extractWWWAuthenticateParams(response);
+    if (status === 401) {
+      if (this.#authCompleted) {
+        throw new StreamableHTTPError(401, "Server returned 401 after successful authentication");
+      }
+      this.#resourceMetadataUrl = resourceMetadataUrl;
+      this.#scope = scope;
+      await this.#authorize(this.#authFetch);
+      this.#authCompleted = true;
+      return true;
+    }
+    if (error !== "insufficient_scope") return false;
+    const header = response.headers.get("WWW-Authenticate") ?? undefined;
+    if (this.#lastUpscopingHeader === header) {
+      throw new StreamableHTTPError(403, "Server returned 403 after trying upscoping");
+    }
+    if (scope) this.#scope = scope;
+    if (resourceMetadataUrl) this.#resourceMetadataUrl = resourceMetadataUrl;
+    this.#lastUpscopingHeader = header;
+    await this.#authorize(this.#fetch);
+    return true;
+  }
+
+  async #authorize(fetchFn: FetchLike): Promise<void> {
+    const result = await auth(this.#auth as HttpAuthProvider, {
+      serverUrl: this.#url,
+      resourceMetadataUrl: this.#resourceMetadataUrl,
+      scope: this.#scope,
+      fetchFn,
+    });
+    if (result !== "AUTHORIZED") throw new UnauthorizedError();
+  }
+
+  /** Opens a GET event stream: the standalone one, or a cut one resumed from `resumptionToken`. */
+  async #openStream(options: StreamOptions): Promise<void> {
+    const headers = await this.#commonHeaders();
+    headers.accept = "text/event-stream";
+    if (options.resumptionToken) headers["last-event-id"] = options.resumptionToken;
+    const res = await this.#request("GET", headers);
+    const status = res.statusCode ?? 0;
+    if (!ok(status)) {
+      res.resume();
+      if (status === 401 && this.#auth) {
+        try {
+          await this.#authorize(this.#authFetch);
+        } catch (err) {
+          this.onerror?.(asError(err));
+          throw err;
+        }
+        return this.#openStream({ resumptionToken: undefined });
+      }
+      // 405: the server offers no stream at GET.
+      if (status === 405) return;
+      throw new StreamableHTTPError(
+        status,
+        `Failed to open SSE stream: ${this.#unfollowed(res) ?? res.statusMessage ?? ""}`,
+      );
+    }
+    this.#readStream(res, options, true);
+  }
+
+  /**
+   * Reads an event stream to its end, delivering each message as it arrives. A stream that ends or breaks
+   * before answering is resumed (GET + Last-Event-ID) when it is the standalone stream or carried an event id;
+   * a POST stream that cannot be resumed answers its requests with errors instead.
+   */
+  #readStream(res: http.IncomingMessage, options: StreamOptions, reconnectable: boolean): void {
+    const { onresumptiontoken, replayMessageId, requests } = options;
+    let lastEventId: string | undefined;
+    let receivedResponse = false;
+    const answered = requests && requests.length > 1 ? new Set<unknown>() : undefined;
+    let ended = false;
+    let failure: Error | undefined;
+    const parser = new SseParser(
+      (event) => {
+        if (event.id !== undefined) {
+          lastEventId = event.id;
+          onresumptiontoken?.(event.id);
+        }
+        if (!event.data || (event.event !== undefined && event.event !== "message")) return;
+        let message: unknown;
+        try {
+          message = JSON.parse(event.data);
+          if (!isMessage(message)) throw invalidMessage(message);
+        } catch (err) {
+          this.onerror?.(asError(err));
+          return;
+        }
+        if (!("method" in message)) {
+          receivedResponse = true;
+          answered?.add(message.id);
+          if (replayMessageId !== undefined) message.id = replayMessageId;
+        }
+        this.onmessage?.(message as JSONRPCMessage);
+      },
+      (retryMs) => {
+        this.#serverRetryMs = retryMs;
+      },
+    );
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      if (!parser.feed(chunk)) {
+        failure = new Error(`an event exceeded ${MAX_EVENT_CHARS} characters`);
+        res.destroy(failure);
+      }
+    });
+    res.on("end", () => {
+      ended = true;
+    });
+    res.on("error", (err) => {
+      failure = err;
+    });
+    res.on("close", () => {
+      if (this.#closed) return;
+      const resume = () =>
+        this.#scheduleReconnection({ resumptionToken: lastEventId, onresumptiontoken, replayMessageId }, 0);
+      const broken = () =>
+        this.onerror?.(new Error(`SSE stream disconnected: ${failure ?? "the connection closed"}`));
+      if (reconnectable) {
+        // The standalone stream (or a resumed one): reported when broken, and opened again.
+        if (!ended) broken();
+        if (!receivedResponse) resume();
+        return;
+      }
+      const unanswered = (requests ?? []).filter((id) => !(answered ? answered.has(id) : receivedResponse));
+      if (unanswered.length === 0) return;
+      // A POST stream cut before its answer: resumed quietly when the server made it resumable.
+      if (lastEventId !== undefined && !receivedResponse) return resume();
+      if (!ended) return broken();
+      for (const id of unanswered) {
+        const error = { code: -32000, message: "the upstream ended its response stream without answering" };
+        this.onmessage?.({ jsonrpc: "2.0", id, error });
+      }
+    });
+  }
+
+  #scheduleReconnection(options: StreamOptions, attempt: number): void {
+    if (attempt >= RECONNECT.maxRetries) {
+      this.onerror?.(new Error(`Maximum reconnection attempts (${RECONNECT.maxRetries}) exceeded.`));
+      return;
+    }
+    const delay =
+      this.#serverRetryMs ??
+      Math.min(RECONNECT.initialDelay * RECONNECT.growFactor ** attempt, RECONNECT.maxDelay);
+    this.#reconnectTimer = setTimeout(() => {
+      if (this.#closed) return;
+      this.#openStream(options).catch((err: unknown) => {
+        this.onerror?.(
+          new Error(`Failed to reconnect SSE stream: ${err instanceof Error ? err.message : String(err)}`),
+        );
+        this.#scheduleReconnection(options, attempt + 1);
+      });
+    }, delay);
+  }
+
+  /** One HTTP exchange, following redirects within the origin; resolves with the response head. */
+  #request(method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
+    return this.#exchange(this.#url, method, headers, body, false, true);
+  }
+
+  async #redirected(
+    first: http.IncomingMessage,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<http.IncomingMessage> {
+    let url = this.#url;
+    let res = first;
+    for (let redirects = 0; ; redirects++) {
+      if (redirects > 0) res = await this.#exchange(url, method, headers, body, false, false);
+      const status = res.statusCode ?? 0;
+      if (status < 300 || status >= 400) return res;
+      const target = redirectTarget(res, url);
+      const keepsMethod = res.statusCode === 307 || res.statusCode === 308 || method === "GET";
+      if (!target || redirects === MAX_REDIRECTS || !keepsMethod || target.origin !== url.origin) return res;
+      if ((target.username || target.password) && target.username !== url.username) return res;
+      res.resume();
+      url = target;
+    }
+  }
+
+  #exchange(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    retry: boolean,
+    follow: boolean,
+  ): Promise<http.IncomingMessage> {
+    // The session's DELETE goes out after close() and is not cut by it.
+    const tracked = method !== "DELETE";
+    if (this.#closed && tracked) return Promise.reject(abortError());
+    const secure = url.protocol === "https:";
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      const target = url === this.#url ? this.#target : targetOf(url);
+      const request = (secure ? https : http).request({ ...target, method, headers }, (res) => {
+        answered = true;
+        res.once("close", () => this.#live.delete(request));
+        const status = res.statusCode ?? 0;
+        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, method, headers, body) : res);
+      });
+      if (tracked) this.#live.add(request);
+      else {
+        // Nothing waits for the DELETE: a server that does not answer it must not hold the socket.
+        const timer = setTimeout(() => request.destroy(abortError()), DELETE_TIMEOUT_MS);
+        timer.unref();
+        request.once("close", () => clearTimeout(timer));
+      }
+      request.on("error", (err: NodeJS.ErrnoException) => {
+        this.#live.delete(request);
+        if (answered) return;
+        if (this.#closed && tracked) return reject(abortError());
+        // A pooled connection the server closed while idle: the request never reached it. Once afresh.
+        if (!retry && request.reusedSocket && err.code === "ECONNRESET") {
+          resolve(this.#exchange(url, method, headers, body, true, follow));
+          return;
+        }
+        reject(new TypeError("fetch failed", { cause: err }));
+      });
+      request.end(body);
+    });
+  }
+
+  #plainPostHeaders(): Record<string, string> {
+    if (this.#postHeaders) return this.#postHeaders;
+    this.#postHeaders = {
+      ...this.#sessionHeaders(),
+      ...this.#headers,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    };
+    return this.#postHeaders;
+  }
+
+  async #authHeaders(): Promise<Record<string, string>> {
+    return {
+      ...(await this.#commonHeaders()),
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    };
+  }
+
+  /** The headers of every request (the SDK's _commonHeaders): token, session, protocol version, configured. */
+  async #commonHeaders(): Promise<Record<string, string>> {
+    const headers: Record<string, string> = {};
+    const tokens = this.#auth ? await this.#auth.tokens() : undefined;
+    if (tokens) headers.authorization = `Bearer ${tokens.access_token}`;
+    Object.assign(headers, this.#sessionHeaders());
+    Object.assign(headers, this.#headers);
+    return headers;
+  }
+
+  #sessionHeaders(): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (this.#sessionId) headers["mcp-session-id"] = this.#sessionId;
+    if (this.#protocolVersion) headers["mcp-protocol-version"] = this.#protocolVersion;
+    return headers;
+  }
+
+  /** Why a redirect answer was not followed, or undefined for any other answer. */
+  #unfollowed(res: http.IncomingMessage): string | undefined {
+    const target = redirectTarget(res, this.#url);
+    if (!target) return undefined;
+    target.username = target.password = target.search = target.hash = "";
+    return `Redirect to ${target.href} not followed (redirectPolicy: 'same-origin')`;
+  }
+}
+
+interface SseEvent {
+  id: string | undefined;
+  event: string | undefined;
+  data: string;
+}
+
+/**
+ * An incremental parser of `text/event-stream` (WHATWG HTML, server-sent events): fields data (multi-line),
+ * event, id and retry; comments; LF, CR or CRLF line ends, also split across chunks. An event is dispatched
+ * at its blank line when it has a data line or an id.
+ */
+export class SseParser {
+  #pending = "";
+  #data = "";
+  #dataLines = 0;
+  #event: string | undefined;
+  #id: string | undefined;
+  #afterCR = false;
+  #first = true;
+
+  readonly #onEvent: (event: SseEvent) => void;
+  readonly #onRetry: (ms: number) => void;
+
+  constructor(onEvent: (event: SseEvent) => void, onRetry: (ms: number) => void = () => {}) {
+    this.#onEvent = onEvent;
+    this.#onRetry = onRetry;
+  }
+
+  /** Parses a chunk; false when a line or an event outgrew the limit (the stream should be dropped). */
+  feed(chunk: string): boolean {
+    if (this.#first) {
+      this.#first = false;
+      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    }
+    if (this.#afterCR && chunk.charCodeAt(0) === 10) chunk = chunk.slice(1);
+    this.#afterCR = false;
+    if (chunk.indexOf("\n") === -1 && chunk.indexOf("\r") === -1) {
+      // The middle of a long line: kept without scanning what came before again.
+      this.#pending += chunk;
+      return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
+    }
+    let text = this.#pending ? this.#pending + chunk : chunk;
+    if (text.includes("\r")) {
+      if (text.endsWith("\r")) {
+        this.#afterCR = true;
+        text = `${text.slice(0, -1)}\n`;
+      }
+      text = text.replace(/\r\n?/g, "\n");
+    }
+    let start = 0;
+    let end = text.indexOf("\n");
+    while (end !== -1) {
+      this.#line(text, start, end);
+      start = end + 1;
+      end = text.indexOf("\n", start);
+    }
+    this.#pending = start === 0 ? text : text.slice(start);
+    return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
+  }
+
+  #line(text: string, start: number, end: number): void {
+    if (start === end) {
+      if (this.#dataLines > 0 || this.#id !== undefined) {
+        this.#onEvent({ id: this.#id, event: this.#event, data: this.#data });
+      }
+      this.#data = "";
+      this.#dataLines = 0;
+      this.#event = undefined;
+      this.#id = undefined;
+      return;
+    }
+    if (text.charCodeAt(start) === 58) return; // ':' a comment
+    let colon = text.indexOf(":", start);
+    if (colon === -1 || colon > end) colon = end;
+    const field = text.slice(start, colon);
+    let valueStart = colon + 1;
+    if (text.charCodeAt(valueStart) === 32) valueStart++;
+    const value = colon === end ? "" : text.slice(valueStart, end);
+    switch (field) {
+      case "data":
+        this.#data = this.#dataLines++ === 0 ? value : `${this.#data}\n${value}`;
+        break;
+      case "event":
+        this.#event = value || undefined;
+        break;
+      case "id":
+        if (!value.includes("\0")) this.#id = value;
+        break;
+      case "retry":
+        if (/^\d+$/.test(value)) this.#onRetry(Number.parseInt(value, 10));
+        break;
+    }
+  }
+}
+
+function ok(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+/**
+ * A response header from the raw list: reading `res.headers` would build the whole header object (lazily,
+ * on first access), and a call needs two headers.
+ */
+function header(res: http.IncomingMessage, name: string): string | undefined {
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i] as string;
+    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+function readText(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const decoder = new StringDecoder("utf8");
+    let text = "";
+    res.on("data", (chunk: Buffer) => {
+      text += decoder.write(chunk);
+    });
+    res.once("end", () => resolve(text + decoder.end()));
+    res.once("error", reject);
+  });
+}
+
+function targetOf(url: URL): http.RequestOptions {
+  const secure = url.protocol === "https:";
+  return {
+    protocol: url.protocol,
+    // An IPv6 literal is bracketed in a URL, not in a host name.
+    hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port || (secure ? 443 : 80),
+    path: url.pathname + url.search,
+    agent: secure ? agents.https : agents.http,
+    ...((url.username || url.password) && {
+      auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
+    }),
+  };
+}
+
+function redirectTarget(res: http.IncomingMessage, from: URL): URL | undefined {
+  const status = res.statusCode ?? 0;
+  const location = res.headers.location;
+  if (![301, 302, 303, 307, 308].includes(status) || !location) return undefined;
+  try {
+    return new URL(location, from);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The answer as a web Response, for the SDK's auth helpers (401/403 only: never on the hot path). */
+function webResponse(res: http.IncomingMessage, text: string | null): Response {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return new Response(text, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers });
+}
+
+function isRequest(message: JSONRPCMessage): message is JSONRPCMessage & { id: string | number } {
+  return "method" in message && "id" in message && message.id !== undefined;
+}
+
+function requestIds(message: JSONRPCMessage | JSONRPCMessage[]): Array<string | number> {
+  if (!Array.isArray(message)) return isRequest(message) ? [message.id] : [];
+  const ids: Array<string | number> = [];
+  for (const one of message) if (isRequest(one)) ids.push(one.id);
+  return ids;
+}
+
+type Shaped = { jsonrpc: "2.0"; id?: string | number; method?: string };
+
+/** The shape of a JSON-RPC 2.0 request, notification, result or error response. */
+function isMessage(value: unknown): value is Shaped {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const message = value as Record<string, unknown>;
+  if (message.jsonrpc !== "2.0") return false;
+  const id = message.id;
+  const validId = typeof id === "string" || Number.isInteger(id);
+  if ("method" in message) {
+    const params = message.params;
+    return (
+      typeof message.method === "string" &&
+      (id === undefined || validId) &&
+      (params === undefined || (typeof params === "object" && params !== null))
+    );
+  }
+  if ("result" in message) return validId && isObject(message.result);
+  if ("error" in message) {
+    const error = message.error as { code?: unknown; message?: unknown } | null;
+    return (
+      (id === undefined || validId) &&
+      isObject(error) &&
+      Number.isInteger(error.code) &&
+      typeof error.message === "string"
+    );
+  }
+  return false;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function invalidMessage(value: unknown): Error {
+  const text = JSON.stringify(value) ?? String(value);
+  return new Error(`the upstream sent an invalid JSON-RPC message: ${text.slice(0, 200)}`);
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function abortError(): Error {
+  return new DOMException("This operation was aborted", "AbortError");
+}
