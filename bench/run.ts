@@ -95,6 +95,7 @@ const PLAN = values.quick
       // A second of warm-up: shorter windows measured a cold JIT (+7 ms p50 in an outside run).
       windowMs: 1000,
       warmupMs: 1000,
+      steadyMs: 3000,
       slowConcurrency: [256],
       faultWindowMs: 1500,
       sessions: 100,
@@ -107,6 +108,7 @@ const PLAN = values.quick
       reps: 3,
       windowMs: 1000,
       warmupMs: 1000,
+      steadyMs: 5000,
       slowConcurrency: [256, 1024],
       faultWindowMs: 2000,
       sessions: 1000,
@@ -180,7 +182,7 @@ function profileDir(name: string): string[] {
   const dir = join(resolve(values.profile), `${name}-${profiled.length + 1}`);
   mkdirSync(dir, { recursive: true });
   // Start-up is left out of the summary: the ready time is added once the gateway says it listens.
-  profiled.push({ name, dir, skipMs: PLAN.warmupMs });
+  profiled.push({ name, dir, skipMs: PLAN.steadyMs + PLAN.warmupMs });
   return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
 }
 
@@ -582,6 +584,18 @@ const ECHO_SETUPS: SetupName[] = [
 async function echoWorkloads(): Promise<void> {
   for (const name of ECHO_SETUPS) {
     await withSetup("echo", name, async (setup) => {
+      // Steady state first, for every system alike: V8 optimizes a function only after many calls, so a
+      // Node process measured at concurrency 1 straight after start runs its call path half-compiled
+      // (about 2x the CPU per call of the same process a few seconds later). A Go binary needs none.
+      const steady = windowArgs({
+        tool: `${setup.prefix}echo`,
+        payloads: [32],
+        concurrency: [16],
+        reps: 1,
+        windowMs: PLAN.steadyMs,
+        warmupMs: 0,
+      });
+      await runLoad<WindowResult>(setup, steady.args, steady.expectMs);
       const echo = windowArgs({
         tool: `${setup.prefix}echo`,
         payloads: PLAN.payloads,
@@ -766,7 +780,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers).",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
-    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up).`,
+    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state).`,
     "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
   );
 
