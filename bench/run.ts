@@ -85,7 +85,6 @@ const LAYOUT = values.layout;
 const PROXY_CPUS = PIN ? "0" : undefined;
 const UPSTREAM_CPUS = PIN ? (LAYOUT === "split" ? "1" : "0") : undefined;
 const LOAD_CPUS = PIN ? "1" : undefined;
-const GO_PROXY = buildGoProxy();
 
 const PLAN = values.quick
   ? {
@@ -130,6 +129,12 @@ function selected(workload: string, setup?: string): boolean {
     (setup === undefined || setups.length === 0 || setups.includes(setup))
   );
 }
+
+/** Built only when a Go setup runs: `go build` takes seconds even with a warm build cache. */
+const GO_PROXY =
+  selected("echo", "go-proxy-http") || selected("echo", "go-proxy-stdio")
+    ? buildGoProxy()
+    : { note: "Go proxy not built: no go-proxy setup selected (--only)" };
 
 // ---------------------------------------------------------------------------------------------
 // Setups: something to point the load generator at, and the processes to watch in /proc.

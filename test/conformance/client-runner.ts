@@ -50,13 +50,16 @@ export async function runScenario(
   const outputDir = await mkdtemp(join(tmpdir(), "toolgate-conformance-client-"));
   try {
     const args = ["client", "--command", DRIVER, "--scenario", scenario, "--spec-version", requirements];
-    // Extension scenarios are not on the spec timeline: --force runs them at the set's wire.
-    const result = await run([...args, "--force", "-o", outputDir], 110_000);
-    const checks = await readChecks(outputDir);
+    // Extension scenarios are not on the spec timeline: --force runs them at the set's wire. The suite stops
+    // a client after 30 s by default; a loaded machine running scenarios side by side may need longer, so the
+    // bound is ours (it only stops a hung driver).
+    const result = await run([...args, "--force", "--timeout", "100000", "-o", outputDir], 110_000);
+    const { checks, driverStderr } = await readResults(outputDir);
     const failed = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
     const passed = result.code === 0 && checks.length > 0 && failed.length === 0;
     const why =
-      failed.map((c) => `${c.id}: ${c.errorMessage ?? ""}`).join("\n") || result.output.slice(-2000);
+      failed.map((c) => `${c.id}: ${c.errorMessage ?? ""}`).join("\n") ||
+      `${result.output.slice(-2000)}\ndriver stderr:\n${driverStderr.slice(-2000)}`;
     return { passed, why };
   } finally {
     await rm(outputDir, { recursive: true, force: true });
@@ -82,12 +85,17 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
   });
 }
 
-/** checks.json of the one scenario run into `dir` (`<scenario>-<timestamp>/checks.json`). */
-async function readChecks(dir: string): Promise<Check[]> {
+/**
+ * checks.json of the one scenario run into `dir` (`<scenario>-<timestamp>/checks.json`), and the driver's
+ * stderr.txt beside it (why a driver exited non-zero).
+ */
+async function readResults(dir: string): Promise<{ checks: Check[]; driverStderr: string }> {
   const checks: Check[] = [];
+  let driverStderr = "";
   for (const entry of await readdir(dir, { recursive: true })) {
-    if (!entry.endsWith("checks.json")) continue;
-    checks.push(...(JSON.parse(await readFile(join(dir, entry), "utf8")) as Check[]));
+    if (entry.endsWith("checks.json"))
+      checks.push(...(JSON.parse(await readFile(join(dir, entry), "utf8")) as Check[]));
+    if (entry.endsWith("stderr.txt")) driverStderr += await readFile(join(dir, entry), "utf8");
   }
-  return checks;
+  return { checks, driverStderr };
 }

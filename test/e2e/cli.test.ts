@@ -1,14 +1,16 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config values use ${VAR} interpolation
 /**
  * The `toolgate` CLI as a user runs it: `node src/main.ts <command>` from the repository root, judged by its
- * exit code, stdout and stderr.
+ * exit code, stdout and stderr. Every test has its own config file and directories and runs its own
+ * processes, so the tests run side by side (the e2e project's maxConcurrency at a time), each asserting
+ * with its own context's expect.
  */
 import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
 import { FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
 
@@ -29,7 +31,7 @@ async function closedPort(): Promise<number> {
 
 const faultConfig = () => ({ mcpServers: { f: { command: NODE, args: [FAULT_SERVER] } } });
 
-describe("toolgate check", () => {
+describe.concurrent("toolgate check", () => {
   const config = {
     mcpServers: {
       github: { command: "gh-mcp", env: { GITHUB_TOKEN: "${TG_TEST_TOKEN}", MODE: "${TG_TEST_MODE:-ro}" } },
@@ -37,7 +39,7 @@ describe("toolgate check", () => {
     },
   };
 
-  it("prints a short summary by default, exit 0", async () => {
+  it("prints a short summary by default, exit 0", async ({ expect }) => {
     const file = await writeConfig(config);
     const run = await runCli(["check", "--config", file], { TG_TEST_TOKEN: "ghp_supersecret" });
     expect(run.stderr).toBe("");
@@ -48,7 +50,9 @@ describe("toolgate check", () => {
     expect(run.stdout).not.toContain("{");
   });
 
-  it("prints the normalized config with --print, every env-interpolated value redacted", async () => {
+  it("prints the normalized config with --print, every env-interpolated value redacted", async ({
+    expect,
+  }) => {
     const file = await writeConfig(config);
     const run = await runCli(["check", "--print", "--config", file], { TG_TEST_TOKEN: "ghp_supersecret" });
     expect(run.code).toBe(0);
@@ -65,7 +69,7 @@ describe("toolgate check", () => {
     expect(normalized.gateway.listen).toEqual({ host: "127.0.0.1", port: 8080 });
   });
 
-  it("prints only JSON with --json", async () => {
+  it("prints only JSON with --json", async ({ expect }) => {
     const run = await runCli(["check", "--json", "--config", await writeConfig(config)], {
       TG_TEST_TOKEN: "t",
     });
@@ -76,7 +80,7 @@ describe("toolgate check", () => {
     ]);
   });
 
-  it("exits 2 and names the JSON path of each problem", async () => {
+  it("exits 2 and names the JSON path of each problem", async ({ expect }) => {
     const file = await writeConfig({
       mcpServers: { github: { comand: "gh" }, a: { command: "${TG_TEST_UNSET}" } },
     });
@@ -93,29 +97,29 @@ describe("toolgate check", () => {
     expect(schema.stderr).toContain("$.mcpServers.github.comand: unknown key");
   });
 
-  it("exits 2 naming a config file it cannot read", async () => {
+  it("exits 2 naming a config file it cannot read", async ({ expect }) => {
     const run = await runCli(["check", "--config", "does/not/exist.json"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/cannot read does\/not\/exist\.json/);
   });
 });
 
-describe("toolgate usage errors", () => {
-  it("exits 2 with the usage for an unknown command", async () => {
+describe.concurrent("toolgate usage errors", () => {
+  it("exits 2 with the usage for an unknown command", async ({ expect }) => {
     const run = await runCli(["frobnicate", "--config", await writeConfig(faultConfig())]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('unknown command "frobnicate"');
     expect(run.stderr).toContain("Usage:");
   });
 
-  it("exits 2 with the usage when --config is missing", async () => {
+  it("exits 2 with the usage when --config is missing", async ({ expect }) => {
     const run = await runCli(["list"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--config FILE is required");
     expect(run.stderr).toContain("Usage:");
   });
 
-  it("exits 2 with the usage for an unknown option or no command", async () => {
+  it("exits 2 with the usage for an unknown option or no command", async ({ expect }) => {
     const option = await runCli(["check", "--frob"]);
     expect(option.code).toBe(2);
     expect(option.stderr).toContain("Usage:");
@@ -124,15 +128,17 @@ describe("toolgate usage errors", () => {
     expect(none.stdout).toContain("Usage:");
   });
 
-  it("prints the usage and exits 0 for --help", async () => {
+  it("prints the usage and exits 0 for --help", async ({ expect }) => {
     const run = await runCli(["--help"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("Exit codes:");
   });
 });
 
-describe("toolgate list", () => {
-  it("lists a ready stdio upstream with its tools and an unreachable one as down with its error, exit 1", async () => {
+describe.concurrent("toolgate list", () => {
+  it("lists a ready stdio upstream with its tools and an unreachable one as down with its error, exit 1", async ({
+    expect,
+  }) => {
     const port = await closedPort();
     const file = await writeConfig({
       mcpServers: { ...faultConfig().mcpServers, gone: { url: `http://127.0.0.1:${port}/mcp` } },
@@ -156,7 +162,7 @@ describe("toolgate list", () => {
     expect(run.stderr).toContain("gone: down");
   });
 
-  it("exits 0 with --allow-down when an upstream is down", async () => {
+  it("exits 0 with --allow-down when an upstream is down", async ({ expect }) => {
     const file = await writeConfig({
       mcpServers: { gone: { url: `http://127.0.0.1:${await closedPort()}/mcp` } },
     });
@@ -167,7 +173,7 @@ describe("toolgate list", () => {
     expect(allowed.stdout).toMatch(/^gone \[http\] down, last error: .*ECONNREFUSED/m);
   });
 
-  it("prints a readable catalog without --json", async () => {
+  it("prints a readable catalog without --json", async ({ expect }) => {
     const run = await runCli(["list", "--timeout", WAIT_MS, "--config", await writeConfig(faultConfig())]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^f \[stdio\] ready$/m);
@@ -176,8 +182,8 @@ describe("toolgate list", () => {
   });
 });
 
-describe("toolgate call", () => {
-  it("prints the result and reports progress on stderr, exit 0", async () => {
+describe.concurrent("toolgate call", () => {
+  it("prints the result and reports progress on stderr, exit 0", async ({ expect }) => {
     const file = await writeConfig(faultConfig());
     const run = await runCli([
       "call",
@@ -193,7 +199,7 @@ describe("toolgate call", () => {
     expect(run.stderr).toContain("  progress 1/3 step 1\n  progress 2/3 step 2\n  progress 3/3 step 3\n");
   });
 
-  it("relays a progress update that arrives together with the result", async () => {
+  it("relays a progress update that arrives together with the result", async ({ expect }) => {
     const file = await writeConfig({ mcpServers: { burst: { command: NODE, args: ["-e", BURST_SERVER] } } });
     const run = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "burst__burst"]);
     expect(run.code).toBe(0);
@@ -201,7 +207,7 @@ describe("toolgate call", () => {
     expect(run.stderr).toContain("  progress 1/1 all done\n");
   });
 
-  it("prints the whole result as JSON with --json", async () => {
+  it("prints the whole result as JSON with --json", async ({ expect }) => {
     const run = await runCli([
       "call",
       "--json",
@@ -216,7 +222,7 @@ describe("toolgate call", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ content: [{ type: "text", text: "hi" }] });
   });
 
-  it("exits 1 and prints the error for an isError result", async () => {
+  it("exits 1 and prints the error for an isError result", async ({ expect }) => {
     const file = await writeConfig(faultConfig());
     const run = await runCli([
       "call",
@@ -231,7 +237,7 @@ describe("toolgate call", () => {
     expect(run.stdout).toBe("error: failure 1\n");
   });
 
-  it("exits 1 naming a tool that does not exist", async () => {
+  it("exits 1 naming a tool that does not exist", async ({ expect }) => {
     const run = await runCli([
       "call",
       "--timeout",
@@ -244,7 +250,7 @@ describe("toolgate call", () => {
     expect(run.stderr).toContain("f__nope");
   });
 
-  it("exits 2 when the arguments are not a JSON object", async () => {
+  it("exits 2 when the arguments are not a JSON object", async ({ expect }) => {
     const file = await writeConfig(faultConfig());
     const invalid = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "f__echo", "{text"]);
     expect(invalid.code).toBe(2);
@@ -255,8 +261,8 @@ describe("toolgate call", () => {
   });
 });
 
-describe("toolgate CLI manners", () => {
-  it("prints its version", async () => {
+describe.concurrent("toolgate CLI manners", () => {
+  it("prints its version", async ({ expect }) => {
     const { version } = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8"));
     for (const flag of ["--version", "-V"]) {
       const run = await runCli([flag]);
@@ -265,7 +271,7 @@ describe("toolgate CLI manners", () => {
     }
   });
 
-  it("SUB --help and help SUB print that command's help, without asking for --config", async () => {
+  it("SUB --help and help SUB print that command's help, without asking for --config", async ({ expect }) => {
     for (const args of [
       ["list", "--help"],
       ["help", "list"],
@@ -282,21 +288,21 @@ describe("toolgate CLI manners", () => {
     expect(help.stdout).toContain("toolgate pins");
   });
 
-  it("an unknown command is named before any complaint about --config", async () => {
+  it("an unknown command is named before any complaint about --config", async ({ expect }) => {
     const run = await runCli(["frobnicate"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^toolgate: unknown command "frobnicate"/);
     expect(run.stderr).not.toContain("--config FILE is required");
   });
 
-  it("`list | head -1` ends quietly when the reader goes away", async () => {
+  it("`list | head -1` ends quietly when the reader goes away", async ({ expect }) => {
     // Far more output than a pipe buffers, so writes go on after `head` has exited.
     const file = await writeConfig({
       mcpServers: { f: { command: NODE, args: [FAULT_SERVER, "--extra-tools", "3000"] } },
     });
     const child = spawn(
       "sh",
-      ["-c", `"${NODE}" src/main.ts list --config "${file}" | head -2; echo "exit $?"`],
+      ["-c", `"${NODE}" src/main.ts list --timeout ${WAIT_MS} --config "${file}" | head -2; echo "exit $?"`],
       {
         cwd: ROOT,
       },
@@ -315,7 +321,9 @@ describe("toolgate CLI manners", () => {
     expect(stderr).not.toContain("Error");
   });
 
-  it("logs JSON lines when stderr is not a terminal, readable text on a terminal, JSON to --log-file", async () => {
+  it("logs JSON lines when stderr is not a terminal, readable text on a terminal, JSON to --log-file", async ({
+    expect,
+  }) => {
     const file = await writeConfig({
       mcpServers: { gone: { url: `http://127.0.0.1:${await closedPort()}/mcp` } },
     });
@@ -348,11 +356,11 @@ describe("toolgate CLI manners", () => {
   });
 });
 
-describe("paths and state beside the config file", () => {
-  it("the example config works from any directory", async () => {
+describe.concurrent("paths and state beside the config file", () => {
+  it("the example config works from any directory", async ({ expect }) => {
     const elsewhere = await mkdtemp(join(tmpdir(), "toolgate-cwd-"));
     const run = await runCli(
-      ["list", "--json", "--config", join(ROOT, "config/toolgate.example.json")],
+      ["list", "--json", "--timeout", WAIT_MS, "--config", join(ROOT, "config/toolgate.example.json")],
       { TOOLGATE_MEMORY_FILE: join(elsewhere, "memory.jsonl") },
       elsewhere,
     );
@@ -369,9 +377,11 @@ describe("paths and state beside the config file", () => {
     ]);
     // A look at the catalog leaves no state behind, in the working directory or beside the config.
     expect(await readdir(elsewhere)).toEqual([]);
-  }, 30_000);
+  });
 
-  it("relative ./ paths and cwd resolve against the config's directory; a crash shows its useful stderr", async () => {
+  it("relative ./ paths and cwd resolve against the config's directory; a crash shows its useful stderr", async ({
+    expect,
+  }) => {
     const dir = await mkdtemp(join(tmpdir(), "toolgate-paths-"));
     await mkdir(join(dir, "servers"));
     await symlink(FAULT_SERVER, join(dir, "servers", "fault.ts"));
@@ -388,7 +398,7 @@ describe("paths and state beside the config file", () => {
       }),
     );
     const elsewhere = await mkdtemp(join(tmpdir(), "toolgate-cwd-"));
-    const run = await runCli(["list", "--json", "--timeout", "10000", "--config", file], {}, elsewhere);
+    const run = await runCli(["list", "--json", "--timeout", WAIT_MS, "--config", file], {}, elsewhere);
     expect(run.code).toBe(1);
     const byName = Object.fromEntries(
       JSON.parse(run.stdout).upstreams.map((u: { name: string }) => [u.name, u]),
@@ -398,11 +408,13 @@ describe("paths and state beside the config file", () => {
     expect(byName.missing.state).toBe("down");
     expect(byName.missing.lastError).toContain("Cannot find module");
     expect(byName.missing.lastError).toContain(join(dir, "servers", "missing.mjs"));
-  }, 30_000);
+  });
 });
 
-describe("client config files", () => {
-  it("check reads a VS Code .vscode/mcp.json (JSONC, inputs, ${workspaceFolder}) and names what it ignores", async () => {
+describe.concurrent("client config files", () => {
+  it("check reads a VS Code .vscode/mcp.json (JSONC, inputs, ${workspaceFolder}) and names what it ignores", async ({
+    expect,
+  }) => {
     const project = await mkdtemp(join(tmpdir(), "toolgate-vscode-"));
     await mkdir(join(project, ".vscode"));
     const file = join(project, ".vscode", "mcp.json");
@@ -432,7 +444,7 @@ describe("client config files", () => {
     expect(printed.upstreams[0].transport.args).toEqual(["-y", "server-fs", project]);
   });
 
-  it("import writes a toolgate config from Zed's settings and says what it dropped", async () => {
+  it("import writes a toolgate config from Zed's settings and says what it dropped", async ({ expect }) => {
     const dir = await mkdtemp(join(tmpdir(), "toolgate-import-"));
     const zed = join(dir, "settings.json");
     await writeFile(
@@ -456,7 +468,7 @@ describe("client config files", () => {
   });
 });
 
-describe("toolgate pins", () => {
+describe.concurrent("toolgate pins", () => {
   async function heldSetup() {
     const file = await writeConfig({
       mcpServers: faultConfig().mcpServers,
@@ -486,7 +498,7 @@ describe("toolgate pins", () => {
     return { file, pins };
   }
 
-  it("prints a table of this config's pins, JSON with --json", async () => {
+  it("prints a table of this config's pins, JSON with --json", async ({ expect }) => {
     const { file } = await heldSetup();
     const run = await runCli(["pins", "--config", file]);
     expect(run.code).toBe(0);
@@ -501,7 +513,7 @@ describe("toolgate pins", () => {
     ).toEqual(["f/echo", "f/fail"]);
   });
 
-  it("a held tool's error names the approve command with --config", async () => {
+  it("a held tool's error names the approve command with --config", async ({ expect }) => {
     const { file } = await heldSetup();
     const run = await runCli(["call", "--config", file, "f__echo", '{"text":"x"}']);
     expect(run.code).toBe(1);

@@ -2,8 +2,10 @@
  * The conformance suite's client auth scenarios (both requirement sets, and the client extension scenarios
  * of each set), driven through toolgate's upstream side: test/conformance/client-driver.ts configures the
  * scenario's server as an upstream with `auth.oauth`, logs in in process (the suite's authorization server
- * approves at once) and drives the calls through toolgate. One scenario at a time; each spawns the driver
- * (31 + 20 scenarios, about 110 s in all on the shared 2-core machine). Exceptions are in client-expected-failures.yml
+ * approves at once) and drives the calls through toolgate. Each scenario spawns the suite and the driver, with
+ * their own servers on ephemeral ports and their own state directory, so scenarios run side by side, the e2e
+ * project's maxConcurrency at a time (31 + 20 scenarios: 127 s one at a time in CI, most of it process
+ * start-up on one core). Exceptions are in client-expected-failures.yml
  * with their reasons; a listed scenario that passes fails the test (stale list).
  */
 import { describe, expect, it } from "vitest";
@@ -20,9 +22,11 @@ describe.each(REQUIREMENTS)("conformance client auth scenarios, requirements %s"
     expect(auth.length).toBeGreaterThan(0);
   });
 
-  it.each(auth)(
+  it.concurrent.for(auth)(
     "%s",
-    async (scenario) => {
+    { timeout: 120_000 },
+    // Concurrent tests assert with their own context's expect.
+    async (scenario, { expect }) => {
       const { passed, why } = await runScenario(scenario, requirements);
       if (listed.has(scenario)) {
         expect(passed, `${scenario} passes now: remove it from client-expected-failures.yml`).toBe(false);
@@ -30,6 +34,5 @@ describe.each(REQUIREMENTS)("conformance client auth scenarios, requirements %s"
         expect(passed, `${scenario} failed:\n${why}`).toBe(true);
       }
     },
-    120_000,
   );
 });

@@ -1,7 +1,8 @@
 /**
  * The official conformance suite's client scenarios (0.2 line, both requirement sets), with toolgate as the
  * client: test/conformance/client-driver.ts points toolgate at each scenario's server and drives it through
- * toolgate's endpoint. One scenario at a time (the machine has 2 cores). A scenario passes unless it is in
+ * toolgate's endpoint. Each scenario has its own processes, ports and output directory, so scenarios run side
+ * by side, the e2e project's maxConcurrency at a time. A scenario passes unless it is in
  * test/conformance/client-expected-failures.yml, which gives the reason for each entry; a listed scenario that
  * passes fails the test too (stale list). The auth scenarios run in conformance-client-auth.test.ts.
  */
@@ -20,9 +21,11 @@ describe.each(REQUIREMENTS)("conformance client scenarios, requirements %s", asy
       expect([...scored, ...extensions], "listed but not a scenario").toContain(scenario);
   });
 
-  it.each(scored.filter((s) => !s.startsWith("auth/")))(
+  it.concurrent.for(scored.filter((s) => !s.startsWith("auth/")))(
     "%s",
-    async (scenario) => {
+    { timeout: 120_000 },
+    // Concurrent tests assert with their own context's expect.
+    async (scenario, { expect }) => {
       const { passed, why } = await runScenario(scenario, requirements);
       if (listed.has(scenario)) {
         expect(passed, `${scenario} passes now: remove it from client-expected-failures.yml`).toBe(false);
@@ -30,6 +33,5 @@ describe.each(REQUIREMENTS)("conformance client scenarios, requirements %s", asy
         expect(passed, `${scenario} failed:\n${why}`).toBe(true);
       }
     },
-    120_000,
   );
 });

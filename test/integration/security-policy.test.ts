@@ -184,7 +184,8 @@ describe("tool pinning in hold mode", () => {
     const { stdout } = await promisify(execFile)(
       NODE,
       [join(ROOT, "src/main.ts"), "pins", "--config", configFile, "approve", "pinned"],
-      { cwd: ROOT, timeout: 10_000 },
+      // The bound only stops a hung CLI: a loaded machine can take many seconds to start one.
+      { cwd: ROOT, timeout: 90_000 },
     );
     expect(stdout).toContain("approved: pinned/echo");
 

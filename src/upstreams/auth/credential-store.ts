@@ -105,7 +105,9 @@ export class FileCredentialStore implements CredentialStore {
     const body = Buffer.concat([cipher.update(JSON.stringify(all), "utf8"), cipher.final()]);
     const blob = Buffer.concat([Buffer.from([FILE_VERSION]), iv, cipher.getAuthTag(), body]);
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    const temp = `${this.file}.${process.pid}.tmp`;
+    // Unique per write, not per process: two stores on one file in one process (a login beside the running
+    // gateway) must not rename each other's temp file away.
+    const temp = `${this.file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
     await writeFile(temp, blob, { mode: 0o600 });
     await rename(temp, this.file);
   }
