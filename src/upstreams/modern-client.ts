@@ -115,6 +115,8 @@ export async function connectModern(
     }
   } catch (err) {
     await client.close().catch(() => {});
+    // A probe that never reached the server fails as the network failure it was (ECONNREFUSED, …).
+    if (unreached(err)) throw err.cause;
     if (setting === "auto" && isLegacyVerdict(err)) return undefined;
     throw err;
   }
@@ -231,6 +233,19 @@ function bearerFrom(oauth: OAuthClient, serverUrl: string) {
 function isLegacyVerdict(err: unknown): boolean {
   if (!(err instanceof SdkError) || err.code !== SdkErrorCode.EraNegotiationFailed) return false;
   return !(err instanceof SdkHttpError && err.status >= 500);
+}
+
+/**
+ * The probe never reached the server (refused, reset): that says nothing about its era, so this attempt
+ * fails and the next one probes again. Falling back to `initialize` would let a server that came up in
+ * between pin the connection to 2025-11-25 although it speaks 2026-07-28.
+ */
+function unreached(err: unknown): err is SdkError & { cause: TypeError } {
+  return (
+    err instanceof SdkError &&
+    err.code === SdkErrorCode.EraNegotiationFailed &&
+    (err as { cause?: unknown }).cause instanceof TypeError
+  );
 }
 
 /**
