@@ -46,6 +46,8 @@ interface Call {
   timer: NodeJS.Timeout;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Whether giving up tells the peer: clients must not cancel `initialize` (MCP lifecycle). */
+  cancellable: boolean;
 }
 
 export class JsonRpcConnection {
@@ -102,6 +104,7 @@ export class JsonRpcConnection {
         ),
         signal,
         onAbort: undefined,
+        cancellable: method !== "initialize",
       };
       if (signal) {
         call.onAbort = () => this.#cancel(id, signal.reason);
@@ -148,13 +151,14 @@ export class JsonRpcConnection {
   #cancel(id: number, reason: unknown): void {
     const call = this.#take(id);
     if (!call) return;
-    this.#transport
-      .send({
-        jsonrpc: "2.0",
-        method: "notifications/cancelled",
-        params: { requestId: id, reason: String(reason) },
-      })
-      .catch(() => {});
+    if (call.cancellable)
+      this.#transport
+        .send({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: String(reason) },
+        })
+        .catch(() => {});
     call.reject(reason instanceof McpError ? reason : new McpError(ErrorCode.RequestTimeout, String(reason)));
   }
 

@@ -156,6 +156,43 @@ describe("2025-11-25 connection over stdio", () => {
     await expect(call(client, "echo", { text: "x" })).rejects.toThrow("Not connected");
   });
 
+  it("gives up on an unanswered initialize without cancelling it", async () => {
+    // The MCP lifecycle forbids cancelling `initialize`. This server never answers; at the end of its input it
+    // prints every method it received.
+    const server = `
+      const seen = [];
+      require("node:readline").createInterface({ input: process.stdin })
+        .on("line", (line) => seen.push(JSON.parse(line).method))
+        .on("close", () => { process.stderr.write("seen " + JSON.stringify(seen) + "\\n"); process.exit(0); });
+    `;
+    const stderr: string[] = [];
+    let printed!: (line: string) => void;
+    const seenLine = new Promise<string>((resolve) => {
+      printed = resolve;
+    });
+    const transport = createSdkTransport(
+      { type: "stdio", command: NODE, args: ["-e", server], env: {}, cwd: undefined },
+      {
+        onStderr: (line) => {
+          stderr.push(line);
+          if (line.startsWith("seen ")) printed(line);
+        },
+      },
+    );
+    const events: ClientEvents = {
+      onServerRequest: async () => ({}),
+      onNotification: () => {},
+      onListChanged: () => {},
+      onClose: () => {},
+      onError: () => {},
+    };
+    // Any timeout does: the server never answers.
+    await expect(connectLegacy(transport, events, { name: "test", version: "1" }, 200)).rejects.toThrow(
+      "Request timed out",
+    );
+    expect(JSON.parse((await seenLine).slice("seen ".length))).toEqual(["initialize"]);
+  });
+
   it("stops answering a request the upstream cancelled", async () => {
     // A server written by hand: on `tools/call` "ask" it asks for sampling and cancels that at once; on
     // "answers" it reports the ids of the answers it has received.
