@@ -66,6 +66,11 @@ export interface TelemetryOptions {
   spanExporter?: SpanExporter;
   /** Tests: extra metric readers, e.g. an in-memory one. */
   metricReaders?: MetricReader[];
+  /**
+   * Tests: false records the per-call metrics through OTel instruments, as the native aggregation's
+   * reference (it is also used whenever a reader wants other than cumulative, default aggregation).
+   */
+  nativeMetrics?: boolean;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;

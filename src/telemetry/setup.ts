@@ -34,6 +34,7 @@ import {
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
+import { aggregatesNatively, NativeMetrics } from "./aggregation.ts";
 import { AlertManager } from "./alerts.ts";
 import { History } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -83,11 +84,18 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       }),
     );
   }
+  // The per-call metrics are aggregated by the gateway itself when every reader wants what it reproduces.
+  const native =
+    options.nativeMetrics !== false && !options.sdkDisabled && readers.every(aggregatesNatively)
+      ? new NativeMetrics({ name: SCOPE_NAME, version: "" })
+      : undefined;
+  for (const reader of readers) native?.attach(reader);
   const runtime = options.metrics.process ? new RuntimeNodeInstrumentation({ enabled: false }) : undefined;
   const parts = options.processWide
     ? startNodeSdk({ options, resource, readers, runtime, logger })
     : localProviders({ options, resource, readers, runtime, logger });
   const meter = parts.meterProvider.getMeter(SCOPE_NAME);
+  native?.note(METRIC_BUILD_INFO);
   meter
     .createObservableGauge(METRIC_BUILD_INFO, { description: "Always 1; marks a toolgate process." })
     .addCallback((result) => result.observe(1, { [ATTR_VERSION]: options.serviceVersion ?? "unknown" }));
@@ -122,6 +130,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     tracer: parts.tracer,
     tracing: parts.tracing,
     meter,
+    ...(native && { native }),
     stats,
     history: new History({ ...options.history, ...(options.now && { now: options.now }) }),
     alerts,

@@ -19,6 +19,7 @@ import {
 } from "@opentelemetry/api";
 import { type ErrorClass, ErrorCode, GatewayError, toGatewayError, toWire } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
+import type { CounterSeries, HistogramSeries, HotHistogram, NativeMetrics } from "./aggregation.ts";
 import { ALERT_RULES, type AlertManager } from "./alerts.ts";
 import type { History } from "./history.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
@@ -94,6 +95,8 @@ export interface TelemetryParts {
   /** False: no spans are created (trace context still passes through). */
   tracing: boolean;
   meter: Meter;
+  /** The per-call metrics' own aggregation, when the readers allow it (else OTel instruments). */
+  native?: NativeMetrics;
   stats: RollingStats;
   /** The status page's last hour. */
   history: History;
@@ -141,15 +144,15 @@ const NO_TRACE_META: Record<string, string> = Object.freeze({}) as Record<string
 /** Series caches hold at most this many entries (a protocol version header is the client's word). */
 const MAX_SERIES = 1_000;
 
-/**
- * The metric attributes of one operation series, per outcome, made once: OpenTelemetry keeps the attributes
- * object it is given and hashes it per record, so the hot path hands it the same frozen objects.
- */
+/** The duration series of one operation, per outcome, looked up once (recording into them costs no lookup). */
 interface OperationSeries {
-  ok: Attributes;
-  toolError: Attributes;
+  histogram: HotHistogram;
+  /** The attributes of a successful operation (the others add `error.type`). */
+  attributes: Attributes;
+  ok: HistogramSeries;
+  toolError: HistogramSeries;
   /** By `error.type` (a JSON-RPC error code). */
-  errors: Map<string, Attributes>;
+  errors: Map<string, HistogramSeries>;
 }
 
 /** Attempts running and calls queued of one tool and upstream, observed at collection time. */
@@ -159,15 +162,17 @@ interface Load {
   queued: number;
 }
 
-/** The label objects of one tool's call metrics, made once per tool and upstream. */
+/** The series of one tool's call metrics, made once per tool and upstream. */
 interface CallSeries {
-  byOutcome: Record<CallOutcome, Attributes>;
-  /** Duration labels of failed calls, by error class. */
-  byErrorClass: Map<string, Attributes>;
+  byOutcome: Record<CallOutcome, { labels: Attributes; calls: CounterSeries; duration: HistogramSeries }>;
+  /** Duration series of failed calls, by outcome and error class. */
+  byErrorClass: Map<string, HistogramSeries>;
   /** callErrors labels, by code and class. */
   errors: Map<string, Attributes>;
-  /** Tool and upstream only (payload sizes). */
+  /** Tool and upstream only. */
   sizes: Attributes;
+  requestSize: HistogramSeries;
+  responseSize: HistogramSeries;
 }
 
 export class Telemetry {
@@ -206,7 +211,7 @@ export class Telemetry {
     this.history = parts.history;
     this.history.start();
     this.alerts = parts.alerts;
-    this.#m = createInstruments(parts.meter);
+    this.#m = createInstruments(parts.meter, parts.native);
     this.#observeGauges(parts.meter);
   }
 
@@ -214,7 +219,7 @@ export class Telemetry {
   serverSpan<T>(info: ServerSpanInfo, fn: () => Promise<T>): Promise<T> {
     const parent = extractParent(info.meta, info.headers);
     const series = this.#serverSeriesOf(info);
-    if (!this.#tracing) return this.#measure(undefined, parent, this.#m.serverOperationDuration, series, fn);
+    if (!this.#tracing) return this.#measure(undefined, parent, series, fn, NO_TRACE_META);
     const attributes = this.#serverAttributes(info);
     const spanAttributes: Attributes = { ...attributes };
     if (info.sessionId) spanAttributes[N.ATTR_MCP_SESSION_ID] = info.sessionId;
@@ -225,7 +230,7 @@ export class Telemetry {
       parent,
     );
     const ctx = trace.setSpan(parent, span);
-    return this.#measure(span, ctx, this.#m.serverOperationDuration, series, fn);
+    return this.#measure(span, ctx, series, fn, NO_TRACE_META);
   }
 
   #serverAttributes(info: ServerSpanInfo): Attributes {
@@ -257,7 +262,10 @@ export class Telemetry {
     const version = info.protocolVersion ?? "";
     let series = this.#serverSeries.get(method, labelTarget ?? "", info.transport, version);
     if (!series) {
-      series = newSeries(this.#bounded(method, this.#serverAttributes(info)));
+      series = newSeries(
+        this.#m.serverOperationDuration,
+        this.#bounded(method, this.#serverAttributes(info)),
+      );
       this.#serverSeries.set(method, labelTarget ?? "", info.transport, version, series);
     }
     return series;
@@ -270,7 +278,7 @@ export class Telemetry {
     if (!this.#tracing) {
       // No span and no trace context to pass on (the usual call): nothing to inject.
       const meta = ctx === ROOT_CONTEXT ? NO_TRACE_META : injectMeta(ctx);
-      return this.#measure(undefined, ctx, this.#m.clientOperationDuration, series, () => fn(meta));
+      return this.#measure(undefined, ctx, series, fn, meta);
     }
     const attempt = this.#attemptSpan(ctx);
     if (attempt) ctx = trace.setSpan(ctx, attempt);
@@ -284,7 +292,7 @@ export class Telemetry {
     );
     ctx = trace.setSpan(ctx, span);
     const meta = injectMeta(ctx);
-    return this.#measure(span, ctx, this.#m.clientOperationDuration, series, () => fn(meta));
+    return this.#measure(span, ctx, series, fn, meta);
   }
 
   #clientAttributes(info: ClientSpanInfo): Attributes {
@@ -305,7 +313,7 @@ export class Telemetry {
     let series = this.#clientSeries.get(info.method, target, info.transport, info.upstream);
     if (!series) {
       const { [N.ATTR_MCP_RESOURCE_URI]: _, ...attributes } = this.#clientAttributes(info);
-      series = newSeries(attributes);
+      series = newSeries(this.#m.clientOperationDuration, attributes);
       this.#clientSeries.set(info.method, target, info.transport, info.upstream, series);
     }
     return series;
@@ -421,12 +429,12 @@ export class Telemetry {
   /** One finished tool call, as the router reports it. */
   recordCall(call: CallRecordInput): void {
     const series = this.#callSeriesOf(call.tool, call.upstream);
-    const labels = series.byOutcome[call.outcome];
-    this.#m.calls.add(1, labels);
-    this.#m.callDuration.record(
-      call.durationMs / 1000,
-      call.errorClass ? this.#errorClassLabels(series, labels, call.errorClass) : labels,
-    );
+    const outcome = series.byOutcome[call.outcome];
+    outcome.calls.add(1);
+    (call.errorClass
+      ? this.#errorClassSeries(series, call.outcome, call.errorClass)
+      : outcome.duration
+    ).record(call.durationMs / 1000);
     if (call.outcome === "error") {
       const code = call.errorCode ?? "Internal";
       const errorClass = call.errorClass ?? "permanent";
@@ -442,8 +450,8 @@ export class Telemetry {
       }
       this.#m.callErrors.add(1, errorLabels);
     }
-    if (call.requestBytes !== undefined) this.#m.requestSize.record(call.requestBytes, series.sizes);
-    if (call.responseBytes !== undefined) this.#m.responseSize.record(call.responseBytes, series.sizes);
+    if (call.requestBytes !== undefined) series.requestSize.record(call.requestBytes);
+    if (call.responseBytes !== undefined) series.responseSize.record(call.responseBytes);
     this.stats.record(call.tool, call.upstream, call.outcome, call.durationMs);
     this.history.record(call.tool, call.outcome, call.durationMs);
   }
@@ -452,20 +460,34 @@ export class Telemetry {
     let series = this.#callSeries.get(tool, upstream, "", "");
     if (!series) {
       const sizes = Object.freeze({ [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream });
-      const byOutcome = {} as Record<CallOutcome, Attributes>;
-      for (const outcome of OUTCOMES)
-        byOutcome[outcome] = Object.freeze({ ...sizes, [N.ATTR_OUTCOME]: outcome });
-      series = { byOutcome, byErrorClass: new Map(), errors: new Map(), sizes };
+      const byOutcome = {} as CallSeries["byOutcome"];
+      for (const outcome of OUTCOMES) {
+        const labels = Object.freeze({ ...sizes, [N.ATTR_OUTCOME]: outcome });
+        byOutcome[outcome] = {
+          labels,
+          calls: this.#m.calls.series(labels),
+          duration: this.#m.callDuration.series(labels),
+        };
+      }
+      series = {
+        byOutcome,
+        byErrorClass: new Map(),
+        errors: new Map(),
+        sizes,
+        requestSize: this.#m.requestSize.series(sizes),
+        responseSize: this.#m.responseSize.series(sizes),
+      };
       this.#callSeries.set(tool, upstream, "", "", series);
     }
     return series;
   }
 
-  #errorClassLabels(series: CallSeries, labels: Attributes, errorClass: string): Attributes {
-    const key = `${String(labels[N.ATTR_OUTCOME])}\u0000${errorClass}`;
+  #errorClassSeries(series: CallSeries, outcome: CallOutcome, errorClass: string): HistogramSeries {
+    const key = `${outcome}\u0000${errorClass}`;
     let withClass = series.byErrorClass.get(key);
     if (!withClass) {
-      withClass = Object.freeze({ ...labels, [N.ATTR_ERROR_CLASS]: errorClass });
+      const labels = { ...series.byOutcome[outcome].labels, [N.ATTR_ERROR_CLASS]: errorClass };
+      withClass = this.#m.callDuration.series(Object.freeze(labels));
       series.byErrorClass.set(key, withClass);
     }
     return withClass;
@@ -594,20 +616,21 @@ export class Telemetry {
     return this.#parts.shutdown();
   }
 
+  /** Runs `fn(meta)` in `ctx` and records its duration (and ends `span`) by outcome. */
   async #measure<T>(
     span: Span | undefined,
     ctx: Context,
-    histogram: Instruments["serverOperationDuration"],
     series: OperationSeries,
-    fn: () => Promise<T>,
+    fn: (meta: Record<string, string>) => Promise<T>,
+    meta: Record<string, string>,
   ): Promise<T> {
     const started = performance.now();
-    let attributes = series.ok;
+    let outcome = series.ok;
     try {
-      const result = await (ctx === context.active() ? fn() : context.with(ctx, fn));
+      const result = await (ctx === context.active() ? fn(meta) : context.with(ctx, fn, undefined, meta));
       const toolError = toolErrorOf(result);
       if (toolError) {
-        attributes = series.toolError;
+        outcome = series.toolError;
         if (span) {
           span.setAttribute(N.ATTR_ERROR_TYPE, N.ERROR_TYPE_TOOL_ERROR);
           if (toolError.code) span.setAttribute(N.ATTR_ERROR_CODE, toolError.code);
@@ -618,7 +641,7 @@ export class Telemetry {
     } catch (err) {
       const wire = toWire(err);
       const code = String(wire.code);
-      attributes = errorSeries(series, code);
+      outcome = errorSeries(series, code);
       if (span) {
         span.setAttributes({
           [N.ATTR_ERROR_TYPE]: code,
@@ -629,7 +652,7 @@ export class Telemetry {
       }
       throw err;
     } finally {
-      histogram.record((performance.now() - started) / 1000, attributes);
+      outcome.record((performance.now() - started) / 1000);
       span?.end();
     }
   }
@@ -820,22 +843,25 @@ export class Telemetry {
   }
 }
 
-function newSeries(attributes: Attributes): OperationSeries {
+function newSeries(histogram: HotHistogram, attributes: Attributes): OperationSeries {
+  const toolError = Object.freeze({ ...attributes, [N.ATTR_ERROR_TYPE]: N.ERROR_TYPE_TOOL_ERROR });
   return {
-    ok: Object.freeze(attributes),
-    toolError: Object.freeze({ ...attributes, [N.ATTR_ERROR_TYPE]: N.ERROR_TYPE_TOOL_ERROR }),
+    histogram,
+    attributes: Object.freeze(attributes),
+    ok: histogram.series(attributes),
+    toolError: histogram.series(toolError),
     errors: new Map(),
   };
 }
 
-/** The attributes of a failed operation; the error codes are the gateway's and JSON-RPC's (few). */
-function errorSeries(series: OperationSeries, code: string): Attributes {
-  let attributes = series.errors.get(code);
-  if (!attributes) {
-    attributes = Object.freeze({ ...series.ok, [N.ATTR_ERROR_TYPE]: code });
-    if (series.errors.size < MAX_SERIES) series.errors.set(code, attributes);
+/** The series of a failed operation; the error codes are the gateway's and JSON-RPC's (few). */
+function errorSeries(series: OperationSeries, code: string): HistogramSeries {
+  let found = series.errors.get(code);
+  if (!found) {
+    found = series.histogram.series(Object.freeze({ ...series.attributes, [N.ATTR_ERROR_TYPE]: code }));
+    if (series.errors.size < MAX_SERIES) series.errors.set(code, found);
   }
-  return attributes;
+  return found;
 }
 
 function child<K, V>(map: Map<K, Map<string, V>>, key: K): Map<string, V> {
