@@ -25,7 +25,7 @@ import type { History } from "./history.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import * as N from "./names.ts";
 import type { CallOutcome, RollingStats } from "./stats.ts";
-import { extractParent, type HeadersLike, injectMeta } from "./trace-context.ts";
+import { type HeadersLike, injectMeta, remoteParent } from "./trace-context.ts";
 import {
   type BreakerState,
   type BreakerView,
@@ -217,9 +217,11 @@ export class Telemetry {
 
   /** The SERVER span of one downstream request; `fn` runs in its context. */
   serverSpan<T>(info: ServerSpanInfo, fn: () => Promise<T>): Promise<T> {
-    const parent = extractParent(info.meta, info.headers);
     const series = this.#serverSeriesOf(info);
-    if (!this.#tracing) return this.#measure(undefined, parent, series, fn, NO_TRACE_META);
+    const remote = remoteParent(info.meta, info.headers);
+    // Without tracing, `fn` runs in the current context unless the request carries a trace to pass on.
+    if (!this.#tracing) return this.#measure(undefined, remote, series, fn, NO_TRACE_META);
+    const parent = remote ?? context.active();
     const attributes = this.#serverAttributes(info);
     const spanAttributes: Attributes = { ...attributes };
     if (info.sessionId) spanAttributes[N.ATTR_MCP_SESSION_ID] = info.sessionId;
@@ -278,7 +280,7 @@ export class Telemetry {
     if (!this.#tracing) {
       // No span and no trace context to pass on (the usual call): nothing to inject.
       const meta = ctx === ROOT_CONTEXT ? NO_TRACE_META : injectMeta(ctx);
-      return this.#measure(undefined, ctx, series, fn, meta);
+      return this.#measure(undefined, undefined, series, fn, meta);
     }
     const attempt = this.#attemptSpan(ctx);
     if (attempt) ctx = trace.setSpan(ctx, attempt);
@@ -616,10 +618,10 @@ export class Telemetry {
     return this.#parts.shutdown();
   }
 
-  /** Runs `fn(meta)` in `ctx` and records its duration (and ends `span`) by outcome. */
+  /** Runs `fn(meta)` in `ctx` (else in the current context) and records its duration (and ends `span`). */
   async #measure<T>(
     span: Span | undefined,
-    ctx: Context,
+    ctx: Context | undefined,
     series: OperationSeries,
     fn: (meta: Record<string, string>) => Promise<T>,
     meta: Record<string, string>,
@@ -627,7 +629,7 @@ export class Telemetry {
     const started = performance.now();
     let outcome = series.ok;
     try {
-      const result = await (ctx === context.active() ? fn(meta) : context.with(ctx, fn, undefined, meta));
+      const result = await (ctx === undefined ? fn(meta) : context.with(ctx, fn, undefined, meta));
       const toolError = toolErrorOf(result);
       if (toolError) {
         outcome = series.toolError;

@@ -25,17 +25,20 @@ const headersGetter: TextMapGetter<HeadersLike> = {
   get: (carrier, key) => (carrier instanceof Headers ? (carrier.get(key) ?? undefined) : carrier[key]),
 };
 
-/** The parent context of a request: `_meta` wins over HTTP headers; without either, the active context. */
-export function extractParent(
+/**
+ * The context of a request's remote parent: `_meta` wins over HTTP headers; `undefined` when neither
+ * carries a traceparent (the usual call: then nothing is parsed and no context is made).
+ */
+export function remoteParent(
   meta: Record<string, unknown> | undefined,
   headers: HeadersLike | undefined,
-): Context {
-  const active = context.active();
-  if (meta && typeof meta.traceparent === "string") return propagator.extract(active, meta, metaGetter);
+): Context | undefined {
+  if (meta && typeof meta.traceparent === "string")
+    return propagator.extract(context.active(), meta, metaGetter);
   if (headers && headersGetter.get(headers, "traceparent") !== undefined) {
-    return propagator.extract(active, headers, headersGetter);
+    return propagator.extract(context.active(), headers, headersGetter);
   }
-  return active;
+  return undefined;
 }
 
 /** The `_meta` entries carrying `ctx` to an upstream (empty when there is no valid span context). */
