@@ -157,6 +157,8 @@ interface OperationSeries {
 
 /** Attempts running and calls queued of one tool and upstream, observed at collection time. */
 interface Load {
+  tool: string;
+  upstream: string;
   labels: Attributes;
   inFlight: number;
   queued: number;
@@ -195,6 +197,7 @@ export class Telemetry {
    * collects: counting them with up-down counters hashed their labels twice per attempt.
    */
   readonly #load = new Map<string, Map<string, Load>>();
+  #lastLoad: Load | undefined;
   /** Series already created at zero, so a catalog rebuild does not add them again. */
   readonly #seeded = new Set<string>();
   /** Metric attributes of SERVER and CLIENT operations, by their label values (cleared on catalog change). */
@@ -684,6 +687,9 @@ export class Telemetry {
   }
 
   #loadOf(tool: string, upstream: string): Load {
+    // Each call's attemptStart and attemptEnd come for the same tool and upstream: keep the last one aside.
+    const last = this.#lastLoad;
+    if (last !== undefined && last.tool === tool && last.upstream === upstream) return last;
     let byUpstream = this.#load.get(tool);
     if (!byUpstream) {
       byUpstream = new Map();
@@ -691,9 +697,11 @@ export class Telemetry {
     }
     let load = byUpstream.get(upstream);
     if (!load) {
-      load = { labels: { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream }, inFlight: 0, queued: 0 };
+      const labels = { [N.ATTR_TOOL]: tool, [N.ATTR_UPSTREAM]: upstream };
+      load = { tool, upstream, labels, inFlight: 0, queued: 0 };
       byUpstream.set(upstream, load);
     }
+    this.#lastLoad = load;
     return load;
   }
 
@@ -877,14 +885,31 @@ function child<K, V>(map: Map<K, Map<string, V>>, key: K): Map<string, V> {
 
 /**
  * Series by up to four label values, in nested maps so a lookup builds no composite key. Emptied when it
- * holds MAX_SERIES entries (label values a client could vary, such as a protocol version header).
+ * holds MAX_SERIES entries (label values a client could vary, such as a protocol version header). The last
+ * hit is kept aside: consecutive calls mostly go to the same series, and then four compares replace four
+ * map lookups.
  */
 class SeriesTable<V> {
   #root = new Map<string, Map<string, Map<string, Map<string, V>>>>();
   #size = 0;
+  #lastA = "";
+  #lastB = "";
+  #lastC = "";
+  #lastD = "";
+  #last: V | undefined;
 
   get(a: string, b: string, c: string, d: string): V | undefined {
-    return this.#root.get(a)?.get(b)?.get(c)?.get(d);
+    if (
+      this.#last !== undefined &&
+      a === this.#lastA &&
+      b === this.#lastB &&
+      c === this.#lastC &&
+      d === this.#lastD
+    )
+      return this.#last;
+    const value = this.#root.get(a)?.get(b)?.get(c)?.get(d);
+    if (value !== undefined) this.#remember(a, b, c, d, value);
+    return value;
   }
 
   set(a: string, b: string, c: string, d: string, value: V): void {
@@ -892,11 +917,21 @@ class SeriesTable<V> {
     const byD = child(child(child(this.#root, a), b), c);
     if (!byD.has(d)) this.#size++;
     byD.set(d, value);
+    this.#remember(a, b, c, d, value);
   }
 
   clear(): void {
     this.#root.clear();
     this.#size = 0;
+    this.#last = undefined;
+  }
+
+  #remember(a: string, b: string, c: string, d: string, value: V): void {
+    this.#lastA = a;
+    this.#lastB = b;
+    this.#lastC = c;
+    this.#lastD = d;
+    this.#last = value;
   }
 }
 
