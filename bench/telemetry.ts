@@ -1,0 +1,109 @@
+/**
+ * The telemetry of one proxied tools/call alone (tracing off, Prometheus on, as `toolgate serve` runs by
+ * default): a SERVER span, an attempt's events, a CLIENT span, the finished call's record. CPU of this
+ * process per call, in alternating windows of each variant, so a shared machine's load hits all alike:
+ *
+ *   native   this tree, per-call metrics aggregated by the gateway (src/telemetry/aggregation.ts)
+ *   otel     this tree with `nativeMetrics: false`: the same records through OTel instruments
+ *   base     another tree's src/telemetry (e.g. --base /work/main: the code before this change)
+ *
+ *   taskset -c 0 node bench/telemetry.ts [--base /work/main] --calls 20000 --reps 5
+ *
+ * Prints one JSON line per window and the median µs of CPU per call of each variant.
+ */
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { TelemetrySchema } from "../src/config/telemetry-schema.ts";
+import { telemetryOptions } from "../src/telemetry/options.ts";
+import { createTelemetry } from "../src/telemetry/setup.ts";
+import type { Telemetry } from "../src/telemetry/telemetry.ts";
+
+const { values } = parseArgs({
+  options: {
+    base: { type: "string" },
+    calls: { type: "string", default: "20000" },
+    reps: { type: "string", default: "5" },
+  },
+});
+const calls = Number(values.calls);
+const reps = Number(values.reps);
+
+type Make = (nativeMetrics: boolean) => Telemetry;
+const options = (nativeMetrics: boolean) => ({
+  ...telemetryOptions(TelemetrySchema.parse({ metrics: { process: false } }), {}),
+  nativeMetrics,
+});
+const variants: Array<[string, Telemetry]> = [
+  ["native", createTelemetry(options(true))],
+  ["otel", createTelemetry(options(false))],
+];
+if (values.base) {
+  const root = resolve(values.base);
+  const base = (await import(`${root}/src/telemetry/setup.ts`)) as { createTelemetry: Make };
+  const schema = (await import(`${root}/src/config/telemetry-schema.ts`)) as {
+    TelemetrySchema: typeof TelemetrySchema;
+  };
+  const opts = (await import(`${root}/src/telemetry/options.ts`)) as {
+    telemetryOptions: typeof telemetryOptions;
+  };
+  const parsed = schema.TelemetrySchema.parse({ metrics: { process: false } });
+  variants.push([
+    "base",
+    (base.createTelemetry as unknown as Make)(opts.telemetryOptions(parsed, {}) as never),
+  ]);
+}
+
+const tool = "echo__echo";
+const upstream = "echo";
+const attempt = { tool, upstream, attempt: 1 } as const;
+const result = { content: [{ type: "text", text: "x".repeat(32) }] };
+const headers = { host: "127.0.0.1", "content-type": "application/json", "mcp-session-id": "s-1" };
+for (const [, t] of variants) {
+  t.catalogChanged({ tools: [{ name: tool, upstream }], prompts: [], upstreams: [upstream], breakers: [] });
+}
+
+async function oneCall(t: Telemetry, id: number): Promise<void> {
+  await t.serverSpan(
+    {
+      method: "tools/call",
+      target: tool,
+      transport: "tcp",
+      protocolVersion: "2025-11-25",
+      sessionId: "s-1",
+      requestId: id,
+      meta: {},
+      headers,
+    },
+    async () => {
+      t.onPolicyEvent({ type: "attemptStart", ...attempt });
+      const r = await t.clientSpan(
+        { method: "tools/call", target: "echo", upstream, transport: "pipe", attempt: 1 },
+        async () => result,
+      );
+      t.onPolicyEvent({ type: "attemptEnd", ...attempt, durationMs: 1, outcome: "success" });
+      t.recordCall({ tool, upstream, outcome: "ok", durationMs: 1.3, requestBytes: 32, responseBytes: 80 });
+      return r;
+    },
+  );
+}
+
+const perCall: Record<string, number[]> = Object.fromEntries(variants.map(([name]) => [name, []]));
+for (let rep = 0; rep <= reps; rep++) {
+  for (const [name, t] of variants) {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < calls; i++) await oneCall(t, i);
+    const used = process.cpuUsage(cpu);
+    const us = (used.user + used.system) / calls;
+    await t.scrape(); // a scrape per window, as Prometheus would
+    if (rep === 0) continue; // warm-up
+    perCall[name]?.push(us);
+    console.log(JSON.stringify({ variant: name, rep, calls, cpuUsPerCall: Math.round(us * 100) / 100 }));
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+console.log(
+  JSON.stringify(
+    Object.fromEntries(Object.entries(perCall).map(([k, xs]) => [k, Math.round(median(xs) * 100) / 100])),
+  ),
+);
+await Promise.all(variants.map(([, t]) => t.shutdown()));
