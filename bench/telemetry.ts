@@ -7,7 +7,7 @@
  *   otel     this tree with `nativeMetrics: false`: the same records through OTel instruments
  *   base     another tree's src/telemetry (e.g. --base /work/main: the code before this change)
  *
- *   taskset -c 0 node bench/telemetry.ts [--base /work/main] --calls 20000 --reps 5
+ *   taskset -c 0 node bench/telemetry.ts [--base /work/main] --calls 20000 --reps 5 [--only native]
  *
  * Prints one JSON line per window and the median µs of CPU per call of each variant.
  */
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     base: { type: "string" },
     calls: { type: "string", default: "20000" },
     reps: { type: "string", default: "5" },
+    only: { type: "string" },
   },
 });
 const calls = Number(values.calls);
@@ -52,6 +53,8 @@ if (values.base) {
     (base.createTelemetry as unknown as Make)(opts.telemetryOptions(parsed, {}) as never),
   ]);
 }
+
+if (values.only) variants.splice(0, variants.length, ...variants.filter(([name]) => name === values.only));
 
 const tool = "echo__echo";
 const upstream = "echo";

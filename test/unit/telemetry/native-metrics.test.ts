@@ -131,6 +131,29 @@ describe.each([{ tracing: false }, { tracing: true }])(
   },
 );
 
+describe("native aggregation cardinality", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("puts series past the SDK's limit of 2000 into its otel.metric.overflow series, as the SDK does", async () => {
+    vi.useFakeTimers({ toFake: ["Date", "performance"], now: Date.UTC(2026, 11, 2, 5) });
+    const run = async (nativeMetrics: boolean) => {
+      vi.setSystemTime(Date.UTC(2026, 11, 2, 5));
+      const h = harness({}, { tracing: false, serviceInstanceId: "i-1", nativeMetrics });
+      for (let i = 0; i < 2100; i++) {
+        h.telemetry.clientOperation({ method: "tools/list", upstream: `u${i}`, transport: "pipe" }, i % 7);
+      }
+      const out = await outputs(h);
+      await h.telemetry.shutdown();
+      return out;
+    };
+    const got = await run(true);
+    const want = await run(false);
+    expect(got.text).toContain('otel_metric_overflow="true"');
+    expect(got.text).toBe(want.text);
+    expect(got.scopes).toStrictEqual(want.scopes);
+  }, 60_000);
+});
+
 describe("native aggregation fallback", () => {
   it("is used only for readers that want cumulative temporality and the default aggregation", () => {
     expect(aggregatesNatively(new TestMetricReader())).toBe(true);
