@@ -79,6 +79,8 @@ export class History {
   readonly #tools = new Map<string, Entry>();
   readonly #gateway: Entry & { trend: GatewayTrend };
   #epoch: number;
+  /** Epoch ms at which the current step ends: before it, `advance` has nothing to close (every call asks). */
+  #stepEndsAt: number;
   #lastCpu: { at: number; cpuSeconds: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -89,6 +91,7 @@ export class History {
     this.#sampleProcess = options.sampleProcess ?? defaultProcessSample;
     this.since = this.#now();
     this.#epoch = Math.floor(this.since / this.stepMs);
+    this.#stepEndsAt = (this.#epoch + 1) * this.stepMs;
     this.#gateway = {
       ...newEntry(this.points),
       trend: {
@@ -164,7 +167,9 @@ export class History {
 
   /** Close every step that has ended (several after a quiet spell, at most `points`). */
   advance(): void {
-    const epoch = Math.floor(this.#now() / this.stepMs);
+    const now = this.#now();
+    if (now < this.#stepEndsAt) return;
+    const epoch = Math.floor(now / this.stepMs);
     const steps = Math.min(epoch - this.#epoch, this.points + 1);
     if (steps <= 0) return;
     const cpu = this.#cpuSample();
@@ -180,6 +185,7 @@ export class History {
       push(this.#gateway.trend.rssBytes, cpu.rssBytes);
     }
     this.#epoch = epoch;
+    this.#stepEndsAt = (epoch + 1) * this.stepMs;
   }
 
   #entry(tool: string): Entry {
