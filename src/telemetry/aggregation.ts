@@ -8,8 +8,10 @@
  * output: each reader's SDK producer is wrapped so its `toolgate` scope gets these metrics at the place the
  * SDK would have put them (creation order), with the same descriptors, points, start times (first record of
  * the series) and end time (the collection's) as the SDK's cumulative aggregation. A MetricProducer given
- * to a reader (`metricProducers`) would not do: the reader appends its output as a second scope entry, the
- * readers passed in from outside cannot take one, and the Prometheus exporter's options have none.
+ * to a reader (`metricProducers`, which the Prometheus exporter and the periodic OTLP reader take) would not
+ * do: the reader appends a producer's output as a second `toolgate` scope entry (OTLP then carries the scope
+ * twice, /metrics lists the families in another order), and readers handed in already built
+ * (`metricReaders`) cannot take one.
  *
  * Only cumulative temporality with the default aggregation is reproduced: when any reader asks for another
  * (e.g. OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta), setup.ts uses the OTel instruments instead.
