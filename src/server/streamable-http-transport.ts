@@ -104,7 +104,9 @@ export class StreamableHttpServerTransport implements Transport {
         "Not Acceptable: Client must accept both application/json and text/event-stream",
       );
     }
-    if (!isJsonContentType(req.headers["content-type"])) {
+    const contentType = req.headers["content-type"];
+    // The usual value as is; anything else through the SDK's full media-type parse.
+    if (contentType !== "application/json" && !isJsonContentType(contentType)) {
       return refuse(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json");
     }
     if (messages.length > MAX_BATCH) {
@@ -132,7 +134,8 @@ export class StreamableHttpServerTransport implements Transport {
     }
     const exchange = this.#track(res, pending, batch);
     for (const id of pending) this.#exchanges.set(id, exchange);
-    res.once("close", () => this.#dropped(exchange));
+    // `on`, not `once`: a response closes once, and `once` wraps every listener.
+    res.on("close", () => this.#dropped(exchange));
     for (const message of messages) this.onmessage?.(message, extra);
     return true;
   }
