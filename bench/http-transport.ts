@@ -7,6 +7,8 @@
  *   lean+progress  the lean one asking for progress on every call (see --progress)
  *   raw-node    one bare exchange per call: node:http request() + keep-alive Agent, body read as text
  *   raw-undici  the same exchange on undici's Pool.request() (the engine under Node's fetch)
+ *   raw-socket  the same exchange written and read by hand on kept-alive net.Sockets (Content-Length
+ *               answers only): the floor under any HTTP client library
  * The raw pair bounds what any transport on either HTTP client can cost. Run it pinned to one CPU and the
  * upstream to another:
  *
@@ -19,6 +21,7 @@
  * call here and upstream, calls per second.
  */
 import http from "node:http";
+import net from "node:net";
 import { parseArgs } from "node:util";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -90,7 +93,7 @@ async function connect(make: () => Transport, progress: boolean): Promise<Connec
 }
 
 /** A session opened by the lean transport, then bare POSTs on it: the HTTP client's own cost per exchange. */
-async function raw(kind: "node" | "undici"): Promise<Connected> {
+async function raw(kind: "node" | "undici" | "socket"): Promise<Connected> {
   const session = new HttpClientTransport(url, { fetch: upstreamFetch });
   session.onmessage = () => {};
   await session.start();
@@ -115,6 +118,47 @@ async function raw(kind: "node" | "undici"): Promise<Connected> {
       method: "tools/call",
       params: { name: "echo", arguments: { text } },
     });
+  if (kind === "socket") {
+    const head = `POST ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}content-length: `;
+    const idle: net.Socket[] = [];
+    const all: net.Socket[] = [];
+    const exchange = (socket: net.Socket, payload: string) =>
+      new Promise<string>((resolve, reject) => {
+        let got = "";
+        const onData = (chunk: string) => {
+          got += chunk;
+          const end = got.indexOf("\r\n\r\n");
+          if (end === -1) return;
+          const match = /\r\ncontent-length: *(\d+)/i.exec(got.slice(0, end));
+          if (!match) return reject(new Error("raw-socket reads Content-Length answers only"));
+          if (Buffer.byteLength(got) - end - 4 < Number(match[1])) return;
+          socket.off("data", onData);
+          resolve(got.slice(end + 4));
+        };
+        socket.on("data", onData);
+        socket.write(`${head}${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      });
+    return {
+      call: async () => {
+        let socket = idle.pop();
+        if (!socket) {
+          socket = net.connect(Number(url.port), url.hostname);
+          socket.setEncoding("utf8");
+          socket.setNoDelay(true);
+          all.push(socket);
+        }
+        const answer = await exchange(socket, body());
+        idle.push(socket);
+        if (!answer.includes('"result"')) throw new Error(`unexpected answer ${answer}`);
+      },
+      close: async () => {
+        for (const socket of all) socket.destroy();
+        await session.close();
+      },
+    };
+  }
   if (kind === "undici") {
     const pool = new Pool(url.origin, { connections: 64, pipelining: 1 });
     const path = url.pathname;
@@ -169,6 +213,7 @@ const makers: Record<string, () => Promise<Connected>> = {
   "lean+progress": () => connect(transports.lean as () => Transport, true),
   "raw-node": () => raw("node"),
   "raw-undici": () => raw("undici"),
+  "raw-socket": () => raw("socket"),
 };
 const chosen = values.only ? values.only.split(",") : Object.keys(makers);
 
