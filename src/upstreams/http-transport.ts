@@ -227,7 +227,10 @@ export class HttpClientTransport implements Transport {
       return;
     }
     const contentType = header(res, "content-type");
-    const type = contentType?.split(";", 1)[0]?.trim().toLowerCase();
+    const type =
+      contentType === "text/event-stream" || contentType === "application/json"
+        ? contentType
+        : contentType?.split(";", 1)[0]?.trim().toLowerCase();
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
