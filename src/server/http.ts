@@ -315,7 +315,7 @@ export class HttpServer {
   #watch(entry: HttpSession, res: ServerResponse, answering: boolean): void {
     entry.streams++;
     if (answering) this.#answering++;
-    res.once("close", () => {
+    res.on("close", () => {
       entry.streams--;
       entry.lastSeen = performance.now();
       if (answering && --this.#answering === 0) this.#answered?.();

@@ -104,7 +104,9 @@ export class StreamableHttpServerTransport implements Transport {
         "Not Acceptable: Client must accept both application/json and text/event-stream",
       );
     }
-    if (!isJsonContentType(req.headers["content-type"])) {
+    const contentType = req.headers["content-type"];
+    // The usual value as is; anything else through the SDK's full media-type parse.
+    if (contentType !== "application/json" && !isJsonContentType(contentType)) {
       return refuse(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json");
     }
     if (messages.length > MAX_BATCH) {
@@ -126,13 +128,14 @@ export class StreamableHttpServerTransport implements Transport {
     for (const message of messages) if (isRequest(message)) pending.push(message.id);
     if (pending.length === 0) {
       // Only notifications and responses: accepted, nothing to answer.
-      res.writeHead(202).end();
+      res.writeHead(202, { "content-length": 0 }).end();
       for (const message of messages) this.onmessage?.(message, extra);
       return true;
     }
     const exchange = this.#track(res, pending, batch);
     for (const id of pending) this.#exchanges.set(id, exchange);
-    res.once("close", () => this.#dropped(exchange));
+    // `on`, not `once`: a response closes once, and `once` wraps every listener.
+    res.on("close", () => this.#dropped(exchange));
     for (const message of messages) this.onmessage?.(message, extra);
     return true;
   }
@@ -224,9 +227,15 @@ export class StreamableHttpServerTransport implements Transport {
       res.end();
       return;
     }
-    // Node sets Content-Length from the body given to end(): headers and body leave in one write.
-    res.writeHead(200, { "content-type": "application/json", "mcp-session-id": this.sessionId });
-    res.end(JSON.stringify(exchange.batch ? responses : responses[0]));
+    // With its length: headers and body leave in one write, without chunked framing (writeHead without a
+    // length fixes the framing to chunked before end() sees the body).
+    const body = JSON.stringify(exchange.batch ? responses : responses[0]);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "mcp-session-id": this.sessionId,
+      "content-length": Buffer.byteLength(body),
+    });
+    res.end(body);
   }
 
   async close(): Promise<void> {
@@ -436,8 +445,13 @@ export function refuse(
   headers: Record<string, string> = {},
   id: RequestId | null = null,
 ): false {
-  res.writeHead(status, { ...headers, "content-type": "application/json" });
-  res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } }));
+  const body = JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
+  res.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
   return false;
 }
 

@@ -85,8 +85,11 @@ export class HttpClientTransport implements Transport {
   readonly #authFetch: FetchLike;
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
-  /** Headers of a POST without OAuth, rebuilt when the session or the protocol version changes. */
-  #postHeaders: Record<string, string> | undefined;
+  /**
+   * node:http options of a POST without OAuth (target, method, headers), rebuilt when the session or the
+   * protocol version changes: a call builds no header object.
+   */
+  #postOptions: http.RequestOptions | undefined;
   #started = false;
   #closed = false;
   /** Requests in flight (streams included): destroyed on close. */
@@ -120,7 +123,7 @@ export class HttpClientTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.#protocolVersion = version;
-    this.#postHeaders = undefined;
+    this.#postOptions = undefined;
   }
 
   async start(): Promise<void> {
@@ -182,7 +185,7 @@ export class HttpClientTransport implements Transport {
       );
     }
     this.#sessionId = undefined;
-    this.#postHeaders = undefined;
+    this.#postOptions = undefined;
   }
 
   async #post(
@@ -190,13 +193,14 @@ export class HttpClientTransport implements Transport {
     body: string,
     onresumptiontoken: ((token: string) => void) | undefined,
   ): Promise<void> {
-    const headers = this.#auth ? await this.#authHeaders() : this.#plainPostHeaders();
     // node:http sets Content-Length itself for a body given to end().
-    const res = await this.#request("POST", headers, body);
+    const res = this.#auth
+      ? await this.#request("POST", await this.#authHeaders(), body)
+      : await this.#exchange(this.#url, this.#plainPostOptions(), body, false, true);
     const sessionId = header(res, "mcp-session-id");
     if (sessionId && sessionId !== this.#sessionId) {
       this.#sessionId = sessionId;
-      this.#postHeaders = undefined;
+      this.#postOptions = undefined;
     }
     const status = res.statusCode ?? 0;
     if (!ok(status)) {
@@ -223,7 +227,10 @@ export class HttpClientTransport implements Transport {
       return;
     }
     const contentType = header(res, "content-type");
-    const type = contentType?.split(";", 1)[0]?.trim().toLowerCase();
+    const type =
+      contentType === "text/event-stream" || contentType === "application/json"
+        ? contentType
+        : contentType?.split(";", 1)[0]?.trim().toLowerCase();
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
@@ -321,49 +328,58 @@ export class HttpClientTransport implements Transport {
     let lastEventId: string | undefined;
     let receivedResponse = false;
     const answered = requests && requests.length > 1 ? new Set<unknown>() : undefined;
-    let ended = false;
     let failure: Error | undefined;
-    const parser = new SseParser(
-      (event) => {
-        if (event.id !== undefined) {
-          lastEventId = event.id;
-          onresumptiontoken?.(event.id);
+    const onEvent = (event: SseEvent) => {
+      if (event.id !== undefined) {
+        lastEventId = event.id;
+        onresumptiontoken?.(event.id);
+      }
+      if (!event.data || (event.event !== undefined && event.event !== "message")) return;
+      let message: unknown;
+      try {
+        message = JSON.parse(event.data);
+        if (!isMessage(message)) throw invalidMessage(message);
+      } catch (err) {
+        this.onerror?.(asError(err));
+        return;
+      }
+      if (!("method" in message)) {
+        receivedResponse = true;
+        answered?.add(message.id);
+        if (replayMessageId !== undefined) message.id = replayMessageId;
+      }
+      this.onmessage?.(message as JSONRPCMessage);
+    };
+    // Made at the first chunk that is more than one whole `message` event (the usual answer is just that).
+    let parser: SseParser | undefined;
+    let started = false;
+    const decoder = new Utf8Chunks();
+    res.on("data", (bytes: Buffer) => {
+      const chunk = decoder.text(bytes);
+      if (parser === undefined) {
+        const data = SseParser.singleMessage(chunk);
+        if (data !== undefined) {
+          started = true;
+          return onEvent({ id: undefined, event: "message", data });
         }
-        if (!event.data || (event.event !== undefined && event.event !== "message")) return;
-        let message: unknown;
-        try {
-          message = JSON.parse(event.data);
-          if (!isMessage(message)) throw invalidMessage(message);
-        } catch (err) {
-          this.onerror?.(asError(err));
-          return;
-        }
-        if (!("method" in message)) {
-          receivedResponse = true;
-          answered?.add(message.id);
-          if (replayMessageId !== undefined) message.id = replayMessageId;
-        }
-        this.onmessage?.(message as JSONRPCMessage);
-      },
-      (retryMs) => {
-        this.#serverRetryMs = retryMs;
-      },
-    );
-    res.setEncoding("utf8");
-    res.on("data", (chunk: string) => {
+        const onRetry = (retryMs: number) => {
+          this.#serverRetryMs = retryMs;
+        };
+        parser = new SseParser(onEvent, onRetry, !started);
+      }
+      started = true;
       if (!parser.feed(chunk)) {
         failure = new Error(`an event exceeded ${MAX_EVENT_CHARS} characters`);
         res.destroy(failure);
       }
-    });
-    res.on("end", () => {
-      ended = true;
     });
     res.on("error", (err) => {
       failure = err;
     });
     res.on("close", () => {
       if (this.#closed) return;
+      // 'end' was emitted: the server ended the stream (otherwise it broke).
+      const ended = res.readableEnded;
       const resume = () =>
         this.#scheduleReconnection({ resumptionToken: lastEventId, onresumptiontoken, replayMessageId }, 0);
       const broken = () =>
@@ -407,19 +423,20 @@ export class HttpClientTransport implements Transport {
 
   /** One HTTP exchange, following redirects within the origin; resolves with the response head. */
   #request(method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
-    return this.#exchange(this.#url, method, headers, body, false, true);
+    return this.#exchange(this.#url, { ...this.#target, method, headers }, body, false, true);
   }
 
   async #redirected(
     first: http.IncomingMessage,
-    method: string,
-    headers: Record<string, string>,
+    options: http.RequestOptions,
     body: string | undefined,
   ): Promise<http.IncomingMessage> {
+    const { method, headers } = options;
     let url = this.#url;
     let res = first;
     for (let redirects = 0; ; redirects++) {
-      if (redirects > 0) res = await this.#exchange(url, method, headers, body, false, false);
+      if (redirects > 0)
+        res = await this.#exchange(url, { ...targetOf(url), method, headers }, body, false, false);
       const status = res.statusCode ?? 0;
       if (status < 300 || status >= 400) return res;
       const target = redirectTarget(res, url);
@@ -431,26 +448,25 @@ export class HttpClientTransport implements Transport {
     }
   }
 
+  /** `options`: #target's (or the redirect's) with method and headers; the session's POST reuses one. */
   #exchange(
     url: URL,
-    method: string,
-    headers: Record<string, string>,
+    options: http.RequestOptions,
     body: string | undefined,
     retry: boolean,
     follow: boolean,
   ): Promise<http.IncomingMessage> {
     // The session's DELETE goes out after close() and is not cut by it.
-    const tracked = method !== "DELETE";
+    const tracked = options.method !== "DELETE";
     if (this.#closed && tracked) return Promise.reject(abortError());
     const secure = url.protocol === "https:";
     return new Promise((resolve, reject) => {
       let answered = false;
-      const target = url === this.#url ? this.#target : targetOf(url);
-      const request = (secure ? https : http).request({ ...target, method, headers }, (res) => {
+      const request = (secure ? https : http).request(options, (res) => {
         answered = true;
-        res.once("close", () => this.#live.delete(request));
+        res.on("close", () => this.#live.delete(request));
         const status = res.statusCode ?? 0;
-        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, method, headers, body) : res);
+        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, options, body) : res);
       });
       if (tracked) this.#live.add(request);
       else {
@@ -465,7 +481,7 @@ export class HttpClientTransport implements Transport {
         if (this.#closed && tracked) return reject(abortError());
         // A pooled connection the server closed while idle: the request never reached it. Once afresh.
         if (!retry && request.reusedSocket && err.code === "ECONNRESET") {
-          resolve(this.#exchange(url, method, headers, body, true, follow));
+          resolve(this.#exchange(url, options, body, true, follow));
           return;
         }
         reject(new TypeError("fetch failed", { cause: err }));
@@ -474,15 +490,16 @@ export class HttpClientTransport implements Transport {
     });
   }
 
-  #plainPostHeaders(): Record<string, string> {
-    if (this.#postHeaders) return this.#postHeaders;
-    this.#postHeaders = {
+  #plainPostOptions(): http.RequestOptions {
+    if (this.#postOptions) return this.#postOptions;
+    const headers = {
       ...this.#sessionHeaders(),
       ...this.#headers,
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
     };
-    return this.#postHeaders;
+    this.#postOptions = { ...this.#target, method: "POST", headers };
+    return this.#postOptions;
   }
 
   async #authHeaders(): Promise<Record<string, string>> {
@@ -519,6 +536,25 @@ export class HttpClientTransport implements Transport {
   }
 }
 
+/** The head of an event that is a message with data, as servers write it. */
+const SINGLE_MESSAGE = "event: message\ndata: ";
+
+/**
+ * Bytes to text chunk by chunk: a plain toString while chunks end on a character boundary (an ASCII last byte
+ * says so; JSON and SSE framing end that way), a StringDecoder from the first chunk that does not.
+ */
+class Utf8Chunks {
+  #decoder: StringDecoder | undefined;
+
+  text(bytes: Buffer): string {
+    if (this.#decoder === undefined) {
+      if (bytes.length === 0 || (bytes[bytes.length - 1] as number) < 0x80) return bytes.toString();
+      this.#decoder = new StringDecoder("utf8");
+    }
+    return this.#decoder.write(bytes);
+  }
+}
+
 interface SseEvent {
   id: string | undefined;
   event: string | undefined;
@@ -537,14 +573,35 @@ export class SseParser {
   #event: string | undefined;
   #id: string | undefined;
   #afterCR = false;
-  #first = true;
+  #first: boolean;
 
   readonly #onEvent: (event: SseEvent) => void;
   readonly #onRetry: (ms: number) => void;
 
-  constructor(onEvent: (event: SseEvent) => void, onRetry: (ms: number) => void = () => {}) {
+  /** `atStart` false: the stream's first chunks went elsewhere (singleMessage), a BOM is not stripped. */
+  constructor(onEvent: (event: SseEvent) => void, onRetry: (ms: number) => void = () => {}, atStart = true) {
     this.#onEvent = onEvent;
     this.#onRetry = onRetry;
+    this.#first = atStart;
+  }
+
+  /**
+   * The data of `chunk` when it is exactly one whole `event: message` event with one data line and nothing
+   * else (how servers frame an answer, and how it arrives: in one read), else undefined. Read at the start of
+   * a stream, it spares the line-by-line parse.
+   */
+  static singleMessage(chunk: string): string | undefined {
+    const end = chunk.length - 2;
+    if (
+      !chunk.startsWith(SINGLE_MESSAGE) ||
+      chunk.charCodeAt(end) !== 10 ||
+      chunk.charCodeAt(end + 1) !== 10 ||
+      chunk.indexOf("\n", SINGLE_MESSAGE.length) !== end ||
+      chunk.indexOf("\r", SINGLE_MESSAGE.length) !== -1
+    ) {
+      return undefined;
+    }
+    return chunk.slice(SINGLE_MESSAGE.length, end);
   }
 
   /** Parses a chunk; false when a line or an event outgrew the limit (the stream should be dropped). */

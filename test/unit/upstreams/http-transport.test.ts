@@ -265,6 +265,36 @@ describe("HttpClientTransport", () => {
     expect((err as { cause?: { code?: string } }).cause?.code).toBe("ECONNREFUSED");
     await t.close();
   });
+  it("delivers whole one-event writes in turn, then a split event after them, and UTF-8 cut mid-character", async () => {
+    const text = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 8,
+      result: { content: [{ type: "text", text: "é€😀" }] },
+    });
+    const bytes = Buffer.from(`event: message\ndata: ${text}\n\n`);
+    script = (res) => {
+      sse(res);
+      // Two whole events in their own writes, then the answer in two pieces cut inside the four-byte emoji.
+      res.write(`event: message\ndata: ${progress}\n\n`);
+      setImmediate(() => {
+        res.write(`event: message\ndata: ${progress}\n\n`);
+        const cut = bytes.indexOf(Buffer.from("😀")) + 2;
+        setImmediate(() => {
+          res.write(bytes.subarray(0, cut));
+          setImmediate(() => res.end(bytes.subarray(cut)));
+        });
+      });
+    };
+    const { t, messages, errors } = await transport();
+    await t.send(call(8));
+    await until(() => messages.length === 3);
+    expect(messages.slice(0, 2)).toMatchObject([
+      { method: "notifications/progress" },
+      { method: "notifications/progress" },
+    ]);
+    expect(messages[2]).toEqual(JSON.parse(text));
+    expect(errors).toEqual([]);
+  });
 });
 
 describe("SseParser", () => {
@@ -293,6 +323,30 @@ describe("SseParser", () => {
   it("dispatches an event with an id and no data (a priming event), ignores one with neither", () => {
     const { events } = parse(["id: p-1\n\nevent: x\n\n"]);
     expect(events).toEqual([{ id: "p-1", event: undefined, data: "" }]);
+  });
+
+  it("reads a whole one-message event at once, and leaves anything else to the line parser", () => {
+    const data = '{"jsonrpc":"2.0","id":1,"result":{}}';
+    expect(SseParser.singleMessage(`event: message\ndata: ${data}\n\n`)).toBe(data);
+    for (const other of [
+      `event: message\ndata: ${data}\n`, // not ended yet
+      `event: message\ndata: ${data}\n\nevent: message\ndata: ${data}\n\n`, // two events
+      `event: message\ndata: a\ndata: b\n\n`, // multi-line data
+      `event: message\r\ndata: ${data}\r\n\r\n`, // CRLF
+      `event: message\ndata: ${data}\r\n\n`,
+      `id: 4\nevent: message\ndata: ${data}\n\n`, // an id to keep
+      `event: other\ndata: ${data}\n\n`,
+      `data: ${data}\n\n`,
+    ]) {
+      expect(SseParser.singleMessage(other)).toBeUndefined();
+    }
+  });
+
+  it("strips a BOM only at the start of the stream", () => {
+    const events: string[] = [];
+    const midStream = new SseParser((e) => events.push(e.data), undefined, false);
+    midStream.feed("\uFEFFdata: x\n\ndata: y\n\n");
+    expect(events).toEqual(["y"]);
   });
 
   it("keeps a line split across many chunks, and drops a leading BOM", () => {
