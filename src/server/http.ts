@@ -138,7 +138,7 @@ export class HttpServer {
           // Recorded before the answer, so the client's next request, wherever it lands, finds it ended.
           await this.#revoke(sessionId);
           // The announcement may have closed it here already (this replica hears its own): ended either way.
-          if (!this.#sessions.has(sessionId)) return void res.writeHead(200).end();
+          if (!this.#sessions.has(sessionId)) return void res.writeHead(200, { "content-length": 0 }).end();
           return entry.transport.handleDelete(req, res);
         default:
           return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
@@ -237,7 +237,7 @@ export class HttpServer {
       return void refuse(res, 404, -32001, "Session not found");
     }
     await this.#revoke(id);
-    res.writeHead(200).end();
+    res.writeHead(200, { "content-length": 0 }).end();
   }
 
   /**

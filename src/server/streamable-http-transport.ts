@@ -174,7 +174,7 @@ export class StreamableHttpServerTransport implements Transport {
   handleDelete(req: IncomingMessage, res: ServerResponse): void {
     if (this.#closed) return void refuse(res, 404, -32001, "Session not found");
     if (!checkProtocolVersion(req, res)) return;
-    res.writeHead(200).end();
+    res.writeHead(200, { "content-length": 0 }).end();
     void this.close();
   }
 

@@ -102,7 +102,7 @@ export class ModernFace {
     }
     if (!("id" in message)) {
       // No client notification is defined over HTTP in this revision: accepted and ignored.
-      return void res.writeHead(202).end();
+      return void res.writeHead(202, { "content-length": 0 }).end();
     }
     const { id, method } = message;
     const params = (message.params ?? {}) as Record<string, unknown>;
@@ -459,8 +459,7 @@ class Answer {
       this.#res.end();
       return;
     }
-    this.#res.writeHead(200, { "content-type": "application/json" });
-    this.#res.end(JSON.stringify(message));
+    writeJson(this.#res, 200, JSON.stringify(message));
   }
 
   error(id: string | number, err: unknown): void {
@@ -557,8 +556,16 @@ function reply(
   data?: unknown,
 ): void {
   if (res.headersSent) return void res.end();
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(
+  writeJson(
+    res,
+    status,
     JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, ...(data !== undefined && { data }) } }),
   );
+}
+
+/** A whole JSON body with its length: one write, no chunked framing (a bare `writeHead` fixes chunked). */
+function writeJson(res: ServerResponse, status: number, body: string): void {
+  res
+    .writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+    .end(body);
 }
