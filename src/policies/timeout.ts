@@ -34,7 +34,17 @@ export function deadlinePolicy(options: Pick<TimeoutOptions, "callMs">): Policy 
     name: "deadline",
     execute(fn, ctx) {
       if (ctx.deadline === Number.POSITIVE_INFINITY) return fn(ctx);
-      return runWithin(fn, ctx, ctx.deadline - performance.now(), "call", options.callMs, false);
+      // Whole milliseconds, never early: Node keeps one timer list per distinct delay, so a fractional
+      // delay would make a list (and a priority-queue insert and removal) per call.
+      const remaining = ctx.deadline - performance.now();
+      return runWithin(
+        fn,
+        ctx,
+        remaining > 0 ? Math.ceil(remaining) : remaining,
+        "call",
+        options.callMs,
+        false,
+      );
     },
   };
 }
@@ -74,7 +84,8 @@ function runWithin<T>(
       controller.abort(err);
       reject(err);
     };
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    // Removed on settle, so no `once` (an options object to read on every call).
+    ctx.signal.addEventListener("abort", onAbort);
     if (Number.isFinite(delayMs)) {
       timer = setTimeout(() => {
         settle();
