@@ -184,26 +184,13 @@ function emitEnd(
   outcome: "success" | "toolError" | "error",
   error?: GatewayError,
 ): void {
-  // The success case (every call) spreads nothing.
-  ctx.events.emit(
-    error === undefined
-      ? {
-          type: "attemptEnd",
-          upstream: ctx.upstream,
-          tool: ctx.tool,
-          attempt: ctx.attempt,
-          durationMs: performance.now() - started,
-          outcome,
-        }
-      : {
-          type: "attemptEnd",
-          upstream: ctx.upstream,
-          tool: ctx.tool,
-          attempt: ctx.attempt,
-          durationMs: performance.now() - started,
-          outcome,
-          errorCode: error.code,
-          errorClass: error.errorClass,
-        },
-  );
+  ctx.events.emit({
+    type: "attemptEnd",
+    upstream: ctx.upstream,
+    tool: ctx.tool,
+    attempt: ctx.attempt,
+    durationMs: performance.now() - started,
+    outcome,
+    ...(error === undefined ? {} : { errorCode: error.code, errorClass: error.errorClass }),
+  });
 }

@@ -34,17 +34,7 @@ export function deadlinePolicy(options: Pick<TimeoutOptions, "callMs">): Policy 
     name: "deadline",
     execute(fn, ctx) {
       if (ctx.deadline === Number.POSITIVE_INFINITY) return fn(ctx);
-      // Whole milliseconds, never early: Node keeps one timer list per distinct delay, so a fractional
-      // delay would make a list (and a priority-queue insert and removal) per call.
-      const remaining = ctx.deadline - performance.now();
-      return runWithin(
-        fn,
-        ctx,
-        remaining > 0 ? Math.ceil(remaining) : remaining,
-        "call",
-        options.callMs,
-        false,
-      );
+      return runWithin(fn, ctx, ctx.deadline - performance.now(), "call", options.callMs, false);
     },
   };
 }
