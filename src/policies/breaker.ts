@@ -105,13 +105,14 @@ export class Breaker implements Policy {
     };
   }
 
-  async execute<T>(fn: PolicyFn<T>, ctx: CallContext): Promise<T> {
-    try {
-      return (await this.#cb.fire(fn, ctx)) as T;
-    } catch (err) {
-      if (err instanceof Error && CircuitBreaker.isOurError(err)) throw this.#rejection(err, ctx);
-      throw err;
-    }
+  execute<T>(fn: PolicyFn<T>, ctx: CallContext): Promise<T> {
+    const cb = this.#cb;
+    // Closed (and running), opossum rejects nothing itself (no timeout, no capacity limit): what fails is
+    // the call's own failure, passed on as is, so the common case needs no handler of ours.
+    if (cb.closed && !cb.isShutdown) return cb.fire(fn, ctx) as Promise<T>;
+    return (cb.fire(fn, ctx) as Promise<T>).then(undefined, (err: unknown) => {
+      throw err instanceof Error && CircuitBreaker.isOurError(err) ? this.#rejection(err, ctx) : err;
+    });
   }
 
   /** Stops opossum's timers; later calls fail with ShuttingDown. */

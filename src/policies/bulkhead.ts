@@ -146,25 +146,43 @@ export class Bulkhead {
  */
 export function bulkheadPolicy(bulkheads: readonly Bulkhead[], queueTimeoutMs: number): Policy {
   const count = bulkheads.length;
+  const releaseAll = (held: number) => {
+    for (let i = 0; i < held; i++) (bulkheads[i] as Bulkhead).release();
+  };
+  // The fast path's settle handlers: every slot is held, so they need nothing of the call.
+  const releasedWith = <T>(value: T): T => {
+    releaseAll(count);
+    return value;
+  };
+  const releasedThrowing = (err: unknown): never => {
+    releaseAll(count);
+    throw err;
+  };
   const run = async <T>(fn: PolicyFn<T>, ctx: CallContext, acquired: number): Promise<T> => {
     let held = acquired;
     try {
-      if (held < count) {
-        const waitUntil = queueTimeoutMs > 0 ? performance.now() + queueTimeoutMs : Number.POSITIVE_INFINITY;
-        for (; held < count; held++) await (bulkheads[held] as Bulkhead).acquire(ctx, waitUntil);
-      }
+      const waitUntil = queueTimeoutMs > 0 ? performance.now() + queueTimeoutMs : Number.POSITIVE_INFINITY;
+      for (; held < count; held++) await (bulkheads[held] as Bulkhead).acquire(ctx, waitUntil);
       return await fn(ctx);
     } finally {
-      for (let i = 0; i < held; i++) (bulkheads[i] as Bulkhead).release();
+      releaseAll(held);
     }
   };
   return {
     name: "bulkhead",
-    execute(fn, ctx) {
-      // Fast path: every slot free, so no promise per bulkhead and no timers.
+    execute<T>(fn: PolicyFn<T>, ctx: CallContext): Promise<T> {
       let held = 0;
       while (held < count && (bulkheads[held] as Bulkhead).tryAcquire()) held++;
-      return run(fn, ctx, held);
+      if (held < count) return run(fn, ctx, held);
+      // Fast path: every slot free, so no promise per bulkhead, no timers and no async layer.
+      let answer: Promise<T>;
+      try {
+        answer = fn(ctx);
+      } catch (err) {
+        releaseAll(count);
+        return Promise.reject(err);
+      }
+      return answer.then(releasedWith, releasedThrowing);
     },
   };
 }

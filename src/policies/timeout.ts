@@ -74,7 +74,8 @@ function runWithin<T>(
       controller.abort(err);
       reject(err);
     };
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    // Removed on settle, so no `once` (an options object to read on every call).
+    ctx.signal.addEventListener("abort", onAbort);
     if (Number.isFinite(delayMs)) {
       timer = setTimeout(() => {
         settle();

@@ -274,7 +274,7 @@ export class Router {
         await requireApproval(route, args, ctx, this.#deps.log, this.#deps.approvals);
       }
       if (ctx.signal.aborted) cancel();
-      else ctx.signal.addEventListener("abort", cancel, { once: true });
+      else ctx.signal.addEventListener("abort", cancel); // removed when the call ends
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
       this.#running.set(controller, route);
       const context: RoutedContext = {
@@ -406,16 +406,30 @@ export class Router {
     return this.pipelines.pipeline(route, false).execute(this.#terminal, context);
   }
 
-  /** One function for every call, so composed pipelines are cached (no closures per call). */
-  readonly #terminal: Terminal = (ctx) => this.#attempt(ctx as RoutedContext);
+  /**
+   * One function for every call, so composed pipelines are cached (no closures per call). Without
+   * per-principal connections every call shares the upstream's: no lookup to wait for, no async layer.
+   */
+  readonly #terminal: Terminal = (ctx) => {
+    const routed = ctx as RoutedContext;
+    const { route } = routed;
+    if (this.#deps.connections) {
+      return this.#connection(route.upstream, routed.call.principal, route.name).then((c) =>
+        this.#attempt(routed, c.handle, c.routingKey),
+      );
+    }
+    let upstream: UpstreamHandle;
+    try {
+      upstream = this.#upstream(route.upstream, route.name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#attempt(routed, upstream, route.upstream);
+  };
 
   /** One attempt against the route's upstream; the policies decide how many and when. */
-  async #attempt(ctx: RoutedContext): Promise<Result> {
+  #attempt(ctx: RoutedContext, upstream: UpstreamHandle, routingKey: string): Promise<Result> {
     const { route, call, args } = ctx;
-    // Without per-principal connections every call shares the upstream's: no lookup to wait for.
-    const { handle: upstream, routingKey } = this.#deps.connections
-      ? await this.#connection(route.upstream, call.principal, route.name)
-      : { handle: this.#upstream(route.upstream, route.name), routingKey: route.upstream };
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
     const run = (traceMeta: Record<string, string> | undefined) => {
@@ -440,20 +454,27 @@ export class Router {
         : upstream.request("tools/call", params, options);
     };
     const entry = this.#reverse.enter(routingKey, call);
+    let answer: Promise<Result>;
     try {
-      return await (this.#deps.aroundAttempt
-        ? this.#deps.aroundAttempt(route, ctx.attempt, run)
-        : run(undefined));
+      answer = this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined);
     } catch (err) {
-      // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
-      throw withContext(toGatewayError(err), {
-        upstream: route.upstream,
-        tool: route.name,
-        policy: "upstream",
-      });
-    } finally {
-      this.#reverse.leave(routingKey, entry);
+      answer = Promise.reject(err);
     }
+    return answer.then(
+      (result) => {
+        this.#reverse.leave(routingKey, entry);
+        return result;
+      },
+      (err: unknown) => {
+        this.#reverse.leave(routingKey, entry);
+        // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
+        throw withContext(toGatewayError(err), {
+          upstream: route.upstream,
+          tool: route.name,
+          policy: "upstream",
+        });
+      },
+    );
   }
 
   #upstream(name: string, tool?: string): UpstreamHandle {

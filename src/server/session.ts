@@ -284,36 +284,51 @@ export class GatewaySession implements Caller {
   }
 
   /** Bounds the requests a session has in flight, so one client cannot pile up unbounded work. */
-  async #admit(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
+  #admit(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {
     // During a shutdown's drain only the calls already in flight finish; a new request is refused so the
     // client can retry on another instance.
     if (this.#deps.router.draining) {
-      throw asMcpError(
-        new GatewayError(
-          ErrorCode.ShuttingDown,
-          `toolgate is shutting down and takes no new requests (${request.method} was not started); retry on another instance or after the restart`,
-          { policy: "drain" },
+      return Promise.reject(
+        asMcpError(
+          new GatewayError(
+            ErrorCode.ShuttingDown,
+            `toolgate is shutting down and takes no new requests (${request.method} was not started); retry on another instance or after the restart`,
+            { policy: "drain" },
+          ),
         ),
       );
     }
     if (this.#pending >= this.#deps.maxPending) {
-      throw asMcpError(
-        new GatewayError(
-          ErrorCode.RateLimited,
-          `this session already has ${this.#pending} requests unanswered (gateway.maxPendingPerSession); wait for answers before sending more`,
-          { policy: "maxPendingPerSession" },
+      return Promise.reject(
+        asMcpError(
+          new GatewayError(
+            ErrorCode.RateLimited,
+            `this session already has ${this.#pending} requests unanswered (gateway.maxPendingPerSession); wait for answers before sending more`,
+            { policy: "maxPendingPerSession" },
+          ),
         ),
       );
     }
     this.#pending++;
+    let answer: Promise<Record<string, unknown>>;
     try {
-      return await this.#dispatch(request, extra);
+      answer = this.#dispatch(request, extra);
     } catch (err) {
-      throw asMcpError(err);
-    } finally {
-      this.#pending--;
+      answer = Promise.reject(err);
     }
+    return answer.then(this.#answered, this.#failed);
   }
+
+  /** #admit's settle handlers, one pair per session rather than an async layer per request. */
+  readonly #answered = (result: Record<string, unknown>): Record<string, unknown> => {
+    this.#pending--;
+    return result;
+  };
+
+  readonly #failed = (err: unknown): never => {
+    this.#pending--;
+    throw asMcpError(err);
+  };
 
   /** May throw: #admit turns whatever fails into the JSON-RPC error. */
   #dispatch(request: JSONRPCRequest, extra: Incoming): Promise<Record<string, unknown>> {

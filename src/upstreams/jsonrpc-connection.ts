@@ -25,7 +25,11 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** Asks the peer for progress (`_meta.progressToken`); updates arrive here until the answer. */
   onprogress?: ((progress: Progress) => void) | undefined;
-  /** Milliseconds until the request fails with RequestTimeout; progress does not extend it (as the SDK). */
+  /**
+   * Milliseconds until the request fails with RequestTimeout; progress does not extend it (as the SDK).
+   * NO_TIMEOUT (2^31-1, setTimeout's largest delay, ~24.8 days) or more arms no timer: the caller's own
+   * limit (the gateway's timeout policy, which aborts `signal`) bounds the call.
+   */
   timeout: number;
 }
 
@@ -39,11 +43,14 @@ export interface ConnectionHandlers {
   onError(error: Error): void;
 }
 
+/** The largest delay setTimeout accepts: a request with this timeout (or more) arms no timer. */
+export const NO_TIMEOUT = 2 ** 31 - 1;
+
 /** One request in flight. */
 interface Call {
   resolve(result: Params): void;
   reject(error: unknown): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** Whether giving up tells the peer: clients must not cancel `initialize` (MCP lifecycle). */
@@ -92,23 +99,26 @@ export class JsonRpcConnection {
       const call: Call = {
         resolve,
         reject,
-        timer: setTimeout(
-          () =>
-            this.#cancel(
-              id,
-              McpError.fromError(ErrorCode.RequestTimeout, "Request timed out", {
-                timeout: options.timeout,
-              }),
-            ),
-          options.timeout,
-        ),
+        timer:
+          options.timeout < NO_TIMEOUT
+            ? setTimeout(
+                () =>
+                  this.#cancel(
+                    id,
+                    McpError.fromError(ErrorCode.RequestTimeout, "Request timed out", {
+                      timeout: options.timeout,
+                    }),
+                  ),
+                options.timeout,
+              )
+            : undefined,
         signal,
         onAbort: undefined,
         cancellable: method !== "initialize",
       };
       if (signal) {
         call.onAbort = () => this.#cancel(id, signal.reason);
-        signal.addEventListener("abort", call.onAbort, { once: true });
+        signal.addEventListener("abort", call.onAbort); // #take removes it
       }
       this.#calls.set(id, call);
       this.#transport.send(message).then(undefined, (err: unknown) => {
@@ -142,7 +152,7 @@ export class JsonRpcConnection {
     if (!call) return undefined;
     this.#calls.delete(id);
     this.#progress.delete(id);
-    clearTimeout(call.timer);
+    if (call.timer !== undefined) clearTimeout(call.timer);
     if (call.onAbort) call.signal?.removeEventListener("abort", call.onAbort);
     return call;
   }

@@ -27,7 +27,8 @@ import type { McpTransportConfig, UpstreamConfig } from "../config/load.ts";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
-import type { ClientEvents, ProtocolEra, UpstreamClient } from "./client.ts";
+import type { ClientEvents, ClientRequestOptions, ProtocolEra, UpstreamClient } from "./client.ts";
+import { NO_TIMEOUT } from "./jsonrpc-connection.ts";
 import { connectLegacy } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
 import { describeFailure, requestFailure } from "./request-error.ts";
@@ -115,8 +116,11 @@ interface Catalog {
 }
 
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
-/** The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts. */
-const NO_TIMEOUT_MS = 2 ** 31 - 1;
+/**
+ * The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts, and our
+ * JSON-RPC engine arms no timer for it (the timeout policy bounds a call and aborts its signal).
+ */
+const NO_TIMEOUT_MS = NO_TIMEOUT;
 const MAX_PAGES = 100;
 /** How long a stdio server may take to answer the era probe before it counts as a 2025 server. */
 const STDIO_PROBE_MS = 5_000;
@@ -258,42 +262,61 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     });
   }
 
-  /** Forward any request as is; the result comes back untouched. Every failure is a GatewayError. */
-  async request(
+  /**
+   * Forward any request as is; the result comes back untouched. Every failure is a GatewayError.
+   * No async layer of its own: it is on every call's path.
+   */
+  request(
     method: string,
     params: Record<string, unknown> | undefined,
     options: UpstreamRequestOptions = {},
   ): Promise<Record<string, unknown>> {
-    const client = this.#readyClient();
-    const token = this.#attemptToken;
-    // A 2026 call carries the tool's `x-mcp-header` arguments as headers: its client needs the definition.
-    const toolName = method === "tools/call" && client.era === "2026-07-28" ? params?.name : undefined;
-    const tool =
-      typeof toolName === "string" ? this.#catalog.tools.find((t) => t.name === toolName) : undefined;
+    let client: UpstreamClient;
     try {
-      const result = await client.request(method, params, {
-        ...(options.signal && { signal: options.signal }),
-        ...(options.onprogress && { onprogress: options.onprogress }),
-        timeout: options.timeoutMs ?? NO_TIMEOUT_MS,
-        ...(tool && { tool }),
-      });
-      // An answer proves the connection alive: the idle health check waits a whole interval again.
-      this.#lastHeard = performance.now();
-      return result;
+      client = this.#readyClient();
     } catch (err) {
-      if (this.#oauth && isScopeRefusal(err)) {
-        // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope. A
-        // refusal of this caller's grant, not a sick upstream: no retry, and no breaker counts it.
-        throw new GatewayError(
-          ErrorCode.Forbidden,
-          `upstream "${this.name}" needs a scope toolgate was not granted; ${this.#oauth.authorizationHint} to consent to it`,
-          { upstream: this.name, reachedUpstream: false, cause: err },
-        );
-      }
-      const failure = requestFailure(err, this.name, options.signal);
-      if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
-      throw failure.error;
+      return Promise.reject(err);
     }
+    const token = this.#attemptToken;
+    const { signal, onprogress } = options;
+    const sent: ClientRequestOptions = { timeout: options.timeoutMs ?? NO_TIMEOUT_MS };
+    if (signal) sent.signal = signal;
+    if (onprogress) sent.onprogress = onprogress;
+    // A 2026 call carries the tool's `x-mcp-header` arguments as headers: its client needs the definition.
+    if (method === "tools/call" && client.era === "2026-07-28") {
+      const toolName = params?.name;
+      const tool =
+        typeof toolName === "string" ? this.#catalog.tools.find((t) => t.name === toolName) : undefined;
+      if (tool) sent.tool = tool;
+    }
+    let answer: Promise<Record<string, unknown>>;
+    try {
+      answer = client.request(method, params, sent);
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    return answer.then(this.#heard, (err: unknown) => this.#failed(err, signal, token));
+  }
+
+  /** An answer proves the connection alive: the idle health check waits a whole interval again. */
+  readonly #heard = (result: Record<string, unknown>): Record<string, unknown> => {
+    this.#lastHeard = performance.now();
+    return result;
+  };
+
+  #failed(err: unknown, signal: AbortSignal | undefined, token: object | undefined): never {
+    if (this.#oauth && isScopeRefusal(err)) {
+      // 403 insufficient_scope that a refresh could not fix: only a person can grant the wider scope. A
+      // refusal of this caller's grant, not a sick upstream: no retry, and no breaker counts it.
+      throw new GatewayError(
+        ErrorCode.Forbidden,
+        `upstream "${this.name}" needs a scope toolgate was not granted; ${this.#oauth.authorizationHint} to consent to it`,
+        { upstream: this.name, reachedUpstream: false, cause: err },
+      );
+    }
+    const failure = requestFailure(err, this.name, signal);
+    if (failure.connectionBroken && token) this.#lost(token, failure.error.message);
+    throw failure.error;
   }
 
   /** Requests sent and not yet answered on the current connection. */
