@@ -71,7 +71,10 @@ export class AlertManager {
     this.stop();
     if (!this.options.rules.enabled) return;
     if (!this.options.eventLoopP99Ms && this.options.rules.eventLoopLag.enabled) {
-      this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      // Each sample is a libuv timer wake-up, idle or not: sample at a quarter of the threshold (10-100 ms),
+      // enough to see a p99 over it, instead of perf_hooks' 10 ms (100 wake-ups a second).
+      const resolution = Math.max(10, Math.min(100, Math.floor(this.options.rules.eventLoopLag.p99Ms / 4)));
+      this.loopDelay = monitorEventLoopDelay({ resolution });
       this.loopDelay.enable();
     }
     this.timer = setInterval(() => this.evaluate(view), this.options.rules.intervalMs);

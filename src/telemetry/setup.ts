@@ -54,6 +54,8 @@ import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
 let contextManagerReady = false;
+/** nodejs.eventloop.delay.* sample every 50 ms, not the instrumentation's 10 ms: each sample wakes the loop. */
+const LOOP_DELAY_SAMPLE_MS = 50;
 const PROMETHEUS_OFF =
   "Prometheus metrics are off (telemetry.metrics.prometheus: false or OTEL_SDK_DISABLED=true)";
 
@@ -90,7 +92,9 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       ? new NativeMetrics({ name: SCOPE_NAME, version: "" })
       : undefined;
   for (const reader of readers) native?.attach(reader);
-  const runtime = options.metrics.process ? new RuntimeNodeInstrumentation({ enabled: false }) : undefined;
+  const runtime = options.metrics.process
+    ? new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: LOOP_DELAY_SAMPLE_MS })
+    : undefined;
   const parts = options.processWide
     ? startNodeSdk({ options, resource, readers, runtime, logger })
     : localProviders({ options, resource, readers, runtime, logger });
