@@ -6,7 +6,7 @@
  * this run.
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
- *                     [--only WORKLOAD|SETUP,...] [--profile DIR]
+ *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * Layout (the same for every system, printed with the results): `split` (default) puts the proxy on CPU 0
@@ -53,6 +53,7 @@ const { values } = parseArgs({
     sessions: { type: "string" },
     only: { type: "string" },
     profile: { type: "string" },
+    "steady-ms": { type: "string" },
   },
 });
 
@@ -107,13 +108,19 @@ const PLAN = values.quick
       reps: 3,
       windowMs: 1000,
       warmupMs: 1000,
-      steadyMs: 5000,
+      // V8's top tier (TurboFan) takes a function after thousands of calls: after 5 s of load most of the
+      // call path was still mid-tier code, after 20 s it was not (perf, 2026-12-02).
+      steadyMs: 20_000,
       slowConcurrency: [256, 1024],
       faultWindowMs: 2000,
       sessions: 1000,
       sessionCallMs: 3000,
       sessionSetups: ["direct-http", "toolgate-http", "mcp-proxy"] as const,
     };
+if (values["steady-ms"] !== undefined) {
+  PLAN.steadyMs = Number(values["steady-ms"]);
+  if (!(PLAN.steadyMs >= 0)) throw new Error("--steady-ms is a number of milliseconds");
+}
 const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
 const SLOW_MS = 50;
 const only = values.only?.split(",");
