@@ -244,7 +244,10 @@ export class ToolPins {
     const approved: PinEntry[] = [];
     for (const [name, pin] of tools) {
       if ((tool !== undefined && name !== tool) || !pin.pending) continue;
-      const next = { hash: pin.pending.hash, pinnedAt: this.#now().toISOString() };
+      // Strictly later than the pin it replaces, even within one millisecond: the merge rule lets the later
+      // pin win, and a replica still writing from the replaced view must lose to the approval.
+      const at = Math.max(this.#now().getTime(), Date.parse(pin.pinnedAt) + 1);
+      const next = { hash: pin.pending.hash, pinnedAt: new Date(at).toISOString() };
       this.#update(upstream, name, next);
       approved.push({ upstream, tool: name, ...next });
     }
