@@ -75,13 +75,8 @@ function serve(router: Router, request: NeutralRequest): Promise<Record<string, 
         throw invalid("tools/call params.arguments must be an object");
       const progressToken = ctx.meta?.progressToken;
       if (progressToken === undefined) {
-        // One context object, not a copy of `ctx`: this is every plain call.
         return router.callTool(name, args as Record<string, unknown>, {
-          caller: ctx.caller,
-          principal: ctx.principal,
-          requestId: ctx.requestId,
-          signal: ctx.signal,
-          meta: ctx.meta,
+          ...ctx,
           requestBytes: request.requestBytes,
           onProgress: undefined,
         });

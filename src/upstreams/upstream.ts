@@ -116,11 +116,6 @@ interface Catalog {
 }
 
 const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
-/**
- * The SDK applies 60 s when no timeout is given; this is the largest value setTimeout accepts, and our
- * JSON-RPC engine arms no timer for it (the timeout policy bounds a call and aborts its signal).
- */
-const NO_TIMEOUT_MS = NO_TIMEOUT;
 const MAX_PAGES = 100;
 /** How long a stdio server may take to answer the era probe before it counts as a 2025 server. */
 const STDIO_PROBE_MS = 5_000;
@@ -279,7 +274,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     }
     const token = this.#attemptToken;
     const { signal, onprogress } = options;
-    const sent: ClientRequestOptions = { timeout: options.timeoutMs ?? NO_TIMEOUT_MS };
+    // Without a timeout of the caller's: NO_TIMEOUT, not the SDK's 60 s default; the JSON-RPC engine arms no
+    // timer for it (the timeout policy bounds a call and aborts its signal).
+    const sent: ClientRequestOptions = { timeout: options.timeoutMs ?? NO_TIMEOUT };
     if (signal) sent.signal = signal;
     if (onprogress) sent.onprogress = onprogress;
     // A 2026 call carries the tool's `x-mcp-header` arguments as headers: its client needs the definition.
