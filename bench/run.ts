@@ -9,6 +9,9 @@
  *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
+ * The echo systems run side by side and take turns, one window each (A, B, C, A, B, C, ...): a ratio compares
+ * adjacent windows, so a noisy spell on a shared machine hits every system alike.
+ *
  * Layout (the same for every system, printed with the results): `split` (default) puts the proxy on CPU 0
  * and the upstream and the load generator on CPU 1; `shared` puts proxy and upstream on CPU 0 and the load
  * on CPU 1. A stdio upstream is started through `taskset` so it gets the upstream's CPU, not its parent's.
@@ -593,21 +596,20 @@ const ECHO_SETUPS: SetupName[] = [
   "mcp-proxy",
 ];
 
+/**
+ * Every system but the two npm peers is measured window by window in turn (A, B, C, A, B, C, ...), all of
+ * them running at once and idle between their windows: a ratio then compares windows seconds apart, not
+ * phases minutes apart, and a noisy spell on a shared machine hits every system alike. The npm peers
+ * (supergateway spawns an upstream per session, mcp-proxy is far behind) keep one load process each, after.
+ */
+const SEQUENTIAL: ReadonlySet<SetupName> = new Set(["supergateway", "mcp-proxy"]);
+
 async function echoWorkloads(): Promise<void> {
+  await interleavedEcho(ECHO_SETUPS.filter((name) => !SEQUENTIAL.has(name) && selected("echo", name)));
   for (const name of ECHO_SETUPS) {
+    if (!SEQUENTIAL.has(name)) continue;
     await withSetup("echo", name, async (setup) => {
-      // Steady state first, for every system alike: V8 optimizes a function only after many calls, so a
-      // Node process measured at concurrency 1 straight after start runs its call path half-compiled
-      // (about 2x the CPU per call of the same process a few seconds later). A Go binary needs none.
-      const steady = windowArgs({
-        tool: `${setup.prefix}echo`,
-        payloads: [32],
-        concurrency: [16],
-        reps: 1,
-        windowMs: PLAN.steadyMs,
-        warmupMs: 0,
-      });
-      await runLoad<WindowResult>(setup, steady.args, steady.expectMs);
+      await steadyState(setup);
       const echo = windowArgs({
         tool: `${setup.prefix}echo`,
         payloads: PLAN.payloads,
@@ -617,8 +619,79 @@ async function echoWorkloads(): Promise<void> {
         warmupMs: PLAN.warmupMs,
       });
       windows.push(...(await runLoad<WindowResult>(setup, echo.args, echo.expectMs)));
-      if (name !== "direct-http" && name !== "toolgate-http") return;
-      // The slow tool: many calls in flight must overlap, not queue behind each other.
+    });
+  }
+}
+
+/**
+ * Steady state first, for every system alike: V8 optimizes a function only after many calls, so a Node
+ * process measured at concurrency 1 straight after start runs its call path half-compiled (about 2x the CPU
+ * per call of the same process a few seconds later). A Go binary needs none.
+ */
+async function steadyState(setup: Setup): Promise<void> {
+  const steady = windowArgs({
+    tool: `${setup.prefix}echo`,
+    payloads: [32],
+    concurrency: [16],
+    reps: 1,
+    windowMs: PLAN.steadyMs,
+    warmupMs: 0,
+  });
+  await runLoad<WindowResult>(setup, steady.args, steady.expectMs);
+}
+
+async function interleavedEcho(names: SetupName[]): Promise<void> {
+  const running: Setup[] = [];
+  const began = performance.now();
+  /** A setup that fails is reported and dropped; the others go on. */
+  const attempt = async (name: string, step: () => Promise<void>): Promise<boolean> => {
+    try {
+      await step();
+      return true;
+    } catch (error) {
+      failures.push(`${name}: ${(error as Error).message}`);
+      process.stderr.write(`bench: ${name} failed: ${(error as Error).message}\n`);
+      return false;
+    }
+  };
+  try {
+    for (const name of names) {
+      await attempt(name, async () => {
+        running.push(await startSetup(name));
+      });
+    }
+    for (const setup of [...running]) {
+      if (!(await attempt(setup.name, () => steadyState(setup)))) running.splice(running.indexOf(setup), 1);
+    }
+    process.stderr.write(
+      `bench: ${running.length} systems started and warmed in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
+    );
+    for (let rep = 0; rep < PLAN.reps; rep++) {
+      for (const payload of PLAN.payloads) {
+        for (const concurrency of PLAN.concurrency) {
+          // Each rep starts with the next system, so none always runs right after the same other one.
+          const turn = running.map((_, i) => running[(i + rep) % running.length] as Setup);
+          for (const setup of turn) {
+            const w = windowArgs({
+              tool: `${setup.prefix}echo`,
+              payloads: [payload],
+              concurrency: [concurrency],
+              reps: 1,
+              windowMs: PLAN.windowMs,
+              warmupMs: PLAN.warmupMs,
+            });
+            const ok = await attempt(setup.name, async () => {
+              const rows = await runLoad<WindowResult>(setup, w.args, w.expectMs);
+              windows.push(...rows.map((row) => ({ ...row, rep })));
+            });
+            if (!ok) running.splice(running.indexOf(setup), 1);
+          }
+        }
+      }
+    }
+    // The slow tool: many calls in flight must overlap, not queue behind each other.
+    for (const setup of running) {
+      if (setup.name !== "direct-http" && setup.name !== "toolgate-http") continue;
       const slow = windowArgs({
         tool: `${setup.prefix}slow`,
         concurrency: PLAN.slowConcurrency,
@@ -627,8 +700,15 @@ async function echoWorkloads(): Promise<void> {
         warmupMs: PLAN.warmupMs,
         extra: ["--slow-ms", String(SLOW_MS)],
       });
-      windows.push(...(await runLoad<WindowResult>(setup, slow.args, slow.expectMs)));
-    });
+      await attempt(setup.name, async () => {
+        windows.push(...(await runLoad<WindowResult>(setup, slow.args, slow.expectMs)));
+      });
+    }
+  } finally {
+    for (const setup of running) await stopSetup(setup);
+    process.stderr.write(
+      `bench: echo (${names.join(", ")}) done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
+    );
   }
 }
 
@@ -792,7 +872,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers).",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
-    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state).`,
+    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side and are measured window by window in turn, so their ratios compare adjacent windows).`,
     "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
   );
 
