@@ -1,7 +1,13 @@
 /**
- * The Streamable HTTP client transport of 2025-11-25 upstreams, on node:http keep-alive directly: each message
- * is one POST whose answer (JSON, or an SSE stream read by a small incremental parser) is delivered as it
- * arrives, without Web streams, a fetch Response or a schema parse per message. It follows the SDK v1
+ * The Streamable HTTP client transport of 2025-11-25 upstreams, on toolgate's own HTTP/1.1 client (http1.ts:
+ * kept-alive net/tls sockets, a Buffer parser, one write per request; node:http's ClientRequest, Agent and
+ * IncomingMessage machinery were 15-20 % of the gateway's CPU per proxied call). Every request goes through
+ * it: the POSTs (whose head is built once per session and protocol version), the GET streams and the DELETE.
+ * Each message is one POST whose answer (JSON, or an SSE stream read by a small incremental parser) is
+ * delivered as it arrives, without Web streams, a fetch Response or a schema parse per message. Failures look
+ * as fetch's did: a connection that fails before the answer rejects with `TypeError("fetch failed")` and the
+ * socket error (with its `code`) as `cause`; a request sent on a kept-alive socket the server had just closed
+ * is sent once more on a fresh one by the client. It follows the SDK v1
  * StreamableHTTPClientTransport (1.32) step by step and throws its error classes (StreamableHTTPError,
  * UnauthorizedError), so request-error.ts classifies failures as before. Where it differs, on purpose:
  * - A POST stream that ends without answering and cannot be resumed (no event id) answers each of its

@@ -101,9 +101,6 @@ export class RequestHead {
       const value = headers[name] as string;
       checkHeader(name, value);
       const lower = name.toLowerCase();
-      if (lower === "content-length" || lower === "transfer-encoding") {
-        throw new TypeError(`the header ${name} is set by the HTTP client`);
-      }
       if (lower === "host") host = true;
       else if (lower === "authorization") authorization = true;
       lines += `${name}: ${value}\r\n`;
@@ -118,10 +115,17 @@ export class RequestHead {
   }
 }
 
-/** Throws when a header cannot be sent as is (node:http's rules: a token name, no CR, LF or NUL in the value). */
+/**
+ * Throws when a header cannot be sent as is (node:http's rules: a token name, no CR, LF or NUL in the value),
+ * or is one the client writes itself (the body's framing).
+ */
 export function checkHeader(name: string, value: string): void {
   if (!TOKEN.test(name)) throw new TypeError(`invalid HTTP header name ${JSON.stringify(name)}`);
   if (BAD_VALUE.test(value)) throw new TypeError(`invalid character in the value of HTTP header ${name}`);
+  const lower = name.toLowerCase();
+  if (lower === "content-length" || lower === "transfer-encoding") {
+    throw new TypeError(`the header ${name} is set by the HTTP client`);
+  }
 }
 
 /**
