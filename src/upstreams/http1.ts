@@ -42,6 +42,11 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Values are checked by BAD_VALUE, names are tokens, the path and Host come from a URL. */
 const NON_ASCII = /[\x80-\xff]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+const BAD_FIELD_VALUE = /[\0\r\n]/;
+const CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
+const KEEP_ALIVE = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
+const TIMEOUT_HINT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+const DIGITS = /^\d{1,15}$/;
 /** A chunk-size line: hex size, then optional whitespace and extensions (ignored). */
 const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,13})[\t ]*(?:;.*)?$/;
 const CRLF2 = Buffer.from("\r\n\r\n");
@@ -654,26 +659,26 @@ class Connection {
       while (start < end && isBlank(line.charCodeAt(start))) start++;
       while (end > start && isBlank(line.charCodeAt(end - 1))) end--;
       const value = line.slice(start, end);
-      if (/[\0\r\n]/.test(value)) throw malformed("HPE_INVALID_HEADER_TOKEN", `header ${name}'s value`);
+      if (BAD_FIELD_VALUE.test(value)) throw malformed("HPE_INVALID_HEADER_TOKEN", `header ${name}'s value`);
       raw.push(name, value);
       switch (name.length) {
         case 10: {
           const lower = name.toLowerCase();
           if (lower === "connection") {
-            const tokens = value.toLowerCase();
-            if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) close = true;
-            else if (status[1] === "0" && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) close = false;
+            if (CLOSE.test(value)) close = true;
+            else if (status[1] === "0" && KEEP_ALIVE.test(value)) close = false;
           } else if (lower === "keep-alive") {
-            const hint = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
+            const hint = TIMEOUT_HINT.exec(value);
             if (hint) keepAliveMs = Math.min(Number(hint[1]) * 1000 - 1000, MAX_IDLE_MS);
           }
           break;
         }
         case 14:
           if (name.toLowerCase() === "content-length") {
-            for (const one of value.split(",")) {
+            // Repeated identical values (as `2, 2` or as several headers) are one length.
+            for (const one of DIGITS.test(value) ? [value] : value.split(",")) {
               const digits = one.trim();
-              if (!/^\d{1,15}$/.test(digits) || (length !== undefined && length !== Number(digits))) {
+              if (!DIGITS.test(digits) || (length !== undefined && length !== Number(digits))) {
                 throw malformed("HPE_INVALID_CONTENT_LENGTH", `Content-Length ${quote(value)}`);
               }
               length = Number(digits);
