@@ -731,6 +731,8 @@ class Connection {
     this.#state = IDLE;
     this.#partial = undefined;
     this.#reused = true;
+    // Paused for a consumer that had not asked for the body yet (the last read may both pause and complete).
+    if (this.socket.isPaused()) this.socket.resume();
     if (this.#reusable && !more) this.origin.release(this, this.#keepAliveMs);
     else this.socket.destroy();
     exchange.completed();

@@ -330,6 +330,27 @@ describe("http1 client: requests and framing", () => {
     expect(ports).toHaveLength(2);
     expect(new Set(ports).size).toBe(1);
   });
+
+  it("holds a large body for a consumer that asks late, and reuses the socket once it is read", async () => {
+    // Just over the client's 1 MiB high-water mark: the last read both pauses the socket and ends the body.
+    const size = 1024 * 1024 + 1;
+    const { url, ports } = await httpServer((_req, res) => res.end(Buffer.alloc(size, 97)));
+    const head = new RequestHead(new Http1Target(new URL(url)), "GET", {});
+    let res: Exchange | undefined;
+    await new Promise<void>((resolve, reject) => {
+      request(
+        head,
+        undefined,
+        (r) => (res = r),
+        reject,
+        () => resolve(),
+      );
+    });
+    expect((await bodyOf(res as Exchange)).length).toBe(size);
+    expect((await fetchText(url)).body.length).toBe(size);
+    expect(ports).toHaveLength(2);
+    expect(ports[1]).toBe(ports[0]);
+  });
 });
 
 describe("http1 client: malformed answers", () => {
