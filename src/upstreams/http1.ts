@@ -172,7 +172,9 @@ export class Exchange {
   #retried = false;
   #state = WAITING;
   #error: Error | undefined;
+  /** The consumer until the body ends. */
   #sink: BodySink | undefined;
+  #consumed = false;
   /** Body parts that arrived before `read`. */
   #held: Buffer[] | undefined;
   #heldBytes = 0;
@@ -205,29 +207,32 @@ export class Exchange {
     return undefined;
   }
 
-  /** Hands the body to `sink`: the parts that already arrived at once, the rest as they arrive. */
+  /** Hands the body to `sink` (once): the parts that already arrived at once, the rest as they arrive. */
   read(sink: BodySink): void {
-    if (this.#sink) throw new Error("the response body is already being read");
-    this.#sink = sink;
+    if (this.#consumed) throw new Error("the response body is already being read");
+    this.#consumed = true;
     const held = this.#held;
+    this.#held = undefined;
+    // Over before the consumer came: it gets the held parts and the end here.
+    const over = this.#state >= DONE;
+    if (!over) this.#sink = sink;
     if (held) {
-      this.#held = undefined;
       for (const part of held) {
         sink.data(part);
-        if (this.#sink !== sink) return;
+        if (!over && this.#sink !== sink) return; // destroyed meanwhile: the sink got its end
       }
-      if (this.#heldBytes > HIGH_WATER) this.#conn?.socket.resume();
+      if (!over && this.#heldBytes > HIGH_WATER) this.#conn?.socket.resume();
     }
-    if (this.#state === DONE) this.#sink = undefined;
-    if (this.#state >= DONE) sink.end(this.#error);
+    if (over) sink.end(this.#error);
   }
 
   /** The body as text (UTF-8). */
   text(): Promise<string> {
     const held = this.#held;
-    if (this.#state === DONE && !this.#sink && (!held || held.length === 1)) {
+    if (this.#state === DONE && !this.#consumed && (!held || held.length === 1)) {
+      // The usual answer: whole in one read before anyone asked.
+      this.#consumed = true;
       this.#held = undefined;
-      this.#sink = DISCARD;
       return Promise.resolve(held ? (held[0] as Buffer).toString() : "");
     }
     return new Promise((resolve, reject) => {
@@ -247,7 +252,7 @@ export class Exchange {
 
   /** Reads the body to its end and drops it, so that the socket can serve another request. */
   discard(): void {
-    if (!this.#sink) this.read(DISCARD);
+    if (!this.#consumed) this.read(DISCARD);
   }
 
   /** Ends the exchange (a no-op once it is over): its socket is destroyed, the error goes to its consumer. */

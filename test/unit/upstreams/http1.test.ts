@@ -563,6 +563,31 @@ describe("http1 client: streaming and cancellation", () => {
     expect(server.sockets).toHaveLength(2);
   });
 
+  it("gives a consumer that comes after the failure the parts that arrived, then the error", async () => {
+    const server = await rawServer((socket) => {
+      socket.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+      setTimeout(() => socket.destroy(), 2);
+    });
+    const head = new RequestHead(new Http1Target(new URL(server.url)), "GET", {});
+    let res: Exchange | undefined;
+    await new Promise<void>((resolve, reject) => {
+      request(
+        head,
+        undefined,
+        (r) => (res = r),
+        reject,
+        () => resolve(),
+      );
+    });
+    const parts: string[] = [];
+    const error = await new Promise<Error | undefined>((resolve) =>
+      res?.read({ data: (chunk) => parts.push(chunk.toString()), end: resolve }),
+    );
+    expect(parts).toEqual(["abc"]);
+    expect((error as Error & { code?: string }).code).toBe("ECONNRESET");
+    expect(() => res?.read({ data() {}, end() {} })).toThrow(/already being read/);
+  });
+
   it("fails a request destroyed before its answer with the given error", async () => {
     const server = await rawServer(() => {});
     const head = new RequestHead(new Http1Target(new URL(server.url)), "GET", {});
