@@ -474,16 +474,15 @@ class Connection {
       return;
     }
     this.#quiet = false;
-    let error: Error | undefined;
     try {
       this.#parse(exchange, chunk);
     } catch (err) {
-      error = err as Error;
-    }
-    if (error && this.#exchange === exchange) {
+      // A malformed answer, or the consumer's own failure while the body was in flight: the exchange fails.
+      // Thrown once the exchange was over, it is the consumer's, and not this socket's to hide.
+      if (this.#exchange !== exchange) throw err;
       this.#exchange = undefined;
       this.socket.destroy();
-      exchange.connectionFailed(error, false);
+      exchange.connectionFailed(err as Error, false);
     }
   }
 
