@@ -4,7 +4,7 @@
  * bodies, keep-alive reuse and its limits, the stale-socket retry, malformed answers, cancellation, SSE
  * delivered as it arrives, https with a self-signed certificate, IPv6.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -499,6 +499,24 @@ describe("http1 client: reused sockets and their limits", () => {
     vi.setSystemTime(Date.now() + 4100);
     await fetchText(server.url);
     expect(server.sockets).toHaveLength(2);
+  });
+
+  it("does not hold the process open with an idle socket", async () => {
+    const { url, server } = await httpServer((_req, res) => res.end("ok"));
+    server.keepAliveTimeout = 0; // the server never closes an idle socket
+    const client = new URL("../../../src/upstreams/http1.ts", import.meta.url).href;
+    const script = `import { Http1Target, RequestHead, request } from ${JSON.stringify(client)};
+      const head = new RequestHead(new Http1Target(new URL(${JSON.stringify(url)})), "GET", {});
+      request(head, undefined, (res) => res.text().then((t) => console.log(t)), (e) => { console.error(e); process.exit(1); });`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const [code] = await once(child, "exit");
+    expect([code, out.trim()]).toEqual([0, "ok"]);
   });
 
   it("drops an idle socket the server closed", async () => {
