@@ -146,7 +146,7 @@ export class HttpClientTransport implements Transport {
     // Best effort, not awaited: the server may free the session now rather than when it expires.
     if (this.#sessionId) this.#terminate().catch(() => {});
     clearTimeout(this.#reconnectTimer);
-    for (const request of this.#live) request.destroy(abortError());
+    for (const exchange of this.#live) exchange.destroy(abortError());
     this.#live.clear();
     this.onclose?.();
   }
