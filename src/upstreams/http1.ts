@@ -2,8 +2,8 @@
  * A small HTTP/1.1 client on net/tls sockets: the one HTTP path of the upstream Streamable HTTP transport
  * (http-transport.ts). Node's http client cost 15-20 % of the gateway's CPU per proxied call (ClientRequest,
  * the Agent's bookkeeping, IncomingMessage and its Readable, header objects and validation on every request);
- * a hand-written exchange on kept-alive sockets costs about half of node:http or undici, and the transport on
- * this client 0.56-0.82× its CPU per call on node:http (bench/http-transport.ts, 2026-12-02).
+ * a hand-written exchange on kept-alive sockets costs about half of node:http or undici, and the whole transport
+ * on this client 0.56-0.82× the CPU per call of a bare node:http exchange (bench/http-transport.ts, 2026-12-02).
  *
  * - A pool per origin (scheme, host, port) of kept-alive sockets, one request at a time per socket (no
  *   pipelining), as many in use as asked for, at most MAX_IDLE idle ones; idle sockets are unref'd and are
