@@ -1,7 +1,7 @@
 /**
  * The upstream Streamable HTTP client transport alone, without the gateway around it: CPU per tools/call sent
  * and answered, of this process and (with --upstream-pid) of the upstream, in alternating windows of:
- *   lean        toolgate's transport (src/upstreams/http-transport.ts)
+ *   lean        toolgate's transport (src/upstreams/http-transport.ts, on its HTTP/1.1 client src/upstreams/http1.ts)
  *   sdk         the SDK v1 StreamableHTTPClientTransport on Node's fetch (what a direct SDK client does)
  *   sdk+shim    the same SDK transport over toolgate's former fetch shim (src/upstreams/http-client.ts)
  *   lean+progress  the lean one asking for progress on every call (see --progress)
@@ -9,6 +9,7 @@
  *   raw-undici  the same exchange on undici's Pool.request() (the engine under Node's fetch)
  *   raw-socket  the same exchange written and read by hand on kept-alive net.Sockets (Content-Length
  *               answers only): the floor under any HTTP client library
+ *   raw-http1   the same exchange on toolgate's HTTP/1.1 client (src/upstreams/http1.ts), body read as text
  * The raw pair bounds what any transport on either HTTP client can cost. Run it pinned to one CPU and the
  * upstream to another:
  *
@@ -29,6 +30,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { Pool } from "undici";
 import { upstreamFetch } from "../src/upstreams/http-client.ts";
 import { HttpClientTransport } from "../src/upstreams/http-transport.ts";
+import { Http1Target, request as http1Request, RequestHead } from "../src/upstreams/http1.ts";
 import { sample } from "./lib/proc-stats.ts";
 
 const { values } = parseArgs({
@@ -93,7 +95,7 @@ async function connect(make: () => Transport, progress: boolean): Promise<Connec
 }
 
 /** A session opened by the lean transport, then bare POSTs on it: the HTTP client's own cost per exchange. */
-async function raw(kind: "node" | "undici" | "socket"): Promise<Connected> {
+async function raw(kind: "node" | "undici" | "socket" | "http1"): Promise<Connected> {
   const session = new HttpClientTransport(url, { fetch: upstreamFetch });
   session.onmessage = () => {};
   await session.start();
@@ -159,6 +161,26 @@ async function raw(kind: "node" | "undici" | "socket"): Promise<Connected> {
       },
     };
   }
+  if (kind === "http1") {
+    const head = new RequestHead(new Http1Target(url), "POST", headers);
+    return {
+      call: () =>
+        new Promise<void>((resolve, reject) => {
+          http1Request(
+            head,
+            body(),
+            (res) =>
+              res
+                .text()
+                .then((answer) =>
+                  answer.includes('"result"') ? resolve() : reject(new Error(`unexpected answer ${answer}`)),
+                ),
+            reject,
+          );
+        }),
+      close: () => session.close(),
+    };
+  }
   if (kind === "undici") {
     const pool = new Pool(url.origin, { connections: 64, pipelining: 1 });
     const path = url.pathname;
@@ -214,6 +236,7 @@ const makers: Record<string, () => Promise<Connected>> = {
   "raw-node": () => raw("node"),
   "raw-undici": () => raw("undici"),
   "raw-socket": () => raw("socket"),
+  "raw-http1": () => raw("http1"),
 };
 const chosen = values.only ? values.only.split(",") : Object.keys(makers);
 

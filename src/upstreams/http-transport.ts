@@ -1,7 +1,13 @@
 /**
- * The Streamable HTTP client transport of 2025-11-25 upstreams, on node:http keep-alive directly: each message
- * is one POST whose answer (JSON, or an SSE stream read by a small incremental parser) is delivered as it
- * arrives, without Web streams, a fetch Response or a schema parse per message. It follows the SDK v1
+ * The Streamable HTTP client transport of 2025-11-25 upstreams, on toolgate's own HTTP/1.1 client (http1.ts:
+ * kept-alive net/tls sockets, a Buffer parser, one write per request; node:http's ClientRequest, Agent and
+ * IncomingMessage machinery were 15-20 % of the gateway's CPU per proxied call). Every request goes through
+ * it: the POSTs (whose head is built once per session and protocol version), the GET streams and the DELETE.
+ * Each message is one POST whose answer (JSON, or an SSE stream read by a small incremental parser) is
+ * delivered as it arrives, without Web streams, a fetch Response or a schema parse per message. Failures look
+ * as fetch's did: a connection that fails before the answer rejects with `TypeError("fetch failed")` and the
+ * socket error (with its `code`) as `cause`; a request sent on a kept-alive socket the server had just closed
+ * is sent once more on a fresh one by the client. It follows the SDK v1
  * StreamableHTTPClientTransport (1.32) step by step and throws its error classes (StreamableHTTPError,
  * UnauthorizedError), so request-error.ts classifies failures as before. Where it differs, on purpose:
  * - A POST stream that ends without answering and cannot be resumed (no event id) answers each of its
@@ -18,8 +24,6 @@
  * - Redirects are followed within the same origin only (scheme, host and port), as the SDK's default
  *   'same-origin' policy does, without its http->https upgrade case.
  */
-import http from "node:http";
-import https from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import {
   auth,
@@ -35,11 +39,7 @@ import {
   type TransportSendOptions,
 } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-
-const agents = {
-  http: new http.Agent({ keepAlive: true }),
-  https: new https.Agent({ keepAlive: true }),
-};
+import { checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
 
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
@@ -76,8 +76,8 @@ export class HttpClientTransport implements Transport {
   onmessage?: <T extends JSONRPCMessage>(message: T) => void;
 
   readonly #url: URL;
-  /** node:http options of #url, made once (a URL given to http.request is converted on every call). */
-  readonly #target: http.RequestOptions;
+  /** #url's pool, path and Host, made once. */
+  readonly #target: Http1Target;
   readonly #headers: Record<string, string>;
   readonly #auth: HttpAuthProvider | undefined;
   readonly #fetch: FetchLike;
@@ -86,14 +86,17 @@ export class HttpClientTransport implements Transport {
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   /**
-   * node:http options of a POST without OAuth (target, method, headers), rebuilt when the session or the
-   * protocol version changes: a call builds no header object.
+   * The head of a POST without OAuth (request line and headers, checked and serialized), rebuilt when the
+   * session or the protocol version changes: a call builds no header object and no header text.
    */
-  #postOptions: http.RequestOptions | undefined;
+  #postHead: RequestHead | undefined;
   #started = false;
   #closed = false;
   /** Requests in flight (streams included): destroyed on close. */
-  readonly #live = new Set<http.ClientRequest>();
+  readonly #live = new Set<Exchange>();
+  readonly #untrack = (exchange: Exchange) => {
+    this.#live.delete(exchange);
+  };
   #reconnectTimer: NodeJS.Timeout | undefined;
   #serverRetryMs: number | undefined;
   #resourceMetadataUrl: URL | undefined;
@@ -104,10 +107,12 @@ export class HttpClientTransport implements Transport {
 
   constructor(url: URL, options: HttpTransportOptions) {
     this.#url = url;
-    this.#target = targetOf(url);
+    this.#target = new Http1Target(url);
     this.#headers = Object.fromEntries(
       Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
     );
+    // Checked once here, so that a configured header that cannot be sent fails at connect with its name.
+    for (const name in this.#headers) checkHeader(name, this.#headers[name] as string);
     this.#auth = options.authProvider;
     this.#fetch = options.authProvider ? options.authProvider.observeFetch(options.fetch) : options.fetch;
     this.#authFetch = createFetchWithInit(this.#fetch, { headers: options.headers ?? {} });
@@ -123,7 +128,7 @@ export class HttpClientTransport implements Transport {
 
   setProtocolVersion(version: string): void {
     this.#protocolVersion = version;
-    this.#postOptions = undefined;
+    this.#postHead = undefined;
   }
 
   async start(): Promise<void> {
@@ -141,7 +146,7 @@ export class HttpClientTransport implements Transport {
     // Best effort, not awaited: the server may free the session now rather than when it expires.
     if (this.#sessionId) this.#terminate().catch(() => {});
     clearTimeout(this.#reconnectTimer);
-    for (const request of this.#live) request.destroy(abortError());
+    for (const exchange of this.#live) exchange.destroy(abortError());
     this.#live.clear();
     this.onclose?.();
   }
@@ -176,16 +181,16 @@ export class HttpClientTransport implements Transport {
   async #terminate(): Promise<void> {
     if (!this.#sessionId) return;
     const res = await this.#request("DELETE", await this.#commonHeaders());
-    res.resume();
-    const status = res.statusCode ?? 0;
+    res.discard();
+    const status = res.status;
     if (!ok(status) && status !== 405) {
       throw new StreamableHTTPError(
         status,
-        `Failed to terminate session: ${this.#unfollowed(res) ?? res.statusMessage ?? ""}`,
+        `Failed to terminate session: ${this.#unfollowed(res) ?? res.statusText}`,
       );
     }
     this.#sessionId = undefined;
-    this.#postOptions = undefined;
+    this.#postHead = undefined;
   }
 
   async #post(
@@ -193,18 +198,17 @@ export class HttpClientTransport implements Transport {
     body: string,
     onresumptiontoken: ((token: string) => void) | undefined,
   ): Promise<void> {
-    // node:http sets Content-Length itself for a body given to end().
     const res = this.#auth
       ? await this.#request("POST", await this.#authHeaders(), body)
-      : await this.#exchange(this.#url, this.#plainPostOptions(), body, false, true);
-    const sessionId = header(res, "mcp-session-id");
+      : await this.#exchange(this.#plainPostHead(), body, true);
+    const sessionId = res.header("mcp-session-id");
     if (sessionId && sessionId !== this.#sessionId) {
       this.#sessionId = sessionId;
-      this.#postOptions = undefined;
+      this.#postHead = undefined;
     }
-    const status = res.statusCode ?? 0;
+    const status = res.status;
     if (!ok(status)) {
-      const text = await readText(res).catch(() => null);
+      const text = await res.text().catch(() => null);
       if (this.#auth && (status === 401 || status === 403)) {
         const retried = await this.#authorizeAfter(res, text);
         if (retried) return this.#post(message, body, onresumptiontoken);
@@ -214,7 +218,7 @@ export class HttpClientTransport implements Transport {
     this.#authCompleted = false;
     this.#lastUpscopingHeader = undefined;
     if (status === 202) {
-      res.resume();
+      res.discard();
       if (!Array.isArray(message) && "method" in message && message.method === "notifications/initialized") {
         // The standalone stream for server-initiated messages, when the server offers one.
         this.#openStream({}).catch((err: unknown) => this.onerror?.(asError(err)));
@@ -223,10 +227,10 @@ export class HttpClientTransport implements Transport {
     }
     const requests = requestIds(message);
     if (requests.length === 0) {
-      res.resume();
+      res.discard();
       return;
     }
-    const contentType = header(res, "content-type");
+    const contentType = res.header("content-type");
     const type =
       contentType === "text/event-stream" || contentType === "application/json"
         ? contentType
@@ -234,14 +238,14 @@ export class HttpClientTransport implements Transport {
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
-      const data = JSON.parse(await readText(res)) as unknown;
+      const data = JSON.parse(await res.text()) as unknown;
       const messages = Array.isArray(data) ? data : [data];
       for (const received of messages) {
         if (!isMessage(received)) throw invalidMessage(received);
       }
       for (const received of messages) this.onmessage?.(received as JSONRPCMessage);
     } else {
-      res.resume();
+      res.discard();
       throw new StreamableHTTPError(-1, `Unexpected content type: ${contentType}`);
     }
   }
@@ -251,9 +255,9 @@ export class HttpClientTransport implements Transport {
    * again (true), or throw when the credentials cannot be fixed. False: not an auth matter (403 without
    * insufficient_scope).
    */
-  async #authorizeAfter(res: http.IncomingMessage, text: string | null): Promise<boolean> {
+  async #authorizeAfter(res: Exchange, text: string | null): Promise<boolean> {
     const provider = this.#auth as HttpAuthProvider;
-    const status = res.statusCode ?? 0;
+    const status = res.status;
     const response = webResponse(res, text);
     // The provider watches the transport's responses (a 403 insufficient_scope is remembered for the next login).
     await provider.observeFetch(async () => response)(this.#url);
@@ -296,9 +300,9 @@ export class HttpClientTransport implements Transport {
     headers.accept = "text/event-stream";
     if (options.resumptionToken) headers["last-event-id"] = options.resumptionToken;
     const res = await this.#request("GET", headers);
-    const status = res.statusCode ?? 0;
+    const status = res.status;
     if (!ok(status)) {
-      res.resume();
+      res.discard();
       if (status === 401 && this.#auth) {
         try {
           await this.#authorize(this.#authFetch);
@@ -312,7 +316,7 @@ export class HttpClientTransport implements Transport {
       if (status === 405) return;
       throw new StreamableHTTPError(
         status,
-        `Failed to open SSE stream: ${this.#unfollowed(res) ?? res.statusMessage ?? ""}`,
+        `Failed to open SSE stream: ${this.#unfollowed(res) ?? res.statusText}`,
       );
     }
     this.#readStream(res, options, true);
@@ -323,12 +327,11 @@ export class HttpClientTransport implements Transport {
    * before answering is resumed (GET + Last-Event-ID) when it is the standalone stream or carried an event id;
    * a POST stream that cannot be resumed answers its requests with errors instead.
    */
-  #readStream(res: http.IncomingMessage, options: StreamOptions, reconnectable: boolean): void {
+  #readStream(res: Exchange, options: StreamOptions, reconnectable: boolean): void {
     const { onresumptiontoken, replayMessageId, requests } = options;
     let lastEventId: string | undefined;
     let receivedResponse = false;
     const answered = requests && requests.length > 1 ? new Set<unknown>() : undefined;
-    let failure: Error | undefined;
     const onEvent = (event: SseEvent) => {
       if (event.id !== undefined) {
         lastEventId = event.id;
@@ -354,7 +357,7 @@ export class HttpClientTransport implements Transport {
     let parser: SseParser | undefined;
     let started = false;
     const decoder = new Utf8Chunks();
-    res.on("data", (bytes: Buffer) => {
+    const data = (bytes: Buffer) => {
       const chunk = decoder.text(bytes);
       if (parser === undefined) {
         const data = SseParser.singleMessage(chunk);
@@ -368,18 +371,12 @@ export class HttpClientTransport implements Transport {
         parser = new SseParser(onEvent, onRetry, !started);
       }
       started = true;
-      if (!parser.feed(chunk)) {
-        failure = new Error(`an event exceeded ${MAX_EVENT_CHARS} characters`);
-        res.destroy(failure);
-      }
-    });
-    res.on("error", (err) => {
-      failure = err;
-    });
-    res.on("close", () => {
+      if (!parser.feed(chunk)) res.destroy(new Error(`an event exceeded ${MAX_EVENT_CHARS} characters`));
+    };
+    const end = (failure: Error | undefined) => {
       if (this.#closed) return;
-      // 'end' was emitted: the server ended the stream (otherwise it broke).
-      const ended = res.readableEnded;
+      // No failure: the server ended the stream (otherwise it broke).
+      const ended = failure === undefined;
       const resume = () =>
         this.#scheduleReconnection({ resumptionToken: lastEventId, onresumptiontoken, replayMessageId }, 0);
       const broken = () =>
@@ -399,7 +396,8 @@ export class HttpClientTransport implements Transport {
         const error = { code: -32000, message: "the upstream ended its response stream without answering" };
         this.onmessage?.({ jsonrpc: "2.0", id, error });
       }
-    });
+    };
+    res.read({ data, end });
   }
 
   #scheduleReconnection(options: StreamOptions, attempt: number): void {
@@ -422,84 +420,68 @@ export class HttpClientTransport implements Transport {
   }
 
   /** One HTTP exchange, following redirects within the origin; resolves with the response head. */
-  #request(method: string, headers: Record<string, string>, body?: string): Promise<http.IncomingMessage> {
-    return this.#exchange(this.#url, { ...this.#target, method, headers }, body, false, true);
+  #request(method: string, headers: Record<string, string>, body?: string): Promise<Exchange> {
+    return this.#exchange(new RequestHead(this.#target, method, headers), body, true);
   }
 
-  async #redirected(
-    first: http.IncomingMessage,
-    options: http.RequestOptions,
-    body: string | undefined,
-  ): Promise<http.IncomingMessage> {
-    const { method, headers } = options;
+  async #redirected(first: Exchange, head: RequestHead, body: string | undefined): Promise<Exchange> {
+    const { method, headers } = head;
     let url = this.#url;
     let res = first;
     for (let redirects = 0; ; redirects++) {
-      if (redirects > 0)
-        res = await this.#exchange(url, { ...targetOf(url), method, headers }, body, false, false);
-      const status = res.statusCode ?? 0;
+      if (redirects > 0) {
+        res = await this.#exchange(new RequestHead(new Http1Target(url), method, headers), body, false);
+      }
+      const status = res.status;
       if (status < 300 || status >= 400) return res;
       const target = redirectTarget(res, url);
-      const keepsMethod = res.statusCode === 307 || res.statusCode === 308 || method === "GET";
+      const keepsMethod = status === 307 || status === 308 || method === "GET";
       if (!target || redirects === MAX_REDIRECTS || !keepsMethod || target.origin !== url.origin) return res;
       if ((target.username || target.password) && target.username !== url.username) return res;
-      res.resume();
+      res.discard();
       url = target;
     }
   }
 
-  /** `options`: #target's (or the redirect's) with method and headers; the session's POST reuses one. */
-  #exchange(
-    url: URL,
-    options: http.RequestOptions,
-    body: string | undefined,
-    retry: boolean,
-    follow: boolean,
-  ): Promise<http.IncomingMessage> {
+  /**
+   * One exchange, following redirects within the origin when `follow`; resolves with the response head.
+   * The client sends a request again once when a reused socket turns out closed (http1.ts).
+   */
+  #exchange(head: RequestHead, body: string | undefined, follow: boolean): Promise<Exchange> {
     // The session's DELETE goes out after close() and is not cut by it.
-    const tracked = options.method !== "DELETE";
+    const tracked = head.method !== "DELETE";
     if (this.#closed && tracked) return Promise.reject(abortError());
-    const secure = url.protocol === "https:";
     return new Promise((resolve, reject) => {
-      let answered = false;
-      const request = (secure ? https : http).request(options, (res) => {
-        answered = true;
-        res.on("close", () => this.#live.delete(request));
-        const status = res.statusCode ?? 0;
-        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, options, body) : res);
-      });
-      if (tracked) this.#live.add(request);
-      else {
-        // Nothing waits for the DELETE: a server that does not answer it must not hold the socket.
-        const timer = setTimeout(() => request.destroy(abortError()), DELETE_TIMEOUT_MS);
-        timer.unref();
-        request.once("close", () => clearTimeout(timer));
+      const onHead = (res: Exchange) => {
+        const status = res.status;
+        resolve(follow && status >= 300 && status < 400 ? this.#redirected(res, head, body) : res);
+      };
+      const onFail = (err: Error) => {
+        if (this.#closed && tracked) reject(abortError());
+        else reject(new TypeError("fetch failed", { cause: err }));
+      };
+      if (tracked) {
+        this.#live.add(request(head, body, onHead, onFail, this.#untrack));
+        return;
       }
-      request.on("error", (err: NodeJS.ErrnoException) => {
-        this.#live.delete(request);
-        if (answered) return;
-        if (this.#closed && tracked) return reject(abortError());
-        // A pooled connection the server closed while idle: the request never reached it. Once afresh.
-        if (!retry && request.reusedSocket && err.code === "ECONNRESET") {
-          resolve(this.#exchange(url, options, body, true, follow));
-          return;
-        }
-        reject(new TypeError("fetch failed", { cause: err }));
-      });
-      request.end(body);
+      // Nothing waits for the DELETE: a server that does not answer it must not hold the socket.
+      let timer: NodeJS.Timeout | undefined;
+      const exchange = request(head, body, onHead, onFail, () => clearTimeout(timer));
+      timer = setTimeout(() => exchange.destroy(abortError()), DELETE_TIMEOUT_MS);
+      timer.unref();
     });
   }
 
-  #plainPostOptions(): http.RequestOptions {
-    if (this.#postOptions) return this.#postOptions;
+  #plainPostHead(): RequestHead {
+    if (this.#postHead) return this.#postHead;
     const headers = {
       ...this.#sessionHeaders(),
       ...this.#headers,
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
     };
-    this.#postOptions = { ...this.#target, method: "POST", headers };
-    return this.#postOptions;
+    this.#postHead = new RequestHead(this.#target, "POST", headers);
+    return this.#postHead;
   }
 
   async #authHeaders(): Promise<Record<string, string>> {
@@ -528,7 +510,7 @@ export class HttpClientTransport implements Transport {
   }
 
   /** Why a redirect answer was not followed, or undefined for any other answer. */
-  #unfollowed(res: http.IncomingMessage): string | undefined {
+  #unfollowed(res: Exchange): string | undefined {
     const target = redirectTarget(res, this.#url);
     if (!target) return undefined;
     target.username = target.password = target.search = target.hash = "";
@@ -675,49 +657,9 @@ function ok(status: number): boolean {
   return status >= 200 && status < 300;
 }
 
-/**
- * A response header from the raw list: reading `res.headers` would build the whole header object (lazily,
- * on first access), and a call needs two headers.
- */
-function header(res: http.IncomingMessage, name: string): string | undefined {
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const key = raw[i] as string;
-    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
-  }
-  return undefined;
-}
-
-function readText(res: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const decoder = new StringDecoder("utf8");
-    let text = "";
-    res.on("data", (chunk: Buffer) => {
-      text += decoder.write(chunk);
-    });
-    res.once("end", () => resolve(text + decoder.end()));
-    res.once("error", reject);
-  });
-}
-
-function targetOf(url: URL): http.RequestOptions {
-  const secure = url.protocol === "https:";
-  return {
-    protocol: url.protocol,
-    // An IPv6 literal is bracketed in a URL, not in a host name.
-    hostname: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
-    port: url.port || (secure ? 443 : 80),
-    path: url.pathname + url.search,
-    agent: secure ? agents.https : agents.http,
-    ...((url.username || url.password) && {
-      auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
-    }),
-  };
-}
-
-function redirectTarget(res: http.IncomingMessage, from: URL): URL | undefined {
-  const status = res.statusCode ?? 0;
-  const location = res.headers.location;
+function redirectTarget(res: Exchange, from: URL): URL | undefined {
+  const status = res.status;
+  const location = res.header("location");
   if (![301, 302, 303, 307, 308].includes(status) || !location) return undefined;
   try {
     return new URL(location, from);
@@ -727,11 +669,11 @@ function redirectTarget(res: http.IncomingMessage, from: URL): URL | undefined {
 }
 
 /** The answer as a web Response, for the SDK's auth helpers (401/403 only: never on the hot path). */
-function webResponse(res: http.IncomingMessage, text: string | null): Response {
+function webResponse(res: Exchange, text: string | null): Response {
   const headers = new Headers();
   const raw = res.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
-  return new Response(text, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? "", headers });
+  return new Response(text, { status: res.status, statusText: res.statusText, headers });
 }
 
 function isRequest(message: JSONRPCMessage): message is JSONRPCMessage & { id: string | number } {

@@ -253,6 +253,25 @@ describe("HttpClientTransport", () => {
     await expect(t.send(call(2))).rejects.toThrow("Not connected");
   });
 
+  it("cuts the streams in flight on close, and still ends the session with DELETE", async () => {
+    const cut: string[] = [];
+    script = (res, s) => {
+      if (s.method === "DELETE") return res.writeHead(200).end();
+      res.on("close", () => cut.push(s.method));
+      res.writeHead(200, { "content-type": "text/event-stream", "mcp-session-id": "s-cut" });
+      res.write(`event: message\ndata: ${progress}\n\n`);
+    };
+    const { t, messages, errors } = await transport();
+    await t.send(call(1));
+    await until(() => messages.length === 1);
+    await t.close();
+    await until(() => cut.length === 1 && seen.some((x) => x.method === "DELETE"));
+    expect(cut).toEqual(["POST"]);
+    expect(seen.find((x) => x.method === "DELETE")?.headers["mcp-session-id"]).toBe("s-cut");
+    // Closing is not a failure of the stream.
+    expect(errors).toEqual([]);
+  });
+
   it("rejects like fetch when nothing listens: TypeError with the socket error as cause", async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
