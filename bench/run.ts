@@ -6,7 +6,7 @@
  * this run.
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
- *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS]
+ *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS] [--reps N]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * The echo systems run side by side and take turns, one window each (A, B, C, A, B, C, ...): a ratio compares
@@ -57,6 +57,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     profile: { type: "string" },
     "steady-ms": { type: "string" },
+    reps: { type: "string" },
   },
 });
 
@@ -120,6 +121,11 @@ const PLAN = values.quick
       sessionCallMs: 3000,
       sessionSetups: ["direct-http", "toolgate-http", "mcp-proxy"] as const,
     };
+if (values.reps !== undefined) {
+  PLAN.reps = Number(values.reps);
+  if (!(Number.isInteger(PLAN.reps) && PLAN.reps >= 1))
+    throw new Error("--reps is a whole number of windows");
+}
 if (values["steady-ms"] !== undefined) {
   PLAN.steadyMs = Number(values["steady-ms"]);
   if (!(PLAN.steadyMs >= 0)) throw new Error("--steady-ms is a number of milliseconds");
