@@ -530,39 +530,27 @@ export function modernWireError(err: unknown): {
   return { code, message: wire.message, data: wire.data, status: code === -32601 ? 404 : 200 };
 }
 
-/** What the 2026-07-28 envelope puts in `_meta`: it describes the client's hop to the gateway, not the upstream's. */
-const ENVELOPE_KEYS: ReadonlySet<string> = new Set([
-  META.protocolVersion,
-  META.clientInfo,
-  META.clientCapabilities,
-  META.logLevel,
-]);
-
 /**
  * The params handed to the era-neutral dispatcher: without the input-round fields (`inputResponses`,
- * `requestState`) and without the envelope in `_meta`, so an upstream gets what a 2025 session's call would
- * send it (its own hop's version and capabilities are its connection's, and the gateway's own request is
- * not made larger and costlier to serialize and parse); other `_meta` entries (progress token, trace
- * context, extensions) stay.
+ * `requestState`) and without the 2026-07-28 envelope in `_meta`. The envelope describes the client's hop to
+ * the gateway; the upstream's hop has its own version and capabilities (its connection's), so an upstream
+ * gets what a 2025 session's call sends it, and the request is not made larger to serialize and parse. Other
+ * `_meta` entries (progress token, trace context, extensions) stay.
  */
 function neutralParams(params: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key in params) {
-    if (key === "_meta") {
-      const meta = params._meta as Record<string, unknown>;
-      const kept: Record<string, unknown> = {};
-      let any = false;
-      for (const k in meta) {
-        if (ENVELOPE_KEYS.has(k)) continue;
-        kept[k] = meta[k];
-        any = true;
-      }
-      if (any) out._meta = kept;
-    } else if (key !== "inputResponses" && key !== "requestState") {
-      out[key] = params[key];
-    }
+  const { inputResponses: _responses, requestState: _state, _meta, ...rest } = params;
+  const {
+    [META.protocolVersion]: _version,
+    [META.clientInfo]: _info,
+    [META.clientCapabilities]: _capabilities,
+    [META.logLevel]: _level,
+    ...kept
+  } = _meta as Record<string, unknown>;
+  for (const _ in kept) {
+    rest._meta = kept;
+    break;
   }
-  return out;
+  return rest;
 }
 
 /** `tools/call` arguments for the task path (the plain path checks them in dispatch). */
