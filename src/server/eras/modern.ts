@@ -582,7 +582,10 @@ function plainCaller(sink: RoundSink): Caller {
 /** A caller whose server→client requests become input-required rounds. */
 function heldCaller(held: HeldCall): Caller {
   return {
-    sessionId: `modern-${held.id}`,
+    // Read only when a task is made for the call: the held call's id is made then.
+    get sessionId() {
+      return `modern-${held.id}`;
+    },
     request: (method, params, options) => held.ask(method, params, options.signal),
     notify: (method, params) => held.notify(method, params ?? {}),
   };
