@@ -61,7 +61,6 @@ const NEEDS: Record<string, string> = {
 export const INPUT_KEY_META = "toolgate/inputKey";
 
 interface Held extends HeldCall {
-  uuid: string | undefined;
   principal: string;
   method: string;
   target: string;
@@ -181,13 +180,8 @@ export class InputRounds {
     // Each field by name: a spread in this literal made V8 build the object property by property (the
     // hot path's costliest line in a profile of the face).
     const held: Held = {
-      uuid: undefined,
-      // Made when first read (a round's requestState, a task's caller): most calls never need one. randomUUID
-      // draws from a pooled buffer; randomBytes cost ~3 µs (requestState is signed anyway).
-      get id() {
-        held.uuid ??= randomUUID();
-        return held.uuid;
-      },
+      // randomUUID draws from a pooled buffer; randomBytes per call cost ~3 µs (requestState is signed anyway).
+      id: randomUUID(),
       controller,
       principal: who.principal,
       method: who.method,
@@ -337,7 +331,7 @@ export class InputRounds {
     clearTimeout(held.expiry);
     clearTimeout(held.gather);
     this.#held.delete(held);
-    if (held.uuid !== undefined) this.#named.delete(held.uuid);
+    this.#named.delete(held.id);
   }
 
   #sign(held: Held): string {

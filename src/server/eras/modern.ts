@@ -582,10 +582,7 @@ function plainCaller(sink: RoundSink): Caller {
 /** A caller whose server→client requests become input-required rounds. */
 function heldCaller(held: HeldCall): Caller {
   return {
-    // Read only when a task is made for the call: the held call's id is made then.
-    get sessionId() {
-      return `modern-${held.id}`;
-    },
+    sessionId: `modern-${held.id}`,
     request: (method, params, options) => held.ask(method, params, options.signal),
     notify: (method, params) => held.notify(method, params ?? {}),
   };
