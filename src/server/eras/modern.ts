@@ -487,13 +487,20 @@ class HttpCall implements ModernContext {
     clearInterval(this.#keepAlive);
     const res = this.#res;
     if (res.destroyed) return;
-    const message = { jsonrpc: "2.0" as const, id: this.#id, result };
+    let body: string;
+    try {
+      body = JSON.stringify({ jsonrpc: "2.0", id: this.#id, result });
+    } catch (err) {
+      // A result that cannot be serialized (nothing awaits this handler to catch it): its error instead.
+      this.fail(err);
+      return;
+    }
     if (this.#sse) {
-      writeEvent(res, message);
+      if (!res.writableEnded) res.write(`event: message\ndata: ${body}\n\n`);
       res.end();
       return;
     }
-    writeJson(res, 200, JSON.stringify(message));
+    writeJson(res, 200, body);
   }
 
   fail(err: unknown): void {
