@@ -167,9 +167,7 @@ export class HttpServer {
         );
       }
       this.#answering++;
-      res.once("close", () => {
-        if (--this.#answering === 0) this.#answered?.();
-      });
+      res.on("close", this.#modernClosed);
       return this.#deps.modern.handle(req, res, first, verdict.principal);
     }
     if (!this.#accepting) return void refuse(res, 503, -32000, "toolgate is shutting down");
@@ -307,6 +305,11 @@ export class HttpServer {
     }
     return restoring;
   }
+
+  /** A modern POST's response closed (one handler for all of them; `on`, as `once` wraps it per call). */
+  readonly #modernClosed = (): void => {
+    if (--this.#answering === 0) this.#answered?.();
+  };
 
   /**
    * Follows a response until it closes: a session with one open is not idle, and a shutdown lets answers

@@ -93,28 +93,60 @@ function decodeHeader(raw: string, name: string): string {
   return Buffer.from(b64, "base64").toString("utf8");
 }
 
+/** An argument a tool marks with `x-mcp-header`: where it sits in the arguments, and its header. */
+interface HeaderParam {
+  /** Property names from the arguments object down to the argument. */
+  path: readonly string[];
+  /** The name as the schema gives it (for messages) and the header it maps to. */
+  name: string;
+  header: string;
+}
+
+/** The marked arguments of each input schema, found once per schema object (the catalog keeps them). */
+const headerParams = new WeakMap<object, readonly HeaderParam[]>();
+
 /** Every argument the tool marks with `x-mcp-header` must be mirrored, equal, in its `Mcp-Param-*` header. */
 function checkParamHeaders(
   req: IncomingMessage,
   schema: Record<string, unknown>,
   args: Record<string, unknown>,
 ): void {
-  const visit = (node: unknown, value: unknown): void => {
-    const properties = (node as { properties?: Record<string, Record<string, unknown>> })?.properties;
-    if (!properties || typeof value !== "object" || value === null) return;
-    for (const [key, property] of Object.entries(properties)) {
-      const v = (value as Record<string, unknown>)[key];
-      const name = property?.["x-mcp-header"];
-      if (typeof name === "string" && v !== undefined && v !== null) {
-        const raw = headerValue(req, `mcp-param-${name.toLowerCase()}`);
-        if (raw === undefined)
-          throw mismatch(`the Mcp-Param-${name} header is missing for argument '${key}'`);
-        const header = decodeHeader(raw, `Mcp-Param-${name}`);
-        const same = typeof v === "number" ? Number(header) === v : header === String(v);
-        if (!same) throw mismatch(`Mcp-Param-${name} header value does not match argument '${key}'`);
-      }
-      visit(property, v);
-    }
-  };
-  visit(schema, args);
+  let params = headerParams.get(schema);
+  if (!params) {
+    params = markedArguments(schema, []);
+    headerParams.set(schema, params);
+  }
+  for (const { path, name, header } of params) {
+    // Checked where the arguments reach it: an object at every step on the way, and a value that is not null.
+    let parent: unknown = args;
+    for (let i = 0; i < path.length - 1 && isObject(parent); i++) parent = parent[path[i] as string];
+    if (!isObject(parent)) continue;
+    const key = path[path.length - 1] as string;
+    const value = parent[key];
+    if (value === undefined || value === null) continue;
+    const raw = headerValue(req, header);
+    if (raw === undefined) throw mismatch(`the Mcp-Param-${name} header is missing for argument '${key}'`);
+    const decoded = decodeHeader(raw, `Mcp-Param-${name}`);
+    const same = typeof value === "number" ? Number(decoded) === value : decoded === String(value);
+    if (!same) throw mismatch(`Mcp-Param-${name} header value does not match argument '${key}'`);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+/** The schema's `x-mcp-header` properties, depth first in property order (the order they are checked in). */
+function markedArguments(node: unknown, path: readonly string[]): HeaderParam[] {
+  const properties = (node as { properties?: Record<string, Record<string, unknown>> } | undefined)
+    ?.properties;
+  if (typeof properties !== "object" || properties === null) return [];
+  const found: HeaderParam[] = [];
+  for (const [key, property] of Object.entries(properties)) {
+    const at = [...path, key];
+    const name = property?.["x-mcp-header"];
+    if (typeof name === "string") found.push({ path: at, name, header: `mcp-param-${name.toLowerCase()}` });
+    found.push(...markedArguments(property, at));
+  }
+  return found;
 }

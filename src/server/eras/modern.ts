@@ -23,7 +23,7 @@ import {
 import type { HeldCall, InputRounds, RoundOutcome, RoundSink } from "../../protocol/input-rounds.ts";
 import type { Caller, Router } from "../../router/router.ts";
 import type { Logger } from "../../telemetry/log.ts";
-import type { Telemetry } from "../../telemetry/telemetry.ts";
+import type { ServerSpanInfo, Telemetry } from "../../telemetry/telemetry.ts";
 import type { Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
@@ -90,13 +90,11 @@ export class ModernFace {
     this.#deps = deps;
   }
 
-  /** One modern POST whose body (one JSON-RPC message) is already parsed and validated as JSON-RPC. */
-  async handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    message: JSONRPCMessage,
-    principal: Principal,
-  ): Promise<void> {
+  /**
+   * One modern POST whose body (one JSON-RPC message) is already parsed and validated as JSON-RPC. No async
+   * layer of its own: the answer is written from one settle handler pair (the 2025 session's style).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, message: JSONRPCMessage, principal: Principal): void {
     if (!("method" in message)) {
       return void reply(res, 400, null, -32600, "Invalid Request: clients send requests, not responses");
     }
@@ -116,55 +114,51 @@ export class ModernFace {
         "Not Acceptable: Accept must list application/json and text/event-stream",
       );
     }
+    let answer: Promise<Record<string, unknown>>;
+    let call: HttpCall;
     try {
       checkEnvelope(params);
       checkHeaders(req, method, params, this.#deps.toolSchema);
+      call = new HttpCall(req, res, id, principal);
+      answer = this.#checked(id, method, params, call);
     } catch (err) {
-      const e = err as ModernError;
+      const e = modernWireError(err);
       return void reply(res, e.status, id, e.code, e.message, e.data);
     }
-    const answer = new Answer(res);
-    const closed = new AbortController();
-    res.once("close", () => {
-      if (!res.writableFinished) closed.abort(new Error("the client closed the request's stream"));
-    });
     // A listen stream may stay quiet for long: a comment now and then keeps intermediaries from cutting it.
-    const keepAlive =
-      method === "subscriptions/listen"
-        ? setInterval(() => answer.comment(), KEEP_ALIVE_MS).unref()
-        : undefined;
-    try {
-      const result = await this.serve(
-        { id, method, params },
-        {
-          principal,
-          signal: closed.signal,
-          notify: (m, p) => answer.notify({ jsonrpc: "2.0", method: m, params: p }),
-          transport: "tcp",
-          headers: req.headers,
-          requestBytes: Number(req.headers["content-length"]) || undefined,
-        },
-      );
-      if (!res.destroyed) answer.finish(id, result);
-    } catch (err) {
-      if (!res.destroyed) answer.error(id, err);
-    } finally {
-      clearInterval(keepAlive);
-    }
+    if (method === "subscriptions/listen") call.keepAlive(KEEP_ALIVE_MS);
+    answer.then(
+      (result) => call.finish(result),
+      (err) => call.fail(err),
+    );
   }
 
   /**
    * One modern request on any transport (HTTP above; stdio and WebSocket sessions hand theirs here): the
-   * `_meta` envelope checked, the method served, the result completed. Throws ModernError for the modern
+   * `_meta` envelope checked, the method served, the result completed. Rejects with ModernError for the modern
    * revision's own errors, anything else for the usual mapping.
    */
-  async serve(
+  serve(
     request: { id: string | number; method: string; params: Record<string, unknown> },
     ctx: ModernContext,
   ): Promise<Record<string, unknown>> {
-    const { id, method, params } = request;
-    checkEnvelope(params);
-    const declared = (params._meta as Record<string, unknown>)[META.protocolVersion];
+    try {
+      checkEnvelope(request.params);
+      return this.#checked(request.id, request.method, request.params, ctx);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A request whose envelope is checked: its version and method, then the method under a SERVER span. */
+  #checked(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: ModernContext,
+  ): Promise<Record<string, unknown>> {
+    const meta = params._meta as Record<string, unknown>;
+    const declared = meta[META.protocolVersion];
     if (declared !== MODERN_VERSION) {
       throw new ModernError(
         ModernCode.UnsupportedProtocolVersion,
@@ -182,20 +176,17 @@ export class ModernFace {
         : "";
       throw new ModernError(-32601, `Method not found: ${method}${why}`, 404);
     }
-    const meta = params._meta as Record<string, unknown>;
+    const span: ServerSpanInfo = {
+      method,
+      requestId: id,
+      transport: ctx.transport,
+      protocolVersion: MODERN_VERSION,
+      meta,
+    };
     const target = params.name ?? params.uri;
-    return this.#deps.telemetry.serverSpan(
-      {
-        method,
-        ...(typeof target === "string" && { target }),
-        requestId: id,
-        transport: ctx.transport,
-        protocolVersion: MODERN_VERSION,
-        meta,
-        ...(ctx.headers && { headers: ctx.headers }),
-      },
-      () => this.#serve(id, method, params, ctx),
-    );
+    if (typeof target === "string") span.target = target;
+    if (ctx.headers) span.headers = ctx.headers;
+    return this.#deps.telemetry.serverSpan(span, () => this.#serve(id, method, params, ctx));
   }
 
   /** Tell listen streams that asked for it that a list changed. */
@@ -215,14 +206,17 @@ export class ModernFace {
     this.#deps.rounds.close();
   }
 
-  async #serve(
+  /** May throw: the SERVER span turns a throw into the request's error. No async layer for plain calls. */
+  #serve(
     id: string | number,
     method: string,
     params: Record<string, unknown>,
     ctx: ModernContext,
   ): Promise<Record<string, unknown>> {
     const { principal } = ctx;
-    if (method === "server/discover") return this.#complete(method, this.#discover(), principal);
+    if (method === "server/discover") {
+      return Promise.resolve(this.#complete(method, this.#discover(), principal));
+    }
     if (method === "subscriptions/listen") return this.#listen(id, params, ctx);
     const meta = params._meta as Record<string, unknown>;
     const capabilities = meta[META.clientCapabilities] as Record<string, unknown>;
@@ -234,68 +228,80 @@ export class ModernFace {
         ctx.notify(m, p);
       },
     };
-    const base = {
-      method,
-      principal,
-      requestId: id,
-      requestBytes: ctx.requestBytes,
-      whenCatalogReady: this.#deps.whenCatalogReady,
-    };
-    if (TASK_METHODS.has(method)) {
-      if (!declaresTasks(capabilities)) throw missingTasksExtension(method);
-      const result = await this.#deps.tasks.serve(method, params, {
+    if (TASK_METHODS.has(method)) return this.#task(id, method, params, ctx, sink);
+    const { router, rounds } = this.#deps;
+    if (!INPUT_METHODS.has(method)) {
+      return dispatch(router, {
+        method,
+        params: neutralParams(params),
         caller: plainCaller(sink),
         principal,
         requestId: id,
         signal: ctx.signal,
-        meta,
-      });
-      return this.#complete(method, result, principal);
-    }
-    let outcome: RoundOutcome;
-    if (INPUT_METHODS.has(method)) {
-      if (params.requestState === undefined && this.#deps.rounds.size >= this.#deps.maxOpen()) {
-        throw full(`${this.#deps.rounds.size} calls are waiting for input rounds`);
-      }
-      const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
-      const { inputResponses, requestState, ...rest } = params;
-      const asTask = method === "tools/call" && this.#deps.tasks.route(params.name, capabilities) === "task";
-      outcome =
-        requestState !== undefined
-          ? await this.#deps.rounds.resume(who, requestState, inputResponses, sink, ctx.signal)
-          : await this.#deps.rounds.start(
-              who,
-              sink,
-              (held) =>
-                asTask
-                  ? this.#deps.tasks.call(
-                      String(params.name),
-                      taskArguments(params.arguments),
-                      { principal, requestId: id, meta, requestBytes: ctx.requestBytes },
-                      held,
-                    )
-                  : dispatch(this.#deps.router, {
-                      ...base,
-                      params: rest,
-                      caller: heldCaller(held),
-                      signal: held.controller.signal,
-                      notify: held.notify,
-                    }),
-              ctx.signal,
-              inputResponses,
-            );
-    } else {
-      const result = await dispatch(this.#deps.router, {
-        ...base,
-        params,
-        caller: plainCaller(sink),
-        signal: ctx.signal,
+        requestBytes: ctx.requestBytes,
         notify: sink.notify,
-      });
-      outcome = { kind: "result", result };
+        whenCatalogReady: this.#deps.whenCatalogReady,
+      }).then((result) => this.#complete(method, result, principal));
     }
-    if (outcome.kind === "error") throw outcome.error;
-    return outcome.kind === "input" ? outcome.result : this.#complete(method, outcome.result, principal);
+    const { requestState, inputResponses } = params;
+    if (requestState === undefined && rounds.size >= this.#deps.maxOpen()) {
+      throw full(`${rounds.size} calls are waiting for input rounds`);
+    }
+    const who = { principal: principal.id, method, target: String(params.name ?? params.uri ?? "") };
+    let outcome: Promise<RoundOutcome>;
+    if (requestState !== undefined) {
+      outcome = rounds.resume(who, requestState, inputResponses, sink, ctx.signal);
+    } else {
+      const asTask = method === "tools/call" && this.#deps.tasks.route(params.name, capabilities) === "task";
+      outcome = rounds.start(
+        who,
+        sink,
+        (held) =>
+          asTask
+            ? this.#deps.tasks.call(
+                String(params.name),
+                taskArguments(params.arguments),
+                { principal, requestId: id, meta, requestBytes: ctx.requestBytes },
+                held,
+              )
+            : dispatch(router, {
+                method,
+                params: neutralParams(params),
+                caller: heldCaller(held),
+                principal,
+                requestId: id,
+                signal: held.controller.signal,
+                requestBytes: ctx.requestBytes,
+                notify: held.notify,
+                whenCatalogReady: this.#deps.whenCatalogReady,
+              }),
+        ctx.signal,
+        inputResponses,
+      );
+    }
+    return outcome.then((o) => {
+      if (o.kind === "error") throw o.error;
+      return o.kind === "input" ? o.result : this.#complete(method, o.result, principal);
+    });
+  }
+
+  /** tasks/get, tasks/update, tasks/cancel (the tasks extension). */
+  async #task(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown>,
+    ctx: ModernContext,
+    sink: RoundSink,
+  ): Promise<Record<string, unknown>> {
+    if (!declaresTasks(sink.capabilities)) throw missingTasksExtension(method);
+    const result = await this.#deps.tasks.serve(method, params, {
+      caller: plainCaller(sink),
+      principal: ctx.principal,
+      requestId: id,
+      signal: ctx.signal,
+      meta: params._meta as Record<string, unknown>,
+    });
+    return this.#complete(method, result, ctx.principal);
   }
 
   #discover(): Record<string, unknown> {
@@ -389,7 +395,7 @@ export class ModernFace {
         const listener: Listener = {
           id,
           kinds,
-          notify: ctx.notify,
+          notify: (method, p) => ctx.notify(method, p),
           end: () => {
             this.#listeners.delete(listener);
             resolve();
@@ -429,52 +435,86 @@ const SSE_HEADERS = {
   "x-accel-buffering": "no",
 };
 
-/** The answer to one modern request: plain JSON unless a notification must go out first. */
-class Answer {
+/**
+ * One modern request over HTTP: its context (who asks, cancellation when the client closes the stream) and its
+ * answer, plain JSON unless a notification must go out first. One object per request.
+ */
+class HttpCall implements ModernContext {
+  readonly principal: Principal;
+  readonly signal: AbortSignal;
+  readonly transport = "tcp" as const;
+  readonly headers: IncomingMessage["headers"];
+  readonly requestBytes: number | undefined;
   readonly #res: ServerResponse;
+  readonly #id: string | number;
   #sse = false;
+  #keepAlive: NodeJS.Timeout | undefined;
 
-  constructor(res: ServerResponse) {
+  constructor(req: IncomingMessage, res: ServerResponse, id: string | number, principal: Principal) {
+    this.principal = principal;
+    this.headers = req.headers;
+    this.requestBytes = Number(req.headers["content-length"]) || undefined;
     this.#res = res;
+    this.#id = id;
+    const closed = new AbortController();
+    this.signal = closed.signal;
+    // `on`, not `once`: a response closes once, and `once` wraps the listener.
+    res.on("close", () => {
+      if (!res.writableFinished) closed.abort(new Error("the client closed the request's stream"));
+    });
   }
 
-  notify(message: JSONRPCMessage): void {
-    if (this.#res.destroyed || this.#res.writableEnded) return;
+  /** A notification related to this request (progress, logs, listen events): the answer becomes a stream. */
+  notify(method: string, params: Record<string, unknown>): void {
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) return;
     if (!this.#sse) {
       this.#sse = true;
-      this.#res.writeHead(200, SSE_HEADERS);
+      res.writeHead(200, SSE_HEADERS);
     }
-    writeEvent(this.#res, message);
+    writeEvent(res, { jsonrpc: "2.0", method, params });
   }
 
-  /** An SSE comment (keep-alive) once the answer is a stream. */
-  comment(): void {
-    if (this.#sse && !this.#res.destroyed && !this.#res.writableEnded) this.#res.write(": keepalive\n\n");
+  /** SSE comments (keep-alive) every `ms` once the answer is a stream, until it is answered. */
+  keepAlive(ms: number): void {
+    this.#keepAlive = setInterval(() => {
+      const res = this.#res;
+      if (this.#sse && !res.destroyed && !res.writableEnded) res.write(": keepalive\n\n");
+    }, ms).unref();
   }
 
-  finish(id: string | number, result: Record<string, unknown>): void {
-    const message = { jsonrpc: "2.0" as const, id, result };
-    if (this.#sse) {
-      writeEvent(this.#res, message);
-      this.#res.end();
+  finish(result: Record<string, unknown>): void {
+    clearInterval(this.#keepAlive);
+    const res = this.#res;
+    if (res.destroyed) return;
+    let body: string;
+    try {
+      body = JSON.stringify({ jsonrpc: "2.0", id: this.#id, result });
+    } catch (err) {
+      // A result that cannot be serialized (nothing awaits this handler to catch it): its error instead.
+      this.fail(err);
       return;
     }
-    writeJson(this.#res, 200, JSON.stringify(message));
+    if (this.#sse) {
+      if (!res.writableEnded) res.write(`event: message\ndata: ${body}\n\n`);
+      res.end();
+      return;
+    }
+    writeJson(res, 200, body);
   }
 
-  error(id: string | number, err: unknown): void {
+  fail(err: unknown): void {
+    clearInterval(this.#keepAlive);
+    const res = this.#res;
+    if (res.destroyed) return;
     const wire = modernWireError(err);
-    if (this.#sse) return void this.#sseError(id, wire.code, wire.message, wire.data);
-    reply(this.#res, wire.status, id, wire.code, wire.message, wire.data);
-  }
-
-  #sseError(id: string | number, code: number, message: string, data: unknown): void {
-    writeEvent(this.#res, {
+    if (!this.#sse) return void reply(res, wire.status, this.#id, wire.code, wire.message, wire.data);
+    writeEvent(res, {
       jsonrpc: "2.0",
-      id,
-      error: { code, message, ...(data !== undefined && { data }) },
+      id: this.#id,
+      error: { code: wire.code, message: wire.message, ...(wire.data !== undefined && { data: wire.data }) },
     } as JSONRPCMessage);
-    this.#res.end();
+    res.end();
   }
 }
 
@@ -495,6 +535,29 @@ export function modernWireError(err: unknown): {
   const wire = toWire(err);
   const code = wire.code === -32002 ? -32602 : wire.code;
   return { code, message: wire.message, data: wire.data, status: code === -32601 ? 404 : 200 };
+}
+
+/**
+ * The params handed to the era-neutral dispatcher: without the input-round fields (`inputResponses`,
+ * `requestState`) and without the 2026-07-28 envelope in `_meta`. The envelope describes the client's hop to
+ * the gateway; the upstream's hop has its own version and capabilities (its connection's), so an upstream
+ * gets what a 2025 session's call sends it, and the request is not made larger to serialize and parse. Other
+ * `_meta` entries (progress token, trace context, extensions) stay.
+ */
+function neutralParams(params: Record<string, unknown>): Record<string, unknown> {
+  const { inputResponses: _responses, requestState: _state, _meta, ...rest } = params;
+  const {
+    [META.protocolVersion]: _version,
+    [META.clientInfo]: _info,
+    [META.clientCapabilities]: _capabilities,
+    [META.logLevel]: _level,
+    ...kept
+  } = _meta as Record<string, unknown>;
+  for (const _ in kept) {
+    rest._meta = kept;
+    break;
+  }
+  return rest;
 }
 
 /** `tools/call` arguments for the task path (the plain path checks them in dispatch). */

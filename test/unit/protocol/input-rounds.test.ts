@@ -83,6 +83,34 @@ describe("InputRounds", () => {
     expect((await retry).kind).toBe("input");
   });
 
+  it("counts running calls in its size, and forgets a call's id once the call is over", async () => {
+    let finish: (result: Record<string, unknown>) => void = () => {};
+    const plain = rounds.start(
+      who,
+      sink(),
+      () => new Promise((resolve) => (finish = resolve)),
+      new AbortController().signal,
+    );
+    // A call that never asks anything is held too: gateway.maxSessions bounds calls in flight.
+    expect(rounds.size).toBe(1);
+    finish({ content: [] });
+    expect(await plain).toEqual({ kind: "result", result: { content: [] } });
+    expect(rounds.size).toBe(0);
+    const asking = rounds.start(
+      who,
+      sink(),
+      (call) => call.ask("elicitation/create", elicit),
+      new AbortController().signal,
+    );
+    await vi.advanceTimersByTimeAsync(20);
+    const round = (await asking) as { result: Record<string, unknown> };
+    await vi.advanceTimersByTimeAsync(60_000);
+    // Expired: its requestState still verifies, but names nothing held any more.
+    expect(() =>
+      rounds.resume(who, round.result.requestState, {}, sink(), new AbortController().signal),
+    ).toThrow(/no longer holds/);
+  });
+
   it("cancels a held call nobody comes back for after ttlMs", async () => {
     let signal: AbortSignal | undefined;
     const first = rounds.start(
