@@ -214,6 +214,7 @@ export class Gateway {
       // A held call waits up to 5 minutes for the client's next round; asks sent together go out together.
       rounds: new InputRounds({ ttlMs: 5 * 60_000, gatherMs: 20 }),
       tasks: new ModernTasks(this.tasks),
+      limits: this.#config.gateway,
       maxOpen: () => this.#config.gateway.maxSessions,
       whenCatalogReady: (signal) => this.whenCatalogReady(signal),
     });

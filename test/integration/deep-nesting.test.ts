@@ -88,6 +88,25 @@ describe("the edge limit on nesting depth", () => {
     expect(restarts(gw)).toBe(0);
   });
 
+  it("refuses a deep 2026-07-28 request (stateless, no session) the same way", async () => {
+    const deep = `${'{"a":'.repeat(DEPTH)}1${"}".repeat(DEPTH)}`;
+    const meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}';
+    const echoesBefore = (await faultStats(other)).calls.echo ?? 0;
+    const body = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{${meta},"name":"faults__echo","arguments":{"text":"poison","deep":${deep}}}}`;
+    const reply = await rawPost(gw.url, body, {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2026-07-28",
+    });
+    expect(reply.status).toBe(400);
+    expect(reply.messages[0]).toMatchObject({
+      id: 9,
+      error: { code: -32600, message: expect.stringContaining("gateway.maxJsonDepth") },
+    });
+    expect((await faultStats(other)).calls.echo ?? 0).toBe(echoesBefore);
+    expect(restarts(gw)).toBe(0);
+  });
+
   it("refuses a deep request over WebSocket the same way", async () => {
     const socket = new WebSocket(gw.wsUrl, "mcp");
     const replies: Array<Record<string, unknown>> = [];

@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { toWire } from "../../errors.ts";
+import { ErrorCode, GatewayError, toWire } from "../../errors.ts";
 import {
   CACHEABLE_METHODS,
   INPUT_METHODS,
@@ -26,6 +26,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../../telemetry/telemetry.ts";
 import type { Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
+import { exceededLimit, type MessageLimits } from "../message-limits.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
 import { declaresTasks, type ModernTasks, missingTasksExtension, TASK_METHODS } from "./modern-tasks.ts";
 
@@ -40,6 +41,8 @@ export interface ModernFaceDeps {
   telemetry: Pick<Telemetry, "serverSpan">;
   serverInfo: { name: string; version: string };
   instructions(): string | undefined;
+  /** Structural limits of each incoming HTTP message (depth, value count), as sessions enforce them. */
+  limits: MessageLimits;
   /** A tool's input schema, for `x-mcp-header` checks. */
   toolSchema(name: string): Record<string, unknown> | undefined;
   rounds: InputRounds;
@@ -103,6 +106,19 @@ export class ModernFace {
       return void res.writeHead(202, { "content-length": 0 }).end();
     }
     const { id, method } = message;
+    // Before anything reads it: a deeply nested value would overflow the stack on its way upstream.
+    const exceeded = exceededLimit(message, this.#deps.limits);
+    if (exceeded !== undefined) {
+      const why = `${exceeded}; it was not forwarded`;
+      this.#deps.log.warn("message over a structural limit refused", {
+        method,
+        era: "2026-07-28",
+        error: why,
+      });
+      const span: ServerSpanInfo = { method, requestId: id, transport: "tcp" };
+      void this.#deps.telemetry.serverSpan(span, () => Promise.reject(overLimit(why))).catch(() => {});
+      return void reply(res, 400, id, -32600, why);
+    }
     const params = (message.params ?? {}) as Record<string, unknown>;
     const accept = req.headers.accept;
     if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) {
@@ -610,6 +626,10 @@ function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
 }
 
 /** A JSON-RPC error reply carrying the request's id (null only when the body had none). */
+function overLimit(why: string): GatewayError {
+  return new GatewayError(ErrorCode.InvalidRequest, why, { policy: "messageLimits" });
+}
+
 function reply(
   res: ServerResponse,
   status: number,
