@@ -33,6 +33,20 @@ function send(url: string, sent: Sent = {}): Promise<Exchange> {
   return new Promise((resolve, reject) => request(head, sent.body, resolve, reject));
 }
 
+/** Sends `head` and waits until the exchange is over; a body nobody read yet stays held for a late reader. */
+function settledExchange(head: RequestHead): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    let res: Exchange | undefined;
+    request(
+      head,
+      undefined,
+      (r) => (res = r),
+      reject,
+      () => resolve(res as Exchange),
+    );
+  });
+}
+
 function bodyOf(res: Exchange): Promise<string> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
@@ -336,17 +350,8 @@ describe("http1 client: requests and framing", () => {
     const size = 1024 * 1024 + 1;
     const { url, ports } = await httpServer((_req, res) => res.end(Buffer.alloc(size, 97)));
     const head = new RequestHead(new Http1Target(new URL(url)), "GET", {});
-    let res: Exchange | undefined;
-    await new Promise<void>((resolve, reject) => {
-      request(
-        head,
-        undefined,
-        (r) => (res = r),
-        reject,
-        () => resolve(),
-      );
-    });
-    expect((await bodyOf(res as Exchange)).length).toBe(size);
+    const res = await settledExchange(head);
+    expect((await bodyOf(res)).length).toBe(size);
     expect((await fetchText(url)).body.length).toBe(size);
     expect(ports).toHaveLength(2);
     expect(ports[1]).toBe(ports[0]);
@@ -587,23 +592,14 @@ describe("http1 client: streaming and cancellation", () => {
       setTimeout(() => socket.destroy(), 2);
     });
     const head = new RequestHead(new Http1Target(new URL(server.url)), "GET", {});
-    let res: Exchange | undefined;
-    await new Promise<void>((resolve, reject) => {
-      request(
-        head,
-        undefined,
-        (r) => (res = r),
-        reject,
-        () => resolve(),
-      );
-    });
+    const res = await settledExchange(head);
     const parts: string[] = [];
     const error = await new Promise<Error | undefined>((resolve) =>
-      res?.read({ data: (chunk) => parts.push(chunk.toString()), end: resolve }),
+      res.read({ data: (chunk) => parts.push(chunk.toString()), end: resolve }),
     );
     expect(parts).toEqual(["abc"]);
     expect((error as Error & { code?: string }).code).toBe("ECONNRESET");
-    expect(() => res?.read({ data() {}, end() {} })).toThrow(/already being read/);
+    expect(() => res.read({ data() {}, end() {} })).toThrow(/already being read/);
   });
 
   it("fails a request destroyed before its answer with the given error", async () => {
