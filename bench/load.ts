@@ -6,14 +6,20 @@
  *     [--warmup-ms 300] [--slow-ms 50] [--think-ms 0] [--watch role:pid[:children]]...
  *     [--era modern]   (SDK v2 client pinned to 2026-07-28: stateless requests, no session)
  *   node bench/load.ts --url URL --sessions 1000 --call-interval-ms 1000 --duration-ms 3000 [--watch ...]
+ *   node bench/load.ts --url URL --serve --tool echo__echo --concurrency 16 [--watch ...]
+ *     (windows on request: one JSON line per window on stdin, {"payload":32,"concurrency":1,"warmupMs":1000,
+ *     "windowMs":1000}, one result line each on stdout; windowMs 0 only warms up)
  *
- * Prints one JSON line per measured window (or one for the sessions run). Each window runs
+ * Prints one JSON line per measured window (or one for the sessions run). `--serve` keeps its clients
+ * connected and its own JIT warm from window to window, so a window measures the system, not a load generator
+ * that started a second ago and is still compiling on the upstream's core. Each window runs
  * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
  * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
  * (`self` = this process) or of its descendants at the window's edges.
  * `--tool` is the public name (`echo__echo` through toolgate); its last `__` part picks the arguments.
  */
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import {
@@ -44,6 +50,7 @@ const { values } = parseArgs({
     "call-interval-ms": { type: "string", default: "1000" },
     watch: { type: "string", multiple: true, default: [] },
     era: { type: "string", default: "legacy" },
+    serve: { type: "boolean", default: false },
   },
 });
 
@@ -221,35 +228,63 @@ function summary(tally: Tally, elapsedMs: number) {
 
 const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-async function runWindows(): Promise<void> {
-  const stdio = values.stdio !== undefined;
-  const concurrencies = list(values.concurrency);
+/** The clients every window shares, connected once; the tool is listed before any window runs. */
+async function connectClients(): Promise<Client[]> {
   // Over stdio one client is one upstream process: every worker shares it, as a real stdio host would.
-  const maxClients = stdio ? 1 : Math.min(Number(values.clients), Math.max(...concurrencies));
+  const maxClients =
+    values.stdio !== undefined ? 1 : Math.min(Number(values.clients), Math.max(...list(values.concurrency)));
   const clients = await Promise.all(Array.from({ length: maxClients }, connect));
+  await waitForTool(clients[0] as Client);
+  return clients;
+}
+
+/** Warm-up, then one measured window: its line on stdout. */
+async function window(
+  clients: Client[],
+  w: { payload: number; concurrency: number; warmupMs: number; windowMs: number; rep: number },
+) {
+  const used = clients.slice(0, Math.min(w.concurrency, clients.length));
+  if (w.warmupMs > 0) await closedLoop(used, w.concurrency, w.payload, w.warmupMs);
+  if (w.windowMs <= 0) return emit({ kind: "warm" });
+  const before = sampleWatches();
+  const start = performance.now();
+  const tally = await closedLoop(used, w.concurrency, w.payload, w.windowMs);
+  const elapsed = performance.now() - start;
+  emit({
+    kind: "window",
+    tool: toolName,
+    payload: w.payload,
+    concurrency: w.concurrency,
+    clients: used.length,
+    rep: w.rep,
+    ...summary(tally, elapsed),
+    watch: delta(before, sampleWatches()),
+  });
+}
+
+async function runWindows(): Promise<void> {
+  const clients = await connectClients();
   try {
-    await waitForTool(clients[0] as Client);
     for (const payload of list(values.payload)) {
-      for (const concurrency of concurrencies) {
-        const used = clients.slice(0, Math.min(concurrency, clients.length));
-        await closedLoop(used, concurrency, payload, warmupMs);
+      for (const concurrency of list(values.concurrency)) {
         for (let rep = 0; rep < Number(values.reps); rep++) {
-          const before = sampleWatches();
-          const start = performance.now();
-          const tally = await closedLoop(used, concurrency, payload, durationMs);
-          const elapsed = performance.now() - start;
-          emit({
-            kind: "window",
-            tool: toolName,
-            payload,
-            concurrency,
-            clients: used.length,
-            rep,
-            ...summary(tally, elapsed),
-            watch: delta(before, sampleWatches()),
-          });
+          const warm = rep === 0 ? warmupMs : 0;
+          await window(clients, { payload, concurrency, warmupMs: warm, windowMs: durationMs, rep });
         }
       }
+    }
+  } finally {
+    await Promise.all(clients.map(closeClient));
+  }
+}
+
+/** `--serve`: a window per stdin line until stdin ends. */
+async function serveWindows(): Promise<void> {
+  const clients = await connectClients();
+  emit({ kind: "ready" });
+  try {
+    for await (const line of createInterface({ input: process.stdin })) {
+      if (line.trim()) await window(clients, { rep: 0, ...JSON.parse(line) });
     }
   } finally {
     await Promise.all(clients.map(closeClient));
@@ -312,5 +347,6 @@ async function runSessions(count: number): Promise<void> {
 
 exitWhenOrphaned();
 if (values.sessions !== undefined) await runSessions(Number(values.sessions));
+else if (values.serve) await serveWindows();
 else await runWindows();
 process.exit(0);

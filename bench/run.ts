@@ -23,6 +23,7 @@ import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { availableParallelism, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../src/config/schema.ts";
@@ -436,12 +437,16 @@ interface SessionsResult {
   after: Record<string, ProcWatch>;
 }
 
-async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promise<T[]> {
+/** What every load generator of a setup is given: its target, the processes to watch, era arguments. */
+function loadTarget(setup: Setup): string[] {
   const target =
     "url" in setup.target ? ["--url", setup.target.url] : ["--stdio", JSON.stringify(setup.target.stdio)];
   const watch = [...setup.watch, "load:self"].flatMap((w) => ["--watch", w]);
-  const extra = setup.loadArgs ?? [];
-  const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...target, ...watch, ...extra, ...args], {
+  return [...target, ...watch, ...(setup.loadArgs ?? [])];
+}
+
+async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promise<T[]> {
+  const proc = start(`load generator (${setup.name})`, [NODE, LOAD, ...loadTarget(setup), ...args], {
     cpus: LOAD_CPUS,
   });
   const timer = setTimeout(() => void stop(proc), expectMs + 60_000);
@@ -455,6 +460,72 @@ async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promi
   return proc.lines
     .filter((l) => l.startsWith("{"))
     .map((l) => ({ setup: setup.name, ...(JSON.parse(l) as object) }) as T);
+}
+
+/**
+ * A load generator kept running for one setup (`load.ts --serve`): every window of that setup reuses its
+ * connected clients and its warm JIT. A fresh generator per window spends its first seconds compiling on the
+ * upstream's core, which raised a Node upstream's and gateway's CPU per call 2–3× in some windows.
+ */
+class LoadServer {
+  readonly #proc: Started;
+  readonly #lines: AsyncIterator<string>;
+
+  private constructor(proc: Started) {
+    this.#proc = proc;
+    this.#lines = createInterface({ input: proc.child.stdout as NodeJS.ReadableStream })[
+      Symbol.asyncIterator
+    ]();
+  }
+
+  static async start(setup: Setup): Promise<LoadServer> {
+    const concurrency = String(Math.max(16, ...PLAN.concurrency));
+    const argv = [NODE, LOAD, ...loadTarget(setup), "--serve", "--tool", `${setup.prefix}echo`];
+    const proc = start(
+      `load generator (${setup.name})`,
+      [...argv, "--concurrency", concurrency, "--clients", "16"],
+      {
+        cpus: LOAD_CPUS,
+        stdin: true,
+      },
+    );
+    const server = new LoadServer(proc);
+    await server.#next(60_000);
+    return server;
+  }
+
+  /** Warm-up then a measured window (none when windowMs is 0); its result line. */
+  async window(request: { payload: number; concurrency: number; warmupMs: number; windowMs: number }) {
+    this.#proc.child.stdin?.write(`${JSON.stringify(request)}\n`);
+    const line = await this.#next(request.warmupMs + request.windowMs + 60_000);
+    return JSON.parse(line) as WindowResult;
+  }
+
+  async #next(timeoutMs: number): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const next = await Promise.race([this.#lines.next(), timeout]);
+      if (next.done) throw new Error("it exited");
+      return next.value;
+    } catch (error) {
+      throw new Error(
+        `${this.#proc.name}: ${(error as Error).message}; stderr:\n  ${this.#proc.stderrTail.join("\n  ")}`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Ends its input: it closes its sessions and exits. */
+  async stop(): Promise<void> {
+    this.#proc.child.stdin?.end();
+    const timer = setTimeout(() => void stop(this.#proc), 10_000);
+    await exited(this.#proc);
+    clearTimeout(timer);
+  }
 }
 
 function windowArgs(o: {
@@ -615,16 +686,21 @@ async function echoWorkloads(): Promise<void> {
   for (const name of ECHO_SETUPS) {
     if (!SEQUENTIAL.has(name)) continue;
     await withSetup("echo", name, async (setup) => {
-      await steadyState(setup);
-      const echo = windowArgs({
-        tool: `${setup.prefix}echo`,
-        payloads: PLAN.payloads,
-        concurrency: PLAN.concurrency,
-        reps: PLAN.reps,
-        windowMs: PLAN.windowMs,
-        warmupMs: PLAN.warmupMs,
-      });
-      windows.push(...(await runLoad<WindowResult>(setup, echo.args, echo.expectMs)));
+      const load = await LoadServer.start(setup);
+      try {
+        await load.window(STEADY);
+        for (const payload of PLAN.payloads) {
+          for (const concurrency of PLAN.concurrency) {
+            for (let rep = 0; rep < PLAN.reps; rep++) {
+              const warmupMs = rep === 0 ? PLAN.warmupMs : 0;
+              const row = await load.window({ payload, concurrency, warmupMs, windowMs: PLAN.windowMs });
+              windows.push({ ...row, setup: setup.name, rep });
+            }
+          }
+        }
+      } finally {
+        await load.stop();
+      }
     });
   }
 }
@@ -632,22 +708,13 @@ async function echoWorkloads(): Promise<void> {
 /**
  * Steady state first, for every system alike: V8 optimizes a function only after many calls, so a Node
  * process measured at concurrency 1 straight after start runs its call path half-compiled (about 2x the CPU
- * per call of the same process a few seconds later). A Go binary needs none.
+ * per call of the same process a few seconds later). A Go binary needs none. Unmeasured load at concurrency 16.
  */
-async function steadyState(setup: Setup): Promise<void> {
-  const steady = windowArgs({
-    tool: `${setup.prefix}echo`,
-    payloads: [32],
-    concurrency: [16],
-    reps: 1,
-    windowMs: PLAN.steadyMs,
-    warmupMs: 0,
-  });
-  await runLoad<WindowResult>(setup, steady.args, steady.expectMs);
-}
+const STEADY = { payload: 32, concurrency: 16, warmupMs: PLAN.steadyMs, windowMs: 0 };
 
 async function interleavedEcho(names: SetupName[]): Promise<void> {
   const running: Setup[] = [];
+  const loads = new Map<Setup, LoadServer>();
   const began = performance.now();
   /** A setup that fails is reported and dropped; the others go on. */
   const attempt = async (name: string, step: () => Promise<void>): Promise<boolean> => {
@@ -660,6 +727,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       return false;
     }
   };
+  const drop = (setup: Setup) => running.splice(running.indexOf(setup), 1);
   try {
     for (const name of names) {
       await attempt(name, async () => {
@@ -667,7 +735,12 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       });
     }
     for (const setup of [...running]) {
-      if (!(await attempt(setup.name, () => steadyState(setup)))) running.splice(running.indexOf(setup), 1);
+      const warmed = await attempt(setup.name, async () => {
+        const load = await LoadServer.start(setup);
+        loads.set(setup, load);
+        await load.window(STEADY);
+      });
+      if (!warmed) drop(setup);
     }
     process.stderr.write(
       `bench: ${running.length} systems started and warmed in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
@@ -678,19 +751,12 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
           // Each rep starts with the next system, so none always runs right after the same other one.
           const turn = running.map((_, i) => running[(i + rep) % running.length] as Setup);
           for (const setup of turn) {
-            const w = windowArgs({
-              tool: `${setup.prefix}echo`,
-              payloads: [payload],
-              concurrency: [concurrency],
-              reps: 1,
-              windowMs: PLAN.windowMs,
-              warmupMs: PLAN.warmupMs,
-            });
             const ok = await attempt(setup.name, async () => {
-              const rows = await runLoad<WindowResult>(setup, w.args, w.expectMs);
-              windows.push(...rows.map((row) => ({ ...row, rep })));
+              const load = loads.get(setup) as LoadServer;
+              const request = { payload, concurrency, warmupMs: PLAN.warmupMs, windowMs: PLAN.windowMs };
+              windows.push({ ...(await load.window(request)), setup: setup.name, rep });
             });
-            if (!ok) running.splice(running.indexOf(setup), 1);
+            if (!ok) drop(setup);
           }
         }
       }
@@ -711,6 +777,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       });
     }
   } finally {
+    await Promise.all([...loads.values()].map((load) => load.stop()));
     for (const setup of running) await stopSetup(setup);
     process.stderr.write(
       `bench: echo (${names.join(", ")}) done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,

@@ -30,6 +30,8 @@ export interface StartOptions {
   cpus?: string | undefined;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** A pipe to the process's stdin (otherwise ignored). */
+  stdin?: boolean;
 }
 
 export function start(name: string, argv: readonly string[], options: StartOptions = {}): Started {
@@ -37,7 +39,7 @@ export function start(name: string, argv: readonly string[], options: StartOptio
     options.cpus && hasTaskset ? ["taskset", "-c", options.cpus, ...argv] : argv;
   const child = spawn(command, args, {
     detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     env: options.env ?? process.env,
     cwd: options.cwd,
   });
