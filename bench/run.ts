@@ -712,6 +712,13 @@ async function echoWorkloads(): Promise<void> {
  */
 const STEADY = { payload: 32, concurrency: 16, warmupMs: PLAN.steadyMs, windowMs: 0 };
 
+/**
+ * The first round's windows come after the others' steady state, so a system has sat idle for up to minutes:
+ * a Node process then spends its first seconds at up to 3x its CPU per call (a Go binary far less), which a
+ * 1 s warm-up does not absorb. Later rounds follow seconds of idle.
+ */
+const FIRST_ROUND_EXTRA_WARMUP_MS = 4_000;
+
 async function interleavedEcho(names: SetupName[]): Promise<void> {
   const running: Setup[] = [];
   const loads = new Map<Setup, LoadServer>();
@@ -753,7 +760,8 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
           for (const setup of turn) {
             const ok = await attempt(setup.name, async () => {
               const load = loads.get(setup) as LoadServer;
-              const request = { payload, concurrency, warmupMs: PLAN.warmupMs, windowMs: PLAN.windowMs };
+              const warmupMs = rep === 0 ? PLAN.warmupMs + FIRST_ROUND_EXTRA_WARMUP_MS : PLAN.warmupMs;
+              const request = { payload, concurrency, warmupMs, windowMs: PLAN.windowMs };
               windows.push({ ...(await load.window(request)), setup: setup.name, rep });
             });
             if (!ok) drop(setup);
@@ -945,7 +953,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers).",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
-    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side and are measured window by window in turn, so their ratios compare adjacent windows).`,
+    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, each with one load generator kept running, and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
     "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
   );
 
