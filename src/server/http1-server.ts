@@ -609,8 +609,11 @@ export class Http1Response implements HttpResponseLike {
     const conn = this.#conn;
     if (!socket || !conn) return this;
     if (!this.headersSent) {
-      const head = this.#head(Buffer.byteLength(chunk));
-      this.#send(socket, head, this.#frame(chunk));
+      // The usual answer: head and whole body, its length counted once.
+      const bytes = Buffer.byteLength(chunk);
+      const head = this.#head(bytes);
+      if (this.#due !== undefined) this.#due -= bytes;
+      this.#send(socket, head, this.#bodiless ? "" : chunk);
     } else if (this.#chunked) {
       socket.write(`${this.#frame(chunk)}0\r\n\r\n`);
     } else {
