@@ -4,7 +4,7 @@
  * (`/metrics`, `/status`, OAuth metadata). Every MCP request passes the guard (Origin/Host, auth) first.
  */
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { JSONRPCMessage, JSONRPCRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -19,6 +19,13 @@ import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
 import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
+import {
+  Http1Front,
+  Http1Request,
+  type HttpRequestLike,
+  type HttpResponseLike,
+  leanBody,
+} from "./http1-server.ts";
 import { toJsonRpcMessage } from "./jsonrpc-message.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
 import type { SessionSealer } from "./session-seal.ts";
@@ -68,7 +75,7 @@ export class HttpServer {
   /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
   readonly #endedWhileRestoring = new Set<string>();
   readonly #sockets = new Set<GatewaySession>();
-  #server: Server | undefined;
+  #front: Http1Front | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #accepting = true;
@@ -93,8 +100,11 @@ export class HttpServer {
     return this.#sessions.size + this.#sockets.size;
   }
 
-  /** `/mcp`, served on node:http directly: the per-call hot path builds no Web Request or Response. */
-  async #handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * `/mcp`, without hono: a POST with a Content-Length body on the lean front's own request and response
+   * (http1-server.ts), anything else (GET streams, DELETE, chunked bodies) on node:http's.
+   */
+  async #handleMcp(req: McpRequest, res: HttpResponseLike): Promise<void> {
     const verdict = await this.#deps.guard(headerReader(req), {
       loopback: isLoopback(req.socket.remoteAddress),
     });
@@ -192,8 +202,8 @@ export class HttpServer {
   }
 
   async #initialize(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: HttpRequestLike,
+    res: HttpResponseLike,
     parsed: { messages: JSONRPCMessage[]; batch: boolean },
     principal: Principal,
   ): Promise<void> {
@@ -230,7 +240,7 @@ export class HttpServer {
   }
 
   /** DELETE of a sealed session this replica does not hold: ended everywhere without rebuilding it here. */
-  async #endElsewhere(res: ServerResponse, id: string, principal: Principal): Promise<void> {
+  async #endElsewhere(res: HttpResponseLike, id: string, principal: Principal): Promise<void> {
     if (this.#deps.sealer?.open(id)?.principal !== principal.id) {
       return void refuse(res, 404, -32001, "Session not found");
     }
@@ -315,7 +325,7 @@ export class HttpServer {
    * Follows a response until it closes: a session with one open is not idle, and a shutdown lets answers
    * still due (`answering`) go out before the sessions close.
    */
-  #watch(entry: HttpSession, res: ServerResponse, answering: boolean): void {
+  #watch(entry: HttpSession, res: HttpResponseLike, answering: boolean): void {
     entry.streams++;
     if (answering) this.#answering++;
     res.on("close", () => {
@@ -331,11 +341,12 @@ export class HttpServer {
    * Writes the error reply and resolves undefined when the body is refused.
    */
   async #readMessages(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: McpRequest,
+    res: HttpResponseLike,
   ): Promise<{ messages: JSONRPCMessage[]; batch: boolean } | undefined> {
     const max = this.#deps.options.maxBodyBytes;
-    const text = await readBody(req, max);
+    // The front read the body already (or refused to, past the limit).
+    const text = req instanceof Http1Request ? leanBody(req, max) : await readBody(req, max);
     if (text === undefined) {
       refuse(res, 413, -32600, `request body larger than ${max} bytes`);
       return undefined;
@@ -375,18 +386,32 @@ export class HttpServer {
     entry.session.close().catch(() => {});
   }
 
-  /** Listen on host:port (port 0: any free port); resolves with the bound port. */
+  #serveMcp(req: McpRequest, res: HttpResponseLike): void {
+    this.#handleMcp(req, res).catch((err) => {
+      this.#deps.log.warn("MCP request failed", { err });
+      if (!res.headersSent) refuse(res, 500, -32603, "internal error");
+      else res.destroy();
+    });
+  }
+
+  /**
+   * Listen on host:port (port 0: any free port); resolves with the bound port. The listener is the lean
+   * HTTP/1.1 front (http1-server.ts): it serves MCP POSTs itself and hands every other connection to the
+   * node:http server below (hono's routes, `/ws` upgrades, GET and DELETE of `/mcp`, whatever is unusual).
+   */
   listen(host: string, port: number): Promise<number> {
     const other = getRequestListener(this.app.fetch, { hostname: host });
     const server = createServer((req, res) => {
       if (!isMcpPath(req.url)) return void other(req, res);
-      this.#handleMcp(req, res).catch((err) => {
-        this.#deps.log.warn("MCP request failed", { err });
-        if (!res.headersSent) refuse(res, 500, -32603, "internal error");
-        else res.destroy();
-      });
+      this.#serveMcp(req, res);
     });
-    this.#server = server;
+    const front = new Http1Front({
+      fallback: server,
+      path: "/mcp",
+      maxBodyBytes: this.#deps.options.maxBodyBytes,
+      handle: (req, res) => this.#serveMcp(req, res),
+    });
+    this.#front = front;
     this.#wss = new WebSocketServer({
       noServer: true,
       handleProtocols,
@@ -403,11 +428,12 @@ export class HttpServer {
       () => this.#expireIdle(),
       Math.min(60_000, Math.max(1_000, idle / 4)),
     ).unref();
+    const listener = front.server;
     return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve((server.address() as AddressInfo).port);
+      listener.once("error", reject);
+      listener.listen(port, host, () => {
+        listener.off("error", reject);
+        resolve((listener.address() as AddressInfo).port);
       });
     });
   }
@@ -489,15 +515,12 @@ export class HttpServer {
     this.#sessions.clear();
     this.#sockets.clear();
     this.#wss?.close();
-    const server = this.#server;
-    if (server) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    await this.#front?.close();
   }
 }
+
+/** An MCP request: the lean front's (a POST, body read) or node's (anything handed over). */
+type McpRequest = Http1Request | IncomingMessage;
 
 /** A request body as text, or undefined when it is larger than `max` bytes (the rest is discarded). */
 function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
@@ -524,7 +547,7 @@ function readBody(req: IncomingMessage, max: number): Promise<string | undefined
 }
 
 /** The guard reads a few headers; node already parsed them all. */
-function headerReader(req: IncomingMessage): { get(name: string): string | null } {
+function headerReader(req: HttpRequestLike): { get(name: string): string | null } {
   return {
     get(name) {
       const value = req.headers[name];

@@ -14,7 +14,6 @@
  * behalf, so its upstream calls stop.
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
@@ -26,6 +25,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
 import { type EventStore, streamOf } from "../stores/event-store.ts";
+import type { HttpRequestLike, HttpResponseLike } from "./http1-server.ts";
 
 /** A comment frame this often keeps proxies and idle timers from cutting a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
@@ -39,7 +39,7 @@ const RESUME_GRACE_MS = 30_000;
 interface Exchange {
   readonly owner: StreamableHttpServerTransport;
   /** The response carrying it; a resumed stream moves to the GET that resumed it. */
-  res: ServerResponse;
+  res: HttpResponseLike;
   /** Ids of the POST's requests not answered yet (a batch may repeat one). */
   readonly pending: RequestId[];
   /** Responses held back while the answer can still be plain JSON. */
@@ -93,7 +93,12 @@ export class StreamableHttpServerTransport implements Transport {
    * A POST's messages, already parsed and validated. Returns false when the POST was refused (the error reply
    * is written), e.g. a second `initialize`.
    */
-  handlePost(req: IncomingMessage, res: ServerResponse, messages: JSONRPCMessage[], batch: boolean): boolean {
+  handlePost(
+    req: HttpRequestLike,
+    res: HttpResponseLike,
+    messages: JSONRPCMessage[],
+    batch: boolean,
+  ): boolean {
     if (this.#closed) return refuse(res, 404, -32001, "Session not found");
     const accept = req.headers.accept;
     if (!accept?.includes("application/json") || !accept.includes("text/event-stream")) {
@@ -141,7 +146,7 @@ export class StreamableHttpServerTransport implements Transport {
   }
 
   /** GET: the session's standalone stream for messages unrelated to a request (list changes, updates). */
-  handleGet(req: IncomingMessage, res: ServerResponse): void {
+  handleGet(req: HttpRequestLike, res: HttpResponseLike): void {
     if (this.#closed) return void refuse(res, 404, -32001, "Session not found");
     if (!req.headers.accept?.includes("text/event-stream")) {
       return void refuse(res, 406, -32000, "Not Acceptable: Client must accept text/event-stream");
@@ -171,7 +176,7 @@ export class StreamableHttpServerTransport implements Transport {
   }
 
   /** DELETE: the client ends the session. */
-  handleDelete(req: IncomingMessage, res: ServerResponse): void {
+  handleDelete(req: HttpRequestLike, res: HttpResponseLike): void {
     if (this.#closed) return void refuse(res, 404, -32001, "Session not found");
     if (!checkProtocolVersion(req, res)) return;
     res.writeHead(200, { "content-length": 0 }).end();
@@ -257,7 +262,7 @@ export class StreamableHttpServerTransport implements Transport {
     this.onclose?.();
   }
 
-  #track(res: ServerResponse, pending: RequestId[], batch: boolean): Exchange {
+  #track(res: HttpResponseLike, pending: RequestId[], batch: boolean): Exchange {
     const exchange: Exchange = {
       owner: this,
       res,
@@ -330,7 +335,7 @@ export class StreamableHttpServerTransport implements Transport {
    * GET with `Last-Event-ID`: replay what the stream missed, then, if it still has answers due, carry them on
    * this response. A stream of another session, or one the store no longer holds, cannot be resumed (404).
    */
-  async #resume(res: ServerResponse, lastEventId: string): Promise<void> {
+  async #resume(res: HttpResponseLike, lastEventId: string): Promise<void> {
     const streamId = streamOf(lastEventId);
     const events = streamId.startsWith(`${this.sessionId}_`)
       ? await this.#store?.after(streamId, lastEventId)
@@ -432,13 +437,13 @@ export function isInitialize(message: JSONRPCMessage): boolean {
   return "method" in message && message.method === "initialize" && isInitializeRequest(message);
 }
 
-function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
+function writeEvent(res: HttpResponseLike, message: JSONRPCMessage): void {
   if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 }
 
 /** A JSON-RPC error reply (no id unless given); returns false for `return refuse(...)` in handlePost. */
 export function refuse(
-  res: ServerResponse,
+  res: HttpResponseLike,
   status: number,
   code: number,
   message: string,
@@ -456,7 +461,7 @@ export function refuse(
 }
 
 /** After initialize, an MCP-Protocol-Version header, when sent, must be one this server speaks. */
-function checkProtocolVersion(req: IncomingMessage, res: ServerResponse): boolean {
+function checkProtocolVersion(req: HttpRequestLike, res: HttpResponseLike): boolean {
   const version = req.headers["mcp-protocol-version"];
   if (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) return true;
   return refuse(

@@ -3,8 +3,9 @@
  * transport) and, over HTTP, the headers mirrored from the body (`MCP-Protocol-Version`, `Mcp-Method`,
  * `Mcp-Name`, `Mcp-Param-*` for `x-mcp-header` arguments), Base64 sentinels decoded. Throws ModernError.
  */
-import type { IncomingMessage } from "node:http";
+
 import { INPUT_METHODS, META, MODERN_VERSION, ModernCode, ModernError } from "../../protocol/era.ts";
+import type { HttpRequestLike } from "../http1-server.ts";
 import { TASK_METHODS } from "./modern-tasks.ts";
 
 /** The `_meta` envelope every modern request carries; -32602 when it is missing or malformed. */
@@ -31,7 +32,7 @@ export function checkEnvelope(params: Record<string, unknown>): void {
 
 /** The headers this revision mirrors from the body, checked against it (HTTP only); throws ModernError. */
 export function checkHeaders(
-  req: IncomingMessage,
+  req: Pick<HttpRequestLike, "headers">,
   method: string,
   params: Record<string, unknown>,
   toolSchema: (name: string) => Record<string, unknown> | undefined,
@@ -73,7 +74,7 @@ function mismatch(message: string): ModernError {
   return new ModernError(ModernCode.HeaderMismatch, `Header mismatch: ${message}`);
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
+function headerValue(req: Pick<HttpRequestLike, "headers">, name: string): string | undefined {
   const value = req.headers[name];
   if (value === undefined) return undefined;
   return (Array.isArray(value) ? value.join(", ") : value).trim();
@@ -107,7 +108,7 @@ const headerParams = new WeakMap<object, readonly HeaderParam[]>();
 
 /** Every argument the tool marks with `x-mcp-header` must be mirrored, equal, in its `Mcp-Param-*` header. */
 function checkParamHeaders(
-  req: IncomingMessage,
+  req: Pick<HttpRequestLike, "headers">,
   schema: Record<string, unknown>,
   args: Record<string, unknown>,
 ): void {

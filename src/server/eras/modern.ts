@@ -7,7 +7,7 @@
  * requests from a legacy upstream become input-required rounds (protocol/input-rounds.ts). The tasks
  * extension (tasks/get|update|cancel, task-answered tools/call, taskIds on listen) is in modern-tasks.ts.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, toWire } from "../../errors.ts";
 import {
@@ -26,6 +26,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../../telemetry/telemetry.ts";
 import type { Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
+import type { HttpRequestLike, HttpResponseLike } from "../http1-server.ts";
 import { exceededLimit, type MessageLimits } from "../message-limits.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
 import { declaresTasks, type ModernTasks, missingTasksExtension, TASK_METHODS } from "./modern-tasks.ts";
@@ -72,7 +73,7 @@ export interface ModernContext {
   /** A notification related to this request (progress, logs, listen events). */
   notify(method: string, params: Record<string, unknown>): void;
   transport: "tcp" | "pipe";
-  headers?: IncomingMessage["headers"];
+  headers?: IncomingHttpHeaders;
   /** Size of the request on the wire, when the transport knows it (payload metrics). */
   requestBytes?: number | undefined;
 }
@@ -97,7 +98,7 @@ export class ModernFace {
    * One modern POST whose body (one JSON-RPC message) is already parsed and validated as JSON-RPC. No async
    * layer of its own: the answer is written from one settle handler pair (the 2025 session's style).
    */
-  handle(req: IncomingMessage, res: ServerResponse, message: JSONRPCMessage, principal: Principal): void {
+  handle(req: HttpRequestLike, res: HttpResponseLike, message: JSONRPCMessage, principal: Principal): void {
     if (!("method" in message)) {
       return void reply(res, 400, null, -32600, "Invalid Request: clients send requests, not responses");
     }
@@ -459,14 +460,14 @@ class HttpCall implements ModernContext {
   readonly principal: Principal;
   readonly signal: AbortSignal;
   readonly transport = "tcp" as const;
-  readonly headers: IncomingMessage["headers"];
+  readonly headers: IncomingHttpHeaders;
   readonly requestBytes: number | undefined;
-  readonly #res: ServerResponse;
+  readonly #res: HttpResponseLike;
   readonly #id: string | number;
   #sse = false;
   #keepAlive: NodeJS.Timeout | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse, id: string | number, principal: Principal) {
+  constructor(req: HttpRequestLike, res: HttpResponseLike, id: string | number, principal: Principal) {
     this.principal = principal;
     this.headers = req.headers;
     this.requestBytes = Number(req.headers["content-length"]) || undefined;
@@ -621,7 +622,7 @@ function logAllowed(wanted: unknown, level: unknown): boolean {
   return LOG_LEVELS.indexOf(String(level)) >= LOG_LEVELS.indexOf(wanted);
 }
 
-function writeEvent(res: ServerResponse, message: JSONRPCMessage): void {
+function writeEvent(res: HttpResponseLike, message: JSONRPCMessage): void {
   if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 }
 
@@ -631,7 +632,7 @@ function overLimit(why: string): GatewayError {
 }
 
 function reply(
-  res: ServerResponse,
+  res: HttpResponseLike,
   status: number,
   id: string | number | null,
   code: number,
@@ -647,7 +648,7 @@ function reply(
 }
 
 /** A whole JSON body with its length: one write, no chunked framing (a bare `writeHead` fixes chunked). */
-function writeJson(res: ServerResponse, status: number, body: string): void {
+function writeJson(res: HttpResponseLike, status: number, body: string): void {
   res
     .writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
     .end(body);
