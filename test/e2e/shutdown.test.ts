@@ -5,6 +5,7 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, expect, it } from "vitest";
+import { alive } from "../../src/upstreams/process-tree.ts";
 import {
   connectClient,
   eventually,
@@ -30,15 +31,6 @@ afterAll(async () => {
   await client?.close().catch(() => {});
   await gateway?.stop("SIGKILL");
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 it("drains calls in flight on SIGTERM, cancels the rest with ShuttingDown, stops upstreams and exits 0", async () => {
   gateway = await spawnGateway({

@@ -6,16 +6,8 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
+import { alive } from "../../src/upstreams/process-tree.ts";
 import { eventually, NODE, ROOT, startGateway } from "../helpers/gateway.ts";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 it.skipIf(process.platform !== "linux")(
   "leaves no process of a wrapped stdio upstream running after stop",

@@ -3,6 +3,7 @@
  * server-everything (stdio, Streamable HTTP) and the fault-injecting fixture (stdio child process, or
  * in-process over HTTP, SSE and WebSocket).
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
@@ -23,6 +24,7 @@ import { ErrorCode, GatewayError } from "../../src/errors.ts";
 import { createLogger, silentLogger } from "../../src/telemetry/log.ts";
 import { backoffDelay } from "../../src/upstreams/backoff.ts";
 import type { UpstreamHandle } from "../../src/upstreams/handle.ts";
+import { alive } from "../../src/upstreams/process-tree.ts";
 import { UpstreamRegistry } from "../../src/upstreams/registry.ts";
 import {
   type CatalogKind,
@@ -116,15 +118,6 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function freePort(): Promise<number> {
