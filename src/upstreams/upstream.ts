@@ -334,18 +334,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     }
   }
 
-  /**
-   * Credentials just arrived: connect now rather than at the next backoff retry. An attempt in flight read the
-   * old credentials, so it is abandoned (its outcome is ignored by token) rather than waited for. No-op when
-   * ready or stopped.
-   */
+  /** Connect now rather than at the next backoff retry (credentials just arrived); no-op unless waiting. */
   reconnectNow(): void {
-    if (!this.#running || this.#state === "ready") return;
+    if (!this.#running || !this.#retryTimer) return;
     clearTimeout(this.#retryTimer);
-    const abandoned = this.#client;
     this.#attempt = 0;
     void this.#connect();
-    void abandoned?.close().catch(() => {});
   }
 
   /** Close the connection (a stdio child gets stdin closed, then SIGTERM, then SIGKILL). */
