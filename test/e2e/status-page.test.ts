@@ -408,6 +408,14 @@ describe("the status page with authentication on, signed in as an operator", () 
     const row = operator.locator('#approvals tr[data-tool="faults__echo"]');
     await expect.poll(() => row.locator("td.args code").count()).toBe(1);
     expect(await row.locator("td:nth-child(2)").textContent()).toBe("alice");
+    // The row survives the page's refreshes as the same element, so a click that straddles one still counts.
+    await row.evaluate((tr) => {
+      (tr as HTMLElement).dataset.marked = "yes";
+    });
+    const updated = operator.locator("#updated");
+    const before = await updated.textContent();
+    await expect.poll(() => updated.textContent(), { timeout: 15_000 }).not.toBe(before);
+    expect(await row.getAttribute("data-marked")).toBe("yes");
     await row.locator('button[data-action="approve"]').click();
     expect(textOf(await call)).toBe("signed-in approval");
     await expect.poll(() => row.count()).toBe(0);

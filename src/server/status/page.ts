@@ -434,23 +434,55 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       [held.decided, held.args].forEach(function (map) { for (var id in map) if (current.indexOf(id) < 0) delete map[id]; });
       if (list.length) loadArguments();
     }
+    // A held call keeps its row element across refreshes: a click whose press and release straddle a refresh
+    // would otherwise land on two different buttons, and the browser would drop it.
     var tbody = document.querySelector("#approvals tbody");
-    tbody.replaceChildren.apply(tbody, list.map(function (a) {
-      var decided = held.decided[a.id];
-      var args = held.args[a.id];
-      var buttons = ["approve", "deny"].map(function (decision) {
-        var b = h("button", { type: "button", class: decision, "data-action": decision, text: decision === "approve" ? "Approve" : "Deny",
-          disabled: (decided && !decided.error) || held.canDecide === false ? "disabled" : null });
-        b.addEventListener("click", function () { decide(a.id, decision); });
-        return b;
-      });
-      return h("tr", { "data-approval": a.id, "data-tool": a.tool },
-        h("td", { class: "wrap" }, h("code", { text: a.tool }), h("small", { text: a.upstream })),
-        h("td", null, h("code", { text: a.principal })),
-        h("td", { text: age(a.createdAt, s.generatedAt) }),
-        h("td", { class: "args" }, args === undefined ? h("small", { text: held.canDecide === false ? "shown to approvals.operators only" : "…" }) : h("code", { text: args })),
-        h("td", { class: "actions" }, buttons, decided ? h("small", { class: "decided" + (decided.error ? " bad" : ""), "data-field": "decision", text: decided.text }) : null));
-    }));
+    var kept = {};
+    Array.prototype.forEach.call(tbody.children, function (tr) { kept[tr.getAttribute("data-approval")] = tr; });
+    var rows = list.map(function (a) {
+      var tr = kept[a.id] || approvalRow(a);
+      updateApproval(tr, a, s);
+      return tr;
+    });
+    var unchanged = rows.length === tbody.children.length && rows.every(function (tr, i) { return tbody.children[i] === tr; });
+    if (!unchanged) tbody.replaceChildren.apply(tbody, rows);
+  }
+
+  function approvalRow(a) {
+    var buttons = ["approve", "deny"].map(function (decision) {
+      var b = h("button", { type: "button", class: decision, "data-action": decision, text: decision === "approve" ? "Approve" : "Deny" });
+      b.addEventListener("click", function () { decide(a.id, decision); });
+      return b;
+    });
+    return h("tr", { "data-approval": a.id, "data-tool": a.tool },
+      h("td", { class: "wrap" }, h("code", { text: a.tool }), h("small", { text: a.upstream })),
+      h("td", null, h("code", { text: a.principal })),
+      h("td"),
+      h("td", { class: "args" }),
+      h("td", { class: "actions" }, buttons));
+  }
+
+  /** The parts of a held call's row that change while it waits: its age, its arguments, the decision. */
+  function updateApproval(tr, a, s) {
+    var cells = tr.children;
+    var decided = held.decided[a.id];
+    var args = held.args[a.id];
+    cells[2].textContent = age(a.createdAt, s.generatedAt);
+    var tag = args === undefined ? "SMALL" : "CODE";
+    var text = String(args === undefined ? (held.canDecide === false ? "shown to approvals.operators only" : "…") : args);
+    var shown = cells[3].firstElementChild;
+    if (!shown || shown.tagName !== tag || shown.textContent !== text) cells[3].replaceChildren(h(tag.toLowerCase(), { text: text }));
+    var actions = cells[4];
+    var locked = Boolean((decided && !decided.error) || held.canDecide === false);
+    actions.querySelectorAll("button").forEach(function (b) { b.disabled = locked; });
+    var note = actions.querySelector('[data-field="decision"]');
+    if (!decided) {
+      if (note) note.remove();
+      return;
+    }
+    if (!note) actions.appendChild((note = h("small", { "data-field": "decision" })));
+    note.className = "decided" + (decided.error ? " bad" : "");
+    note.textContent = decided.text;
   }
 
   /** Once per change of the held list: the arguments (only approvals.operators may see them). */
