@@ -7,6 +7,7 @@
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
  *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS] [--reps N]
+ *                     [--concurrency 1,16,...]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * The echo systems run side by side and take turns, one window each (A, B, C, A, B, C, ...): a ratio compares
@@ -59,6 +60,7 @@ const { values } = parseArgs({
     profile: { type: "string" },
     "steady-ms": { type: "string" },
     reps: { type: "string" },
+    concurrency: { type: "string" },
   },
 });
 
@@ -126,6 +128,11 @@ if (values.reps !== undefined) {
   PLAN.reps = Number(values.reps);
   if (!(Number.isInteger(PLAN.reps) && PLAN.reps >= 1))
     throw new Error("--reps is a whole number of windows");
+}
+if (values.concurrency !== undefined) {
+  PLAN.concurrency = values.concurrency.split(",").map(Number);
+  if (!PLAN.concurrency.every((c) => Number.isInteger(c) && c >= 1))
+    throw new Error("--concurrency is a comma-separated list of whole numbers ≥ 1");
 }
 if (values["steady-ms"] !== undefined) {
   PLAN.steadyMs = Number(values["steady-ms"]);

@@ -438,15 +438,16 @@ export class Router {
       const meta = forwardedMeta(call.meta, traceMeta);
       if (meta) params._meta = meta;
       if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
-      // Nobody listens for progress: ask the upstream for none.
+      // Nobody listens for progress: ask the upstream for none (onprogress undefined). Only the idle timeout
+      // listens: its reset is the handler itself, no closure per call.
       const options =
-        onActivity === undefined && onProgress === undefined
-          ? { signal: ctx.signal }
+        onProgress === undefined
+          ? { signal: ctx.signal, onprogress: onActivity }
           : {
               signal: ctx.signal,
               onprogress: (p: { progress: number; total?: number; message?: string }) => {
                 onActivity?.();
-                onProgress?.(p);
+                onProgress(p);
               },
             };
       return route.upstreamTaskOnly && !call.task

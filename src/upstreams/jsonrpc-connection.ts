@@ -96,6 +96,9 @@ export class JsonRpcConnection {
       sent ? { jsonrpc: "2.0", id, method, params: sent } : { jsonrpc: "2.0", id, method }
     ) as JSONRPCMessage;
     return new Promise<Params>((resolve, reject) => {
+      // Made with the call object, not stored into it afterwards: that kept part of every call alive into the
+      // old generation (see policies/timeout.ts).
+      const onAbort = signal && (() => this.#cancel(id, signal.reason));
       const call: Call = {
         resolve,
         reject,
@@ -113,13 +116,10 @@ export class JsonRpcConnection {
               )
             : undefined,
         signal,
-        onAbort: undefined,
+        onAbort,
         cancellable: method !== "initialize",
       };
-      if (signal) {
-        call.onAbort = () => this.#cancel(id, signal.reason);
-        signal.addEventListener("abort", call.onAbort); // #take removes it
-      }
+      if (onAbort) signal?.addEventListener("abort", onAbort); // #take removes it
       this.#calls.set(id, call);
       this.#transport.send(message).then(undefined, (err: unknown) => {
         if (this.#take(id) === call) reject(sendFailure(err, message));

@@ -79,14 +79,18 @@ describe("timeoutPolicy", () => {
     expect(seen.signal?.aborted).toBe(true);
   });
 
-  it("passes results and errors of the call through and leaves no timer behind", async () => {
+  it("passes results and errors of the call through; a finished call's limit never fires", async () => {
     const policy = timeoutPolicy({ attemptMs: 50, callMs: 0, resetOnProgress: true });
-    await expect(policy.execute(async () => "ok", context())).resolves.toBe("ok");
+    const events = recorder();
+    await expect(policy.execute(async () => "ok", context({ events }))).resolves.toBe("ok");
     await expect(
       policy.execute(async () => {
         throw new Error("upstream said no");
-      }, context()),
+      }, context({ events })),
     ).rejects.toThrow("upstream said no");
+    await vi.advanceTimersByTimeAsync(100);
+    expect(events.of("timeout")).toEqual([]);
+    // The policy's one timer rang, found nothing due and was not armed again.
     expect(vi.getTimerCount()).toBe(0);
   });
 });
