@@ -1,0 +1,124 @@
+/**
+ * `npm run bench:gc`: what the call path leaves to the garbage collector. One toolgate (default policies,
+ * telemetry off) in front of the bench's echo upstream, run with `--trace-gc-nvp`; per concurrency, a warm-up
+ * and then one measured window of closed-loop load. Prints per call the bytes promoted to the old generation
+ * and the gateway's CPU, and per window the scavenge pauses, calls/s and p99. A call that leaves nothing
+ * reachable once it is answered promotes next to nothing; a few KB per call means part of every call outlives
+ * the young generation (README, Performance: where the promoted bytes came from).
+ *
+ *   node bench/gc.ts [--concurrency 1,64] [--warmup-ms 8000] [--window-ms 10000] [--upstream stdio|http]
+ *
+ * Pinned like `bench/run.ts` (gateway on CPU 0, upstream and load on CPU 1) when taskset and 2 CPUs exist.
+ */
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { exited, installCleanup, start, stopAll, tasksetAvailable, waitForLine } from "./lib/processes.ts";
+import { type Cell, table } from "./lib/table.ts";
+import { configDir, echoConfig, type Upstream } from "./lib/toolgate-config.ts";
+
+const { values } = parseArgs({
+  options: {
+    concurrency: { type: "string", default: "1,64" },
+    "warmup-ms": { type: "string", default: "8000" },
+    "window-ms": { type: "string", default: "10000" },
+    upstream: { type: "string", default: "stdio" },
+  },
+});
+
+const ROOT = resolve(import.meta.dirname, "..");
+const NODE = process.execPath;
+const ECHO = join(ROOT, "bench/upstream-echo.ts");
+const LOAD = join(ROOT, "bench/load.ts");
+const PIN = tasksetAvailable() && availableParallelism() >= 2;
+const [GATEWAY_CPUS, OTHER_CPUS] = PIN ? ["0", "1"] : [undefined, undefined];
+
+installCleanup();
+const configs = configDir();
+
+async function echoUpstream(): Promise<Upstream> {
+  if (values.upstream === "stdio") {
+    return { kind: "stdio", argv: PIN ? ["taskset", "-c", "1", NODE, ECHO] : [NODE, ECHO] };
+  }
+  const echo = start("upstream-echo", [NODE, ECHO, "--http", "0"], { cpus: OTHER_CPUS });
+  const line = await waitForLine(echo, (l) => l.startsWith('{"url"'));
+  return { kind: "http", url: (JSON.parse(line) as { url: string }).url };
+}
+
+/** One closed-loop window of `ms` (after `warmupMs` inside the same load process); its result line. */
+async function load(url: string, concurrency: number, ms: number, gatewayPid: number) {
+  const proc = start(
+    "load",
+    [NODE, LOAD, "--url", url, "--tool", "echo__echo", "--concurrency", String(concurrency)].concat([
+      "--duration-ms",
+      String(ms),
+      "--warmup-ms",
+      "0",
+      "--watch",
+      `gateway:${gatewayPid}`,
+    ]),
+    { cpus: OTHER_CPUS },
+  );
+  await exited(proc);
+  const last = proc.lines.at(-1);
+  if (!last) throw new Error(`bench: the load generator printed nothing (${proc.stderrTail.join(" ")})`);
+  return JSON.parse(last) as {
+    calls: number;
+    callsPerSec: number;
+    p99Ms: number;
+    watch: { gateway: { cpuMs: number } };
+  };
+}
+
+/** Sum of `key=` over the scavenges among `lines` (V8's --trace-gc-nvp output). */
+function scavengeSum(lines: string[], key: "promoted" | "pause"): number {
+  let sum = 0;
+  for (const line of lines) {
+    if (!line.includes(" gc=s ")) continue;
+    const match = line.match(new RegExp(`\\b${key}=([0-9.]+)`));
+    if (match) sum += Number(match[1]);
+  }
+  return sum;
+}
+
+try {
+  const upstream = await echoUpstream();
+  const file = configs.write("gc", echoConfig({ upstream, policies: "on", telemetry: { mode: "off" } }));
+  const gateway = start(
+    "toolgate",
+    [NODE, "--trace-gc-nvp", "src/main.ts", "serve", "--config", file, "--http", "0"],
+    {
+      cpus: GATEWAY_CPUS,
+      cwd: ROOT,
+    },
+  );
+  const listening = await waitForLine(gateway, (l) => l.includes('"toolgate listening"'));
+  const url = (JSON.parse(listening) as { mcp: string }).mcp;
+  const rows: Cell[][] = [];
+  for (const concurrency of values.concurrency.split(",").map(Number)) {
+    await load(url, concurrency, Number(values["warmup-ms"]), gateway.pid);
+    const from = gateway.lines.length;
+    const window = await load(url, concurrency, Number(values["window-ms"]), gateway.pid);
+    const gcLines = gateway.lines.slice(from);
+    rows.push([
+      concurrency,
+      window.callsPerSec,
+      window.p99Ms,
+      (window.watch.gateway.cpuMs * 1000) / window.calls,
+      Math.round(scavengeSum(gcLines, "promoted") / window.calls),
+      gcLines.filter((l) => l.includes(" gc=s ")).length,
+      Math.round(scavengeSum(gcLines, "pause")),
+    ]);
+  }
+  const layout = PIN ? "; gateway on CPU 0, upstream and load on CPU 1" : "";
+  console.log(
+    table(
+      `toolgate → ${values.upstream} echo upstream, default policies, telemetry off; ${values["window-ms"]} ms windows after ${values["warmup-ms"]} ms of load${layout}`,
+      ["conc", "calls/s", "p99 ms", "gw CPU µs/call", "promoted B/call", "scavenges", "scavenge pause ms"],
+      rows,
+    ),
+  );
+} finally {
+  await stopAll();
+  configs.remove();
+}
