@@ -8,6 +8,9 @@
  * call at concurrency 1, 72 against 122 ms of scavenge pauses per window at concurrency 64.
  */
 
+/** The longest delay setTimeout takes (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface Alarm {
   /** performance.now() at which it fires. */
   at: number;
@@ -52,8 +55,10 @@ export class Alarms {
   #arm(at: number): void {
     clearTimeout(this.#timer);
     this.#armedAt = at;
+    // Node fires a longer timer after 1 ms: this one rings early, finds nothing due and arms again.
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, at - performance.now()));
     // Unref'd: a pending call is held by its sockets or child process, not by its time limit.
-    this.#timer = setTimeout(this.#ring, Math.max(0, at - performance.now())).unref();
+    this.#timer = setTimeout(this.#ring, ms).unref();
   }
 
   readonly #ring = (): void => {

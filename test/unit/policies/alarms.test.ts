@@ -85,6 +85,17 @@ describe("Alarms", () => {
     expect(alarms.size).toBe(0);
   });
 
+  it("waits out a limit longer than setTimeout takes (2^31 − 1 ms), which node would fire after 1 ms", async () => {
+    const alarms = new Alarms();
+    const fired: string[] = [];
+    const days30 = 30 * 24 * 3600 * 1000;
+    alarms.set(days30, () => fired.push("late"));
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    expect(fired).toEqual([]);
+    await vi.advanceTimersByTimeAsync(days30 - 2 ** 31);
+    expect(fired).toEqual(["late"]);
+  });
+
   it("takes alarms set while another one fires", async () => {
     const alarms = new Alarms();
     const fired: string[] = [];
