@@ -38,27 +38,18 @@ const configs = configDir();
 
 async function echoUpstream(): Promise<Upstream> {
   if (values.upstream === "stdio") {
-    return { kind: "stdio", argv: PIN ? ["taskset", "-c", "1", NODE, ECHO] : [NODE, ECHO] };
+    return { kind: "stdio", argv: OTHER_CPUS ? ["taskset", "-c", OTHER_CPUS, NODE, ECHO] : [NODE, ECHO] };
   }
   const echo = start("upstream-echo", [NODE, ECHO, "--http", "0"], { cpus: OTHER_CPUS });
   const line = await waitForLine(echo, (l) => l.startsWith('{"url"'));
   return { kind: "http", url: (JSON.parse(line) as { url: string }).url };
 }
 
-/** One closed-loop window of `ms` (after `warmupMs` inside the same load process); its result line. */
+/** One closed-loop window of `ms` from a fresh load generator; its result line. */
 async function load(url: string, concurrency: number, ms: number, gatewayPid: number) {
-  const proc = start(
-    "load",
-    [NODE, LOAD, "--url", url, "--tool", "echo__echo", "--concurrency", String(concurrency)].concat([
-      "--duration-ms",
-      String(ms),
-      "--warmup-ms",
-      "0",
-      "--watch",
-      `gateway:${gatewayPid}`,
-    ]),
-    { cpus: OTHER_CPUS },
-  );
+  const args = ["--url", url, "--tool", "echo__echo", "--concurrency", String(concurrency)];
+  args.push("--duration-ms", String(ms), "--warmup-ms", "0", "--watch", `gateway:${gatewayPid}`);
+  const proc = start("load", [NODE, LOAD, ...args], { cpus: OTHER_CPUS });
   await exited(proc);
   const last = proc.lines.at(-1);
   if (!last) throw new Error(`bench: the load generator printed nothing (${proc.stderrTail.join(" ")})`);
