@@ -3,6 +3,7 @@
  * cannot ask a person itself, and how long such a call waits.
  */
 import { z } from "zod";
+import { msAtLeast } from "./duration.ts";
 
 export const ApprovalsSchema = z.strictObject({
   /**
@@ -11,11 +12,7 @@ export const ApprovalsSchema = z.strictObject({
    */
   operators: z.array(z.string().min(1)).default([]),
   /** How long a held call waits for an operator before it fails. */
-  timeoutMs: z
-    .number()
-    .int()
-    .positive()
-    .default(10 * 60_000),
+  timeoutMs: msAtLeast().default(10 * 60_000),
 });
 
 export type ApprovalsConfig = z.output<typeof ApprovalsSchema>;

@@ -4,6 +4,7 @@
  * memory, exactly as before.
  */
 import { z } from "zod";
+import { msAtLeast } from "./duration.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -15,13 +16,13 @@ export const ClusterSchema = z.strictObject({
   /** Replicas the cluster runs: while Redis is away, caps and rate limits fall back to their value / replicas. */
   replicas: positiveInt.default(1),
   /** A lock's lease: renewed every third of it while the call runs; a dead replica's lease expires after it. */
-  leaseTtlMs: z.number().int().min(100).default(10_000),
+  leaseTtlMs: msAtLeast(100).default(10_000),
   /** How often a call waiting for a lease held elsewhere or a full cluster cap tries again. */
-  pollMs: positiveInt.default(50),
+  pollMs: msAtLeast().default(50),
   /** A Redis command that takes longer fails (the store counts as unreachable for that call). */
-  commandTimeoutMs: positiveInt.default(1_000),
+  commandTimeoutMs: msAtLeast().default(1_000),
   /** Health ping period: Redis latency, loss and recovery are noticed within it. */
-  pingMs: positiveInt.default(1_000),
+  pingMs: msAtLeast().default(1_000),
   /** This replica's name in leases, logs and metrics (`service.instance.id`); default `<hostname>-<pid>`. */
   instanceId: z.string().min(1).optional(),
   /**
@@ -36,11 +37,7 @@ export const ClusterSchema = z.strictObject({
         .min(32, "a session key needs at least 32 characters (use 32 random bytes, base64)")
         .optional(),
       /** A sealed session id older than this is refused on a replica that does not hold it. */
-      maxAgeMs: z
-        .number()
-        .int()
-        .positive()
-        .default(24 * 60 * 60_000),
+      maxAgeMs: msAtLeast().default(24 * 60 * 60_000),
     })
     .prefault({}),
   /** While Redis is unreachable. */

@@ -7,12 +7,12 @@
 import { z } from "zod";
 import { ApprovalsSchema } from "./approvals-schema.ts";
 import { ClusterSchema } from "./cluster-schema.ts";
+import { ms, msAtLeast } from "./duration.ts";
 import { OpenApiAuthSchema, OpenApiServerFields } from "./openapi-schema.ts";
 import { SecuritySchema } from "./security-schema.ts";
 import { TasksSchema } from "./tasks-schema.ts";
 import { TelemetrySchema } from "./telemetry-schema.ts";
 
-const ms = z.number().int().nonnegative();
 const positiveInt = z.number().int().positive();
 
 export const TimeoutPolicySchema = z.strictObject({
@@ -41,9 +41,9 @@ export const BreakerPolicySchema = z.strictObject({
   failureRatePercent: z.number().min(1).max(100).optional(),
   /** Calls needed in the window before the rate counts. */
   volumeThreshold: positiveInt.optional(),
-  windowMs: positiveInt.optional(),
+  windowMs: msAtLeast().optional(),
   /** Time open before a half-open trial call. */
-  resetTimeoutMs: positiveInt.optional(),
+  resetTimeoutMs: msAtLeast().optional(),
 });
 
 export const ConcurrencyPolicySchema = z.strictObject({
@@ -144,7 +144,7 @@ export const UpstreamOAuthSchema = z.strictObject({
   /** perPrincipal: open connections kept at most (least recently used closed first). */
   maxConnections: z.number().int().min(1).default(100),
   /** perPrincipal: a principal's connection unused this long is closed (reopened on its next call). */
-  idleTimeoutMs: z.number().int().min(1000).default(600_000),
+  idleTimeoutMs: msAtLeast(1000).default(600_000),
 });
 
 /** `auth` of an `mcpServers` entry: MCP authorization (`oauth`) for MCP servers, API credentials for openapi. */
@@ -197,17 +197,17 @@ export const UpstreamOptionsSchema = z.strictObject({
   protocol: z.enum(["auto", "2025-11-25", "2026-07-28"]).optional(),
   /** Reconnect backoff when the upstream fails to start or drops. */
   reconnect: z
-    .strictObject({ initialDelayMs: positiveInt.optional(), maxDelayMs: positiveInt.optional() })
+    .strictObject({ initialDelayMs: msAtLeast().optional(), maxDelayMs: msAtLeast().optional() })
     .optional(),
   /** Limit for the initialize handshake and for each page of the discovery that follows (default 30 s). */
-  connectTimeoutMs: positiveInt.optional(),
+  connectTimeoutMs: msAtLeast().optional(),
   /** MCP `ping` to an upstream no traffic has proven alive lately; a failed ping marks it down. */
   healthCheck: z
     .strictObject({
       /** Idle time before a ping, and time between pings (default 15 s); 0 turns health checks off. */
       intervalMs: ms.optional(),
       /** A ping unanswered this long fails (default 5 s). */
-      timeoutMs: positiveInt.optional(),
+      timeoutMs: msAtLeast().optional(),
     })
     .optional(),
 });
@@ -239,7 +239,7 @@ export const GatewaySchema = z.strictObject({
   maxSessions: positiveInt.default(10_000),
   /** Requests one session may have unanswered at once; more are refused until answers go out. */
   maxPendingPerSession: positiveInt.default(256),
-  sessionIdleMs: positiveInt.default(30 * 60_000),
+  sessionIdleMs: msAtLeast().default(30 * 60_000),
   drainTimeoutMs: ms.default(10_000),
   /**
    * At start, the first list requests (and calls of tools not yet listed) wait until every upstream is ready

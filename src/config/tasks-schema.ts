@@ -3,6 +3,7 @@
  * origination (`task: "auto" | "always"`) is a policy (config/schema.ts), not set here.
  */
 import { z } from "zod";
+import { msAtLeast } from "./duration.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -15,11 +16,11 @@ export const TasksSchema = z.strictObject({
    */
   handleKey: z.string().min(32).optional(),
   /** TTL of a task whose creator asked for none. */
-  defaultTtlMs: positiveInt.default(60 * 60_000),
+  defaultTtlMs: msAtLeast().default(60 * 60_000),
   /** Upper bound of any task's TTL (and so of its handle's life), forwarded or run by the gateway. */
-  maxTtlMs: positiveInt.default(24 * 60 * 60_000),
+  maxTtlMs: msAtLeast().default(24 * 60 * 60_000),
   /** `pollInterval` suggested to clients for tasks the gateway runs. */
-  pollIntervalMs: positiveInt.default(1_000),
+  pollIntervalMs: msAtLeast().default(1_000),
   /**
    * Tasks remembered at once (tasks the gateway runs, with their results, plus the index of forwarded
    * ones); the oldest finished task is dropped first, and new tasks are refused when all are running.

@@ -4,6 +4,7 @@
  * Nothing costly is on by default: no trace exporter, Prometheus served from the gateway's own /metrics.
  */
 import { z } from "zod";
+import { ms, msAtLeast } from "./duration.ts";
 
 const positiveInt = z.number().int().positive();
 const percent = z.number().min(0).max(100);
@@ -34,7 +35,7 @@ export const MetricsSchema = z.strictObject({
     .strictObject({
       /** OTLP/HTTP metrics URL (e.g. `http://127.0.0.1:4318/v1/metrics`). */
       endpoint: httpUrl,
-      intervalMs: positiveInt.default(60_000),
+      intervalMs: msAtLeast().default(60_000),
     })
     .optional(),
   /** Process and runtime metrics (CPU, memory, event loop, GC). */
@@ -44,13 +45,13 @@ export const MetricsSchema = z.strictObject({
 export const AlertRulesSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** How often rules are evaluated. */
-  intervalMs: positiveInt.default(15_000),
+  intervalMs: msAtLeast().default(15_000),
   /** A tool's failure rate (tool errors excluded) over the window. */
   errorRate: z
     .strictObject({
       enabled: z.boolean().default(true),
       thresholdPercent: percent.default(20),
-      windowMs: positiveInt.default(300_000),
+      windowMs: msAtLeast().default(300_000),
       /** Calls needed in the window before the rate counts. */
       minCalls: positiveInt.default(20),
     })
@@ -59,8 +60,8 @@ export const AlertRulesSchema = z.strictObject({
   latency: z
     .strictObject({
       enabled: z.boolean().default(true),
-      p95Ms: positiveInt.default(10_000),
-      windowMs: positiveInt.default(300_000),
+      p95Ms: msAtLeast().default(10_000),
+      windowMs: msAtLeast().default(300_000),
       minCalls: positiveInt.default(20),
     })
     .prefault({}),
@@ -70,7 +71,7 @@ export const AlertRulesSchema = z.strictObject({
   upstreamDown: z
     .strictObject({
       enabled: z.boolean().default(true),
-      forMs: z.number().int().nonnegative().default(30_000),
+      forMs: ms.default(30_000),
     })
     .prefault({}),
   /** A tool's queue is filled above the threshold (queued / queue size). */
@@ -79,13 +80,13 @@ export const AlertRulesSchema = z.strictObject({
     .prefault({}),
   /** The event loop's p99 delay since the last evaluation. */
   eventLoopLag: z
-    .strictObject({ enabled: z.boolean().default(true), p99Ms: positiveInt.default(200) })
+    .strictObject({ enabled: z.boolean().default(true), p99Ms: msAtLeast().default(200) })
     .prefault({}),
 });
 
 /** The status page's charts: one point per `stepMs`, `points` of them (default: an hour of 30 s points). */
 export const HistorySchema = z.strictObject({
-  stepMs: z.number().int().min(100).default(30_000),
+  stepMs: msAtLeast(100).default(30_000),
   points: z.number().int().min(2).max(2_880).default(120),
 });
 

@@ -8,8 +8,7 @@
  * call at concurrency 1, 72 against 122 ms of scavenge pauses per window at concurrency 64.
  */
 
-/** The longest delay setTimeout takes (2^31 − 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from "../config/duration.ts";
 
 export interface Alarm {
   /** performance.now() at which it fires. */

@@ -188,6 +188,26 @@ describe("strict schema", () => {
     ]);
   });
 
+  it("refuses a duration Node's timers cannot wait (over 2^31 − 1 ms), with its path and the limit", () => {
+    const issues = issuesOf({
+      mcpServers: { a: { command: "a" } },
+      defaults: { retry: { maxDelayMs: 2 ** 31 }, breaker: { resetTimeoutMs: 30 * 86_400_000 } },
+      tasks: { pollIntervalMs: 3e9 },
+    });
+    expect(issues.map((i) => i.path).sort()).toEqual([
+      "$.defaults.breaker.resetTimeoutMs",
+      "$.defaults.retry.maxDelayMs",
+      "$.tasks.pollIntervalMs",
+    ]);
+    for (const issue of issues) expect(issue.message).toMatch(/at most 2147483647 ms \(about 24\.8 days\)/);
+    // The limit itself is a valid setting.
+    const { config } = resolveConfig(
+      { mcpServers: { a: { command: "a" } }, defaults: { retry: { maxDelayMs: 2 ** 31 - 1 } } },
+      {},
+    );
+    expect(config.defaults.retry?.maxDelayMs).toBe(2 ** 31 - 1);
+  });
+
   it("rejects upstream names and prefixes outside the public-name alphabet", () => {
     expect(issuesOf({ mcpServers: { "my server": { command: "a" } } })[0]?.path).toBe(
       '$.mcpServers["my server"]',
