@@ -1,10 +1,16 @@
 /**
- * The telemetry of one proxied tools/call alone (tracing off, Prometheus on, as `toolgate serve` runs by
- * default): a SERVER span, an attempt's events, a CLIENT span, the finished call's record. CPU of this
- * process per call, in alternating windows of each variant, so a shared machine's load hits all alike:
+ * The telemetry of one proxied tools/call alone (Prometheus on, as `toolgate serve` runs by default;
+ * tracing as each variant says): a SERVER span, an attempt's events, a CLIENT span, the finished call's
+ * record. CPU of this process per call, in alternating windows of each variant, so a shared machine's
+ * load hits all alike:
  *
  *   native   this tree, per-call metrics aggregated by the gateway (src/telemetry/aggregation.ts)
  *   otel     this tree with `nativeMetrics: false`: the same records through OTel instruments
+ *   traced   native, with every call traced (sample ratio 1), each span handed to an exporter that
+ *            discards it: the cost of making the spans, without the OTLP serializer's
+ *   exported native, with every call traced and batched to OTLP (HTTP/protobuf) to a sink in another
+ *            process that discards them: `telemetry.traces.sampleRatio: 1` as an operator runs it
+ *   sampled  exported, with `sampleRatio: 0.1` (one call in ten traced)
  *   base     another tree's src/telemetry (e.g. --base /work/main: the code before this change)
  *
  *   taskset -c 0 node bench/telemetry.ts [--base /work/main] --calls 20000 --reps 5 [--only native]
@@ -13,10 +19,13 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ExportResultCode } from "@opentelemetry/core";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { TelemetrySchema } from "../src/config/telemetry-schema.ts";
 import { telemetryOptions } from "../src/telemetry/options.ts";
 import { createTelemetry } from "../src/telemetry/setup.ts";
 import type { Telemetry } from "../src/telemetry/telemetry.ts";
+import { installCleanup, start, stop, waitForLine } from "./lib/processes.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,9 +43,39 @@ const options = (nativeMetrics: boolean) => ({
   ...telemetryOptions(TelemetrySchema.parse({ metrics: { process: false } }), {}),
   nativeMetrics,
 });
+const discard: SpanExporter = {
+  export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
+  shutdown: async () => {},
+};
+// The OTLP sink runs in its own process, so this one pays only for what a gateway pays to export.
+installCleanup();
+const sink = start("otlp-sink", [
+  process.execPath,
+  "-e",
+  `require("node:http").createServer((q, s) => { q.resume(); q.on("end", () => s.end("{}")); })
+     .listen(0, "127.0.0.1", function () { console.log(this.address().port); });`,
+]);
+const port = await waitForLine(sink, (line) => /^\d+$/.test(line));
+const exporting = (sampleRatio: number) =>
+  createTelemetry(
+    telemetryOptions(
+      TelemetrySchema.parse({
+        traces: {
+          exporter: "otlp",
+          endpoint: `http://127.0.0.1:${port}/v1/traces`,
+          sampleRatio,
+        },
+        metrics: { process: false },
+      }),
+      {},
+    ),
+  );
 const variants: Array<[string, Telemetry]> = [
   ["native", createTelemetry(options(true))],
   ["otel", createTelemetry(options(false))],
+  ["traced", createTelemetry({ ...options(true), spanExporter: discard })],
+  ["exported", exporting(1)],
+  ["sampled", exporting(0.1)],
 ];
 if (values.base) {
   const root = resolve(values.base);
@@ -94,7 +133,11 @@ const perCall: Record<string, number[]> = Object.fromEntries(variants.map(([name
 for (let rep = 0; rep <= reps; rep++) {
   for (const [name, t] of variants) {
     const cpu = process.cpuUsage();
-    for (let i = 0; i < calls; i++) await oneCall(t, i);
+    for (let i = 0; i < calls; i++) {
+      await oneCall(t, i);
+      // A turn of the event loop now and then, as a gateway's calls get: the batch exporter sends there.
+      if (i % 64 === 63) await new Promise(setImmediate);
+    }
     const used = process.cpuUsage(cpu);
     const us = (used.user + used.system) / calls;
     await t.scrape(); // a scrape per window, as Prometheus would
@@ -110,3 +153,4 @@ console.log(
   ),
 );
 await Promise.all(variants.map(([, t]) => t.shutdown()));
+await stop(sink);

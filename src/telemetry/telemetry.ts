@@ -285,6 +285,11 @@ export class Telemetry {
       const meta = ctx === ROOT_CONTEXT ? NO_TRACE_META : injectMeta(ctx);
       return this.#measure(undefined, undefined, series, fn, meta);
     }
+    // A call the sampler left out: every sampler toolgate configures leaves out its children too (they
+    // follow the parent, or the ratio of the same trace id), so no span; its context still goes upstream.
+    if (trace.getSpan(ctx)?.isRecording() === false) {
+      return this.#measure(undefined, undefined, series, fn, injectMeta(ctx));
+    }
     const attempt = this.#attemptSpan(ctx);
     if (attempt) ctx = trace.setSpan(ctx, attempt);
     const span = this.#tracer.startSpan(

@@ -210,6 +210,44 @@ describe("clientSpan", () => {
     expect(meta.traceparent).toBe(`00-${TRACE_ID}-${client.spanContext().spanId}-01`);
   });
 
+  it("makes no span for a call the sampler left out, and hands the upstream its not-sampled context", async () => {
+    // The client's trace is not sampled (flags 00): the parent-based default follows it.
+    h = harness();
+    const unsampled = `00-${TRACE_ID}-${CLIENT_SPAN_ID}-00`;
+    const meta = await callThrough(h.telemetry, [], { traceparent: unsampled });
+    expect(h.spans.getFinishedSpans()).toHaveLength(0);
+    expect(meta.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-00$`));
+    // A ratio of 0 leaves out a new trace; it still reaches the upstream, marked not sampled.
+    await h.telemetry.shutdown();
+    h = harness({ traces: { sampleRatio: 0 } });
+    const fresh = await callThrough(h.telemetry, []);
+    expect(h.spans.getFinishedSpans()).toHaveLength(0);
+    expect(fresh.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(fresh.traceparent).not.toContain(TRACE_ID);
+    // The same gateway still traces a call whose client sampled it.
+    await callThrough(h.telemetry, [], { traceparent: TRACEPARENT });
+    expect(h.spans.getFinishedSpans().map((s) => s.name)).toEqual([
+      "tools/call create_issue",
+      N.SPAN_ATTEMPT,
+      "tools/call gh__create_issue",
+    ]);
+  });
+
+  it("makes a root CLIENT span for an upstream call outside any request", async () => {
+    h = harness();
+    const info = {
+      method: "tools/call",
+      target: "t",
+      upstream: "gh",
+      transport: "pipe",
+      attempt: 1,
+    } as const;
+    const meta = await h.telemetry.clientSpan(info, async (m) => m);
+    const client = h.span("tools/call t");
+    expect(client.parentSpanContext).toBeUndefined();
+    expect(meta.traceparent).toBe(`00-${client.spanContext().traceId}-${client.spanContext().spanId}-01`);
+  });
+
   it("passes the client's trace context through to the upstream when tracing is off", async () => {
     h = harness({}, { tracing: false });
     const meta = await callThrough(h.telemetry, [], { traceparent: TRACEPARENT, tracestate: "vendor=1" });
