@@ -211,9 +211,7 @@ export class HttpServer {
     const initialize = parsed.messages.find(isInitialize) as JSONRPCRequest;
     const id = sealer ? sealer.seal(principal.id, initialize) : crypto.randomUUID();
     const session = this.#deps.newSession({ transport: "http", principal });
-    const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
-    // Set before connect: Protocol chains its own close handling after this one.
-    transport.onclose = () => this.#forget(id);
+    const transport = this.#wire(id, session);
     await session.connect(transport);
     const entry: HttpSession = { session, transport, principal, lastSeen: performance.now(), streams: 0 };
     this.#watch(entry, res, true);
@@ -224,6 +222,15 @@ export class HttpServer {
     }
     this.#sessions.set(id, entry);
     this.#deps.onSessionOpened?.(session);
+  }
+
+  /** A session's wire: forgotten when it closes; what it refuses is logged and counted by the session. */
+  #wire(id: string, session: GatewaySession): StreamableHttpServerTransport {
+    const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
+    // Set before connect: Protocol chains its own close handling after this one.
+    transport.onclose = () => this.#forget(id);
+    transport.onrefused = session.refused;
+    return transport;
   }
 
   /** Ends a sealed session on every replica (with Redis): recorded, announced, refused by rebuilds. */
@@ -294,8 +301,7 @@ export class HttpServer {
         if (await this.#deps.revocations?.isRevoked(id)) return undefined;
         const session = this.#deps.newSession({ transport: "http", principal });
         // With a shared event store, streams this session had on another replica resume here too.
-        const transport = new StreamableHttpServerTransport(id, this.#deps.eventStore);
-        transport.onclose = () => this.#forget(id);
+        const transport = this.#wire(id, session);
         await session.connect(transport);
         await transport.replayInitialize(state.initialize);
         if (this.#endedWhileRestoring.has(id)) {

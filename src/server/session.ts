@@ -219,25 +219,31 @@ export class GatewaySession implements Caller {
   }
 
   connect(transport: Transport): Promise<void> {
-    const limited = enforceMessageLimits(transport, this.#deps.limits, this.#overLimit);
+    const limited = enforceMessageLimits(transport, this.#deps.limits, this.refused);
     return this.server.connect(deliverDirectly(limited, this.server as never, this.#direct));
   }
 
-  /** A message refused at the edge: logged, and a request is counted like any failed request. */
-  #overLimit = (message: JSONRPCMessage, error: GatewayError): void => {
+  /**
+   * A message refused at the edge (over a structural limit, or a request id already in flight): logged,
+   * and a request is counted like any failed request.
+   */
+  readonly refused = (message: JSONRPCMessage, error: GatewayError): void => {
     const method = "method" in message ? message.method : "response";
-    this.#deps.log.warn("message over a structural limit refused", {
+    this.#deps.log.warn("message refused at the edge", {
       session: this.sessionId,
       method,
       error: error.message,
     });
     if (!("id" in message) || !("method" in message)) return;
-    const transport = this.info.transport === "stdio" ? "pipe" : "tcp";
-    void this.#deps.telemetry
-      .serverSpan({ method, sessionId: this.sessionId, requestId: message.id, transport }, () =>
-        Promise.reject(error),
-      )
-      .catch(() => {});
+    const span: ServerSpanInfo = {
+      method,
+      sessionId: this.sessionId,
+      requestId: message.id,
+      transport: this.info.transport === "stdio" ? "pipe" : "tcp",
+    };
+    const target = message.params?.name ?? message.params?.uri;
+    if (typeof target === "string") span.target = target;
+    void this.#deps.telemetry.serverSpan(span, () => Promise.reject(error)).catch(() => {});
   };
 
   close(): Promise<void> {

@@ -24,6 +24,7 @@ import {
   type RequestId,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, GatewayError, toWire } from "../errors.ts";
 import { type EventStore, streamOf } from "../stores/event-store.ts";
 import type { HttpRequestLike, HttpResponseLike } from "./http1-server.ts";
 
@@ -60,6 +61,8 @@ export class StreamableHttpServerTransport implements Transport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined;
+  /** A request refused here, before the session saw it (for its log and metrics). */
+  onrefused?: ((request: JSONRPCRequest, error: GatewayError) => void) | undefined;
 
   /** Every open exchange of every session, visited by one shared ticker instead of a timer per response. */
   static readonly #live = new Set<Exchange>();
@@ -131,6 +134,10 @@ export class StreamableHttpServerTransport implements Transport {
     const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
     const pending: RequestId[] = [];
     for (const message of messages) if (isRequest(message)) pending.push(message.id);
+    // Answers find their POST by request id: a second request under an id still in flight would take the
+    // first one's answer and leave the first waiting forever. JSON-RPC ids are unique within a session.
+    const taken = pending.find((id) => this.#exchanges.has(id));
+    if (taken !== undefined) return this.#refuseTaken(res, messages, taken);
     if (pending.length === 0) {
       // Only notifications and responses: accepted, nothing to answer.
       res.writeHead(202, { "content-length": 0 }).end();
@@ -260,6 +267,19 @@ export class StreamableHttpServerTransport implements Transport {
       exchange.res.end();
     }
     this.onclose?.();
+  }
+
+  #refuseTaken(res: HttpResponseLike, messages: JSONRPCMessage[], id: RequestId): false {
+    const error = new GatewayError(
+      ErrorCode.InvalidRequest,
+      `request id ${JSON.stringify(id)} is already in use by a request in flight on this session; send each request with an id of its own (JSON-RPC ids are unique within a session)`,
+    );
+    const request = messages.find((m): m is JSONRPCRequest => isRequest(m) && m.id === id);
+    if (request) this.onrefused?.(request, error);
+    const body = JSON.stringify({ jsonrpc: "2.0", id, error: toWire(error) });
+    res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+    return false;
   }
 
   #track(res: HttpResponseLike, pending: RequestId[], batch: boolean): Exchange {

@@ -23,6 +23,7 @@ import {
   rawRequest,
   rawSession,
 } from "../helpers/raw-mcp.ts";
+import { parsePrometheusText } from "../unit/telemetry/prometheus-text.ts";
 
 const MAX_BODY = 16 * 1024;
 
@@ -142,6 +143,62 @@ describe("malformed input over Streamable HTTP", () => {
     const ended = await rawRequest(gw.url, { method: "DELETE", headers: doomed.headers });
     expect(ended.status).toBe(200);
     expect((await rawPost(gw.url, ping, doomed.headers)).status).toBe(404);
+    await othersStillServed();
+  });
+
+  it("refuses a request under an id still in flight on the session, and still answers the first", async () => {
+    // A load tool posting one fixed body (hey, wrk) reuses its id: the second must not take the first's answer.
+    const slow = (id: number, hold: string) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "faults__slow", arguments: { ms: 0, hold } },
+      });
+    const refusals = async () => {
+      const metrics = parsePrometheusText(await (await fetch(`${gw.base}/metrics`)).text());
+      const sample = metrics
+        .get("mcp_server_operation_duration_seconds")
+        ?.samples.find(
+          (s) =>
+            s.name.endsWith("_count") &&
+            s.labels.gen_ai_tool_name === "faults__slow" &&
+            s.labels.error_type === "-32600",
+        );
+      return sample?.value ?? 0;
+    };
+    const refusedBefore = await refusals();
+    const stats = async () =>
+      JSON.parse(textOf(await bystander.callTool({ name: "faults__stats", arguments: {} }))) as {
+        inFlight: number;
+      };
+    const first = rawPost(gw.url, slow(42, "dup-id"), session.headers);
+    await eventually(async () => (await stats()).inFlight === 1);
+
+    const second = await rawPost(gw.url, slow(42, "never-released"), session.headers);
+    expect(second.status).toBe(400);
+    expect(second.messages[0]).toMatchObject({
+      id: 42,
+      error: {
+        code: -32600,
+        message: expect.stringContaining("request id 42 is already in use by a request in flight"),
+        data: { toolgate: { code: "InvalidRequest" } },
+      },
+    });
+    expect((await stats()).inFlight).toBe(1); // the second never reached the upstream
+    expect(await refusals()).toBe(refusedBefore + 1);
+
+    await bystander.callTool({ name: "faults__release", arguments: { hold: "dup-id" } });
+    const answered = await first;
+    expect(answered.status).toBe(200);
+    expect(answered.messages[0]).toMatchObject({ id: 42, result: { content: [{ type: "text" }] } });
+    // Answered, the id is free again.
+    const again = await rawPost(
+      gw.url,
+      JSON.stringify({ jsonrpc: "2.0", id: 42, method: "ping" }),
+      session.headers,
+    );
+    expect(again.messages[0]).toMatchObject({ id: 42, result: {} });
     await othersStillServed();
   });
 
