@@ -73,6 +73,8 @@ const TASKS_ACCEPTED: ServerCapabilities = {
 
 /** JSON-RPC's Internal error, for a thrown value without a numeric code (as the SDK answers it). */
 const INTERNAL_ERROR = -32603;
+/** After a session's first refusal at the edge, one log line per this many. */
+const REFUSALS_LOGGED_EVERY = 100;
 
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
@@ -83,6 +85,7 @@ export class GatewaySession implements Caller {
   readonly openedAt = performance.now();
   readonly #id: string;
   #pending = 0;
+  #refusals = 0;
   #logLevel: LoggingLevel | undefined;
   readonly #deps: SessionDeps;
 
@@ -224,16 +227,21 @@ export class GatewaySession implements Caller {
   }
 
   /**
-   * A message refused at the edge (over a structural limit, or a request id already in flight): logged,
-   * and a request is counted like any failed request.
+   * A message refused at the edge (over a structural limit, or a request id already in flight): a request is
+   * counted like any failed request; the log gets the first refusal of the session and then every
+   * REFUSALS_LOGGED_EVERY-th with the running count, so a client repeating its mistake cannot flood it.
    */
   readonly refused = (message: JSONRPCMessage, error: GatewayError): void => {
     const method = "method" in message ? message.method : "response";
-    this.#deps.log.warn("message refused at the edge", {
-      session: this.sessionId,
-      method,
-      error: error.message,
-    });
+    const count = ++this.#refusals;
+    if (count === 1 || count % REFUSALS_LOGGED_EVERY === 0) {
+      this.#deps.log.warn("message refused at the edge", {
+        session: this.sessionId,
+        method,
+        error: error.message,
+        refusedOnSession: count,
+      });
+    }
     if (!("id" in message) || !("method" in message)) return;
     const span: ServerSpanInfo = {
       method,

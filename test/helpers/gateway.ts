@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import { createGateway, type Gateway } from "../../src/app.ts";
 import { resolveConfig } from "../../src/config/load.ts";
-import { createLogger, silentLogger } from "../../src/telemetry/log.ts";
+import { createLogger, type Logger, silentLogger } from "../../src/telemetry/log.ts";
 import type { Telemetry } from "../../src/telemetry/telemetry.ts";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
@@ -98,10 +98,10 @@ export interface InProcessGateway {
 /** Build and serve a gateway in this process on 127.0.0.1:0. */
 export async function startGateway(
   raw: unknown,
-  options: { verbose?: boolean; telemetry?: Telemetry } = {},
+  options: { verbose?: boolean; telemetry?: Telemetry; log?: Logger } = {},
 ): Promise<InProcessGateway> {
   const { config } = resolveConfig(raw, process.env);
-  const log = options.verbose ? createLogger({ level: "debug" }) : silentLogger;
+  const log = options.log ?? (options.verbose ? createLogger({ level: "debug" }) : silentLogger);
   const gateway = await createGateway(config, { log, env: process.env, telemetry: options.telemetry });
   const port = await gateway.serveHttp("127.0.0.1", 0);
   const base = `http://127.0.0.1:${port}`;

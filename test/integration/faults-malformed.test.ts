@@ -5,6 +5,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { createLogger } from "../../src/telemetry/log.ts";
 import {
   connectClient,
   eventually,
@@ -30,12 +31,18 @@ const MAX_BODY = 16 * 1024;
 let gw: InProcessGateway;
 let bystander: Client;
 let wsBystander: Client;
+/** The gateway's warnings, as JSON objects. */
+const warnings: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
-  gw = await startGateway({
-    gateway: { maxBodyBytes: MAX_BODY },
-    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
-  });
+  const log = createLogger({ level: "warn", sink: (line) => warnings.push(JSON.parse(line)) });
+  gw = await startGateway(
+    {
+      gateway: { maxBodyBytes: MAX_BODY },
+      mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
+    },
+    { log },
+  );
   bystander = await connectClient("http", gw);
   wsBystander = await connectClient("ws", gw);
   await eventually(async () => (await bystander.listTools()).tools.some((t) => t.name === "faults__echo"));
@@ -175,18 +182,25 @@ describe("malformed input over Streamable HTTP", () => {
     const first = rawPost(gw.url, slow(42, "dup-id"), session.headers);
     await eventually(async () => (await stats()).inFlight === 1);
 
-    const second = await rawPost(gw.url, slow(42, "never-released"), session.headers);
-    expect(second.status).toBe(400);
-    expect(second.messages[0]).toMatchObject({
-      id: 42,
-      error: {
-        code: -32600,
-        message: expect.stringContaining("request id 42 is already in use by a request in flight"),
-        data: { toolgate: { code: "InvalidRequest" } },
-      },
-    });
-    expect((await stats()).inFlight).toBe(1); // the second never reached the upstream
-    expect(await refusals()).toBe(refusedBefore + 1);
+    const logged = () =>
+      warnings.filter((w) => w.msg === "message refused at the edge" && w.session === session.id);
+    for (let i = 0; i < 3; i++) {
+      const second = await rawPost(gw.url, slow(42, "never-released"), session.headers);
+      expect(second.status).toBe(400);
+      expect(second.messages[0]).toMatchObject({
+        id: 42,
+        error: {
+          code: -32600,
+          message: expect.stringContaining("request id 42 is already in use by a request in flight"),
+          data: { toolgate: { code: "InvalidRequest" } },
+        },
+      });
+    }
+    expect((await stats()).inFlight).toBe(1); // none of them reached the upstream
+    // Every refusal is counted; the log names the first, not each repeat.
+    expect(await refusals()).toBe(refusedBefore + 3);
+    expect(logged()).toHaveLength(1);
+    expect(logged()[0]).toMatchObject({ method: "tools/call", refusedOnSession: 1 });
 
     await bystander.callTool({ name: "faults__release", arguments: { hold: "dup-id" } });
     const answered = await first;
