@@ -84,6 +84,13 @@ async function openSession(url: string): Promise<string> {
   return session;
 }
 
+interface Target {
+  name: "direct" | "toolgate";
+  url: string;
+  session: string;
+  body: string;
+}
+
 interface Window {
   calls: number;
   callsPerSec: number;
@@ -112,13 +119,6 @@ async function hey(target: Target, cpu: string, seconds: number): Promise<Window
     upstreamUs: (((after[0] ?? 0) - (before[0] ?? 0)) * 1000) / calls,
     toolgateUs: (((after[1] ?? 0) - (before[1] ?? 0)) * 1000) / calls,
   };
-}
-
-interface Target {
-  name: "direct" | "toolgate";
-  url: string;
-  session: string;
-  body: string;
 }
 
 const upstream = start("upstream-echo", [NODE, join(ROOT, "bench/upstream-echo.ts"), "--http", "0"], {

@@ -20,6 +20,15 @@ const toolCall = {
   requestId: 7,
 } as const;
 
+/** The upstream request of that call. */
+const upstreamCall = {
+  method: "tools/call",
+  target: "create_issue",
+  upstream: "gh",
+  transport: "pipe",
+  attempt: 1,
+} as const;
+
 let h: Harness;
 afterEach(async () => {
   await h?.telemetry.shutdown();
@@ -31,13 +40,10 @@ async function callThrough(t: Telemetry, events: PolicyEvent[], meta?: Record<st
   await t.serverSpan({ ...toolCall, ...(meta && { meta }) }, async () => {
     t.onPolicyEvent({ type: "attemptStart", ...call });
     for (const event of events) t.onPolicyEvent(event);
-    await t.clientSpan(
-      { method: "tools/call", target: "create_issue", upstream: "gh", transport: "pipe", attempt: 1 },
-      async (m) => {
-        upstreamMeta = m;
-        return { content: [] };
-      },
-    );
+    await t.clientSpan(upstreamCall, async (m) => {
+      upstreamMeta = m;
+      return { content: [] };
+    });
     t.onPolicyEvent({ type: "attemptEnd", ...call, durationMs: 3, outcome: "success" });
     return { content: [] };
   });
@@ -235,15 +241,8 @@ describe("clientSpan", () => {
 
   it("makes a root CLIENT span for an upstream call outside any request", async () => {
     h = harness();
-    const info = {
-      method: "tools/call",
-      target: "t",
-      upstream: "gh",
-      transport: "pipe",
-      attempt: 1,
-    } as const;
-    const meta = await h.telemetry.clientSpan(info, async (m) => m);
-    const client = h.span("tools/call t");
+    const meta = await h.telemetry.clientSpan(upstreamCall, async (m) => m);
+    const client = h.span("tools/call create_issue");
     expect(client.parentSpanContext).toBeUndefined();
     expect(meta.traceparent).toBe(`00-${client.spanContext().traceId}-${client.spanContext().spanId}-01`);
   });
@@ -262,13 +261,7 @@ describe("clientSpan", () => {
 
   it("records mcp.client.operation.duration per upstream with error.type on failure", async () => {
     h = harness();
-    const info = {
-      method: "tools/call",
-      target: "create_issue",
-      upstream: "gh",
-      transport: "tcp",
-      attempt: 2,
-    } as const;
+    const info = { ...upstreamCall, transport: "tcp", attempt: 2 } as const;
     await expect(
       h.telemetry.clientSpan(info, async () => {
         throw new GatewayError(ErrorCode.UpstreamTimeout, "slow", { upstream: "gh" });
