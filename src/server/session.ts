@@ -24,6 +24,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
 import { dispatch, invalid } from "./dispatch.ts";
+import { EdgeRefusals } from "./edge-refusals.ts";
 import { type ModernFace, modernWireError } from "./eras/modern.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
 import { type DirectRequestHandler, deliverDirectly } from "./sdk-delivery.ts";
@@ -73,8 +74,6 @@ const TASKS_ACCEPTED: ServerCapabilities = {
 
 /** JSON-RPC's Internal error, for a thrown value without a numeric code (as the SDK answers it). */
 const INTERNAL_ERROR = -32603;
-/** After a session's first refusal at the edge, one log line per this many. */
-const REFUSALS_LOGGED_EVERY = 100;
 
 /** Ajv compiles per instance; one shared validator keeps an idle session small. */
 const sharedValidator = new AjvJsonSchemaValidator();
@@ -85,13 +84,14 @@ export class GatewaySession implements Caller {
   readonly openedAt = performance.now();
   readonly #id: string;
   #pending = 0;
-  #refusals = 0;
+  readonly #refusals: EdgeRefusals;
   #logLevel: LoggingLevel | undefined;
   readonly #deps: SessionDeps;
 
   constructor(deps: SessionDeps, info: SessionInfo) {
     this.#deps = deps;
     this.info = info;
+    this.#refusals = new EdgeRefusals(deps.log, deps.telemetry, "refusedOnSession");
     this.#id = `${info.transport}-${crypto.randomUUID()}`;
     this.server = new Server(deps.serverInfo, {
       capabilities: TASKS_ACCEPTED,
@@ -226,32 +226,12 @@ export class GatewaySession implements Caller {
     return this.server.connect(deliverDirectly(limited, this.server as never, this.#direct));
   }
 
-  /**
-   * A message refused at the edge (over a structural limit, or a request id already in flight): a request is
-   * counted like any failed request; the log gets the first refusal of the session and then every
-   * REFUSALS_LOGGED_EVERY-th with the running count, so a client repeating its mistake cannot flood it.
-   */
+  /** A message refused at the edge (over a structural limit, or a request id already in flight). */
   readonly refused = (message: JSONRPCMessage, error: GatewayError): void => {
-    const method = "method" in message ? message.method : "response";
-    const count = ++this.#refusals;
-    if (count === 1 || count % REFUSALS_LOGGED_EVERY === 0) {
-      this.#deps.log.warn("message refused at the edge", {
-        session: this.sessionId,
-        method,
-        error: error.message,
-        refusedOnSession: count,
-      });
-    }
-    if (!("id" in message) || !("method" in message)) return;
-    const span: ServerSpanInfo = {
-      method,
-      sessionId: this.sessionId,
-      requestId: message.id,
-      transport: this.info.transport === "stdio" ? "pipe" : "tcp",
-    };
-    const target = message.params?.name ?? message.params?.uri;
-    if (typeof target === "string") span.target = target;
-    void this.#deps.telemetry.serverSpan(span, () => Promise.reject(error)).catch(() => {});
+    this.#refusals.record(message, error, {
+      fields: { session: this.sessionId },
+      span: { sessionId: this.sessionId, transport: this.info.transport === "stdio" ? "pipe" : "tcp" },
+    });
   };
 
   close(): Promise<void> {

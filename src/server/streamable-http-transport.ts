@@ -276,10 +276,8 @@ export class StreamableHttpServerTransport implements Transport {
     );
     const request = messages.find((m): m is JSONRPCRequest => isRequest(m) && m.id === id);
     if (request) this.onrefused?.(request, error);
-    const body = JSON.stringify({ jsonrpc: "2.0", id, error: toWire(error) });
-    res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-    res.end(body);
-    return false;
+    const wire = toWire(error);
+    return refuse(res, 400, wire.code, wire.message, {}, id, wire.data);
   }
 
   #track(res: HttpResponseLike, pending: RequestId[], batch: boolean): Exchange {
@@ -469,8 +467,10 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
   id: RequestId | null = null,
+  data?: unknown,
 ): false {
-  const body = JSON.stringify({ jsonrpc: "2.0", id, error: { code, message } });
+  const error = data === undefined ? { code, message } : { code, message, data };
+  const body = JSON.stringify({ jsonrpc: "2.0", id, error });
   res.writeHead(status, {
     ...headers,
     "content-type": "application/json",

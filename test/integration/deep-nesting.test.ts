@@ -8,6 +8,7 @@ import { PassThrough } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { createLogger } from "../../src/telemetry/log.ts";
 import {
   connectClient,
   eventually,
@@ -36,11 +37,14 @@ function inFlight(client: Client, hold: string) {
   return client.callTool({ name: "faults__slow", arguments: { ms: 0, hold } });
 }
 
+/** The gateway's warnings, as JSON objects. */
+const warnings: Array<Record<string, unknown>> = [];
+
 async function startWithFaults(gateway: Record<string, unknown>) {
-  const gw = await startGateway({
-    gateway,
-    mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } },
-  });
+  const gw = await startGateway(
+    { gateway, mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } } },
+    { log: createLogger({ level: "warn", sink: (line) => warnings.push(JSON.parse(line)) }) },
+  );
   const client = await connectClient("http", gw);
   await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "faults__echo"));
   return { gw, client };
@@ -88,23 +92,33 @@ describe("the edge limit on nesting depth", () => {
     expect(restarts(gw)).toBe(0);
   });
 
-  it("refuses a deep 2026-07-28 request (stateless, no session) the same way", async () => {
+  it("refuses a deep 2026-07-28 request (stateless, no session) the same way, logging the first of many", async () => {
     const deep = `${'{"a":'.repeat(DEPTH)}1${"}".repeat(DEPTH)}`;
     const meta = '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}';
     const echoesBefore = (await faultStats(other)).calls.echo ?? 0;
     const body = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{${meta},"name":"faults__echo","arguments":{"text":"poison","deep":${deep}}}}`;
-    const reply = await rawPost(gw.url, body, {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2026-07-28",
-    });
-    expect(reply.status).toBe(400);
-    expect(reply.messages[0]).toMatchObject({
-      id: 9,
-      error: { code: -32600, message: expect.stringContaining("gateway.maxJsonDepth") },
-    });
+    for (let i = 0; i < 3; i++) {
+      const reply = await rawPost(gw.url, body, {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+      });
+      expect(reply.status).toBe(400);
+      expect(reply.messages[0]).toMatchObject({
+        id: 9,
+        error: {
+          code: -32600,
+          message: expect.stringContaining("gateway.maxJsonDepth"),
+          data: { toolgate: { code: "InvalidRequest", policy: "messageLimits" } },
+        },
+      });
+    }
     expect((await faultStats(other)).calls.echo ?? 0).toBe(echoesBefore);
     expect(restarts(gw)).toBe(0);
+    // No session to count per: the face counts its refusals, and a client repeating one cannot flood the log.
+    const logged = warnings.filter((w) => w.msg === "message refused at the edge" && w.era === "2026-07-28");
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ method: "tools/call", refusedOnFace: 1 });
   });
 
   it("refuses a deep request over WebSocket the same way", async () => {

@@ -26,6 +26,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../../telemetry/telemetry.ts";
 import type { Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
+import { EdgeRefusals } from "../edge-refusals.ts";
 import type { HttpRequestLike, HttpResponseLike } from "../http1-server.ts";
 import { exceededLimit, type MessageLimits } from "../message-limits.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
@@ -89,9 +90,11 @@ const CAPABILITIES = {
 export class ModernFace {
   readonly #deps: ModernFaceDeps;
   readonly #listeners = new Set<Listener>();
+  readonly #refusals: EdgeRefusals;
 
   constructor(deps: ModernFaceDeps) {
     this.#deps = deps;
+    this.#refusals = new EdgeRefusals(deps.log, deps.telemetry, "refusedOnFace");
   }
 
   /**
@@ -110,15 +113,12 @@ export class ModernFace {
     // Before anything reads it: a deeply nested value would overflow the stack on its way upstream.
     const exceeded = exceededLimit(message, this.#deps.limits);
     if (exceeded !== undefined) {
-      const why = `${exceeded}; it was not forwarded`;
-      this.#deps.log.warn("message over a structural limit refused", {
-        method,
-        era: "2026-07-28",
-        error: why,
+      const error = new GatewayError(ErrorCode.InvalidRequest, `${exceeded}; it was not forwarded`, {
+        policy: "messageLimits",
       });
-      const span: ServerSpanInfo = { method, requestId: id, transport: "tcp" };
-      void this.#deps.telemetry.serverSpan(span, () => Promise.reject(overLimit(why))).catch(() => {});
-      return void reply(res, 400, id, -32600, why);
+      this.#refusals.record(message, error, { fields: { era: "2026-07-28" }, span: { transport: "tcp" } });
+      const wire = toWire(error);
+      return void reply(res, 400, id, wire.code, wire.message, wire.data);
     }
     const params = (message.params ?? {}) as Record<string, unknown>;
     const accept = req.headers.accept;
@@ -627,10 +627,6 @@ function writeEvent(res: HttpResponseLike, message: JSONRPCMessage): void {
 }
 
 /** A JSON-RPC error reply carrying the request's id (null only when the body had none). */
-function overLimit(why: string): GatewayError {
-  return new GatewayError(ErrorCode.InvalidRequest, why, { policy: "messageLimits" });
-}
-
 function reply(
   res: HttpResponseLike,
   status: number,
