@@ -581,7 +581,7 @@ interface Summary {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
-  /** CPU time per call (utime+stime), microseconds. */
+  /** CPU time per call (the scheduler's runtime of every thread, bench/lib/proc-stats.ts), microseconds. */
   gatewayCpuUs: number;
   upstreamCpuUs: number;
   gatewayRssMb: number;
@@ -961,7 +961,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
     `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, each with one load generator kept running, and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
-    "CPU = utime+stime from /proc per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
+    "CPU = the scheduler's runtime of every thread (/proc/PID/task/*/sched, to the µs) per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
   );
 
   const echoRows = summary.filter((s) => s.tool.endsWith("echo"));
