@@ -173,7 +173,16 @@ interface Setup {
   prefix: string;
   /** Extra load generator arguments (`--era modern` for 2026-07-28 clients). */
   loadArgs?: string[];
+  /** Drives the gateway (and upstream) of this other running setup, which owns the processes. */
+  sharesWith?: SetupName;
 }
+
+/**
+ * The echo setups running now, by name: `toolgate-http-2026` drives `toolgate-http`'s gateway when that runs,
+ * so the 2026 ÷ 2025 ratio compares one process in adjacent windows, not two processes that each sat idle
+ * between theirs (a Node process back from idle runs its first seconds at a varying extra cost).
+ */
+const runningSetups = new Map<SetupName, Setup>();
 
 const configs = configDir();
 
@@ -303,6 +312,16 @@ async function startSetup(
     case "toolgate-http-json":
     case "toolgate-http-2026":
     case "toolgate-http-off": {
+      const base =
+        name === "toolgate-http-2026" && !telemetry ? runningSetups.get("toolgate-http") : undefined;
+      if (base)
+        return {
+          ...base,
+          name,
+          procs: [],
+          loadArgs: ["--era", "modern"],
+          sharesWith: base.name as SetupName,
+        };
       const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
       const policies = name === "toolgate-http-off" ? "off" : "on";
       const config = echoConfig({ upstream: { kind: "http", url: echo.url }, policies, telemetry });
@@ -392,6 +411,7 @@ async function startPeer(name: string, argv: (port: number) => string[]) {
 }
 
 async function stopSetup(setup: Setup): Promise<void> {
+  runningSetups.delete(setup.name as SetupName);
   for (const proc of setup.procs) await stop(proc);
 }
 
@@ -745,7 +765,9 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
   try {
     for (const name of names) {
       await attempt(name, async () => {
-        running.push(await startSetup(name));
+        const setup = await startSetup(name);
+        running.push(setup);
+        runningSetups.set(name, setup);
       });
     }
     for (const setup of [...running]) {
@@ -762,8 +784,10 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
     for (let rep = 0; rep < PLAN.reps; rep++) {
       for (const payload of PLAN.payloads) {
         for (const concurrency of PLAN.concurrency) {
-          // Each rep starts with the next system, so none always runs right after the same other one.
+          // Each rep starts with the next system, so none always runs right after the same other one, and
+          // setups sharing a gateway swap places every other rep (the first of them follows the gateway's idle).
           const turn = running.map((_, i) => running[(i + rep) % running.length] as Setup);
+          if (rep % 2 === 1) swapSharers(turn);
           for (const setup of turn) {
             const ok = await attempt(setup.name, async () => {
               const load = loads.get(setup) as LoadServer;
@@ -798,6 +822,16 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       `bench: echo (${names.join(", ")}) done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
     );
   }
+}
+
+/** Swaps each setup that shares another's gateway with that one in `turn`. */
+function swapSharers(turn: Setup[]): void {
+  const pairs: Array<[number, number]> = [];
+  turn.forEach((setup, i) => {
+    const j = turn.findIndex((other) => other.name === setup.sharesWith);
+    if (j !== -1) pairs.push([i, j]);
+  });
+  for (const [i, j] of pairs) [turn[i], turn[j]] = [turn[j] as Setup, turn[i] as Setup];
 }
 
 /** 10% of calls fail transiently and upstream `a` flaps (1.5 s up, 0.5 s of HTTP 503). */

@@ -1,7 +1,7 @@
 /**
  * The benchmark must keep working: `bench/run.ts --quick` completes and writes well-formed results.
- * Figures are never asserted here (they belong to the benchmark's own report). Two toolgate setups keep it
- * short; `npm run bench -- --quick` runs every setup and peer.
+ * Figures are never asserted here (they belong to the benchmark's own report). Three toolgate setups keep it
+ * short (the 2026-07-28 one drives the 2025 one's gateway); `npm run bench -- --quick` runs every setup and peer.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
@@ -14,7 +14,14 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
   const out = join(await mkdtemp(join(tmpdir(), "toolgate-bench-")), "results.json");
   const child = spawn(
     NODE,
-    [join(ROOT, "bench/run.ts"), "--quick", "--only", "echo,toolgate-http,toolgate-stdio", "--json", out],
+    [
+      join(ROOT, "bench/run.ts"),
+      "--quick",
+      "--only",
+      "echo,toolgate-http,toolgate-http-2026,toolgate-stdio",
+      "--json",
+      out,
+    ],
     {
       cwd: ROOT,
       stdio: ["ignore", "ignore", "pipe"],
@@ -29,4 +36,17 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
   const results = JSON.parse(await readFile(out, "utf8")) as Record<string, unknown>;
   expect(Object.keys(results)).toEqual(expect.arrayContaining(["meta", "targets", "summary", "windows"]));
   expect(results.failures).toEqual([]);
+  // Both eras were measured, without errors, and compared.
+  const windows = results.windows as Array<{ setup: string; calls: number; errors: number }>;
+  for (const setup of ["toolgate-http", "toolgate-http-2026", "toolgate-stdio"]) {
+    const own = windows.filter((w) => w.setup === setup);
+    expect(own.length, setup).toBeGreaterThan(0);
+    expect(
+      own.every((w) => w.calls > 0 && w.errors === 0),
+      setup,
+    ).toBe(true);
+  }
+  const targets = results.targets as Array<{ target: string; verdict: string }>;
+  const eras = targets.find((t) => t.target.startsWith("2026-07-28 calls"));
+  expect(eras?.verdict).toMatch(/^(PASS|MISS)$/);
 }, 240_000);
