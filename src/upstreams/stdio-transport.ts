@@ -38,6 +38,8 @@ export class StdioTransport implements Transport {
   /** The start of a line still waiting for its newline. */
   #partial: Buffer[] = [];
   #partialBytes = 0;
+  /** Messages waiting for the child's stdin to drain, serialized only when they are written (see send). */
+  #waiting: Waiting[] = [];
 
   constructor(server: StdioServer) {
     this.#server = server;
@@ -67,6 +69,7 @@ export class StdioTransport implements Transport {
       child.on("spawn", () => resolve());
       child.on("close", () => {
         this.#child = undefined;
+        this.#dropWaiting();
         this.onclose?.();
       });
       child.stdin?.on("error", (err) => this.onerror?.(err));
@@ -77,17 +80,50 @@ export class StdioTransport implements Transport {
     });
   }
 
+  /**
+   * Resolves once the message is handed to the child's stdin. Past the pipe's buffer a message waits as the
+   * object it is, and is serialized when the pipe drains: serialized lines queued in the stream (256 calls of 64
+   * KiB in flight: 16 MB of strings) outlived every young-generation collection and raised the CPU per call
+   * with the number of calls in flight.
+   */
   send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.#child?.stdin;
     if (!stdin) return Promise.reject(new Error("Not connected"));
-    let line: string;
-    try {
-      line = `${JSON.stringify(message)}\n`;
-    } catch (err) {
-      return Promise.reject(err);
+    if (this.#waiting.length === 0 && !stdin.writableNeedDrain) {
+      try {
+        stdin.write(line(message));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return SENT;
     }
-    if (stdin.write(line)) return SENT;
-    return new Promise((resolve) => stdin.once("drain", resolve));
+    return new Promise((resolve, reject) => {
+      if (this.#waiting.push({ message, resolve, reject }) === 1) stdin.once("drain", this.#flush);
+    });
+  }
+
+  /** Writes what waits until the pipe is full again. */
+  readonly #flush = (): void => {
+    const stdin = this.#child?.stdin;
+    if (!stdin) return; // the child's 'close' rejects what waits
+    let written = 0;
+    for (; written < this.#waiting.length && !stdin.writableNeedDrain; written++) {
+      const { message, resolve, reject } = this.#waiting[written] as Waiting;
+      try {
+        stdin.write(line(message));
+        resolve();
+      } catch (err) {
+        reject(err);
+      }
+    }
+    this.#waiting = written === this.#waiting.length ? [] : this.#waiting.slice(written);
+    if (this.#waiting.length > 0) stdin.once("drain", this.#flush);
+  };
+
+  #dropWaiting(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const { reject } of waiting) reject(new Error("Not connected"));
   }
 
   /** End stdin, then SIGTERM, then SIGKILL, each after a grace period (the SDK transport's sequence). */
@@ -95,6 +131,7 @@ export class StdioTransport implements Transport {
     const child = this.#child;
     this.#partial = [];
     this.#partialBytes = 0;
+    this.#dropWaiting();
     if (!child) return;
     this.#child = undefined;
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
@@ -152,6 +189,16 @@ export class StdioTransport implements Transport {
     if (isJsonRpcMessage(message)) this.onmessage?.(message);
     else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, 200)}`));
   }
+}
+
+interface Waiting {
+  message: JSONRPCMessage;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function line(message: JSONRPCMessage): string {
+  return `${JSON.stringify(message)}\n`;
 }
 
 /**

@@ -1,9 +1,58 @@
 /**
  * toolgate's stdio transport: newline framing over a real child's stdout (lines split across reads, CRLF,
- * several messages in one read), the JSON-RPC envelope check that replaced zod, and stderr lines.
+ * several messages in one read), the JSON-RPC envelope check that replaced zod, stderr lines, and writes to a
+ * child that reads slower than the gateway sends.
  */
-import { describe, expect, it } from "vitest";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, it, vi } from "vitest";
 import { isJsonRpcMessage, StdioTransport } from "../../../src/upstreams/stdio-transport.ts";
+
+/**
+ * A child that reads nothing from stdin until SIGUSR2 (it says it is ready first), then answers each request
+ * line with the length and the first 6 characters of its `params.text`.
+ */
+const SLOW_READER = `
+  process.on("SIGUSR2", () => {
+    let buffer = "";
+    process.stdin.setEncoding("utf8");
+    process.stdin.on("data", (chunk) => {
+      buffer += chunk;
+      for (let nl = buffer.indexOf("\\n"); nl !== -1; nl = buffer.indexOf("\\n")) {
+        const request = JSON.parse(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        const text = request.params.text;
+        const result = { length: text.length, head: text.slice(0, 6) };
+        process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: request.id, result }) + "\\n");
+      }
+    });
+  });
+  setInterval(() => {}, 1000);
+  process.stdout.write(JSON.stringify({ jsonrpc: "2.0", method: "ready" }) + "\\n");
+`;
+const TEXT_LENGTH = 100_000;
+const COUNT = 40;
+
+function bigRequest(id: number): JSONRPCMessage {
+  const text = String(id).padStart(6, "0") + "x".repeat(TEXT_LENGTH - 6);
+  return { jsonrpc: "2.0", id, method: "echo", params: { text } };
+}
+
+/** A started SLOW_READER and the answers it sends. */
+async function slowReader() {
+  const transport = new StdioTransport({ command: process.execPath, args: ["-e", SLOW_READER], env: {} });
+  const answers: Array<{ id: number; result: { length: number; head: string } }> = [];
+  let ready: () => void = () => {};
+  const isReady = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  transport.onmessage = (message) => {
+    if ("method" in message) ready();
+    else answers.push(message as never);
+  };
+  await transport.start();
+  await isReady;
+  return { transport, answers };
+}
 
 describe("isJsonRpcMessage", () => {
   it.each([
@@ -70,6 +119,44 @@ describe("StdioTransport", () => {
     expect(stderr).toEqual(["starting", "second line"]);
     await expect(transport.send({ jsonrpc: "2.0", method: "x" })).rejects.toThrow("Not connected");
   });
+
+  it("holds what a full pipe cannot take, then writes every message whole and in order once the child reads", async () => {
+    const { transport, answers } = await slowReader();
+    let sent = 0;
+    const sends = Array.from({ length: COUNT }, (_, i) =>
+      transport.send(bigRequest(i + 1)).then(() => {
+        sent++;
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    // The child reads nothing yet: what its stdin's buffer (a socket pair's, about 200 KiB) takes is written,
+    // the rest (4 MB in all) waits; nothing more can be written until the child reads.
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(COUNT);
+    process.kill(transport.pid as number, "SIGUSR2");
+    await Promise.all(sends);
+    expect(sent).toBe(COUNT);
+    await vi.waitFor(() => expect(answers).toHaveLength(COUNT), { timeout: 30_000, interval: 20 });
+    expect(answers.map((a) => a.id)).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+    for (const { id, result } of answers) {
+      expect(result).toEqual({ length: TEXT_LENGTH, head: String(id).padStart(6, "0") });
+    }
+    await transport.close();
+  }, 30_000);
+
+  it("rejects the messages still waiting for the pipe when it closes", async () => {
+    const { transport } = await slowReader();
+    const sends = Array.from({ length: COUNT }, (_, i) => transport.send(bigRequest(i + 1)));
+    const outcomes = Promise.allSettled(sends);
+    await transport.close();
+    const settled = await outcomes;
+    // Those written first were sent; every one after them was refused, none lost without an answer.
+    const written = settled.findIndex((outcome) => outcome.status === "rejected");
+    expect(written).toBeGreaterThan(0);
+    for (const outcome of settled.slice(written)) {
+      expect(outcome).toMatchObject({ status: "rejected", reason: { message: "Not connected" } });
+    }
+  }, 30_000);
 
   it("rejects start when the command cannot be spawned", async () => {
     const transport = new StdioTransport({ command: "/nonexistent/toolgate-test", args: [], env: {} });
