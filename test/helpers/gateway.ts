@@ -95,6 +95,12 @@ export interface InProcessGateway {
   stop(): Promise<void>;
 }
 
+/** A logger at `warn` that keeps each line the gateway logs, as a JSON object, in `warnings`. */
+export function warningsLogger(): { log: Logger; warnings: Array<Record<string, unknown>> } {
+  const warnings: Array<Record<string, unknown>> = [];
+  return { log: createLogger({ level: "warn", sink: (line) => warnings.push(JSON.parse(line)) }), warnings };
+}
+
 /** Build and serve a gateway in this process on 127.0.0.1:0. */
 export async function startGateway(
   raw: unknown,

@@ -8,7 +8,6 @@ import { PassThrough } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createLogger } from "../../src/telemetry/log.ts";
 import {
   connectClient,
   eventually,
@@ -17,6 +16,7 @@ import {
   NODE,
   startGateway,
   textOf,
+  warningsLogger,
 } from "../helpers/gateway.ts";
 import { initializeBody, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 
@@ -38,12 +38,12 @@ function inFlight(client: Client, hold: string) {
 }
 
 /** The gateway's warnings, as JSON objects. */
-const warnings: Array<Record<string, unknown>> = [];
+const { log, warnings } = warningsLogger();
 
 async function startWithFaults(gateway: Record<string, unknown>) {
   const gw = await startGateway(
     { gateway, mcpServers: { faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] } } },
-    { log: createLogger({ level: "warn", sink: (line) => warnings.push(JSON.parse(line)) }) },
+    { log },
   );
   const client = await connectClient("http", gw);
   await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "faults__echo"));

@@ -5,7 +5,6 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createLogger } from "../../src/telemetry/log.ts";
 import {
   connectClient,
   eventually,
@@ -14,6 +13,7 @@ import {
   NODE,
   startGateway,
   textOf,
+  warningsLogger,
 } from "../helpers/gateway.ts";
 import {
   BASE_HEADERS,
@@ -32,10 +32,9 @@ let gw: InProcessGateway;
 let bystander: Client;
 let wsBystander: Client;
 /** The gateway's warnings, as JSON objects. */
-const warnings: Array<Record<string, unknown>> = [];
+const { log, warnings } = warningsLogger();
 
 beforeAll(async () => {
-  const log = createLogger({ level: "warn", sink: (line) => warnings.push(JSON.parse(line)) });
   gw = await startGateway(
     {
       gateway: { maxBodyBytes: MAX_BODY },

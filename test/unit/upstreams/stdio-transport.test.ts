@@ -4,7 +4,7 @@
  * child that reads slower than the gateway sends.
  */
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isJsonRpcMessage, StdioTransport } from "../../../src/upstreams/stdio-transport.ts";
 
 /**
@@ -37,7 +37,7 @@ function bigRequest(id: number): JSONRPCMessage {
   return { jsonrpc: "2.0", id, method: "echo", params: { text } };
 }
 
-/** A started SLOW_READER and the answers it sends. */
+/** A started SLOW_READER, the answers it sends, and a promise of all COUNT of them. */
 async function slowReader() {
   const transport = new StdioTransport({ command: process.execPath, args: ["-e", SLOW_READER], env: {} });
   const answers: Array<{ id: number; result: { length: number; head: string } }> = [];
@@ -45,13 +45,17 @@ async function slowReader() {
   const isReady = new Promise<void>((resolve) => {
     ready = resolve;
   });
+  let answeredAll: () => void = () => {};
+  const allAnswered = new Promise<void>((resolve) => {
+    answeredAll = resolve;
+  });
   transport.onmessage = (message) => {
-    if ("method" in message) ready();
-    else answers.push(message as never);
+    if ("method" in message) return ready();
+    if (answers.push(message as never) === COUNT) answeredAll();
   };
   await transport.start();
   await isReady;
-  return { transport, answers };
+  return { transport, answers, allAnswered };
 }
 
 describe("isJsonRpcMessage", () => {
@@ -121,7 +125,7 @@ describe("StdioTransport", () => {
   });
 
   it("holds what a full pipe cannot take, then writes every message whole and in order once the child reads", async () => {
-    const { transport, answers } = await slowReader();
+    const { transport, answers, allAnswered } = await slowReader();
     let sent = 0;
     const sends = Array.from({ length: COUNT }, (_, i) =>
       transport.send(bigRequest(i + 1)).then(() => {
@@ -136,7 +140,7 @@ describe("StdioTransport", () => {
     process.kill(transport.pid as number, "SIGUSR2");
     await Promise.all(sends);
     expect(sent).toBe(COUNT);
-    await vi.waitFor(() => expect(answers).toHaveLength(COUNT), { timeout: 30_000, interval: 20 });
+    await allAnswered;
     expect(answers.map((a) => a.id)).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
     for (const { id, result } of answers) {
       expect(result).toEqual({ length: TEXT_LENGTH, head: String(id).padStart(6, "0") });
