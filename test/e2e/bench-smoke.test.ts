@@ -2,6 +2,7 @@
  * The benchmark must keep working: `bench/run.ts --quick` completes and writes well-formed results.
  * Figures are never asserted here (they belong to the benchmark's own report). Three toolgate setups keep it
  * short (the 2026-07-28 one drives the 2025 one's gateway); `npm run bench -- --quick` runs every setup and peer.
+ * `bench/wake-cost.ts` runs briefly too.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
@@ -50,3 +51,35 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
   const eras = targets.find((t) => t.target.startsWith("2026-07-28 calls"));
   expect(eras?.verdict).toMatch(/^(PASS|MISS)$/);
 }, 240_000);
+
+it("measures the wake-up cost in both modes and writes it as JSON", async () => {
+  const out = join(await mkdtemp(join(tmpdir(), "toolgate-bench-")), "wake-cost.json");
+  const child = spawn(
+    NODE,
+    [join(ROOT, "bench/wake-cost.ts"), "--window-ms", "300", "--reps", "2", "--json", out],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  const keep = (chunk: unknown) => {
+    output = (output + String(chunk)).slice(-4_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  expect(code, output).toBe(0);
+  const results = JSON.parse(await readFile(out, "utf8")) as {
+    windows: Array<{ mode: string; calls: number; upstreamUsPerCall: number }>;
+    summary: Array<{ mode: string }>;
+  };
+  expect(results.summary.map((s) => s.mode)).toEqual(["sleep", "poll"]);
+  // Two reps, each mode once per rep; every window made calls and saw the upstream spend CPU on them.
+  expect(results.windows.map((w) => w.mode).sort()).toEqual(["poll", "poll", "sleep", "sleep"]);
+  for (const w of results.windows) {
+    expect(w.calls, w.mode).toBeGreaterThan(0);
+    expect(w.upstreamUsPerCall, w.mode).toBeGreaterThan(0);
+  }
+  expect(output).toContain("waking this process cost the upstream");
+}, 60_000);
