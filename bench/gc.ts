@@ -7,6 +7,7 @@
  * the young generation (README, Performance: where the promoted bytes came from).
  *
  *   node bench/gc.ts [--concurrency 1,64] [--warmup-ms 8000] [--window-ms 10000] [--upstream stdio|http]
+ *     [--era legacy|modern]   (the client: a 2025-11-25 session, or stateless 2026-07-28 requests)
  *
  * Pinned like `bench/run.ts` (gateway on CPU 0, upstream and load on CPU 1) when taskset and 2 CPUs exist.
  */
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     "warmup-ms": { type: "string", default: "8000" },
     "window-ms": { type: "string", default: "10000" },
     upstream: { type: "string", default: "stdio" },
+    era: { type: "string", default: "legacy" },
   },
 });
 
@@ -47,7 +49,16 @@ async function echoUpstream(): Promise<Upstream> {
 
 /** One closed-loop window of `ms` from a fresh load generator; its result line. */
 async function load(url: string, concurrency: number, ms: number, gatewayPid: number) {
-  const args = ["--url", url, "--tool", "echo__echo", "--concurrency", String(concurrency)];
+  const args = [
+    "--url",
+    url,
+    "--tool",
+    "echo__echo",
+    "--concurrency",
+    String(concurrency),
+    "--era",
+    values.era,
+  ];
   args.push("--duration-ms", String(ms), "--warmup-ms", "0", "--watch", `gateway:${gatewayPid}`);
   const proc = start("load", [NODE, LOAD, ...args], { cpus: OTHER_CPUS });
   await exited(proc);
@@ -61,11 +72,15 @@ async function load(url: string, concurrency: number, ms: number, gatewayPid: nu
   };
 }
 
-/** Sum of `key=` over the scavenges among `lines` (V8's --trace-gc-nvp output). */
+/** Collections of one kind among `lines` (V8's --trace-gc-nvp output): `s` scavenges, `mc` mark-compacts. */
+function collections(lines: string[], kind: "s" | "mc"): string[] {
+  return lines.filter((l) => l.includes(` gc=${kind} `));
+}
+
+/** Sum of `key=` over the scavenges among `lines`. */
 function scavengeSum(lines: string[], key: "promoted" | "pause"): number {
   let sum = 0;
-  for (const line of lines) {
-    if (!line.includes(" gc=s ")) continue;
+  for (const line of collections(lines, "s")) {
     const match = line.match(new RegExp(`\\b${key}=([0-9.]+)`));
     if (match) sum += Number(match[1]);
   }
@@ -97,15 +112,25 @@ try {
       window.p99Ms,
       (window.watch.gateway.cpuMs * 1000) / window.calls,
       Math.round(scavengeSum(gcLines, "promoted") / window.calls),
-      gcLines.filter((l) => l.includes(" gc=s ")).length,
+      collections(gcLines, "s").length,
       Math.round(scavengeSum(gcLines, "pause")),
+      collections(gcLines, "mc").length,
     ]);
   }
   const layout = PIN ? "; gateway on CPU 0, upstream and load on CPU 1" : "";
   console.log(
     table(
-      `toolgate → ${values.upstream} echo upstream, default policies, telemetry off; ${values["window-ms"]} ms windows after ${values["warmup-ms"]} ms of load${layout}`,
-      ["conc", "calls/s", "p99 ms", "gw CPU µs/call", "promoted B/call", "scavenges", "scavenge pause ms"],
+      `${values.era === "modern" ? "2026-07-28 client" : "2025-11-25 session"} → toolgate → ${values.upstream} echo upstream, default policies, telemetry off; ${values["window-ms"]} ms windows after ${values["warmup-ms"]} ms of load${layout}`,
+      [
+        "conc",
+        "calls/s",
+        "p99 ms",
+        "gw CPU µs/call",
+        "promoted B/call",
+        "scavenges",
+        "scavenge pause ms",
+        "mark-compacts",
+      ],
       rows,
     ),
   );

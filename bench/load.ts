@@ -15,7 +15,8 @@
  * that started a second ago and is still compiling on the upstream's core. Each window runs
  * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
  * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
- * (`self` = this process) or of its descendants at the window's edges.
+ * (`self` = this process) or of its descendants at the window's edges; every window also records the
+ * function-call interrupts each CPU took (`wakeUps`, from /proc/interrupts where it has them).
  * `--tool` is the public name (`echo__echo` through toolgate); its last `__` part picks the arguments.
  */
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
@@ -30,7 +31,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { exitWhenOrphaned } from "./lib/orphan.ts";
-import { descendants, type ProcSample, sample } from "./lib/proc-stats.ts";
+import { descendants, type ProcSample, sample, wakeUpInterrupts } from "./lib/proc-stats.ts";
 
 const { values } = parseArgs({
   options: {
@@ -247,9 +248,11 @@ async function window(
   if (w.warmupMs > 0) await closedLoop(used, w.concurrency, w.payload, w.warmupMs);
   if (w.windowMs <= 0) return emit({ kind: "warm" });
   const before = sampleWatches();
+  const wakeUpsBefore = wakeUpInterrupts();
   const start = performance.now();
   const tally = await closedLoop(used, w.concurrency, w.payload, w.windowMs);
   const elapsed = performance.now() - start;
+  const wakeUpsAfter = wakeUpInterrupts();
   emit({
     kind: "window",
     tool: toolName,
@@ -259,6 +262,8 @@ async function window(
     rep: w.rep,
     ...summary(tally, elapsed),
     watch: delta(before, sampleWatches()),
+    ...(wakeUpsBefore &&
+      wakeUpsAfter && { wakeUps: wakeUpsAfter.map((count, cpu) => count - (wakeUpsBefore[cpu] ?? count)) }),
   });
 }
 

@@ -443,6 +443,8 @@ interface WindowResult {
   p99Ms: number;
   maxMs: number;
   watch: Record<string, ProcWatch>;
+  /** Function-call interrupts per CPU over the window (bench/lib/proc-stats.ts, wakeUpInterrupts). */
+  wakeUps?: number[];
 }
 
 interface SessionsResult {
@@ -604,6 +606,8 @@ interface Summary {
   /** CPU time per call (the scheduler's runtime of every thread, bench/lib/proc-stats.ts), microseconds. */
   gatewayCpuUs: number;
   upstreamCpuUs: number;
+  /** Function-call interrupts taken by the proxies' CPU (CPU 0 when pinned) per call: wake-ups of a sleeping proxy. */
+  proxyWakeUps: number;
   gatewayRssMb: number;
   gatewayPeakMb: number;
   upstreamRssMb: number;
@@ -643,6 +647,9 @@ function summarize(rows: WindowResult[]): Summary[] {
       p99Ms: median(g.map((r) => r.p99Ms)),
       gatewayCpuUs: cpuUs("gateway"),
       upstreamCpuUs: cpuUs("upstream"),
+      proxyWakeUps: PIN
+        ? median(g.map((r) => (r.wakeUps?.[0] ?? Number.NaN) / Math.max(1, r.calls)))
+        : Number.NaN,
       gatewayRssMb: Math.max(...g.map((r) => mb(r.watch.gateway?.rssKb))),
       gatewayPeakMb: Math.max(...g.map((r) => mb(r.watch.gateway?.hwmKb))),
       upstreamRssMb: Math.max(...g.map((r) => mb(r.watch.upstream?.rssKb))),
@@ -996,6 +1003,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
     `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, each with one load generator kept running, and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
     "CPU = the scheduler's runtime of every thread (/proc/PID/task/*/sched, to the µs) per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
+    "CPU0 wake-ups/call = function-call interrupts taken by CPU 0 (/proc/interrupts CAL, the whole machine's) per call: how often a message found a process on CPU 0 asleep; the process that sent it pays for the wake-up (npm run bench:wake measures what).",
   );
 
   const echoRows = summary.filter((s) => s.tool.endsWith("echo"));
@@ -1012,6 +1020,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         "p99 ms",
         "gw CPU µs/call",
         "up CPU µs/call",
+        "CPU0 wake-ups/call",
         "gw RSS MB",
         "gw peak MB",
         "up RSS MB",
@@ -1028,6 +1037,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         s.p99Ms,
         fmt(s.gatewayCpuUs, 0),
         fmt(s.upstreamCpuUs, 0),
+        fmt(s.proxyWakeUps),
         s.gatewayRssMb ? fmt(s.gatewayRssMb, 0) : "-",
         s.gatewayPeakMb ? fmt(s.gatewayPeakMb, 0) : "-",
         fmt(s.upstreamRssMb, 0),

@@ -105,3 +105,26 @@ export function openFds(pid: number): number {
     return 0;
   }
 }
+
+/**
+ * Function-call interrupts taken so far by each CPU (`CAL` in /proc/interrupts, x86): the interrupt a task
+ * sends to wake a task on an idle CPU. Over a window, the proxy's CPU's count per call says how often a message
+ * found the proxy asleep, each wake-up paid for by the process that sent it (README, Performance). Undefined
+ * where the line is missing (other architectures name it differently).
+ */
+export function wakeUpInterrupts(): number[] | undefined {
+  try {
+    const line = readFileSync("/proc/interrupts", "utf8")
+      .split("\n")
+      .find((l) => l.trimStart().startsWith("CAL:"));
+    if (!line) return undefined;
+    const counts: number[] = [];
+    for (const field of line.trim().split(/\s+/).slice(1)) {
+      if (!/^\d+$/.test(field)) break;
+      counts.push(Number(field));
+    }
+    return counts;
+  } catch {
+    return undefined;
+  }
+}

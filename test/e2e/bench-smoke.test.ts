@@ -5,6 +5,7 @@
  * `bench/wake-cost.ts` runs briefly too.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,16 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
       own.every((w) => w.calls > 0 && w.errors === 0),
       setup,
     ).toBe(true);
+  }
+  // Where the kernel counts function-call interrupts, every window says how many each CPU took.
+  if (/^\s*CAL:/m.test(readFileSync("/proc/interrupts", "utf8"))) {
+    for (const w of windows as Array<{ setup: string; wakeUps?: number[] }>) {
+      expect(w.wakeUps?.length, w.setup).toBeGreaterThan(0);
+      expect(
+        w.wakeUps?.every((n) => Number.isInteger(n) && n >= 0),
+        w.setup,
+      ).toBe(true);
+    }
   }
   const targets = results.targets as Array<{ target: string; verdict: string }>;
   const eras = targets.find((t) => t.target.startsWith("2026-07-28 calls"));
