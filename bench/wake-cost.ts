@@ -67,6 +67,13 @@ transport.onmessage = (message) => {
   if ("id" in message) answered?.();
 };
 transport.onerror = (err) => console.error(`wake-cost: ${err.message}`);
+let finished = false;
+// A call waits for its answer without a timeout: an upstream that dies ends the run instead.
+transport.onclose = () => {
+  if (finished) return;
+  console.error("wake-cost: the echo upstream exited before the run ended");
+  process.exit(1);
+};
 await transport.start();
 const upstreamPid = transport.pid;
 if (upstreamPid === null) throw new Error("wake-cost: the upstream did not start");
@@ -124,6 +131,7 @@ for (let rep = 0; rep < REPS; rep++) {
     windows.push(await window(mode, WINDOW_MS));
   }
 }
+finished = true;
 await transport.close();
 
 const summary = (["sleep", "poll"] as const).map((mode) => {
