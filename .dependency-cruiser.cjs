@@ -13,7 +13,7 @@ const LAYERS = [
   ["^src/protocol/", "^src/stores/"],
   ["^src/telemetry/"],
   ["^src/config/"],
-  ["^src/errors\\.ts$"],
+  ["^src/errors\\.ts$", "^src/in-flight\\.ts$"],
 ];
 
 const LEAVES = [

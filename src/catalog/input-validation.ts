@@ -45,8 +45,12 @@ export class ArgumentValidator {
   readonly #maxCached: number;
   readonly #maxSchemaBytes: number;
   readonly #engines = new Map<Dialect, Engine>();
-  /** By schema hash, least recently used first. */
-  readonly #byHash = new Map<string, Compiled>();
+  /**
+   * By schema hash, each with when it was last used. A hit only updates that stamp: moving the entry to the end
+   * of the Map on every call churned its table, which V8 then kept alive in chains (src/in-flight.ts).
+   */
+  readonly #byHash = new Map<string, { compiled: Compiled; lastUse: number }>();
+  #clock = 0;
   /** The same schema object again (the common case) skips hashing. */
   readonly #byObject = new WeakMap<object, { hash: string; compiled: Compiled }>();
 
@@ -94,7 +98,7 @@ export class ArgumentValidator {
       return known.compiled;
     }
     const hash = hashJson(schema);
-    let compiled = this.#byHash.get(hash);
+    let compiled = this.#byHash.get(hash)?.compiled;
     if (compiled === undefined) compiled = this.#compile(tool, schema, upstream);
     this.#touch(hash, compiled);
     if (isObject) this.#byObject.set(schema as object, { hash, compiled });
@@ -123,10 +127,22 @@ export class ArgumentValidator {
   }
 
   #touch(hash: string, compiled: Compiled): void {
-    this.#byHash.delete(hash);
-    this.#byHash.set(hash, compiled);
+    const entry = this.#byHash.get(hash);
+    if (entry) {
+      entry.lastUse = ++this.#clock;
+      return;
+    }
+    this.#byHash.set(hash, { compiled, lastUse: ++this.#clock });
     if (this.#byHash.size <= this.#maxCached) return;
-    const oldest = this.#byHash.keys().next().value;
+    // Past the cap (a new schema, so rarely): the least recently used goes.
+    let oldest: string | undefined;
+    let oldestUse = Number.POSITIVE_INFINITY;
+    for (const [key, { lastUse }] of this.#byHash) {
+      if (lastUse < oldestUse) {
+        oldest = key;
+        oldestUse = lastUse;
+      }
+    }
     if (oldest !== undefined) this.#byHash.delete(oldest);
   }
 

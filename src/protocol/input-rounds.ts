@@ -11,6 +11,7 @@
  * someone else's state is refused. A held call nobody comes back for is cancelled after `ttlMs`.
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import { InFlightSet } from "../in-flight.ts";
 import { ModernCode, ModernError } from "./era.ts";
 
 /** A question the upstream asked, waiting for the client's answer. */
@@ -88,7 +89,7 @@ export interface InputRoundsOptions {
 
 export class InputRounds {
   /** Every call held here, running or waiting for the client's next round. */
-  readonly #held = new Set<Held>();
+  readonly #held = new InFlightSet<Held>();
   /** Held calls a `requestState` was issued for, by id: the only ones a retry can name. */
   readonly #named = new Map<string, Held>();
   readonly #secret = randomBytes(32);

@@ -6,6 +6,7 @@
  */
 import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError } from "../errors.ts";
+import { InFlightSet } from "../in-flight.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import type { Caller } from "./router.ts";
@@ -21,12 +22,15 @@ export interface ReversePathOptions {
 interface InFlight {
   caller: Caller;
   requestId: string | number;
+  /** Order of entry: the set does not keep it. */
+  seq: number;
 }
 
 export class ReversePath {
   readonly #options: ReversePathOptions;
   /** Calls in flight per routing key (an upstream's name, or a per-principal connection's key). */
-  readonly #inFlight = new Map<string, Set<InFlight>>();
+  readonly #inFlight = new Map<string, InFlightSet<InFlight>>();
+  #seq = 0;
   readonly #subscriptions = new Map<string, Set<Caller>>();
   readonly #logLevels = new Map<Caller, LoggingLevel>();
 
@@ -35,7 +39,11 @@ export class ReversePath {
   }
 
   /** Runs `fn` (a request to the upstream under `routingKey`) with the caller registered as in flight there. */
-  async track<T>(routingKey: string, call: InFlight, fn: () => Promise<T>): Promise<T> {
+  async track<T>(
+    routingKey: string,
+    call: Pick<InFlight, "caller" | "requestId">,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const entry = this.enter(routingKey, call);
     try {
       return await fn();
@@ -45,13 +53,13 @@ export class ReversePath {
   }
 
   /** Registers the caller as in flight under `routingKey` until `leave` (track's two halves, for the hot path). */
-  enter(routingKey: string, call: InFlight): InFlight {
+  enter(routingKey: string, call: Pick<InFlight, "caller" | "requestId">): InFlight {
     let set = this.#inFlight.get(routingKey);
     if (!set) {
-      set = new Set();
+      set = new InFlightSet();
       this.#inFlight.set(routingKey, set);
     }
-    const entry: InFlight = { caller: call.caller, requestId: call.requestId };
+    const entry: InFlight = { caller: call.caller, requestId: call.requestId, seq: this.#seq++ };
     set.add(entry);
     return entry;
   }
@@ -155,7 +163,8 @@ export class ReversePath {
 
   #latestCall(upstream: string): InFlight | undefined {
     let latest: InFlight | undefined;
-    for (const call of this.#inFlight.get(upstream) ?? []) latest = call;
+    for (const call of this.#inFlight.get(upstream) ?? [])
+      if (!latest || call.seq > latest.seq) latest = call;
     return latest;
   }
 }

@@ -20,6 +20,7 @@ import {
   toToolErrorResult,
   withContext,
 } from "../errors.ts";
+import { InFlightSet } from "../in-flight.ts";
 import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
 import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
@@ -157,7 +158,7 @@ export class Router {
   /** Server→client requests, notifications, subscriptions and log levels, routed back to sessions. */
   readonly #reverse: ReversePath;
   /** One controller per tools/call running, so a shutdown's drain timeout can cancel them all. */
-  readonly #running = new Map<AbortController, ToolRoute>();
+  readonly #running = new InFlightSet<{ controller: AbortController; route: ToolRoute }>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
   #drainedAfterMs: number | undefined;
   #draining = false;
@@ -249,6 +250,7 @@ export class Router {
     const route = catalog.operationRoute(listed, args) ?? listed;
     const started = performance.now();
     let release: (() => void) | undefined;
+    let running: { controller: AbortController; route: ToolRoute } | undefined;
     // The client's cancellation or the shutdown's, on a plain controller: AbortSignal.any would do, but a
     // composite signal makes every listener the policies add to it costly, on every call.
     const controller = new AbortController();
@@ -276,7 +278,8 @@ export class Router {
       if (ctx.signal.aborted) cancel();
       else ctx.signal.addEventListener("abort", cancel); // removed when the call ends
       if (this.#drainedAfterMs !== undefined) controller.abort(shuttingDown(route, this.#drainedAfterMs));
-      this.#running.set(controller, route);
+      running = { controller, route };
+      this.#running.add(running);
       const context: RoutedContext = {
         signal: controller.signal,
         deadline:
@@ -326,7 +329,7 @@ export class Router {
       return toToolErrorResult(error);
     } finally {
       ctx.signal.removeEventListener("abort", cancel);
-      this.#running.delete(controller);
+      if (running) this.#running.delete(running);
       release?.();
       if (--this.#active === 0) this.#onIdle?.();
     }
@@ -380,7 +383,7 @@ export class Router {
     if (this.#active === 0) return;
     this.#deps.log.warn("drain timeout: cancelling calls still in flight", { calls: this.#active });
     this.#drainedAfterMs = timeoutMs;
-    for (const [controller, route] of this.#running) controller.abort(shuttingDown(route, timeoutMs));
+    for (const { controller, route } of this.#running) controller.abort(shuttingDown(route, timeoutMs));
     await idle(1_000);
   }
 

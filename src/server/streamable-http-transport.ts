@@ -25,6 +25,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
+import { InFlightSet, InFlightTable } from "../in-flight.ts";
 import { type EventStore, streamOf } from "../stores/event-store.ts";
 import type { HttpRequestLike, HttpResponseLike } from "./http1-server.ts";
 
@@ -65,11 +66,11 @@ export class StreamableHttpServerTransport implements Transport {
   onrefused?: ((request: JSONRPCRequest, error: GatewayError) => void) | undefined;
 
   /** Every open exchange of every session, visited by one shared ticker instead of a timer per response. */
-  static readonly #live = new Set<Exchange>();
+  static readonly #live = new InFlightSet<Exchange>();
   static #ticker: NodeJS.Timeout | undefined;
 
-  /** Which exchange answers a request id. */
-  readonly #exchanges = new Map<RequestId, Exchange>();
+  /** Which exchange answers a request id (by idKey: a number and the same digits as a string are two ids). */
+  readonly #exchanges = new InFlightTable<Exchange>();
   #standalone: Exchange | undefined;
   /** Replayed `initialize` requests (replayInitialize) whose answers nobody waits for. */
   readonly #replayed = new Map<RequestId, () => void>();
@@ -136,7 +137,7 @@ export class StreamableHttpServerTransport implements Transport {
     for (const message of messages) if (isRequest(message)) pending.push(message.id);
     // Answers find their POST by request id: a second request under an id still in flight would take the
     // first one's answer and leave the first waiting forever. JSON-RPC ids are unique within a session.
-    const taken = pending.find((id) => this.#exchanges.has(id));
+    const taken = pending.find((id) => this.#exchanges.has(idKey(id)));
     if (taken !== undefined) return this.#refuseTaken(res, messages, taken);
     if (pending.length === 0) {
       // Only notifications and responses: accepted, nothing to answer.
@@ -145,7 +146,7 @@ export class StreamableHttpServerTransport implements Transport {
       return true;
     }
     const exchange = this.#track(res, pending, batch);
-    for (const id of pending) this.#exchanges.set(id, exchange);
+    for (const id of pending) this.#exchanges.set(idKey(id), exchange);
     // `on`, not `once`: a response closes once, and `once` wraps every listener.
     res.on("close", () => this.#dropped(exchange));
     for (const message of messages) this.onmessage?.(message, extra);
@@ -219,7 +220,7 @@ export class StreamableHttpServerTransport implements Transport {
       if (this.#standalone) this.#write(this.#standalone, message);
       return;
     }
-    const exchange = this.#exchanges.get(id);
+    const exchange = this.#exchanges.get(idKey(id));
     if (!exchange) throw new Error(`No connection established for request ID: ${String(id)}`);
     if (!response) {
       this.#startStream(exchange);
@@ -228,7 +229,7 @@ export class StreamableHttpServerTransport implements Transport {
     }
     const { pending, responses, res } = exchange;
     pending.splice(pending.indexOf(id), 1);
-    if (!pending.includes(id)) this.#exchanges.delete(id);
+    if (!pending.includes(id)) this.#exchanges.delete(idKey(id));
     if (exchange.sse) this.#write(exchange, message);
     else responses.push(message);
     if (pending.length > 0) return;
@@ -425,7 +426,7 @@ export class StreamableHttpServerTransport implements Transport {
     const ids = new Set(exchange.pending);
     exchange.pending.length = 0;
     for (const id of ids) {
-      if (this.#exchanges.get(id) === exchange) this.#exchanges.delete(id);
+      if (this.#exchanges.get(idKey(id)) === exchange) this.#exchanges.delete(idKey(id));
       this.onmessage?.({
         jsonrpc: "2.0",
         method: "notifications/cancelled",
@@ -490,4 +491,9 @@ function checkProtocolVersion(req: HttpRequestLike, res: HttpResponseLike): bool
     -32000,
     `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")})`,
   );
+}
+
+/** A request id as a dictionary key: string ids are marked, so that 1 and "1" stay two requests. */
+function idKey(id: RequestId): string | number {
+  return typeof id === "number" ? id : `s${id}`;
 }

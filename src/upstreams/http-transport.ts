@@ -39,6 +39,7 @@ import {
   type TransportSendOptions,
 } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { InFlightSet } from "../in-flight.ts";
 import { checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
 
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
@@ -93,7 +94,7 @@ export class HttpClientTransport implements Transport {
   #started = false;
   #closed = false;
   /** Requests in flight (streams included): destroyed on close. */
-  readonly #live = new Set<Exchange>();
+  readonly #live = new InFlightSet<Exchange>();
   readonly #untrack = (exchange: Exchange) => {
     this.#live.delete(exchange);
   };
@@ -146,8 +147,10 @@ export class HttpClientTransport implements Transport {
     // Best effort, not awaited: the server may free the session now rather than when it expires.
     if (this.#sessionId) this.#terminate().catch(() => {});
     clearTimeout(this.#reconnectTimer);
-    for (const exchange of this.#live) exchange.destroy(abortError());
-    this.#live.clear();
+    for (const exchange of this.#live) {
+      this.#live.delete(exchange);
+      exchange.destroy(abortError());
+    }
     this.onclose?.();
   }
 

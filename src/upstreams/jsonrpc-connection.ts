@@ -10,6 +10,7 @@
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, type JSONRPCMessage, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { InFlightTable } from "../in-flight.ts";
 import { sendFailure } from "./transports.ts";
 
 type Params = Record<string, unknown>;
@@ -62,9 +63,9 @@ export class JsonRpcConnection {
   readonly #handlers: ConnectionHandlers;
   #open = false;
   #nextId = 0;
-  readonly #calls = new Map<number, Call>();
+  readonly #calls = new InFlightTable<Call>();
   /** By progress token (the request's id). A task's creation keeps its token until the connection ends. */
-  readonly #progress = new Map<number, (progress: Progress) => void>();
+  readonly #progress = new InFlightTable<(progress: Progress) => void>();
   /** The peer's requests being answered, to stop on its `notifications/cancelled`. */
   readonly #serving = new Map<RequestId, AbortController>();
 
@@ -255,7 +256,7 @@ export class JsonRpcConnection {
   #closed(): void {
     if (!this.#open) return;
     this.#open = false;
-    const calls = [...this.#calls.keys()].map((id) => this.#take(id) as Call);
+    const calls = this.#calls.keys().map((id) => this.#take(Number(id)) as Call);
     this.#progress.clear();
     for (const controller of this.#serving.values()) controller.abort();
     this.#serving.clear();
