@@ -4,6 +4,7 @@
  * released in `finally` (error, timeout, cancellation). A free lock has no map entry: no leak.
  */
 import { ErrorCode, GatewayError } from "../errors.ts";
+import { InFlightTable } from "../in-flight.ts";
 import { abortError } from "./abort.ts";
 import { compileArgPath } from "./arg-path.ts";
 import { type Cluster, lockUnavailable } from "./cluster.ts";
@@ -25,7 +26,8 @@ interface HeldLock {
 }
 
 export class LockManager {
-  readonly #held = new Map<string, HeldLock>();
+  /** Not a Map: one entry per locked call churned it, which V8 punishes after a full GC (src/in-flight.ts). */
+  readonly #held = new InFlightTable<HeldLock>();
 
   /** Locks held right now (free locks are forgotten). */
   get size(): number {
