@@ -8,7 +8,6 @@
  *   node test/conformance/client-driver.ts http://localhost:PORT/mcp
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -18,6 +17,7 @@ import { login } from "../../src/upstreams/auth/login.ts";
 import { UpstreamOAuth } from "../../src/upstreams/auth/oauth-provider.ts";
 import { Upstream, type UpstreamStatus } from "../../src/upstreams/upstream.ts";
 import { connectClient, startGateway } from "../helpers/gateway.ts";
+import { freePort } from "../helpers/ports.ts";
 
 interface ToolCall {
   name: string;
@@ -181,18 +181,6 @@ async function browse(start: URL): Promise<void> {
     next = new URL(location, next);
   }
   throw new Error("too many redirects");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Drives the scenario's calls; true when a tool call failed. */

@@ -39,6 +39,7 @@ export async function scenariosOf(requirements: string): Promise<{ scored: strin
 interface Check {
   id: string;
   status: "SUCCESS" | "FAILURE" | "WARNING" | "INFO" | "SKIPPED";
+  description?: string;
   errorMessage?: string;
 }
 
@@ -57,9 +58,11 @@ export async function runScenario(
     const { checks, driverStderr } = await readResults(outputDir);
     const failed = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
     const passed = result.code === 0 && checks.length > 0 && failed.length === 0;
-    const why =
-      failed.map((c) => `${c.id}: ${c.errorMessage ?? ""}`).join("\n") ||
-      `${result.output.slice(-2000)}\ndriver stderr:\n${driverStderr.slice(-2000)}`;
+    const why = [
+      ...failed.map((c) => `${c.id}: ${c.errorMessage ?? c.description ?? ""}`),
+      `suite exit ${result.code}; its output:\n${result.output.slice(-2000)}`,
+      `driver stderr:\n${driverStderr.slice(-2000)}`,
+    ].join("\n");
     return { passed, why };
   } finally {
     await rm(outputDir, { recursive: true, force: true });

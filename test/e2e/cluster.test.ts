@@ -17,7 +17,8 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
-import { freePort, RedisServer, redisServerBinary } from "../helpers/redis.ts";
+import { freePort } from "../helpers/ports.ts";
+import { RedisServer, redisServerBinary } from "../helpers/redis.ts";
 
 const HAS_REDIS = redisServerBinary() !== undefined;
 const HAS_HAPROXY = redisServerBinary("haproxy") !== undefined;

@@ -15,6 +15,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { connectClient, eventually, type InProcessGateway, ROOT, startGateway } from "../helpers/gateway.ts";
+import { freePort } from "../helpers/ports.ts";
 
 const available = spawnSync("prometheus", ["--version"], { stdio: "ignore" }).status === 0;
 if (!available) {
@@ -34,14 +35,6 @@ let other: Server;
 let prometheus: ChildProcess | undefined;
 let dir: string;
 let api: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function query(expr: string): Promise<Sample[]> {
   const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(expr)}`);

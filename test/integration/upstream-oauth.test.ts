@@ -5,6 +5,7 @@
  * authorization", and the client-credentials grant.
  */
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFile, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -29,6 +30,7 @@ import {
   textOf,
   writeConfig,
 } from "../helpers/gateway.ts";
+import { freePort } from "../helpers/ports.ts";
 
 let as: AuthServer;
 let mcp: ProtectedMcp;
@@ -47,14 +49,6 @@ afterAll(async () => {
   await mcp?.close();
   await as?.close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `toolgate auth login UPSTREAM` as a person runs it; the test is the browser. */
 function runLogin(
@@ -270,6 +264,25 @@ describe("a grant revoked at the authorization server", () => {
     } finally {
       await client.close();
       await gateway.stop();
+    }
+  });
+});
+
+describe("a login whose callback port is taken", () => {
+  it("fails at once, naming the port and the setting to change", async () => {
+    const port = await freePort();
+    const holder = createServer().listen(port, "127.0.0.1");
+    await once(holder, "listening");
+    try {
+      const configFile = await writeConfig({
+        mcpServers: { t: { url: mcp.url, auth: { oauth: { callbackPort: port } } } },
+      });
+      const login = await runLogin(configFile, "t");
+      expect(login.code).not.toBe(0);
+      expect(login.stderr).toContain(`the login's callback port 127.0.0.1:${port} is in use`);
+      expect(login.stderr).toContain("auth.oauth.callbackPort");
+    } finally {
+      holder.close();
     }
   });
 });

@@ -166,7 +166,17 @@ async function listenForCallback(port: number): Promise<Callback> {
     deliver?.(url.searchParams);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EADDRINUSE") return reject(err);
+      reject(
+        new Error(
+          `the login's callback port 127.0.0.1:${port} is in use (another login waiting for its browser, or ` +
+            "any program holding the port); finish that login, or set auth.oauth.callbackPort of this " +
+            "upstream to a free port (below the ephemeral range, /proc/sys/net/ipv4/ip_local_port_range) " +
+            "that its authorization server accepts in the redirect URI",
+        ),
+      );
+    });
     server.listen(port, "127.0.0.1", resolve);
   });
   return {
