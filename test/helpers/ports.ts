@@ -2,7 +2,8 @@
  * A loopback port for a server that starts later (another process, a login's callback, a restarted
  * upstream). It is picked below the kernel's ephemeral range: a port from that range, once released, can
  * become the local port of any outgoing connection on the machine, and nothing can listen on it while that
- * connection lives (EADDRINUSE). On a busy CI host that happened to a login's callback port.
+ * connection lives (EADDRINUSE). A CI run's conformance login that never started failed exactly as a held
+ * callback port makes it fail.
  */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
