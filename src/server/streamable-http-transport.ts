@@ -220,7 +220,8 @@ export class StreamableHttpServerTransport implements Transport {
       if (this.#standalone) this.#write(this.#standalone, message);
       return;
     }
-    const exchange = this.#exchanges.get(idKey(id));
+    const key = idKey(id);
+    const exchange = this.#exchanges.get(key);
     if (!exchange) throw new Error(`No connection established for request ID: ${String(id)}`);
     if (!response) {
       this.#startStream(exchange);
@@ -229,7 +230,7 @@ export class StreamableHttpServerTransport implements Transport {
     }
     const { pending, responses, res } = exchange;
     pending.splice(pending.indexOf(id), 1);
-    if (!pending.includes(id)) this.#exchanges.delete(idKey(id));
+    if (!pending.includes(id)) this.#exchanges.delete(key);
     if (exchange.sse) this.#write(exchange, message);
     else responses.push(message);
     if (pending.length > 0) return;
@@ -426,7 +427,8 @@ export class StreamableHttpServerTransport implements Transport {
     const ids = new Set(exchange.pending);
     exchange.pending.length = 0;
     for (const id of ids) {
-      if (this.#exchanges.get(idKey(id)) === exchange) this.#exchanges.delete(idKey(id));
+      const key = idKey(id);
+      if (this.#exchanges.get(key) === exchange) this.#exchanges.delete(key);
       this.onmessage?.({
         jsonrpc: "2.0",
         method: "notifications/cancelled",
