@@ -257,6 +257,23 @@ describe("the status page of the gateway binary", () => {
     const start = await page.request.get(href.toString(), { maxRedirects: 0 });
     expect(start.status()).toBe(302);
     expect(start.headers().location).toMatch(new RegExp(`^${as.issuer}/`));
+    // The link survives the page's refreshes as the same element, so a click that straddles one still counts.
+    // (Marked with a property: an attribute would change the row's markup, which the page compares.)
+    await connect.evaluate((a) => {
+      (a as HTMLElement & { marked?: boolean }).marked = true;
+    });
+    const updated = page.locator("#updated");
+    const before = await updated.textContent();
+    await expect
+      .poll(
+        async () => {
+          const now = await updated.textContent();
+          return now !== before && now?.startsWith("live");
+        },
+        { timeout: 15_000 },
+      )
+      .toBe(true);
+    expect(await connect.evaluate((a) => (a as HTMLElement & { marked?: boolean }).marked)).toBe(true);
     // The whole flow in the browser: the link opens a tab, the authorization server (consenting at once
     // here) sends it back to the gateway's callback, and the upstream connects with that account.
     const [consent] = await Promise.all([page.context().waitForEvent("page"), connect.click()]);

@@ -212,8 +212,14 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     for (var key in attrs) el.setAttribute(key, String(attrs[key]));
     return el;
   }
+  // A row whose markup did not change keeps its element across refreshes: a click whose press and release
+  // straddle a refresh would otherwise land on two different links, and the browser would drop it.
   function fill(tbody, rows, columns, emptyText) {
-    tbody.replaceChildren.apply(tbody, rows.length ? rows : [h("tr", null, h("td", { class: "empty", colspan: columns, text: emptyText }))]);
+    if (!rows.length) rows = [h("tr", null, h("td", { class: "empty", colspan: columns, text: emptyText }))];
+    var shown = Array.prototype.slice.call(tbody.children);
+    var next = rows.map(function (tr, i) { return shown[i] && shown[i].outerHTML === tr.outerHTML ? shown[i] : tr; });
+    if (next.length === shown.length && next.every(function (tr, i) { return shown[i] === tr; })) return;
+    tbody.replaceChildren.apply(tbody, next);
   }
   function ms(v) {
     if (v === null || v === undefined) return "–";
