@@ -258,7 +258,7 @@ describe("the status page of the gateway binary", () => {
     expect(start.status()).toBe(302);
     expect(start.headers().location).toMatch(new RegExp(`^${as.issuer}/`));
     // The link survives the page's refreshes as the same element, so a click that straddles one still counts.
-    // (Marked with a property: an attribute would change the row's markup, which the page compares.)
+    // (Marked with a property: an attribute would make the row unequal to the next render's.)
     await connect.evaluate((a) => {
       (a as HTMLElement & { marked?: boolean }).marked = true;
     });

@@ -212,12 +212,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     for (var key in attrs) el.setAttribute(key, String(attrs[key]));
     return el;
   }
-  // A row whose markup did not change keeps its element across refreshes: a click whose press and release
-  // straddle a refresh would otherwise land on two different links, and the browser would drop it.
+  // A row equal to the one shown (isEqualNode: same elements, attributes and text) keeps its element across
+  // refreshes: a click whose press and release straddle a refresh would otherwise land on two different links,
+  // and the browser would drop it.
   function fill(tbody, rows, columns, emptyText) {
     if (!rows.length) rows = [h("tr", null, h("td", { class: "empty", colspan: columns, text: emptyText }))];
     var shown = Array.prototype.slice.call(tbody.children);
-    var next = rows.map(function (tr, i) { return shown[i] && shown[i].outerHTML === tr.outerHTML ? shown[i] : tr; });
+    var next = rows.map(function (tr, i) { return shown[i] && shown[i].isEqualNode(tr) ? shown[i] : tr; });
     if (next.length === shown.length && next.every(function (tr, i) { return shown[i] === tr; })) return;
     tbody.replaceChildren.apply(tbody, next);
   }
