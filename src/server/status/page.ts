@@ -212,15 +212,26 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     for (var key in attrs) el.setAttribute(key, String(attrs[key]));
     return el;
   }
-  // A row equal to the one shown (isEqualNode: same elements, attributes and text) keeps its element across
-  // refreshes: a click whose press and release straddle a refresh would otherwise land on two different links,
-  // and the browser would drop it.
+  // Rows are patched in place: a row keeps its element, and a cell equal to the one shown (isEqualNode: same
+  // elements, attributes and text) keeps its own. Rebuilt on every refresh, a link under a click whose press and
+  // release straddle a refresh would be two different elements, and the browser would drop the click.
   function fill(tbody, rows, columns, emptyText) {
     if (!rows.length) rows = [h("tr", null, h("td", { class: "empty", colspan: columns, text: emptyText }))];
     var shown = Array.prototype.slice.call(tbody.children);
-    var next = rows.map(function (tr, i) { return shown[i] && shown[i].isEqualNode(tr) ? shown[i] : tr; });
+    var next = rows.map(function (tr, i) {
+      var old = shown[i];
+      return old && old.children.length === tr.children.length ? patch(old, tr) : tr;
+    });
     if (next.length === shown.length && next.every(function (tr, i) { return shown[i] === tr; })) return;
     tbody.replaceChildren.apply(tbody, next);
+  }
+  function patch(old, tr) {
+    Array.prototype.slice.call(old.attributes).forEach(function (a) { if (!tr.hasAttribute(a.name)) old.removeAttribute(a.name); });
+    Array.prototype.forEach.call(tr.attributes, function (a) { if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value); });
+    Array.prototype.slice.call(tr.children).forEach(function (cell, k) {
+      if (!old.children[k].isEqualNode(cell)) old.replaceChild(cell, old.children[k]);
+    });
+    return old;
   }
   function ms(v) {
     if (v === null || v === undefined) return "–";
