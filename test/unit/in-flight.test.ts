@@ -87,8 +87,9 @@ describe("registries and the garbage collector", () => {
     const map = promotedAfterFullGc("map");
     const table = promotedAfterFullGc("table");
     const set = promotedAfterFullGc("set");
-    // 30,000 calls of about 4 KB after the full GC: the Map's chain keeps nearly all of them.
-    expect(map).toBeGreaterThan(50 * 1024 * 1024);
+    // 30,000 calls of about 4 KB after the full GC: the Map's chain keeps many of them (47–90 MB seen, as V8's
+    // own collections cut it); the bound only needs to stand far above the registries'.
+    expect(map).toBeGreaterThan(20 * 1024 * 1024);
     expect(table).toBeLessThan(5 * 1024 * 1024);
     expect(set).toBeLessThan(5 * 1024 * 1024);
   }, 60_000);
