@@ -21,13 +21,13 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
-import { createServer as createTcpServer } from "node:net";
 import { availableParallelism, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type { ConfigInput } from "../src/config/schema.ts";
+import { freePort } from "../test/helpers/ports.ts";
 import {
   exited,
   installCleanup,
@@ -241,15 +241,6 @@ function profileReport(): string {
   return out.length
     ? `\nCPU profiles (open a .cpuprofile in Chrome DevTools or speedscope for the flame graph)${out.join("\n")}`
     : "";
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  if (address === null || typeof address === "string") throw new Error("bench: no free port");
-  return address.port;
 }
 
 /** Peers print nothing machine-readable when ready: poll until their port answers HTTP. */
