@@ -52,6 +52,21 @@ let browser: Browser;
 let page: Page;
 const requests: string[] = [];
 
+/** Resolves once the page has rendered again: a later live update, not a "cannot reach" notice. */
+async function nextLiveUpdate(on: Page): Promise<void> {
+  const updated = on.locator("#updated");
+  const before = await updated.textContent();
+  await expect
+    .poll(
+      async () => {
+        const now = await updated.textContent();
+        return now !== before && now?.startsWith("live");
+      },
+      { timeout: 15_000 },
+    )
+    .toBe(true);
+}
+
 beforeAll(async () => {
   let resource = "";
   as = await startAuthServer({ resource: () => resource });
@@ -262,17 +277,7 @@ describe("the status page of the gateway binary", () => {
     await connect.evaluate((a) => {
       (a as HTMLElement & { marked?: boolean }).marked = true;
     });
-    const updated = page.locator("#updated");
-    const before = await updated.textContent();
-    await expect
-      .poll(
-        async () => {
-          const now = await updated.textContent();
-          return now !== before && now?.startsWith("live");
-        },
-        { timeout: 15_000 },
-      )
-      .toBe(true);
+    await nextLiveUpdate(page);
     expect(await connect.evaluate((a) => (a as HTMLElement & { marked?: boolean }).marked)).toBe(true);
     // The whole flow in the browser: the link opens a tab, the authorization server (consenting at once
     // here) sends it back to the gateway's callback, and the upstream connects with that account.
@@ -432,18 +437,7 @@ describe("the status page with authentication on, signed in as an operator", () 
     await row.evaluate((tr) => {
       (tr as HTMLElement).dataset.marked = "yes";
     });
-    const updated = operator.locator("#updated");
-    const before = await updated.textContent();
-    // A later live update (not a "cannot reach" notice) means the page rendered again after the mark.
-    await expect
-      .poll(
-        async () => {
-          const now = await updated.textContent();
-          return now !== before && now?.startsWith("live");
-        },
-        { timeout: 15_000 },
-      )
-      .toBe(true);
+    await nextLiveUpdate(operator);
     expect(await row.getAttribute("data-marked")).toBe("yes");
     await row.locator('button[data-action="approve"]').click();
     expect(textOf(await call)).toBe("signed-in approval");
