@@ -1,12 +1,16 @@
 /** Small statistics for benchmark reports. */
 
 export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
+/** The `q` quantile (0 to 1) of `values`, interpolated between the closest ranks; NaN when empty. */
+export function quantile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const at = (sorted.length - 1) * q;
+  const below = sorted[Math.floor(at)] as number;
+  return below + ((sorted[Math.ceil(at)] as number) - below) * (at - Math.floor(at));
 }
 
 /** Least-squares slope of y over x (units of y per unit of x); NaN with fewer than two points. */

@@ -19,6 +19,9 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
     [
       join(ROOT, "bench/run.ts"),
       "--quick",
+      // Two windows per setup: enough for each ratio's spread between adjacent windows.
+      "--reps",
+      "2",
       "--only",
       "echo,toolgate-http,toolgate-http-2026,toolgate-stdio",
       "--json",
@@ -58,9 +61,13 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
       ).toBe(true);
     }
   }
-  const targets = results.targets as Array<{ target: string; verdict: string }>;
+  const targets = results.targets as Array<{ target: string; measured: string; verdict: string }>;
   const eras = targets.find((t) => t.target.startsWith("2026-07-28 calls"));
   expect(eras?.verdict).toMatch(/^(PASS|MISS)$/);
+  // The worst row's ratio comes with its middle half over the window pairs, low end first.
+  const spread = /worst [\d.]+× \[([\d.]+)–([\d.]+)\]$/.exec(eras?.measured ?? "");
+  expect(spread, eras?.measured).not.toBeNull();
+  expect(Number(spread?.[1])).toBeLessThanOrEqual(Number(spread?.[2]));
 }, 240_000);
 
 it("measures the wake-up cost in both modes and writes it as JSON", async () => {
