@@ -7,7 +7,7 @@
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
  *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS] [--reps N]
- *                     [--concurrency 1,16,...]
+ *                     [--concurrency 1,16,...] [--window-ms MS] [--warmup-ms MS]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * The echo systems run side by side and take turns, one window each (A, B, C, A, B, C, ...): a ratio compares
@@ -59,6 +59,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     profile: { type: "string" },
     "steady-ms": { type: "string" },
+    "window-ms": { type: "string" },
+    "warmup-ms": { type: "string" },
     reps: { type: "string" },
     concurrency: { type: "string" },
   },
@@ -134,9 +136,16 @@ if (values.concurrency !== undefined) {
   if (!PLAN.concurrency.every((c) => Number.isInteger(c) && c >= 1))
     throw new Error("--concurrency is a comma-separated list of whole numbers ≥ 1");
 }
-if (values["steady-ms"] !== undefined) {
-  PLAN.steadyMs = Number(values["steady-ms"]);
-  if (!(PLAN.steadyMs >= 0)) throw new Error("--steady-ms is a number of milliseconds");
+/** Longer windows and warm-ups than the plan's, for a host whose calls/s swing from second to second. */
+for (const [option, key, least] of [
+  ["steady-ms", "steadyMs", 0],
+  ["window-ms", "windowMs", 100],
+  ["warmup-ms", "warmupMs", 0],
+] as const) {
+  const value = values[option];
+  if (value === undefined) continue;
+  PLAN[key] = Number(value);
+  if (!(PLAN[key] >= least)) throw new Error(`--${option} is a number of milliseconds, at least ${least}`);
 }
 const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
 const SLOW_MS = 50;

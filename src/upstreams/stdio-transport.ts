@@ -6,7 +6,7 @@
  * (the connection reads only the envelope; results are forwarded as they are).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import type { Stream } from "node:stream";
+import type { Stream, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
@@ -40,6 +40,8 @@ export class StdioTransport implements Transport {
   #partialBytes = 0;
   /** Messages waiting for the child's stdin to drain, serialized only when they are written (see send). */
   #waiting: Waiting[] = [];
+  /** Whether stdin holds this turn's writes (see #cork). */
+  #corked = false;
 
   constructor(server: StdioServer) {
     this.#server = server;
@@ -91,6 +93,7 @@ export class StdioTransport implements Transport {
     if (!stdin) return Promise.reject(new Error("Not connected"));
     if (this.#waiting.length === 0 && !stdin.writableNeedDrain) {
       try {
+        this.#cork(stdin);
         stdin.write(line(message));
       } catch (err) {
         return Promise.reject(err);
@@ -106,6 +109,7 @@ export class StdioTransport implements Transport {
   readonly #flush = (): void => {
     const stdin = this.#child?.stdin;
     if (!stdin) return; // the child's 'close' rejects what waits
+    this.#cork(stdin);
     let written = 0;
     for (; written < this.#waiting.length && !stdin.writableNeedDrain; written++) {
       const { message, resolve, reject } = this.#waiting[written] as Waiting;
@@ -119,6 +123,20 @@ export class StdioTransport implements Transport {
     this.#waiting = written === this.#waiting.length ? [] : this.#waiting.slice(written);
     if (this.#waiting.length > 0) stdin.once("drain", this.#flush);
   };
+
+  /**
+   * Holds stdin's writes until this turn of the event loop has run its I/O callbacks: the calls that arrived
+   * together reach the child in one write, which wakes it once, rather than one write and one wake-up each.
+   */
+  #cork(stdin: Writable): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    stdin.cork();
+    setImmediate(() => {
+      this.#corked = false;
+      stdin.uncork();
+    });
+  }
 
   #dropWaiting(): void {
     const waiting = this.#waiting;

@@ -22,6 +22,11 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
       // Two windows per setup: enough for each ratio's spread between adjacent windows.
       "--reps",
       "2",
+      // Windows and warm-ups of the caller's length rather than the plan's (shorter here, to keep the test short).
+      "--window-ms",
+      "700",
+      "--warmup-ms",
+      "700",
       "--only",
       "echo,toolgate-http,toolgate-http-2026,toolgate-stdio",
       "--json",
@@ -42,7 +47,14 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
   expect(Object.keys(results)).toEqual(expect.arrayContaining(["meta", "targets", "summary", "windows"]));
   expect(results.failures).toEqual([]);
   // Both eras were measured, without errors, and compared.
-  const windows = results.windows as Array<{ setup: string; calls: number; errors: number }>;
+  const windows = results.windows as Array<{
+    setup: string;
+    calls: number;
+    errors: number;
+    elapsedMs: number;
+  }>;
+  expect((results.meta as { plan: { windowMs: number } }).plan.windowMs).toBe(700);
+  expect(windows.every((w) => w.elapsedMs >= 700)).toBe(true);
   for (const setup of ["toolgate-http", "toolgate-http-2026", "toolgate-stdio"]) {
     const own = windows.filter((w) => w.setup === setup);
     expect(own.length, setup).toBeGreaterThan(0);

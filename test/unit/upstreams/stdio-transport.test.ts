@@ -1,7 +1,7 @@
 /**
  * toolgate's stdio transport: newline framing over a real child's stdout (lines split across reads, CRLF,
- * several messages in one read), the JSON-RPC envelope check that replaced zod, stderr lines, and writes to a
- * child that reads slower than the gateway sends.
+ * several messages in one read), the JSON-RPC envelope check that replaced zod, stderr lines, writes to a
+ * child that reads slower than the gateway sends, and messages sent together written together.
  */
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
@@ -147,6 +147,37 @@ describe("StdioTransport", () => {
     }
     await transport.close();
   }, 30_000);
+
+  it("writes the messages sent in one turn of the event loop together, so the child reads them at once", async () => {
+    // The child says it is ready once it waits for input, then answers its first read with the lines in it.
+    const script = `
+      process.stdin.once("data", (chunk) => {
+        const lines = String(chunk).split("\\n").length - 1;
+        process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: 0, result: { lines } }) + "\\n");
+      });
+      process.stdout.write(JSON.stringify({ jsonrpc: "2.0", method: "ready" }) + "\\n");
+    `;
+    const transport = new StdioTransport({ command: process.execPath, args: ["-e", script], env: {} });
+    const messages: JSONRPCMessage[] = [];
+    let next: () => void = () => {};
+    transport.onmessage = (message) => {
+      messages.push(message);
+      next();
+    };
+    const nextMessage = () => new Promise<void>((resolve) => (next = resolve));
+    const ready = nextMessage();
+    await transport.start();
+    await ready;
+    const answered = nextMessage();
+    const sends = Array.from({ length: 16 }, (_, i) =>
+      transport.send({ jsonrpc: "2.0", id: i + 1, method: "echo", params: { text: "x".repeat(32) } }),
+    );
+    await Promise.all(sends);
+    await answered;
+    // One write of 16 lines to a child already waiting: its first read holds them all, not the first alone.
+    expect(messages[1]).toEqual({ jsonrpc: "2.0", id: 0, result: { lines: 16 } });
+    await transport.close();
+  });
 
   it("rejects the messages still waiting for the pipe when it closes", async () => {
     const { transport } = await slowReader();
