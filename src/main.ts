@@ -425,15 +425,16 @@ function openBrowser(url: string): void {
 
 async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
   if (values.stdio && values.http) throw new UsageError("choose one of --stdio and --http", "serve");
-  const gateway = await start(loaded, values, true);
   const listen = loaded.config.gateway.listen;
   const host = values.host ?? listen.host;
+  const port = values.http === undefined ? listen.port : Number(values.http);
+  // Checked before the gateway starts its upstreams.
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--http needs a port, got "${values.http}"`, "serve");
+  const gateway = await start(loaded, values, true);
   if (values.stdio) {
     await gateway.serveStdio(process.stdin, process.stdout);
   } else {
-    const port = values.http === undefined ? listen.port : Number(values.http);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new UsageError(`--http needs a port, got "${values.http}"`, "serve");
     const bound = await gateway.serveHttp(host, port);
     const base = `${displayHost(host)}:${bound}`;
     const urls = { mcp: `http://${base}/mcp`, ws: `ws://${base}/ws`, status: `http://${base}/` };

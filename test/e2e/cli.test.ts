@@ -128,6 +128,14 @@ describe.concurrent("toolgate usage errors", () => {
     expect(none.stdout).toContain("Usage:");
   });
 
+  it("exits 2 for a port that is not one, before it starts anything", async ({ expect }) => {
+    const run = await runCli(["serve", "--config", await writeConfig(faultConfig()), "--http", "80800"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--http needs a port, got "80800"');
+    // No log line: the gateway did not start (nor its upstreams) before the mistake was found.
+    expect(run.stderr).not.toContain('"level"');
+  });
+
   it("prints the usage and exits 0 for --help", async ({ expect }) => {
     const run = await runCli(["--help"]);
     expect(run.code).toBe(0);
