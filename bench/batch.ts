@@ -4,14 +4,14 @@
  * CPU per call (this process only; the fixture's CPU is its own). Numbers are printed, never asserted.
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { createGateway } from "../src/app.ts";
 import { resolveConfig } from "../src/config/load.ts";
 import { runBatch } from "../src/tasks/batch.ts";
 import { silentLogger } from "../src/telemetry/log.ts";
+import { benchCli } from "./lib/cli.ts";
 
-const { values } = parseArgs({ options: { calls: { type: "string", default: "1000" } } });
-const calls = Number(values.calls);
+const cli = benchCli(import.meta.url, { calls: { type: "string", default: "1000" } });
+const calls = cli.whole("calls");
 const root = new URL("..", import.meta.url).pathname;
 const { config } = resolveConfig(
   {

@@ -10,18 +10,21 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { benchCli } from "./lib/cli.ts";
 import { median, ratio } from "./lib/stats.ts";
 import { fmt, table } from "./lib/table.ts";
 
-const { values } = parseArgs({
-  options: { mib: { type: "string", default: "8" }, runs: { type: "string", default: "5" } },
+const cli = benchCli(import.meta.url, {
+  mib: { type: "string", default: "8" },
+  runs: { type: "string", default: "5" },
 });
-const BYTES = Number(values.mib) * 1024 * 1024;
-const RUNS = Number(values.runs);
+const { values } = cli;
+const MIB = cli.decimal("mib", 0.001);
+const BYTES = Math.round(MIB * 1024 * 1024);
+const RUNS = cli.whole("runs");
 const ROOT = resolve(import.meta.dirname, "..");
 const NODE = process.execPath;
 const FAULT_SERVER = join(ROOT, "test/fixtures/fault-server.ts");
@@ -98,7 +101,7 @@ async function throughGateway(): Promise<number> {
 
 const directMs = await direct();
 const gatewayMs = await throughGateway();
-const mibPerS = (ms: number) => Number(values.mib) / (ms / 1000);
+const mibPerS = (ms: number) => MIB / (ms / 1000);
 console.log(
   table(
     `One ${values.mib} MiB tool result (text), median of ${RUNS} calls after a warm-up, upstream over stdio`,

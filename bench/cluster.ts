@@ -5,14 +5,14 @@
  * lock on a per-call key (adds the lease: take, release). A real redis-server on 127.0.0.1 is started
  * for the run. Prints p50 latency at concurrency 1 and calls/s at concurrency 16; asserts nothing.
  */
-import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { FAULT_SERVER, NODE, startGateway } from "../test/helpers/gateway.ts";
 import { RedisServer } from "../test/helpers/redis.ts";
+import { benchCli } from "./lib/cli.ts";
 
-const { values } = parseArgs({ options: { calls: { type: "string", default: "2000" } } });
-const CALLS = Number(values.calls);
+const cli = benchCli(import.meta.url, { calls: { type: "string", default: "2000" } });
+const CALLS = cli.whole("calls");
 
 type Setup = { name: string; cluster: boolean; lock: boolean };
 const SETUPS: Setup[] = [

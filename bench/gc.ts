@@ -13,20 +13,23 @@
  */
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { benchCli } from "./lib/cli.ts";
 import { exited, installCleanup, start, stopAll, tasksetAvailable, waitForLine } from "./lib/processes.ts";
 import { type Cell, table } from "./lib/table.ts";
 import { configDir, echoConfig, type Upstream } from "./lib/toolgate-config.ts";
 
-const { values } = parseArgs({
-  options: {
-    concurrency: { type: "string", default: "1,64" },
-    "warmup-ms": { type: "string", default: "8000" },
-    "window-ms": { type: "string", default: "10000" },
-    upstream: { type: "string", default: "stdio" },
-    era: { type: "string", default: "legacy" },
-  },
+const cli = benchCli(import.meta.url, {
+  concurrency: { type: "string", default: "1,64" },
+  "warmup-ms": { type: "string", default: "8000" },
+  "window-ms": { type: "string", default: "10000" },
+  upstream: { type: "string", default: "stdio" },
+  era: { type: "string", default: "legacy" },
 });
+const CONCURRENCY = cli.wholeList("concurrency");
+const WARMUP_MS = cli.whole("warmup-ms", 0);
+const WINDOW_MS = cli.whole("window-ms", 100);
+const UPSTREAM = cli.choice("upstream", ["stdio", "http"]);
+const ERA = cli.choice("era", ["legacy", "modern"]);
 
 const ROOT = resolve(import.meta.dirname, "..");
 const NODE = process.execPath;
@@ -39,7 +42,7 @@ installCleanup();
 const configs = configDir();
 
 async function echoUpstream(): Promise<Upstream> {
-  if (values.upstream === "stdio") {
+  if (UPSTREAM === "stdio") {
     return { kind: "stdio", argv: OTHER_CPUS ? ["taskset", "-c", OTHER_CPUS, NODE, ECHO] : [NODE, ECHO] };
   }
   const echo = start("upstream-echo", [NODE, ECHO, "--http", "0"], { cpus: OTHER_CPUS });
@@ -49,16 +52,7 @@ async function echoUpstream(): Promise<Upstream> {
 
 /** One closed-loop window of `ms` from a fresh load generator; its result line. */
 async function load(url: string, concurrency: number, ms: number, gatewayPid: number) {
-  const args = [
-    "--url",
-    url,
-    "--tool",
-    "echo__echo",
-    "--concurrency",
-    String(concurrency),
-    "--era",
-    values.era,
-  ];
+  const args = ["--url", url, "--tool", "echo__echo", "--concurrency", String(concurrency), "--era", ERA];
   args.push("--duration-ms", String(ms), "--warmup-ms", "0", "--watch", `gateway:${gatewayPid}`);
   const proc = start("load", [NODE, LOAD, ...args], { cpus: OTHER_CPUS });
   await exited(proc);
@@ -101,10 +95,10 @@ try {
   const listening = await waitForLine(gateway, (l) => l.includes('"toolgate listening"'));
   const url = (JSON.parse(listening) as { mcp: string }).mcp;
   const rows: Cell[][] = [];
-  for (const concurrency of values.concurrency.split(",").map(Number)) {
-    await load(url, concurrency, Number(values["warmup-ms"]), gateway.pid);
+  for (const concurrency of CONCURRENCY) {
+    await load(url, concurrency, WARMUP_MS, gateway.pid);
     const from = gateway.lines.length;
-    const window = await load(url, concurrency, Number(values["window-ms"]), gateway.pid);
+    const window = await load(url, concurrency, WINDOW_MS, gateway.pid);
     const gcLines = gateway.lines.slice(from);
     rows.push([
       concurrency,
@@ -120,7 +114,7 @@ try {
   const layout = PIN ? "; gateway on CPU 0, upstream and load on CPU 1" : "";
   console.log(
     table(
-      `${values.era === "modern" ? "2026-07-28 client" : "2025-11-25 session"} → toolgate → ${values.upstream} echo upstream, default policies, telemetry off; ${values["window-ms"]} ms windows after ${values["warmup-ms"]} ms of load${layout}`,
+      `${ERA === "modern" ? "2026-07-28 client" : "2025-11-25 session"} → toolgate → ${UPSTREAM} echo upstream, default policies, telemetry off; ${WINDOW_MS} ms windows after ${WARMUP_MS} ms of load${layout}`,
       [
         "conc",
         "calls/s",

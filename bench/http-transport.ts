@@ -23,7 +23,6 @@
  */
 import http from "node:http";
 import net from "node:net";
-import { parseArgs } from "node:util";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
@@ -31,25 +30,25 @@ import { Pool } from "undici";
 import { upstreamFetch } from "../src/upstreams/http-client.ts";
 import { HttpClientTransport } from "../src/upstreams/http-transport.ts";
 import { Http1Target, request as http1Request, RequestHead } from "../src/upstreams/http1.ts";
+import { benchCli } from "./lib/cli.ts";
 import { sample } from "./lib/proc-stats.ts";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string" },
-    "upstream-pid": { type: "string" },
-    concurrency: { type: "string", default: "1,16" },
-    "duration-ms": { type: "string", default: "3000" },
-    "warmup-ms": { type: "string", default: "1000" },
-    reps: { type: "string", default: "3" },
-    only: { type: "string" },
-    progress: { type: "boolean", default: false },
-  },
+const cli = benchCli(import.meta.url, {
+  url: { type: "string" },
+  "upstream-pid": { type: "string" },
+  concurrency: { type: "string", default: "1,16" },
+  "duration-ms": { type: "string", default: "3000" },
+  "warmup-ms": { type: "string", default: "1000" },
+  reps: { type: "string", default: "3" },
+  only: { type: "string" },
+  progress: { type: "boolean", default: false },
 });
-if (!values.url) throw new Error("--url is required");
-const url = new URL(values.url);
-const durationMs = Number(values["duration-ms"]);
-const warmupMs = Number(values["warmup-ms"]);
-const upstreamPid = values["upstream-pid"] ? Number(values["upstream-pid"]) : undefined;
+const { values } = cli;
+const url = cli.url("url") ?? cli.fail("--url is required");
+const durationMs = cli.whole("duration-ms");
+const warmupMs = cli.whole("warmup-ms", 0);
+const upstreamPid = cli.whole("upstream-pid");
+const reps = cli.whole("reps");
 const text = "x".repeat(32);
 
 type Call = () => Promise<void>;
@@ -239,6 +238,9 @@ const makers: Record<string, () => Promise<Connected>> = {
   "raw-http1": () => raw("http1"),
 };
 const chosen = values.only ? values.only.split(",") : Object.keys(makers);
+for (const name of chosen) {
+  if (!(name in makers)) cli.fail(`--only takes ${Object.keys(makers).join(", ")}, not "${name}"`);
+}
 
 async function window(call: Call, concurrency: number, ms: number) {
   let calls = 0;
@@ -258,8 +260,8 @@ async function window(call: Call, concurrency: number, ms: number) {
   return { calls, cpuUs: used.user + used.system, upstreamMs };
 }
 
-for (const concurrency of values.concurrency.split(",").map(Number)) {
-  for (let rep = 0; rep < Number(values.reps); rep++) {
+for (const concurrency of cli.wholeList("concurrency")) {
+  for (let rep = 0; rep < reps; rep++) {
     for (const name of chosen) {
       const make = makers[name];
       if (!make) throw new Error(`unknown transport ${name}; one of ${Object.keys(makers).join(", ")}`);

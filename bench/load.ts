@@ -16,13 +16,13 @@
  * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
  * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
  * (`self` = this process) or of its descendants at the window's edges; every window also records the
- * function-call interrupts each CPU took (`wakeUps`, from /proc/interrupts where it has them).
+ * function-call interrupts each CPU took (`wakeUps`, from /proc/interrupts where it has them) and each CPU's
+ * share of time stolen by the hypervisor (`steal`, 0–1, from /proc/stat).
  * `--tool` is the public name (`echo__echo` through toolgate); its last `__` part picks the arguments.
  */
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
 import {
   Client as ModernClient,
   StreamableHTTPClientTransport as ModernTransport,
@@ -30,36 +30,67 @@ import {
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { benchCli } from "./lib/cli.ts";
 import { exitWhenOrphaned } from "./lib/orphan.ts";
-import { descendants, type ProcSample, sample, wakeUpInterrupts } from "./lib/proc-stats.ts";
+import {
+  cpuTimes,
+  descendants,
+  type ProcSample,
+  sample,
+  stealShares,
+  wakeUpInterrupts,
+} from "./lib/proc-stats.ts";
 
-const { values } = parseArgs({
-  options: {
-    url: { type: "string" },
-    stdio: { type: "string" },
-    tool: { type: "string", default: "echo" },
-    payload: { type: "string", default: "32" },
-    concurrency: { type: "string", default: "1" },
-    clients: { type: "string", default: "16" },
-    "duration-ms": { type: "string", default: "1000" },
-    "warmup-ms": { type: "string", default: "300" },
-    reps: { type: "string", default: "1" },
-    "slow-ms": { type: "string", default: "50" },
-    "think-ms": { type: "string", default: "0" },
-    "timeout-ms": { type: "string", default: "30000" },
-    sessions: { type: "string" },
-    "call-interval-ms": { type: "string", default: "1000" },
-    watch: { type: "string", multiple: true, default: [] },
-    era: { type: "string", default: "legacy" },
-    serve: { type: "boolean", default: false },
-  },
+const cli = benchCli(import.meta.url, {
+  url: { type: "string" },
+  stdio: { type: "string" },
+  tool: { type: "string", default: "echo" },
+  payload: { type: "string", default: "32" },
+  concurrency: { type: "string", default: "1" },
+  clients: { type: "string", default: "16" },
+  "duration-ms": { type: "string", default: "1000" },
+  "warmup-ms": { type: "string", default: "300" },
+  reps: { type: "string", default: "1" },
+  "slow-ms": { type: "string", default: "50" },
+  "think-ms": { type: "string", default: "0" },
+  "timeout-ms": { type: "string", default: "30000" },
+  sessions: { type: "string" },
+  "call-interval-ms": { type: "string", default: "1000" },
+  watch: { type: "string", multiple: true, default: [] },
+  era: { type: "string", default: "legacy" },
+  serve: { type: "boolean", default: false },
 });
+const { values } = cli;
 
-const list = (s: string): number[] => s.split(",").map(Number);
-const durationMs = Number(values["duration-ms"]);
-const warmupMs = Number(values["warmup-ms"]);
-const timeoutMs = Number(values["timeout-ms"]);
-const thinkMs = Number(values["think-ms"]);
+const payloads = cli.wholeList("payload", 0);
+const concurrencies = cli.wholeList("concurrency");
+const durationMs = cli.whole("duration-ms");
+const warmupMs = cli.whole("warmup-ms", 0);
+const timeoutMs = cli.whole("timeout-ms");
+const thinkMs = cli.whole("think-ms", 0);
+const slowMs = cli.whole("slow-ms", 0);
+const clientCount = cli.whole("clients");
+const reps = cli.whole("reps");
+const sessions = cli.whole("sessions");
+const callIntervalMs = cli.whole("call-interval-ms");
+const era = cli.choice("era", ["legacy", "modern"]);
+/** What the clients talk to: a Streamable HTTP endpoint, or a stdio server each client starts. */
+const endpoint: { url: URL } | { argv: string[] } =
+  values.stdio === undefined
+    ? { url: cli.url("url") ?? cli.fail('pass --url URL or --stdio \'["cmd","arg"]\'') }
+    : { argv: argvOf(values.stdio) };
+if (era === "modern" && !("url" in endpoint)) cli.fail("--era modern needs --url");
+
+function argvOf(json: string): string[] {
+  let argv: unknown;
+  try {
+    argv = JSON.parse(json);
+  } catch {
+    // reported below
+  }
+  const ok = Array.isArray(argv) && argv.length > 0 && argv.every((part) => typeof part === "string");
+  return ok ? (argv as string[]) : cli.fail(`--stdio is a JSON array of strings, not ${json}`);
+}
 const toolName = values.tool;
 const toolKind = toolName.split("__").at(-1);
 
@@ -70,7 +101,11 @@ interface Watch {
 }
 const watches: Watch[] = values.watch.map((spec) => {
   const [role = "", pid = "", scope] = spec.split(":");
-  return { role, pid: pid === "self" ? process.pid : Number(pid), children: scope === "children" };
+  const id = pid === "self" ? process.pid : Number(pid);
+  if (!(role && Number.isInteger(id) && id > 0 && (scope === undefined || scope === "children"))) {
+    cli.fail(`--watch is role:PID[:children] (PID a process id or "self"), not "${spec}"`);
+  }
+  return { role, pid: id, children: scope === "children" };
 });
 
 function sampleWatches(): Record<string, ProcSample> {
@@ -86,39 +121,35 @@ function delta(before: Record<string, ProcSample>, after: Record<string, ProcSam
 }
 
 async function connect(): Promise<Client> {
-  if (values.era === "modern") return connectModern();
   const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
-  if (values.stdio !== undefined) {
-    const [command = "", ...args] = JSON.parse(values.stdio) as string[];
+  if ("argv" in endpoint) {
+    const [command = "", ...args] = endpoint.argv;
     await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
-  } else if (values.url !== undefined) {
-    // A flapping upstream (fault workload) may refuse the handshake for a moment: retry, bounded.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await client.connect(new StreamableHTTPClientTransport(new URL(values.url)));
-        break;
-      } catch (err) {
-        if (attempt >= 50) throw err;
-        await sleep(100);
-      }
-    }
-  } else {
-    throw new Error("load: pass --url or --stdio");
+    return client;
   }
-  return client;
+  if (era === "modern") return connectModern(endpoint.url);
+  // A flapping upstream (fault workload) may refuse the handshake for a moment: retry, bounded.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.connect(new StreamableHTTPClientTransport(endpoint.url));
+      return client;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 /**
  * A 2026-07-28 client behind the v1 Client's shape (listTools, callTool(params, schema, options), close), so
  * the windows below drive both eras with the same code.
  */
-async function connectModern(): Promise<Client> {
-  if (values.url === undefined) throw new Error("load: --era modern needs --url");
+async function connectModern(url: URL): Promise<Client> {
   const client = new ModernClient(
     { name: "toolgate-bench", version: "1.0.0" },
     { versionNegotiation: { mode: { pin: "2026-07-28" } } },
   );
-  await client.connect(new ModernTransport(new URL(values.url)));
+  await client.connect(new ModernTransport(url));
   const shim = {
     listTools: () => client.listTools(),
     callTool: (
@@ -155,7 +186,7 @@ async function waitForTool(client: Client, timeoutMs = 20_000): Promise<void> {
 }
 
 function argumentsFor(payload: number): Record<string, unknown> {
-  if (toolKind === "slow") return { ms: Number(values["slow-ms"]) };
+  if (toolKind === "slow") return { ms: slowMs };
   if (toolKind === "flaky") return {};
   return { text: "x".repeat(payload) };
 }
@@ -232,8 +263,7 @@ const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
 /** The clients every window shares, connected once; the tool is listed before any window runs. */
 async function connectClients(): Promise<Client[]> {
   // Over stdio one client is one upstream process: every worker shares it, as a real stdio host would.
-  const maxClients =
-    values.stdio !== undefined ? 1 : Math.min(Number(values.clients), Math.max(...list(values.concurrency)));
+  const maxClients = "argv" in endpoint ? 1 : Math.min(clientCount, Math.max(...concurrencies));
   const clients = await Promise.all(Array.from({ length: maxClients }, connect));
   await waitForTool(clients[0] as Client);
   return clients;
@@ -249,10 +279,12 @@ async function window(
   if (w.windowMs <= 0) return emit({ kind: "warm" });
   const before = sampleWatches();
   const wakeUpsBefore = wakeUpInterrupts();
+  const timesBefore = cpuTimes();
   const start = performance.now();
   const tally = await closedLoop(used, w.concurrency, w.payload, w.windowMs);
   const elapsed = performance.now() - start;
   const wakeUpsAfter = wakeUpInterrupts();
+  const timesAfter = cpuTimes();
   emit({
     kind: "window",
     tool: toolName,
@@ -264,15 +296,16 @@ async function window(
     watch: delta(before, sampleWatches()),
     ...(wakeUpsBefore &&
       wakeUpsAfter && { wakeUps: wakeUpsAfter.map((count, cpu) => count - (wakeUpsBefore[cpu] ?? count)) }),
+    ...(timesBefore && timesAfter && { steal: stealShares(timesBefore, timesAfter) }),
   });
 }
 
 async function runWindows(): Promise<void> {
   const clients = await connectClients();
   try {
-    for (const payload of list(values.payload)) {
-      for (const concurrency of list(values.concurrency)) {
-        for (let rep = 0; rep < Number(values.reps); rep++) {
+    for (const payload of payloads) {
+      for (const concurrency of concurrencies) {
+        for (let rep = 0; rep < reps; rep++) {
           const warm = rep === 0 ? warmupMs : 0;
           await window(clients, { payload, concurrency, warmupMs: warm, windowMs: durationMs, rep });
         }
@@ -298,7 +331,6 @@ async function serveWindows(): Promise<void> {
 
 /** Many sessions: open them all, measure memory while idle, then each calls now and then. */
 async function runSessions(count: number): Promise<void> {
-  const intervalMs = Number(values["call-interval-ms"]);
   const before = sampleWatches();
   const clients: Client[] = [];
   let openErrors = 0;
@@ -326,10 +358,10 @@ async function runSessions(count: number): Promise<void> {
     const args = argumentsFor(32);
     const end = performance.now() + durationMs;
     const session = async (client: Client) => {
-      await sleep(Math.random() * intervalMs);
+      await sleep(Math.random() * callIntervalMs);
       while (performance.now() < end) {
         await timedCall(client, args, tally);
-        await sleep(intervalMs * (0.5 + Math.random()));
+        await sleep(callIntervalMs * (0.5 + Math.random()));
       }
     };
     const start = performance.now();
@@ -351,7 +383,7 @@ async function runSessions(count: number): Promise<void> {
 }
 
 exitWhenOrphaned();
-if (values.sessions !== undefined) await runSessions(Number(values.sessions));
+if (sessions !== undefined) await runSessions(sessions);
 else if (values.serve) await serveWindows();
 else await runWindows();
 process.exit(0);

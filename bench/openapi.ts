@@ -11,24 +11,23 @@
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { benchCli } from "./lib/cli.ts";
 import { sample } from "./lib/proc-stats.ts";
 import { exited, installCleanup, start, stopAll, tasksetAvailable, waitForLine } from "./lib/processes.ts";
 import { median } from "./lib/stats.ts";
 import { table } from "./lib/table.ts";
 import { configDir } from "./lib/toolgate-config.ts";
 
-const { values } = parseArgs({
-  options: {
-    calls: { type: "string", default: "2000" },
-    json: { type: "string" },
-    "child-load": { type: "string" },
-    "child-api": { type: "boolean", default: false },
-  },
+const cli = benchCli(import.meta.url, {
+  calls: { type: "string", default: "2000" },
+  json: { type: "string" },
+  "child-load": { type: "string" },
+  "child-api": { type: "boolean", default: false },
 });
+const { values } = cli;
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SELF = join(ROOT, "bench/openapi.ts");
@@ -77,7 +76,7 @@ async function childApi(): Promise<void> {
 
 async function main(): Promise<void> {
   installCleanup();
-  const calls = Number(values.calls);
+  const calls = cli.whole("calls");
   const warmup = Math.min(300, calls);
   const cpus = tasksetAvailable() ? "0" : undefined;
   const report: Record<string, unknown> = {};

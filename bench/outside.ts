@@ -15,21 +15,20 @@ import { execFile, execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { promisify } from "node:util";
+import { benchCli } from "./lib/cli.ts";
 import { sample } from "./lib/proc-stats.ts";
 import { installCleanup, start, stopAll, tasksetAvailable, waitForLine } from "./lib/processes.ts";
 import { median } from "./lib/stats.ts";
 import { type Cell, fmt, table } from "./lib/table.ts";
 import { configDir, echoConfig } from "./lib/toolgate-config.ts";
 
-const { values } = parseArgs({
-  options: {
-    reps: { type: "string", default: "2" },
-    "window-s": { type: "string", default: "5" },
-  },
+const cli = benchCli(import.meta.url, {
+  reps: { type: "string", default: "2" },
+  "window-s": { type: "string", default: "5" },
 });
-const REPS = Number(values.reps);
-const WINDOW_S = Number(values["window-s"]);
+const REPS = cli.whole("reps");
+const WINDOW_S = cli.decimal("window-s", 1);
 const ROOT = resolve(import.meta.dirname, "..");
 const NODE = process.execPath;
 const RESULTS = join(ROOT, "bench/results");

@@ -7,15 +7,15 @@
  */
 import { spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type GatewayProcess, NODE, ROOT, spawnGateway } from "../test/helpers/gateway.ts";
 import { RedisServer } from "../test/helpers/redis.ts";
+import { benchCli } from "./lib/cli.ts";
 import { descendants, sample } from "./lib/proc-stats.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "8" } } });
-const SECONDS = Number(values.seconds);
+const cli = benchCli(import.meta.url, { seconds: { type: "string", default: "8" } });
+const SECONDS = cli.decimal("seconds", 1);
 const CLIENTS = 24;
 const CPUS = availableParallelism();
 const ECHO = `${ROOT}bench/upstream-echo.ts`;

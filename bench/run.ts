@@ -25,9 +25,9 @@ import { availableParallelism, cpus } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
 import type { ConfigInput } from "../src/config/schema.ts";
 import { freePort } from "../test/helpers/ports.ts";
+import { benchCli } from "./lib/cli.ts";
 import {
   exited,
   installCleanup,
@@ -49,22 +49,21 @@ import {
   type Upstream,
 } from "./lib/toolgate-config.ts";
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    json: { type: "string" },
-    "no-pin": { type: "boolean", default: false },
-    layout: { type: "string", default: "split" },
-    sessions: { type: "string" },
-    only: { type: "string" },
-    profile: { type: "string" },
-    "steady-ms": { type: "string" },
-    "window-ms": { type: "string" },
-    "warmup-ms": { type: "string" },
-    reps: { type: "string" },
-    concurrency: { type: "string" },
-  },
+const cli = benchCli(import.meta.url, {
+  quick: { type: "boolean", default: false },
+  json: { type: "string" },
+  "no-pin": { type: "boolean", default: false },
+  layout: { type: "string", default: "split" },
+  sessions: { type: "string" },
+  only: { type: "string" },
+  profile: { type: "string" },
+  "steady-ms": { type: "string" },
+  "window-ms": { type: "string" },
+  "warmup-ms": { type: "string" },
+  reps: { type: "string" },
+  concurrency: { type: "string" },
 });
+const { values } = cli;
 
 const ROOT = resolve(import.meta.dirname, "..");
 const NODE = process.execPath;
@@ -89,8 +88,7 @@ const MCP_PROXY = join(ROOT, "node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs");
 
 const CORES = availableParallelism();
 const PIN = !values["no-pin"] && tasksetAvailable() && CORES >= 2;
-if (values.layout !== "split" && values.layout !== "shared") throw new Error("--layout is split or shared");
-const LAYOUT = values.layout;
+const LAYOUT = cli.choice("layout", ["split", "shared"]);
 /** Which CPU each role gets (see the header); undefined when not pinned. */
 const PROXY_CPUS = PIN ? "0" : undefined;
 const UPSTREAM_CPUS = PIN ? (LAYOUT === "split" ? "1" : "0") : undefined;
@@ -126,31 +124,38 @@ const PLAN = values.quick
       sessionCallMs: 3000,
       sessionSetups: ["direct-http", "toolgate-http", "mcp-proxy"] as const,
     };
-if (values.reps !== undefined) {
-  PLAN.reps = Number(values.reps);
-  if (!(Number.isInteger(PLAN.reps) && PLAN.reps >= 1))
-    throw new Error("--reps is a whole number of windows");
-}
-if (values.concurrency !== undefined) {
-  PLAN.concurrency = values.concurrency.split(",").map(Number);
-  if (!PLAN.concurrency.every((c) => Number.isInteger(c) && c >= 1))
-    throw new Error("--concurrency is a comma-separated list of whole numbers ≥ 1");
-}
-/** Longer windows and warm-ups than the plan's, for a host whose calls/s swing from second to second. */
-for (const [option, key, least] of [
-  ["steady-ms", "steadyMs", 0],
-  ["window-ms", "windowMs", 100],
-  ["warmup-ms", "warmupMs", 0],
-] as const) {
-  const value = values[option];
-  if (value === undefined) continue;
-  PLAN[key] = Number(value);
-  if (!(PLAN[key] >= least)) throw new Error(`--${option} is a number of milliseconds, at least ${least}`);
-}
-const SESSIONS = values.sessions ? Number(values.sessions) : PLAN.sessions;
+PLAN.reps = cli.whole("reps") ?? PLAN.reps;
+PLAN.concurrency = cli.wholeList("concurrency") ?? PLAN.concurrency;
+// Longer windows and warm-ups than the plan's, for a host whose calls/s swing from second to second.
+PLAN.steadyMs = cli.whole("steady-ms", 0) ?? PLAN.steadyMs;
+PLAN.windowMs = cli.whole("window-ms", 100) ?? PLAN.windowMs;
+PLAN.warmupMs = cli.whole("warmup-ms", 0) ?? PLAN.warmupMs;
+const SESSIONS = cli.whole("sessions") ?? PLAN.sessions;
 const SLOW_MS = 50;
-const only = values.only?.split(",");
 const WORKLOADS = ["echo", "faults", "sessions", "telemetry"];
+const ECHO_SETUPS: SetupName[] = [
+  "direct-http",
+  "direct-http-json",
+  "direct-stdio",
+  "toolgate-http",
+  "toolgate-http-json",
+  "toolgate-http-2026",
+  "toolgate-http-off",
+  "toolgate-stdio",
+  "toolgate-stdio-off",
+  "go-proxy-http",
+  "go-proxy-stdio",
+  "supergateway",
+  "mcp-proxy",
+];
+const only = values.only?.split(",");
+for (const name of only ?? []) {
+  if (!WORKLOADS.includes(name) && !(ECHO_SETUPS as string[]).includes(name)) {
+    cli.fail(
+      `--only takes workloads (${WORKLOADS.join(", ")}) and setups (${ECHO_SETUPS.join(", ")}), not "${name}"`,
+    );
+  }
+}
 
 /** `--only` narrows the run to some workloads and/or setups (for development; reports show gaps as "-"). */
 function selected(workload: string, setup?: string): boolean {
@@ -204,6 +209,37 @@ async function startEcho(name: string, extra: string[] = []): Promise<{ proc: St
   const proc = start(name, [NODE, ECHO, "--http", "0", ...extra], { cpus: UPSTREAM_CPUS });
   const line = await waitForLine(proc, (l) => l.startsWith('{"url"'));
   return { proc, url: (JSON.parse(line) as { url: string }).url };
+}
+
+/** An HTTP echo upstream for a setup (`json`: plain JSON answers, else SSE); `owned` when the setup must stop it. */
+type EchoSource = (json: boolean) => Promise<{ proc: Started; url: string; owned: boolean }>;
+
+const ownEcho: EchoSource = async (json) => ({
+  ...(await startEcho("upstream-echo", json ? ["--json-response"] : [])),
+  owned: true,
+});
+
+/**
+ * One HTTP echo upstream per answer kind, shared by the setups measured side by side. They take turns, so a
+ * window's upstream CPU is its system's alone; and two Node processes started alike can differ by 20 % in CPU
+ * per call for as long as they live (two upstreams driven directly in alternated windows: 0.81×, every pair
+ * below 1), which separate upstreams would add to every HTTP ratio.
+ */
+function sharedEchoes(): { source: EchoSource; stop: () => Promise<void> } {
+  const started = new Map<boolean, Promise<{ proc: Started; url: string }>>();
+  return {
+    source: async (json) => {
+      let echo = started.get(json);
+      if (!echo) {
+        echo = startEcho(json ? "upstream-echo-json" : "upstream-echo", json ? ["--json-response"] : []);
+        started.set(json, echo);
+      }
+      return { ...(await echo), owned: false };
+    },
+    stop: async () => {
+      for (const echo of started.values()) await stop((await echo).proc);
+    },
+  };
 }
 
 async function startToolgate(name: string, config: ConfigInput): Promise<{ proc: Started; url: string }> {
@@ -285,18 +321,19 @@ type SetupName =
 async function startSetup(
   name: SetupName,
   telemetry?: { mode: "on" | "off"; sinkUrl?: string },
+  echoes: EchoSource = ownEcho,
 ): Promise<Setup> {
   const echoStdio: Upstream = { kind: "stdio", argv: echoStdioArgv() };
   switch (name) {
     case "direct-http":
     case "direct-http-json": {
       // The SDK's default Streamable HTTP answers each POST with an SSE stream; `-json` answers plain JSON.
-      const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
+      const echo = await echoes(name.endsWith("-json"));
       return {
         name,
         target: { url: echo.url },
         watch: [`upstream:${echo.proc.pid}`],
-        procs: [echo.proc],
+        procs: echo.owned ? [echo.proc] : [],
         prefix: "",
       };
     }
@@ -322,7 +359,7 @@ async function startSetup(
           loadArgs: ["--era", "modern"],
           sharesWith: base.name as SetupName,
         };
-      const echo = await startEcho("upstream-echo", name.endsWith("-json") ? ["--json-response"] : []);
+      const echo = await echoes(name.endsWith("-json"));
       const policies = name === "toolgate-http-off" ? "off" : "on";
       const config = echoConfig({ upstream: { kind: "http", url: echo.url }, policies, telemetry });
       const tg = await startToolgate(`${name}${telemetry ? `-telemetry-${telemetry.mode}` : ""}`, config);
@@ -330,7 +367,7 @@ async function startSetup(
         name,
         target: { url: tg.url },
         watch: [`gateway:${tg.proc.pid}`, `upstream:${echo.proc.pid}`],
-        procs: [tg.proc, echo.proc],
+        procs: echo.owned ? [tg.proc, echo.proc] : [tg.proc],
         prefix: "echo__",
         ...(name === "toolgate-http-2026" && { loadArgs: ["--era", "modern"] }),
       };
@@ -380,7 +417,7 @@ async function startSetup(
     case "go-proxy-stdio":
     case "go-proxy-http": {
       if (!("binary" in GO_PROXY)) throw new Error(GO_PROXY.note);
-      const echo = name === "go-proxy-http" ? await startEcho("upstream-echo") : undefined;
+      const echo = name === "go-proxy-http" ? await echoes(false) : undefined;
       const upstream = echo ? ["-url", echo.url] : ["-stdio", echoStdioArgv().join(" ")];
       const proc = start(name, [GO_PROXY.binary, ...upstream], { cpus: PROXY_CPUS });
       const line = await waitForLine(proc, (l) => l.startsWith('{"url"'));
@@ -388,7 +425,7 @@ async function startSetup(
         name,
         target: { url: (JSON.parse(line) as { url: string }).url },
         watch: [`gateway:${proc.pid}`, echo ? `upstream:${echo.proc.pid}` : `upstream:${proc.pid}:children`],
-        procs: echo ? [proc, echo.proc] : [proc],
+        procs: echo?.owned ? [proc, echo.proc] : [proc],
         prefix: "",
       };
     }
@@ -445,6 +482,8 @@ interface WindowResult {
   watch: Record<string, ProcWatch>;
   /** Function-call interrupts per CPU over the window (bench/lib/proc-stats.ts, wakeUpInterrupts). */
   wakeUps?: number[];
+  /** Each CPU's share of the window stolen by the hypervisor, 0–1 (bench/lib/proc-stats.ts, stealShares). */
+  steal?: Array<number | null>;
 }
 
 interface SessionsResult {
@@ -608,6 +647,8 @@ interface Summary {
   upstreamCpuUs: number;
   /** Function-call interrupts taken by the proxies' CPU (CPU 0 when pinned) per call: wake-ups of a sleeping proxy. */
   proxyWakeUps: number;
+  /** Per CPU (0, 1), the share of time stolen by the hypervisor, % (median and worst window). */
+  steal: Array<{ median: number; worst: number }>;
   gatewayRssMb: number;
   gatewayPeakMb: number;
   upstreamRssMb: number;
@@ -653,6 +694,10 @@ function summarize(rows: WindowResult[]): Summary[] {
       proxyWakeUps: PIN
         ? median(g.map((r) => (r.wakeUps?.[0] ?? Number.NaN) / Math.max(1, r.calls)))
         : Number.NaN,
+      steal: [0, 1].map((cpu) => {
+        const shares = g.map((r) => 100 * (r.steal?.[cpu] ?? Number.NaN)).filter(Number.isFinite);
+        return { median: median(shares), worst: shares.length ? Math.max(...shares) : Number.NaN };
+      }),
       gatewayRssMb: Math.max(...g.map((r) => mb(r.watch.gateway?.rssKb))),
       gatewayPeakMb: Math.max(...g.map((r) => mb(r.watch.gateway?.hwmKb))),
       upstreamRssMb: Math.max(...g.map((r) => mb(r.watch.upstream?.rssKb))),
@@ -693,22 +738,6 @@ async function withSetup(
     process.stderr.write(`bench: ${name} done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
   }
 }
-
-const ECHO_SETUPS: SetupName[] = [
-  "direct-http",
-  "direct-http-json",
-  "direct-stdio",
-  "toolgate-http",
-  "toolgate-http-json",
-  "toolgate-http-2026",
-  "toolgate-http-off",
-  "toolgate-stdio",
-  "toolgate-stdio-off",
-  "go-proxy-http",
-  "go-proxy-stdio",
-  "supergateway",
-  "mcp-proxy",
-];
 
 /**
  * Every system but the two npm peers is measured window by window in turn (A, B, C, A, B, C, ...), all of
@@ -772,10 +801,11 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
     }
   };
   const drop = (setup: Setup) => running.splice(running.indexOf(setup), 1);
+  const echoes = sharedEchoes();
   try {
     for (const name of names) {
       await attempt(name, async () => {
-        const setup = await startSetup(name);
+        const setup = await startSetup(name, undefined, echoes.source);
         running.push(setup);
         runningSetups.set(name, setup);
       });
@@ -828,6 +858,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
   } finally {
     await Promise.all([...loads.values()].map((load) => load.stop()));
     for (const setup of running) await stopSetup(setup);
+    await echoes.stop();
     process.stderr.write(
       `bench: echo (${names.join(", ")}) done in ${((performance.now() - began) / 1000).toFixed(1)} s\n`,
     );
@@ -1018,6 +1049,27 @@ function middleHalf(ratios: number[]): string {
   return ratios.length < 2 ? "" : ` [${fmt(quantile(ratios, 0.25))}–${fmt(quantile(ratios, 0.75))}]`;
 }
 
+/** Points of CPU 0 steal (median over windows) between two compared systems beyond which a ratio is flagged. */
+const UNEVEN_STEAL_POINTS = 5;
+
+/** toolgate ÷ Go proxy cells whose two systems lost unequal shares of CPU 0 to the hypervisor. */
+function unevenSteal(find: (setup: string, tool: string, payload: number, c: number) => Summary | undefined) {
+  const lines: string[] = [];
+  for (const path of ["http", "stdio"]) {
+    for (const payload of PLAN.payloads) {
+      for (const c of PLAN.concurrency) {
+        const tg = find(`toolgate-${path}`, "echo", payload, c)?.steal[0]?.median;
+        const go = find(`go-proxy-${path}`, "echo", payload, c)?.steal[0]?.median;
+        if (tg === undefined || go === undefined || !(Math.abs(tg - go) > UNEVEN_STEAL_POINTS)) continue;
+        lines.push(
+          `${path} ${payload} B c=${c}: ${fmt(tg, 1)} % of toolgate's windows, ${fmt(go, 1)} % of the Go proxy's; that cell compares a ${tg > go ? "slower" : "faster"} machine for toolgate with a ${tg > go ? "faster" : "slower"} one for the Go proxy.`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
 function report(): { text: string; targets: Target[]; summary: Summary[] } {
   const summary = summarize(windows);
   const find = (setup: string, tool: string, payload: number, c: number) =>
@@ -1035,13 +1087,14 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         ? "  layout split (taskset): every proxy (toolgate, Go proxy, supergateway, mcp-proxy) on CPU 0; the upstream and the load generator on CPU 1."
         : "  layout shared (taskset): every proxy and the upstream on CPU 0; the load generator on CPU 1."
       : "  not pinned (taskset missing, fewer than 2 cores, or --no-pin).",
-    "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers).",
+    "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers); the HTTP setups measured side by side share one upstream process per answer kind, each on its own session.",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
     `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, each with one load generator kept running, and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
     "CPU = the scheduler's runtime of every thread (/proc/PID/task/*/sched, to the µs) per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
     "[a–b] after a ratio (targets) = the middle half of that ratio taken window by window, between the adjacent windows of each rep: how far this host's noise moves it.",
     "CPU0 wake-ups/call = function-call interrupts taken by CPU 0 (/proc/interrupts CAL, the whole machine's) per call: how often a message found a process on CPU 0 asleep; the process that sent it pays for the wake-up (npm run bench:wake measures what).",
+    "steal % = the share of each CPU's time the hypervisor gave to other guests during the windows (/proc/stat), median (worst window): processes ready to run that could not; a system whose windows lost more than another's was measured on a slower machine.",
   );
 
   const echoRows = summary.filter((s) => s.tool.endsWith("echo"));
@@ -1059,6 +1112,8 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         "gw CPU µs/call",
         "up CPU µs/call",
         "CPU0 wake-ups/call",
+        "steal % CPU0",
+        "steal % CPU1",
         "gw RSS MB",
         "gw peak MB",
         "up RSS MB",
@@ -1076,6 +1131,9 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         fmt(s.gatewayCpuUs, 0),
         fmt(s.upstreamCpuUs, 0),
         fmt(s.proxyWakeUps),
+        ...s.steal.map((cpu) =>
+          Number.isFinite(cpu.median) ? `${fmt(cpu.median, 1)} (${fmt(cpu.worst, 1)})` : "-",
+        ),
         s.gatewayRssMb ? fmt(s.gatewayRssMb, 0) : "-",
         s.gatewayPeakMb ? fmt(s.gatewayPeakMb, 0) : "-",
         fmt(s.upstreamRssMb, 0),
@@ -1373,6 +1431,11 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
       targets.map((t) => [t.target, t.measured, t.verdict]),
     ),
   );
+  const uneven = unevenSteal(find);
+  if (uneven.length)
+    out.push(
+      `\nUneven steal (the hypervisor took CPU 0 from one system's windows more than from the other's):\n  ${uneven.join("\n  ")}`,
+    );
   if (failures.length) out.push(`\nFailures:\n  ${failures.join("\n  ")}`);
   return { text: out.join("\n"), targets, summary };
 }

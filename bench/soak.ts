@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
+import { benchCli } from "./lib/cli.ts";
 import { openFds, sample } from "./lib/proc-stats.ts";
 import {
   exited,
@@ -27,19 +27,19 @@ import { median, slope } from "./lib/stats.ts";
 import { fmt, table } from "./lib/table.ts";
 import { configDir, faultConfig, mcpServer } from "./lib/toolgate-config.ts";
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: "string", default: "10" },
-    "interval-s": { type: "string", default: "10" },
-    json: { type: "string" },
-    "heap-mb": { type: "string", default: "256" },
-  },
+const cli = benchCli(import.meta.url, {
+  minutes: { type: "string", default: "10" },
+  "interval-s": { type: "string", default: "10" },
+  json: { type: "string" },
+  "heap-mb": { type: "string", default: "256" },
 });
+const { values } = cli;
 const ROOT = resolve(import.meta.dirname, "..");
 const NODE = process.execPath;
 const ECHO = join(ROOT, "bench/upstream-echo.ts");
-const durationMs = Number(values.minutes) * 60_000;
-const intervalMs = Number(values["interval-s"]) * 1000;
+const durationMs = cli.decimal("minutes", 0.1) * 60_000;
+const intervalMs = cli.decimal("interval-s", 1) * 1000;
+const HEAP_MB = cli.whole("heap-mb", 16);
 const PIN = tasksetAvailable() && availableParallelism() >= 2;
 const SERVER_CPUS = PIN ? "0" : undefined;
 const LOAD_CPUS = PIN ? "1" : undefined;
@@ -106,7 +106,7 @@ try {
     // means a leak (and a real leak ends in an out-of-memory exit, which the soak reports).
     [
       NODE,
-      `--max-old-space-size=${values["heap-mb"]}`,
+      `--max-old-space-size=${HEAP_MB}`,
       join(ROOT, "src/main.ts"),
       "serve",
       "--config",

@@ -18,25 +18,26 @@
  * Prints one JSON line per window and the median µs of CPU per call of each variant.
  */
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ExportResultCode } from "@opentelemetry/core";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { TelemetrySchema } from "../src/config/telemetry-schema.ts";
 import { telemetryOptions } from "../src/telemetry/options.ts";
 import { createTelemetry } from "../src/telemetry/setup.ts";
 import type { Telemetry } from "../src/telemetry/telemetry.ts";
+import { benchCli } from "./lib/cli.ts";
 import { installCleanup, start, stop, waitForLine } from "./lib/processes.ts";
 
-const { values } = parseArgs({
-  options: {
-    base: { type: "string" },
-    calls: { type: "string", default: "20000" },
-    reps: { type: "string", default: "5" },
-    only: { type: "string" },
-  },
+const cli = benchCli(import.meta.url, {
+  base: { type: "string" },
+  calls: { type: "string", default: "20000" },
+  reps: { type: "string", default: "5" },
+  only: { type: "string" },
 });
-const calls = Number(values.calls);
-const reps = Number(values.reps);
+const { values } = cli;
+const calls = cli.whole("calls");
+const reps = cli.whole("reps");
+const only = cli.choice("only", ["native", "otel", "traced", "exported", "sampled", "base"]);
+if (only === "base" && !values.base) cli.fail("--only base needs --base DIR");
 
 type Make = (nativeMetrics: boolean) => Telemetry;
 const options = (nativeMetrics: boolean) => ({
@@ -93,7 +94,7 @@ if (values.base) {
   ]);
 }
 
-if (values.only) variants.splice(0, variants.length, ...variants.filter(([name]) => name === values.only));
+if (only) variants.splice(0, variants.length, ...variants.filter(([name]) => name === only));
 
 const tool = "echo__echo";
 const upstream = "echo";

@@ -10,7 +10,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { parseArgs } from "node:util";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
@@ -21,20 +20,22 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from "@modelcontextprotocol/sdk/types.js";
+import { benchCli } from "./lib/cli.ts";
 import { exitWhenOrphaned } from "./lib/orphan.ts";
 
-const { values } = parseArgs({
-  options: {
-    http: { type: "string" },
-    "fail-rate": { type: "string", default: "0" },
-    "flap-up-ms": { type: "string", default: "0" },
-    "flap-down-ms": { type: "string", default: "0" },
-    "json-response": { type: "boolean", default: false },
-  },
+const cli = benchCli(import.meta.url, {
+  http: { type: "string" },
+  "fail-rate": { type: "string", default: "0" },
+  "flap-up-ms": { type: "string", default: "0" },
+  "flap-down-ms": { type: "string", default: "0" },
+  "json-response": { type: "boolean", default: false },
 });
-const failRate = Number(values["fail-rate"]);
-const flapUpMs = Number(values["flap-up-ms"]);
-const flapDownMs = Number(values["flap-down-ms"]);
+const { values } = cli;
+const failRate = cli.decimal("fail-rate", 0);
+if (failRate > 1) cli.fail(`--fail-rate is a probability between 0 and 1, not ${failRate}`);
+const flapUpMs = cli.whole("flap-up-ms", 0);
+const flapDownMs = cli.whole("flap-down-ms", 0);
+const httpPort = cli.whole("http", 0);
 const startedAt = performance.now();
 
 const READ_ONLY = { readOnlyHint: true, idempotentHint: true };
@@ -142,9 +143,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   return JSON.parse(Buffer.concat(chunks).toString("utf8"));
 }
 
-if (values.http !== undefined) {
+if (httpPort !== undefined) {
   exitWhenOrphaned();
-  await serveHttp(Number(values.http));
+  await serveHttp(httpPort);
 } else {
   const transport = new StdioServerTransport();
   transport.onclose = () => process.exit(0);

@@ -15,22 +15,21 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { StdioTransport } from "../src/upstreams/stdio-transport.ts";
+import { benchCli } from "./lib/cli.ts";
 import { sample } from "./lib/proc-stats.ts";
 import { median } from "./lib/stats.ts";
 import { table } from "./lib/table.ts";
 
-const { values } = parseArgs({
-  options: {
-    "window-ms": { type: "string", default: "2000" },
-    reps: { type: "string", default: "3" },
-    json: { type: "string" },
-  },
+const cli = benchCli(import.meta.url, {
+  "window-ms": { type: "string", default: "2000" },
+  reps: { type: "string", default: "3" },
+  json: { type: "string" },
 });
-const WINDOW_MS = Number(values["window-ms"]);
-const REPS = Number(values.reps);
+const { values } = cli;
+const WINDOW_MS = cli.whole("window-ms", 100);
+const REPS = cli.whole("reps");
 const ROOT = resolve(import.meta.dirname, "..");
 const PINNED = "TOOLGATE_WAKE_COST_PINNED";
 /** Set in the re-run under taskset, where this process sees one CPU. */

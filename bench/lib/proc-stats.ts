@@ -107,6 +107,40 @@ export function openFds(pid: number): number {
 }
 
 /**
+ * Each CPU's time so far (/proc/stat, in clock ticks): all of it, and the part stolen, when this machine is a
+ * virtual one, by the hypervisor running other guests. Over a window, a CPU's steal share is time its
+ * processes were ready to run and could not: on a shared host, the window's figures are the host's as much
+ * as the system's. Undefined without /proc/stat.
+ */
+export function cpuTimes(): Array<{ total: number; steal: number }> | undefined {
+  try {
+    const times: Array<{ total: number; steal: number }> = [];
+    for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+      const match = /^cpu(\d+) (.*)$/.exec(line);
+      if (!match) continue;
+      // user nice system idle iowait irq softirq steal guest guest_nice; guest time is counted in user.
+      const fields = (match[2] as string).trim().split(/\s+/).slice(0, 8).map(Number);
+      times[Number(match[1])] = { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+    }
+    return times.length ? times : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each CPU's share of time stolen between two `cpuTimes()` samples, 0–1 (NaN for a CPU that did not tick). */
+export function stealShares(
+  before: Array<{ total: number; steal: number }>,
+  after: Array<{ total: number; steal: number }>,
+): number[] {
+  return after.map((a, cpu) => {
+    const b = before[cpu];
+    const ticks = b ? a.total - b.total : 0;
+    return b && ticks > 0 ? (a.steal - b.steal) / ticks : Number.NaN;
+  });
+}
+
+/**
  * Function-call interrupts taken so far by each CPU (`CAL` in /proc/interrupts, x86): the interrupt a task
  * sends to wake a task on an idle CPU. Over a window, the proxy's CPU's count per call says how often a message
  * found the proxy asleep, each wake-up paid for by the process that sent it (README, Performance). Undefined

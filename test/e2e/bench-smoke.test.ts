@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { NODE, ROOT } from "../helpers/gateway.ts";
@@ -72,6 +72,14 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
         w.setup,
       ).toBe(true);
     }
+  }
+  // Every window says what share of each CPU's time the hypervisor took (0 on a machine of its own).
+  for (const w of windows as Array<{ setup: string; steal?: Array<number | null> }>) {
+    expect(w.steal?.length, w.setup).toBe(cpus().length);
+    expect(
+      w.steal?.every((share) => share === null || (share >= 0 && share <= 1)),
+      w.setup,
+    ).toBe(true);
   }
   const targets = results.targets as Array<{ target: string; measured: string; verdict: string }>;
   const eras = targets.find((t) => t.target.startsWith("2026-07-28 calls"));

@@ -1,0 +1,66 @@
+/**
+ * The bench scripts' command lines (bench/lib/cli.ts): `--help` prints a script's usage, and a mistake is
+ * one line naming it, exit 2, before anything starts (no stack trace, no run that measures NaN calls).
+ */
+import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { usageOf } from "../../bench/lib/cli.ts";
+import { NODE, ROOT } from "../helpers/gateway.ts";
+
+function run(
+  script: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(NODE, [join(ROOT, script), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk) => {
+    stdout += String(chunk);
+  });
+  child.stderr.on("data", (chunk) => {
+    stderr += String(chunk);
+  });
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+const SCRIPTS = readdirSync(join(ROOT, "bench"))
+  .filter((file) => file.endsWith(".ts"))
+  .map((file) => `bench/${file}`);
+
+describe.concurrent("bench scripts' command lines", () => {
+  it.each(SCRIPTS)("%s --help prints its usage, its header comment", async (script) => {
+    const { code, stdout, stderr } = await run(script, ["--help"]);
+    expect(code, stderr).toBe(0);
+    const usage = usageOf(join(ROOT, script));
+    expect(usage.length).toBeGreaterThan(100);
+    expect(usage).not.toMatch(/^\s*\*|\*\//m);
+    expect(stdout).toBe(usage);
+  });
+
+  it.each([
+    ["bench/run.ts", ["--bogus"], "Unknown option '--bogus'"],
+    ["bench/run.ts", ["--reps", "0"], '--reps is a whole number ≥ 1, not "0"'],
+    ["bench/run.ts", ["--window-ms", "50"], '--window-ms is a whole number ≥ 100, not "50"'],
+    ["bench/run.ts", ["--layout", "sideways"], '--layout is split or shared, not "sideways"'],
+    ["bench/run.ts", ["--only", "toolgate-htp"], 'not "toolgate-htp"'],
+    ["bench/run.ts", ["--concurrency", "1,x"], '--concurrency is a whole number ≥ 1, not "x"'],
+    ["bench/batch.ts", ["--calls", "abc"], '--calls is a whole number ≥ 1, not "abc"'],
+    ["bench/load.ts", ["--url", "http://127.0.0.1:9/mcp", "--watch", "up:notapid"], "--watch is role:PID"],
+    ["bench/load.ts", ["--stdio", "node server.js"], "--stdio is a JSON array of strings"],
+    ["bench/load.ts", ["--concurrency", "4"], "pass --url URL or --stdio"],
+    ["bench/load.ts", ["--url", "not a url"], '--url is a URL, not "not a url"'],
+    ["bench/gc.ts", ["--era", "future"], '--era is legacy or modern, not "future"'],
+    ["bench/upstream-echo.ts", ["--fail-rate", "2"], "--fail-rate is a probability between 0 and 1"],
+    ["bench/big-result.ts", ["--mib", ""], '--mib is a number ≥ 0.001, not ""'],
+  ] as const)("%s %j: one line naming the mistake, exit 2", async (script, args, message) => {
+    const { code, stdout, stderr } = await run(script, [...args]);
+    expect(code, stderr).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain(message);
+    expect(stderr.startsWith(`${script}: `), stderr).toBe(true);
+    expect(stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(stderr).toContain(`(node ${script} --help for its options)`);
+  });
+});
