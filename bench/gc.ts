@@ -1,10 +1,12 @@
 /**
  * `npm run bench:gc`: what the call path leaves to the garbage collector. One toolgate (default policies,
  * telemetry off) in front of the bench's echo upstream, run with `--trace-gc-nvp`; per concurrency, a warm-up
- * and then one measured window of closed-loop load. Prints per call the bytes promoted to the old generation
- * and the gateway's CPU, and per window the scavenge pauses, calls/s and p99. A call that leaves nothing
- * reachable once it is answered promotes next to nothing; a few KB per call means part of every call outlives
- * the young generation (README, Performance: where the promoted bytes came from).
+ * and then one measured window of closed-loop load. Prints per call the bytes allocated (V8's `allocated`, what
+ * each collection in the window found allocated since the one before: off by up to one young generation, about
+ * 25 MB, when a window sees few collections) and promoted to the old generation, the gateway's CPU, and per
+ * window the scavenge pauses, calls/s and p99. A call that leaves nothing reachable once it is answered promotes
+ * next to nothing; a few KB per call means part of every call outlives the young generation (README,
+ * Performance: where the promoted bytes came from).
  *
  *   node bench/gc.ts [--concurrency 1,64] [--warmup-ms 8000] [--window-ms 10000] [--upstream stdio|http]
  *     [--era legacy|modern]   (the client: a 2025-11-25 session, or stateless 2026-07-28 requests)
@@ -71,10 +73,10 @@ function collections(lines: string[], kind: "s" | "mc"): string[] {
   return lines.filter((l) => l.includes(` gc=${kind} `));
 }
 
-/** Sum of `key=` over the scavenges among `lines`. */
-function scavengeSum(lines: string[], key: "promoted" | "pause"): number {
+/** Sum of `key=` over the collections among `lines` (of one kind when `kind` is given). */
+function gcSum(lines: string[], key: "allocated" | "promoted" | "pause", kind?: "s"): number {
   let sum = 0;
-  for (const line of collections(lines, "s")) {
+  for (const line of kind ? collections(lines, kind) : lines) {
     const match = line.match(new RegExp(`\\b${key}=([0-9.]+)`));
     if (match) sum += Number(match[1]);
   }
@@ -105,9 +107,10 @@ try {
       window.callsPerSec,
       window.p99Ms,
       (window.watch.gateway.cpuMs * 1000) / window.calls,
-      Math.round(scavengeSum(gcLines, "promoted") / window.calls),
+      Math.round(gcSum(gcLines, "allocated") / window.calls),
+      Math.round(gcSum(gcLines, "promoted", "s") / window.calls),
       collections(gcLines, "s").length,
-      Math.round(scavengeSum(gcLines, "pause")),
+      Math.round(gcSum(gcLines, "pause", "s")),
       collections(gcLines, "mc").length,
     ]);
   }
@@ -120,6 +123,7 @@ try {
         "calls/s",
         "p99 ms",
         "gw CPU µs/call",
+        "allocated B/call",
         "promoted B/call",
         "scavenges",
         "scavenge pause ms",
