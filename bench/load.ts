@@ -6,13 +6,15 @@
  *     [--warmup-ms 300] [--slow-ms 50] [--think-ms 0] [--watch role:pid[:children]]...
  *     [--era modern]   (SDK v2 client pinned to 2026-07-28: stateless requests, no session)
  *   node bench/load.ts --url URL --sessions 1000 --call-interval-ms 1000 --duration-ms 3000 [--watch ...]
- *   node bench/load.ts --url URL --serve --tool echo__echo --concurrency 16 [--watch ...]
+ *   node bench/load.ts [--url URL --tool echo__echo [--watch ...]] --serve --concurrency 16
  *     (windows on request: one JSON line per window on stdin, {"payload":32,"concurrency":1,"warmupMs":1000,
- *     "windowMs":1000}, one result line each on stdout; windowMs 0 only warms up)
+ *     "windowMs":1000[,"target":"NAME"]}, one result line each on stdout; windowMs 0 only warms up; more
+ *     targets by {"connect":{"name":"NAME","url":URL | "stdio":[...],"tool":...,"era":...,"watch":[...]}})
  *
  * Prints one JSON line per measured window (or one for the sessions run). `--serve` keeps its clients
  * connected and its own JIT warm from window to window, so a window measures the system, not a load generator
- * that started a second ago and is still compiling on the upstream's core. Each window runs
+ * that started a second ago and is still compiling on the upstream's core; given several targets it drives
+ * them in turn from one process, so no system gets a luckier load generator than another. Each window runs
  * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
  * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
  * (`self` = this process) or of its descendants at the window's edges; every window also records the
@@ -74,41 +76,95 @@ const reps = cli.whole("reps");
 const sessions = cli.whole("sessions");
 const callIntervalMs = cli.whole("call-interval-ms");
 const era = cli.choice("era", ["legacy", "modern"]);
-/** What the clients talk to: a Streamable HTTP endpoint, or a stdio server each client starts. */
-const endpoint: { url: URL } | { argv: string[] } =
-  values.stdio === undefined
-    ? { url: cli.url("url") ?? cli.fail('pass --url URL or --stdio \'["cmd","arg"]\'') }
-    : { argv: argvOf(values.stdio) };
-if (era === "modern" && !("url" in endpoint)) cli.fail("--era modern needs --url");
-
-function argvOf(json: string): string[] {
-  let argv: unknown;
-  try {
-    argv = JSON.parse(json);
-  } catch {
-    // reported below
-  }
-  const ok = Array.isArray(argv) && argv.length > 0 && argv.every((part) => typeof part === "string");
-  return ok ? (argv as string[]) : cli.fail(`--stdio is a JSON array of strings, not ${json}`);
-}
-const toolName = values.tool;
-const toolKind = toolName.split("__").at(-1);
 
 interface Watch {
   role: string;
   pid: number;
   children: boolean;
 }
-const watches: Watch[] = values.watch.map((spec) => {
+
+/** One system the clients call, its tool, and the processes to sample around its windows. */
+interface Target {
+  /** Names the target in `--serve` request lines. */
+  name: string;
+  /** A Streamable HTTP endpoint, or a stdio server each client starts. */
+  endpoint: { url: URL } | { argv: string[] };
+  era: "legacy" | "modern";
+  /** The public name (`echo__echo` through toolgate); its last `__` part picks the arguments. */
+  tool: string;
+  watches: Watch[];
+}
+
+/** What a target is given as: the command line's flags, or a `--serve` "connect" line's JSON. */
+interface TargetSpec {
+  name: string;
+  url?: string | undefined;
+  stdio?: string[] | undefined;
+  tool?: string | undefined;
+  era?: string | undefined;
+  watch?: string[] | undefined;
+}
+
+/** A checked target; `fail` is told the first mistake in words. */
+function targetOf(spec: TargetSpec, fail: (message: string) => never): Target {
+  const watches = (spec.watch ?? []).map((w) => watchOf(w, fail));
+  const targetEra = spec.era ?? "legacy";
+  if (targetEra !== "legacy" && targetEra !== "modern") fail(`era is legacy or modern, not "${targetEra}"`);
+  let endpoint: Target["endpoint"];
+  if (spec.stdio !== undefined) {
+    const argv = spec.stdio;
+    const ok = Array.isArray(argv) && argv.length > 0 && argv.every((part) => typeof part === "string");
+    endpoint = ok ? { argv } : fail(`--stdio is a JSON array of strings, not ${JSON.stringify(argv)}`);
+  } else if (spec.url !== undefined) {
+    endpoint = URL.canParse(spec.url)
+      ? { url: new URL(spec.url) }
+      : fail(`--url is a URL, not "${spec.url}"`);
+  } else {
+    return fail('pass --url URL or --stdio \'["cmd","arg"]\'');
+  }
+  if (targetEra === "modern" && !("url" in endpoint)) fail("--era modern needs --url");
+  return { name: spec.name, endpoint, era: targetEra, tool: spec.tool ?? "echo", watches };
+}
+
+function watchOf(spec: string, fail: (message: string) => never): Watch {
   const [role = "", pid = "", scope] = spec.split(":");
   const id = pid === "self" ? process.pid : Number(pid);
   if (!(role && Number.isInteger(id) && id > 0 && (scope === undefined || scope === "children"))) {
-    cli.fail(`--watch is role:PID[:children] (PID a process id or "self"), not "${spec}"`);
+    fail(`--watch is role:PID[:children] (PID a process id or "self"), not "${spec}"`);
   }
   return { role, pid: id, children: scope === "children" };
-});
+}
 
-function sampleWatches(): Record<string, ProcSample> {
+/** The command line's target; `--serve` may start without one and be given its targets on stdin. */
+const cliTarget: Target | undefined =
+  values.serve && values.url === undefined && values.stdio === undefined
+    ? undefined
+    : targetOf(
+        {
+          name: "default",
+          url: values.url,
+          stdio: values.stdio === undefined ? undefined : argvOf(values.stdio),
+          tool: values.tool,
+          era,
+          watch: values.watch,
+        },
+        cli.fail,
+      );
+
+if (values.serve && sessions !== undefined) cli.fail("--sessions and --serve are separate runs");
+if (!cliTarget && values.watch.length > 0) {
+  cli.fail("--watch belongs to a target: pass --url or --stdio, or a watch list in each connect line");
+}
+
+function argvOf(json: string): string[] {
+  try {
+    return JSON.parse(json) as string[];
+  } catch {
+    return cli.fail(`--stdio is a JSON array of strings, not ${json}`);
+  }
+}
+
+function sampleWatches(watches: Watch[]): Record<string, ProcSample> {
   return Object.fromEntries(
     watches.map((w) => [w.role, sample(w.children ? descendants(w.pid) : [w.pid])] as const),
   );
@@ -120,14 +176,15 @@ function delta(before: Record<string, ProcSample>, after: Record<string, ProcSam
   );
 }
 
-async function connect(): Promise<Client> {
+async function connect(target: Target): Promise<Client> {
+  const { endpoint } = target;
   const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
   if ("argv" in endpoint) {
     const [command = "", ...args] = endpoint.argv;
     await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
     return client;
   }
-  if (era === "modern") return connectModern(endpoint.url);
+  if (target.era === "modern") return connectModern(endpoint.url);
   // A flapping upstream (fault workload) may refuse the handshake for a moment: retry, bounded.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -172,7 +229,7 @@ async function closeClient(client: Client): Promise<void> {
 }
 
 /** A gateway may listen before its upstreams are connected: wait until the tool is listed. */
-async function waitForTool(client: Client, timeoutMs = 20_000): Promise<void> {
+async function waitForTool(client: Client, toolName: string, timeoutMs = 20_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let seen: string[] = [];
   while (performance.now() < deadline) {
@@ -185,7 +242,8 @@ async function waitForTool(client: Client, timeoutMs = 20_000): Promise<void> {
   );
 }
 
-function argumentsFor(payload: number): Record<string, unknown> {
+function argumentsFor(toolName: string, payload: number): Record<string, unknown> {
+  const toolKind = toolName.split("__").at(-1);
   if (toolKind === "slow") return { ms: slowMs };
   if (toolKind === "flaky") return {};
   return { text: "x".repeat(payload) };
@@ -203,7 +261,12 @@ function newTally(): Tally {
 }
 
 /** One call; a thrown error or an `isError` result counts as a failure seen by the client. */
-async function timedCall(client: Client, args: Record<string, unknown>, tally: Tally): Promise<void> {
+async function timedCall(
+  client: Client,
+  toolName: string,
+  args: Record<string, unknown>,
+  tally: Tally,
+): Promise<void> {
   const start = process.hrtime.bigint();
   let failure: string | undefined;
   try {
@@ -224,17 +287,18 @@ async function timedCall(client: Client, args: Record<string, unknown>, tally: T
 
 async function closedLoop(
   clients: Client[],
+  toolName: string,
   concurrency: number,
   payload: number,
   ms: number,
 ): Promise<Tally> {
   const tally = newTally();
-  const args = argumentsFor(payload);
+  const args = argumentsFor(toolName, payload);
   const end = performance.now() + ms;
   const worker = async (i: number) => {
     const client = clients[i % clients.length] as Client;
     while (performance.now() < end) {
-      await timedCall(client, args, tally);
+      await timedCall(client, toolName, args, tally);
       if (thinkMs > 0) await sleep(thinkMs);
     }
   };
@@ -260,78 +324,131 @@ function summary(tally: Tally, elapsedMs: number) {
 
 const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`);
 
-/** The clients every window shares, connected once; the tool is listed before any window runs. */
-async function connectClients(): Promise<Client[]> {
+/** A target with the clients every window of it shares, connected once. */
+interface Connected {
+  target: Target;
+  clients: Client[];
+}
+
+/** Connects a target's clients; the tool is listed before any window runs. */
+async function connectClients(target: Target): Promise<Connected> {
   // Over stdio one client is one upstream process: every worker shares it, as a real stdio host would.
-  const maxClients = "argv" in endpoint ? 1 : Math.min(clientCount, Math.max(...concurrencies));
-  const clients = await Promise.all(Array.from({ length: maxClients }, connect));
-  await waitForTool(clients[0] as Client);
-  return clients;
+  const maxClients = "argv" in target.endpoint ? 1 : Math.min(clientCount, Math.max(...concurrencies));
+  const clients: Client[] = [];
+  try {
+    for (const client of await Promise.allSettled(
+      Array.from({ length: maxClients }, () => connect(target)),
+    )) {
+      if (client.status === "rejected") throw client.reason;
+      clients.push(client.value);
+    }
+    await waitForTool(clients[0] as Client, target.tool);
+  } catch (error) {
+    await Promise.all(clients.map(closeClient));
+    throw error;
+  }
+  return { target, clients };
 }
 
 /** Warm-up, then one measured window: its line on stdout. */
 async function window(
-  clients: Client[],
+  { target, clients }: Connected,
   w: { payload: number; concurrency: number; warmupMs: number; windowMs: number; rep: number },
 ) {
+  const toolName = target.tool;
   const used = clients.slice(0, Math.min(w.concurrency, clients.length));
-  if (w.warmupMs > 0) await closedLoop(used, w.concurrency, w.payload, w.warmupMs);
-  if (w.windowMs <= 0) return emit({ kind: "warm" });
-  const before = sampleWatches();
+  if (w.warmupMs > 0) await closedLoop(used, toolName, w.concurrency, w.payload, w.warmupMs);
+  if (w.windowMs <= 0) return emit({ kind: "warm", target: target.name });
+  const before = sampleWatches(target.watches);
   const wakeUpsBefore = wakeUpInterrupts();
   const timesBefore = cpuTimes();
   const start = performance.now();
-  const tally = await closedLoop(used, w.concurrency, w.payload, w.windowMs);
+  const tally = await closedLoop(used, toolName, w.concurrency, w.payload, w.windowMs);
   const elapsed = performance.now() - start;
   const wakeUpsAfter = wakeUpInterrupts();
   const timesAfter = cpuTimes();
   emit({
     kind: "window",
+    target: target.name,
     tool: toolName,
     payload: w.payload,
     concurrency: w.concurrency,
     clients: used.length,
     rep: w.rep,
     ...summary(tally, elapsed),
-    watch: delta(before, sampleWatches()),
+    watch: delta(before, sampleWatches(target.watches)),
     ...(wakeUpsBefore &&
       wakeUpsAfter && { wakeUps: wakeUpsAfter.map((count, cpu) => count - (wakeUpsBefore[cpu] ?? count)) }),
     ...(timesBefore && timesAfter && { steal: stealShares(timesBefore, timesAfter) }),
   });
 }
 
-async function runWindows(): Promise<void> {
-  const clients = await connectClients();
+async function runWindows(target: Target): Promise<void> {
+  const connected = await connectClients(target);
   try {
     for (const payload of payloads) {
       for (const concurrency of concurrencies) {
         for (let rep = 0; rep < reps; rep++) {
           const warm = rep === 0 ? warmupMs : 0;
-          await window(clients, { payload, concurrency, warmupMs: warm, windowMs: durationMs, rep });
+          await window(connected, { payload, concurrency, warmupMs: warm, windowMs: durationMs, rep });
         }
       }
     }
   } finally {
-    await Promise.all(clients.map(closeClient));
+    await Promise.all(connected.clients.map(closeClient));
   }
 }
 
-/** `--serve`: a window per stdin line until stdin ends. */
+/**
+ * `--serve`: one JSON request per stdin line until stdin ends, one answer line each. `{"connect": {name, url |
+ * stdio, tool, era, watch}}` adds a target (answer `ready` or `failed`); any other line is a window of the
+ * target it names (`"target"`, default the command line's). One generator can so take turns over several
+ * systems: every system is then driven by the same process, warm alike.
+ */
 async function serveWindows(): Promise<void> {
-  const clients = await connectClients();
+  const targets = new Map<string, Connected>();
+  if (cliTarget) targets.set(cliTarget.name, await connectClients(cliTarget));
   emit({ kind: "ready" });
+  const failed = (target: unknown, error: unknown) =>
+    emit({ kind: "failed", target, error: error instanceof Error ? error.message : String(error) });
   try {
     for await (const line of createInterface({ input: process.stdin })) {
-      if (line.trim()) await window(clients, { rep: 0, ...JSON.parse(line) });
+      if (!line.trim()) continue;
+      let request: Record<string, unknown>;
+      try {
+        request = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        failed(undefined, `not a JSON line: ${line.slice(0, 80)}`);
+        continue;
+      }
+      if (request.connect !== undefined) {
+        const spec = request.connect as TargetSpec;
+        try {
+          if (typeof spec.name !== "string" || !spec.name) throw new Error("a connect line needs a name");
+          if (targets.has(spec.name)) throw new Error(`a target named ${spec.name} is connected already`);
+          const target = targetOf(spec, (message) => {
+            throw new Error(message);
+          });
+          targets.set(target.name, await connectClients(target));
+          emit({ kind: "ready", target: target.name });
+        } catch (error) {
+          failed(spec.name, error);
+        }
+        continue;
+      }
+      const name = String(request.target ?? "default");
+      const connected = targets.get(name);
+      if (!connected) failed(name, `no target named ${name} is connected`);
+      else await window(connected, { rep: 0, ...(request as object) } as Parameters<typeof window>[1]);
     }
   } finally {
-    await Promise.all(clients.map(closeClient));
+    await Promise.all([...targets.values()].flatMap((t) => t.clients.map(closeClient)));
   }
 }
 
 /** Many sessions: open them all, measure memory while idle, then each calls now and then. */
-async function runSessions(count: number): Promise<void> {
-  const before = sampleWatches();
+async function runSessions(target: Target, count: number): Promise<void> {
+  const before = sampleWatches(target.watches);
   const clients: Client[] = [];
   let openErrors = 0;
   let openErrorSample: string | undefined;
@@ -339,7 +456,7 @@ async function runSessions(count: number): Promise<void> {
   const OPEN_PARALLELISM = 32;
   for (let i = 0; i < count; i += OPEN_PARALLELISM) {
     const batch = await Promise.allSettled(
-      Array.from({ length: Math.min(OPEN_PARALLELISM, count - i) }, connect),
+      Array.from({ length: Math.min(OPEN_PARALLELISM, count - i) }, () => connect(target)),
     );
     for (const r of batch) {
       if (r.status === "fulfilled") clients.push(r.value);
@@ -353,14 +470,14 @@ async function runSessions(count: number): Promise<void> {
   try {
     if (clients[0] === undefined) throw new Error(`load: no session opened (${openErrorSample})`);
     await sleep(1_000); // let the servers settle after the burst of handshakes
-    const idle = sampleWatches();
+    const idle = sampleWatches(target.watches);
     const tally = newTally();
-    const args = argumentsFor(32);
+    const args = argumentsFor(target.tool, 32);
     const end = performance.now() + durationMs;
     const session = async (client: Client) => {
       await sleep(Math.random() * callIntervalMs);
       while (performance.now() < end) {
-        await timedCall(client, args, tally);
+        await timedCall(client, target.tool, args, tally);
         await sleep(callIntervalMs * (0.5 + Math.random()));
       }
     };
@@ -375,7 +492,7 @@ async function runSessions(count: number): Promise<void> {
       ...summary(tally, performance.now() - start),
       before,
       idle,
-      after: sampleWatches(),
+      after: sampleWatches(target.watches),
     });
   } finally {
     await Promise.all(clients.map(closeClient));
@@ -383,7 +500,8 @@ async function runSessions(count: number): Promise<void> {
 }
 
 exitWhenOrphaned();
-if (sessions !== undefined) await runSessions(sessions);
-else if (values.serve) await serveWindows();
-else await runWindows();
+// Only --serve starts without a target.
+if (values.serve) await serveWindows();
+else if (sessions !== undefined) await runSessions(cliTarget as Target, sessions);
+else await runWindows(cliTarget as Target);
 process.exit(0);

@@ -185,8 +185,8 @@ interface Setup {
   procs: Started[];
   /** Public tool name prefix (`echo__` through toolgate). */
   prefix: string;
-  /** Extra load generator arguments (`--era modern` for 2026-07-28 clients). */
-  loadArgs?: string[];
+  /** The load generator's client: a 2025-11-25 session unless `modern` (stateless 2026-07-28 requests). */
+  era?: "modern";
   /** Drives the gateway (and upstream) of this other running setup, which owns the processes. */
   sharesWith?: SetupName;
 }
@@ -356,7 +356,7 @@ async function startSetup(
           ...base,
           name,
           procs: [],
-          loadArgs: ["--era", "modern"],
+          era: "modern",
           sharesWith: base.name as SetupName,
         };
       const echo = await echoes(name.endsWith("-json"));
@@ -369,7 +369,7 @@ async function startSetup(
         watch: [`gateway:${tg.proc.pid}`, `upstream:${echo.proc.pid}`],
         procs: echo.owned ? [tg.proc, echo.proc] : [tg.proc],
         prefix: "echo__",
-        ...(name === "toolgate-http-2026" && { loadArgs: ["--era", "modern"] }),
+        ...(name === "toolgate-http-2026" && { era: "modern" as const }),
       };
     }
     case "toolgate-stdio":
@@ -505,12 +505,17 @@ interface SessionsResult {
   after: Record<string, ProcWatch>;
 }
 
-/** What every load generator of a setup is given: its target, the processes to watch, era arguments. */
+/** The processes a load generator samples around each window of a setup. */
+function loadWatch(setup: Setup): string[] {
+  return [...setup.watch, "load:self"];
+}
+
+/** What a load generator of its own is given for a setup: its target, the processes to watch, the era. */
 function loadTarget(setup: Setup): string[] {
   const target =
     "url" in setup.target ? ["--url", setup.target.url] : ["--stdio", JSON.stringify(setup.target.stdio)];
-  const watch = [...setup.watch, "load:self"].flatMap((w) => ["--watch", w]);
-  return [...target, ...watch, ...(setup.loadArgs ?? [])];
+  const watch = loadWatch(setup).flatMap((w) => ["--watch", w]);
+  return [...target, ...watch, ...(setup.era ? ["--era", setup.era] : [])];
 }
 
 async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promise<T[]> {
@@ -531,13 +536,17 @@ async function runLoad<T>(setup: Setup, args: string[], expectMs: number): Promi
 }
 
 /**
- * A load generator kept running for one setup (`load.ts --serve`): every window of that setup reuses its
- * connected clients and its warm JIT. A fresh generator per window spends its first seconds compiling on the
- * upstream's core, which raised a Node upstream's and gateway's CPU per call 2–3× in some windows.
+ * A load generator kept running (`load.ts --serve`) that drives the setups added to it, one window at a time:
+ * every window reuses that setup's connected clients and the generator's warm JIT. A fresh generator per window
+ * spends its first seconds compiling on the upstream's core, which raised a Node upstream's and gateway's CPU
+ * per call 2–3× in some windows; and one generator for all the setups measured side by side gives none of them
+ * a luckier process than another (two identical Node processes differed by up to 19 % in CPU per call).
  */
 class LoadServer {
   readonly #proc: Started;
   readonly #lines: AsyncIterator<string>;
+  /** Why it stopped answering: a late answer would be taken for the next request's, so nothing more is asked. */
+  #broken: string | undefined;
 
   private constructor(proc: Started) {
     this.#proc = proc;
@@ -546,27 +555,49 @@ class LoadServer {
     ]();
   }
 
-  static async start(setup: Setup): Promise<LoadServer> {
+  static async start(name: string): Promise<LoadServer> {
     const concurrency = String(Math.max(16, ...PLAN.concurrency));
-    const argv = [NODE, LOAD, ...loadTarget(setup), "--serve", "--tool", `${setup.prefix}echo`];
-    const proc = start(
-      `load generator (${setup.name})`,
-      [...argv, "--concurrency", concurrency, "--clients", "16"],
-      {
-        cpus: LOAD_CPUS,
-        stdin: true,
-      },
-    );
+    const argv = [NODE, LOAD, "--serve", "--concurrency", concurrency, "--clients", "16"];
+    const proc = start(`load generator (${name})`, argv, { cpus: LOAD_CPUS, stdin: true });
     const server = new LoadServer(proc);
     await server.#next(60_000);
     return server;
   }
 
-  /** Warm-up then a measured window (none when windowMs is 0); its result line. */
-  async window(request: { payload: number; concurrency: number; warmupMs: number; windowMs: number }) {
+  /** Connects the setup's clients (each setup its own sessions); throws when they cannot connect. */
+  async add(setup: Setup): Promise<void> {
+    const connect = {
+      name: setup.name,
+      ...setup.target,
+      tool: `${setup.prefix}echo`,
+      era: setup.era,
+      watch: loadWatch(setup),
+    };
+    await this.#ask({ connect }, 60_000);
+  }
+
+  /** Warm-up then a measured window of one added setup (none when windowMs is 0); its result line. */
+  async window(
+    setup: Setup,
+    request: { payload: number; concurrency: number; warmupMs: number; windowMs: number },
+  ) {
+    const timeoutMs = request.warmupMs + request.windowMs + 60_000;
+    return (await this.#ask({ ...request, target: setup.name }, timeoutMs)) as unknown as WindowResult;
+  }
+
+  async #ask(request: object, timeoutMs: number): Promise<Record<string, unknown>> {
+    if (this.#broken) throw new Error(this.#broken);
     this.#proc.child.stdin?.write(`${JSON.stringify(request)}\n`);
-    const line = await this.#next(request.warmupMs + request.windowMs + 60_000);
-    return JSON.parse(line) as WindowResult;
+    let line: string;
+    try {
+      line = await this.#next(timeoutMs);
+    } catch (error) {
+      this.#broken = (error as Error).message;
+      throw error;
+    }
+    const answer = JSON.parse(line) as Record<string, unknown>;
+    if (answer.kind === "failed") throw new Error(`${this.#proc.name}: ${String(answer.error)}`);
+    return answer;
   }
 
   async #next(timeoutMs: number): Promise<string> {
@@ -752,14 +783,16 @@ async function echoWorkloads(): Promise<void> {
   for (const name of ECHO_SETUPS) {
     if (!SEQUENTIAL.has(name)) continue;
     await withSetup("echo", name, async (setup) => {
-      const load = await LoadServer.start(setup);
+      const load = await LoadServer.start(setup.name);
       try {
-        await load.window(STEADY);
+        await load.add(setup);
+        await load.window(setup, STEADY);
         for (const payload of PLAN.payloads) {
           for (const concurrency of PLAN.concurrency) {
             for (let rep = 0; rep < PLAN.reps; rep++) {
               const warmupMs = rep === 0 ? PLAN.warmupMs : 0;
-              const row = await load.window({ payload, concurrency, warmupMs, windowMs: PLAN.windowMs });
+              const request = { payload, concurrency, warmupMs, windowMs: PLAN.windowMs };
+              const row = await load.window(setup, request);
               windows.push({ ...row, setup: setup.name, rep });
             }
           }
@@ -787,7 +820,7 @@ const FIRST_ROUND_EXTRA_WARMUP_MS = 4_000;
 
 async function interleavedEcho(names: SetupName[]): Promise<void> {
   const running: Setup[] = [];
-  const loads = new Map<Setup, LoadServer>();
+  let load: LoadServer | undefined;
   const began = performance.now();
   /** A setup that fails is reported and dropped; the others go on. */
   const attempt = async (name: string, step: () => Promise<void>): Promise<boolean> => {
@@ -810,11 +843,12 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
         runningSetups.set(name, setup);
       });
     }
+    const shared = await LoadServer.start("echo, side by side");
+    load = shared;
     for (const setup of [...running]) {
       const warmed = await attempt(setup.name, async () => {
-        const load = await LoadServer.start(setup);
-        loads.set(setup, load);
-        await load.window(STEADY);
+        await shared.add(setup);
+        await shared.window(setup, STEADY);
       });
       if (!warmed) drop(setup);
     }
@@ -830,10 +864,9 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
           if (rep % 2 === 1) swapSharers(turn);
           for (const setup of turn) {
             const ok = await attempt(setup.name, async () => {
-              const load = loads.get(setup) as LoadServer;
               const warmupMs = rep === 0 ? PLAN.warmupMs + FIRST_ROUND_EXTRA_WARMUP_MS : PLAN.warmupMs;
               const request = { payload, concurrency, warmupMs, windowMs: PLAN.windowMs };
-              windows.push({ ...(await load.window(request)), setup: setup.name, rep });
+              windows.push({ ...(await shared.window(setup, request)), setup: setup.name, rep });
             });
             if (!ok) drop(setup);
           }
@@ -856,7 +889,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       });
     }
   } finally {
-    await Promise.all([...loads.values()].map((load) => load.stop()));
+    await load?.stop();
     for (const setup of running) await stopSetup(setup);
     await echoes.stop();
     process.stderr.write(
@@ -1090,7 +1123,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers); the HTTP setups measured side by side share one upstream process per answer kind, each on its own session.",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
-    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, each with one load generator kept running, and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
+    `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, driven by one load generator kept running (each system its own sessions), and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
     "CPU = the scheduler's runtime of every thread (/proc/PID/task/*/sched, to the µs) per call; RSS = VmRSS at window end; peak = VmHWM. supergateway runs one upstream process per session.",
     "[a–b] after a ratio (targets) = the middle half of that ratio taken window by window, between the adjacent windows of each rep: how far this host's noise moves it.",
     "CPU0 wake-ups/call = function-call interrupts taken by CPU 0 (/proc/interrupts CAL, the whole machine's) per call: how often a message found a process on CPU 0 asleep; the process that sent it pays for the wake-up (npm run bench:wake measures what).",

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { usageOf } from "../../bench/lib/cli.ts";
 import { NODE, ROOT } from "../helpers/gateway.ts";
@@ -51,6 +52,8 @@ describe.concurrent("bench scripts' command lines", () => {
     ["bench/load.ts", ["--stdio", "node server.js"], "--stdio is a JSON array of strings"],
     ["bench/load.ts", ["--concurrency", "4"], "pass --url URL or --stdio"],
     ["bench/load.ts", ["--url", "not a url"], '--url is a URL, not "not a url"'],
+    ["bench/load.ts", ["--serve", "--sessions", "3"], "--sessions and --serve are separate runs"],
+    ["bench/load.ts", ["--serve", "--watch", "up:1"], "--watch belongs to a target"],
     ["bench/gc.ts", ["--era", "future"], '--era is legacy or modern, not "future"'],
     ["bench/upstream-echo.ts", ["--fail-rate", "2"], "--fail-rate is a probability between 0 and 1"],
     ["bench/big-result.ts", ["--mib", ""], '--mib is a number ≥ 0.001, not ""'],
@@ -62,5 +65,46 @@ describe.concurrent("bench scripts' command lines", () => {
     expect(stderr.startsWith(`${script}: `), stderr).toBe(true);
     expect(stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(stderr).toContain(`(node ${script} --help for its options)`);
+  });
+});
+
+describe("bench/load.ts --serve", () => {
+  it("answers each request line, a target it cannot use with a failed line naming why, and goes on", async () => {
+    const child = spawn(NODE, [join(ROOT, "bench/load.ts"), "--serve"], {
+      cwd: ROOT,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
+    const ask = (request: object) => {
+      child.stdin.write(`${JSON.stringify(request)}\n`);
+      return next();
+    };
+    try {
+      expect(await next()).toEqual({ kind: "ready" });
+      expect(await ask({ connect: { name: "a", url: "not a url" } })).toEqual({
+        kind: "failed",
+        target: "a",
+        error: '--url is a URL, not "not a url"',
+      });
+      expect(await ask({ connect: { name: "b", url: "http://127.0.0.1:9/mcp", era: "future" } })).toEqual({
+        kind: "failed",
+        target: "b",
+        error: 'era is legacy or modern, not "future"',
+      });
+      expect(await ask({ target: "a", payload: 32, concurrency: 1, warmupMs: 0, windowMs: 100 })).toEqual({
+        kind: "failed",
+        target: "a",
+        error: "no target named a is connected",
+      });
+      expect(await ask({ payload: 32, concurrency: 1, warmupMs: 0, windowMs: 100 })).toMatchObject({
+        kind: "failed",
+        error: "no target named default is connected",
+      });
+    } finally {
+      child.stdin.end();
+    }
+    const code = await new Promise((resolve) => child.once("close", resolve));
+    expect(code).toBe(0);
   });
 });

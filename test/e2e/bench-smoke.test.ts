@@ -49,6 +49,8 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
   // Both eras were measured, without errors, and compared.
   const windows = results.windows as Array<{
     setup: string;
+    tool: string;
+    target?: string;
     calls: number;
     errors: number;
     elapsedMs: number;
@@ -62,6 +64,10 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
       own.every((w) => w.calls > 0 && w.errors === 0),
       setup,
     ).toBe(true);
+  }
+  // One load generator drives the systems side by side: each echo window came from the target it is filed under.
+  for (const w of windows) {
+    if (w.tool.endsWith("echo")) expect(w.target, w.setup).toBe(w.setup);
   }
   // Where the kernel counts function-call interrupts, every window says how many each CPU took.
   if (/^\s*CAL:/m.test(readFileSync("/proc/interrupts", "utf8"))) {
