@@ -334,14 +334,11 @@ interface Connected {
 async function connectClients(target: Target): Promise<Connected> {
   // Over stdio one client is one upstream process: every worker shares it, as a real stdio host would.
   const maxClients = "argv" in target.endpoint ? 1 : Math.min(clientCount, Math.max(...concurrencies));
-  const clients: Client[] = [];
+  const settled = await Promise.allSettled(Array.from({ length: maxClients }, () => connect(target)));
+  const clients = settled.flatMap((client) => (client.status === "fulfilled" ? [client.value] : []));
   try {
-    for (const client of await Promise.allSettled(
-      Array.from({ length: maxClients }, () => connect(target)),
-    )) {
-      if (client.status === "rejected") throw client.reason;
-      clients.push(client.value);
-    }
+    const refused = settled.find((client) => client.status === "rejected");
+    if (refused) throw refused.reason;
     await waitForTool(clients[0] as Client, target.tool);
   } catch (error) {
     await Promise.all(clients.map(closeClient));

@@ -97,7 +97,11 @@ async function serveHttp(port: number): Promise<void> {
     }
     const sessionId = req.headers["mcp-session-id"];
     const existing = typeof sessionId === "string" ? sessions.get(sessionId) : undefined;
-    if (existing) return existing.handleRequest(req, res);
+    if (existing) {
+      await existing.handleRequest(req, res);
+      if (values["json-response"]) releaseAnswered(existing);
+      return;
+    }
     if (sessionId !== undefined) {
       res.writeHead(404).end("unknown session");
       return;
@@ -113,8 +117,7 @@ async function serveHttp(port: number): Promise<void> {
     }
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
-      // JSON answers only on request: in SDK 1.32.2 that mode never drops a finished request from
-      // `_streamMapping`, so every response stays in memory until the session closes (fine for a bench window).
+      // JSON answers only on request (see releaseAnswered).
       enableJsonResponse: values["json-response"],
       onsessioninitialized: (id) => void sessions.set(id, transport),
     });
@@ -135,6 +138,28 @@ async function serveHttp(port: number): Promise<void> {
   const address = http.address();
   if (address === null || typeof address === "string") throw new Error("upstream-echo: no TCP address");
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${address.port}/mcp` })}\n`);
+}
+
+/**
+ * The SDK v1's JSON answer mode (1.32.2) never drops an answered POST's entry from the transport's stream
+ * mappings, and the entry keeps the answer: typescript-sdk#2559, fixed on its main branch, open for v1. Run for
+ * twenty minutes, a shared upstream grew to 3.5 GB and refused calls. Drops the entries no pending request maps
+ * to; does nothing if the SDK's internals are not there.
+ */
+function releaseAnswered(transport: StreamableHTTPServerTransport): void {
+  const inner = (
+    transport as unknown as {
+      _webStandardTransport?: {
+        _streamMapping?: Map<string, { resolveJson?: unknown }>;
+        _requestToStreamMapping?: Map<unknown, string>;
+      };
+    }
+  )._webStandardTransport;
+  const streams = inner?._streamMapping;
+  const pending = inner?._requestToStreamMapping;
+  if (!(streams instanceof Map && pending instanceof Map)) return;
+  const live = new Set(pending.values());
+  for (const [id, stream] of streams) if (stream.resolveJson && !live.has(id)) streams.delete(id);
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {

@@ -92,6 +92,10 @@ describe("bench/load.ts --serve", () => {
         target: "b",
         error: 'era is legacy or modern, not "future"',
       });
+      // Nothing listens on port 9: the connect fails (after the generator's bounded retries) and is said so.
+      const refused = await ask({ connect: { name: "c", url: "http://127.0.0.1:9/mcp" } });
+      expect(refused).toMatchObject({ kind: "failed", target: "c" });
+      expect(String(refused.error)).toMatch(/fetch failed|ECONNREFUSED/);
       expect(await ask({ target: "a", payload: 32, concurrency: 1, warmupMs: 0, windowMs: 100 })).toEqual({
         kind: "failed",
         target: "a",
