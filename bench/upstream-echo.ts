@@ -143,7 +143,7 @@ async function serveHttp(port: number): Promise<void> {
 /**
  * The SDK v1's JSON answer mode (1.32.2) never drops an answered POST's entry from the transport's stream
  * mappings, and the entry keeps the answer: typescript-sdk#2559, fixed on its main branch, open for v1. Run for
- * twenty minutes, a shared upstream grew to 3.5 GB and refused calls. Drops the entries no pending request maps
+ * twenty minutes, a shared upstream grew to 3.7 GB and refused calls. Drops the entries no pending request maps
  * to; does nothing if the SDK's internals are not there.
  */
 function releaseAnswered(transport: StreamableHTTPServerTransport): void {
