@@ -419,7 +419,7 @@ async function serveWindows(): Promise<void> {
         continue;
       }
       if (request.connect !== undefined) {
-        const spec = request.connect as TargetSpec;
+        const spec = (typeof request.connect === "object" ? (request.connect ?? {}) : {}) as TargetSpec;
         try {
           if (typeof spec.name !== "string" || !spec.name) throw new Error("a connect line needs a name");
           if (targets.has(spec.name)) throw new Error(`a target named ${spec.name} is connected already`);

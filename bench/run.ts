@@ -820,8 +820,8 @@ const FIRST_ROUND_EXTRA_WARMUP_MS = 4_000;
 
 async function interleavedEcho(names: SetupName[]): Promise<void> {
   const running: Setup[] = [];
-  let load: LoadServer | undefined;
   const began = performance.now();
+  const load = await LoadServer.start("echo, side by side");
   /** A setup that fails is reported and dropped; the others go on. */
   const attempt = async (name: string, step: () => Promise<void>): Promise<boolean> => {
     try {
@@ -843,12 +843,10 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
         runningSetups.set(name, setup);
       });
     }
-    const shared = await LoadServer.start("echo, side by side");
-    load = shared;
     for (const setup of [...running]) {
       const warmed = await attempt(setup.name, async () => {
-        await shared.add(setup);
-        await shared.window(setup, STEADY);
+        await load.add(setup);
+        await load.window(setup, STEADY);
       });
       if (!warmed) drop(setup);
     }
@@ -866,7 +864,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
             const ok = await attempt(setup.name, async () => {
               const warmupMs = rep === 0 ? PLAN.warmupMs + FIRST_ROUND_EXTRA_WARMUP_MS : PLAN.warmupMs;
               const request = { payload, concurrency, warmupMs, windowMs: PLAN.windowMs };
-              windows.push({ ...(await shared.window(setup, request)), setup: setup.name, rep });
+              windows.push({ ...(await load.window(setup, request)), setup: setup.name, rep });
             });
             if (!ok) drop(setup);
           }
@@ -889,7 +887,7 @@ async function interleavedEcho(names: SetupName[]): Promise<void> {
       });
     }
   } finally {
-    await load?.stop();
+    await load.stop();
     for (const setup of running) await stopSetup(setup);
     await echoes.stop();
     process.stderr.write(
