@@ -4,7 +4,8 @@
  *   node bench/load.ts --url URL | --stdio '["cmd","arg"]'
  *     --tool echo --payload 32,65536 --concurrency 1,16 --clients 16 --duration-ms 1000 --reps 3
  *     [--warmup-ms 300] [--slow-ms 50] [--think-ms 0] [--watch role:pid[:children]]...
- *     [--era modern]   (SDK v2 client pinned to 2026-07-28: stateless requests, no session)
+ *     [--era modern]   (stateless 2026-07-28 requests, no session)
+ *     [--client sdk|wire]   (the official SDK clients, v1 and v2 by era, or bench/lib/wire-client.ts)
  *   node bench/load.ts --url URL --sessions 1000 --call-interval-ms 1000 --duration-ms 3000 [--watch ...]
  *   node bench/load.ts [--url URL --tool echo__echo [--watch ...]] --serve --concurrency 16
  *     (windows on request: one JSON line per window on stdin, {"payload":32,"concurrency":1,"warmupMs":1000,
@@ -15,7 +16,7 @@
  * connected and its own JIT warm from window to window, so a window measures the system, not a load generator
  * that started a second ago and is still compiling on the upstream's core; given several targets it drives
  * them in turn from one process, so no system gets a luckier load generator than another. Each window runs
- * `concurrency` workers spread over min(concurrency, clients) SDK clients; each worker calls, waits for
+ * `concurrency` workers spread over min(concurrency, clients) clients; each worker calls, waits for
  * the answer (plus --think-ms), and calls again. `--watch` samples /proc CPU and memory of a process
  * (`self` = this process) or of its descendants at the window's edges; every window also records the
  * function-call interrupts each CPU took (`wakeUps`, from /proc/interrupts where it has them) and each CPU's
@@ -42,6 +43,7 @@ import {
   stealShares,
   wakeUpInterrupts,
 } from "./lib/proc-stats.ts";
+import { type BenchClient, connectWire } from "./lib/wire-client.ts";
 
 const cli = benchCli(import.meta.url, {
   url: { type: "string" },
@@ -60,6 +62,7 @@ const cli = benchCli(import.meta.url, {
   "call-interval-ms": { type: "string", default: "1000" },
   watch: { type: "string", multiple: true, default: [] },
   era: { type: "string", default: "legacy" },
+  client: { type: "string", default: "sdk" },
   serve: { type: "boolean", default: false },
 });
 const { values } = cli;
@@ -76,6 +79,7 @@ const reps = cli.whole("reps");
 const sessions = cli.whole("sessions");
 const callIntervalMs = cli.whole("call-interval-ms");
 const era = cli.choice("era", ["legacy", "modern"]);
+const clientKind = cli.choice("client", ["sdk", "wire"]);
 
 interface Watch {
   role: string;
@@ -90,6 +94,8 @@ interface Target {
   /** A Streamable HTTP endpoint, or a stdio server each client starts. */
   endpoint: { url: URL } | { argv: string[] };
   era: "legacy" | "modern";
+  /** Which client drives it: the official SDK's, or the lean wire client. */
+  client: "sdk" | "wire";
   /** The public name (`echo__echo` through toolgate); its last `__` part picks the arguments. */
   tool: string;
   watches: Watch[];
@@ -102,6 +108,7 @@ interface TargetSpec {
   stdio?: string[] | undefined;
   tool?: string | undefined;
   era?: string | undefined;
+  client?: string | undefined;
   watch?: string[] | undefined;
 }
 
@@ -110,6 +117,8 @@ function targetOf(spec: TargetSpec, fail: (message: string) => never): Target {
   const watches = (spec.watch ?? []).map((w) => watchOf(w, fail));
   const targetEra = spec.era ?? "legacy";
   if (targetEra !== "legacy" && targetEra !== "modern") fail(`era is legacy or modern, not "${targetEra}"`);
+  const kind = spec.client ?? "sdk";
+  if (kind !== "sdk" && kind !== "wire") fail(`client is sdk or wire, not "${kind}"`);
   let endpoint: Target["endpoint"];
   if (spec.stdio !== undefined) {
     const argv = spec.stdio;
@@ -123,7 +132,7 @@ function targetOf(spec: TargetSpec, fail: (message: string) => never): Target {
     return fail('pass --url URL or --stdio \'["cmd","arg"]\'');
   }
   if (targetEra === "modern" && !("url" in endpoint)) fail("--era modern needs --url");
-  return { name: spec.name, endpoint, era: targetEra, tool: spec.tool ?? "echo", watches };
+  return { name: spec.name, endpoint, era: targetEra, client: kind, tool: spec.tool ?? "echo", watches };
 }
 
 function watchOf(spec: string, fail: (message: string) => never): Watch {
@@ -146,6 +155,7 @@ const cliTarget: Target | undefined =
           stdio: values.stdio === undefined ? undefined : argvOf(values.stdio),
           tool: values.tool,
           era,
+          client: clientKind,
           watch: values.watch,
         },
         cli.fail,
@@ -176,60 +186,67 @@ function delta(before: Record<string, ProcSample>, after: Record<string, ProcSam
   );
 }
 
-async function connect(target: Target): Promise<Client> {
+/** One client of the target's kind, connected (over HTTP a session, or for 2026-07-28 nothing to open). */
+async function connect(target: Target): Promise<BenchClient> {
   const { endpoint } = target;
-  const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
-  if ("argv" in endpoint) {
-    const [command = "", ...args] = endpoint.argv;
-    await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
-    return client;
-  }
-  if (target.era === "modern") return connectModern(endpoint.url);
   // A flapping upstream (fault workload) may refuse the handshake for a moment: retry, bounded.
   for (let attempt = 1; ; attempt++) {
     try {
-      await client.connect(new StreamableHTTPClientTransport(endpoint.url));
-      return client;
+      if (target.client === "wire") return await connectWire(endpoint, target.era);
+      if ("argv" in endpoint) return await connectSdkStdio(endpoint.argv);
+      return target.era === "modern" ? await connectModern(endpoint.url) : await connectSdkHttp(endpoint.url);
     } catch (err) {
-      if (attempt >= 50) throw err;
+      if (attempt >= 50 || "argv" in endpoint) throw err;
       await sleep(100);
     }
   }
 }
 
-/**
- * A 2026-07-28 client behind the v1 Client's shape (listTools, callTool(params, schema, options), close), so
- * the windows below drive both eras with the same code.
- */
-async function connectModern(url: URL): Promise<Client> {
+async function connectSdkStdio(argv: string[]): Promise<BenchClient> {
+  const [command = "", ...args] = argv;
+  const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
+  await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
+  return sdkClient(client, () => client.close());
+}
+
+async function connectSdkHttp(url: URL): Promise<BenchClient> {
+  const client = new Client({ name: "toolgate-bench", version: "1.0.0" }, { capabilities: {} });
+  const transport = new StreamableHTTPClientTransport(url);
+  await client.connect(transport);
+  return sdkClient(client, async () => {
+    await transport.terminateSession().catch(() => {});
+    await client.close();
+  });
+}
+
+/** A 2026-07-28 client of the SDK v2, pinned to that revision. */
+async function connectModern(url: URL): Promise<BenchClient> {
   const client = new ModernClient(
     { name: "toolgate-bench", version: "1.0.0" },
     { versionNegotiation: { mode: { pin: "2026-07-28" } } },
   );
   await client.connect(new ModernTransport(url));
-  const shim = {
+  return {
     listTools: () => client.listTools(),
-    callTool: (
-      params: { name: string; arguments: Record<string, unknown> },
-      _schema: unknown,
-      options: { timeout: number },
-    ) => client.callTool(params, { timeout: options.timeout }),
+    callTool: (name, args, timeout) => client.callTool({ name, arguments: args }, { timeout }),
     close: () => client.close(),
-    transport: undefined,
   };
-  return shim as unknown as Client;
 }
 
-async function closeClient(client: Client): Promise<void> {
-  const transport = client.transport;
-  if (transport instanceof StreamableHTTPClientTransport) {
-    await transport.terminateSession().catch(() => {});
-  }
+function sdkClient(client: Client, close: () => Promise<void>): BenchClient {
+  return {
+    listTools: () => client.listTools(),
+    callTool: (name, args, timeout) => client.callTool({ name, arguments: args }, undefined, { timeout }),
+    close,
+  };
+}
+
+async function closeClient(client: BenchClient): Promise<void> {
   await client.close().catch(() => {});
 }
 
 /** A gateway may listen before its upstreams are connected: wait until the tool is listed. */
-async function waitForTool(client: Client, toolName: string, timeoutMs = 20_000): Promise<void> {
+async function waitForTool(client: BenchClient, toolName: string, timeoutMs = 20_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let seen: string[] = [];
   while (performance.now() < deadline) {
@@ -262,7 +279,7 @@ function newTally(): Tally {
 
 /** One call; a thrown error or an `isError` result counts as a failure seen by the client. */
 async function timedCall(
-  client: Client,
+  client: BenchClient,
   toolName: string,
   args: Record<string, unknown>,
   tally: Tally,
@@ -270,10 +287,8 @@ async function timedCall(
   const start = process.hrtime.bigint();
   let failure: string | undefined;
   try {
-    const result = await client.callTool({ name: toolName, arguments: args }, undefined, {
-      timeout: timeoutMs,
-    });
-    if (result.isError) failure = JSON.stringify(result.content).slice(0, 200);
+    const result = await client.callTool(toolName, args, timeoutMs);
+    if (result.isError === true) failure = JSON.stringify(result.content).slice(0, 200);
   } catch (error) {
     failure = String(error).slice(0, 200);
   }
@@ -286,7 +301,7 @@ async function timedCall(
 }
 
 async function closedLoop(
-  clients: Client[],
+  clients: BenchClient[],
   toolName: string,
   concurrency: number,
   payload: number,
@@ -296,7 +311,7 @@ async function closedLoop(
   const args = argumentsFor(toolName, payload);
   const end = performance.now() + ms;
   const worker = async (i: number) => {
-    const client = clients[i % clients.length] as Client;
+    const client = clients[i % clients.length] as BenchClient;
     while (performance.now() < end) {
       await timedCall(client, toolName, args, tally);
       if (thinkMs > 0) await sleep(thinkMs);
@@ -327,7 +342,7 @@ const emit = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
 /** A target with the clients every window of it shares, connected once. */
 interface Connected {
   target: Target;
-  clients: Client[];
+  clients: BenchClient[];
 }
 
 /** Connects a target's clients; the tool is listed before any window runs. */
@@ -339,7 +354,7 @@ async function connectClients(target: Target): Promise<Connected> {
   try {
     const refused = settled.find((client) => client.status === "rejected");
     if (refused) throw refused.reason;
-    await waitForTool(clients[0] as Client, target.tool);
+    await waitForTool(clients[0] as BenchClient, target.tool);
   } catch (error) {
     await Promise.all(clients.map(closeClient));
     throw error;
@@ -446,7 +461,7 @@ async function serveWindows(): Promise<void> {
 /** Many sessions: open them all, measure memory while idle, then each calls now and then. */
 async function runSessions(target: Target, count: number): Promise<void> {
   const before = sampleWatches(target.watches);
-  const clients: Client[] = [];
+  const clients: BenchClient[] = [];
   let openErrors = 0;
   let openErrorSample: string | undefined;
   const openStart = performance.now();
@@ -471,7 +486,7 @@ async function runSessions(target: Target, count: number): Promise<void> {
     const tally = newTally();
     const args = argumentsFor(target.tool, 32);
     const end = performance.now() + durationMs;
-    const session = async (client: Client) => {
+    const session = async (client: BenchClient) => {
       await sleep(Math.random() * callIntervalMs);
       while (performance.now() < end) {
         await timedCall(client, target.tool, args, tally);

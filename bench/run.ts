@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: toolgate against the SDK client talking to the upstream directly (the floor) and
+ * `npm run bench`: toolgate against a client talking to the upstream directly (the floor) and
  * against three peers (supergateway, mcp-proxy, and a Go proxy on mark3labs/mcp-go built from bench/go-proxy
  * when Go is installed), all in one run on this machine; prints tables and PASS/MISS per target, writes
  * JSON. Absolute numbers are printed, never asserted; every comparison is a ratio of medians measured in
@@ -7,7 +7,7 @@
  *
  *   node bench/run.ts [--quick] [--json FILE] [--no-pin] [--layout split|shared] [--sessions N]
  *                     [--only WORKLOAD|SETUP,...] [--profile DIR] [--steady-ms MS] [--reps N]
- *                     [--concurrency 1,16,...] [--window-ms MS] [--warmup-ms MS]
+ *                     [--concurrency 1,16,...] [--window-ms MS] [--warmup-ms MS] [--client wire|sdk]
  *   (workloads: echo, faults, sessions, telemetry; setups: direct-http, toolgate-stdio, go-proxy-http, ...)
  *
  * The echo systems run side by side and take turns, one window each (A, B, C, A, B, C, ...): a ratio compares
@@ -16,6 +16,11 @@
  * Layout (the same for every system, printed with the results): `split` (default) puts the proxy on CPU 0
  * and the upstream and the load generator on CPU 1; `shared` puts proxy and upstream on CPU 0 and the load
  * on CPU 1. A stdio upstream is started through `taskset` so it gets the upstream's CPU, not its parent's.
+ *
+ * The load generator's client (`--client`): `wire` (default) posts JSON-RPC straight onto the wire, as wrk
+ * or hey would, and costs a third of the SDK client's CPU per call, which leaves CPU 1 to the upstream; `sdk`
+ * drives every system with the official SDK clients (v1, and v2 for 2026-07-28). Idle sessions are always
+ * opened by the SDK client, which holds a listen stream as applications do.
  */
 
 import { execFileSync } from "node:child_process";
@@ -62,6 +67,7 @@ const cli = benchCli(import.meta.url, {
   "warmup-ms": { type: "string" },
   reps: { type: "string" },
   concurrency: { type: "string" },
+  client: { type: "string", default: "wire" },
 });
 const { values } = cli;
 
@@ -89,6 +95,7 @@ const MCP_PROXY = join(ROOT, "node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs");
 const CORES = availableParallelism();
 const PIN = !values["no-pin"] && tasksetAvailable() && CORES >= 2;
 const LAYOUT = cli.choice("layout", ["split", "shared"]);
+const CLIENT = cli.choice("client", ["wire", "sdk"]);
 /** Which CPU each role gets (see the header); undefined when not pinned. */
 const PROXY_CPUS = PIN ? "0" : undefined;
 const UPSTREAM_CPUS = PIN ? (LAYOUT === "split" ? "1" : "0") : undefined;
@@ -571,6 +578,7 @@ class LoadServer {
       ...setup.target,
       tool: `${setup.prefix}echo`,
       era: setup.era,
+      client: CLIENT,
       watch: loadWatch(setup),
     };
     await this.#ask({ connect }, 60_000);
@@ -652,6 +660,8 @@ function windowArgs(o: {
     String(o.windowMs),
     "--warmup-ms",
     String(o.warmupMs),
+    "--client",
+    CLIENT,
     ...(o.extra ?? []),
   ];
   return { args, expectMs: payloads.length * o.concurrency.length * (o.warmupMs + o.reps * o.windowMs) };
@@ -1119,6 +1129,9 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         : "  layout shared (taskset): every proxy and the upstream on CPU 0; the load generator on CPU 1."
       : "  not pinned (taskset missing, fewer than 2 cores, or --no-pin).",
     "  upstream-echo over HTTP answers in SSE (the SDK's default) unless the setup ends in -json (plain JSON answers); the HTTP setups measured side by side share one upstream process per answer kind, each on its own session.",
+    CLIENT === "wire"
+      ? "  load generator's client: bench/lib/wire-client.ts (JSON-RPC posted straight onto the wire, as wrk would; --client sdk for the SDK clients); idle sessions: the SDK client."
+      : "  load generator's client: the official SDK clients (v1; v2 for 2026-07-28).",
     "  goproxy: bench/go-proxy, plain forwarding on github.com/mark3labs/mcp-go (the library TBXark/mcp-proxy uses).",
     ...("note" in GO_PROXY ? [`  ${GO_PROXY.note}`] : []),
     `Absolute numbers describe this machine only; comparisons are ratios of medians from this run (${PLAN.reps} × ${PLAN.windowMs} ms windows after ${PLAN.warmupMs} ms warm-up; each system first runs ${PLAN.steadyMs} ms of load at concurrency 16, unmeasured, to reach steady state; the echo systems other than supergateway and mcp-proxy run side by side, driven by one load generator kept running (each system its own sessions), and are measured window by window in turn, so their ratios compare adjacent windows; their first round gets ${FIRST_ROUND_EXTRA_WARMUP_MS} ms more warm-up after the idle of the others' steady state).`,
@@ -1499,6 +1512,7 @@ writeFileSync(
         cpu: cpus()[0]?.model,
         pinned: PIN,
         layout: PIN ? LAYOUT : "unpinned",
+        client: CLIENT,
         goProxy: "note" in GO_PROXY ? GO_PROXY.note : "built",
         plan: PLAN,
         sessions: SESSIONS,

@@ -92,6 +92,11 @@ describe("bench/load.ts --serve", () => {
         target: "b",
         error: 'era is legacy or modern, not "future"',
       });
+      expect(await ask({ connect: { name: "d", url: "http://127.0.0.1:9/mcp", client: "curl" } })).toEqual({
+        kind: "failed",
+        target: "d",
+        error: 'client is sdk or wire, not "curl"',
+      });
       // Nothing listens on port 9: the connect fails (after the generator's bounded retries) and is said so.
       const refused = await ask({ connect: { name: "c", url: "http://127.0.0.1:9/mcp" } });
       expect(refused).toMatchObject({ kind: "failed", target: "c" });
@@ -110,5 +115,77 @@ describe("bench/load.ts --serve", () => {
     }
     const code = await new Promise((resolve) => child.once("close", resolve));
     expect(code).toBe(0);
+  });
+});
+
+describe("bench/load.ts clients", () => {
+  /** An echo upstream whose `flaky` tool always fails (-32603); over HTTP, its URL once it listens. */
+  async function upstream(args: string[]): Promise<{ url: string; stop(): void }> {
+    const child = spawn(NODE, [join(ROOT, "bench/upstream-echo.ts"), "--fail-rate", "1", ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+    return { url: (JSON.parse(first.value as string) as { url: string }).url, stop: () => child.kill() };
+  }
+
+  it("drives SSE, JSON and stdio upstreams with either client: answers counted as calls, JSON-RPC errors as errors", async () => {
+    const sse = await upstream(["--http", "0"]);
+    const json = await upstream(["--http", "0", "--json-response"]);
+    const child = spawn(
+      NODE,
+      [join(ROOT, "bench/load.ts"), "--serve", "--concurrency", "4", "--clients", "2"],
+      {
+        cwd: ROOT,
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const ask = async (request: object) => {
+      child.stdin.write(`${JSON.stringify(request)}\n`);
+      return JSON.parse((await lines.next()).value as string) as Record<string, unknown>;
+    };
+    const endpoints = {
+      sse: { url: sse.url },
+      json: { url: json.url },
+      stdio: { stdio: [NODE, join(ROOT, "bench/upstream-echo.ts"), "--fail-rate", "1"] },
+    };
+    try {
+      await lines.next(); // ready
+      for (const client of ["sdk", "wire"]) {
+        for (const [kind, endpoint] of Object.entries(endpoints)) {
+          for (const tool of ["echo", "flaky"]) {
+            const name = `${client} ${kind} ${tool}`;
+            expect(await ask({ connect: { name, ...endpoint, tool, client } }), name).toEqual({
+              kind: "ready",
+              target: name,
+            });
+            const window = await ask({
+              target: name,
+              payload: 32,
+              concurrency: 4,
+              warmupMs: 0,
+              windowMs: 200,
+            });
+            expect(window, name).toMatchObject({
+              kind: "window",
+              target: name,
+              clients: kind === "stdio" ? 1 : 2,
+            });
+            expect(window.calls as number, name).toBeGreaterThan(0);
+            if (tool === "echo") expect(window.errors, name).toBe(0);
+            else {
+              expect(window.errors, name).toBe(window.calls);
+              expect(String(window.errorSample), name).toContain("-32603");
+            }
+          }
+        }
+      }
+    } finally {
+      child.stdin.end();
+      sse.stop();
+      json.stop();
+    }
+    expect(await new Promise((resolve) => child.once("close", resolve))).toBe(0);
   });
 });

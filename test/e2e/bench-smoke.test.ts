@@ -55,7 +55,10 @@ it("runs the quick benchmark to completion and writes its results as JSON", asyn
     errors: number;
     elapsedMs: number;
   }>;
-  expect((results.meta as { plan: { windowMs: number } }).plan.windowMs).toBe(700);
+  const meta = results.meta as { plan: { windowMs: number }; client: string };
+  expect(meta.plan.windowMs).toBe(700);
+  // The load generator's lean client by default (bench/lib/wire-client.ts), for both eras.
+  expect(meta.client).toBe("wire");
   expect(windows.every((w) => w.elapsedMs >= 700)).toBe(true);
   for (const setup of ["toolgate-http", "toolgate-http-2026", "toolgate-stdio"]) {
     const own = windows.filter((w) => w.setup === setup);
