@@ -18,9 +18,9 @@
  * on CPU 1. A stdio upstream is started through `taskset` so it gets the upstream's CPU, not its parent's.
  *
  * The load generator's client (`--client`): `wire` (default) posts JSON-RPC straight onto the wire, as wrk
- * or hey would, and costs a third of the SDK client's CPU per call, which leaves CPU 1 to the upstream; `sdk`
- * drives every system with the official SDK clients (v1, and v2 for 2026-07-28). Idle sessions are always
- * opened by the SDK client, which holds a listen stream as applications do.
+ * or hey would, and costs a quarter to a third of the SDK client's CPU per call over HTTP, which leaves CPU 1
+ * to the upstream; `sdk` drives every system with the official SDK clients (v1, and v2 for 2026-07-28). Idle
+ * sessions are always opened by the SDK client, which holds a listen stream as applications do.
  */
 
 import { execFileSync } from "node:child_process";
