@@ -58,10 +58,11 @@ export async function runScenario(
     const { checks, driverStderr } = await readResults(outputDir);
     const failed = checks.filter((c) => c.status === "FAILURE" || c.status === "WARNING");
     const passed = result.code === 0 && checks.length > 0 && failed.length === 0;
+    // Most telling first (a CI log shows a failure's first lines): the failed checks, the driver's stderr.
     const why = [
       ...failed.map((c) => `${c.id}: ${c.errorMessage ?? c.description ?? ""}`),
-      `suite exit ${result.code}; its output:\n${result.output.slice(-2000)}`,
-      `driver stderr:\n${driverStderr.slice(-2000)}`,
+      `suite exit ${result.code}; driver stderr:\n${driverStderr.slice(-2000)}`,
+      `suite output:\n${result.output.slice(-2000)}`,
     ].join("\n");
     return { passed, why };
   } finally {
