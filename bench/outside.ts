@@ -17,6 +17,7 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { benchCli } from "./lib/cli.ts";
+import { readHey } from "./lib/hey-output.ts";
 import { sample } from "./lib/proc-stats.ts";
 import { installCleanup, start, stopAll, tasksetAvailable, waitForLine } from "./lib/processes.ts";
 import { median } from "./lib/stats.ts";
@@ -106,17 +107,11 @@ async function hey(target: Target, cpu: string, seconds: number): Promise<Window
   const before = [sample([upstream.pid]).cpuMs, sample([gateway.pid]).cpuMs];
   const { stdout } = await run("taskset", args);
   const after = [sample([upstream.pid]).cpuMs, sample([gateway.pid]).cpuMs];
-  const calls = Number(/\[200\]\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-  // Any status but 200, or a transport error, is a failed call: no figure from such a window.
-  if (calls === 0 || /\[(?!200\])\d{3}\]/.test(stdout) || /Error distribution/.test(stdout)) {
-    throw new Error(`bench/outside: hey saw errors against ${target.name}:\n${stdout.slice(-600)}`);
-  }
+  const summary = readHey(stdout, `bench/outside: hey against ${target.name}`);
   return {
-    calls,
-    callsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]),
-    p50Ms: Number(/50% in ([\d.]+) secs/.exec(stdout)?.[1]) * 1000,
-    upstreamUs: (((after[0] ?? 0) - (before[0] ?? 0)) * 1000) / calls,
-    toolgateUs: (((after[1] ?? 0) - (before[1] ?? 0)) * 1000) / calls,
+    ...summary,
+    upstreamUs: (((after[0] ?? 0) - (before[0] ?? 0)) * 1000) / summary.calls,
+    toolgateUs: (((after[1] ?? 0) - (before[1] ?? 0)) * 1000) / summary.calls,
   };
 }
 
