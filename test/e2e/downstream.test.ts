@@ -3,7 +3,6 @@
  * upstreams: the fault fixture (stdio), server-everything (stdio), server-memory (stdio) and one unreachable.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   CreateMessageRequestSchema,
   ElicitRequestSchema,
@@ -25,6 +24,7 @@ import {
   textOf,
   writeConfig,
 } from "../helpers/gateway.ts";
+import { expectAllProgress, watchProgress } from "../helpers/progress.ts";
 
 const config = {
   mcpServers: {
@@ -105,40 +105,18 @@ describe.each<Downstream>(["http", "ws", "stdio"])("downstream over %s", (kind) 
 
   it("forwards progress notifications with the client's own token", async () => {
     const seen: number[] = [];
-    // The SDK client drops an update read in the same chunk as the response and reports it to onerror as
-    // an unknown token (typescript-sdk#2580); a loaded machine can deschedule the client between the
-    // gateway's two writes. Those late updates reached the client too, and must carry its token.
-    const late: Array<{ progressToken: unknown; progress: number }> = [];
-    client.onerror = (error) => {
-      const notification = /unknown token: (.*)$/s.exec(error.message)?.[1];
-      if (notification) late.push((JSON.parse(notification) as { params: (typeof late)[0] }).params);
-    };
-    const transport = client.transport as Transport;
-    const send = transport.send;
-    let token: unknown;
-    transport.send = (message, options) => {
-      if ("method" in message && message.method === "tools/call")
-        token = message.params?._meta?.progressToken;
-      return send.call(transport, message, options);
-    };
+    const watch = watchProgress(client);
     try {
       const result = await client.callTool(
         { name: "faults__progress", arguments: { steps: 3, intervalMs: 20 } },
         undefined,
-        {
-          onprogress: (p) => {
-            seen.push(p.progress);
-          },
-        },
+        { onprogress: (p) => seen.push(p.progress) },
       );
       expect(textOf(result)).toBe("done");
     } finally {
-      client.onerror = undefined;
-      transport.send = send;
+      watch.stop();
     }
-    expect([...seen, ...late.map((p) => p.progress)]).toEqual([1, 2, 3]);
-    expect(token).toBeDefined();
-    for (const p of late) expect(p.progressToken).toEqual(token);
+    expectAllProgress(watch, seen, [1, 2, 3]);
   });
 
   it("cancels the upstream call when the client cancels", async () => {
