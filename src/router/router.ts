@@ -26,6 +26,7 @@ import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
+import { untilReady } from "../upstreams/upstream.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
 import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
 import { PipelineCache, type PipelineCacheOptions } from "./pipelines.ts";
@@ -233,7 +234,7 @@ export class Router {
         return toToolErrorResult(
           new GatewayError(
             ErrorCode.UpstreamUnavailable,
-            `"${name}" would come from upstream "${status.name}", which is ${status.state}${why}`,
+            `"${name}" would come from upstream "${status.name}", which is ${status.state}${why}; ${untilReady(status.state, status.nextRetryAt)}`,
             { upstream: status.name, tool: name },
           ),
         );

@@ -39,6 +39,17 @@ import { createSdkTransport, forClient, type TransportHooks } from "./transports
 export type UpstreamState = "connecting" | "ready" | "down" | "stopped";
 export type CatalogKind = "tools" | "resources" | "prompts";
 
+/** What a caller of a tool of an upstream that is not ready can expect, for its error message. */
+export function untilReady(state: UpstreamState, nextRetryAt: string | undefined): string {
+  // Down without a next retry: the retry is under way.
+  const when = nextRetryAt
+    ? `toolgate reconnects at ${nextRetryAt}`
+    : state === "stopped"
+      ? "it was stopped (a reload removed it, or the gateway is shutting down)"
+      : "toolgate is connecting to it now";
+  return `${when}, call again once it is ready`;
+}
+
 export interface UpstreamStatus {
   name: string;
   transport: UpstreamConfig["transport"]["type"];
@@ -361,10 +372,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const client = this.#client;
     if (this.#state === "ready" && client) return client;
     const why = this.#lastError ? `; last error: ${this.#lastError}` : "";
-    const retry = this.#nextRetryAt ? `; next retry at ${this.#nextRetryAt.toISOString()}` : "";
     throw new GatewayError(
       ErrorCode.UpstreamUnavailable,
-      `upstream "${this.name}" is ${this.#state}${why}${retry}`,
+      `upstream "${this.name}" is ${this.#state}${why}; ${untilReady(this.#state, this.#nextRetryAt?.toISOString())}`,
       { upstream: this.name, reachedUpstream: false },
     );
   }
