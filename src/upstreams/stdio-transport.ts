@@ -18,10 +18,14 @@ export interface StdioServer {
   cwd?: string | undefined;
   /** One line of the child's stderr (without the newline); without it, stderr goes to the gateway's. */
   onStderr?: ((line: string) => void) | undefined;
+  /** A stdout line that is not a JSON-RPC message (a server logging to stdout); else it goes to `onerror`. */
+  onNoise?: ((line: string) => void) | undefined;
 }
 
 /** A line longer than this without a newline ends the connection (the SDK's ReadBuffer limit). */
 export const MAX_LINE_BYTES = 10 * 1024 * 1024;
+/** How much of a stdout line that is not JSON-RPC is reported. */
+const MAX_NOISE_CHARS = 200;
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
 const MAX_STDERR_LINE = 8 * 1024;
 /** How long `close` waits for the child after ending its stdin, and again after SIGTERM (as the SDK). */
@@ -200,12 +204,12 @@ export class StdioTransport implements Transport {
     let message: unknown;
     try {
       message = JSON.parse(text);
-    } catch (err) {
-      this.onerror?.(err as Error);
-      return;
+    } catch {
+      message = undefined;
     }
     if (isJsonRpcMessage(message)) this.onmessage?.(message);
-    else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, 200)}`));
+    else if (this.#server.onNoise) this.#server.onNoise(text.slice(0, MAX_NOISE_CHARS));
+    else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, MAX_NOISE_CHARS)}`));
   }
 }
 

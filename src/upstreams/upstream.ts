@@ -156,6 +156,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #restarts = 0;
   #lastError: string | undefined;
   readonly #stderr = new StderrTail();
+  /** Lines of a stdio upstream's stdout that were not JSON-RPC, since the last (re)connect. */
+  readonly #noise = new StderrTail();
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
   /** Set while a protected upstream has no usable credentials: the command that fixes it. */
@@ -387,6 +389,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#attemptToken = token;
     this.#client = undefined;
     this.#stderr.clear();
+    this.#noise.clear();
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
     this.#oauth = oauth;
     if (this.#startedOnce) this.#restarts++;
@@ -441,7 +444,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         code === RpcCode.ConnectionClosed
           ? this.#closedMessage()
           : code === RpcCode.RequestTimeout
-            ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)`
+            ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)${this.#noiseNote()}`
             : describeFailure(err);
       this.#lost(token, reason, client);
     }
@@ -462,6 +465,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       onStderr: (line) => {
         this.#stderr.push(line);
         this.#log.info("upstream stderr", { stderr: line });
+      },
+      onNoise: (line) => {
+        // Warned once per connection: a server that logs to stdout does so on every call.
+        if (this.#noise.lines().length === 0)
+          this.#log.warn("upstream wrote a line to stdout that is not JSON-RPC; skipped", {
+            line,
+            hint: "a stdio MCP server writes only protocol messages to stdout and logs to stderr",
+          });
+        this.#noise.push(line);
       },
       onWarning: (message) => this.#log.warn(message),
       authProvider: oauth,
@@ -580,7 +592,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #closedMessage(): string {
     if (this.#config.transport.type !== "stdio") return "connection closed";
     const lines = this.#stderr.lines();
-    return lines.length ? `the process exited; its last stderr:\n${lines.join("\n")}` : "the process exited";
+    const exited = lines.length
+      ? `the process exited; its last stderr:\n${lines.join("\n")}`
+      : "the process exited";
+    return exited + this.#noiseNote();
+  }
+
+  /** What a stdio upstream wrote to stdout that was not JSON-RPC, for a failure's message. */
+  #noiseNote(): string {
+    const lines = this.#noise.lines().slice(-3);
+    if (!lines.length) return "";
+    return `; its stdout had lines that are not JSON-RPC (a stdio server must log to stderr), the last: ${lines.map((l) => JSON.stringify(l)).join(", ")}`;
   }
 
   #setState(state: UpstreamState): void {

@@ -181,6 +181,28 @@ describe("upstream faults", () => {
     expect(textOf(result)).toBe("fine");
   });
 
+  it("names what a stdio upstream wrote to stdout when it never completes the handshake", async () => {
+    // Logs to stdout, then reads requests and never answers.
+    const script =
+      'process.stdout.write("Server started\\n[info] listening on stdio\\n"); process.stdin.resume()';
+    const mute = await startGateway({
+      mcpServers: { mute: { command: NODE, args: ["-e", script] } },
+      upstreams: { mute: { ...plain, connectTimeoutMs: 1_000 } },
+    });
+    try {
+      // An attempt that timed out before the child wrote anything says only the timeout; a later one names it.
+      const status = await eventually(() =>
+        mute.gateway.registry.statuses().find((s) => s.name === "mute" && s.lastError?.includes("stdout")),
+      );
+      expect(status?.lastError).toBe(
+        "initialize got no answer within 1000 ms (upstreams.mute.connectTimeoutMs); its stdout had lines that " +
+          'are not JSON-RPC (a stdio server must log to stderr), the last: "Server started", "[info] listening on stdio"',
+      );
+    } finally {
+      await mute.stop();
+    }
+  });
+
   // Correctness only: what passing 8 MiB through costs is measured by `node bench/big-result.ts`.
   it("passes an oversized result through whole and keeps serving", async () => {
     const bytes = 8 * 1024 * 1024;

@@ -116,12 +116,36 @@ describe("StdioTransport", () => {
     expect(transport.pid).toBeGreaterThan(0);
     await three;
     expect(messages).toEqual([1, 2, 3].map((n) => ({ jsonrpc: "2.0", id: n, result: { n } })));
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toBeInstanceOf(SyntaxError);
+    expect(errors.map((e) => e.message)).toEqual(["not a JSON-RPC message: not json"]);
     await transport.close();
     expect(closed).toBe(1);
     expect(stderr).toEqual(["starting", "second line"]);
     await expect(transport.send({ jsonrpc: "2.0", method: "x" })).rejects.toThrow("Not connected");
+  });
+
+  it("gives the lines of stdout that are not JSON-RPC to onNoise, not to onerror", async () => {
+    const script = `
+      process.stdout.write("Server started on stdio\\n" + JSON.stringify({ level: "info" }) + "\\n");
+      process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: 1, result: {} }) + "\\n");
+      process.stdin.resume();
+    `;
+    const noise: string[] = [];
+    const transport = new StdioTransport({
+      command: process.execPath,
+      args: ["-e", script],
+      env: {},
+      onNoise: (line) => noise.push(line),
+    });
+    const errors: Error[] = [];
+    transport.onerror = (err) => errors.push(err);
+    const answered = new Promise((resolve) => {
+      transport.onmessage = resolve;
+    });
+    await transport.start();
+    expect(await answered).toEqual({ jsonrpc: "2.0", id: 1, result: {} });
+    await transport.close();
+    expect(noise).toEqual(["Server started on stdio", '{"level":"info"}']);
+    expect(errors).toEqual([]);
   });
 
   it("holds what a full pipe cannot take, then writes every message whole and in order once the child reads", async () => {
