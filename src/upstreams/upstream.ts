@@ -717,6 +717,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         if (!this.#refreshAgain.has(kind)) return;
       }
     } catch (err) {
+      // The connection went away under it (stopped or lost): that is reported where it happens.
+      if (this.#attemptToken !== token) return;
       this.#log.warn(`refreshing ${kind} failed; keeping the previous list`, {
         error: err instanceof Error ? err.message : String(err),
       });

@@ -189,7 +189,40 @@ describe("discovery", () => {
     expect(u.tools.map((t) => t.name)).toContain("late_tool");
     expect(u.status().tools).toBe(before + 1);
   });
+  it("stops during a refresh without warning that the refresh failed", async () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", sink: (line) => lines.push(line) });
+    const u = await ready(upstream(config("refresh-hangs", stdio("-e", REFRESH_HANGS)), { log }));
+    await until(() => lines.some((l) => l.includes("refresh tools/list held")), "the refresh's tools/list");
+    await u.stop();
+    const warnings = lines.map((l) => JSON.parse(l) as { level: string }).filter((l) => l.level === "warn");
+    expect(warnings).toEqual([]);
+  });
 });
+
+/**
+ * A stdio server that answers initialize and its first tools/list, then announces tools/list_changed and never
+ * answers the tools/list of the refresh (saying so on stderr); anything else unknown gets MethodNotFound.
+ */
+const REFRESH_HANGS = `
+  const send = (m) => process.stdout.write(JSON.stringify(m) + "\\n");
+  let lists = 0;
+  require("node:readline").createInterface({ input: process.stdin }).on("line", (line) => {
+    const m = JSON.parse(line);
+    if (m.method === "initialize") {
+      const result = { protocolVersion: m.params.protocolVersion, capabilities: { tools: { listChanged: true } },
+        serverInfo: { name: "refresh-hangs", version: "1.0.0" } };
+      send({ jsonrpc: "2.0", id: m.id, result });
+    } else if (m.method === "tools/list" && ++lists === 1) {
+      send({ jsonrpc: "2.0", id: m.id, result: { tools: [] } });
+      send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+    } else if (m.method === "tools/list") {
+      process.stderr.write("refresh tools/list held\\n");
+    } else if (m.id !== undefined && m.method) {
+      send({ jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "Method not found" } });
+    }
+  });
+`;
 
 describe("requests", () => {
   it("reports progress through onprogress", async () => {
