@@ -24,6 +24,7 @@ import { InFlightSet } from "../in-flight.ts";
 import { noEvents, type PolicyEvent, type PolicyEvents } from "../policies/events.ts";
 import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { UNKNOWN_TARGET } from "../telemetry/names.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { untilReady } from "../upstreams/upstream.ts";
@@ -142,7 +143,8 @@ export interface RouterDeps {
 }
 
 export interface CallRecord {
-  route: ToolRoute;
+  /** The route called; for a name not served, UNKNOWN_TARGET (or the held tool's name) and its upstream. */
+  route: Pick<ToolRoute, "name" | "upstream">;
   principal: Principal;
   durationMs: number;
   outcome: "ok" | "tool_error" | "error";
@@ -199,6 +201,46 @@ export class Router {
     return this.#deps.catalog.resourceTemplates;
   }
 
+  /** Why `name`, not in the catalog, cannot be called: held, its upstream not serving, or no such tool. */
+  async #unlisted(name: string, ctx: CallToolContext): Promise<GatewayError> {
+    const { catalog } = this.#deps;
+    const held = catalog.heldBy(name);
+    if (held) {
+      const { upstream } = held;
+      return new GatewayError(
+        ErrorCode.ToolHeld,
+        this.#deps.heldReason?.(upstream, held.cause) ??
+          `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(upstream) ?? `toolgate pins approve ${upstream}`})`,
+        { upstream, tool: name, policy: "pinning" },
+      );
+    }
+    const owner = catalog.ownerByPrefix(name, this.#deps.upstreams.all());
+    const ownerHandle = owner === undefined ? undefined : this.#deps.upstreams.get(owner);
+    const status = ownerHandle?.status();
+    if (ownerHandle && status && status.state !== "ready") {
+      // A principal who must connect an account first hears how, whatever the catalog connection's state.
+      try {
+        await this.#deps.connections?.(ownerHandle, ctx.principal);
+      } catch (err) {
+        return withContext(toGatewayError(err), { upstream: owner, tool: name });
+      }
+      // Its upstream is not serving (down, or waiting for authorization): say so rather than "no such tool".
+      const why = status.lastError ? `: ${status.lastError}` : "";
+      return new GatewayError(
+        ErrorCode.UpstreamUnavailable,
+        `"${name}" would come from upstream "${status.name}", which is ${status.state}${why}; ${untilReady(status.state, status.nextRetryAt)}`,
+        { upstream: status.name, tool: name },
+      );
+    }
+    return new GatewayError(
+      ErrorCode.ToolNotFound,
+      `no tool named "${name}"; tools/list shows the tools served`,
+      {
+        tool: name,
+      },
+    );
+  }
+
   /**
    * A `tools/call`. Failures the model can act on come back as `isError` results naming the cause;
    * unroutable requests (unknown tool) throw and become JSON-RPC errors.
@@ -207,45 +249,20 @@ export class Router {
     const { catalog, access, checkArguments, onCallEnd } = this.#deps;
     const listed = catalog.tool(name);
     if (!listed) {
-      const held = catalog.heldBy(name);
-      if (held) {
-        const { upstream } = held;
-        return toToolErrorResult(
-          new GatewayError(
-            ErrorCode.ToolHeld,
-            this.#deps.heldReason?.(upstream, held.cause) ??
-              `the definition of this tool changed upstream and is held until an operator approves it (${this.#deps.approveCommand?.(upstream) ?? `toolgate pins approve ${upstream}`})`,
-            { upstream, tool: name, policy: "pinning" },
-          ),
-        );
-      }
-      const owner = catalog.ownerByPrefix(name, this.#deps.upstreams.all());
-      const ownerHandle = owner === undefined ? undefined : this.#deps.upstreams.get(owner);
-      const status = ownerHandle?.status();
-      if (ownerHandle && status && status.state !== "ready") {
-        // A principal who must connect an account first hears how, whatever the catalog connection's state.
-        try {
-          await this.#deps.connections?.(ownerHandle, ctx.principal);
-        } catch (err) {
-          return toToolErrorResult(withContext(toGatewayError(err), { upstream: owner, tool: name }));
-        }
-        // Its upstream is not serving (down, or waiting for authorization): say so rather than "no such tool".
-        const why = status.lastError ? `: ${status.lastError}` : "";
-        return toToolErrorResult(
-          new GatewayError(
-            ErrorCode.UpstreamUnavailable,
-            `"${name}" would come from upstream "${status.name}", which is ${status.state}${why}; ${untilReady(status.state, status.nextRetryAt)}`,
-            { upstream: status.name, tool: name },
-          ),
-        );
-      }
-      throw new GatewayError(
-        ErrorCode.ToolNotFound,
-        `no tool named "${name}"; tools/list shows the tools served`,
-        {
-          tool: name,
-        },
-      );
+      const started = performance.now();
+      const error = await this.#unlisted(name, ctx);
+      // Counted under a held tool's name, else under one label: any other name comes from a client.
+      const known = error.code === ErrorCode.ToolHeld;
+      onCallEnd?.({
+        route: { name: known ? name : UNKNOWN_TARGET, upstream: error.upstream ?? "" },
+        principal: ctx.principal,
+        durationMs: performance.now() - started,
+        outcome: "error",
+        error,
+        requestBytes: ctx.requestBytes,
+      });
+      if (error.code === ErrorCode.ToolNotFound) throw error;
+      return toToolErrorResult(error);
     }
     // Compact mode: an invoke runs under the invoked operation's own route (policies, breaker, metrics).
     const route = catalog.operationRoute(listed, args) ?? listed;

@@ -7,6 +7,9 @@
  * counters and `_bucket`/`_sum`/`_count` on histograms.
  */
 
+/** The metric label value of a tool or prompt name the catalog does not hold (any string a client sends). */
+export const UNKNOWN_TARGET = "_unknown";
+
 // --- Attributes from the semantic conventions ---
 export const ATTR_MCP_METHOD_NAME = "mcp.method.name";
 export const ATTR_MCP_SESSION_ID = "mcp.session.id";

@@ -108,8 +108,6 @@ export interface TelemetryParts {
 }
 
 const TOOLS_CALL = "tools/call";
-/** The metric label value of a tool or prompt name the catalog does not hold (any string a client sends). */
-export const UNKNOWN_TARGET = "_unknown";
 /** The metric label value of a method that is not an MCP method (semconv's `_OTHER`). */
 export const OTHER_METHOD = "_OTHER";
 const MCP_METHODS = new Set([
@@ -260,10 +258,10 @@ export class Telemetry {
         : method.startsWith("prompts/")
           ? this.#knownPrompts.has(target)
             ? target
-            : UNKNOWN_TARGET
+            : N.UNKNOWN_TARGET
           : this.#knownTools.has(target)
             ? target
-            : UNKNOWN_TARGET;
+            : N.UNKNOWN_TARGET;
     const version = info.protocolVersion ?? "";
     let series = this.#serverSeries.get(method, labelTarget ?? "", info.transport, version);
     if (!series) {
@@ -684,10 +682,10 @@ export class Telemetry {
     if (!MCP_METHODS.has(method)) bounded[N.ATTR_MCP_METHOD_NAME] = OTHER_METHOD;
     const tool = bounded[N.ATTR_GEN_AI_TOOL_NAME];
     if (tool !== undefined && !this.#knownTools.has(String(tool)))
-      bounded[N.ATTR_GEN_AI_TOOL_NAME] = UNKNOWN_TARGET;
+      bounded[N.ATTR_GEN_AI_TOOL_NAME] = N.UNKNOWN_TARGET;
     const prompt = bounded[N.ATTR_GEN_AI_PROMPT_NAME];
     if (prompt !== undefined && !this.#knownPrompts.has(String(prompt)))
-      bounded[N.ATTR_GEN_AI_PROMPT_NAME] = UNKNOWN_TARGET;
+      bounded[N.ATTR_GEN_AI_PROMPT_NAME] = N.UNKNOWN_TARGET;
     return bounded;
   }
 

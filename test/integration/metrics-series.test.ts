@@ -27,7 +27,13 @@ function value(families: Map<string, Family>, family: string, labels: Record<str
 
 beforeAll(async () => {
   upstream = await startFaultServer({ transport: "http", name: "faults" });
-  gw = await startGateway({ mcpServers: { faults: { type: "http", url: upstream.url } } });
+  gw = await startGateway({
+    mcpServers: {
+      faults: { type: "http", url: upstream.url },
+      // Nothing listens on port 1: always down.
+      down: { type: "http", url: "http://127.0.0.1:1/mcp" },
+    },
+  });
   client = await connectClient("http", gw);
   // Tools appear once the upstream is connected; list until they do.
   for (let i = 0; i < 200; i++) {
@@ -119,12 +125,41 @@ describe("names a client makes up", () => {
       .get("mcp_server_operation_duration_seconds")
       ?.samples.find((s) => s.name.endsWith("_count") && s.labels.gen_ai_tool_name === "_unknown");
     expect(unknownCount?.value).toBe(40);
+    // The gateway's own call counters count them too, under the same one label.
+    const unknown = { toolgate_tool: "_unknown", toolgate_upstream: "" };
+    expect(value(after, "toolgate_calls_total", { ...unknown, toolgate_outcome: "error" })).toBe(40);
+    expect(
+      value(after, "toolgate_call_errors_total", {
+        ...unknown,
+        toolgate_error_code: "ToolNotFound",
+        toolgate_error_class: "client",
+      }),
+    ).toBe(40);
     // Runtime families grow with what the process does meanwhile (a first major GC adds its series): not counted.
     const lines = (m: Map<string, Family>) =>
       [...m]
         .filter(([name]) => !/^(v8js|nodejs|process)_/.test(name))
         .reduce((n, [, f]) => n + f.samples.length, 0);
-    // 40 made-up names add one series set (the _unknown histogram and the _OTHER one), not 40.
-    expect(lines(after) - lines(before)).toBeLessThan(60);
+    // 40 made-up names add one set of series (the _unknown and _OTHER histograms, toolgate's _unknown call
+    // series: 74 lines here), not one set per name.
+    expect(lines(after) - lines(before)).toBeLessThan(120);
+  });
+});
+
+describe("calls of an upstream that is down", () => {
+  it("count as UpstreamUnavailable errors of that upstream, under one tool label", async () => {
+    const before = await scrape();
+    const labels = {
+      toolgate_tool: "_unknown",
+      toolgate_upstream: "down",
+      toolgate_error_code: "UpstreamUnavailable",
+      toolgate_error_class: "transient",
+    };
+    const counted = value(before, "toolgate_call_errors_total", labels) ?? 0;
+    for (const name of ["down__a", "down__b"]) {
+      const result = await client.callTool({ name, arguments: {} });
+      expect(result.isError).toBe(true);
+    }
+    expect(value(await scrape(), "toolgate_call_errors_total", labels)).toBe(counted + 2);
   });
 });
