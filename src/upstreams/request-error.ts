@@ -171,6 +171,16 @@ export function describeFailure(err: unknown): string {
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
+/**
+ * Whether a connection failed because the server wants authorization: a 401 from any of the transports
+ * (the v1 SDK's and toolgate's HTTP errors and the SSE error carry the status as `code`, the v2 SDK its own
+ * code), or the SDK's UnauthorizedError.
+ */
+export function asksForAuthorization(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 401 || code === SdkErrorCode.ClientHttpAuthentication || err instanceof UnauthorizedError;
+}
+
 /** `fetch` wraps the socket error in `cause`; Node's own errors carry `code` directly. */
 function systemCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {

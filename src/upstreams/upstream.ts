@@ -31,7 +31,7 @@ import type { ClientEvents, ClientRequestOptions, ProtocolEra, UpstreamClient } 
 import { NO_TIMEOUT } from "./jsonrpc-connection.ts";
 import { connectLegacy } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
-import { describeFailure, requestFailure } from "./request-error.ts";
+import { asksForAuthorization, describeFailure, requestFailure } from "./request-error.ts";
 import { StderrTail } from "./stderr-tail.ts";
 import { probeStdio } from "./stdio-probe.ts";
 import { createSdkTransport, forClient, type TransportHooks } from "./transports.ts";
@@ -446,7 +446,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           : code === RpcCode.RequestTimeout
             ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)${this.#noiseNote()}`
             : describeFailure(err);
-      this.#lost(token, reason, client);
+      const hint = !oauth && asksForAuthorization(err) ? `; ${this.#authorizationHint()}` : "";
+      this.#lost(token, reason + hint, client);
     }
   }
 
@@ -596,6 +597,16 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       ? `the process exited; its last stderr:\n${lines.join("\n")}`
       : "the process exited";
     return exited + this.#noiseNote();
+  }
+
+  /** What to do about an upstream without OAuth configured that answered 401. */
+  #authorizationHint(): string {
+    const headers = "headers" in this.#config.transport ? this.#config.transport.headers : {};
+    const sent = Object.keys(headers).some((h) => h.toLowerCase() === "authorization");
+    return sent
+      ? `the server refused the Authorization header in mcpServers.${this.name}.headers (HTTP 401)`
+      : `the server asks for authorization (HTTP 401): add "auth": { "oauth": {} } to mcpServers.${this.name} and run ` +
+          `\`toolgate auth login ${this.name}\`, or give a token in its "headers"`;
   }
 
   /** What a stdio upstream wrote to stdout that was not JSON-RPC, for a failure's message. */

@@ -646,3 +646,49 @@ describe("backoff", () => {
     expect(backoffDelay(50, options, () => 0)).toBe(500);
   });
 });
+
+describe("an upstream that asks for authorization, without OAuth configured", () => {
+  /** Answers 401 with MCP's WWW-Authenticate to every request. */
+  async function guarded(): Promise<string> {
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(401, { "www-authenticate": 'Bearer realm="mcp"', "content-type": "application/json" });
+      res.end('{"error":"unauthorized"}');
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  }
+  const closers: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    await Promise.all(closers.map((close) => close()));
+  });
+
+  it.each([
+    { case: "Streamable HTTP, era probed", type: "http", protocol: "auto", headers: {} },
+    { case: "Streamable HTTP, 2025-11-25", type: "http", protocol: "2025-11-25", headers: {} },
+    { case: "SSE", type: "sse", protocol: "auto", headers: {} },
+  ] as const)("says what to configure ($case)", async ({ type, protocol, headers }) => {
+    const url = await guarded();
+    const { config: resolved } = resolveConfig({
+      mcpServers: { locked: { type, url, headers } },
+      upstreams: { locked: { protocol, reconnect: { initialDelayMs: 1_000, maxDelayMs: 1_000 } } },
+    });
+    const u = upstream(resolved.upstreams[0] as UpstreamConfig);
+    await until(() => u.status().lastError !== undefined, "the first failure");
+    expect(u.status().lastError).toMatch(
+      /; the server asks for authorization \(HTTP 401\): add "auth": \{ "oauth": \{\} \} to mcpServers\.locked and run `toolgate auth login locked`, or give a token in its "headers"$/,
+    );
+  });
+
+  it("says the Authorization header configured was refused", async () => {
+    const url = await guarded();
+    const headers = { Authorization: "Bearer stale" };
+    const { config: resolved } = resolveConfig({ mcpServers: { locked: { type: "http", url, headers } } });
+    const withHeader = upstream(resolved.upstreams[0] as UpstreamConfig);
+    await until(() => withHeader.status().lastError !== undefined, "the first failure");
+    expect(withHeader.status().lastError).toMatch(
+      /; the server refused the Authorization header in mcpServers\.locked\.headers \(HTTP 401\)$/,
+    );
+  });
+});
