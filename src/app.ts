@@ -1,5 +1,4 @@
 import type { Readable, Writable } from "node:stream";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
 import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
@@ -40,6 +39,7 @@ import { metricsRoutes } from "./server/status/metrics.ts";
 import { type MetricsServer, serveMetrics } from "./server/status/metrics-server.ts";
 import { statusRoutes } from "./server/status/routes.ts";
 import { statusSource } from "./server/status/source.ts";
+import { StdioServerTransport } from "./server/stdio-server-transport.ts";
 import { taskRoutes } from "./server/task-routes.ts";
 import { upstreamAuthRoutes } from "./server/upstream-auth-routes.ts";
 import type { ClusterStores } from "./stores/store.ts";
@@ -295,6 +295,9 @@ export class Gateway {
 
   /** Tell every session which lists changed. */
   #announce(kinds: Set<CatalogKind>): void {
+    // Before the first catalog is complete every list waits for it: a change then is not news to anyone,
+    // and a client would re-list once per upstream and kind as they come up.
+    if (!this.#catalogComplete) return;
     for (const kind of kinds) this.modern.listChanged(kind);
     for (const session of this.#sessions) {
       for (const kind of kinds) {
@@ -494,7 +497,7 @@ export class Gateway {
     this.start();
     await this.#serveMetrics();
     const session = this.#newSession({ transport: "stdio", principal: ANONYMOUS });
-    const transport = new StdioServerTransport(input, output);
+    const transport = new StdioServerTransport(input, output, this.#config.gateway.maxBodyBytes);
     transport.onclose = () => this.#closed(session);
     this.#opened(session);
     await session.connect(transport);

@@ -45,3 +45,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function isId(value: unknown): boolean {
   return typeof value === "string" || Number.isSafeInteger(value);
 }
+
+/** The id of a malformed request, so its sender can match the error; never a response's id. */
+export function idOf(json: unknown): string | number | undefined {
+  const { id, method } = (json ?? {}) as { id?: unknown; method?: unknown };
+  if (method === undefined) return undefined;
+  return typeof id === "string" || typeof id === "number" ? id : undefined;
+}

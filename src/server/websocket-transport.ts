@@ -8,7 +8,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, MessageExtraInfo, RequestInfo } from "@modelcontextprotocol/sdk/types.js";
 import { type RawData, WebSocket } from "ws";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
-import { toJsonRpcMessage } from "./jsonrpc-message.ts";
+import { idOf, toJsonRpcMessage } from "./jsonrpc-message.ts";
 
 /** The subprotocol the SDK's `WebSocketClientTransport` requests. */
 export const MCP_SUBPROTOCOL = "mcp";
@@ -195,11 +195,4 @@ export class WebSocketServerTransport implements Transport {
 function textOf(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
   return Buffer.isBuffer(data) ? data.toString("utf8") : Buffer.from(data).toString("utf8");
-}
-
-/** The id of a malformed request, so its sender can match the error; never a response's id. */
-function idOf(json: unknown): string | number | undefined {
-  const { id, method } = (json ?? {}) as { id?: unknown; method?: unknown };
-  if (method === undefined) return undefined;
-  return typeof id === "string" || typeof id === "number" ? id : undefined;
 }

@@ -10,6 +10,7 @@ import type { Stream, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { LineReader } from "../protocol/lines.ts";
 
 export interface StdioServer {
   command: string;
@@ -30,7 +31,6 @@ const MAX_NOISE_CHARS = 200;
 const MAX_STDERR_LINE = 8 * 1024;
 /** How long `close` waits for the child after ending its stdin, and again after SIGTERM (as the SDK). */
 const CLOSE_GRACE_MS = 2_000;
-const NEWLINE = 0x0a;
 const SENT = Promise.resolve();
 
 export class StdioTransport implements Transport {
@@ -39,9 +39,15 @@ export class StdioTransport implements Transport {
   onerror?: ((error: Error) => void) | undefined;
   readonly #server: StdioServer;
   #child: ChildProcess | undefined;
-  /** The start of a line still waiting for its newline. */
-  #partial: Buffer[] = [];
-  #partialBytes = 0;
+  /** A line past MAX_LINE_BYTES ends the connection. */
+  readonly #lines = new LineReader(
+    MAX_LINE_BYTES,
+    (line) => this.#deliver(line),
+    () => {
+      this.onerror?.(new Error(`a line from the server exceeded ${MAX_LINE_BYTES} bytes`));
+      void this.close().catch(() => {});
+    },
+  );
   /** Messages waiting for the child's stdin to drain, serialized only when they are written (see send). */
   #waiting: Waiting[] = [];
   /** Whether stdin holds this turn's writes (see #cork). */
@@ -79,7 +85,7 @@ export class StdioTransport implements Transport {
         this.onclose?.();
       });
       child.stdin?.on("error", (err) => this.onerror?.(err));
-      child.stdout?.on("data", (chunk: Buffer) => this.#read(chunk));
+      child.stdout?.on("data", (chunk: Buffer) => this.#lines.push(chunk));
       child.stdout?.on("error", (err) => this.onerror?.(err));
       // Attached before any output can arrive: no early line (a crash on startup) is lost.
       if (child.stderr && server.onStderr) pipeLines(child.stderr, server.onStderr);
@@ -151,8 +157,7 @@ export class StdioTransport implements Transport {
   /** End stdin, then SIGTERM, then SIGKILL, each after a grace period (the SDK transport's sequence). */
   async close(): Promise<void> {
     const child = this.#child;
-    this.#partial = [];
-    this.#partialBytes = 0;
+    this.#lines.clear();
     this.#dropWaiting();
     if (!child) return;
     this.#child = undefined;
@@ -168,34 +173,6 @@ export class StdioTransport implements Transport {
     child.kill("SIGTERM");
     await Promise.race([closed, delay(CLOSE_GRACE_MS)]);
     if (!exited()) child.kill("SIGKILL");
-  }
-
-  /** Every complete line of `chunk`, in order; the rest waits for the next chunk. */
-  #read(chunk: Buffer): void {
-    let start = 0;
-    let newline = chunk.indexOf(NEWLINE);
-    while (newline !== -1) {
-      if (this.#partialBytes > 0) {
-        this.#partial.push(chunk.subarray(start, newline));
-        const line = Buffer.concat(this.#partial).toString("utf8");
-        this.#partial = [];
-        this.#partialBytes = 0;
-        this.#deliver(line);
-      } else {
-        this.#deliver(chunk.toString("utf8", start, newline));
-      }
-      start = newline + 1;
-      newline = chunk.indexOf(NEWLINE, start);
-    }
-    if (start === chunk.length) return;
-    this.#partialBytes += chunk.length - start;
-    this.#partial.push(start === 0 ? chunk : chunk.subarray(start));
-    if (this.#partialBytes > MAX_LINE_BYTES) {
-      this.#partial = [];
-      this.#partialBytes = 0;
-      this.onerror?.(new Error(`a line from the server exceeded ${MAX_LINE_BYTES} bytes`));
-      void this.close().catch(() => {});
-    }
   }
 
   #deliver(line: string): void {

@@ -16,8 +16,13 @@ import {
   writeConfig,
 } from "../helpers/gateway.ts";
 
-/** A client spawning `toolgate serve --stdio`, as Claude Desktop or the Inspector do; stderr is collected. */
-async function spawnStdio(config: unknown): Promise<{ client: Client; stderr: () => string }> {
+/**
+ * A client spawning `toolgate serve --stdio`, as Claude Desktop or the Inspector do; stderr and the
+ * notifications it gets are collected.
+ */
+async function spawnStdio(
+  config: unknown,
+): Promise<{ client: Client; stderr: () => string; notifications: string[] }> {
   const transport = new StdioClientTransport({
     command: NODE,
     args: ["src/main.ts", "serve", "--stdio", "--config", await writeConfig(config)],
@@ -29,15 +34,19 @@ async function spawnStdio(config: unknown): Promise<{ client: Client; stderr: ()
     stderr += chunk;
   });
   const client = new Client({ name: "first-catalog-test", version: "1.0.0" });
+  const notifications: string[] = [];
+  client.fallbackNotificationHandler = async (n) => {
+    notifications.push(n.method);
+  };
   await client.connect(transport);
-  return { client, stderr: () => stderr };
+  return { client, stderr: () => stderr, notifications };
 }
 
 const slow = (ms: number) => ({ command: NODE, args: [FAULT_SERVER, "--start-delay-ms", String(ms)] });
 
 describe("the first catalog over stdio", () => {
   it("the very first tools/list holds the tools of an upstream that takes a moment to start", async () => {
-    const { client } = await spawnStdio({
+    const { client, notifications } = await spawnStdio({
       mcpServers: {
         slow: slow(1500),
         fast: { command: NODE, args: [FAULT_SERVER] },
@@ -52,6 +61,8 @@ describe("the first catalog over stdio", () => {
       expect(names).toContain("fast__echo");
       const prompts = await client.listPrompts();
       expect(prompts.prompts.map((p) => p.name)).toContain("slow__greet");
+      // The upstreams that came up while the list waited were not announced one by one: the list had them.
+      expect(notifications.filter((m) => m.endsWith("/list_changed"))).toEqual([]);
     } finally {
       await client.close();
     }
@@ -63,6 +74,20 @@ describe("the first catalog over stdio", () => {
       const result = await client.callTool({ name: "slow__echo", arguments: { text: "early" } });
       expect(result.isError).toBeFalsy();
       expect(JSON.stringify(result.content)).toContain("early");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("announces an upstream that comes up after the start-up budget, and lists its tools then", async () => {
+    const { client, notifications } = await spawnStdio({
+      gateway: { startupBudgetMs: 300 },
+      mcpServers: { late: slow(1500) },
+    });
+    try {
+      expect((await client.listTools()).tools).toEqual([]);
+      await eventually(() => notifications.includes("notifications/tools/list_changed"));
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain("late__echo");
     } finally {
       await client.close();
     }

@@ -2,6 +2,7 @@
  * Malformed input at the door: raw HTTP requests and WebSocket frames no SDK client would send get a
  * clear HTTP status and JSON-RPC error, and every other client keeps being served.
  */
+import { PassThrough } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -294,6 +295,76 @@ describe("malformed frames over WebSocket", () => {
       }),
     );
     expect(reply).toMatchObject({ id: 4, result: { content: [{ type: "text", text: "ok" }] } });
+    await othersStillServed();
+  });
+});
+
+describe("malformed lines from a stdio client", () => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const replies: Array<Record<string, unknown>> = [];
+
+  /** Write lines (a chunk each) and wait for the next reply. */
+  async function exchange(...chunks: string[]): Promise<Record<string, unknown>> {
+    const seen = replies.length;
+    for (const chunk of chunks) input.write(chunk);
+    return (await eventually(() => replies[seen], 30_000, 10)) as Record<string, unknown>;
+  }
+
+  beforeAll(async () => {
+    let buffer = "";
+    output.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n")) {
+        replies.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
+        buffer = buffer.slice(nl + 1);
+      }
+    });
+    await gw.gateway.serveStdio(input, output);
+    expect(await exchange(`${initializeBody(1)}\n`)).toMatchObject({ id: 1, result: {} });
+    input.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
+  });
+
+  afterAll(() => input.end());
+
+  it.each([
+    [
+      "invalid JSON",
+      "{oops",
+      { error: { code: -32700, message: expect.stringContaining("not valid JSON") } },
+    ],
+    ["a JSON object that is not JSON-RPC", JSON.stringify({ hello: "world" }), { error: { code: -32600 } }],
+    [
+      "a request whose method is not a string",
+      '{"jsonrpc":"2.0","id":7,"method":5}',
+      { id: 7, error: { code: -32600 } },
+    ],
+  ] as const)("answers %s and keeps serving", async (_what, line, expected) => {
+    const reply = await exchange(`${line}\n`);
+    expect(reply).toMatchObject(expected);
+    if (!("id" in expected)) expect(reply).not.toHaveProperty("id");
+  });
+
+  it("answers a line longer than gateway.maxBodyBytes once, and reads the next line whole", async () => {
+    const long = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 8,
+      method: "ping",
+      params: { pad: "x".repeat(MAX_BODY) },
+    });
+    const half = long.length >> 1;
+    const reply = await exchange(long.slice(0, half), `${long.slice(half)}\n`);
+    expect(reply).toMatchObject({
+      error: { code: -32600, message: expect.stringContaining("gateway.maxBodyBytes") },
+    });
+    const call = { name: "faults__echo", arguments: { text: "after the long line" } };
+    const next = await exchange(
+      `${JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: call })}\n`,
+    );
+    expect(next).toMatchObject({
+      id: 9,
+      result: { content: [{ type: "text", text: "after the long line" }] },
+    });
     await othersStillServed();
   });
 });

@@ -1,0 +1,84 @@
+/**
+ * MCP over stdio, server side (`toolgate serve --stdio`): one JSON-RPC message per line on stdin and stdout.
+ * Where the SDK's StdioServerTransport drops a bad line (it only reports it to `onerror`), this one answers
+ * it as the WebSocket face answers a bad frame: -32700 for a line that is not JSON, -32600 for one that is not
+ * a JSON-RPC 2.0 message or is longer than `gateway.maxBodyBytes`, with the request's id when it has one. The
+ * session stays up.
+ */
+import type { Readable, Writable } from "node:stream";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
+import { LineReader } from "../protocol/lines.ts";
+import { idOf, toJsonRpcMessage } from "./jsonrpc-message.ts";
+
+export class StdioServerTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage) => void) | undefined;
+
+  readonly #input: Readable;
+  readonly #output: Writable;
+  readonly #lines: LineReader;
+  #started = false;
+
+  constructor(input: Readable, output: Writable, maxLineBytes: number) {
+    this.#input = input;
+    this.#output = output;
+    this.#lines = new LineReader(maxLineBytes, this.#receive, () =>
+      this.#reject(
+        RpcCode.InvalidRequest,
+        `a line is longer than ${maxLineBytes} bytes (gateway.maxBodyBytes): it was dropped`,
+      ),
+    );
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new Error("StdioServerTransport already started");
+    this.#started = true;
+    this.#input.on("data", this.#onData);
+    this.#input.on("error", this.#onError);
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#output.write(`${JSON.stringify(message)}\n`)) resolve();
+      else this.#output.once("drain", resolve);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#input.off("data", this.#onData);
+    this.#input.off("error", this.#onError);
+    // Paused only when no one else reads it.
+    if (this.#input.listenerCount("data") === 0) this.#input.pause();
+    this.#lines.clear();
+    this.onclose?.();
+  }
+
+  readonly #onData = (chunk: Buffer): void => this.#lines.push(chunk);
+
+  readonly #onError = (error: Error): void => this.onerror?.(error);
+
+  readonly #receive = (line: string): void => {
+    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    if (text.trim() === "") return;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      this.#reject(RpcCode.ParseError, `the line is not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    const message = toJsonRpcMessage(json);
+    if (message) this.onmessage?.(message);
+    else this.#reject(RpcCode.InvalidRequest, "the line is not a JSON-RPC 2.0 message", idOf(json));
+  };
+
+  /** MCP's schema has no `id: null`: an error about an unidentifiable message carries no id. */
+  #reject(rpcCode: number, message: string, id?: string | number): void {
+    this.onerror?.(new GatewayError(ErrorCode.InvalidRequest, `stdio: ${message}`, { rpcCode }));
+    const reply = { jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error: { code: rpcCode, message } };
+    this.#output.write(`${JSON.stringify(reply)}\n`);
+  }
+}
