@@ -33,6 +33,8 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), "toolgate-openapi-"));
   const spec = join(dir, "inventory.json");
   await writeFile(spec, JSON.stringify(api.document));
+  const serverless = join(dir, "no-servers.json");
+  await writeFile(serverless, JSON.stringify({ ...api.document, servers: undefined }));
   gateway = await startGateway({
     mcpServers: {
       inv: {
@@ -58,6 +60,8 @@ beforeAll(async () => {
         baseUrl: `http://127.0.0.1:${await closedPort()}`,
         operations: { paths: ["/echo"] },
       },
+      // Neither the document nor the config names an absolute server.
+      invnobase: { type: "openapi", spec: serverless, operations: { paths: ["/echo"] } },
       invo: {
         type: "openapi",
         spec,
@@ -324,6 +328,14 @@ describe("OpenAPI adapter: calls", () => {
     const retries =
       events.filter((e) => e.type === "retryScheduled" && e.tool === "invdown__echo").length - before;
     expect(retries).toBe(2);
+  });
+
+  it("refuses a call with no absolute base URL as a config error naming the setting, without retrying it", async () => {
+    const result = await call("invnobase__echo", { text: "x" });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/no absolute base URL for \/echo .*: set mcpServers\.invnobase\.baseUrl$/);
+    expect(result._meta?.["toolgate/error"]).toMatchObject({ code: "ConfigInvalid", class: "permanent" });
+    expect(events.some((e) => e.type === "retryScheduled" && e.tool === "invnobase__echo")).toBe(false);
   });
 
   it("opens the breaker after repeated 5xx and then fails fast", async () => {

@@ -107,9 +107,10 @@ export async function callOperation(
 
 function buildRequest(plan: OperationPlan, args: Record<string, unknown>, deps: CallDeps): RequestParts {
   if (!plan.server) {
+    // A configuration to fix, not a transient failure: never retried.
     throw new GatewayError(
-      ErrorCode.UpstreamUnavailable,
-      `upstream "${deps.upstream}" has no absolute base URL for ${plan.path}: set baseUrl in its config`,
+      ErrorCode.ConfigInvalid,
+      `upstream "${deps.upstream}" has no absolute base URL for ${plan.path} (the document names no absolute server): set mcpServers.${deps.upstream}.baseUrl`,
       { upstream: deps.upstream, reachedUpstream: false },
     );
   }
