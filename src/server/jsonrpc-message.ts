@@ -10,6 +10,7 @@ import {
   JSONRPCMessageSchema,
   RELATED_TASK_META_KEY,
 } from "@modelcontextprotocol/sdk/types.js";
+import { RpcCode } from "../errors.ts";
 
 /** The message, or undefined when it is not a valid JSON-RPC 2.0 message. */
 export function toJsonRpcMessage(value: unknown): JSONRPCMessage | undefined {
@@ -46,8 +47,35 @@ function isId(value: unknown): boolean {
   return typeof value === "string" || Number.isSafeInteger(value);
 }
 
+/** What the stdio and WebSocket faces answer for text that is not a message: the error, and the id if any. */
+export class Refusal {
+  readonly rpcCode: number;
+  readonly message: string;
+  readonly id: string | number | undefined;
+
+  constructor(rpcCode: number, message: string, id?: string | number) {
+    this.rpcCode = rpcCode;
+    this.message = message;
+    this.id = id;
+  }
+}
+
+/** One text message (a stdio line, a WebSocket frame, named by `unit`): the message, or why it is not one. */
+export function parseMessage(text: string, unit: string): JSONRPCMessage | Refusal {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return new Refusal(RpcCode.ParseError, `the ${unit} is not valid JSON: ${(err as Error).message}`);
+  }
+  return (
+    toJsonRpcMessage(json) ??
+    new Refusal(RpcCode.InvalidRequest, `the ${unit} is not a JSON-RPC 2.0 message`, idOf(json))
+  );
+}
+
 /** The id of a malformed request, so its sender can match the error; never a response's id. */
-export function idOf(json: unknown): string | number | undefined {
+function idOf(json: unknown): string | number | undefined {
   const { id, method } = (json ?? {}) as { id?: unknown; method?: unknown };
   if (method === undefined) return undefined;
   return typeof id === "string" || typeof id === "number" ? id : undefined;

@@ -10,7 +10,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import { LineReader } from "../protocol/lines.ts";
-import { idOf, toJsonRpcMessage } from "./jsonrpc-message.ts";
+import { parseMessage, Refusal } from "./jsonrpc-message.ts";
 
 export class StdioServerTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -63,16 +63,9 @@ export class StdioServerTransport implements Transport {
   readonly #receive = (line: string): void => {
     const text = line.endsWith("\r") ? line.slice(0, -1) : line;
     if (text.trim() === "") return;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      this.#reject(RpcCode.ParseError, `the line is not valid JSON: ${(err as Error).message}`);
-      return;
-    }
-    const message = toJsonRpcMessage(json);
-    if (message) this.onmessage?.(message);
-    else this.#reject(RpcCode.InvalidRequest, "the line is not a JSON-RPC 2.0 message", idOf(json));
+    const parsed = parseMessage(text, "line");
+    if (parsed instanceof Refusal) this.#reject(parsed.rpcCode, parsed.message, parsed.id);
+    else this.onmessage?.(parsed);
   };
 
   /** MCP's schema has no `id: null`: an error about an unidentifiable message carries no id. */

@@ -8,7 +8,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, MessageExtraInfo, RequestInfo } from "@modelcontextprotocol/sdk/types.js";
 import { type RawData, WebSocket } from "ws";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
-import { idOf, toJsonRpcMessage } from "./jsonrpc-message.ts";
+import { parseMessage, Refusal } from "./jsonrpc-message.ts";
 
 /** The subprotocol the SDK's `WebSocketClientTransport` requests. */
 export const MCP_SUBPROTOCOL = "mcp";
@@ -136,20 +136,9 @@ export class WebSocketServerTransport implements Transport {
       this.#reject(RpcCode.InvalidRequest, "binary frames are not MCP: send JSON-RPC as text frames");
       return;
     }
-    const text = textOf(data);
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      this.#reject(RpcCode.ParseError, `the frame is not valid JSON: ${(err as Error).message}`);
-      return;
-    }
-    const message = toJsonRpcMessage(json);
-    if (!message) {
-      this.#reject(RpcCode.InvalidRequest, "the frame is not a JSON-RPC 2.0 message", idOf(json));
-      return;
-    }
-    this.onmessage?.(message, this.#extra);
+    const parsed = parseMessage(textOf(data), "frame");
+    if (parsed instanceof Refusal) this.#reject(parsed.rpcCode, parsed.message, parsed.id);
+    else this.onmessage?.(parsed, this.#extra);
   }
 
   /**

@@ -1,7 +1,10 @@
 /**
  * Raw Streamable HTTP for tests that must send what no SDK client would: plain `fetch` to `/mcp`, with the
- * JSON-RPC messages of a reply read back from either a JSON body or an SSE stream.
+ * JSON-RPC messages of a reply read back from either a JSON body or an SSE stream; and raw lines on the stdio
+ * face.
  */
+
+import { PassThrough, type Readable, type Writable } from "node:stream";
 
 export const PROTOCOL_VERSION = "2025-06-18";
 
@@ -87,4 +90,23 @@ export async function rawSession(
 export function errorCode(reply: RawReply): number | undefined {
   const first = reply.messages[0] as { error?: { code?: number } } | undefined;
   return first?.error?.code;
+}
+
+/** The gateway's stdio face on in-memory streams: write lines to `input`; `replies` fills as they come. */
+export async function rawStdio(gateway: {
+  serveStdio(input: Readable, output: Writable): Promise<void>;
+}): Promise<{ input: PassThrough; replies: Array<Record<string, unknown>> }> {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const replies: Array<Record<string, unknown>> = [];
+  let buffer = "";
+  output.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n")) {
+      replies.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  await gateway.serveStdio(input, output);
+  return { input, replies };
 }

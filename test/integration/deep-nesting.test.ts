@@ -4,7 +4,6 @@
  * through, failed as that call's own error before anything is written to the upstream. Either way the
  * shared stdio upstream keeps running and other sessions' calls are served.
  */
-import { PassThrough } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -18,7 +17,7 @@ import {
   textOf,
   warningsLogger,
 } from "../helpers/gateway.ts";
-import { initializeBody, rawPost, rawSession } from "../helpers/raw-mcp.ts";
+import { initializeBody, rawPost, rawSession, rawStdio } from "../helpers/raw-mcp.ts";
 
 const DEPTH = 5_000;
 
@@ -146,18 +145,7 @@ describe("the edge limit on nesting depth", () => {
   });
 
   it("refuses a deep request over stdio the same way", async () => {
-    const input = new PassThrough();
-    const output = new PassThrough();
-    const replies: Array<Record<string, unknown>> = [];
-    let buffer = "";
-    output.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n")) {
-        replies.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
-        buffer = buffer.slice(nl + 1);
-      }
-    });
-    await gw.gateway.serveStdio(input, output);
+    const { input, replies } = await rawStdio(gw.gateway);
     input.write(`${initializeBody(1)}\n`);
     await eventually(() => replies.find((r) => r.id === 1), 30_000, 10);
     input.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);

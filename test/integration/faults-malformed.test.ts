@@ -2,7 +2,7 @@
  * Malformed input at the door: raw HTTP requests and WebSocket frames no SDK client would send get a
  * clear HTTP status and JSON-RPC error, and every other client keeps being served.
  */
-import { PassThrough } from "node:stream";
+import type { PassThrough } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -24,6 +24,7 @@ import {
   rawPost,
   rawRequest,
   rawSession,
+  rawStdio,
 } from "../helpers/raw-mcp.ts";
 import { parsePrometheusText } from "../unit/telemetry/prometheus-text.ts";
 
@@ -300,9 +301,8 @@ describe("malformed frames over WebSocket", () => {
 });
 
 describe("malformed lines from a stdio client", () => {
-  const input = new PassThrough();
-  const output = new PassThrough();
-  const replies: Array<Record<string, unknown>> = [];
+  let input: PassThrough;
+  let replies: Array<Record<string, unknown>>;
 
   /** Write lines (a chunk each) and wait for the next reply. */
   async function exchange(...chunks: string[]): Promise<Record<string, unknown>> {
@@ -312,15 +312,7 @@ describe("malformed lines from a stdio client", () => {
   }
 
   beforeAll(async () => {
-    let buffer = "";
-    output.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n")) {
-        replies.push(JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>);
-        buffer = buffer.slice(nl + 1);
-      }
-    });
-    await gw.gateway.serveStdio(input, output);
+    ({ input, replies } = await rawStdio(gw.gateway));
     expect(await exchange(`${initializeBody(1)}\n`)).toMatchObject({ id: 1, result: {} });
     input.write(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
   });

@@ -1,6 +1,6 @@
 import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
-import { toJsonRpcMessage } from "../../../src/server/jsonrpc-message.ts";
+import { parseMessage, Refusal, toJsonRpcMessage } from "../../../src/server/jsonrpc-message.ts";
 
 // Each case as a JSON text: the gateway only ever sees what JSON.parse produced.
 const CASES: Record<string, string> = {
@@ -48,5 +48,27 @@ describe("toJsonRpcMessage: the same verdict and value as the SDK's JSONRPCMessa
   it("passes a plain request on without copying it", () => {
     const message = JSON.parse(CASES["a tools/call"] as string);
     expect(toJsonRpcMessage(message)).toBe(message);
+  });
+});
+
+describe("parseMessage: a stdio line or WebSocket frame, or the error to answer", () => {
+  it("gives a valid message back as the message", () => {
+    expect(parseMessage('{"jsonrpc":"2.0","id":1,"method":"ping"}', "line")).toEqual({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "ping",
+    });
+  });
+
+  it.each([
+    ["{oops", -32700, /^the line is not valid JSON: /, undefined],
+    ['{"hello":"world"}', -32600, /^the line is not a JSON-RPC 2.0 message$/, undefined],
+    ['{"jsonrpc":"2.0","id":7,"method":5}', -32600, /^the line is not a JSON-RPC 2.0 message$/, 7],
+    // A response's id is never echoed: it answers nothing of the sender's.
+    ['{"jsonrpc":"2.0","id":8,"result":5}', -32600, /not a JSON-RPC 2.0 message/, undefined],
+  ])("refuses %s with %i", (text, rpcCode, message, id) => {
+    const parsed = parseMessage(text, "line");
+    expect(parsed).toBeInstanceOf(Refusal);
+    expect(parsed).toMatchObject({ rpcCode, message: expect.stringMatching(message), id });
   });
 });
