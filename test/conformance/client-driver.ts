@@ -132,10 +132,21 @@ async function connectAuthorized(
     await authorize(url, oauth, stateDir).catch((err: unknown) =>
       process.stderr.write(`login: ${err instanceof Error ? err.message : String(err)}\n`),
     );
-    upstream.reconnectNow();
-    status = await attempted(upstream);
+    status = await attemptAfterLogin(upstream);
   }
   return status.state === "ready";
+}
+
+/**
+ * The outcome of a connection attempt begun after a login. On a loaded machine the retry timer can fire while
+ * the login runs: that attempt found no tokens and fails, and a second login on its word would be one more
+ * authorization request than the scenario expects (auth/scope-step-up counts them). Let it end, then start one.
+ */
+async function attemptAfterLogin(upstream: Upstream): Promise<UpstreamStatus> {
+  const status = await attempted(upstream);
+  if (status.state === "ready") return status;
+  upstream.reconnectNow();
+  return attempted(upstream);
 }
 
 /** The upstream's status once its connection attempt ended: ready, or failed with a retry scheduled. */
