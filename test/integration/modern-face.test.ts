@@ -77,6 +77,15 @@ describe("the 2026-07-28 face over HTTP", () => {
     expect(reply.messages[0]).toMatchObject({ id: 2, error: { code: -32020 } });
   });
 
+  it("tells a client that sends a bare request without a session what each era needs", async () => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/list" });
+    const reply = await rawPost(gw.url, body);
+    expect(reply.messages[0]).toMatchObject({
+      id: 9,
+      error: { code: -32602, message: expect.stringContaining("a 2025-11-25 client sends initialize first") },
+    });
+  });
+
   it("answers a removed method with 404 / -32601 naming its replacement", async () => {
     const reply = await modern(gw.url, 3, "logging/setLevel", { level: "info" });
     expect(reply.status).toBe(404);

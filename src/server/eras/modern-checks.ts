@@ -14,7 +14,8 @@ export function checkEnvelope(params: Record<string, unknown>): void {
   if (typeof meta !== "object" || meta === null) {
     throw new ModernError(
       -32602,
-      `Invalid params: params._meta with ${META.protocolVersion} and ${META.clientCapabilities} is required`,
+      `Invalid params: params._meta with ${META.protocolVersion} and ${META.clientCapabilities} is required ` +
+        "(a request without a session is served as 2026-07-28; a 2025-11-25 client sends initialize first)",
     );
   }
   const m = meta as Record<string, unknown>;
