@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
+import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import type { JSONRPCMessage, JSONRPCRequest } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { WebSocketServer } from "ws";
@@ -350,6 +351,12 @@ export class HttpServer {
     req: McpRequest,
     res: HttpResponseLike,
   ): Promise<{ messages: JSONRPCMessage[]; batch: boolean } | undefined> {
+    // Either era: a body declared as anything else is refused unread, whatever its JSON would say.
+    const contentType = req.headers["content-type"];
+    if (contentType !== "application/json" && !isJsonContentType(contentType)) {
+      refuse(res, 415, -32600, "Unsupported Media Type: Content-Type must be application/json");
+      return undefined;
+    }
     const max = this.#deps.options.maxBodyBytes;
     // The front read the body already (or refused to, past the limit).
     const text = req instanceof Http1Request ? leanBody(req, max) : await readBody(req, max);

@@ -14,7 +14,6 @@
  * behalf, so its upstream calls stop.
  */
 import { randomBytes } from "node:crypto";
-import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   isInitializeRequest,
@@ -112,11 +111,6 @@ export class StreamableHttpServerTransport implements Transport {
         -32000,
         "Not Acceptable: Client must accept both application/json and text/event-stream",
       );
-    }
-    const contentType = req.headers["content-type"];
-    // The usual value as is; anything else through the SDK's full media-type parse.
-    if (contentType !== "application/json" && !isJsonContentType(contentType)) {
-      return refuse(res, 415, -32000, "Unsupported Media Type: Content-Type must be application/json");
     }
     if (messages.length > MAX_BATCH) {
       return refuse(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);

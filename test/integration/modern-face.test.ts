@@ -86,6 +86,33 @@ describe("the 2026-07-28 face over HTTP", () => {
     });
   });
 
+  it("refuses a body not declared application/json with 415, unread, as a 2025 session does", async () => {
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const reply = await modern(gw.url, 4, "tools/list", {}, { "content-type": type });
+      expect(reply.status).toBe(415);
+      expect(reply.messages[0]).toMatchObject({
+        id: null,
+        error: { code: -32600, message: expect.stringContaining("Content-Type") },
+      });
+    }
+    const initialize = {
+      protocolVersion: "2025-11-25",
+      capabilities: {},
+      clientInfo: { name: "c", version: "1" },
+    };
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 6, method: "initialize", params: initialize });
+    const legacy = await rawPost(gw.url, body, { ...BASE_HEADERS, "content-type": "text/plain" });
+    expect(legacy.status).toBe(415);
+    const charset = await modern(
+      gw.url,
+      5,
+      "tools/list",
+      {},
+      { "content-type": "application/json; charset=utf-8" },
+    );
+    expect(charset.status).toBe(200);
+  });
+
   it("answers a removed method with 404 / -32601 naming its replacement", async () => {
     const reply = await modern(gw.url, 3, "logging/setLevel", { level: "info" });
     expect(reply.status).toBe(404);
