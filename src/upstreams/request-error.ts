@@ -112,7 +112,7 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
     };
   }
   // Anything else failed in the transport itself: a dead socket, a refused connection, a closed pipe.
-  const code = systemCode(err);
+  const code = systemError(err)?.code;
   // "Not connected": the SDK refused to send because the transport had just closed.
   const notSent =
     (code !== undefined && NOT_SENT.test(code)) || (err instanceof Error && err.message === "Not connected");
@@ -167,9 +167,37 @@ function sdkFailure(err: SdkError, upstream: string): RequestFailure {
 export function describeFailure(err: unknown): string {
   if (err instanceof GatewayError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
-  const code = systemCode(err);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
+  const system = systemError(err);
+  if (!system) return message;
+  const { code, syscall } = system;
+  const hint = syscall?.startsWith("spawn") ? SPAWN_HINTS[code] : NETWORK_HINTS[code];
+  const said = message.includes(code) ? message : `${message} (${code})`;
+  return hint ? `${said}: ${hint}` : said;
 }
+
+/** What the network errors a new user meets first mean for an upstream, and what to check. */
+const NETWORK_HINTS: Record<string, string> = {
+  ECONNREFUSED: "nothing accepts connections at that address; is the server running, and is the url right?",
+  ENOTFOUND: "the url's host name does not resolve",
+  EAI_AGAIN: "the url's host name could not be resolved now (DNS)",
+  ECONNRESET: "the server closed the connection",
+  EHOSTUNREACH: "the url's host is unreachable from here",
+  DEPTH_ZERO_SELF_SIGNED_CERT:
+    "the server's TLS certificate is self-signed; trust it with NODE_EXTRA_CA_CERTS",
+  SELF_SIGNED_CERT_IN_CHAIN:
+    "the server's TLS certificate chain is not trusted; trust its CA with NODE_EXTRA_CA_CERTS",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    "the server's TLS certificate is not trusted; trust its CA with NODE_EXTRA_CA_CERTS",
+  CERT_HAS_EXPIRED: "the server's TLS certificate has expired",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate does not name the url's host",
+};
+
+/** The same for starting a stdio server's command. */
+const SPAWN_HINTS: Record<string, string> = {
+  ENOENT:
+    "command not found: put it on PATH, or give its full path (or one starting ./, relative to the config file)",
+  EACCES: "the command is not executable by toolgate's user",
+};
 
 /**
  * Whether a connection failed because the server wants authorization: a 401 from any of the transports
@@ -182,10 +210,10 @@ export function asksForAuthorization(err: unknown): boolean {
 }
 
 /** `fetch` wraps the socket error in `cause`; Node's own errors carry `code` directly. */
-function systemCode(err: unknown): string | undefined {
+function systemError(err: unknown): { code: string; syscall?: string } | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") return code;
+    const { code, syscall } = e as { code?: unknown; syscall?: unknown };
+    if (typeof code === "string") return { code, ...(typeof syscall === "string" && { syscall }) };
   }
   return undefined;
 }

@@ -15,6 +15,7 @@ import {
   startGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import { freePort } from "../helpers/ports.ts";
 
 /** Fast reconnects, one attempt per call and no breaker: each fault shows as itself. */
 const plain = {
@@ -92,6 +93,9 @@ beforeAll(async () => {
       garbled: { command: NODE, args: [FAULT_SERVER, "--garbage-on-start"] },
       refuses: { command: NODE, args: [FAULT_SERVER, "--fail-start"] },
       remote: { type: "http", url: remote.url },
+      // Nothing listens on a port just freed; no such command exists.
+      closed: { type: "http", url: `http://127.0.0.1:${await freePort()}/mcp` },
+      missing: { command: "toolgate-test-no-such-command" },
     },
     upstreams: {
       faults: {
@@ -266,6 +270,19 @@ describe("upstream faults", () => {
       /"refuses__echo" would come from upstream "refuses", which is down: .+; toolgate (?:reconnects at \d{4}-.+Z|is connecting to it now), call again once it is ready$/s,
     );
     expect(textOf(await client.callTool({ name: "garbled__echo", arguments: { text: "up" } }))).toBe("up");
+  });
+
+  it("says what a refused address and a missing command mean, and what to check", async () => {
+    const lastError = (name: string) =>
+      eventually(() => gw.gateway.registry.statuses().find((s) => s.name === name && s.lastError)?.lastError);
+    expect(await lastError("closed")).toMatch(
+      /\(ECONNREFUSED\): nothing accepts connections at that address; is the server running/,
+    );
+    expect(await lastError("missing")).toBe(
+      "spawn toolgate-test-no-such-command ENOENT: command not found: put it on PATH, or give its full path (or one starting ./, relative to the config file)",
+    );
+    const call = await client.callTool({ name: "missing__anything", arguments: {} });
+    expect(textOf(call)).toContain("command not found");
   });
 
   it("leaks nothing: every bulkhead slot and lock is released after the faults", async () => {
