@@ -6,12 +6,16 @@
  * The key comes from TOOLGATE_TOKEN_KEY (any string; stretched with scrypt). Without it a random key is
  * kept in `token.key` beside the file (0600): that protects against a copied credentials file, not against
  * someone who can read the whole state directory; set the variable where that matters.
+ *
+ * Every change is a read-modify-write of the whole file under a lock file beside it, so a `toolgate auth login`
+ * in one process and a token refresh in the running gateway cannot lose each other's update.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { OAuthDiscoveryState } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { OAuthClientInformationMixed, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
+import { lock } from "proper-lockfile";
 
 export interface StoredCredentials {
   /** Tokens as the authorization server gave them, plus when the access token expires (epoch ms). */
@@ -32,13 +36,24 @@ export interface CredentialStore {
 }
 
 const FILE_VERSION = 1;
+/**
+ * A change holds the lock for a read, an encryption and a rename: milliseconds. A holder that died is taken
+ * over after `stale`; a waiter retries for about ten seconds before the change fails. A lock found taken over
+ * while held (the library's default throws from a timer, which would end the gateway) only loses the order.
+ */
+const LOCK = {
+  realpath: false,
+  stale: 10_000,
+  retries: { retries: 60, minTimeout: 10, maxTimeout: 200 },
+  onCompromised: () => {},
+};
 
 /** One encrypted JSON file; every read goes to disk, so a login by another process is seen at once. */
 export class FileCredentialStore implements CredentialStore {
   readonly file: string;
   readonly #secret: string | undefined;
   #key: Buffer | undefined;
-  /** Writes in order: two updates racing must not lose one. */
+  /** Changes in order within this process; the lock file orders them across processes. */
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string, secret: string | undefined) {
@@ -69,8 +84,17 @@ export class FileCredentialStore implements CredentialStore {
     });
   }
 
-  #enqueue(fn: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(fn, fn);
+  #enqueue(change: () => Promise<void>): Promise<void> {
+    const locked = async () => {
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+      const release = await lock(this.file, LOCK);
+      try {
+        await change();
+      } finally {
+        await release();
+      }
+    };
+    const run = this.#queue.then(locked, locked);
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -104,7 +128,6 @@ export class FileCredentialStore implements CredentialStore {
     const cipher = createCipheriv("aes-256-gcm", key, iv);
     const body = Buffer.concat([cipher.update(JSON.stringify(all), "utf8"), cipher.final()]);
     const blob = Buffer.concat([Buffer.from([FILE_VERSION]), iv, cipher.getAuthTag(), body]);
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     // Unique per write, not per process: two stores on one file in one process (a login beside the running
     // gateway) must not rename each other's temp file away.
     const temp = `${this.file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
