@@ -69,7 +69,14 @@ function parseLine(raw: string, line: number): BatchCall | string {
     return `line ${line} must be an object { "tool", "arguments"?, "priority"? }`;
   }
   const args = entry.arguments ?? {};
-  if (typeof entry.tool !== "string" || entry.tool === "") return `line ${line} needs "tool" (a string)`;
+  if (typeof entry.tool !== "string" || entry.tool === "") {
+    // tools/call's own key: the likeliest slip.
+    const slip =
+      typeof entry.name === "string"
+        ? `; it has "name": write {"tool": ${JSON.stringify(entry.name)}, …}`
+        : "";
+    return `line ${line} needs "tool" (a string)${slip}`;
+  }
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
     return `line ${line}: "arguments" must be an object`;
   }

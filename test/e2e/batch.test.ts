@@ -30,6 +30,7 @@ describe("toolgate batch", () => {
     lines.push(JSON.stringify({ tool: "f__nope" }));
     lines.push("");
     lines.push(JSON.stringify({ tool: "f__echo", arguments: [] }));
+    lines.push(JSON.stringify({ name: "f__echo", arguments: { text: "x" } }));
     const { config, calls } = await files(lines);
     const run = await runCli(["batch", "--config", config, calls, "--parallel", "8"]);
     expect(run.code).toBe(1);
@@ -38,8 +39,8 @@ describe("toolgate batch", () => {
       .split("\n")
       .map((l) => JSON.parse(l) as Answer);
     const byLine = new Map(answers.map((a) => [a.line, a]));
-    expect(answers).toHaveLength(304);
-    expect(byLine.size).toBe(304);
+    expect(answers).toHaveLength(305);
+    expect(byLine.size).toBe(305);
     for (let i = 0; i < 300; i++) {
       const a = byLine.get(i + 1);
       expect(a?.ok).toBe(true);
@@ -51,7 +52,10 @@ describe("toolgate batch", () => {
     expect(byLine.get(303)?.error?.message).toMatch(/ToolNotFound/);
     expect(byLine.has(304)).toBe(false);
     expect(byLine.get(305)?.error?.message).toMatch(/"arguments" must be an object/);
-    expect(run.stderr).toMatch(/304\/304 answered, 4 failed/);
+    expect(byLine.get(306)?.error?.message).toBe(
+      'line 306 needs "tool" (a string); it has "name": write {"tool": "f__echo", …}',
+    );
+    expect(run.stderr).toMatch(/305\/305 answered, 5 failed/);
   }, 90_000);
 
   it("starts calls in priority order, file order among equals", async () => {
