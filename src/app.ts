@@ -470,13 +470,20 @@ export class Gateway {
         }
       },
       // Ready: not draining (a load balancer stops sending new work during a rolling update), the start-up hold
-      // is over, and some upstream serves (or none is configured).
+      // is over, and some upstream serves (or none is configured). Anyone may ask, so the detail is counts
+      // only: names, versions and errors (stderr lines among them) are for operators, on /status.
       ready: () => {
         const statuses = this.#upstreamStatuses();
         const serving = statuses.length === 0 || statuses.some((s) => s.state === "ready");
+        const upstreams: Record<string, number> = {};
+        for (const { state } of statuses) upstreams[state] = (upstreams[state] ?? 0) + 1;
         return {
           ready: this.#stopping === undefined && this.#catalogComplete && serving,
-          detail: { catalog: this.#catalogComplete ? "complete" : "starting", upstreams: statuses },
+          detail: {
+            catalog: this.#catalogComplete ? "complete" : "starting",
+            draining: this.#stopping !== undefined,
+            upstreams,
+          },
         };
       },
       onSessionOpened: this.#opened,
