@@ -9,7 +9,7 @@ import { InsufficientScopeError, SdkHttpError } from "@modelcontextprotocol/clie
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type Implementation,
   type Prompt,
@@ -147,6 +147,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #attemptToken: object | undefined;
   /** The connection of the current attempt, once connected. */
   #client: UpstreamClient | undefined;
+  /**
+   * Transports the current attempt opened and no client owns yet: a stop during the handshake closes them, so
+   * no stdio child (an `npx` still fetching its package) outlives the gateway.
+   */
+  #opening = new Set<Transport>();
   #retryTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last message from the upstream: any message proves it alive. */
@@ -367,7 +372,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#client = undefined;
     this.#attemptToken = undefined;
     this.#setState("stopped");
-    if (client) await client.close().catch(() => {});
+    const opening = [...this.#opening];
+    this.#opening.clear();
+    await Promise.all([client?.close(), ...opening.map((t) => t.close())].map((p) => p?.catch(() => {})));
   }
 
   #readyClient(): UpstreamClient {
@@ -400,9 +407,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     let client: UpstreamClient | undefined;
     let phase = "initialize";
     const timeout = this.#config.connectTimeoutMs;
+    this.#opening.clear();
     try {
       if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
       client = await this.#open(token, timeout, oauth);
+      // The client owns its transport now (a failed handshake closed its own).
+      if (this.#attemptToken === token) this.#opening.clear();
       if (this.#attemptToken !== token) {
         void client.close().catch(() => {});
         return;
@@ -481,8 +491,15 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     };
     const events = this.#events(token);
     const clientInfo = this.#options.clientInfo ?? DEFAULT_CLIENT_INFO;
+    const create = (): Transport => {
+      // A stop between two steps of the handshake: nothing new is started.
+      if (this.#attemptToken !== token) throw new Error("the upstream was stopped while connecting");
+      const created = createSdkTransport(transport, hooks);
+      this.#opening.add(created);
+      return created;
+    };
     if (setting !== "2025-11-25" && transport.type === "stdio") {
-      const raw = createSdkTransport(transport, hooks);
+      const raw = create();
       const verdict = await probeStdio(raw, clientInfo, Math.min(timeout, STDIO_PROBE_MS));
       if (verdict.kind === "modern") {
         const probed = { transport: forClient(raw), discover: verdict.discover };
@@ -502,7 +519,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       if (modern) return modern;
       this.#log.debug("upstream does not speak 2026-07-28; connecting with initialize");
     }
-    return connectLegacy(createSdkTransport(transport, hooks), events, clientInfo, timeout);
+    return connectLegacy(create(), events, clientInfo, timeout);
   }
 
   #events(token: object): ClientEvents {
