@@ -466,7 +466,10 @@ export class Gateway {
           );
         }
         if (oauth && auth.oauth) {
-          app.get(auth.oauth.resourceMetadataPath, (c) => c.json(oauth.protectedResourceMetadata()));
+          // Public, and read by browser clients of any origin before they sign in (as the SDK's router serves it).
+          app.get(auth.oauth.resourceMetadataPath, (c) =>
+            c.json(oauth.protectedResourceMetadata(), 200, { "access-control-allow-origin": "*" }),
+          );
         }
       },
       // Ready: not draining (a load balancer stops sending new work during a rolling update), the start-up hold

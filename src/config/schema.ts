@@ -227,7 +227,10 @@ export const GatewaySchema = z.strictObject({
     .default("__"),
   /** Global cap on in-flight proxied calls. */
   maxInFlight: positiveInt.default(1024),
-  /** Extra allowed Origin values for HTTP; loopback origins are always allowed on a loopback listener. */
+  /**
+   * Extra allowed Origin values for HTTP; loopback origins are always allowed to send. A listed origin is also
+   * granted CORS, so a browser page there can read `/mcp`'s answers.
+   */
   allowedOrigins: z.array(z.string()).default([]),
   /** Extra allowed Host header values. */
   allowedHosts: z.array(z.string()).default([]),

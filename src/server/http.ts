@@ -18,6 +18,7 @@ import { type SessionRevocations, sessionDigest } from "../stores/revocations.ts
 import { StoreUnavailable } from "../stores/store.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Principal } from "./auth/principal.ts";
+import { Cors, grant } from "./cors.ts";
 import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
 import {
@@ -39,7 +40,7 @@ import {
 import { handleProtocols, WebSocketServerTransport } from "./websocket-transport.ts";
 
 export interface HttpServerDeps {
-  options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes">;
+  options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes" | "allowedOrigins">;
   log: Logger;
   newSession(info: SessionInfo): GatewaySession;
   /** Events of 2025-era SSE streams, for clients that resume with Last-Event-ID; absent: no resumption. */
@@ -83,9 +84,11 @@ export class HttpServer {
   /** POST response streams still carrying answers, and who waits for them to end (close). */
   #answering = 0;
   #answered: (() => void) | undefined;
+  readonly #cors: Cors;
 
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
+    this.#cors = new Cors(deps.options.allowedOrigins);
     const { app } = this;
     app.get("/healthz", (c) => c.json({ status: "ok" }));
     app.get("/readyz", (c) => {
@@ -94,6 +97,17 @@ export class HttpServer {
     });
     deps.mount?.(app);
     deps.revocations?.onRevoked((digest) => this.#closeRevoked(digest));
+  }
+
+  /**
+   * A CORS preflight carries no credentials and runs nothing: the listed origins alone decide. The request that
+   * follows meets the guard as any other.
+   */
+  #preflight(req: McpRequest, res: HttpResponseLike): void {
+    const answer = this.#cors.preflight(req.headers);
+    if (!answer.ok)
+      return void refuse(res, 403, -32600, answer.message, answer.headers as Record<string, string>);
+    res.writeHead(204, answer.headers).end();
   }
 
   /** Open sessions of every HTTP transport (Streamable HTTP and WebSocket). */
@@ -106,6 +120,12 @@ export class HttpServer {
    * (http1-server.ts), anything else (GET streams, DELETE, chunked bodies) on node:http's.
    */
   async #handleMcp(req: McpRequest, res: HttpResponseLike): Promise<void> {
+    // A browser page's requests carry an Origin; other clients' (the hot path) do not.
+    if (req.headers.origin !== undefined) {
+      if (req.method === "OPTIONS") return this.#preflight(req, res);
+      const origin = this.#cors.granted(req.headers.origin);
+      if (origin !== undefined) grant(res, origin);
+    }
     const verdict = await this.#deps.guard(headerReader(req), {
       loopback: isLoopback(req.socket.remoteAddress),
     });

@@ -66,7 +66,7 @@ function originAllowed(origin: string, allowedOrigins: readonly string[]): boole
  * Comparable form of an origin: `scheme://host[:port]` in lower case without a default port; other schemes
  * (`chrome-extension://id`) have an opaque origin and compare as written. Undefined for "null" and garbage.
  */
-function originKey(value: string): string | undefined {
+export function originKey(value: string): string | undefined {
   const v = value.trim();
   if (v.toLowerCase() === "null") return undefined;
   try {

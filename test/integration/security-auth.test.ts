@@ -109,9 +109,10 @@ describe("OAuth access tokens", () => {
     await issuer?.close();
   });
 
-  it("serves the protected-resource metadata document", async () => {
+  it("serves the protected-resource metadata document, to browser clients of any origin too", async () => {
     const response = await fetch(`${gw.base}/.well-known/oauth-protected-resource`);
     expect(response.status).toBe(200);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
     expect(await response.json()).toMatchObject({
       resource: audience,
       authorization_servers: [issuer.issuer],
