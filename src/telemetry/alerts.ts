@@ -60,6 +60,7 @@ export class AlertManager {
   private readonly downSince = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private loopDelay: ELDHistogram | undefined;
+  private loopDelayResolutionMs = 0;
 
   constructor(options: AlertManagerOptions) {
     this.options = options;
@@ -74,6 +75,7 @@ export class AlertManager {
       // Each sample is a libuv timer wake-up, idle or not: sample at a quarter of the threshold (10-100 ms),
       // enough to see a p99 over it, instead of perf_hooks' 10 ms (100 wake-ups a second).
       const resolution = Math.max(10, Math.min(100, Math.floor(this.options.rules.eventLoopLag.p99Ms / 4)));
+      this.loopDelayResolutionMs = resolution;
       this.loopDelay = monitorEventLoopDelay({ resolution });
       this.loopDelay.enable();
     }
@@ -234,7 +236,8 @@ export class AlertManager {
   private eventLoopP99(): number {
     if (this.options.eventLoopP99Ms) return this.options.eventLoopP99Ms();
     if (!this.loopDelay) return 0;
-    const p99 = this.loopDelay.percentile(99) / 1e6;
+    // The histogram records the time between samples: the delay is what exceeds the sampling interval.
+    const p99 = Math.max(0, this.loopDelay.percentile(99) / 1e6 - this.loopDelayResolutionMs);
     this.loopDelay.reset();
     return p99;
   }

@@ -68,6 +68,8 @@ export const METRIC_MCP_SERVER_OPERATION_DURATION = "mcp.server.operation.durati
 export const METRIC_MCP_CLIENT_OPERATION_DURATION = "mcp.client.operation.duration";
 export const METRIC_MCP_SERVER_SESSION_DURATION = "mcp.server.session.duration";
 export const METRIC_MCP_CLIENT_SESSION_DURATION = "mcp.client.session.duration";
+/** Prefix of the event-loop delay gauges (`.min`, `.max`, `.mean`, `.stddev`, `.p50`, `.p90`, `.p99`; seconds). */
+export const METRIC_EVENTLOOP_DELAY = "nodejs.eventloop.delay";
 
 // --- Metrics of our own ---
 export const METRIC_CALLS = "toolgate.calls";

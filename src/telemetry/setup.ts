@@ -39,6 +39,7 @@ import { AlertManager } from "./alerts.ts";
 import { History } from "./history.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { LogSpanExporter } from "./log-span-exporter.ts";
+import { LOOP_DELAY_VIEW, observeLoopDelay } from "./loop-delay.ts";
 import {
   ATTR_SERVICE_INSTANCE_ID,
   ATTR_SERVICE_NAME,
@@ -54,8 +55,11 @@ import { RollingStats } from "./stats.ts";
 import { Telemetry } from "./telemetry.ts";
 
 let contextManagerReady = false;
-/** nodejs.eventloop.delay.* sample every 50 ms, not the instrumentation's 10 ms: each sample wakes the loop. */
-const LOOP_DELAY_SAMPLE_MS = 50;
+/**
+ * The runtime instrumentation's own delay histogram feeds only gauges that LOOP_DELAY_VIEW drops: sampled once a
+ * second, it wakes the loop as little as it can.
+ */
+const UNUSED_SAMPLE_MS = 1_000;
 const PROMETHEUS_OFF =
   "Prometheus metrics are off (telemetry.metrics.prometheus: false or OTEL_SDK_DISABLED=true)";
 
@@ -93,12 +97,13 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
       : undefined;
   for (const reader of readers) native?.attach(reader);
   const runtime = options.metrics.process
-    ? new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: LOOP_DELAY_SAMPLE_MS })
+    ? new RuntimeNodeInstrumentation({ enabled: false, monitoringPrecision: UNUSED_SAMPLE_MS })
     : undefined;
   const parts = options.processWide
     ? startNodeSdk({ options, resource, readers, runtime, logger })
     : localProviders({ options, resource, readers, runtime, logger });
   const meter = parts.meterProvider.getMeter(SCOPE_NAME);
+  const stopLoopDelay = options.metrics.process ? observeLoopDelay(meter) : undefined;
   native?.note(METRIC_BUILD_INFO);
   meter
     .createObservableGauge(METRIC_BUILD_INFO, { description: "Always 1; marks a toolgate process." })
@@ -150,6 +155,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     },
     shutdown: async () => {
       runtime?.disable();
+      stopLoopDelay?.();
       const results = await Promise.allSettled([parts.shutdown()]);
       for (const r of results) {
         if (r.status === "rejected")
@@ -181,7 +187,7 @@ function localProviders({ options, resource, readers, runtime }: ProviderInput):
   const tracerProvider = processor
     ? new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] })
     : undefined;
-  const meterProvider = new MeterProvider({ resource, readers });
+  const meterProvider = new MeterProvider({ resource, readers, views: [LOOP_DELAY_VIEW] });
   if (runtime) {
     runtime.setMeterProvider(meterProvider);
     runtime.enable();
@@ -207,6 +213,7 @@ function startNodeSdk({ options, resource, readers, runtime, logger }: ProviderI
     resource,
     serviceName: options.serviceName,
     metricReaders: readers,
+    views: [LOOP_DELAY_VIEW],
     ...(otlp
       ? { traceExporter: otlpTraceExporter(traces.protocol ?? "http/protobuf", otlp) }
       : {

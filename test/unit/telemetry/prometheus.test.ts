@@ -137,7 +137,6 @@ let scrape: Scrape;
 let text: string;
 let otlp: Scrape;
 
-/** Runtime metrics (event-loop delay) need a few samples of real time before they report. */
 /**
  * Runtime metrics (event-loop delay) need a few samples of real time before they report: poll for them,
  * bounded generously (a loaded machine samples late).
@@ -239,6 +238,21 @@ describe("the Prometheus exposition", () => {
     expect(scrape.get("toolgate_calls_total")).toEqual(
       new Set(["toolgate_tool", "toolgate_upstream", "toolgate_outcome"]),
     );
+  });
+
+  it("reports the event loop's delay beyond its 50 ms sampling interval, not the interval itself", () => {
+    const families = parsePrometheusText(text);
+    const value = (name: string) => families.get(name)?.samples[0]?.value ?? Number.NaN;
+    const [min, p50, p99, max] = ["min", "p50", "p99", "max"].map((q) =>
+      value(`nodejs_eventloop_delay_${q}_seconds`),
+    );
+    // Node's histogram reads at least the interval (about 0.05 s here) for every sample, even on an idle loop;
+    // the smallest delay of a window is near 0 unless the loop never got a free moment in it.
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(min).toBeLessThan(0.02);
+    expect(min).toBeLessThanOrEqual(p50 as number);
+    expect(p50).toBeLessThanOrEqual(p99 as number);
+    expect(p99).toBeLessThanOrEqual(max as number);
   });
 
   it("uses the semconv bucket bounds, in seconds", () => {
