@@ -16,6 +16,7 @@ import { type BatchProgress, runBatch } from "./tasks/batch.ts";
 import { createLogger, type Logger, type LogLevel } from "./telemetry/log.ts";
 import { login } from "./upstreams/auth/login.ts";
 import { loginCommand, oauthClients } from "./upstreams/auth/oauth-provider.ts";
+import { describeFailure } from "./upstreams/request-error.ts";
 
 const VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -619,7 +620,10 @@ async function approvals(loaded: LoadedConfig, rest: string[], values: Values): 
       headers: key ? { authorization: `Bearer ${key}` } : {},
     },
   ).catch((err: unknown) => {
-    throw new GatewayError("UpstreamUnavailable", `cannot reach the gateway at ${base}: ${String(err)}`);
+    throw new GatewayError(
+      "UpstreamUnavailable",
+      `cannot reach the gateway at ${base} (--url names another): ${describeFailure(err)}`,
+    );
   });
   const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {

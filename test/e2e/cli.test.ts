@@ -258,6 +258,15 @@ describe.concurrent("toolgate call", () => {
     expect(run.stderr).toContain("f__nope");
   });
 
+  it("approvals says what it means when no gateway answers at the address, exit 1", async ({ expect }) => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const run = await runCli(["approvals", "--config", await writeConfig(faultConfig()), "--url", url]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      `cannot reach the gateway at ${url} (--url names another): fetch failed (ECONNREFUSED): nothing accepts connections`,
+    );
+  });
+
   it("exits 2 when the arguments are not a JSON object", async ({ expect }) => {
     const file = await writeConfig(faultConfig());
     const invalid = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "f__echo", "{text"]);
