@@ -491,6 +491,7 @@ export class Gateway {
       },
       onSessionOpened: this.#opened,
       onSessionClosed: this.#closed,
+      onRefused: (status) => this.telemetry.httpRefused(status),
       sealer,
       revocations: revocationsFor(this.cluster?.options.stores, sealer),
     });

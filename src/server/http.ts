@@ -54,6 +54,8 @@ export interface HttpServerDeps {
   mount?(app: Hono): void;
   onSessionOpened?(session: GatewaySession): void;
   onSessionClosed?(session: GatewaySession): void;
+  /** A request to `/mcp` or `/ws` answered 4xx/5xx before MCP took it (an MCP error answers 200 or comes later). */
+  onRefused?(status: number): void;
   /** Session ids that carry the session's state, so any replica can serve them (session-seal.ts). */
   sealer?: SessionSealer | undefined;
   /** Sessions ended on any replica (stores/revocations.ts), with a sealer and Redis; absent: ending is local. */
@@ -420,11 +422,18 @@ export class HttpServer {
   }
 
   #serveMcp(req: McpRequest, res: HttpResponseLike): void {
-    this.#handleMcp(req, res).catch((err) => {
-      this.#deps.log.warn("MCP request failed", { err });
-      if (!res.headersSent) refuse(res, 500, -32603, "internal error");
-      else res.destroy();
-    });
+    this.#handleMcp(req, res).then(
+      // A refusal is written before the handler returns; answers that come later are MCP's to count.
+      () => {
+        if (res.statusCode >= 400) this.#deps.onRefused?.(res.statusCode);
+      },
+      (err) => {
+        this.#deps.log.warn("MCP request failed", { err });
+        if (!res.headersSent) refuse(res, 500, -32603, "internal error");
+        else res.destroy();
+        this.#deps.onRefused?.(500);
+      },
+    );
   }
 
   /**
@@ -474,6 +483,7 @@ export class HttpServer {
   async #upgrade(req: IncomingMessage, socket: import("node:net").Socket, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const reject = (status: number, message: string, headers: Record<string, string> = {}) => {
+      this.#deps.onRefused?.(status);
       const extra = Object.entries(headers)
         .map(([k, v]) => `${k}: ${v}\r\n`)
         .join("");

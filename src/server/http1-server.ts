@@ -39,6 +39,8 @@ export interface HttpRequestLike {
 
 /** What the MCP code does with a response: node's ServerResponse, or the front's own. */
 export interface HttpResponseLike {
+  /** The status written, or to be written (200 until writeHead). */
+  readonly statusCode: number;
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
@@ -577,6 +579,10 @@ export class Http1Response implements HttpResponseLike {
 
   constructor(conn: Connection) {
     this.#conn = conn;
+  }
+
+  get statusCode(): number {
+    return this.#status;
   }
 
   writeHead(status: number, headers?: OutgoingHttpHeaders): this {

@@ -35,6 +35,7 @@ export interface Instruments {
   breakerTransitions: Counter;
   breakerRejections: Counter;
   upstreamRestarts: Counter;
+  httpRefused: Counter;
   sessionsOpen: UpDownCounter;
   tasks: Counter;
   tasksRunning: UpDownCounter;
@@ -124,6 +125,10 @@ export function createInstruments(meter: Meter, native?: NativeMetrics): Instrum
     ),
     taskDuration: seconds(N.METRIC_TASK_DURATION, "Life of tasks the gateway runs, creation to end."),
     upstreamRestarts: counter(N.METRIC_UPSTREAM_RESTARTS, "Upstream reconnects and process restarts."),
+    httpRefused: counter(
+      N.METRIC_HTTP_REFUSED,
+      "HTTP requests to /mcp and /ws refused before MCP took them (credentials, Origin, body, limits), by status.",
+    ),
     sessionsOpen: noted(N.METRIC_SESSIONS_OPEN, (name) =>
       meter.createUpDownCounter(name, { description: "Downstream MCP sessions open now." }),
     ),

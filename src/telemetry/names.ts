@@ -22,6 +22,7 @@ export const ATTR_JSONRPC_REQUEST_ID = "jsonrpc.request.id";
 export const ATTR_ERROR_TYPE = "error.type";
 export const ATTR_NETWORK_TRANSPORT = "network.transport";
 export const ATTR_RPC_RESPONSE_STATUS_CODE = "rpc.response.status_code";
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = "http.response.status_code";
 export const ATTR_SERVICE_NAME = "service.name";
 export const ATTR_SERVICE_VERSION = "service.version";
 export const ATTR_SERVICE_INSTANCE_ID = "service.instance.id";
@@ -100,6 +101,13 @@ export const ATTR_CLUSTER_EVENT = "toolgate.cluster.event";
 /** The replica (`service.instance.id` of the resource when set by the operator). */
 export const ATTR_INSTANCE = "toolgate.instance";
 export const METRIC_UPSTREAM_RESTARTS = "toolgate.upstream.restarts";
+/**
+ * HTTP requests to `/mcp` and `/ws` answered with a 4xx or 5xx before MCP took them: credentials, Origin/Host,
+ * body type and size, unknown sessions, limits, shutting down. By `http.response.status_code`.
+ */
+export const METRIC_HTTP_REFUSED = "toolgate.http.refused";
+/** The statuses refusals take, exported at zero from the start so increase() sees the first one. */
+export const HTTP_REFUSAL_STATUSES = [400, 401, 403, 404, 405, 406, 413, 415, 500, 503] as const;
 export const METRIC_SESSIONS_OPEN = "toolgate.sessions.open";
 export const METRIC_ALERTS_FIRING = "toolgate.alerts.firing";
 export const METRIC_TASKS = "toolgate.tasks";

@@ -214,6 +214,9 @@ export class Telemetry {
     this.alerts = parts.alerts;
     this.#m = createInstruments(parts.meter, parts.native);
     this.#observeGauges(parts.meter);
+    for (const status of N.HTTP_REFUSAL_STATUSES) {
+      this.#m.httpRefused.add(0, { [N.ATTR_HTTP_RESPONSE_STATUS_CODE]: status });
+    }
   }
 
   /** The SERVER span of one downstream request; `fn` runs in its context. */
@@ -600,6 +603,11 @@ export class Telemetry {
   sessionClosed(transport: NetworkTransport, durationMs: number): void {
     this.#m.sessionsOpen.add(-1, { [N.ATTR_NETWORK_TRANSPORT]: transport });
     this.#m.serverSessionDuration.record(durationMs / 1000, { [N.ATTR_NETWORK_TRANSPORT]: transport });
+  }
+
+  /** An HTTP request refused before MCP took it (see METRIC_HTTP_REFUSED). */
+  httpRefused(status: number): void {
+    this.#m.httpRefused.add(1, { [N.ATTR_HTTP_RESPONSE_STATUS_CODE]: status });
   }
 
   /** Start evaluating alert rules against the running gateway. */

@@ -1,12 +1,14 @@
 /**
  * The series a real gateway exports: every catalog tool, upstream and breaker has its series at zero before
  * the first call (so rate()/increase() see the first event and the breaker panel has data), and names a
- * client makes up never become label values.
+ * client makes up never become label values. HTTP requests refused before MCP takes them count by status.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { connectClient, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
+import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
 import { type Family, parsePrometheusText } from "../unit/telemetry/prometheus-text.ts";
 
 let upstream: RunningFaultServer;
@@ -161,5 +163,35 @@ describe("calls of an upstream that is down", () => {
       expect(result.isError).toBe(true);
     }
     expect(value(await scrape(), "toolgate_call_errors_total", labels)).toBe(counted + 2);
+  });
+});
+
+describe("HTTP requests refused before MCP takes them", () => {
+  it("count by status, on /mcp and /ws, and not the requests MCP answers", async () => {
+    const refused = (m: Map<string, Family>, status: string) =>
+      value(m, "toolgate_http_refused_total", { http_response_status_code: status }) ?? 0;
+    const before = await scrape();
+    const init = initializeBody();
+    const post = (headers: Record<string, string>, body = init) =>
+      rawPost(gw.url, body, { ...BASE_HEADERS, ...headers });
+    expect((await post({ "content-type": "text/plain" })).status).toBe(415);
+    expect((await post({}, "{not json")).status).toBe(400);
+    expect((await post({ origin: "https://evil.example" })).status).toBe(403);
+    expect((await post({ "mcp-session-id": "no-such-session" })).status).toBe(404);
+    expect((await post({ accept: "application/json" })).status).toBe(406);
+    const upgrade = await new Promise<number | undefined>((resolve) => {
+      const ws = new WebSocket(gw.wsUrl, "mcp", { origin: "https://evil.example" });
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode));
+      ws.once("open", () => resolve(undefined));
+      ws.once("error", () => {});
+    });
+    expect(upgrade).toBe(403);
+    // Answered by MCP, not refused: a JSON-RPC error about a tool.
+    await client.callTool({ name: "made_up", arguments: {} }).catch(() => undefined);
+    const after = await scrape();
+    for (const [status, added] of Object.entries({ "400": 1, "403": 2, "404": 1, "406": 1, "415": 1 })) {
+      expect(refused(after, status) - refused(before, status), `status ${status}`).toBe(added);
+    }
+    expect(refused(after, "200")).toBe(0);
   });
 });
