@@ -216,7 +216,10 @@ export class HttpClientTransport implements Transport {
         const retried = await this.#authorizeAfter(res, text);
         if (retried) return this.#post(message, body, onresumptiontoken);
       }
-      throw new StreamableHTTPError(status, `Error POSTing to endpoint: ${this.#unfollowed(res) ?? text}`);
+      throw new StreamableHTTPError(
+        status,
+        `Error POSTing to endpoint: ${this.#unfollowed(res) ?? `HTTP ${status}${text ? `: ${excerpt(text)}` : ""}`}`,
+      );
     }
     this.#authCompleted = false;
     this.#lastUpscopingHeader = undefined;
@@ -519,6 +522,12 @@ export class HttpClientTransport implements Transport {
     target.username = target.password = target.search = target.hash = "";
     return `Redirect to ${target.href} not followed (redirectPolicy: 'same-origin')`;
   }
+}
+
+/** An error body as one short line: a server's whole HTML error page must not become an upstream's lastError. */
+function excerpt(text: string, max = 200): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max)}…` : line;
 }
 
 /** The head of an event that is a message with data, as servers write it. */

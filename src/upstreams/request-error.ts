@@ -167,12 +167,30 @@ function sdkFailure(err: SdkError, upstream: string): RequestFailure {
 export function describeFailure(err: unknown): string {
   if (err instanceof GatewayError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
+  const wrongPath = wrongPathHint(err, message);
+  if (wrongPath) return `${message}: ${wrongPath}`;
   const system = systemError(err);
   if (!system) return message;
   const { code, syscall } = system;
   const hint = syscall?.startsWith("spawn") ? SPAWN_HINTS[code] : NETWORK_HINTS[code];
   const said = message.includes(code) ? message : `${message} (${code})`;
   return hint ? `${said}: ${hint}` : said;
+}
+
+/**
+ * A url that reaches a web server but no MCP endpoint: a 404/405 to the handshake, or a web page for an answer.
+ * The likeliest cause is the path.
+ */
+function wrongPathHint(err: unknown, message: string): string | undefined {
+  const status =
+    err instanceof SdkHttpError
+      ? err.status
+      : err instanceof StreamableHTTPError || err instanceof SseError
+        ? err.code
+        : undefined;
+  const page = /Unexpected content type: text\/html/.test(message);
+  if (status !== 404 && status !== 405 && !page) return undefined;
+  return `${page ? "the url serves a web page" : "nothing serves MCP at that url"}: check its path (a Streamable HTTP server is often at …/mcp; a legacy SSE server at …/sse, with "type": "sse")`;
 }
 
 /** What the network errors a new user meets first mean for an upstream, and what to check. */

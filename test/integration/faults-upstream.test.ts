@@ -3,6 +3,8 @@
  * result) within its deadline, nothing leaks (bulkhead slots, locks), and a returning upstream is served again.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -85,8 +87,18 @@ const PROGRESS_EVERY_MS = 100;
 const ATTEMPT_MS = 2_000;
 const CALL_MS = 3_000;
 
+/** A web server, not MCP: a page at `/`, 404 pages elsewhere (a url with the wrong path). */
+let website: Server;
+
 beforeAll(async () => {
   remote = await spawnRemote();
+  website = createServer((req, res) =>
+    res
+      .writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/html" })
+      .end("<html><h1>Hi</h1></html>"),
+  );
+  await new Promise<void>((resolve) => website.listen(0, "127.0.0.1", resolve));
+  const site = `http://127.0.0.1:${(website.address() as AddressInfo).port}`;
   gw = await startGateway({
     mcpServers: {
       faults: { command: NODE, args: [FAULT_SERVER, "--name", "faults"] },
@@ -96,6 +108,8 @@ beforeAll(async () => {
       // Nothing listens on a port just freed; no such command exists.
       closed: { type: "http", url: `http://127.0.0.1:${await freePort()}/mcp` },
       missing: { command: "toolgate-test-no-such-command" },
+      homepage: { type: "http", url: `${site}/` },
+      notfound: { type: "http", url: `${site}/api` },
     },
     upstreams: {
       faults: {
@@ -124,6 +138,7 @@ afterAll(async () => {
   await client?.close();
   await gw?.stop();
   if (remote) await killed(remote.child);
+  website?.close();
 });
 
 describe("upstream faults", () => {
@@ -272,7 +287,7 @@ describe("upstream faults", () => {
     expect(textOf(await client.callTool({ name: "garbled__echo", arguments: { text: "up" } }))).toBe("up");
   });
 
-  it("says what a refused address and a missing command mean, and what to check", async () => {
+  it("says what a refused address, a missing command and a web page's url mean, and what to check", async () => {
     const lastError = (name: string) =>
       eventually(() => gw.gateway.registry.statuses().find((s) => s.name === name && s.lastError)?.lastError);
     expect(await lastError("closed")).toMatch(
@@ -280,6 +295,14 @@ describe("upstream faults", () => {
     );
     expect(await lastError("missing")).toBe(
       "spawn toolgate-test-no-such-command ENOENT: command not found: put it on PATH, or give its full path (or one starting ./, relative to the config file)",
+    );
+    const wrongPath =
+      'check its path (a Streamable HTTP server is often at …/mcp; a legacy SSE server at …/sse, with "type": "sse")';
+    expect(await lastError("homepage")).toBe(
+      `Streamable HTTP error: Unexpected content type: text/html: the url serves a web page: ${wrongPath}`,
+    );
+    expect(await lastError("notfound")).toBe(
+      `Streamable HTTP error: Error POSTing to endpoint: HTTP 404: <html><h1>Hi</h1></html>: nothing serves MCP at that url: ${wrongPath}`,
     );
     const call = await client.callTool({ name: "missing__anything", arguments: {} });
     expect(textOf(call)).toContain("command not found");

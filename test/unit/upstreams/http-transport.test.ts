@@ -197,8 +197,15 @@ describe("HttpClientTransport", () => {
     script = (res) => res.writeHead(500).end("boom");
     const failed = await t.send(call(2)).catch((err: unknown) => err);
     expect((failed as StreamableHTTPError).code).toBe(500);
-    expect((failed as Error).message).toBe("Streamable HTTP error: Error POSTing to endpoint: boom");
-    expect(errors).toHaveLength(2);
+    expect((failed as Error).message).toBe(
+      "Streamable HTTP error: Error POSTing to endpoint: HTTP 500: boom",
+    );
+    script = (res) => res.writeHead(502).end(`<html>\n  <body>${"x".repeat(400)}</body>\n</html>`);
+    const page = await t.send(call(3)).catch((err: unknown) => err);
+    expect((page as Error).message).toBe(
+      `Streamable HTTP error: Error POSTing to endpoint: HTTP 502: <html> <body>${"x".repeat(187)}…`,
+    );
+    expect(errors).toHaveLength(3);
   });
 
   it("follows a 307 within the origin, and names a redirect elsewhere instead of following it", async () => {
