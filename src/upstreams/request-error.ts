@@ -8,7 +8,7 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
+import { ErrorCode, GatewayError, RpcCode, toGatewayError } from "../errors.ts";
 import { InputRoundFailed } from "./client.ts";
 
 export interface RequestFailure {
@@ -124,6 +124,23 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
     ),
     connectionBroken: true,
   };
+}
+
+/** An error the upstream answered in JSON-RPC (not the SDKs' local timeout or closed connection). */
+export function isJsonRpcAnswer(err: unknown): boolean {
+  return (
+    (err instanceof McpError || err instanceof ProtocolError) &&
+    err.code !== RpcCode.RequestTimeout &&
+    err.code !== RpcCode.ConnectionClosed
+  );
+}
+
+/** A request that got no answer in time, by either SDK's local timeout. */
+export function isLocalTimeout(err: unknown): boolean {
+  return (
+    (err instanceof McpError && err.code === RpcCode.RequestTimeout) ||
+    (err instanceof SdkError && err.code === SdkErrorCode.RequestTimeout)
+  );
 }
 
 /** A local failure of the v2 SDK (2026-era upstreams), by its string code. */

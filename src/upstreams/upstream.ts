@@ -31,7 +31,13 @@ import type { ClientEvents, ClientRequestOptions, ProtocolEra, UpstreamClient } 
 import { NO_TIMEOUT } from "./jsonrpc-connection.ts";
 import { connectLegacy } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
-import { asksForAuthorization, describeFailure, requestFailure } from "./request-error.ts";
+import {
+  asksForAuthorization,
+  describeFailure,
+  isJsonRpcAnswer,
+  isLocalTimeout,
+  requestFailure,
+} from "./request-error.ts";
 import { StderrTail } from "./stderr-tail.ts";
 import { probeStdio } from "./stdio-probe.ts";
 import { createSdkTransport, forClient, type TransportHooks } from "./transports.ts";
@@ -593,13 +599,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       await client.request("ping", undefined, { timeout: timeoutMs });
       this.#lastHeard = performance.now();
     } catch (err) {
-      const code = (err as { code?: unknown })?.code;
-      // Any JSON-RPC answer, even an error, comes from a live server; the SDKs' own -32000/-32001 do not.
-      if (typeof code !== "number" || code === RpcCode.RequestTimeout || code === RpcCode.ConnectionClosed) {
-        const why =
-          code === RpcCode.RequestTimeout
-            ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
-            : describeFailure(err);
+      // Any JSON-RPC answer, even an error, comes from a live server. The SDKs' own -32000/-32001 do not, nor
+      // does an HTTP status: a proxy's 502 in front of a dead server, a 404 for a session it forgot.
+      if (!isJsonRpcAnswer(err)) {
+        const timedOut = isLocalTimeout(err);
+        const why = timedOut
+          ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
+          : requestFailure(err, this.name).error.message;
         this.#lost(token, `health check ping failed: ${why}`);
         return;
       }

@@ -1,9 +1,11 @@
 /**
  * An upstream's health as /status, /metrics and the registry report it: one that hangs at initialize is
- * down with the timeout as its error and its restarts counted; an idle HTTP upstream that dies is seen
- * down by the health-check ping, without any call.
+ * down with the timeout as its error and its restarts counted; an idle HTTP upstream that dies, or whose
+ * proxy answers 502, is seen down by the health-check ping, without any call.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { afterEach, expect, it } from "vitest";
 import type { UpstreamStatus } from "../../src/upstreams/upstream.ts";
@@ -112,4 +114,41 @@ it("marks an idle HTTP upstream that stopped answering down when its ping times 
   expect(status.lastError).toBe(
     "health check ping failed: no answer within 500 ms (upstreams.remote.healthCheck.timeoutMs)",
   );
+});
+
+it("marks an idle HTTP upstream down when the proxy in front of it answers the ping 502", async () => {
+  const remote = await spawnRemote();
+  child = remote.child;
+  const target = new URL(remote.url);
+  // A reverse proxy (an ingress) that forwards until its backend is gone, then answers 502 Bad Gateway.
+  let backendGone = false;
+  const proxy = createServer((req, res) => {
+    if (backendGone)
+      return void res.writeHead(502, { "content-type": "text/html" }).end("<h1>502 Bad Gateway</h1>");
+    const forward = request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on("error", () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  try {
+    const { port } = proxy.address() as AddressInfo;
+    gw = await startGateway({
+      mcpServers: { remote: { url: `http://127.0.0.1:${port}${target.pathname}` } },
+      upstreams: { remote: { healthCheck: { intervalMs: 200, timeoutMs: 2_000 } } },
+    });
+    expect(await gw.gateway.registry.get("remote")?.whenReady(20_000)).toBe(true);
+    const down = stateEvent(gw, "remote", (s) => s.state === "down");
+    backendGone = true;
+    const status = await down;
+    expect(status.lastError).toMatch(/^health check ping failed: upstream "remote" answered .*HTTP 502/);
+  } finally {
+    proxy.closeAllConnections();
+    proxy.close();
+  }
 });
