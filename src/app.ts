@@ -15,6 +15,8 @@ import {
   taskStoreFor,
 } from "./cluster.ts";
 import type { ResolvedConfig } from "./config/load.ts";
+import { restartOnlyChanges } from "./config/restart-only.ts";
+import type { AuthOptions } from "./config/security-schema.ts";
 import { ErrorCode, GatewayError } from "./errors.ts";
 import type { Cluster } from "./policies/cluster.ts";
 import { PolicyEventHub } from "./policies/events.ts";
@@ -26,13 +28,18 @@ import { type Caller, type Result, Router } from "./router/router.ts";
 import { approvalRoutes } from "./server/approval-routes.ts";
 import { type AccessRules, accessControl, accessFor } from "./server/auth/access.ts";
 import { assertSafeBind } from "./server/auth/authenticate.ts";
-import { createOAuthVerifier } from "./server/auth/oauth.ts";
+import { createOAuthVerifier, type OAuthVerifier } from "./server/auth/oauth.ts";
 import { ANONYMOUS } from "./server/auth/principal.ts";
 import { ModernFace } from "./server/eras/modern.ts";
 import { ModernTasks } from "./server/eras/modern-tasks.ts";
-import { createGuard } from "./server/guard.ts";
+import { createGuard, type Guard } from "./server/guard.ts";
 import { HttpServer, isLoopback } from "./server/http.ts";
-import { createOperatorGate } from "./server/operator-gate.ts";
+import {
+  createOperatorGate,
+  gateMiddleware,
+  type OperatorGate,
+  type OperatorRoute,
+} from "./server/operator-gate.ts";
 import { GatewaySession, type SessionInfo } from "./server/session.ts";
 import { clusterRoutes } from "./server/status/cluster.ts";
 import { metricsRoutes } from "./server/status/metrics.ts";
@@ -60,6 +67,16 @@ import { isPerPrincipal, PrincipalPool } from "./upstreams/principal-pool.ts";
 import { UpstreamRegistry } from "./upstreams/registry.ts";
 import { whenSettled } from "./upstreams/settled.ts";
 import type { UpstreamOptions, UpstreamStatus } from "./upstreams/upstream.ts";
+
+/** What the HTTP listener checks each request against. */
+interface Door {
+  host: string;
+  /** Built once at start: an OAuth change needs a restart (config/restart-only.ts). */
+  oauth: OAuthVerifier | undefined;
+  oauthConfig: AuthOptions["oauth"];
+  guard: Guard;
+  gate: OperatorGate;
+}
 
 export interface GatewayDeps {
   log: Logger;
@@ -104,6 +121,8 @@ export class Gateway {
   readonly #publisher: CatalogPublisher;
   readonly #sessions = new Set<GatewaySession>();
   #http: HttpServer | undefined;
+  /** The HTTP listener's door (who may call, who may operate), once serving HTTP; a reload rebuilds it. */
+  #door: Door | undefined;
   #metricsServer: Promise<MetricsServer> | undefined;
   /** The 2026-07-28 face, shared by every HTTP request that speaks it. */
   readonly modern: ModernFace;
@@ -416,14 +435,23 @@ export class Gateway {
     this.telemetry.sessionClosed(networkTransport(session), performance.now() - session.openedAt);
   };
 
+  /** The guard and operator gate for `auth`, on a listener bound to `host`. */
+  #doorFor(host: string, auth: AuthOptions, oauth: OAuthVerifier | undefined): Pick<Door, "guard" | "gate"> {
+    const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
+    return { guard, gate: createOperatorGate({ guard, auth, operators: this.#config.security.operators }) };
+  }
+
   /** Serve MCP over Streamable HTTP (/mcp) and WebSocket (/ws); resolves with the bound port. */
   async serveHttp(host: string, port: number): Promise<number> {
     const { auth } = this.#config.security;
     assertSafeBind(host, auth);
     const oauth = auth.oauth ? createOAuthVerifier(auth.oauth) : undefined;
     this.start();
-    const guard = createGuard({ listenHost: host, gateway: this.#config.gateway, auth, oauth });
-    const gate = createOperatorGate({ guard, auth, operators: this.#config.security.operators });
+    this.#door = { host, oauth, oauthConfig: auth.oauth, ...this.#doorFor(host, auth, oauth) };
+    // Stable entry points to the current door: a reload rebuilds it under them.
+    const guard: Guard = (headers, remote) => (this.#door as Door).guard(headers, remote);
+    const decide: OperatorGate["decide"] = (...args) => (this.#door as Door).gate.decide(...args);
+    const gate = { middleware: (route: OperatorRoute) => gateMiddleware(decide, route) };
     const sealer = sessionSealer(this.#config);
     const http = new HttpServer({
       options: this.#config.gateway,
@@ -584,9 +612,22 @@ export class Gateway {
     });
   }
 
-  /** Apply a new config: unchanged upstreams and their in-flight calls are left alone. */
+  /**
+   * Apply a new config: unchanged upstreams and their in-flight calls are left alone; API keys, operators and
+   * allowed origins and hosts apply to the next request. Throws, changing nothing, when the new config would
+   * leave a non-loopback listener without authentication.
+   */
   async reload(config: ResolvedConfig): Promise<void> {
+    const door = this.#door;
+    // OAuth's verifier was built at start and stays (restart-only): judged with it, as the door will be.
+    const auth = door && { ...config.security.auth, oauth: door.oauthConfig };
+    if (door && auth) assertSafeBind(door.host, auth);
+    const restartOnly = restartOnlyChanges(this.#config, config);
     this.#config = config;
+    if (door && auth) {
+      this.#door = { ...door, ...this.#doorFor(door.host, auth, door.oauth) };
+      this.#http?.allowOrigins(config.gateway.allowedOrigins);
+    }
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.
     await this.#pins?.reload();
@@ -594,6 +635,11 @@ export class Gateway {
     const result = await this.registry.reconcile(config.upstreams);
     this.log.info("upstreams reconciled", { ...result });
     this.#publisher.rebuild();
+    if (restartOnly.length > 0) {
+      this.log.warn("these settings changed, but apply only after a restart; the running values stay", {
+        settings: restartOnly,
+      });
+    }
   }
 
   /** Graceful shutdown; idempotent. */

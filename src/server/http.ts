@@ -86,7 +86,7 @@ export class HttpServer {
   /** POST response streams still carrying answers, and who waits for them to end (close). */
   #answering = 0;
   #answered: (() => void) | undefined;
-  readonly #cors: Cors;
+  #cors: Cors;
 
   constructor(deps: HttpServerDeps) {
     this.#deps = deps;
@@ -110,6 +110,11 @@ export class HttpServer {
     if (!answer.ok)
       return void refuse(res, 403, -32600, answer.message, answer.headers as Record<string, string>);
     res.writeHead(204, answer.headers).end();
+  }
+
+  /** A reload's `gateway.allowedOrigins`: who gets CORS from now on. */
+  allowOrigins(origins: readonly string[]): void {
+    this.#cors = new Cors(origins);
   }
 
   /** Open sessions of every HTTP transport (Streamable HTTP and WebSocket). */

@@ -72,19 +72,21 @@ export function createOperatorGate(options: OperatorGateOptions): OperatorGate {
     };
   };
 
-  return {
-    decide,
-    middleware: (route) => async (c, next) => {
-      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-      const address = incoming?.socket.remoteAddress;
-      const loopback = address !== undefined && isLoopbackHost(address);
-      const verdict = await decide(c.req.raw.headers, { loopback }, route);
-      if (verdict.ok) return next();
-      return c.text(`${verdict.message}\n`, verdict.status, {
-        ...verdict.headers,
-        "cache-control": "no-store",
-      });
-    },
+  return { decide, middleware: (route) => gateMiddleware(decide, route) };
+}
+
+/** Hono middleware that lets a request of `route` through when `decide` says so. */
+export function gateMiddleware(decide: OperatorGate["decide"], route: OperatorRoute): MiddlewareHandler {
+  return async (c, next) => {
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const address = incoming?.socket.remoteAddress;
+    const loopback = address !== undefined && isLoopbackHost(address);
+    const verdict = await decide(c.req.raw.headers, { loopback }, route);
+    if (verdict.ok) return next();
+    return c.text(`${verdict.message}\n`, verdict.status, {
+      ...verdict.headers,
+      "cache-control": "no-store",
+    });
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Config reload of the gateway binary (SIGHUP and --watch): added upstreams appear (with list_changed),
- * removed ones disappear, unchanged ones keep their calls in flight, and an invalid file changes nothing.
+ * removed ones disappear, unchanged ones keep their calls in flight, and an invalid file changes nothing;
+ * rotated API keys and allowed origins apply to the next request, and restart-only settings are named.
  */
 import { writeFile } from "node:fs/promises";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -15,6 +16,7 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
 
 const fault = (name: string) => ({ command: NODE, args: [FAULT_SERVER, "--name", name] });
 
@@ -96,4 +98,48 @@ it("reloads when the file changes with --watch", async () => {
   );
   await eventually(async () => (await toolNames(c)).includes("watched__echo"));
   expect(g.logs.some((l) => l.msg === "config reloaded" && l.why === "file changed")).toBe(true);
+});
+
+it("applies rotated API keys and allowed origins to the next request, and names what needs a restart", async () => {
+  const OLD = "old-key-0123456789abcdef";
+  const NEW = "new-key-0123456789abcdef";
+  const config = (key: string, extra: Record<string, unknown> = {}) => ({
+    mcpServers: { faults: fault("faults") },
+    security: { auth: { apiKeys: [{ id: "ci", key }] } },
+    ...extra,
+  });
+  gateway = await spawnGateway(config(OLD));
+  const g = gateway;
+  const initialize = (key: string, origin?: string) =>
+    rawPost(g.url, initializeBody(), {
+      ...BASE_HEADERS,
+      authorization: `Bearer ${key}`,
+      ...(origin && { origin }),
+    });
+  expect((await initialize(OLD)).status).toBe(200);
+  expect((await initialize(NEW)).status).toBe(401);
+  const app = "https://app.example.com";
+  expect((await initialize(OLD, app)).status).toBe(403);
+
+  const file = configFileOf(g);
+  // A new key and origin apply at once; the port and telemetry were taken at start.
+  await writeFile(
+    file,
+    JSON.stringify(
+      config(NEW, {
+        gateway: { allowedOrigins: [app], listen: { host: "127.0.0.1", port: 1 } },
+        telemetry: { metrics: { process: false } },
+      }),
+    ),
+  );
+  g.child.kill("SIGHUP");
+  const warned = await eventually(() =>
+    g.logs.find((l) => String(l.msg).includes("apply only after a restart")),
+  );
+  expect(warned?.settings).toEqual(["gateway.listen", "telemetry"]);
+  expect((await initialize(OLD)).status).toBe(401);
+  expect((await initialize(NEW)).status).toBe(200);
+  const fromApp = await initialize(NEW, app);
+  expect(fromApp.status).toBe(200);
+  expect(fromApp.headers.get("access-control-allow-origin")).toBe(app);
 });

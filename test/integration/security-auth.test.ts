@@ -6,6 +6,9 @@ import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGateway } from "../../src/app.ts";
+import { resolveConfig } from "../../src/config/load.ts";
+import { silentLogger } from "../../src/telemetry/log.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { type InProcessGateway, NODE, ROOT, startGateway, writeConfig } from "../helpers/gateway.ts";
 import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
@@ -159,5 +162,30 @@ describe("binding to a public address", () => {
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     expect(code).toBe(2);
     expect(stderr).toContain("refusing to listen on 0.0.0.0 without authentication");
+  });
+
+  it("rejects a reload that would leave it without authentication, and keeps the keys it has", async () => {
+    const keyed = { mcpServers: {}, security: { auth: { apiKeys: [{ id: "ci", key: KEY }] } } };
+    const gateway = await createGateway(resolveConfig(keyed, process.env).config, {
+      log: silentLogger,
+      env: process.env,
+    });
+    try {
+      // Requests go to the loopback address; the listener is a public one's.
+      const port = await gateway.serveHttp("0.0.0.0", 0);
+      const url = `http://127.0.0.1:${port}/mcp`;
+      const open = resolveConfig({ mcpServers: {} }, process.env).config;
+      await expect(gateway.reload(open)).rejects.toThrow(
+        /refusing to listen on 0.0.0.0 without authentication/,
+      );
+      expect((await rawPost(url, initializeBody())).status).toBe(401);
+      const authed = await rawPost(url, initializeBody(), {
+        ...BASE_HEADERS,
+        authorization: `Bearer ${KEY}`,
+      });
+      expect(authed.status).toBe(200);
+    } finally {
+      await gateway.stop();
+    }
   });
 });
