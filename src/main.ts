@@ -2,7 +2,7 @@
  * The `toolgate` CLI: argv, env, signals and exit codes. The only module that reads `process.*`.
  */
 import { spawn } from "node:child_process";
-import { createWriteStream, readFileSync, watch } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -10,6 +10,7 @@ import { createGateway, credentialStore, type Gateway } from "./app.ts";
 import { pinKey, ToolPins } from "./catalog/pinning.ts";
 import { fromClientFormat } from "./config/client-formats.ts";
 import { type LoadedConfig, loadConfigFile, parseConfigSource } from "./config/load.ts";
+import { watchConfigFile } from "./config/watch.ts";
 import { assertNever, ErrorCode, GatewayError, toGatewayError } from "./errors.ts";
 import { RedisPinStore } from "./stores/pins.ts";
 import { type BatchProgress, runBatch } from "./tasks/batch.ts";
@@ -463,13 +464,7 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
     }
   };
   process.on("SIGHUP", () => void reload("SIGHUP"));
-  if (values.watch) {
-    let timer: NodeJS.Timeout | undefined;
-    watch(configFile, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload("file changed"), 200);
-    });
-  }
+  if (values.watch) watchConfigFile(configFile, () => void reload("file changed"));
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

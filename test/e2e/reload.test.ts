@@ -3,7 +3,7 @@
  * removed ones disappear, unchanged ones keep their calls in flight, and an invalid file changes nothing;
  * rotated API keys and allowed origins apply to the next request, and restart-only settings are named.
  */
-import { writeFile } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, expect, it } from "vitest";
@@ -89,15 +89,25 @@ it("applies a new config on SIGHUP: adds, removes, keeps in-flight calls, and re
   expect(g.child.exitCode).toBeNull();
 });
 
-it("reloads when the file changes with --watch", async () => {
+it("reloads when the file changes with --watch, written in place or replaced by a rename", async () => {
   const { g, c } = await start({ mcpServers: { faults: fault("faults") } }, ["--watch"]);
   await eventually(async () => (await toolNames(c)).includes("faults__echo"));
+  const file = configFileOf(g);
   await writeFile(
-    configFileOf(g),
+    file,
     JSON.stringify({ mcpServers: { faults: fault("faults"), watched: fault("watched") } }),
   );
   await eventually(async () => (await toolNames(c)).includes("watched__echo"));
   expect(g.logs.some((l) => l.msg === "config reloaded" && l.why === "file changed")).toBe(true);
+  // As editors save and Kubernetes updates a ConfigMap: a new file renamed over the old, again and again.
+  for (const name of ["renamed", "again"]) {
+    await writeFile(
+      `${file}.new`,
+      JSON.stringify({ mcpServers: { faults: fault("faults"), [name]: fault(name) } }),
+    );
+    await rename(`${file}.new`, file);
+    await eventually(async () => (await toolNames(c)).includes(`${name}__echo`));
+  }
 });
 
 it("applies rotated API keys and allowed origins to the next request, and names what needs a restart", async () => {
