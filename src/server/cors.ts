@@ -25,23 +25,18 @@ export class Cors {
     this.#origins = new Set(allowedOrigins.map(originKey).filter((o) => o !== undefined));
   }
 
-  /** The request's Origin when CORS is granted to it. */
-  granted(origin: string | string[] | undefined): string | undefined {
-    if (typeof origin !== "string") return undefined;
+  /** Whether a page at `origin` gets CORS. */
+  grants(origin: string): boolean {
     const key = originKey(origin);
-    return key !== undefined && this.#origins.has(key) ? origin : undefined;
+    return key !== undefined && this.#origins.has(key);
   }
 
-  /** `OPTIONS /mcp`: what a browser asks before a request it may not send unasked. */
-  preflight(headers: IncomingHttpHeaders): Preflight {
-    const { origin } = headers;
-    if (this.granted(origin) === undefined) {
+  /** `OPTIONS /mcp` from a page at `origin`: what a browser asks before a request it may not send unasked. */
+  preflight(origin: string, headers: IncomingHttpHeaders): Preflight {
+    if (!this.grants(origin)) {
       return {
         ok: false,
-        message:
-          typeof origin === "string"
-            ? `CORS is granted only to origins listed in gateway.allowedOrigins; add "${origin}" to let a browser page there use /mcp`
-            : "OPTIONS is a CORS preflight, and this request has no Origin",
+        message: `CORS is granted only to origins listed in gateway.allowedOrigins; add "${origin}" to let a browser page there use /mcp`,
         headers: { allow: `${METHODS}, OPTIONS`, vary: "origin" },
       };
     }
@@ -49,7 +44,7 @@ export class Cors {
     return {
       ok: true,
       headers: {
-        ...answerHeaders(origin as string),
+        ...answerHeaders(origin),
         "access-control-allow-methods": METHODS,
         // The page is trusted by name: whatever headers it asks to send (the 2026 era's mcp-method and
         // mcp-name, authorization, last-event-id, ones a later revision adds).

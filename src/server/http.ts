@@ -105,8 +105,8 @@ export class HttpServer {
    * A CORS preflight carries no credentials and runs nothing: the listed origins alone decide. The request that
    * follows meets the guard as any other.
    */
-  #preflight(req: McpRequest, res: HttpResponseLike): void {
-    const answer = this.#cors.preflight(req.headers);
+  #preflight(origin: string, req: McpRequest, res: HttpResponseLike): void {
+    const answer = this.#cors.preflight(origin, req.headers);
     if (!answer.ok)
       return void refuse(res, 403, -32600, answer.message, answer.headers as Record<string, string>);
     res.writeHead(204, answer.headers).end();
@@ -128,10 +128,10 @@ export class HttpServer {
    */
   async #handleMcp(req: McpRequest, res: HttpResponseLike): Promise<void> {
     // A browser page's requests carry an Origin; other clients' (the hot path) do not.
-    if (req.headers.origin !== undefined) {
-      if (req.method === "OPTIONS") return this.#preflight(req, res);
-      const origin = this.#cors.granted(req.headers.origin);
-      if (origin !== undefined) grant(res, origin);
+    const { origin } = req.headers;
+    if (typeof origin === "string") {
+      if (req.method === "OPTIONS") return this.#preflight(origin, req, res);
+      if (this.#cors.grants(origin)) grant(res, origin);
     }
     const verdict = await this.#deps.guard(headerReader(req), {
       loopback: isLoopback(req.socket.remoteAddress),

@@ -157,7 +157,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * Transports the current attempt opened and no client owns yet: a stop during the handshake closes them, so
    * no stdio child (an `npx` still fetching its package) outlives the gateway.
    */
-  #opening = new Set<Transport>();
+  readonly #opening = new Set<Transport>();
   #retryTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the last message from the upstream: any message proves it alive. */
@@ -417,12 +417,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     try {
       if (oauth && !(await oauth.hasCredentials())) throw new UnauthorizedError("no stored credentials");
       client = await this.#open(token, timeout, oauth);
-      // The client owns its transport now (a failed handshake closed its own).
-      if (this.#attemptToken === token) this.#opening.clear();
       if (this.#attemptToken !== token) {
         void client.close().catch(() => {});
         return;
       }
+      // The client owns its transport now (a failed handshake closed its own).
+      this.#opening.clear();
       this.#client = client;
       phase = "discovery (tools/resources/prompts lists)";
       const catalog = await this.#discover(client, timeout);
@@ -602,8 +602,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       // Any JSON-RPC answer, even an error, comes from a live server. The SDKs' own -32000/-32001 do not, nor
       // does an HTTP status: a proxy's 502 in front of a dead server, a 404 for a session it forgot.
       if (!isJsonRpcAnswer(err)) {
-        const timedOut = isLocalTimeout(err);
-        const why = timedOut
+        const why = isLocalTimeout(err)
           ? `no answer within ${timeoutMs} ms (upstreams.${this.name}.healthCheck.timeoutMs)`
           : requestFailure(err, this.name).error.message;
         this.#lost(token, `health check ping failed: ${why}`);
