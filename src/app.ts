@@ -238,6 +238,7 @@ export class Gateway {
       whenCatalogReady: (signal) => this.whenCatalogReady(signal),
     });
     this.registry.on("catalogChanged", () => this.#publisher.rebuild());
+    this.registry.on("connected", (upstream) => void this.router.upstreamConnected(upstream.name));
     this.registry.on("removed", (upstream) => {
       telemetry.upstreamRemoved(upstream.name);
       this.principals?.drop(upstream.name);

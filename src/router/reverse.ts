@@ -13,6 +13,17 @@ import type { Caller } from "./router.ts";
 
 type Result = Record<string, unknown>;
 
+const LEVELS: LoggingLevel[] = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
+
 export interface ReversePathOptions {
   upstreams: { all(): Iterable<UpstreamHandle> };
   log: Logger;
@@ -91,21 +102,43 @@ export class ReversePath {
   /** A session's log level; upstreams get the most verbose level any session asked for. */
   async setLogLevel(caller: Caller, level: LoggingLevel): Promise<void> {
     this.#logLevels.set(caller, level);
-    const order: LoggingLevel[] = [
-      "debug",
-      "info",
-      "notice",
-      "warning",
-      "error",
-      "critical",
-      "alert",
-      "emergency",
-    ];
-    const min = [...this.#logLevels.values()].reduce((a, b) =>
-      order.indexOf(a) <= order.indexOf(b) ? a : b,
-    );
+    const min = this.#logLevel() as LoggingLevel;
     const targets = [...this.#options.upstreams.all()].filter((u) => u.capabilities?.logging);
     await Promise.allSettled(targets.map((u) => u.request("logging/setLevel", { level: min }, {})));
+  }
+
+  /** The most verbose level any session asked for; undefined when none did. */
+  #logLevel(): LoggingLevel | undefined {
+    const levels = [...this.#logLevels.values()];
+    if (levels.length === 0) return undefined;
+    return levels.reduce((a, b) => (LEVELS.indexOf(a) <= LEVELS.indexOf(b) ? a : b));
+  }
+
+  /**
+   * An upstream (re)connected: the new connection holds none of the old one's state. The sessions'
+   * subscriptions to its resources (`serves`) and their log level are sent again, so resource updates and
+   * logs keep coming after a restart instead of stopping without a word.
+   */
+  async restore(upstream: UpstreamHandle, serves: (uri: string) => boolean): Promise<void> {
+    const requests: Array<[what: string, request: Promise<unknown>]> = [];
+    for (const uri of this.#subscriptions.keys()) {
+      if (serves(uri))
+        requests.push([`resources/subscribe ${uri}`, upstream.request("resources/subscribe", { uri }, {})]);
+    }
+    const level = this.#logLevel();
+    if (level && upstream.capabilities?.logging) {
+      requests.push([`logging/setLevel ${level}`, upstream.request("logging/setLevel", { level }, {})]);
+    }
+    const results = await Promise.allSettled(requests.map(([, request]) => request));
+    results.forEach((result, i) => {
+      if (result.status === "rejected") {
+        this.#options.log.warn("could not restore a session's request on a reconnected upstream", {
+          upstream: upstream.name,
+          request: requests[i]?.[0],
+          error: (result.reason as Error)?.message,
+        });
+      }
+    });
   }
 
   /** Forget a session that ended. */

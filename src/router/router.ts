@@ -609,6 +609,13 @@ export class Router {
     return upstream;
   }
 
+  /** An upstream (re)connected: what sessions asked of the old connection is asked again (reverse.ts). */
+  upstreamConnected(name: string): Promise<void> {
+    const upstream = this.#deps.upstreams.get(name);
+    if (!upstream) return Promise.resolve();
+    return this.#reverse.restore(upstream, (uri) => this.#deps.catalog.resourceUpstream(uri) === name);
+  }
+
   /** A server→client request from an upstream, to the session with the latest call in flight there. */
   serverRequest(
     upstream: string,

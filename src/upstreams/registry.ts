@@ -12,6 +12,7 @@ import { type CatalogKind, Upstream, type UpstreamOptions, type UpstreamStatus }
 export interface UpstreamRegistryEvents {
   state: [upstream: UpstreamHandle, status: UpstreamStatus];
   catalogChanged: [upstream: UpstreamHandle, kinds: CatalogKind[]];
+  connected: [upstream: UpstreamHandle];
   /** Upstreams added or removed by `reconcile()`. */
   added: [upstream: UpstreamHandle];
   removed: [upstream: UpstreamHandle];
@@ -109,6 +110,7 @@ export class UpstreamRegistry extends EventEmitter<UpstreamRegistryEvents> {
         : new Upstream(config, this.#options);
     upstream.on("state", (status) => this.emit("state", upstream, status));
     upstream.on("catalogChanged", (kinds) => this.emit("catalogChanged", upstream, kinds));
+    upstream.on("connected", () => this.emit("connected", upstream));
     this.#upstreams.set(config.name, upstream);
     this.emit("added", upstream);
     return upstream;

@@ -121,6 +121,8 @@ export interface UpstreamRequestOptions {
 
 export interface UpstreamEvents {
   state: [status: UpstreamStatus];
+  /** A new connection is ready (first or after a reconnect); it holds none of an earlier one's state. */
+  connected: [];
   /** After a (re)connect or a list_changed refresh, with the lists whose content changed. */
   catalogChanged: [kinds: CatalogKind[]];
 }
@@ -448,6 +450,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.#lastHeard = performance.now();
       this.#scheduleHealthCheck(token, this.#config.healthCheck.intervalMs);
       if (changed.length) this.emit("catalogChanged", changed);
+      // After the catalog is rebuilt: what sessions subscribed to is found under this upstream again.
+      this.emit("connected");
     } catch (err) {
       if (err instanceof UnauthorizedError && oauth) {
         // No token, a revoked refresh token, or a scope only a person can grant: calls fail fast naming the fix.
