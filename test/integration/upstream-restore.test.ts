@@ -1,9 +1,11 @@
 /**
- * What sessions asked of an upstream outlives the upstream's restart: the reference server (server-everything,
- * Streamable HTTP, its own process) is killed and started again on the same port, and the client's resource
- * subscription, made once before, still brings `notifications/resources/updated` from the new process.
+ * What sessions asked of an upstream outlives the upstream's restart. Each upstream runs as its own process
+ * over Streamable HTTP and is killed and started again on the same port: the client's resource subscription,
+ * made once before, still brings `notifications/resources/updated` from the new server-everything, and the
+ * log level a session set reaches the new fault fixture.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -11,13 +13,18 @@ import {
   connectClient,
   EVERYTHING,
   eventually,
+  FAULT_SERVER,
   type InProcessGateway,
+  NODE,
   startGateway,
+  textOf,
 } from "../helpers/gateway.ts";
 import { freePort } from "../helpers/ports.ts";
 
 let port: number;
 let server: ChildProcess | undefined;
+let faultPort: number;
+let faults: ChildProcess | undefined;
 let gw: InProcessGateway;
 let client: Client;
 const updated: string[] = [];
@@ -37,6 +44,18 @@ async function startEverything(): Promise<ChildProcess> {
   return child;
 }
 
+/** The fault fixture over Streamable HTTP on `faultPort`, once it listens. */
+async function startFaults(): Promise<ChildProcess> {
+  const child = spawn(NODE, [FAULT_SERVER, "--transport", "http", "--port", String(faultPort)], {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", () => resolve());
+    child.once("exit", (code) => reject(new Error(`fault fixture exited with ${code}`)));
+  });
+  return child;
+}
+
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -46,10 +65,16 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 
 beforeAll(async () => {
   port = await freePort();
+  faultPort = await freePort();
   server = await startEverything();
+  faults = await startFaults();
+  const fast = { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } };
   gw = await startGateway({
-    mcpServers: { ev: { type: "http", url: `http://127.0.0.1:${port}/mcp` } },
-    upstreams: { ev: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
+    mcpServers: {
+      ev: { type: "http", url: `http://127.0.0.1:${port}/mcp` },
+      faults: { type: "http", url: `http://127.0.0.1:${faultPort}/mcp` },
+    },
+    upstreams: { ev: fast, faults: fast },
   });
   client = await connectClient("http", gw);
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.push(n.params.uri));
@@ -60,6 +85,7 @@ afterAll(async () => {
   await client?.close();
   await gw?.stop();
   await stop(server);
+  await stop(faults);
 });
 
 it("keeps a resource subscription across the upstream's restart", async () => {
@@ -84,4 +110,27 @@ it("keeps a resource subscription across the upstream's restart", async () => {
   );
   await eventually(() => updated.includes(uri));
   expect(updated).toEqual(expect.arrayContaining([uri]));
+});
+
+it("sends the log level sessions asked for to an upstream that restarted", async () => {
+  const level = async () =>
+    (
+      JSON.parse(textOf(await client.callTool({ name: "faults__stats", arguments: {} }))) as {
+        logLevel?: string;
+      }
+    ).logLevel;
+  await eventually(async () => (await client.listTools()).tools.some((t) => t.name === "faults__stats"));
+  await client.setLoggingLevel("warning");
+  expect(await level()).toBe("warning");
+
+  const upstream = gw.gateway.registry.get("faults");
+  const connectedAgain = new Promise<void>((resolve) => upstream?.once("connected", resolve));
+  await stop(faults);
+  faults = await startFaults();
+  await connectedAgain;
+  // A new process knows a level only if the gateway sent it again (its POST may land after the next call's).
+  const restored = await eventually(async () =>
+    (await level().catch(() => undefined)) === "warning" ? "warning" : undefined,
+  );
+  expect(restored).toBe("warning");
 });
