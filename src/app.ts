@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import { isDeepStrictEqual } from "node:util";
 import { Catalog, type CatalogKind } from "./catalog/catalog.ts";
 import { ArgumentValidator } from "./catalog/input-validation.ts";
 import { createPinGate, pinKey, ToolPins } from "./catalog/pinning.ts";
@@ -624,10 +625,12 @@ export class Gateway {
     const auth = door && { ...config.security.auth, oauth: door.oauthConfig };
     if (door && auth) assertSafeBind(door.host, auth);
     const restartOnly = restartOnlyChanges(this.#config, config);
+    const keysChanged = !isDeepStrictEqual(this.#config.security.auth.apiKeys, config.security.auth.apiKeys);
     this.#config = config;
     if (door && auth) {
       this.#door = { ...door, ...this.#doorFor(door.host, auth, door.oauth) };
       this.#http?.allowOrigins(config.gateway.allowedOrigins);
+      if (keysChanged) await this.#http?.recheckSockets();
     }
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.

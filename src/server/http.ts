@@ -78,7 +78,8 @@ export class HttpServer {
   readonly #restoring = new Map<string, Promise<HttpSession | undefined>>();
   /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
   readonly #endedWhileRestoring = new Set<string>();
-  readonly #sockets = new Set<GatewaySession>();
+  /** WebSocket sessions, with what they authenticated with at the upgrade (re-checked after a key rotation). */
+  readonly #sockets = new Map<GatewaySession, { headers: Headers; loopback: boolean }>();
   #front: Http1Front | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -110,6 +111,25 @@ export class HttpServer {
     if (!answer.ok)
       return void refuse(res, 403, -32600, answer.message, answer.headers as Record<string, string>);
     res.writeHead(204, answer.headers).end();
+  }
+
+  /**
+   * After the API keys changed: a WebSocket session authenticates once, at its upgrade, so one opened with a key
+   * that is gone would go on. Its upgrade's credentials meet the guard again, and a session they no longer
+   * admit (as the same principal) is closed. HTTP sessions need none of this: every request meets the guard.
+   */
+  async recheckSockets(): Promise<void> {
+    for (const [session, { headers, loopback }] of this.#sockets) {
+      const verdict = await this.#deps.guard(headers, { loopback });
+      if (verdict.ok && verdict.principal.id === session.info.principal.id) continue;
+      this.#deps.log.info(
+        "closing a WebSocket session: the credentials it opened with are no longer accepted",
+        {
+          principal: session.info.principal.id,
+        },
+      );
+      await session.close().catch(() => {});
+    }
   }
 
   /** A reload's `gateway.allowedOrigins`: who gets CORS from now on. */
@@ -500,7 +520,8 @@ export class HttpServer {
     if (!this.#accepting) return reject(503, "Shutting down");
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers.set(k, v);
-    const verdict = await this.#deps.guard(headers, { loopback: isLoopback(req.socket.remoteAddress) });
+    const loopback = isLoopback(req.socket.remoteAddress);
+    const verdict = await this.#deps.guard(headers, { loopback });
     if (!verdict.ok) return reject(verdict.status, verdict.message, verdict.headers);
     if (this.sessionCount >= this.#deps.options.maxSessions) return reject(503, "Too many sessions");
     const wss = this.#wss;
@@ -511,7 +532,7 @@ export class HttpServer {
         principal: verdict.principal,
       });
       const transport = new WebSocketServerTransport(ws);
-      this.#sockets.add(session);
+      this.#sockets.set(session, { headers, loopback });
       this.#deps.onSessionOpened?.(session);
       transport.onclose = () => {
         if (this.#sockets.delete(session)) this.#deps.onSessionClosed?.(session);
@@ -558,7 +579,7 @@ export class HttpServer {
     this.#accepting = false;
     clearInterval(this.#sweeper);
     await this.#answersSent(1_000);
-    const sessions = [...this.#sessions.values()].map((e) => e.session).concat([...this.#sockets]);
+    const sessions = [...this.#sessions.values()].map((e) => e.session).concat([...this.#sockets.keys()]);
     await Promise.allSettled(sessions.map((s) => s.close()));
     this.#sessions.clear();
     this.#sockets.clear();

@@ -1,12 +1,14 @@
 /**
  * Config reload of the gateway binary (SIGHUP and --watch): added upstreams appear (with list_changed),
  * removed ones disappear, unchanged ones keep their calls in flight, and an invalid file changes nothing;
- * rotated API keys and allowed origins apply to the next request, and restart-only settings are named.
+ * rotated API keys and allowed origins apply to the next request (a WebSocket session opened with a removed key
+ * is closed), and restart-only settings are named.
  */
 import { rename, writeFile } from "node:fs/promises";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import {
   connectClient,
   eventually,
@@ -130,6 +132,12 @@ it("applies rotated API keys and allowed origins to the next request, and names 
   expect((await initialize(NEW)).status).toBe(401);
   const app = "https://app.example.com";
   expect((await initialize(OLD, app)).status).toBe(403);
+  // A WebSocket session authenticates once, at its upgrade: open one with the key about to go.
+  const socket = new WebSocket(g.wsUrl, "mcp", { headers: { authorization: `Bearer ${OLD}` } });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
 
   const file = configFileOf(g);
   // A new key and origin apply at once; the port and telemetry were taken at start.
@@ -152,4 +160,7 @@ it("applies rotated API keys and allowed origins to the next request, and names 
   const fromApp = await initialize(NEW, app);
   expect(fromApp.status).toBe(200);
   expect(fromApp.headers.get("access-control-allow-origin")).toBe(app);
+  // The session opened with the removed key is closed, not left to go on.
+  await eventually(() => socket.readyState === WebSocket.CLOSED);
+  expect(socket.readyState).toBe(WebSocket.CLOSED);
 });
