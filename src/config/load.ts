@@ -239,6 +239,11 @@ function zodIssues(error: z.ZodError): ConfigIssue[] {
         };
       });
     }
+    // A record key the schema refused: zod says only "Invalid key in record"; the key's own rule says why.
+    if (issue.code === "invalid_key") {
+      const why = issue.issues.map((i) => i.message).join("; ");
+      return [{ path, message: `not a valid name: ${why}` }];
+    }
     return [{ path, message: issue.message }];
   });
 }

@@ -265,7 +265,12 @@ export const ConfigSchema = z.strictObject({
   gateway: GatewaySchema.default(GatewaySchema.parse({})),
   defaults: PolicySchema.default({}),
   mcpServers: z.record(
-    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "upstream names use [A-Za-z0-9_.-]"),
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_.-]{1,64}$/,
+        "upstream names are 1-64 of A-Z a-z 0-9 _ . - (they prefix the upstream's tool names), e.g. my-server",
+      ),
     McpServerSchema,
   ),
   upstreams: z.record(z.string(), UpstreamOptionsSchema).default({}),

@@ -127,6 +127,17 @@ describe("strict schema", () => {
     ]);
   });
 
+  it("says which names an upstream may have, not only that a key is invalid", () => {
+    const issues = issuesOf({ mcpServers: { "my server!": { command: "a" }, ok: { command: "b" } } });
+    expect(issues).toEqual([
+      {
+        path: '$.mcpServers["my server!"]',
+        message:
+          "not a valid name: upstream names are 1-64 of A-Z a-z 0-9 _ . - (they prefix the upstream's tool names), e.g. my-server",
+      },
+    ]);
+  });
+
   it("ignores, with a warning, top-level keys of a client's file that are not toolgate settings", () => {
     const { config, warnings } = resolveConfig(
       { globalShortcut: "Ctrl+Space", mcpServers: { a: { command: "a" } } },
