@@ -651,9 +651,32 @@ function bar(p: BatchProgress): string {
 
 function renderResult(result: Record<string, unknown>): string {
   const content = Array.isArray(result.content) ? (result.content as Array<Record<string, unknown>>) : [];
-  const parts = content.map((c) => (c.type === "text" ? String(c.text) : `[${String(c.type)} content]`));
+  const parts = content.map(renderContent);
   if (result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent, null, 2));
   return `${result.isError === true ? "error: " : ""}${parts.join("\n")}`;
+}
+
+/** One content block for a person: text as it is, anything else named with what identifies it (--json has all). */
+function renderContent(c: Record<string, unknown>): string {
+  const size = (data: unknown) =>
+    typeof data === "string" ? `, ${Math.round((data.length * 3) / 4 / 102.4) / 10} KiB` : "";
+  switch (c.type) {
+    case "text":
+      return String(c.text);
+    case "image":
+    case "audio":
+      return `[${c.type}: ${String(c.mimeType)}${size(c.data)}]`;
+    case "resource_link":
+      return `[resource link: ${String(c.uri)}${c.name ? ` (${String(c.name)})` : ""}]`;
+    case "resource": {
+      const resource = (c.resource ?? {}) as Record<string, unknown>;
+      return typeof resource.text === "string"
+        ? `[resource ${String(resource.uri)}]\n${resource.text}`
+        : `[resource ${String(resource.uri)}: ${String(resource.mimeType ?? "binary")}${size(resource.blob)}]`;
+    }
+    default:
+      return `[${String(c.type)} content]`;
+  }
 }
 
 async function pins(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {

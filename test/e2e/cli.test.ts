@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "vitest";
 import { runCli } from "../helpers/cli.ts";
-import { FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
+import { EVERYTHING, FAULT_SERVER, NODE, ROOT, writeConfig } from "../helpers/gateway.ts";
 
 /**
  * `list` and `call` wait up to WAIT_MS for their upstreams: a generous bound, since they stop waiting once each upstream
@@ -256,6 +256,25 @@ describe.concurrent("toolgate call", () => {
     ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("f__nope");
+  });
+
+  it("prints an image or a resource link by what identifies it, not as a bare content type", async ({
+    expect,
+  }) => {
+    const file = await writeConfig({ mcpServers: { e: { command: NODE, args: [EVERYTHING, "stdio"] } } });
+    const image = await runCli(["call", "--timeout", WAIT_MS, "--config", file, "e__get-tiny-image"]);
+    expect(image.code).toBe(0);
+    expect(image.stdout).toMatch(/^\[image: image\/png, \d+(\.\d)? KiB\]$/m);
+    const links = await runCli([
+      "call",
+      "--timeout",
+      WAIT_MS,
+      "--config",
+      file,
+      "e__get-resource-links",
+      '{"count":1}',
+    ]);
+    expect(links.stdout).toMatch(/^\[resource link: demo:\/\/\S+ \(.+\)\]$/m);
   });
 
   it("approvals says what it means when no gateway answers at the address, exit 1", async ({ expect }) => {
