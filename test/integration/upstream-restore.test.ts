@@ -2,13 +2,15 @@
  * What sessions asked of an upstream outlives the upstream's restart. Each upstream runs as its own process
  * over Streamable HTTP and is killed and started again on the same port: the client's resource subscription,
  * made once before, still brings `notifications/resources/updated` from the new server-everything, and the
- * log level a session set reaches the new fault fixture.
+ * log level a session set reaches the new fault fixture. A 2026-07-28 upstream (the v2 SDK fixture, restarted in
+ * process on its port) gets the subscription again on its new `subscriptions/listen` stream.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { type RunningModernServer, startModernServer } from "../fixtures/modern-server.ts";
 import {
   connectClient,
   EVERYTHING,
@@ -56,6 +58,21 @@ async function startFaults(): Promise<ChildProcess> {
   return child;
 }
 
+/** Resolves when `name` has a new connection; fails after 30 s (the restart went unnoticed). */
+function nextConnection(gateway: InProcessGateway, name: string): Promise<void> {
+  const upstream = gateway.gateway.registry.get(name);
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`upstream ${name} did not reconnect within 30 s`)),
+      30_000,
+    );
+    upstream?.once("connected", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -97,8 +114,7 @@ it("keeps a resource subscription across the upstream's restart", async () => {
   await eventually(() => updated.includes(uri));
   expect(updated).toContain(uri);
 
-  const upstream = gw.gateway.registry.get("ev");
-  const connectedAgain = new Promise<void>((resolve) => upstream?.once("connected", resolve));
+  const connectedAgain = nextConnection(gw, "ev");
   await stop(server);
   server = await startEverything();
   await connectedAgain;
@@ -123,8 +139,7 @@ it("sends the log level sessions asked for to an upstream that restarted", async
   await client.setLoggingLevel("warning");
   expect(await level()).toBe("warning");
 
-  const upstream = gw.gateway.registry.get("faults");
-  const connectedAgain = new Promise<void>((resolve) => upstream?.once("connected", resolve));
+  const connectedAgain = nextConnection(gw, "faults");
   await stop(faults);
   faults = await startFaults();
   await connectedAgain;
@@ -133,4 +148,47 @@ it("sends the log level sessions asked for to an upstream that restarted", async
     (await level().catch(() => undefined)) === "warning" ? "warning" : undefined,
   );
   expect(restored).toBe("warning");
+});
+
+it("sends a subscription again on a restarted 2026-07-28 upstream's new listen stream", async () => {
+  let modern: RunningModernServer = await startModernServer(await freePort());
+  const modernPort = new URL(modern.url).port;
+  const gateway = await startGateway({
+    mcpServers: { modern: { type: "http", url: modern.url } },
+    // A stateless upstream's restart shows at the next ping: pinged often here.
+    upstreams: {
+      modern: {
+        reconnect: { initialDelayMs: 100, maxDelayMs: 300 },
+        healthCheck: { intervalMs: 300, timeoutMs: 5_000 },
+      },
+    },
+  });
+  const c = await connectClient("http", gateway);
+  try {
+    const seenUpdates: string[] = [];
+    c.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void seenUpdates.push(n.params.uri));
+    await eventually(async () => (await c.listResources()).resources.some((r) => r.uri === "test://watched"));
+    await c.subscribeResource({ uri: "test://watched" });
+    const listening = (m: RunningModernServer) =>
+      m.seen.some(
+        (r) =>
+          r.method === "subscriptions/listen" &&
+          JSON.stringify(r.params?.notifications).includes("test://watched"),
+      );
+    await eventually(() => listening(modern));
+
+    const connectedAgain = nextConnection(gateway, "modern");
+    await modern.close();
+    modern = await startModernServer(Number(modernPort));
+    await connectedAgain;
+    // The new process got the subscription on a listen stream of its own, and its updates reach the client.
+    await eventually(() => listening(modern));
+    modern.touch();
+    await eventually(() => seenUpdates.includes("test://watched"));
+    expect(seenUpdates).toContain("test://watched");
+  } finally {
+    await c.close();
+    await gateway.stop();
+    await modern.close();
+  }
 });
