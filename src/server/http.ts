@@ -17,7 +17,7 @@ import type { EventStore } from "../stores/event-store.ts";
 import { type SessionRevocations, sessionDigest } from "../stores/revocations.ts";
 import { StoreUnavailable } from "../stores/store.ts";
 import type { Logger } from "../telemetry/log.ts";
-import type { Principal } from "./auth/principal.ts";
+import { atExpiry, type Principal } from "./auth/principal.ts";
 import { Cors, grant } from "./cors.ts";
 import type { ModernFace } from "./eras/modern.ts";
 import type { Guard } from "./guard.ts";
@@ -37,7 +37,7 @@ import {
   refuse,
   StreamableHttpServerTransport,
 } from "./streamable-http-transport.ts";
-import { handleProtocols, WebSocketServerTransport } from "./websocket-transport.ts";
+import { CLOSE_POLICY_VIOLATION, handleProtocols, WebSocketServerTransport } from "./websocket-transport.ts";
 
 export interface HttpServerDeps {
   options: Pick<GatewayOptions, "maxSessions" | "sessionIdleMs" | "maxBodyBytes" | "allowedOrigins">;
@@ -79,7 +79,10 @@ export class HttpServer {
   /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
   readonly #endedWhileRestoring = new Set<string>();
   /** WebSocket sessions, with what they authenticated with at the upgrade (re-checked after a key rotation). */
-  readonly #sockets = new Map<GatewaySession, { headers: Headers; loopback: boolean }>();
+  readonly #sockets = new Map<
+    GatewaySession,
+    { headers: Headers; loopback: boolean; transport: WebSocketServerTransport }
+  >();
   #front: Http1Front | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -119,16 +122,16 @@ export class HttpServer {
    * admit (as the same principal) is closed. HTTP sessions need none of this: every request meets the guard.
    */
   async recheckSockets(): Promise<void> {
-    for (const [session, { headers, loopback }] of this.#sockets) {
+    for (const [session, { headers, loopback, transport }] of this.#sockets) {
       const verdict = await this.#deps.guard(headers, { loopback });
       if (verdict.ok && verdict.principal.id === session.info.principal.id) continue;
       this.#deps.log.info(
         "closing a WebSocket session: the credentials it opened with are no longer accepted",
-        {
-          principal: session.info.principal.id,
-        },
+        { principal: session.info.principal.id },
       );
-      await session.close().catch(() => {});
+      await transport
+        .close(CLOSE_POLICY_VIOLATION, "the credentials it opened with are no longer accepted")
+        .catch(() => {});
     }
   }
 
@@ -191,7 +194,14 @@ export class HttpServer {
         }
         case "GET":
           this.#watch(entry, res, false);
-          return entry.transport.handleGet(req, res);
+          entry.transport.handleGet(req, res);
+          // The stream outlives the request that authenticated it: it ends with the credentials, and the
+          // client's next GET meets the guard.
+          res.on(
+            "close",
+            atExpiry(verdict.principal, () => res.end()),
+          );
+          return;
         case "DELETE":
           // Recorded before the answer, so the client's next request, wherever it lands, finds it ended.
           await this.#revoke(sessionId);
@@ -532,9 +542,17 @@ export class HttpServer {
         principal: verdict.principal,
       });
       const transport = new WebSocketServerTransport(ws);
-      this.#sockets.set(session, { headers, loopback });
+      this.#sockets.set(session, { headers, loopback, transport });
       this.#deps.onSessionOpened?.(session);
+      // A session authenticates once, here; an access token's expiry ends it.
+      const expiry = atExpiry(verdict.principal, () => {
+        this.#deps.log.info("closing a WebSocket session: its access token expired", {
+          principal: verdict.principal.id,
+        });
+        void transport.close(CLOSE_POLICY_VIOLATION, "the access token expired: reconnect with a fresh one");
+      });
       transport.onclose = () => {
+        expiry();
         if (this.#sockets.delete(session)) this.#deps.onSessionClosed?.(session);
       };
       session.connect(transport).catch((err) => {

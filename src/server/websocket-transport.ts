@@ -42,6 +42,8 @@ const DEFAULT_PING_INTERVAL_MS = 30_000;
 const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** RFC 6455 close codes. */
 const CLOSE_NORMAL = 1000;
+/** The peer's credentials no longer admit it: it may reconnect with new ones. */
+export const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_TRY_AGAIN_LATER = 1013;
 
 export class WebSocketServerTransport implements Transport {
@@ -118,15 +120,18 @@ export class WebSocketServerTransport implements Transport {
     });
   }
 
-  /** Resolves once the socket is closed; `ws` bounds the closing handshake (30 s, then it terminates). */
-  async close(): Promise<void> {
+  /**
+   * Resolves once the socket is closed; `ws` bounds the closing handshake (30 s, then it terminates). `code`
+   * and `reason` (at most 123 bytes) tell the peer why.
+   */
+  async close(code = CLOSE_NORMAL, reason?: string): Promise<void> {
     const socket = this.#socket;
     if (this.#closed || socket.readyState === WebSocket.CLOSED) {
       this.#finish();
       return;
     }
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    socket.close(CLOSE_NORMAL);
+    socket.close(code, reason);
     await closed;
     this.#finish();
   }

@@ -6,15 +6,17 @@ import { spawn } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { createGateway } from "../../src/app.ts";
 import { resolveConfig } from "../../src/config/load.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { type InProcessGateway, NODE, ROOT, startGateway, writeConfig } from "../helpers/gateway.ts";
-import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
+import { BASE_HEADERS, initializeBody, parseMessages, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 import { startTestIssuer, type TestIssuer } from "../unit/security/jwks-server.ts";
 
 const KEY = "test-key-0123456789abcdef";
+const MODERN = "2026-07-28";
 
 let upstream: RunningFaultServer;
 
@@ -141,6 +143,57 @@ describe("OAuth access tokens", () => {
     });
     expect(refused.status).toBe(401);
     expect(JSON.stringify(refused.messages[0])).toContain("audience");
+  });
+
+  it("ends what outlives its request when the token expires: a WebSocket session, a GET stream, a listen stream", async () => {
+    // Accepted within the 30 s clock skew, so for the gateway it expires about 5 s from now.
+    const exp = Math.floor(Date.now() / 1000) - 25;
+    const token = await issuer.sign({ sub: "carol", aud: audience, iss: issuer.issuer }, { expiresIn: exp });
+    const auth = { authorization: `Bearer ${token}` };
+    const socket = new WebSocket(gw.wsUrl, "mcp", { headers: auth });
+    const socketClosed = new Promise<{ code: number; reason: string }>((resolve, reject) => {
+      socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() }));
+      socket.once("error", reject);
+    });
+    const session = await rawSession(gw.url, auth);
+    const get = await fetch(gw.url, { headers: { ...session.headers, accept: "text/event-stream" } });
+    expect(get.status).toBe(200);
+    const listen = await fetch(gw.url, {
+      method: "POST",
+      headers: {
+        ...BASE_HEADERS,
+        ...auth,
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "subscriptions/listen",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 7,
+        method: "subscriptions/listen",
+        params: {
+          notifications: { toolsListChanged: true },
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": MODERN,
+            "io.modelcontextprotocol/clientCapabilities": {},
+          },
+        },
+      }),
+    });
+    expect(listen.status).toBe(200);
+
+    expect(await socketClosed).toEqual({
+      code: 1008,
+      reason: "the access token expired: reconnect with a fresh one",
+    });
+    // Each stream ends (a hang here is the defect) and the listen request gets its result.
+    await get.text();
+    expect(parseMessages(await listen.text())).toContainEqual(
+      expect.objectContaining({ id: 7, result: expect.objectContaining({ resultType: "complete" }) }),
+    );
+    // What the streams' clients do next meets the guard.
+    const again = await fetch(gw.url, { headers: { ...session.headers, accept: "text/event-stream" } });
+    expect(again.status).toBe(401);
+    expect(Date.now()).toBeGreaterThanOrEqual((exp + 30) * 1000);
   });
 });
 

@@ -112,7 +112,8 @@ export function createOAuthVerifier(
           { data: { bearerError: "insufficient_scope" } },
         );
       }
-      return { id, kind: "oauth", scopes };
+      const expiresAt = ((payload.exp as number) + clockToleranceSec) * 1000;
+      return { id, kind: "oauth", scopes, expiresAt };
     },
   };
 }

@@ -5,6 +5,11 @@ export interface Principal {
   kind: "apiKey" | "oauth" | "anonymous";
   /** OAuth scopes granted by the token; empty for API keys and anonymous callers. */
   scopes: string[];
+  /**
+   * When the credentials stop being accepted (epoch ms): an OAuth token's `exp` plus the accepted clock skew.
+   * Absent for credentials that do not expire (API keys, anonymous).
+   */
+  expiresAt?: number;
 }
 
 /** The caller when no authentication is configured (loopback, or explicitly allowed on other addresses). */
@@ -13,3 +18,23 @@ export const ANONYMOUS: Principal = Object.freeze({
   kind: "anonymous",
   scopes: [],
 }) as Principal;
+
+/** The longest delay a Node timer takes (about 24.8 days); a later expiry is re-armed from there. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Runs `end` once `principal`'s credentials expire, for what outlives the request that authenticated it: a
+ * WebSocket session or a notification stream would otherwise go on with a token every new request refuses.
+ * Returns what cancels it; nothing is armed for credentials without an expiry.
+ */
+export function atExpiry(principal: Principal, end: () => void): () => void {
+  const { expiresAt } = principal;
+  if (expiresAt === undefined) return () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    timer = setTimeout(left > MAX_TIMER_MS ? arm : end, Math.max(0, Math.min(left, MAX_TIMER_MS))).unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}

@@ -24,7 +24,7 @@ import type { HeldCall, InputRounds, RoundOutcome, RoundSink } from "../../proto
 import type { Caller, Router } from "../../router/router.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../../telemetry/telemetry.ts";
-import type { Principal } from "../auth/principal.ts";
+import { atExpiry, type Principal } from "../auth/principal.ts";
 import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
 import { EdgeRefusals } from "../edge-refusals.ts";
 import type { HttpRequestLike, HttpResponseLike } from "../http1-server.ts";
@@ -415,14 +415,19 @@ export class ModernFace {
           notify: (method, p) => ctx.notify(method, p),
           end: () => {
             this.#listeners.delete(listener);
+            expiry();
             resolve();
           },
         };
         this.#listeners.add(listener);
+        // The stream outlives the request that authenticated it: it ends (with a result) with the credentials,
+        // and the client's next listen meets the guard.
+        const expiry = atExpiry(ctx.principal, listener.end);
         ctx.signal.addEventListener(
           "abort",
           () => {
             this.#listeners.delete(listener);
+            expiry();
             reject(ctx.signal.reason);
           },
           { once: true },

@@ -27,18 +27,19 @@ async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
 }
 
 describe("createOAuthVerifier", () => {
-  it("accepts a valid token and takes the principal from sub and the scopes from scope", async () => {
+  it("accepts a valid token and takes the principal from sub, the scopes from scope, the expiry from exp", async () => {
     const verifier = createOAuthVerifier(options());
-    const token = await idp.sign({
-      sub: "alice",
-      aud: AUDIENCE,
-      iss: idp.issuer,
-      scope: "tools:read tools:call",
-    });
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const token = await idp.sign(
+      { sub: "alice", aud: AUDIENCE, iss: idp.issuer, scope: "tools:read tools:call" },
+      { expiresIn: exp },
+    );
     expect(await verifier.verifyToken(token)).toEqual({
       id: "alice",
       kind: "oauth",
       scopes: ["tools:read", "tools:call"],
+      // The accepted clock skew (30 s by default) is part of the token's life here as at verification.
+      expiresAt: (exp + 30) * 1000,
     });
   });
 
