@@ -464,12 +464,13 @@ async function serve(loaded: LoadedConfig, values: Values): Promise<number> {
     }
   };
   process.on("SIGHUP", () => void reload("SIGHUP"));
-  if (values.watch) watchConfigFile(configFile, () => void reload("file changed"));
+  const unwatch = values.watch ? watchConfigFile(configFile, () => void reload("file changed")) : undefined;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      unwatch?.(); // a save during shutdown reloads nothing
       gateway.log.info("shutting down", { signal });
       gateway.stop().then(
         () => resolve(EXIT_OK),
