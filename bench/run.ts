@@ -207,9 +207,17 @@ const runningSetups = new Map<SetupName, Setup>();
 
 const configs = configDir();
 
-/** The stdio echo upstream's command line, pinned to the upstream's CPU whichever process spawns it. */
+/**
+ * The stdio echo upstream's command line, pinned to the upstream's CPU whichever process spawns it, and in a
+ * session of its own, as every other process the bench starts. Linux's autogroup scheduling (on by default)
+ * shares a CPU between sessions, not processes: an upstream in its proxy's session gets a weight on its CPU
+ * that shrinks as the proxy's own CPU use grows elsewhere, runs later, reads more requests per wake-up and
+ * so costs less per call. The proxy that burns more CPU got the cheaper upstream (docs/PERFORMANCE.md,
+ * fifteenth round); in a session of its own the upstream is weighed by itself behind every proxy.
+ */
 function echoStdioArgv(extra: string[] = []): string[] {
-  return [...(UPSTREAM_CPUS ? ["taskset", "-c", UPSTREAM_CPUS] : []), NODE, ECHO, ...extra];
+  const layout = UPSTREAM_CPUS ? ["setsid", "--wait", "taskset", "-c", UPSTREAM_CPUS] : [];
+  return [...layout, NODE, ECHO, ...extra];
 }
 
 async function startEcho(name: string, extra: string[] = []): Promise<{ proc: Started; url: string }> {
