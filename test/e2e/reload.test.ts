@@ -138,6 +138,9 @@ it("applies rotated API keys and allowed origins to the next request, and names 
     socket.once("open", resolve);
     socket.once("error", reject);
   });
+  const closed = new Promise<[number, string]>((resolve) =>
+    socket.once("close", (code, reason) => resolve([code, reason.toString()])),
+  );
 
   const file = configFileOf(g);
   // A new key and origin apply at once; the port and telemetry were taken at start.
@@ -162,5 +165,6 @@ it("applies rotated API keys and allowed origins to the next request, and names 
   expect(fromApp.headers.get("access-control-allow-origin")).toBe(app);
   // The session opened with the removed key is closed, not left to go on.
   await eventually(() => socket.readyState === WebSocket.CLOSED);
-  expect(socket.readyState).toBe(WebSocket.CLOSED);
+  // 1008 (policy violation) with the reason: the client knows to come back with other credentials.
+  expect(await closed).toEqual([1008, "the credentials it opened with are no longer accepted"]);
 });
