@@ -42,7 +42,11 @@ export class ReversePath {
   /** Calls in flight per routing key (an upstream's name, or a per-principal connection's key). */
   readonly #inFlight = new Map<string, InFlightSet<InFlight>>();
   #seq = 0;
-  readonly #subscriptions = new Map<string, Set<Caller>>();
+  /**
+   * Resource subscriptions per routing key, then per URI: a per-principal connection is asked, and notifies,
+   * for its own principal's sessions only.
+   */
+  readonly #subscriptions = new Map<string, Map<string, Set<Caller>>>();
   readonly #logLevels = new Map<Caller, LoggingLevel>();
 
   constructor(options: ReversePathOptions) {
@@ -79,23 +83,33 @@ export class ReversePath {
     this.#inFlight.get(routingKey)?.delete(entry);
   }
 
-  /** Records a session's subscription to `uri`; true when it is the first, so the upstream must be asked. */
-  subscribe(uri: string, caller: Caller): boolean {
-    let callers = this.#subscriptions.get(uri);
+  /**
+   * Records a session's subscription to `uri` on the connection under `routingKey`; true when it is the first
+   * there, so that connection must be asked.
+   */
+  subscribe(routingKey: string, uri: string, caller: Caller): boolean {
+    let byUri = this.#subscriptions.get(routingKey);
+    if (!byUri) {
+      byUri = new Map();
+      this.#subscriptions.set(routingKey, byUri);
+    }
+    let callers = byUri.get(uri);
     if (!callers) {
       callers = new Set();
-      this.#subscriptions.set(uri, callers);
+      byUri.set(uri, callers);
     }
     const first = callers.size === 0;
     callers.add(caller);
     return first;
   }
 
-  /** Drops a session's subscription to `uri`; true when it was the last, so the upstream must be told. */
-  unsubscribe(uri: string, caller: Caller): boolean {
-    const callers = this.#subscriptions.get(uri);
-    if (!callers?.delete(caller) || callers.size > 0) return false;
-    this.#subscriptions.delete(uri);
+  /** Drops a session's subscription to `uri`; true when it was the last on that connection, which must be told. */
+  unsubscribe(routingKey: string, uri: string, caller: Caller): boolean {
+    const byUri = this.#subscriptions.get(routingKey);
+    const callers = byUri?.get(uri);
+    if (!byUri || !callers?.delete(caller) || callers.size > 0) return false;
+    byUri.delete(uri);
+    if (byUri.size === 0) this.#subscriptions.delete(routingKey);
     return true;
   }
 
@@ -121,7 +135,9 @@ export class ReversePath {
    */
   async restore(upstream: UpstreamHandle, serves: (uri: string) => boolean): Promise<void> {
     const requests: Array<[what: string, request: Promise<unknown>]> = [];
-    for (const uri of this.#subscriptions.keys()) {
+    // The upstream's shared connection (its routing key is its name); a per-principal connection is a new one
+    // when it reconnects, opened on its principal's next request.
+    for (const uri of this.#subscriptions.get(upstream.name)?.keys() ?? []) {
       if (serves(uri))
         requests.push([`resources/subscribe ${uri}`, upstream.request("resources/subscribe", { uri }, {})]);
     }
@@ -144,8 +160,11 @@ export class ReversePath {
   /** Forget a session that ended. */
   sessionClosed(caller: Caller): void {
     this.#logLevels.delete(caller);
-    for (const [uri, callers] of this.#subscriptions) {
-      if (callers.delete(caller) && callers.size === 0) this.#subscriptions.delete(uri);
+    for (const [routingKey, byUri] of this.#subscriptions) {
+      for (const [uri, callers] of byUri) {
+        if (callers.delete(caller) && callers.size === 0) byUri.delete(uri);
+      }
+      if (byUri.size === 0) this.#subscriptions.delete(routingKey);
     }
   }
 
@@ -183,7 +202,8 @@ export class ReversePath {
         .catch((err) => this.#options.log.debug("notification not delivered", { err }));
     if (method === "notifications/resources/updated") {
       const uri = params?.uri;
-      for (const caller of (typeof uri === "string" && this.#subscriptions.get(uri)) || []) send(caller);
+      const callers = typeof uri === "string" ? this.#subscriptions.get(upstream)?.get(uri) : undefined;
+      for (const caller of callers ?? []) send(caller);
       return;
     }
     const calls = this.#inFlight.get(upstream);

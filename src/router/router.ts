@@ -556,15 +556,18 @@ export class Router {
     return this.#forward(this.#resourceUpstream(params.uri), "resources/read", params, ctx);
   }
 
+  /** The first session subscribed to `uri` on its connection asks it (per principal on a per-principal upstream). */
   async subscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    const first = this.#reverse.subscribe(params.uri as string, ctx.caller);
+    const { routingKey } = await this.#connection(upstream, ctx.principal);
+    const first = this.#reverse.subscribe(routingKey, params.uri as string, ctx.caller);
     return first ? this.#forward(upstream, "resources/subscribe", params, ctx) : {};
   }
 
   async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    if (!this.#reverse.unsubscribe(params.uri as string, ctx.caller)) return {};
+    const { routingKey } = await this.#connection(upstream, ctx.principal);
+    if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller)) return {};
     return this.#forward(upstream, "resources/unsubscribe", params, ctx);
   }
 
