@@ -413,6 +413,7 @@ export class Gateway {
       store,
       log: this.log,
       upstreamOptions: (routingKey) => this.#upstreamHooks(routingKey),
+      onConnected: ({ handle, routingKey }) => void this.router.connectionOpened(handle, routingKey),
       loginCommand: login,
       ticketSecret: env.TOOLGATE_TOKEN_KEY,
     });

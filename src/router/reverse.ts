@@ -129,15 +129,18 @@ export class ReversePath {
   }
 
   /**
-   * An upstream (re)connected: the new connection holds none of the old one's state. The sessions'
-   * subscriptions to its resources (`serves`) and their log level are sent again, so resource updates and
-   * logs keep coming after a restart instead of stopping without a word.
+   * A connection under `routingKey` (re)connected: it holds none of an earlier one's state. The subscriptions
+   * made on that key to its resources (`serves`) and the sessions' log level are sent again, so resource
+   * updates and logs keep coming after a restart, or after a principal's connection was closed and reopened,
+   * instead of stopping without a word.
    */
-  async restore(upstream: UpstreamHandle, serves: (uri: string) => boolean): Promise<void> {
+  async restore(
+    routingKey: string,
+    upstream: UpstreamHandle,
+    serves: (uri: string) => boolean,
+  ): Promise<void> {
     const requests: Array<[what: string, request: Promise<unknown>]> = [];
-    // The upstream's shared connection (its routing key is its name); a per-principal connection is a new one
-    // when it reconnects, opened on its principal's next request.
-    for (const uri of this.#subscriptions.get(upstream.name)?.keys() ?? []) {
+    for (const uri of this.#subscriptions.get(routingKey)?.keys() ?? []) {
       if (serves(uri))
         requests.push([`resources/subscribe ${uri}`, upstream.request("resources/subscribe", { uri }, {})]);
     }

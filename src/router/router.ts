@@ -615,8 +615,17 @@ export class Router {
   /** An upstream (re)connected: what sessions asked of the old connection is asked again (reverse.ts). */
   upstreamConnected(name: string): Promise<void> {
     const upstream = this.#deps.upstreams.get(name);
-    if (!upstream) return Promise.resolve();
-    return this.#reverse.restore(upstream, (uri) => this.#deps.catalog.resourceUpstream(uri) === name);
+    return upstream ? this.connectionOpened(upstream, name) : Promise.resolve();
+  }
+
+  /** A connection under `routingKey` (an upstream's, or a principal's own) opened: the same, for it. */
+  connectionOpened(connection: UpstreamHandle, routingKey: string): Promise<void> {
+    const { name } = connection;
+    return this.#reverse.restore(
+      routingKey,
+      connection,
+      (uri) => this.#deps.catalog.resourceUpstream(uri) === name,
+    );
   }
 
   /** A server→client request from an upstream, to the session with the latest call in flight there. */

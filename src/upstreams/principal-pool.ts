@@ -42,6 +42,8 @@ export interface PrincipalPoolOptions {
   log: Logger;
   /** The hooks every connection gets (server→client requests, notifications), by routing key. */
   upstreamOptions: (routingKey: string) => Omit<UpstreamOptions, "oauthFor">;
+  /** A principal's connection (re)connected: it holds none of an earlier connection's subscriptions. */
+  onConnected?: ((connection: Connection) => void) | undefined;
   /** What an operator runs for a shared upstream (unused here but required by the provider). */
   loginCommand: (upstream: string) => string;
   /**
@@ -153,7 +155,9 @@ export class PrincipalPool {
         oauthFor: () => provider,
       });
       pool.set(key, upstream);
-      upstream.start();
+      const opened = upstream;
+      opened.on("connected", () => this.#options.onConnected?.({ handle: opened, routingKey }));
+      opened.start();
     } else if (!isDeepStrictEqual(upstream.config, config)) {
       upstream.reconfigure(config);
     }

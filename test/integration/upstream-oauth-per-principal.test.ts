@@ -13,6 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import {
   ElicitationCompleteNotificationSchema,
   ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileCredentialStore } from "../../src/upstreams/auth/credential-store.ts";
@@ -175,6 +176,30 @@ describe("an upstream with per-principal credentials", () => {
     expect(mcp.callers).toEqual(["alice", "bob", "alice"]);
   });
 
+  it("subscribes each principal on its own connection, and sends each only its own connection's updates", async () => {
+    const updates: Record<"a" | "b", unknown[]> = { a: [], b: [] };
+    a.setNotificationHandler(
+      ResourceUpdatedNotificationSchema,
+      (n) => void updates.a.push(n.params._meta?.who),
+    );
+    b.setNotificationHandler(
+      ResourceUpdatedNotificationSchema,
+      (n) => void updates.b.push(n.params._meta?.who),
+    );
+    expect((await a.listResources()).resources.map((r) => r.uri)).toContain("whoami://me");
+    await a.subscribeResource({ uri: "whoami://me" });
+    await b.subscribeResource({ uri: "whoami://me" });
+    // B's subscription reaches B's own connection, not only the first subscriber's.
+    expect(mcp.subscriptions).toEqual(["alice whoami://me", "bob whoami://me"]);
+
+    await mcp.updated("alice");
+    await eventually(() => updates.a.length > 0);
+    await mcp.updated("bob");
+    // B's notifications come in order on its one stream: an update of A's connection sent to B would be first.
+    await eventually(() => updates.b.length > 0);
+    expect(updates).toEqual({ a: ["alice"], b: ["bob"] });
+  });
+
   it("asks a client with URL-mode elicitation to open the consent URL, then runs the call as that principal", async () => {
     const c = new Client(
       { name: "per-principal-test", version: "1.0.0" },
@@ -325,5 +350,23 @@ describe("the pool of per-principal connections", () => {
     // Unused past idleTimeoutMs (5 s, long enough that no call above outlives it): closed.
     await eventually(async () => pool?.size("q") === 0, 15_000);
     expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
+  });
+
+  it("subscribes a principal's reopened connection again, so its updates keep coming", async () => {
+    const a = await connectAs(KEY_A, gw.url);
+    const b = await connectAs(KEY_B, gw.url);
+    const got: unknown[] = [];
+    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
+    const carols = () => mcp.subscriptions.filter((s) => s === "carol whoami://me").length;
+    const before = carols();
+    await a.subscribeResource({ uri: "whoami://me" });
+    expect(carols()).toBe(before + 1);
+    // maxConnections 1: B's call closes A's connection, and A's next call opens a new one.
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
+    await eventually(() => carols() === before + 2);
+    await mcp.updated("carol");
+    await eventually(() => got.length > 0);
+    expect(got).toEqual(["carol"]);
   });
 });
