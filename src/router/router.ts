@@ -523,7 +523,17 @@ export class Router {
 
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
   async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
-    const { handle: target, routingKey } = await this.#connection(upstream, ctx.principal);
+    return this.#forwardOn(await this.#connection(upstream, ctx.principal), upstream, method, params, ctx);
+  }
+
+  /** `#forward` on a connection already chosen. */
+  #forwardOn(
+    { handle: target, routingKey }: { handle: UpstreamHandle; routingKey: string },
+    upstream: string,
+    method: string,
+    params: Result,
+    ctx: RequestContext,
+  ): Promise<Result> {
     const { _meta: _, ...rest } = params;
     const run = (traceMeta: Record<string, string> | undefined) => {
       const meta = forwardedMeta(ctx.meta, traceMeta);
@@ -559,16 +569,16 @@ export class Router {
   /** The first session subscribed to `uri` on its connection asks it (per principal on a per-principal upstream). */
   async subscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    const { routingKey } = await this.#connection(upstream, ctx.principal);
-    const first = this.#reverse.subscribe(routingKey, params.uri as string, ctx.caller);
-    return first ? this.#forward(upstream, "resources/subscribe", params, ctx) : {};
+    const connection = await this.#connection(upstream, ctx.principal);
+    const first = this.#reverse.subscribe(connection.routingKey, params.uri as string, ctx.caller);
+    return first ? this.#forwardOn(connection, upstream, "resources/subscribe", params, ctx) : {};
   }
 
   async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
-    const { routingKey } = await this.#connection(upstream, ctx.principal);
-    if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller)) return {};
-    return this.#forward(upstream, "resources/unsubscribe", params, ctx);
+    const connection = await this.#connection(upstream, ctx.principal);
+    if (!this.#reverse.unsubscribe(connection.routingKey, params.uri as string, ctx.caller)) return {};
+    return this.#forwardOn(connection, upstream, "resources/unsubscribe", params, ctx);
   }
 
   async complete(params: Result, ctx: RequestContext): Promise<Result> {

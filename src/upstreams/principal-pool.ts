@@ -150,14 +150,14 @@ export class PrincipalPool {
       upstream = undefined;
     }
     if (!upstream) {
-      upstream = new Upstream(config, {
+      const opened = new Upstream(config, {
         ...this.#options.upstreamOptions(routingKey),
         oauthFor: () => provider,
       });
-      pool.set(key, upstream);
-      const opened = upstream;
       opened.on("connected", () => this.#options.onConnected?.({ handle: opened, routingKey }));
+      pool.set(key, opened);
       opened.start();
+      upstream = opened;
     } else if (!isDeepStrictEqual(upstream.config, config)) {
       upstream.reconfigure(config);
     }
