@@ -414,6 +414,7 @@ export class Gateway {
       log: this.log,
       upstreamOptions: (routingKey) => this.#upstreamHooks(routingKey),
       onConnected: ({ handle, routingKey }) => void this.router.connectionOpened(handle, routingKey),
+      subscribedOn: (routingKey) => this.router.subscribedOn(routingKey),
       loginCommand: login,
       ticketSecret: env.TOOLGATE_TOKEN_KEY,
     });

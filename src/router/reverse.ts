@@ -160,6 +160,11 @@ export class ReversePath {
     });
   }
 
+  /** Whether any session is subscribed to a resource on the connection under `routingKey`. */
+  subscribedOn(routingKey: string): boolean {
+    return this.#subscriptions.has(routingKey);
+  }
+
   /** Forget a session that ended. */
   sessionClosed(caller: Caller): void {
     this.#logLevels.delete(caller);

@@ -628,6 +628,11 @@ export class Router {
     return upstream ? this.connectionOpened(upstream, name) : Promise.resolve();
   }
 
+  /** Whether a session is subscribed to a resource on the connection under `routingKey`. */
+  subscribedOn(routingKey: string): boolean {
+    return this.#reverse.subscribedOn(routingKey);
+  }
+
   /** A connection under `routingKey` (an upstream's, or a principal's own) opened: the same, for it. */
   connectionOpened(connection: UpstreamHandle, routingKey: string): Promise<void> {
     const { name } = connection;

@@ -44,6 +44,8 @@ export interface PrincipalPoolOptions {
   upstreamOptions: (routingKey: string) => Omit<UpstreamOptions, "oauthFor">;
   /** A principal's connection (re)connected: it holds none of an earlier connection's subscriptions. */
   onConnected?: ((connection: Connection) => void) | undefined;
+  /** Whether a session is subscribed to resources on this connection: being idle does not close such a one. */
+  subscribedOn?: ((routingKey: string) => boolean) | undefined;
   /** What an operator runs for a shared upstream (unused here but required by the provider). */
   loginCommand: (upstream: string) => string;
   /**
@@ -59,6 +61,11 @@ const EVICTION_DRAIN_MS = 5 * 60_000;
 
 export function principalKey(principal: PoolPrincipal): string {
   return `${principal.kind}:${principal.id}`;
+}
+
+/** The routing key of a principal's connection to an upstream (the reverse path's key for it). */
+function connectionKey(upstream: string, principal: string): string {
+  return `${upstream} ${principal}`;
 }
 
 export function isPerPrincipal(config: UpstreamConfig): boolean {
@@ -136,7 +143,7 @@ export class PrincipalPool {
     const config = handle.config;
     if (!isPerPrincipal(config)) return { handle, routingKey: handle.name };
     const key = principalKey(principal);
-    const routingKey = `${handle.name} ${key}`;
+    const routingKey = connectionKey(handle.name, key);
     const provider = this.provider(config, key);
     const pool = this.#pool(config);
     if (!(await provider.hasCredentials())) {
@@ -282,18 +289,23 @@ export class PrincipalPool {
   }
 
   #pool(config: UpstreamConfig): LRUCache<string, Upstream> {
-    let pool = this.#pools.get(config.name);
-    if (!pool) {
-      const { maxConnections, idleTimeoutMs } = oauthOptions(config);
-      pool = new LRUCache<string, Upstream>({
-        max: maxConnections,
-        ttl: idleTimeoutMs,
-        updateAgeOnGet: true,
-        ttlAutopurge: true,
-        dispose: (upstream) => void stopWhenIdle(upstream),
-      });
-      this.#pools.set(config.name, pool);
-    }
+    const open = this.#pools.get(config.name);
+    if (open) return open;
+    const { maxConnections, idleTimeoutMs } = oauthOptions(config);
+    const pool: LRUCache<string, Upstream> = new LRUCache<string, Upstream>({
+      max: maxConnections,
+      ttl: idleTimeoutMs,
+      updateAgeOnGet: true,
+      ttlAutopurge: true,
+      disposeAfter: (upstream, key, reason) => {
+        // Idle but subscribed on: its subscribers still listen, so it stays (asked again one idle timeout on).
+        // Put back once the cache is done expiring it (its purge timer included), and only if nothing took the key.
+        if (reason === "expire" && this.#options.subscribedOn?.(connectionKey(config.name, key))) {
+          queueMicrotask(() => (pool.has(key) ? void stopWhenIdle(upstream) : pool.set(key, upstream)));
+        } else void stopWhenIdle(upstream);
+      },
+    });
+    this.#pools.set(config.name, pool);
     return pool;
   }
 

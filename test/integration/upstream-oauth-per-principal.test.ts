@@ -71,6 +71,17 @@ async function connectAs(key: string, url = gateway.url): Promise<Client> {
   return client;
 }
 
+/** Consent at upstream `q` started with the same credentials as /mcp (no ticket), as a client with a browser would. */
+async function consentWithKey(base: string, key: string, account: string): Promise<void> {
+  const start = await fetch(`${base}/oauth/upstreams/q/authorize`, {
+    headers: { authorization: `Bearer ${key}` },
+    redirect: "manual",
+  });
+  expect(start.status).toBe(302);
+  const page = await consentInBrowser(new URL(String(start.headers.get("location"))), { account });
+  expect(page.text).toContain("is connected");
+}
+
 /** `toolgate ARGS` as a person runs it. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -320,21 +331,10 @@ describe("the pool of per-principal connections", () => {
     await gw?.stop();
   });
 
-  /** Consent started with the same credentials as /mcp (no ticket), as a client with a browser would. */
-  async function consentWithKey(key: string, account: string): Promise<void> {
-    const start = await fetch(`${gw.base}/oauth/upstreams/q/authorize`, {
-      headers: { authorization: `Bearer ${key}` },
-      redirect: "manual",
-    });
-    expect(start.status).toBe(302);
-    const page = await consentInBrowser(new URL(String(start.headers.get("location"))), { account });
-    expect(page.text).toContain("is connected");
-  }
-
   it("keeps at most maxConnections open, reopens an evicted one on demand, and closes idle ones", async () => {
     const pool = gw.gateway.principals;
-    await consentWithKey(KEY_A, "carol");
-    await consentWithKey(KEY_B, "dave");
+    await consentWithKey(gw.base, KEY_A, "carol");
+    await consentWithKey(gw.base, KEY_B, "dave");
     const a = await connectAs(KEY_A, gw.url);
     const b = await connectAs(KEY_B, gw.url);
     await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
@@ -368,5 +368,58 @@ describe("the pool of per-principal connections", () => {
     await mcp.updated("carol");
     await eventually(() => got.length > 0);
     expect(got).toEqual(["carol"]);
+  });
+});
+
+describe("a per-principal connection a session is subscribed on", () => {
+  let gw: InProcessGateway;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
+    gw = await startGateway({
+      gateway: { stateDir },
+      mcpServers: {
+        q: { url: mcp.url, auth: { oauth: { perPrincipal: true, maxConnections: 10, idleTimeoutMs: 1000 } } },
+      },
+      security: {
+        auth: {
+          apiKeys: [
+            { id: "a", key: KEY_A },
+            { id: "b", key: KEY_B },
+          ],
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  it("stays open past idleTimeoutMs while subscribed on, and closes once no session is", async () => {
+    await consentWithKey(gw.base, KEY_A, "gina");
+    await consentWithKey(gw.base, KEY_B, "hank");
+    const a = await connectAs(KEY_A, gw.url);
+    const b = await connectAs(KEY_B, gw.url);
+    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+    const got: unknown[] = [];
+    const ended = (who: string) => mcp.ended.includes(who);
+    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
+
+    await a.subscribeResource({ uri: "whoami://me" });
+    // Hank's connection is used after gina's, so its idle timeout ends after gina's: once it closed,
+    // gina's timed out too, and stayed open.
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("hank");
+    await eventually(() => ended("hank"), 15_000);
+    expect(ended("gina")).toBe(false);
+    expect(gw.gateway.principals?.size("q")).toBe(1);
+    await mcp.updated("gina");
+    await eventually(() => got.length > 0);
+    expect(got).toEqual(["gina"]);
+
+    await a.unsubscribeResource({ uri: "whoami://me" });
+    await eventually(() => ended("gina"), 15_000);
+    expect(gw.gateway.principals?.size("q")).toBe(0);
   });
 });

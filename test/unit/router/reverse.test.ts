@@ -58,9 +58,14 @@ describe("resource subscriptions by connection", () => {
     expect(reverse.unsubscribe("notes", URI, one)).toBe(false);
     // Another connection's subscriber is not this connection's.
     expect(reverse.unsubscribe("notes", URI, other)).toBe(false);
+    expect(reverse.subscribedOn("notes")).toBe(true);
     reverse.sessionClosed(two);
+    // Nobody listens on it any more (the pool may close it when idle).
+    expect(reverse.subscribedOn("notes")).toBe(false);
     // Ended with its session: the next subscriber on that connection asks it again.
     expect(reverse.subscribe("notes", URI, one)).toBe(true);
     expect(reverse.unsubscribe("notes oauth:bob", URI, other)).toBe(true);
+    expect(reverse.subscribedOn("notes oauth:bob")).toBe(false);
+    expect(reverse.subscribedOn("notes")).toBe(true);
   });
 });
