@@ -55,8 +55,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
-    tsPreCompilationDeps: true,
-    // TypeScript 7 (the native compiler) has no JS API yet: swc parses the sources.
+    // TypeScript 7 (the native compiler) has no JS API yet: swc parses the sources. It sees type-only imports
+    // too (as `type-only`), so tsPreCompilationDeps, which asks for the tsc API and warns without it, is off.
     parser: "swc",
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: { extensions: [".ts", ".js"] },
