@@ -40,6 +40,8 @@ export const ErrorCode = {
   InvalidArguments: "InvalidArguments",
   /** A malformed request (not JSON-RPC, wrong shape). */
   InvalidRequest: "InvalidRequest",
+  /** A well-formed request whose params its method cannot take (a name that is not a string, a bad cursor). */
+  InvalidParams: "InvalidParams",
   /** The method is not supported by the gateway or by the upstream. */
   MethodNotFound: "MethodNotFound",
   /** No or bad credentials. */
@@ -145,6 +147,7 @@ function classOf(e: GatewayError): ErrorClass {
     case ErrorCode.TaskNotFound:
     case ErrorCode.InvalidArguments:
     case ErrorCode.InvalidRequest:
+    case ErrorCode.InvalidParams:
     case ErrorCode.MethodNotFound:
     case ErrorCode.Unauthorized:
     case ErrorCode.Forbidden:
@@ -259,6 +262,7 @@ const WIRE_CODE: Record<ErrorCode, number> = {
   ToolHeld: -32009,
   InvalidArguments: RpcCode.InvalidParams,
   InvalidRequest: RpcCode.InvalidRequest,
+  InvalidParams: RpcCode.InvalidParams,
   MethodNotFound: RpcCode.MethodNotFound,
   Unauthorized: -32010,
   Forbidden: -32011,
@@ -323,6 +327,7 @@ export function isProtocolError(err: unknown): boolean {
     case ErrorCode.ToolNotFound:
     case ErrorCode.TaskNotFound:
     case ErrorCode.InvalidRequest:
+    case ErrorCode.InvalidParams:
     case ErrorCode.MethodNotFound:
     case ErrorCode.Unauthorized:
       return true;

@@ -597,7 +597,7 @@ export class Router {
     if (ref?.type === "ref/resource") {
       return this.#forward(this.#resourceUpstream(ref.uri), "completion/complete", params, ctx);
     }
-    throw new GatewayError(ErrorCode.InvalidRequest, "completion/complete needs ref/prompt or ref/resource");
+    throw new GatewayError(ErrorCode.InvalidParams, "completion/complete needs ref/prompt or ref/resource");
   }
 
   /** A session's log level; upstreams get the most verbose level any session asked for. */
@@ -611,7 +611,9 @@ export class Router {
   }
 
   #resourceUpstream(uri: unknown): string {
-    const upstream = typeof uri === "string" ? this.#deps.catalog.resourceUpstream(uri) : undefined;
+    if (typeof uri !== "string")
+      throw new GatewayError(ErrorCode.InvalidParams, "params.uri must be a string");
+    const upstream = this.#deps.catalog.resourceUpstream(uri);
     if (!upstream) {
       throw new GatewayError(
         ErrorCode.ResourceNotFound,

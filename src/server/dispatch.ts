@@ -69,10 +69,10 @@ function serve(router: Router, request: NeutralRequest): Promise<Record<string, 
       return Promise.resolve(page(router.listTools(request.principal), params.cursor, "tools"));
     case "tools/call": {
       const name = params.name;
-      if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
+      if (typeof name !== "string") throw invalidParams("tools/call needs params.name (a string)");
       const args = params.arguments ?? {};
       if (typeof args !== "object" || Array.isArray(args))
-        throw invalid("tools/call params.arguments must be an object");
+        throw invalidParams("tools/call params.arguments must be an object");
       const progressToken = ctx.meta?.progressToken;
       if (progressToken === undefined) {
         return router.callTool(name, args as Record<string, unknown>, {
@@ -132,8 +132,8 @@ async function callWithProgress(
   return result;
 }
 
-export function invalid(message: string): GatewayError {
-  return new GatewayError(ErrorCode.InvalidRequest, message);
+export function invalidParams(message: string): GatewayError {
+  return new GatewayError(ErrorCode.InvalidParams, message);
 }
 
 /** Opaque cursors over a list that the gateway assembles: base64 of the offset. */
@@ -142,7 +142,8 @@ function page<T>(items: readonly T[], cursor: unknown, key: string): Record<stri
   if (cursor !== undefined) {
     const parsed =
       typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
-    if (!Number.isInteger(parsed) || parsed < 0) throw invalid(`invalid cursor ${JSON.stringify(cursor)}`);
+    if (!Number.isInteger(parsed) || parsed < 0)
+      throw invalidParams(`invalid cursor ${JSON.stringify(cursor)}`);
     start = parsed;
   }
   const end = start + PAGE_SIZE;

@@ -23,7 +23,7 @@ import type { TaskService } from "../tasks/tasks.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { ServerSpanInfo, Telemetry } from "../telemetry/telemetry.ts";
 import type { Principal } from "./auth/principal.ts";
-import { dispatch, invalid } from "./dispatch.ts";
+import { dispatch, invalidParams } from "./dispatch.ts";
 import { EdgeRefusals } from "./edge-refusals.ts";
 import { type ModernFace, modernWireError } from "./eras/modern.ts";
 import { enforceMessageLimits, type MessageLimits } from "./message-limits.ts";
@@ -365,7 +365,7 @@ export class GatewaySession implements Caller {
         return await router.unsubscribe(params, this.#context(params, extra));
       case "logging/setLevel": {
         const level = LoggingLevelSchema.safeParse(params.level);
-        if (!level.success) throw invalid(`unknown log level ${JSON.stringify(params.level)}`);
+        if (!level.success) throw invalidParams(`unknown log level ${JSON.stringify(params.level)}`);
         this.#logLevel = level.data;
         await router.setLogLevel(this, level.data);
         return {};
@@ -405,10 +405,10 @@ export class GatewaySession implements Caller {
   /** A task-augmented `tools/call` (2025-11-25 experimental tasks): a task handle now, the result later. */
   async #taskCall(params: Record<string, unknown>, ctx: RequestContext) {
     const name = params.name;
-    if (typeof name !== "string") throw invalid("tools/call needs params.name (a string)");
+    if (typeof name !== "string") throw invalidParams("tools/call needs params.name (a string)");
     const args = params.arguments ?? {};
     if (typeof args !== "object" || Array.isArray(args))
-      throw invalid("tools/call params.arguments must be an object");
+      throw invalidParams("tools/call params.arguments must be an object");
     const created = await this.#deps.tasks.callTool(
       name,
       args as Record<string, unknown>,

@@ -23,15 +23,12 @@ export function wireTask(info: TaskInfo): Record<string, unknown> {
 /** `params.task` of a task-augmented request (`{ ttl? }`), or a clear error. */
 export function taskRequest(task: unknown): TaskRequest {
   if (typeof task !== "object" || task === null || Array.isArray(task)) {
-    throw new GatewayError(
-      ErrorCode.InvalidRequest,
-      'params.task must be an object such as { "ttl": 60000 }',
-    );
+    throw new GatewayError(ErrorCode.InvalidParams, 'params.task must be an object such as { "ttl": 60000 }');
   }
   const ttl = (task as { ttl?: unknown }).ttl;
   if (ttl !== undefined && ttl !== null && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0)) {
     throw new GatewayError(
-      ErrorCode.InvalidRequest,
+      ErrorCode.InvalidParams,
       "params.task.ttl must be a positive number of milliseconds",
     );
   }

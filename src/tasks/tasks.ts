@@ -808,7 +808,7 @@ function parseCursor(cursor: unknown): number {
   if (cursor === undefined) return 0;
   const n = typeof cursor === "string" ? Number(Buffer.from(cursor, "base64url").toString()) : Number.NaN;
   if (!Number.isInteger(n) || n < 0)
-    throw new GatewayError(ErrorCode.InvalidRequest, `invalid cursor ${JSON.stringify(cursor)}`);
+    throw new GatewayError(ErrorCode.InvalidParams, `invalid cursor ${JSON.stringify(cursor)}`);
   return n;
 }
 

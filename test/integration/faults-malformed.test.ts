@@ -121,6 +121,38 @@ describe("malformed input over Streamable HTTP", () => {
     await othersStillServed();
   });
 
+  it.each([
+    ["a tool name that is not a string", "tools/call", { name: { x: 1 } }, "params.name (a string)"],
+    [
+      "arguments that are not an object",
+      "tools/call",
+      { name: "faults__echo", arguments: "hi" },
+      "arguments",
+    ],
+    ["a task that is not an object", "tools/call", { name: "faults__echo", task: "soon" }, "params.task"],
+    ["a resource URI that is not a string", "resources/read", { uri: 5 }, "params.uri must be a string"],
+    ["an unknown log level", "logging/setLevel", { level: "loud" }, 'unknown log level "loud"'],
+    ["a cursor the gateway never gave", "tools/list", { cursor: "not-ours" }, "invalid cursor"],
+    [
+      "a completion without a ref",
+      "completion/complete",
+      { argument: { name: "a", value: "b" } },
+      "ref/prompt",
+    ],
+  ])("answers %s with -32602 (invalid params) naming it", async (_what, method, params, named) => {
+    const body = JSON.stringify({ jsonrpc: "2.0", id: 31, method, params });
+    const reply = await rawPost(gw.url, body, session.headers);
+    expect(reply.messages[0]).toMatchObject({
+      id: 31,
+      error: {
+        code: -32602,
+        message: expect.stringContaining(named),
+        data: { toolgate: { code: "InvalidParams" } },
+      },
+    });
+    await othersStillServed();
+  });
+
   it("answers an unsupported MCP-Protocol-Version header with 400", async () => {
     const headers = { ...session.headers, "mcp-protocol-version": "1999-01-01" };
     const reply = await rawPost(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 4, method: "ping" }), headers);
