@@ -46,13 +46,7 @@ import {
 import { summariseProfile } from "./lib/profile-summary.ts";
 import { median, quantile, ratio } from "./lib/stats.ts";
 import { type Cell, fmt, table } from "./lib/table.ts";
-import {
-  configDir,
-  echoConfig,
-  faultConfig,
-  telemetryConfigurable,
-  type Upstream,
-} from "./lib/toolgate-config.ts";
+import { configDir, echoConfig, faultConfig, type Upstream } from "./lib/toolgate-config.ts";
 
 const cli = benchCli(import.meta.url, {
   quick: { type: "boolean", default: false },
@@ -764,7 +758,6 @@ const windows: WindowResult[] = [];
 const faultRows: WindowResult[] = [];
 const sessionRows: SessionsResult[] = [];
 const telemetryRows: WindowResult[] = [];
-let telemetryNote = "";
 
 /** Runs one setup's workloads; a failing setup is reported and the run goes on with the others. */
 async function withSetup(
@@ -1015,10 +1008,6 @@ async function sessionsWorkload(): Promise<void> {
 /** Telemetry on (traces to a local OTLP sink that discards) vs off, same workload. */
 async function telemetryWorkload(): Promise<void> {
   if (!selected("telemetry")) return;
-  if (!telemetryConfigurable()) {
-    telemetryNote = "TODO: the config schema has no `telemetry` section yet; on/off overhead not measured";
-    return;
-  }
   const sink = createServer((req, res) => {
     req.resume();
     req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
@@ -1342,7 +1331,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
         ]),
       ),
     );
-  } else if (telemetryNote) out.push(`\nTelemetry: ${telemetryNote}`);
+  }
 
   // Targets.
   const targets: Target[] = [];
@@ -1451,7 +1440,7 @@ function report(): { text: string; targets: Target[]; summary: Summary[] } {
     .filter(Number.isFinite);
   targets.push({
     target: "telemetry overhead (gateway CPU per call, on/off; informational)",
-    measured: telRatios.length ? `${telRatios.map((r) => `${fmt(r)}×`).join(", ")}` : telemetryNote || "-",
+    measured: telRatios.length ? `${telRatios.map((r) => `${fmt(r)}×`).join(", ")}` : "-",
     verdict: "n/a",
   });
   // 2026-07-28 clients (stateless, per-request _meta) against 2025-11-25 sessions, same gateway config.
@@ -1529,7 +1518,7 @@ writeFileSync(
       summary,
       faults: summarize(faultRows),
       sessions: sessionRows,
-      telemetry: telemetryNote || summarize(telemetryRows),
+      telemetry: summarize(telemetryRows),
       failures,
       windows: [...windows, ...faultRows, ...telemetryRows],
     },

@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigInput, McpServerEntry, PolicyOptions, ToolOptions } from "../../src/config/schema.ts";
-import { ConfigSchema } from "../../src/config/schema.ts";
 
 export type Upstream = { kind: "stdio"; argv: string[] } | { kind: "http"; url: string };
 
@@ -24,11 +23,6 @@ export function mcpServer(upstream: Upstream): McpServerEntry {
   if (upstream.kind === "http") return { type: "http", url: upstream.url };
   const [command = "", ...args] = upstream.argv;
   return { command, args };
-}
-
-/** Whether this checkout's config schema has a `telemetry` section yet. */
-export function telemetryConfigurable(): boolean {
-  return "telemetry" in ConfigSchema.shape;
 }
 
 /** Telemetry fully off, or on with traces exported over OTLP to `sinkUrl` (a local discard server). */
