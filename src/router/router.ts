@@ -552,7 +552,9 @@ export class Router {
 
   async getPrompt(params: Result, ctx: RequestContext): Promise<Result> {
     const name = params.name;
-    const route = typeof name === "string" ? this.#deps.catalog.prompt(name) : undefined;
+    if (typeof name !== "string")
+      throw new GatewayError(ErrorCode.InvalidParams, "params.name must be a string");
+    const route = this.#deps.catalog.prompt(name);
     if (!route) {
       throw new GatewayError(
         ErrorCode.PromptNotFound,

@@ -131,6 +131,7 @@ describe("malformed input over Streamable HTTP", () => {
     ],
     ["a task that is not an object", "tools/call", { name: "faults__echo", task: "soon" }, "params.task"],
     ["a resource URI that is not a string", "resources/read", { uri: 5 }, "params.uri must be a string"],
+    ["a prompt name that is not a string", "prompts/get", { name: 7 }, "params.name must be a string"],
     ["an unknown log level", "logging/setLevel", { level: "loud" }, 'unknown log level "loud"'],
     ["a cursor the gateway never gave", "tools/list", { cursor: "not-ours" }, "invalid cursor"],
     [
