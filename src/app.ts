@@ -72,8 +72,9 @@ import type { UpstreamOptions, UpstreamStatus } from "./upstreams/upstream.ts";
 /** What the HTTP listener checks each request against. */
 interface Door {
   host: string;
-  /** Built once at start: an OAuth change needs a restart (config/restart-only.ts). */
+  /** Rebuilt by a reload that changes `security.auth.oauth` (and its JWKS cache with it). */
   oauth: OAuthVerifier | undefined;
+  /** The settings `oauth` was built from. */
   oauthConfig: AuthOptions["oauth"];
   guard: Guard;
   gate: OperatorGate;
@@ -497,12 +498,13 @@ export class Gateway {
             clusterRoutes(() => clusterReport(cluster, this.#config.cluster.replicas)),
           );
         }
-        if (oauth && auth.oauth) {
-          // Public, and read by browser clients of any origin before they sign in (as the SDK's router serves it).
-          app.get(auth.oauth.resourceMetadataPath, (c) =>
-            c.json(oauth.protectedResourceMetadata(), 200, { "access-control-allow-origin": "*" }),
-          );
-        }
+        // Public, and read by browser clients of any origin before they sign in (as the SDK's router serves it).
+        // Matched per request: a reload may turn OAuth on or off, or move the document.
+        app.get("*", (c, next) => {
+          const door = this.#door;
+          if (!door?.oauth || c.req.path !== door.oauthConfig?.resourceMetadataPath) return next();
+          return c.json(door.oauth.protectedResourceMetadata(), 200, { "access-control-allow-origin": "*" });
+        });
       },
       // Ready: not draining (a load balancer stops sending new work during a rolling update), the start-up hold
       // is over, and some upstream serves (or none is configured). Anyone may ask, so the detail is counts
@@ -623,16 +625,23 @@ export class Gateway {
    */
   async reload(config: ResolvedConfig): Promise<void> {
     const door = this.#door;
-    // OAuth's verifier was built at start and stays (restart-only): judged with it, as the door will be.
-    const auth = door && { ...config.security.auth, oauth: door.oauthConfig };
-    if (door && auth) assertSafeBind(door.host, auth);
+    const { auth } = config.security;
+    if (door) assertSafeBind(door.host, auth);
     const restartOnly = restartOnlyChanges(this.#config, config);
-    const keysChanged = !isDeepStrictEqual(this.#config.security.auth.apiKeys, config.security.auth.apiKeys);
+    const keysChanged = !isDeepStrictEqual(this.#config.security.auth.apiKeys, auth.apiKeys);
+    const oauthChanged = !isDeepStrictEqual(door?.oauthConfig, auth.oauth);
     this.#config = config;
-    if (door && auth) {
-      this.#door = { ...door, ...this.#doorFor(door.host, auth, door.oauth) };
+    if (door) {
+      // A new verifier only for new settings: an unchanged one keeps its JWKS cache.
+      const oauth = oauthChanged ? auth.oauth && createOAuthVerifier(auth.oauth) : door.oauth;
+      this.#door = {
+        host: door.host,
+        oauth,
+        oauthConfig: auth.oauth,
+        ...this.#doorFor(door.host, auth, oauth),
+      };
       this.#http?.allowOrigins(config.gateway.allowedOrigins);
-      if (keysChanged) await this.#http?.recheckSockets();
+      if (keysChanged || oauthChanged) await this.#http?.recheckSockets();
     }
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.

@@ -1,9 +1,9 @@
 /**
  * Settings a running gateway took at start and a reload cannot change: the listener and what was built
- * around it (body limit, session table), the catalog's name separator, the state directory's stores, the
- * OAuth verifier, telemetry and the cluster store. A reload that changes one says so instead of ignoring
- * it silently. Everything else (upstreams, policies, access rules, API keys, operators, allowed origins and
- * hosts, approvals) applies at once.
+ * around it (body limit, session table), the catalog's name separator, the state directory's stores,
+ * telemetry and the cluster store. A reload that changes one says so instead of ignoring it silently.
+ * Everything else (upstreams, policies, access rules, API keys, OAuth, operators, allowed origins and hosts,
+ * approvals) applies at once.
  */
 import { isDeepStrictEqual } from "node:util";
 import type { ResolvedConfig } from "./load.ts";
@@ -15,7 +15,6 @@ const RESTART_ONLY = [
   "gateway.maxSessions",
   "gateway.sessionIdleMs",
   "gateway.stateDir",
-  "security.auth.oauth",
   "telemetry",
   "cluster",
 ] as const;

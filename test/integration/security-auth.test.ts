@@ -96,6 +96,63 @@ describe("API keys", () => {
   });
 });
 
+describe("a reload that changes security.auth.oauth", () => {
+  it("verifies with the new settings from the next request, closes WebSockets they refuse, and moves the metadata document", async () => {
+    const issuer = await startTestIssuer();
+    const before = "http://localhost/mcp";
+    const after = "http://localhost/v2/mcp";
+    const moved = "/.well-known/oauth-protected-resource/v2/mcp";
+    const config = (audience: string, resourceMetadataPath?: string) => ({
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+      security: {
+        auth: {
+          oauth: {
+            issuer: issuer.issuer,
+            audience,
+            jwksUri: issuer.jwksUri,
+            ...(resourceMetadataPath && { resourceMetadataPath }),
+          },
+        },
+      },
+    });
+    const gw = await startGateway(config(before));
+    try {
+      const tokenFor = (aud: string) => issuer.sign({ sub: "dana", aud, iss: issuer.issuer });
+      const [oldToken, newToken] = [await tokenFor(before), await tokenFor(after)];
+      const initialize = (token: string) =>
+        rawPost(gw.url, initializeBody(), { ...BASE_HEADERS, authorization: `Bearer ${token}` });
+      expect((await initialize(oldToken)).status).toBe(200);
+      const socket = new WebSocket(gw.wsUrl, "mcp", { headers: { authorization: `Bearer ${oldToken}` } });
+      await new Promise<void>((resolve, reject) => {
+        socket.once("open", resolve);
+        socket.once("error", reject);
+      });
+      const closed = new Promise<[number, string]>((resolve) =>
+        socket.once("close", (code, reason) => resolve([code, reason.toString()])),
+      );
+
+      await gw.gateway.reload(resolveConfig(config(after, moved), process.env).config);
+      expect(await closed).toEqual([1008, "the credentials it opened with are no longer accepted"]);
+      const refused = await initialize(oldToken);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get("www-authenticate")).toContain(
+        `resource_metadata="http://localhost${moved}"`,
+      );
+      expect((await initialize(newToken)).status).toBe(200);
+      const document = await fetch(`${gw.base}${moved}`);
+      expect(document.status).toBe(200);
+      expect(await document.json()).toMatchObject({
+        resource: after,
+        authorization_servers: [issuer.issuer],
+      });
+      expect((await fetch(`${gw.base}/.well-known/oauth-protected-resource`)).status).toBe(404);
+    } finally {
+      await gw.stop();
+      await issuer.close();
+    }
+  });
+});
+
 describe("OAuth access tokens", () => {
   const audience = "http://localhost/mcp";
   let issuer: TestIssuer;
