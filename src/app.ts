@@ -641,7 +641,7 @@ export class Gateway {
         ...this.#doorFor(door.host, auth, oauth),
       };
       this.#http?.allowOrigins(config.gateway.allowedOrigins);
-      if (keysChanged || oauthChanged) await this.#http?.recheckSockets();
+      if (keysChanged || oauthChanged) await this.#http?.recheckCredentials();
     }
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.

@@ -83,6 +83,11 @@ export class HttpServer {
     GatewaySession,
     { headers: Headers; loopback: boolean; transport: WebSocketServerTransport }
   >();
+  /** Open GET and listen streams, with what their request authenticated with (re-checked the same way). */
+  readonly #streams = new Map<
+    HttpResponseLike,
+    { headers: Pick<Headers, "get">; loopback: boolean; principal: string }
+  >();
   #front: Http1Front | undefined;
   #wss: WebSocketServer | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -117,11 +122,20 @@ export class HttpServer {
   }
 
   /**
-   * After the API keys changed: a WebSocket session authenticates once, at its upgrade, so one opened with a key
-   * that is gone would go on. Its upgrade's credentials meet the guard again, and a session they no longer
-   * admit (as the same principal) is closed. HTTP sessions need none of this: every request meets the guard.
+   * After the API keys or the OAuth settings changed: a WebSocket session authenticates once, at its upgrade, and
+   * a GET or listen stream with its request, so one opened with credentials no longer accepted would go on.
+   * Those credentials meet the guard again, and a session or stream they no longer admit (as the same principal)
+   * is closed. Everything else needs none of this: every request meets the guard.
    */
-  async recheckSockets(): Promise<void> {
+  async recheckCredentials(): Promise<void> {
+    for (const [res, { headers, loopback, principal }] of this.#streams) {
+      const verdict = await this.#deps.guard(headers, { loopback });
+      if (verdict.ok && verdict.principal.id === principal) continue;
+      this.#deps.log.info("ending a stream: the credentials it opened with are no longer accepted", {
+        principal,
+      });
+      res.end();
+    }
     for (const [session, { headers, loopback, transport }] of this.#sockets) {
       const verdict = await this.#deps.guard(headers, { loopback });
       if (verdict.ok && verdict.principal.id === session.info.principal.id) continue;
@@ -156,9 +170,9 @@ export class HttpServer {
       if (req.method === "OPTIONS") return this.#preflight(origin, req, res);
       if (this.#cors.grants(origin)) grant(res, origin);
     }
-    const verdict = await this.#deps.guard(headerReader(req), {
-      loopback: isLoopback(req.socket.remoteAddress),
-    });
+    const headers = headerReader(req);
+    const loopback = isLoopback(req.socket.remoteAddress);
+    const verdict = await this.#deps.guard(headers, { loopback });
     if (!verdict.ok) return void refuse(res, verdict.status, -32600, verdict.message, verdict.headers);
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
@@ -195,8 +209,9 @@ export class HttpServer {
         case "GET":
           this.#watch(entry, res, false);
           entry.transport.handleGet(req, res);
-          // The stream outlives the request that authenticated it: it ends with the credentials, and the
-          // client's next GET meets the guard.
+          // The stream outlives the request that authenticated it: it ends with the credentials (at a token's
+          // expiry, or a reload that no longer accepts them), and the client's next GET meets the guard.
+          this.#holdStream(res, headers, loopback, verdict.principal);
           res.on(
             "close",
             atExpiry(verdict.principal, () => res.end()),
@@ -236,6 +251,9 @@ export class HttpServer {
       }
       this.#answering++;
       res.on("close", this.#modernClosed);
+      // A listen stream ends at its token's expiry in the face itself, and at a reload here.
+      if (first.method === "subscriptions/listen")
+        this.#holdStream(res, headers, loopback, verdict.principal);
       return this.#deps.modern.handle(req, res, first, verdict.principal);
     }
     if (!this.#accepting) return void refuse(res, 503, -32000, "toolgate is shutting down");
@@ -378,6 +396,16 @@ export class HttpServer {
       this.#restoring.set(id, restoring);
     }
     return restoring;
+  }
+
+  #holdStream(
+    res: HttpResponseLike,
+    headers: Pick<Headers, "get">,
+    loopback: boolean,
+    principal: Principal,
+  ): void {
+    this.#streams.set(res, { headers, loopback, principal: principal.id });
+    res.on("close", () => this.#streams.delete(res));
   }
 
   /** A modern POST's response closed (one handler for all of them; `on`, as `once` wraps it per call). */

@@ -96,8 +96,38 @@ describe("API keys", () => {
   });
 });
 
+/** A 2025-11-25 session with its GET stream, and a 2026-07-28 listen stream (request id 7), opened with `auth`. */
+async function openStreams(url: string, auth: Record<string, string>) {
+  const session = await rawSession(url, auth);
+  const get = await fetch(url, { headers: { ...session.headers, accept: "text/event-stream" } });
+  expect(get.status).toBe(200);
+  const listen = await fetch(url, {
+    method: "POST",
+    headers: {
+      ...BASE_HEADERS,
+      ...auth,
+      "mcp-protocol-version": MODERN,
+      "mcp-method": "subscriptions/listen",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "subscriptions/listen",
+      params: {
+        notifications: { toolsListChanged: true },
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": MODERN,
+          "io.modelcontextprotocol/clientCapabilities": {},
+        },
+      },
+    }),
+  });
+  expect(listen.status).toBe(200);
+  return { session, get, listen };
+}
+
 describe("a reload that changes security.auth.oauth", () => {
-  it("verifies with the new settings from the next request, closes WebSockets they refuse, and moves the metadata document", async () => {
+  it("verifies with the new settings from the next request, ends the WebSockets and streams they refuse, and moves the metadata document", async () => {
     const issuer = await startTestIssuer();
     const before = "http://localhost/mcp";
     const after = "http://localhost/v2/mcp";
@@ -122,7 +152,8 @@ describe("a reload that changes security.auth.oauth", () => {
       const initialize = (token: string) =>
         rawPost(gw.url, initializeBody(), { ...BASE_HEADERS, authorization: `Bearer ${token}` });
       expect((await initialize(oldToken)).status).toBe(200);
-      const socket = new WebSocket(gw.wsUrl, "mcp", { headers: { authorization: `Bearer ${oldToken}` } });
+      const auth = { authorization: `Bearer ${oldToken}` };
+      const socket = new WebSocket(gw.wsUrl, "mcp", { headers: auth });
       await new Promise<void>((resolve, reject) => {
         socket.once("open", resolve);
         socket.once("error", reject);
@@ -131,8 +162,13 @@ describe("a reload that changes security.auth.oauth", () => {
         socket.once("close", (code, reason) => resolve([code, reason.toString()])),
       );
 
+      const { get, listen } = await openStreams(gw.url, auth);
+
       await gw.gateway.reload(resolveConfig(config(after, moved), process.env).config);
       expect(await closed).toEqual([1008, "the credentials it opened with are no longer accepted"]);
+      // The streams end too (a hang here is the defect).
+      await get.text();
+      await listen.text();
       const refused = await initialize(oldToken);
       expect(refused.status).toBe(401);
       expect(refused.headers.get("www-authenticate")).toContain(
@@ -212,31 +248,7 @@ describe("OAuth access tokens", () => {
       socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() }));
       socket.once("error", reject);
     });
-    const session = await rawSession(gw.url, auth);
-    const get = await fetch(gw.url, { headers: { ...session.headers, accept: "text/event-stream" } });
-    expect(get.status).toBe(200);
-    const listen = await fetch(gw.url, {
-      method: "POST",
-      headers: {
-        ...BASE_HEADERS,
-        ...auth,
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "subscriptions/listen",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 7,
-        method: "subscriptions/listen",
-        params: {
-          notifications: { toolsListChanged: true },
-          _meta: {
-            "io.modelcontextprotocol/protocolVersion": MODERN,
-            "io.modelcontextprotocol/clientCapabilities": {},
-          },
-        },
-      }),
-    });
-    expect(listen.status).toBe(200);
+    const { session, get, listen } = await openStreams(gw.url, auth);
 
     expect(await socketClosed).toEqual({
       code: 1008,
