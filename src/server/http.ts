@@ -78,7 +78,7 @@ export class HttpServer {
   readonly #restoring = new Map<string, Promise<HttpSession | undefined>>();
   /** Rebuilds under way whose session was ended elsewhere meanwhile: dropped when they finish. */
   readonly #endedWhileRestoring = new Set<string>();
-  /** WebSocket sessions, with what they authenticated with at the upgrade (re-checked after a key rotation). */
+  /** WebSocket sessions, with what they authenticated with at the upgrade (re-checked by recheckCredentials). */
   readonly #sockets = new Map<
     GatewaySession,
     { headers: Headers; loopback: boolean; transport: WebSocketServerTransport }
@@ -398,6 +398,7 @@ export class HttpServer {
     return restoring;
   }
 
+  /** A stream's credentials, kept while it is open for recheckCredentials. */
   #holdStream(
     res: HttpResponseLike,
     headers: Pick<Headers, "get">,
