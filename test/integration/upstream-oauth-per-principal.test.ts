@@ -82,6 +82,41 @@ async function consentWithKey(base: string, key: string, account: string): Promi
   expect(page.text).toContain("is connected");
 }
 
+/** A gateway whose upstream `q` keeps per-principal connections with `pool`; principals a and b by API key. */
+async function startPoolGateway(
+  pool: { maxConnections: number; idleTimeoutMs: number },
+  extra: Record<string, unknown> = {},
+): Promise<InProcessGateway> {
+  const stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
+  return startGateway({
+    gateway: { stateDir },
+    mcpServers: { q: { url: mcp.url, auth: { oauth: { perPrincipal: true, ...pool } } } },
+    security: {
+      auth: {
+        apiKeys: [
+          { id: "a", key: KEY_A },
+          { id: "b", key: KEY_B },
+        ],
+      },
+    },
+    ...extra,
+  });
+}
+
+/** A and B connect `accountA` and `accountB` at `q`, then each opens a session that lists q's tools. */
+async function principalsConnected(
+  gw: InProcessGateway,
+  accountA: string,
+  accountB: string,
+): Promise<{ a: Client; b: Client }> {
+  await consentWithKey(gw.base, KEY_A, accountA);
+  await consentWithKey(gw.base, KEY_B, accountB);
+  const a = await connectAs(KEY_A, gw.url);
+  const b = await connectAs(KEY_B, gw.url);
+  await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+  return { a, b };
+}
+
 /** `toolgate ARGS` as a person runs it. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -306,25 +341,12 @@ describe("an upstream with per-principal credentials", () => {
 
 describe("the pool of per-principal connections", () => {
   let gw: InProcessGateway;
-  let stateDir: string;
 
   beforeAll(async () => {
-    stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
-    gw = await startGateway({
-      gateway: { stateDir },
-      mcpServers: {
-        q: { url: mcp.url, auth: { oauth: { perPrincipal: true, maxConnections: 1, idleTimeoutMs: 5000 } } },
-      },
-      upstreams: { q: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
-      security: {
-        auth: {
-          apiKeys: [
-            { id: "a", key: KEY_A },
-            { id: "b", key: KEY_B },
-          ],
-        },
-      },
-    });
+    gw = await startPoolGateway(
+      { maxConnections: 1, idleTimeoutMs: 5000 },
+      { upstreams: { q: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } } },
+    );
   });
 
   afterAll(async () => {
@@ -333,11 +355,7 @@ describe("the pool of per-principal connections", () => {
 
   it("keeps at most maxConnections open, reopens an evicted one on demand, and closes idle ones", async () => {
     const pool = gw.gateway.principals;
-    await consentWithKey(gw.base, KEY_A, "carol");
-    await consentWithKey(gw.base, KEY_B, "dave");
-    const a = await connectAs(KEY_A, gw.url);
-    const b = await connectAs(KEY_B, gw.url);
-    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+    const { a, b } = await principalsConnected(gw, "carol", "dave");
 
     expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
     expect(pool?.size("q")).toBe(1);
@@ -373,24 +391,9 @@ describe("the pool of per-principal connections", () => {
 
 describe("a per-principal connection a session is subscribed on", () => {
   let gw: InProcessGateway;
-  let stateDir: string;
 
   beforeAll(async () => {
-    stateDir = await mkdtemp(join(tmpdir(), "toolgate-pool-"));
-    gw = await startGateway({
-      gateway: { stateDir },
-      mcpServers: {
-        q: { url: mcp.url, auth: { oauth: { perPrincipal: true, maxConnections: 10, idleTimeoutMs: 1000 } } },
-      },
-      security: {
-        auth: {
-          apiKeys: [
-            { id: "a", key: KEY_A },
-            { id: "b", key: KEY_B },
-          ],
-        },
-      },
-    });
+    gw = await startPoolGateway({ maxConnections: 10, idleTimeoutMs: 1000 });
   });
 
   afterAll(async () => {
@@ -398,11 +401,7 @@ describe("a per-principal connection a session is subscribed on", () => {
   });
 
   it("stays open past idleTimeoutMs while subscribed on, and closes once no session is", async () => {
-    await consentWithKey(gw.base, KEY_A, "gina");
-    await consentWithKey(gw.base, KEY_B, "hank");
-    const a = await connectAs(KEY_A, gw.url);
-    const b = await connectAs(KEY_B, gw.url);
-    await eventually(async () => (await a.listTools()).tools.some((t) => t.name === "q__whoami"), 15_000);
+    const { a, b } = await principalsConnected(gw, "gina", "hank");
     const got: unknown[] = [];
     const ended = (who: string) => mcp.ended.includes(who);
     a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
