@@ -18,7 +18,7 @@ import {
   spawnGateway,
   textOf,
 } from "../helpers/gateway.ts";
-import { BASE_HEADERS, initializeBody, rawPost } from "../helpers/raw-mcp.ts";
+import { BASE_HEADERS, initializeBody, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 
 const fault = (name: string) => ({ command: NODE, args: [FAULT_SERVER, "--name", name] });
 
@@ -141,6 +141,10 @@ it("applies rotated API keys and allowed origins to the next request, and names 
   const closed = new Promise<[number, string]>((resolve) =>
     socket.once("close", (code, reason) => resolve([code, reason.toString()])),
   );
+  // So does a session's GET stream, with its request.
+  const session = await rawSession(g.url, { authorization: `Bearer ${OLD}` });
+  const stream = await fetch(g.url, { headers: { ...session.headers, accept: "text/event-stream" } });
+  expect(stream.status).toBe(200);
 
   const file = configFileOf(g);
   // A new key and origin apply at once; the port and telemetry were taken at start.
@@ -167,4 +171,6 @@ it("applies rotated API keys and allowed origins to the next request, and names 
   await eventually(() => socket.readyState === WebSocket.CLOSED);
   // 1008 (policy violation) with the reason: the client knows to come back with other credentials.
   expect(await closed).toEqual([1008, "the credentials it opened with are no longer accepted"]);
+  // The stream ends (a hang here is the defect).
+  await stream.text();
 });
