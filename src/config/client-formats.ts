@@ -11,7 +11,7 @@ import { type ConfigIssue, childPath } from "./issues.ts";
 import { ConfigSchema } from "./schema.ts";
 
 /** Top-level keys toolgate owns (its schema rejects anything else): read from the schema, never listed twice. */
-export const OWN_KEYS = Object.keys(ConfigSchema.shape);
+const OWN_KEYS = Object.keys(ConfigSchema.shape);
 
 /** Top-level keys of clients' files that resemble toolgate's (Continue's `schema`): never taken for a typo. */
 const CLIENT_TOP_KEYS = new Set([
@@ -154,7 +154,7 @@ function vscodeInputs(inputs: unknown): Map<string, string> {
 const VSCODE_VAR = /\$\{(workspaceFolder|userHome|input:([^}]+))\}/g;
 
 /** The environment variable that gives VS Code input `id` its value: `api-key` → `API_KEY`. */
-export function inputVariable(id: string): string {
+function inputVariable(id: string): string {
   return id.replace(/[^A-Za-z0-9_]/g, "_").toUpperCase();
 }
 

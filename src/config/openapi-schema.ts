@@ -42,7 +42,7 @@ export const OpenApiAuthSchema = z.strictObject({
     .optional(),
 });
 
-export const OpenApiFilterSchema = z.strictObject({
+const OpenApiFilterSchema = z.strictObject({
   /** Only operations with one of these tags. */
   tags: z.array(z.string()).optional(),
   excludeTags: z.array(z.string()).optional(),
@@ -53,7 +53,7 @@ export const OpenApiFilterSchema = z.strictObject({
   excludePaths: z.array(z.string()).optional(),
 });
 
-export const OpenApiEndpointSchema = z.strictObject({
+const OpenApiEndpointSchema = z.strictObject({
   method,
   /** Absolute URL, or a path joined to `baseUrl`; `{name}` segments are filled from the arguments. */
   url: z.string().min(1),
@@ -85,7 +85,7 @@ export const OpenApiServerFields = {
 };
 
 export type OpenApiAuth = z.output<typeof OpenApiAuthSchema>;
-export type OpenApiFilter = z.output<typeof OpenApiFilterSchema>;
+type OpenApiFilter = z.output<typeof OpenApiFilterSchema>;
 export type OpenApiEndpoint = z.output<typeof OpenApiEndpointSchema>;
 
 /** An `openapi` upstream as the adapter runs it. */
@@ -104,9 +104,9 @@ export interface OpenApiTransport {
   compactThreshold: number;
 }
 
-export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** More tools than an agent can choose from well; GitHub's REST API (about 1200 operations) is above it. */
-export const DEFAULT_COMPACT_THRESHOLD = 500;
+const DEFAULT_COMPACT_THRESHOLD = 500;
 
 interface Entry {
   url?: string | undefined;

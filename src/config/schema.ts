@@ -15,7 +15,7 @@ import { TelemetrySchema } from "./telemetry-schema.ts";
 
 const positiveInt = z.number().int().positive();
 
-export const TimeoutPolicySchema = z.strictObject({
+const TimeoutPolicySchema = z.strictObject({
   /** Limit for one attempt; on expiry the upstream request is cancelled. */
   attemptMs: ms.optional(),
   /** Overall deadline for the call, retries and fallbacks included. */
@@ -24,7 +24,7 @@ export const TimeoutPolicySchema = z.strictObject({
   resetOnProgress: z.boolean().optional(),
 });
 
-export const RetryPolicySchema = z.strictObject({
+const RetryPolicySchema = z.strictObject({
   /** Attempts in all, the first one included; 1 disables retries. */
   maxAttempts: positiveInt.optional(),
   baseDelayMs: ms.optional(),
@@ -33,7 +33,7 @@ export const RetryPolicySchema = z.strictObject({
   retryToolErrors: z.boolean().optional(),
 });
 
-export const BreakerPolicySchema = z.strictObject({
+const BreakerPolicySchema = z.strictObject({
   enabled: z.boolean().optional(),
   /** One breaker shared by every tool of the upstream, or one per tool. */
   scope: z.enum(["upstream", "tool"]).optional(),
@@ -46,7 +46,7 @@ export const BreakerPolicySchema = z.strictObject({
   resetTimeoutMs: msAtLeast().optional(),
 });
 
-export const ConcurrencyPolicySchema = z.strictObject({
+const ConcurrencyPolicySchema = z.strictObject({
   maxInFlight: positiveInt.optional(),
   queueSize: z.number().int().nonnegative().optional(),
   queueTimeoutMs: ms.optional(),
@@ -54,7 +54,7 @@ export const ConcurrencyPolicySchema = z.strictObject({
   priority: z.number().int().optional(),
 });
 
-export const LockPolicySchema = z.strictObject({
+const LockPolicySchema = z.strictObject({
   /** Argument the lock is keyed by: a dotted path (`path`, `a.b`) or a JSON pointer (`/a/b`). None: the whole tool. */
   key: z.string().min(1).optional(),
   /** Tools with the same group share locks (e.g. `fs-writes` for write_file and move_file). */
@@ -62,14 +62,14 @@ export const LockPolicySchema = z.strictObject({
   timeoutMs: ms.optional(),
 });
 
-export const FallbackRouteSchema = z.strictObject({
+const FallbackRouteSchema = z.strictObject({
   /** Public name of the alternate tool (e.g. `search2__search`). */
   tool: z.string().min(1),
   /** Argument mapping: new argument name → source (dotted path or JSON pointer into the original arguments). */
   args: z.record(z.string(), z.string()).optional(),
 });
 
-export const FallbackPolicySchema = z.strictObject({
+const FallbackPolicySchema = z.strictObject({
   routes: z.array(FallbackRouteSchema),
   /** Failures that move to the next route. */
   on: z
@@ -77,13 +77,13 @@ export const FallbackPolicySchema = z.strictObject({
     .optional(),
 });
 
-export const TaskModeSchema = z.enum(["off", "auto", "always"]);
+const TaskModeSchema = z.enum(["off", "auto", "always"]);
 
 /**
  * Tasks the gateway runs itself for tools whose upstream has no task support: `auto` answers a
  * task-capable client with a task when the call is not done within `thresholdMs`, `always` at once.
  */
-export const TaskPolicySchema = z.union([
+const TaskPolicySchema = z.union([
   TaskModeSchema,
   z.strictObject({
     mode: TaskModeSchema.optional(),
@@ -94,7 +94,7 @@ export const TaskPolicySchema = z.union([
 ]);
 
 /** Policy settings; they attach at three levels: defaults → upstream → tool, the most specific winning per field. */
-export const PolicySchema = z.strictObject({
+const PolicySchema = z.strictObject({
   timeout: TimeoutPolicySchema.optional(),
   retry: RetryPolicySchema.optional(),
   breaker: BreakerPolicySchema.optional(),
@@ -114,7 +114,7 @@ export const PolicySchema = z.strictObject({
   approval: z.enum(["off", "always", "onFailure"]).optional(),
 });
 
-export const ToolOptionsSchema = PolicySchema.extend({
+const ToolOptionsSchema = PolicySchema.extend({
   /** Public name for this tool instead of `<prefix><separator><tool>`. */
   rename: z.string().optional(),
 });
@@ -148,12 +148,12 @@ export const UpstreamOAuthSchema = z.strictObject({
 });
 
 /** `auth` of an `mcpServers` entry: MCP authorization (`oauth`) for MCP servers, API credentials for openapi. */
-export const UpstreamAuthSchema = OpenApiAuthSchema.extend({
+const UpstreamAuthSchema = OpenApiAuthSchema.extend({
   oauth: UpstreamOAuthSchema.optional(),
 });
 
 /** One entry of `mcpServers`, as MCP clients write it. */
-export const McpServerSchema = z.strictObject({
+const McpServerSchema = z.strictObject({
   type: z
     .enum(["stdio", "http", "streamable-http", "streamableHttp", "sse", "ws", "websocket", "openapi"])
     .optional(),
@@ -175,7 +175,7 @@ export const McpServerSchema = z.strictObject({
   ...OpenApiServerFields,
 });
 
-export const UpstreamOptionsSchema = z.strictObject({
+const UpstreamOptionsSchema = z.strictObject({
   /** Name prefix of this upstream's tools and prompts; defaults to the upstream name; "" for none. */
   prefix: z
     .string()
@@ -212,12 +212,12 @@ export const UpstreamOptionsSchema = z.strictObject({
     .optional(),
 });
 
-export const ListenSchema = z.strictObject({
+const ListenSchema = z.strictObject({
   host: z.string().default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(8080),
 });
 
-export const GatewaySchema = z.strictObject({
+const GatewaySchema = z.strictObject({
   name: z.string().default("toolgate"),
   listen: ListenSchema.default({ host: "127.0.0.1", port: 8080 }),
   /** Separator between prefix and tool name in public names. */

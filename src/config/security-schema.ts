@@ -29,7 +29,7 @@ const scope = z
   .string()
   .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "a scope is printable ASCII without spaces, quotes or backslashes");
 
-export const ApiKeySchema = z
+const ApiKeySchema = z
   .strictObject({
     /** Names the key in logs and `toolgate` commands; never the key itself. */
     id: z.string().min(1),
@@ -101,7 +101,7 @@ export const AuthSchema = z
   });
 
 /** What one principal may do. Globs match public tool names; `upstream:<glob>` matches every tool of an upstream. */
-export const PrincipalRulesSchema = z.strictObject({
+const PrincipalRulesSchema = z.strictObject({
   allow: z.array(z.string().min(1)),
   /** Deny wins over allow. */
   deny: z.array(z.string().min(1)).default([]),
@@ -110,7 +110,7 @@ export const PrincipalRulesSchema = z.strictObject({
   maxInFlight: positiveInt.optional(),
 });
 
-export const PinningSchema = z.strictObject({
+const PinningSchema = z.strictObject({
   /**
    * What to do when an upstream changes a tool's definition (name, description, schemas, annotations):
    * `hold` hides the tool until approved (`toolgate pins approve`), `flag` serves it and warns, `off` ignores.
@@ -149,11 +149,9 @@ export const SecuritySchema = z.strictObject({
   validateArguments: z.boolean().default(true),
 });
 
-export type SecurityInput = z.input<typeof SecuritySchema>;
 export type SecurityOptions = z.output<typeof SecuritySchema>;
 export type AuthOptions = z.output<typeof AuthSchema>;
 export type ApiKeyEntry = z.output<typeof ApiKeySchema>;
 export type OAuthOptions = z.output<typeof OAuthSchema>;
 export type PrincipalRules = z.output<typeof PrincipalRulesSchema>;
 export type OperatorsOptions = z.output<typeof OperatorsSchema>;
-export type PinningOptions = z.output<typeof PinningSchema>;

@@ -10,7 +10,7 @@ const positiveInt = z.number().int().positive();
 const percent = z.number().min(0).max(100);
 const httpUrl = z.url({ protocol: /^https?$/ });
 
-export const TracesSchema = z.strictObject({
+const TracesSchema = z.strictObject({
   /** `console` writes spans as JSON lines to the gateway log (stderr), never to stdout. */
   exporter: z.enum(["none", "otlp", "console"]).default("none"),
   /** OTLP/HTTP traces URL (e.g. `http://127.0.0.1:4318/v1/traces`). */
@@ -19,7 +19,7 @@ export const TracesSchema = z.strictObject({
   sampleRatio: z.number().min(0).max(1).default(1),
 });
 
-export const MetricsSchema = z.strictObject({
+const MetricsSchema = z.strictObject({
   /** Serve Prometheus text at the gateway's `/metrics` (operators only when authentication is on). */
   prometheus: z.boolean().default(true),
   /**
@@ -85,7 +85,7 @@ export const AlertRulesSchema = z.strictObject({
 });
 
 /** The status page's charts: one point per `stepMs`, `points` of them (default: an hour of 30 s points). */
-export const HistorySchema = z.strictObject({
+const HistorySchema = z.strictObject({
   stepMs: msAtLeast(100).default(30_000),
   points: z.number().int().min(2).max(2_880).default(120),
 });

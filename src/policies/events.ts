@@ -10,7 +10,7 @@
  */
 import type { ErrorClass, ErrorCode } from "../errors.ts";
 
-export interface CallEventBase {
+interface CallEventBase {
   upstream: string;
   tool: string;
   /** 1-based attempt the event belongs to. */

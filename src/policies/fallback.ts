@@ -18,7 +18,7 @@ export type CallRoute = (
   ctx: CallContext,
 ) => Promise<unknown>;
 
-export interface RouteAttempt {
+interface RouteAttempt {
   /** Public tool name of the route. */
   tool: string;
   /** Set when the route failed. */
@@ -26,8 +26,8 @@ export interface RouteAttempt {
   message?: string;
 }
 
-export const ROUTE_META_KEY = "toolgate/route";
-export const ATTEMPTS_META_KEY = "toolgate/attempts";
+const ROUTE_META_KEY = "toolgate/route";
+const ATTEMPTS_META_KEY = "toolgate/attempts";
 
 const TRIGGER_CODES: Record<FallbackTrigger, readonly ErrorCode[]> = {
   unavailable: [ErrorCode.UpstreamUnavailable, ErrorCode.ConnectionLost],
@@ -39,7 +39,7 @@ const TRIGGER_CODES: Record<FallbackTrigger, readonly ErrorCode[]> = {
 };
 
 /** The test for "this failure moves the call to the next route" under the `on` triggers. */
-export function fallbackEligibility(on: readonly FallbackTrigger[]): (error: GatewayError) => boolean {
+function fallbackEligibility(on: readonly FallbackTrigger[]): (error: GatewayError) => boolean {
   const codes = new Set(on.flatMap((trigger) => TRIGGER_CODES[trigger]));
   return (error) => {
     if (classify(error) === "client") return false;

@@ -7,7 +7,7 @@
 /** The stateless revision: no sessions, version and capabilities in every request's `_meta`. */
 export const MODERN_VERSION = "2026-07-28";
 /** Initialize-based revisions (SDK v1 negotiates these). */
-export const LEGACY_VERSIONS: readonly string[] = [
+const LEGACY_VERSIONS: readonly string[] = [
   "2025-11-25",
   "2025-06-18",
   "2025-03-26",

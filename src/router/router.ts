@@ -97,7 +97,7 @@ export interface AccessControl {
 }
 
 /** Validates arguments against a tool's input schema before any slot is taken (catalog/input-validation). */
-export type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) => void;
+type ArgumentCheck = (route: ToolRoute, args: Record<string, unknown>) => void;
 
 export interface RouterDeps {
   catalog: Catalog;
@@ -142,7 +142,7 @@ export interface RouterDeps {
   whenAuthorized?: WhenAuthorized;
 }
 
-export interface CallRecord {
+interface CallRecord {
   /** The route called; for a name not served, UNKNOWN_TARGET (or the held tool's name) and its upstream. */
   route: Pick<ToolRoute, "name" | "upstream">;
   principal: Principal;

@@ -9,7 +9,7 @@ import type { OAuthVerifier } from "./auth/oauth.ts";
 import type { Principal } from "./auth/principal.ts";
 import { checkOriginAndHost } from "./origin.ts";
 
-export type GuardResult =
+type GuardResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403 | 503; message: string; headers?: Record<string, string> };
 

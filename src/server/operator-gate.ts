@@ -17,7 +17,7 @@ import type { Guard } from "./guard.ts";
 
 export type OperatorRoute = "status" | "page" | "metrics";
 
-export type OperatorVerdict =
+type OperatorVerdict =
   | { ok: true }
   | { ok: false; status: 401 | 403 | 503; message: string; headers: Record<string, string> };
 

@@ -11,9 +11,9 @@ import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import { parseMessage, Refusal } from "./jsonrpc-message.ts";
 
 /** The subprotocol the SDK's `WebSocketClientTransport` requests. */
-export const MCP_SUBPROTOCOL = "mcp";
+const MCP_SUBPROTOCOL = "mcp";
 
-export function acceptsMcpSubprotocol(protocols: Set<string>): boolean {
+function acceptsMcpSubprotocol(protocols: Set<string>): boolean {
   return protocols.has(MCP_SUBPROTOCOL);
 }
 

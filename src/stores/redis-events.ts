@@ -25,7 +25,7 @@ export interface RedisEventStoreOptions extends MemoryEventStoreOptions {
 }
 
 /** Five minutes: well past the transport's 30 s grace for a cut POST stream, and short for Redis memory. */
-export const EVENT_TTL_MS = 5 * 60_000;
+const EVENT_TTL_MS = 5 * 60_000;
 
 export class RedisEventStore implements EventStore {
   readonly #redis: RedisAccess;

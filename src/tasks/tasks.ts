@@ -29,7 +29,7 @@ import {
 import type { TaskStore } from "./store.ts";
 import { postTaskWebhook } from "./webhook.ts";
 
-export interface TaskEvent {
+interface TaskEvent {
   type: "created" | "completed" | "failed" | "cancelled";
   origin: TaskOrigin;
   tool: string;

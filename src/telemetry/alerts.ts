@@ -17,7 +17,7 @@ export const ALERT_RULES = [
   "queueSaturation",
   "eventLoopLag",
 ] as const;
-export type AlertRuleName = (typeof ALERT_RULES)[number];
+type AlertRuleName = (typeof ALERT_RULES)[number];
 
 export interface Alert {
   /** `rule:subject`, stable while the condition holds. */

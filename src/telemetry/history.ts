@@ -19,7 +19,7 @@ export interface HistoryOptions {
 }
 
 /** One series per figure, oldest first, each `points` long (zeros before the gateway started). */
-export interface Trend {
+interface Trend {
   /** Calls finished in the step. */
   calls: number[];
   /** Failed calls (tool errors not included). */

@@ -8,8 +8,8 @@ import { trace } from "@opentelemetry/api";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export type LogFields = Record<string, unknown>;
-export type LogSink = (line: string) => void;
+type LogFields = Record<string, unknown>;
+type LogSink = (line: string) => void;
 
 export interface Logger {
   debug(msg: string, fields?: LogFields): void;
@@ -20,7 +20,7 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export type LogFormat = "json" | "text";
+type LogFormat = "json" | "text";
 
 export interface LoggerOptions {
   level?: LogLevel;

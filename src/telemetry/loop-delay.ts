@@ -11,7 +11,7 @@ import { AggregationType, type ViewOptions } from "@opentelemetry/sdk-metrics";
 import { METRIC_EVENTLOOP_DELAY } from "./names.ts";
 
 /** Each sample wakes the loop: every 50 ms, not the instrumentation's 10 ms. */
-export const LOOP_DELAY_SAMPLE_MS = 50;
+const LOOP_DELAY_SAMPLE_MS = 50;
 
 /** The runtime instrumentation's delay gauges, replaced by these. */
 export const LOOP_DELAY_VIEW: ViewOptions = {

@@ -14,7 +14,7 @@ import type { AlertRules, TelemetryConfig } from "../config/telemetry-schema.ts"
 import { ErrorCode, GatewayError } from "../errors.ts";
 import type { Logger } from "./log.ts";
 
-export const SAMPLERS = [
+const SAMPLERS = [
   "always_on",
   "always_off",
   "traceidratio",
@@ -23,8 +23,8 @@ export const SAMPLERS = [
   "parentbased_traceidratio",
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
-export type TraceExporterName = TelemetryConfig["traces"]["exporter"];
-export const OTLP_PROTOCOLS = ["http/protobuf", "http/json", "grpc"] as const;
+type TraceExporterName = TelemetryConfig["traces"]["exporter"];
+const OTLP_PROTOCOLS = ["http/protobuf", "http/json", "grpc"] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
 
 export interface TelemetryOptions {

@@ -43,7 +43,7 @@ const PER: Record<string, string> = {
 };
 
 /** The unit words a metric's Prometheus name ends with (`seconds`, `bytes_per_second`, `ratio`), or "". */
-export function prometheusUnit(unit: string, gauge: boolean): string {
+function prometheusUnit(unit: string, gauge: boolean): string {
   const bare = unit.replace(/\{[^}]*\}/g, "").trim();
   if (bare === "1") return gauge ? "ratio" : "";
   if (!bare) return "";
@@ -53,7 +53,7 @@ export function prometheusUnit(unit: string, gauge: boolean): string {
 }
 
 /** The OTel name with its unit suffix (before dots become underscores and counters get `_total`). */
-export function withUnitSuffix(metric: Pick<MetricData, "descriptor" | "dataPointType">): string {
+function withUnitSuffix(metric: Pick<MetricData, "descriptor" | "dataPointType">): string {
   const { name, unit } = metric.descriptor;
   const suffix = prometheusUnit(unit, metric.dataPointType === DataPointType.GAUGE);
   if (!suffix) return name;

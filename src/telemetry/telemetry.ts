@@ -109,7 +109,7 @@ export interface TelemetryParts {
 
 const TOOLS_CALL = "tools/call";
 /** The metric label value of a method that is not an MCP method (semconv's `_OTHER`). */
-export const OTHER_METHOD = "_OTHER";
+const OTHER_METHOD = "_OTHER";
 const MCP_METHODS = new Set([
   "initialize",
   "ping",

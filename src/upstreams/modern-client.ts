@@ -39,7 +39,7 @@ import type { TransportHooks } from "./transports.ts";
 /** The OAuth client of a protected upstream (upstreams/auth/oauth-provider.ts), as transports.ts takes it. */
 type OAuthClient = NonNullable<TransportHooks["authProvider"]>;
 
-export const MODERN_VERSION = "2026-07-28";
+const MODERN_VERSION = "2026-07-28";
 const AnyResult = z.looseObject({});
 
 /** A transport config the 2026 era can run on (it has no SSE or WebSocket transport). */

@@ -27,7 +27,7 @@ export function closeWithProcessTree(transport: {
 }
 
 /** Every process below `root`, deepest first (read once from /proc; empty where /proc is missing). */
-export function descendants(root: number): number[] {
+function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
   let entries: string[];
   try {

@@ -24,7 +24,7 @@ export interface StdioServer {
 }
 
 /** A line longer than this without a newline ends the connection (the SDK's ReadBuffer limit). */
-export const MAX_LINE_BYTES = 10 * 1024 * 1024;
+const MAX_LINE_BYTES = 10 * 1024 * 1024;
 /** How much of a stdout line that is not JSON-RPC is reported. */
 const MAX_NOISE_CHARS = 200;
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
@@ -225,7 +225,7 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Lines of a text stream, each cut to MAX_STDERR_LINE; blank lines are dropped. */
-export function pipeLines(stream: Stream, onLine: (line: string) => void): void {
+function pipeLines(stream: Stream, onLine: (line: string) => void): void {
   const decoder = new StringDecoder("utf8");
   let buffer = "";
   stream.on("data", (chunk: Buffer) => {

@@ -80,7 +80,7 @@ export interface UpstreamStatus {
   toolsHeld?: { count: number; reason: string };
 }
 
-export interface ServerRequest {
+interface ServerRequest {
   method: string;
   params?: Record<string, unknown>;
 }

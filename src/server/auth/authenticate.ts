@@ -10,7 +10,7 @@ import { isLoopbackHost } from "./loopback.ts";
 import { type BearerErrorCode, bearerChallenge, createOAuthVerifier, type OAuthVerifier } from "./oauth.ts";
 import { ANONYMOUS, type Principal } from "./principal.ts";
 
-export type AuthResult =
+type AuthResult =
   | { ok: true; principal: Principal }
   | { ok: false; status: 401 | 403; wwwAuthenticate?: string; message: string };
 

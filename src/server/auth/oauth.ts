@@ -12,7 +12,7 @@ import type { Principal } from "./principal.ts";
 export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope";
 
 /** RFC 9728 protected-resource metadata. */
-export interface ProtectedResourceMetadata {
+interface ProtectedResourceMetadata {
   resource: string;
   authorization_servers: string[];
   bearer_methods_supported: string[];

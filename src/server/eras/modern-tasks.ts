@@ -14,7 +14,7 @@ import type { Caller, Principal, RequestContext, Result } from "../../router/rou
 import { isTerminal, RELATED_TASK, type TaskInfo } from "../../tasks/model.ts";
 import type { TaskService } from "../../tasks/tasks.ts";
 
-export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
+const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
 
 /** The extension's methods (the client sets `Mcp-Name` to `params.taskId` on each). */
 export const TASK_METHODS: ReadonlySet<string> = new Set(["tasks/get", "tasks/update", "tasks/cancel"]);

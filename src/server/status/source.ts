@@ -25,7 +25,7 @@ export interface StatusSource extends GatewayView {
 }
 
 /** Shaped like the tasks' TaskRecord, so the task service's records pass as they are. */
-export interface RunningTaskView {
+interface RunningTaskView {
   taskId: string;
   tool: string;
   upstream: string;
@@ -37,7 +37,7 @@ export interface RunningTaskView {
 }
 
 /** A running task as the page shows it: no handle, arguments or result, only what an operator needs. */
-export interface TaskStatusView {
+interface TaskStatusView {
   id: string;
   tool: string;
   upstream: string;
@@ -53,7 +53,7 @@ export interface TaskStatusView {
 }
 
 /** Shaped like the approval queue's PendingApproval, minus the arguments (only approvals.operators see those). */
-export interface HeldCallView {
+interface HeldCallView {
   id: string;
   tool: string;
   upstream: string;
@@ -82,7 +82,7 @@ export function statusSource(
   };
 }
 
-export interface ToolStatus extends ToolView, Omit<ToolStatsSnapshot, "tool" | "upstream"> {
+interface ToolStatus extends ToolView, Omit<ToolStatsSnapshot, "tool" | "upstream"> {
   /** Since the gateway started (when the source keeps a history). */
   totals?: Totals;
 }

@@ -6,8 +6,8 @@
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { OperationPlan } from "./operations.ts";
 
-export const SEARCH_TOOL = "search_operations";
-export const DESCRIBE_TOOL = "describe_operation";
+const SEARCH_TOOL = "search_operations";
+const DESCRIBE_TOOL = "describe_operation";
 export const INVOKE_TOOL = "invoke_operation";
 
 const MAX_RESULTS = 50;

@@ -30,7 +30,7 @@ export interface SecurityScheme {
 }
 
 /** Large real specs (GitHub's REST description) are about 13 MB of JSON. */
-export const MAX_SPEC_BYTES = 64 * 1024 * 1024;
+const MAX_SPEC_BYTES = 64 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 30_000;
 const DEREFERENCE_TIMEOUT_MS = 60_000;
 
@@ -99,7 +99,7 @@ export const PATH_OVERRIDE = "x-toolgate-path";
 /** Methods whose extra arguments travel in the query string; the others send them as a JSON body. */
 const QUERY_METHODS = new Set(["get", "head", "delete", "options", "trace"]);
 
-export function endpointsDocument(
+function endpointsDocument(
   endpoints: Record<string, OpenApiEndpoint>,
   baseUrl: string | undefined,
 ): OpenApiDocument {

@@ -13,7 +13,7 @@ import type { HttpMethod, OpenApiAuth, OpenApiTransport } from "../../config/ope
 import { type OpenApiDocument, PATH_OVERRIDE, type SecurityScheme } from "./load.ts";
 import { type JsonSchema, toJsonSchema } from "./schema.ts";
 
-export type ParamLocation = "path" | "query" | "header" | "cookie";
+type ParamLocation = "path" | "query" | "header" | "cookie";
 const LOCATIONS: ParamLocation[] = ["path", "query", "header", "cookie"];
 const METHODS: HttpMethod[] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -26,7 +26,7 @@ export interface ParamPlan {
   json: boolean;
 }
 
-export interface BodyPlan {
+interface BodyPlan {
   mediaType: string;
   kind: "json" | "form" | "multipart" | "text";
   required: boolean;
