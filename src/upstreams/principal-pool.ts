@@ -298,15 +298,44 @@ export class PrincipalPool {
       updateAgeOnGet: true,
       ttlAutopurge: true,
       disposeAfter: (upstream, key, reason) => {
-        // Idle but subscribed on: its subscribers still listen, so it stays (asked again one idle timeout on).
-        // Put back once the cache is done expiring it (its purge timer included), and only if nothing took the key.
-        if (reason === "expire" && this.#options.subscribedOn?.(connectionKey(config.name, key))) {
-          queueMicrotask(() => (pool.has(key) ? void stopWhenIdle(upstream) : pool.set(key, upstream)));
-        } else void stopWhenIdle(upstream);
+        const subscribed =
+          (reason === "expire" || reason === "evict") &&
+          this.#options.subscribedOn?.(connectionKey(config.name, key));
+        if (!subscribed) return void stopWhenIdle(upstream);
+        // Its subscribers still listen, so it stays: asked again one idle timeout on, and evicted only when every
+        // other connection is subscribed on too. Put back once the cache is done removing it (its purge timer
+        // included), and only if nothing took the key meanwhile.
+        queueMicrotask(() => {
+          if (pool.has(key)) return void stopWhenIdle(upstream);
+          if (reason === "evict") {
+            const spare = this.#spare(config.name, pool);
+            if (spare === undefined) {
+              this.#options.log.warn(
+                "closed a per-principal connection a session is subscribed on: every connection is; raise auth.oauth.maxConnections",
+                { upstream: config.name, principal: key, maxConnections },
+              );
+              return void stopWhenIdle(upstream);
+            }
+            pool.delete(spare);
+          }
+          pool.set(key, upstream);
+        });
       },
     });
     this.#pools.set(config.name, pool);
     return pool;
+  }
+
+  /**
+   * The least recently used connection no session is subscribed on, to evict in place of one that is. Never the
+   * most recently used: the call that made the room needs it.
+   */
+  #spare(upstream: string, pool: LRUCache<string, Upstream>): string | undefined {
+    const newest = pool.keys().next().value;
+    for (const key of pool.rkeys()) {
+      if (key !== newest && !this.#options.subscribedOn?.(connectionKey(upstream, key))) return key;
+    }
+    return undefined;
   }
 
   /** Open connections per upstream (status, tests). */

@@ -82,7 +82,7 @@ async function consentWithKey(base: string, key: string, account: string): Promi
   expect(page.text).toContain("is connected");
 }
 
-/** A gateway whose upstream `q` keeps per-principal connections with `pool`; principals a and b by API key. */
+/** A gateway whose upstream `q` keeps per-principal connections with `pool`; principals a, b and c by API key. */
 async function startPoolGateway(
   pool: { maxConnections: number; idleTimeoutMs: number },
   extra: Record<string, unknown> = {},
@@ -96,6 +96,7 @@ async function startPoolGateway(
         apiKeys: [
           { id: "a", key: KEY_A },
           { id: "b", key: KEY_B },
+          { id: "c", key: KEY_C },
         ],
       },
     },
@@ -420,5 +421,37 @@ describe("a per-principal connection a session is subscribed on", () => {
     await a.unsubscribeResource({ uri: "whoami://me" });
     await eventually(() => ended("gina"), 15_000);
     expect(gw.gateway.principals?.size("q")).toBe(0);
+  });
+});
+
+describe("evicting from a full pool of per-principal connections", () => {
+  let gw: InProcessGateway;
+
+  beforeAll(async () => {
+    gw = await startPoolGateway({ maxConnections: 2, idleTimeoutMs: 600_000 });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  it("closes the least recently used connection no session is subscribed on, not a subscribed one", async () => {
+    const { a, b } = await principalsConnected(gw, "ivan", "judy");
+    await consentWithKey(gw.base, KEY_C, "kurt");
+    const c = await connectAs(KEY_C, gw.url);
+    const got: unknown[] = [];
+    const ended = (who: string) => mcp.ended.includes(who);
+    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
+
+    await a.subscribeResource({ uri: "whoami://me" });
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("judy");
+    // The pool is full, and ivan's connection is the least recently used: judy's goes in its place.
+    expect(textOf(await c.callTool({ name: "q__whoami", arguments: {} }))).toBe("kurt");
+    await eventually(() => ended("judy"), 15_000);
+    expect(ended("ivan")).toBe(false);
+    expect(gw.gateway.principals?.size("q")).toBe(2);
+    await mcp.updated("ivan");
+    await eventually(() => got.length > 0);
+    expect(got).toEqual(["ivan"]);
   });
 });
