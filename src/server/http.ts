@@ -86,7 +86,7 @@ export class HttpServer {
   /** Open GET and listen streams, with what their request authenticated with (re-checked the same way). */
   readonly #streams = new Map<
     HttpResponseLike,
-    { headers: Pick<Headers, "get">; loopback: boolean; principal: string }
+    { headers: Pick<Headers, "get">; loopback: boolean; principal: string; end: () => void }
   >();
   #front: Http1Front | undefined;
   #wss: WebSocketServer | undefined;
@@ -128,13 +128,13 @@ export class HttpServer {
    * is closed. Everything else needs none of this: every request meets the guard.
    */
   async recheckCredentials(): Promise<void> {
-    for (const [res, { headers, loopback, principal }] of this.#streams) {
+    for (const { headers, loopback, principal, end } of this.#streams.values()) {
       const verdict = await this.#deps.guard(headers, { loopback });
       if (verdict.ok && verdict.principal.id === principal) continue;
       this.#deps.log.info("ending a stream: the credentials it opened with are no longer accepted", {
         principal,
       });
-      res.end();
+      end();
     }
     for (const [session, { headers, loopback, transport }] of this.#sockets) {
       const verdict = await this.#deps.guard(headers, { loopback });
@@ -211,7 +211,7 @@ export class HttpServer {
           entry.transport.handleGet(req, res);
           // The stream outlives the request that authenticated it: it ends with the credentials (at a token's
           // expiry, or a reload that no longer accepts them), and the client's next GET meets the guard.
-          this.#holdStream(res, headers, loopback, verdict.principal);
+          this.#holdStream(res, headers, loopback, verdict.principal, () => res.end());
           res.on(
             "close",
             atExpiry(verdict.principal, () => res.end()),
@@ -251,10 +251,13 @@ export class HttpServer {
       }
       this.#answering++;
       res.on("close", this.#modernClosed);
-      // A listen stream ends at its token's expiry in the face itself, and at a reload here.
-      if (first.method === "subscriptions/listen")
-        this.#holdStream(res, headers, loopback, verdict.principal);
-      return this.#deps.modern.handle(req, res, first, verdict.principal);
+      // A listen stream ends (with its result) at its token's expiry in the face itself, and at a reload here.
+      if (first.method !== "subscriptions/listen") {
+        return this.#deps.modern.handle(req, res, first, verdict.principal);
+      }
+      const refused = new AbortController();
+      this.#holdStream(res, headers, loopback, verdict.principal, () => refused.abort());
+      return this.#deps.modern.handle(req, res, first, verdict.principal, refused.signal);
     }
     if (!this.#accepting) return void refuse(res, 503, -32000, "toolgate is shutting down");
     if (this.sessionCount >= this.#deps.options.maxSessions) {
@@ -398,14 +401,15 @@ export class HttpServer {
     return restoring;
   }
 
-  /** A stream's credentials, kept while it is open for recheckCredentials. */
+  /** A stream's credentials, kept while it is open for recheckCredentials, and how it ends when they fail. */
   #holdStream(
     res: HttpResponseLike,
     headers: Pick<Headers, "get">,
     loopback: boolean,
     principal: Principal,
+    end: () => void,
   ): void {
-    this.#streams.set(res, { headers, loopback, principal: principal.id });
+    this.#streams.set(res, { headers, loopback, principal: principal.id, end });
     res.on("close", () => this.#streams.delete(res));
   }
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { resolveConfig } from "../../src/config/load.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
 import { BASE_HEADERS, rawPost } from "../helpers/raw-mcp.ts";
@@ -189,6 +190,46 @@ describe("bounds", () => {
         again.abort();
         return reply.status === 200;
       });
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it("gives a listen stream's place back when a reload refuses its key and ends it with its result", async () => {
+    const keys = (...ids: string[]) => ({
+      gateway: { maxSessions: 1 },
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+      security: { auth: { apiKeys: ids.map((id) => ({ id, key: `${id}-key-0123456789abcdef` })) } },
+    });
+    const small = await startGateway(keys("old", "new"));
+    try {
+      const listen = (id: number, key: string, signal?: AbortSignal) =>
+        fetch(small.url, {
+          method: "POST",
+          headers: {
+            ...BASE_HEADERS,
+            authorization: `Bearer ${key}-key-0123456789abcdef`,
+            "mcp-protocol-version": VERSION,
+            "mcp-method": "subscriptions/listen",
+          },
+          body: JSON.stringify({
+            jsonrpc: "2.0",
+            id,
+            method: "subscriptions/listen",
+            params: { notifications: { toolsListChanged: true }, _meta: META },
+          }),
+          ...(signal && { signal }),
+        });
+      const open = await listen(1, "old");
+      expect(open.headers.get("content-type")).toContain("text/event-stream");
+      expect((await listen(2, "new")).status).toBe(503);
+
+      await small.gateway.reload(resolveConfig(keys("new"), process.env).config);
+      expect(await open.text()).toContain('"resultType":"complete"');
+      const again = new AbortController();
+      const reply = await listen(3, "new", again.signal);
+      again.abort();
+      expect(reply.status).toBe(200);
     } finally {
       await small.stop();
     }

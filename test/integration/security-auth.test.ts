@@ -166,9 +166,11 @@ describe("a reload that changes security.auth.oauth", () => {
 
       await gw.gateway.reload(resolveConfig(config(after, moved), process.env).config);
       expect(await closed).toEqual([1008, "the credentials it opened with are no longer accepted"]);
-      // The streams end too (a hang here is the defect).
+      // The streams end too (a hang here is the defect), and the listen request gets its result.
       await get.text();
-      await listen.text();
+      expect(parseMessages(await listen.text())).toContainEqual(
+        expect.objectContaining({ id: 7, result: expect.objectContaining({ resultType: "complete" }) }),
+      );
       const refused = await initialize(oldToken);
       expect(refused.status).toBe(401);
       expect(refused.headers.get("www-authenticate")).toContain(

@@ -71,6 +71,8 @@ export interface ModernContext {
   principal: Principal;
   /** Fires when the client cancels or goes away. */
   signal: AbortSignal;
+  /** Fires when a reload stops accepting the credentials the request came with: a listen stream then ends. */
+  refused?: AbortSignal | undefined;
   /** A notification related to this request (progress, logs, listen events). */
   notify(method: string, params: Record<string, unknown>): void;
   transport: "tcp" | "pipe";
@@ -101,7 +103,13 @@ export class ModernFace {
    * One modern POST whose body (one JSON-RPC message) is already parsed and validated as JSON-RPC. No async
    * layer of its own: the answer is written from one settle handler pair (the 2025 session's style).
    */
-  handle(req: HttpRequestLike, res: HttpResponseLike, message: JSONRPCMessage, principal: Principal): void {
+  handle(
+    req: HttpRequestLike,
+    res: HttpResponseLike,
+    message: JSONRPCMessage,
+    principal: Principal,
+    refused?: AbortSignal,
+  ): void {
     if (!("method" in message)) {
       return void reply(res, 400, null, -32600, "Invalid Request: clients send requests, not responses");
     }
@@ -136,7 +144,7 @@ export class ModernFace {
     try {
       checkEnvelope(params);
       checkHeaders(req, method, params, this.#deps.toolSchema);
-      call = new HttpCall(req, res, id, principal);
+      call = new HttpCall(req, res, id, principal, refused);
       answer = this.#checked(id, method, params, call);
     } catch (err) {
       const e = modernWireError(err);
@@ -409,29 +417,30 @@ export class ModernFace {
         ctx.notify("notifications/tasks", { ...task, _meta: tag }),
       );
       await new Promise<void>((resolve, reject) => {
-        const listener: Listener = {
-          id,
-          kinds,
-          notify: (method, p) => ctx.notify(method, p),
-          end: () => {
-            this.#listeners.delete(listener);
-            expiry();
-            resolve();
-          },
+        const release = () => {
+          this.#listeners.delete(listener);
+          expiry();
+          ctx.refused?.removeEventListener("abort", end);
         };
+        const end = () => {
+          release();
+          resolve();
+        };
+        const listener: Listener = { id, kinds, notify: (method, p) => ctx.notify(method, p), end };
         this.#listeners.add(listener);
         // The stream outlives the request that authenticated it: it ends (with a result) with the credentials,
-        // and the client's next listen meets the guard.
-        const expiry = atExpiry(ctx.principal, listener.end);
+        // at their expiry or a reload that no longer accepts them, and the client's next listen meets the guard.
+        const expiry = atExpiry(ctx.principal, end);
+        ctx.refused?.addEventListener("abort", end, { once: true });
         ctx.signal.addEventListener(
           "abort",
           () => {
-            this.#listeners.delete(listener);
-            expiry();
+            release();
             reject(ctx.signal.reason);
           },
           { once: true },
         );
+        if (ctx.refused?.aborted) end();
       });
       return { resultType: "complete", _meta: tag };
     } finally {
@@ -464,6 +473,7 @@ const SSE_HEADERS = {
 class HttpCall implements ModernContext {
   readonly principal: Principal;
   readonly signal: AbortSignal;
+  readonly refused: AbortSignal | undefined;
   readonly transport = "tcp" as const;
   readonly headers: IncomingHttpHeaders;
   readonly requestBytes: number | undefined;
@@ -472,8 +482,15 @@ class HttpCall implements ModernContext {
   #sse = false;
   #keepAlive: NodeJS.Timeout | undefined;
 
-  constructor(req: HttpRequestLike, res: HttpResponseLike, id: string | number, principal: Principal) {
+  constructor(
+    req: HttpRequestLike,
+    res: HttpResponseLike,
+    id: string | number,
+    principal: Principal,
+    refused: AbortSignal | undefined,
+  ) {
     this.principal = principal;
+    this.refused = refused;
     this.headers = req.headers;
     this.requestBytes = Number(req.headers["content-length"]) || undefined;
     this.#res = res;
