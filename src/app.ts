@@ -630,6 +630,7 @@ export class Gateway {
     const restartOnly = restartOnlyChanges(this.#config, config);
     const keysChanged = !isDeepStrictEqual(this.#config.security.auth.apiKeys, auth.apiKeys);
     const oauthChanged = !isDeepStrictEqual(door?.oauthConfig, auth.oauth);
+    const before = this.#config;
     this.#config = config;
     if (door) {
       // A new verifier only for new settings: an unchanged one keeps its JWKS cache.
@@ -642,6 +643,13 @@ export class Gateway {
       };
       this.#http?.allowOrigins(config.gateway.allowedOrigins);
       if (keysChanged || oauthChanged) await this.#http?.recheckCredentials();
+    }
+    if (keysChanged) {
+      // A principal no key authenticates as any more: its per-principal connections go now, not when idle.
+      const kept = new Set(auth.apiKeys.map((key) => key.principal));
+      for (const { principal } of before.security.auth.apiKeys) {
+        if (!kept.has(principal)) this.principals?.forget({ id: principal, kind: "apiKey" });
+      }
     }
     this.#access = accessFor(config, this.cluster);
     // Approvals made meanwhile by `toolgate pins approve` (another process) release held tools.

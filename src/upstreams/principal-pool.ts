@@ -343,6 +343,15 @@ export class PrincipalPool {
     return this.#pools.get(upstream)?.size ?? 0;
   }
 
+  /**
+   * A principal the gateway no longer admits (its API key left the config): its connections close, once their
+   * calls in flight end, rather than at their idle timeout. Its tokens stay in the store.
+   */
+  forget(principal: PoolPrincipal): void {
+    const key = principalKey(principal);
+    for (const pool of this.#pools.values()) pool.delete(key);
+  }
+
   /** An upstream left the config: close its principals' connections. */
   drop(upstream: string): void {
     this.#pools.get(upstream)?.clear();

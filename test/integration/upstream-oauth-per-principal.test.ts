@@ -455,3 +455,34 @@ describe("evicting from a full pool of per-principal connections", () => {
     expect(got).toEqual(["ivan"]);
   });
 });
+
+describe("a reload that removes a principal's API key", () => {
+  let gw: InProcessGateway;
+
+  beforeAll(async () => {
+    gw = await startPoolGateway({ maxConnections: 10, idleTimeoutMs: 600_000 });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+  });
+
+  it("closes that principal's connections at once, and only theirs", async () => {
+    const { a, b } = await principalsConnected(gw, "lena", "mike");
+    const ended = (who: string) => mcp.ended.includes(who);
+    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("lena");
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
+    expect(gw.gateway.principals?.size("q")).toBe(2);
+
+    const { config } = gw.gateway;
+    const apiKeys = config.security.auth.apiKeys.filter((key) => key.principal !== "a");
+    await gw.gateway.reload({
+      ...config,
+      security: { ...config.security, auth: { ...config.security.auth, apiKeys } },
+    });
+    await eventually(() => ended("lena"), 15_000);
+    expect(ended("mike")).toBe(false);
+    expect(gw.gateway.principals?.size("q")).toBe(1);
+    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
+  });
+});
