@@ -159,24 +159,32 @@ describe("the 2026-07-28 face over HTTP", () => {
 });
 
 describe("bounds", () => {
+  /** A listen stream for tools list changes, request `id`, with `headers` beside the required ones. */
+  const listenAt = (url: string, id: number, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+    fetch(url, {
+      method: "POST",
+      headers: {
+        ...BASE_HEADERS,
+        ...headers,
+        "mcp-protocol-version": VERSION,
+        "mcp-method": "subscriptions/listen",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "subscriptions/listen",
+        params: { notifications: { toolsListChanged: true }, _meta: META },
+      }),
+      ...(signal && { signal }),
+    });
+
   it("refuses a listen stream beyond gateway.maxSessions with 503, and serves one again once it closes", async () => {
     const small = await startGateway({
       gateway: { maxSessions: 1 },
       mcpServers: { faults: { type: "http", url: upstream.url } },
     });
     try {
-      const listen = (id: number, signal?: AbortSignal) =>
-        fetch(small.url, {
-          method: "POST",
-          headers: { ...BASE_HEADERS, "mcp-protocol-version": VERSION, "mcp-method": "subscriptions/listen" },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id,
-            method: "subscriptions/listen",
-            params: { notifications: { toolsListChanged: true }, _meta: META },
-          }),
-          ...(signal && { signal }),
-        });
+      const listen = (id: number, signal?: AbortSignal) => listenAt(small.url, id, {}, signal);
       const first = new AbortController();
       const open = await listen(1, first.signal);
       expect(open.headers.get("content-type")).toContain("text/event-stream");
@@ -204,22 +212,7 @@ describe("bounds", () => {
     const small = await startGateway(keys("old", "new"));
     try {
       const listen = (id: number, key: string, signal?: AbortSignal) =>
-        fetch(small.url, {
-          method: "POST",
-          headers: {
-            ...BASE_HEADERS,
-            authorization: `Bearer ${key}-key-0123456789abcdef`,
-            "mcp-protocol-version": VERSION,
-            "mcp-method": "subscriptions/listen",
-          },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id,
-            method: "subscriptions/listen",
-            params: { notifications: { toolsListChanged: true }, _meta: META },
-          }),
-          ...(signal && { signal }),
-        });
+        listenAt(small.url, id, { authorization: `Bearer ${key}-key-0123456789abcdef` }, signal);
       const open = await listen(1, "old");
       expect(open.headers.get("content-type")).toContain("text/event-stream");
       expect((await listen(2, "new")).status).toBe(503);

@@ -118,6 +118,43 @@ async function principalsConnected(
   return { a, b };
 }
 
+/** Runs `test` against its own gateway from startPoolGateway(pool), stopped afterwards. */
+async function withPoolGateway(
+  pool: { maxConnections: number; idleTimeoutMs: number },
+  test: (gw: InProcessGateway) => Promise<void>,
+): Promise<void> {
+  const gw = await startPoolGateway(pool);
+  try {
+    await test(gw);
+  } finally {
+    await gw.stop();
+  }
+}
+
+/** Whose resource updates (the upstream names the account in `_meta.who`) reach `client`, in order. */
+function updatesOf(client: Client): unknown[] {
+  const got: unknown[] = [];
+  client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
+  return got;
+}
+
+/** Whether the upstream session of `account` ended. */
+const ended = (account: string) => mcp.ended.includes(account);
+
+/** `closed`'s connection closes (its upstream session ends) while `kept`'s stays, leaving `open` in the pool. */
+async function closesOnly(gw: InProcessGateway, closed: string, kept: string, open: number): Promise<void> {
+  await eventually(() => ended(closed), 15_000);
+  expect(ended(kept)).toBe(false);
+  expect(gw.gateway.principals?.size("q")).toBe(open);
+}
+
+/** An update of `account`'s resource reaches its subscribed session, whose updates `got` collects. */
+async function updateReaches(got: unknown[], account: string): Promise<void> {
+  await mcp.updated(account);
+  await eventually(() => got.length > 0);
+  expect(got).toEqual([account]);
+}
+
 /** `toolgate ARGS` as a person runs it. */
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -224,15 +261,7 @@ describe("an upstream with per-principal credentials", () => {
   });
 
   it("subscribes each principal on its own connection, and sends each only its own connection's updates", async () => {
-    const updates: Record<"a" | "b", unknown[]> = { a: [], b: [] };
-    a.setNotificationHandler(
-      ResourceUpdatedNotificationSchema,
-      (n) => void updates.a.push(n.params._meta?.who),
-    );
-    b.setNotificationHandler(
-      ResourceUpdatedNotificationSchema,
-      (n) => void updates.b.push(n.params._meta?.who),
-    );
+    const updates = { a: updatesOf(a), b: updatesOf(b) };
     expect((await a.listResources()).resources.map((r) => r.uri)).toContain("whoami://me");
     await a.subscribeResource({ uri: "whoami://me" });
     await b.subscribeResource({ uri: "whoami://me" });
@@ -374,8 +403,7 @@ describe("the pool of per-principal connections", () => {
   it("subscribes a principal's reopened connection again, so its updates keep coming", async () => {
     const a = await connectAs(KEY_A, gw.url);
     const b = await connectAs(KEY_B, gw.url);
-    const got: unknown[] = [];
-    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
+    const got = updatesOf(a);
     const carols = () => mcp.subscriptions.filter((s) => s === "carol whoami://me").length;
     const before = carols();
     await a.subscribeResource({ uri: "whoami://me" });
@@ -384,105 +412,60 @@ describe("the pool of per-principal connections", () => {
     expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("dave");
     expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("carol");
     await eventually(() => carols() === before + 2);
-    await mcp.updated("carol");
-    await eventually(() => got.length > 0);
-    expect(got).toEqual(["carol"]);
+    await updateReaches(got, "carol");
   });
 });
 
-describe("a per-principal connection a session is subscribed on", () => {
-  let gw: InProcessGateway;
+describe("per-principal connections and their sessions' subscriptions", () => {
+  it("stay open past idleTimeoutMs while subscribed on, and close once no session is", async () => {
+    await withPoolGateway({ maxConnections: 10, idleTimeoutMs: 1000 }, async (gw) => {
+      const { a, b } = await principalsConnected(gw, "gina", "hank");
+      const got = updatesOf(a);
 
-  beforeAll(async () => {
-    gw = await startPoolGateway({ maxConnections: 10, idleTimeoutMs: 1000 });
-  });
+      await a.subscribeResource({ uri: "whoami://me" });
+      // Hank's connection is used after gina's, so its idle timeout ends after gina's: once it closed,
+      // gina's timed out too, and stayed open.
+      expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("hank");
+      await closesOnly(gw, "hank", "gina", 1);
+      await updateReaches(got, "gina");
 
-  afterAll(async () => {
-    await gw?.stop();
-  });
-
-  it("stays open past idleTimeoutMs while subscribed on, and closes once no session is", async () => {
-    const { a, b } = await principalsConnected(gw, "gina", "hank");
-    const got: unknown[] = [];
-    const ended = (who: string) => mcp.ended.includes(who);
-    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
-
-    await a.subscribeResource({ uri: "whoami://me" });
-    // Hank's connection is used after gina's, so its idle timeout ends after gina's: once it closed,
-    // gina's timed out too, and stayed open.
-    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("hank");
-    await eventually(() => ended("hank"), 15_000);
-    expect(ended("gina")).toBe(false);
-    expect(gw.gateway.principals?.size("q")).toBe(1);
-    await mcp.updated("gina");
-    await eventually(() => got.length > 0);
-    expect(got).toEqual(["gina"]);
-
-    await a.unsubscribeResource({ uri: "whoami://me" });
-    await eventually(() => ended("gina"), 15_000);
-    expect(gw.gateway.principals?.size("q")).toBe(0);
-  });
-});
-
-describe("evicting from a full pool of per-principal connections", () => {
-  let gw: InProcessGateway;
-
-  beforeAll(async () => {
-    gw = await startPoolGateway({ maxConnections: 2, idleTimeoutMs: 600_000 });
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-  });
-
-  it("closes the least recently used connection no session is subscribed on, not a subscribed one", async () => {
-    const { a, b } = await principalsConnected(gw, "ivan", "judy");
-    await consentWithKey(gw.base, KEY_C, "kurt");
-    const c = await connectAs(KEY_C, gw.url);
-    const got: unknown[] = [];
-    const ended = (who: string) => mcp.ended.includes(who);
-    a.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void got.push(n.params._meta?.who));
-
-    await a.subscribeResource({ uri: "whoami://me" });
-    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("judy");
-    // The pool is full, and ivan's connection is the least recently used: judy's goes in its place.
-    expect(textOf(await c.callTool({ name: "q__whoami", arguments: {} }))).toBe("kurt");
-    await eventually(() => ended("judy"), 15_000);
-    expect(ended("ivan")).toBe(false);
-    expect(gw.gateway.principals?.size("q")).toBe(2);
-    await mcp.updated("ivan");
-    await eventually(() => got.length > 0);
-    expect(got).toEqual(["ivan"]);
-  });
-});
-
-describe("a reload that removes a principal's API key", () => {
-  let gw: InProcessGateway;
-
-  beforeAll(async () => {
-    gw = await startPoolGateway({ maxConnections: 10, idleTimeoutMs: 600_000 });
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-  });
-
-  it("closes that principal's connections at once, and only theirs", async () => {
-    const { a, b } = await principalsConnected(gw, "lena", "mike");
-    const ended = (who: string) => mcp.ended.includes(who);
-    expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("lena");
-    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
-    expect(gw.gateway.principals?.size("q")).toBe(2);
-
-    const { config } = gw.gateway;
-    const apiKeys = config.security.auth.apiKeys.filter((key) => key.principal !== "a");
-    await gw.gateway.reload({
-      ...config,
-      security: { ...config.security, auth: { ...config.security.auth, apiKeys } },
+      await a.unsubscribeResource({ uri: "whoami://me" });
+      await eventually(() => ended("gina"), 15_000);
+      expect(gw.gateway.principals?.size("q")).toBe(0);
     });
-    await eventually(() => ended("lena"), 15_000);
-    expect(ended("mike")).toBe(false);
-    expect(gw.gateway.principals?.size("q")).toBe(1);
-    expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
+  });
+
+  it("a full pool evicts the least recently used connection no session is subscribed on, not a subscribed one", async () => {
+    await withPoolGateway({ maxConnections: 2, idleTimeoutMs: 600_000 }, async (gw) => {
+      const { a, b } = await principalsConnected(gw, "ivan", "judy");
+      await consentWithKey(gw.base, KEY_C, "kurt");
+      const c = await connectAs(KEY_C, gw.url);
+      const got = updatesOf(a);
+
+      await a.subscribeResource({ uri: "whoami://me" });
+      expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("judy");
+      // The pool is full, and ivan's connection is the least recently used: judy's goes in its place.
+      expect(textOf(await c.callTool({ name: "q__whoami", arguments: {} }))).toBe("kurt");
+      await closesOnly(gw, "judy", "ivan", 2);
+      await updateReaches(got, "ivan");
+    });
+  });
+
+  it("a reload that removes a principal's API key closes that principal's connections at once, and only theirs", async () => {
+    await withPoolGateway({ maxConnections: 10, idleTimeoutMs: 600_000 }, async (gw) => {
+      const { a, b } = await principalsConnected(gw, "lena", "mike");
+      expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("lena");
+      expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
+      expect(gw.gateway.principals?.size("q")).toBe(2);
+
+      const { config } = gw.gateway;
+      const apiKeys = config.security.auth.apiKeys.filter((key) => key.principal !== "a");
+      await gw.gateway.reload({
+        ...config,
+        security: { ...config.security, auth: { ...config.security.auth, apiKeys } },
+      });
+      await closesOnly(gw, "lena", "mike", 1);
+      expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("mike");
+    });
   });
 });
