@@ -39,6 +39,12 @@ import {
 const KEY_A = "key-of-principal-a-0123456789";
 const KEY_B = "key-of-principal-b-0123456789";
 const KEY_C = "key-of-principal-c-0123456789";
+/** Principals a, b and c, each by its API key. */
+const API_KEYS = [
+  { id: "a", key: KEY_A },
+  { id: "b", key: KEY_B },
+  { id: "c", key: KEY_C },
+];
 
 let as: AuthServer;
 let mcp: ProtectedMcp;
@@ -92,13 +98,7 @@ async function startPoolGateway(
     gateway: { stateDir },
     mcpServers: { q: { url: mcp.url, auth: { oauth: { perPrincipal: true, ...pool } } } },
     security: {
-      auth: {
-        apiKeys: [
-          { id: "a", key: KEY_A },
-          { id: "b", key: KEY_B },
-          { id: "c", key: KEY_C },
-        ],
-      },
+      auth: { apiKeys: API_KEYS },
     },
     ...extra,
   });
@@ -188,13 +188,7 @@ describe("an upstream with per-principal credentials", () => {
       mcpServers: { p: { url: mcp.url, auth: { oauth: { perPrincipal: true } } } },
       upstreams: { p: { reconnect: { initialDelayMs: 100, maxDelayMs: 300 } } },
       security: {
-        auth: {
-          apiKeys: [
-            { id: "a", key: KEY_A },
-            { id: "b", key: KEY_B },
-            { id: "c", key: KEY_C },
-          ],
-        },
+        auth: { apiKeys: API_KEYS },
       },
     });
     gateway = await spawnGateway(configFile);
