@@ -181,8 +181,7 @@ export class Gateway {
           : undefined,
       approvals: this.approvals,
       ...(this.principals && {
-        connections: (upstream, principal) =>
-          (this.principals as PrincipalPool).connection(upstream, principal),
+        connections: this.principals,
         whenAuthorized: (upstream, principal, signal) =>
           (this.principals as PrincipalPool).whenAuthorized(upstream, principal, signal),
       }),

@@ -26,6 +26,7 @@ import type { CallContext } from "../policies/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { UNKNOWN_TARGET } from "../telemetry/names.ts";
 import type { UpstreamHandle } from "../upstreams/handle.ts";
+import type { Connection } from "../upstreams/principal-pool.ts";
 import { callAsTask } from "../upstreams/task-bridge.ts";
 import { untilReady } from "../upstreams/upstream.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
@@ -130,16 +131,23 @@ export interface RouterDeps {
   onCallEnd?: (record: CallRecord) => void;
   /** Holds calls for operators when the client cannot ask a person (policy `approval`). */
   approvals?: ApprovalQueue;
-  /**
-   * The connection a principal's request uses (upstreams/principal-pool.ts): its own for a per-principal
-   * upstream. Throws when the principal must first connect an account. Absent: the upstream itself.
-   */
-  connections?: (
-    upstream: UpstreamHandle,
-    principal: Principal,
-  ) => Promise<{ handle: UpstreamHandle; routingKey: string }>;
+  /** Per-principal connections (upstreams/principal-pool.ts). Absent: every request uses the upstream itself. */
+  connections?: Connections;
   /** Waits for a principal's consent at a per-principal upstream (asked for by URL-mode elicitation). */
   whenAuthorized?: WhenAuthorized;
+}
+
+export interface Connections {
+  /**
+   * The connection a principal's request uses: its own for a per-principal upstream, opened on demand. Throws
+   * when the principal must first connect an account.
+   */
+  connection(upstream: UpstreamHandle, principal: Principal): Promise<Connection>;
+  /** The routing key `connection` would give, and the connection itself only if it is open and ready now. */
+  openConnection(
+    upstream: UpstreamHandle,
+    principal: Principal,
+  ): Partial<Connection> & { routingKey: string };
 }
 
 interface CallRecord {
@@ -220,7 +228,7 @@ export class Router {
     if (ownerHandle && status && status.state !== "ready") {
       // A principal who must connect an account first hears how, whatever the catalog connection's state.
       try {
-        await this.#deps.connections?.(ownerHandle, ctx.principal);
+        await this.#deps.connections?.connection(ownerHandle, ctx.principal);
       } catch (err) {
         return withContext(toGatewayError(err), { upstream: owner, tool: name });
       }
@@ -511,14 +519,10 @@ export class Router {
   }
 
   /** The connection a principal's request to `name` goes over, and the key its server→client requests use. */
-  async #connection(
-    name: string,
-    principal: Principal,
-    tool?: string,
-  ): Promise<{ handle: UpstreamHandle; routingKey: string }> {
+  async #connection(name: string, principal: Principal, tool?: string): Promise<Connection> {
     const upstream = this.#upstream(name, tool);
     const connections = this.#deps.connections;
-    return connections ? connections(upstream, principal) : { handle: upstream, routingKey: name };
+    return connections ? connections.connection(upstream, principal) : { handle: upstream, routingKey: name };
   }
 
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
@@ -528,7 +532,7 @@ export class Router {
 
   /** `#forward` on a connection already chosen. */
   #forwardOn(
-    { handle: target, routingKey }: { handle: UpstreamHandle; routingKey: string },
+    { handle: target, routingKey }: Connection,
     upstream: string,
     method: string,
     params: Result,
@@ -576,11 +580,20 @@ export class Router {
     return first ? this.#forwardOn(connection, upstream, "resources/subscribe", params, ctx) : {};
   }
 
+  /**
+   * The last session subscribed to `uri` on its connection tells it. A principal's connection that closed
+   * meanwhile is not reopened for that: it took its subscriptions with it, and one reopened restores only
+   * those still made.
+   */
   async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
-    const upstream = this.#resourceUpstream(params.uri);
-    const connection = await this.#connection(upstream, ctx.principal);
-    if (!this.#reverse.unsubscribe(connection.routingKey, params.uri as string, ctx.caller)) return {};
-    return this.#forwardOn(connection, upstream, "resources/unsubscribe", params, ctx);
+    const name = this.#resourceUpstream(params.uri);
+    const upstream = this.#upstream(name);
+    const { handle, routingKey } = this.#deps.connections?.openConnection(upstream, ctx.principal) ?? {
+      handle: upstream,
+      routingKey: name,
+    };
+    if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller) || !handle) return {};
+    return this.#forwardOn({ handle, routingKey }, name, "resources/unsubscribe", params, ctx);
   }
 
   async complete(params: Result, ctx: RequestContext): Promise<Result> {

@@ -182,6 +182,18 @@ export class PrincipalPool {
     );
   }
 
+  /** The routing key `connection` would give, and the connection only if it is open and ready now: none opens. */
+  openConnection(
+    handle: UpstreamHandle,
+    principal: PoolPrincipal,
+  ): Partial<Connection> & { routingKey: string } {
+    if (!isPerPrincipal(handle.config)) return { handle, routingKey: handle.name };
+    const key = principalKey(principal);
+    const open = this.#pools.get(handle.name)?.peek(key);
+    const routingKey = connectionKey(handle.name, key);
+    return open?.status().state === "ready" ? { handle: open, routingKey } : { routingKey };
+  }
+
   /**
    * A principal finished consent: its next call opens a connection with the new tokens, and a catalog
    * connection still waiting for authorization uses this principal from now on.

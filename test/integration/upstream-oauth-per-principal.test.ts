@@ -445,6 +445,24 @@ describe("per-principal connections and their sessions' subscriptions", () => {
     });
   });
 
+  it("an unsubscribe after its connection closed opens no connection to say so", async () => {
+    await withPoolGateway({ maxConnections: 1, idleTimeoutMs: 600_000 }, async (gw) => {
+      const { a, b } = await principalsConnected(gw, "nora", "olaf");
+      await a.subscribeResource({ uri: "whoami://me" });
+      // One connection at most, and every one subscribed on: olaf's call closes nora's (with a warning).
+      expect(textOf(await b.callTool({ name: "q__whoami", arguments: {} }))).toBe("olaf");
+      await closesOnly(gw, "nora", "olaf", 1);
+      const subscribed = mcp.subscriptions.length;
+
+      await a.unsubscribeResource({ uri: "whoami://me" });
+      expect(gw.gateway.principals?.size("q")).toBe(1);
+      // Nora's next call reopens her connection, and nothing is subscribed on it any more.
+      expect(textOf(await a.callTool({ name: "q__whoami", arguments: {} }))).toBe("nora");
+      await eventually(() => ended("olaf"), 15_000);
+      expect(mcp.subscriptions.length).toBe(subscribed);
+    });
+  });
+
   it("a reload that removes a principal's API key closes that principal's connections at once, and only theirs", async () => {
     await withPoolGateway({ maxConnections: 10, idleTimeoutMs: 600_000 }, async (gw) => {
       const { a, b } = await principalsConnected(gw, "lena", "mike");
