@@ -12,6 +12,7 @@ import type { JSONRPCMessage, JSONRPCRequest } from "@modelcontextprotocol/sdk/t
 import { Hono } from "hono";
 import { WebSocketServer } from "ws";
 import type { GatewayOptions } from "../config/schema.ts";
+import { RpcCode } from "../errors.ts";
 import { eraOf } from "../protocol/era.ts";
 import type { EventStore } from "../stores/event-store.ts";
 import { type SessionRevocations, sessionDigest } from "../stores/revocations.ts";
@@ -28,7 +29,7 @@ import {
   type HttpResponseLike,
   leanBody,
 } from "./http1-server.ts";
-import { toJsonRpcMessage } from "./jsonrpc-message.ts";
+import { initializeProblem, toJsonRpcMessage } from "./jsonrpc-message.ts";
 import type { DownstreamTransport, GatewaySession, SessionInfo } from "./session.ts";
 import type { SessionSealer } from "./session-seal.ts";
 import {
@@ -270,6 +271,11 @@ export class HttpServer {
       );
     }
     if (!parsed.messages.some(isInitialize)) {
+      for (const message of parsed.messages) {
+        const problem = initializeProblem(message);
+        if (problem)
+          return void refuse(res, 400, RpcCode.InvalidParams, problem, {}, (message as JSONRPCRequest).id);
+      }
       return void refuse(
         res,
         400,

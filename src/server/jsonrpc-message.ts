@@ -6,6 +6,7 @@
  * messages) goes to zod, which decides and words the error as before.
  */
 import {
+  InitializeRequestSchema,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
   RELATED_TASK_META_KEY,
@@ -17,6 +18,19 @@ export function toJsonRpcMessage(value: unknown): JSONRPCMessage | undefined {
   if (isPlainRequestOrNotification(value)) return value;
   const checked = JSONRPCMessageSchema.safeParse(value);
   return checked.success ? checked.data : undefined;
+}
+
+/**
+ * What is wrong with an `initialize` request, as a sentence naming each field; undefined for a valid one and for
+ * any other message. The SDK parses `initialize` itself, and would answer a malformed one with -32603 and the
+ * parser's dump.
+ */
+export function initializeProblem(message: JSONRPCMessage): string | undefined {
+  if (!("method" in message) || message.method !== "initialize" || !("id" in message)) return undefined;
+  const checked = InitializeRequestSchema.safeParse(message);
+  if (checked.success) return undefined;
+  const issues = checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  return `initialize needs params {protocolVersion, capabilities, clientInfo: {name, version}}; ${issues.join("; ")}`;
 }
 
 /** Certainly a request or notification as the schema (strict envelope, loose params) accepts it. */

@@ -2,11 +2,13 @@
  * Structural limits of every message a downstream client sends, checked once at the edge for every
  * transport (HTTP, WebSocket, stdio) before the session sees it. Body size is bounded by the transports;
  * nesting depth and value count are not, and a deeply nested value makes serialization toward an upstream
- * overflow the stack. The check is iterative and reads each value once: no clone, no recursion.
+ * overflow the stack. The check is iterative and reads each value once: no clone, no recursion. The same
+ * wrapper refuses a malformed `initialize`, the one request whose params the SDK parses itself.
  */
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, toWire } from "../errors.ts";
+import { initializeProblem } from "./jsonrpc-message.ts";
 
 export interface MessageLimits {
   /** Deepest nesting of objects and arrays in one message; the JSON-RPC envelope is level 1. */
@@ -55,10 +57,22 @@ export function exceededLimit(value: unknown, limits: MessageLimits): string | u
   return undefined;
 }
 
+/** Why a message is refused before dispatch: over a limit (-32600), or an `initialize` that is malformed (-32602). */
+function refusalOf(message: JSONRPCMessage, limits: MessageLimits): GatewayError | undefined {
+  const exceeded = exceededLimit(message, limits);
+  if (exceeded !== undefined) {
+    return new GatewayError(ErrorCode.InvalidRequest, `${exceeded}; it was not forwarded`, {
+      policy: "messageLimits",
+    });
+  }
+  const problem = initializeProblem(message);
+  return problem === undefined ? undefined : new GatewayError(ErrorCode.InvalidParams, problem);
+}
+
 /**
  * Checks each incoming message before `onmessage` (set by the SDK's Protocol.connect, just before start()).
- * A request over a limit is answered with -32600 and never dispatched; a response (to a server→client
- * request) over a limit is delivered as an error response in its place; a notification is dropped.
+ * A refused request is answered with its error and never dispatched; a response (to a server→client request)
+ * over a limit is delivered as an error response in its place; a notification is dropped.
  */
 export function enforceMessageLimits(
   transport: Transport,
@@ -70,11 +84,8 @@ export function enforceMessageLimits(
     const deliver = transport.onmessage;
     if (deliver) {
       transport.onmessage = (message, extra) => {
-        const exceeded = exceededLimit(message, limits);
-        if (exceeded === undefined) return deliver(message, extra);
-        const error = new GatewayError(ErrorCode.InvalidRequest, `${exceeded}; it was not forwarded`, {
-          policy: "messageLimits",
-        });
+        const error = refusalOf(message, limits);
+        if (error === undefined) return deliver(message, extra);
         onRejected(message, error);
         const id = (message as { id?: string | number }).id;
         if (id === undefined) return;

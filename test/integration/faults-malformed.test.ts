@@ -250,6 +250,23 @@ describe("malformed input over Streamable HTTP", () => {
     await othersStillServed();
   });
 
+  it("answers an initialize without protocolVersion with 400 and -32602 naming the field, opening no session", async () => {
+    const body = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 5,
+      method: "initialize",
+      params: { capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+    });
+    const reply = await rawPost(gw.url, body);
+    expect(reply.status).toBe(400);
+    expect(reply.headers.get("mcp-session-id")).toBeNull();
+    expect(reply.messages[0]).toMatchObject({
+      id: 5,
+      error: { code: -32602, message: expect.stringContaining("params.protocolVersion") },
+    });
+    await othersStillServed();
+  });
+
   it("does not open a session for a POST that is not initialize", async () => {
     const reply = await rawPost(gw.url, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
     expect(reply.status).toBe(400);
@@ -363,6 +380,11 @@ describe("malformed lines from a stdio client", () => {
       "a request whose method is not a string",
       '{"jsonrpc":"2.0","id":7,"method":5}',
       { id: 7, error: { code: -32600 } },
+    ],
+    [
+      "an initialize whose clientInfo is not an object",
+      '{"jsonrpc":"2.0","id":6,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":5}}',
+      { id: 6, error: { code: -32602, message: expect.stringContaining("params.clientInfo") } },
     ],
   ] as const)("answers %s and keeps serving", async (_what, line, expected) => {
     const reply = await exchange(`${line}\n`);
