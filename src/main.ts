@@ -154,6 +154,21 @@ class UsageError extends Error {
   }
 }
 
+/** A whole number of at least 1 given as `--option` (absent: `fallback`); a usage error of `command` otherwise. */
+function positiveInteger(
+  value: string | undefined,
+  option: string,
+  fallback: number,
+  command?: Command,
+): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${option} needs a positive integer, got ${JSON.stringify(value)}`, command);
+  }
+  return n;
+}
+
 /** Standard output; a reader that went away (`toolgate list | head -1`) ends the output, not the process. */
 let stdoutOpen = true;
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -376,7 +391,7 @@ async function authCommand(loaded: LoadedConfig, rest: string[], values: Values)
           "auth",
         );
       }
-      const timeoutMs = values.timeout ? Number(values.timeout) : 5 * 60_000;
+      const timeoutMs = positiveInteger(values.timeout, "--timeout", 5 * 60_000, "auth");
       await login(client, {
         timeoutMs,
         onAuthorizationUrl: (url) => {
@@ -490,9 +505,10 @@ function displayHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-async function connectAll(loaded: LoadedConfig, values: Values): Promise<Gateway> {
+async function connectAll(loaded: LoadedConfig, values: Values, command: Command): Promise<Gateway> {
+  const timeoutMs = positiveInteger(values.timeout, "--timeout", 15_000, command);
+  process.stderr.write(`connecting to ${loaded.config.upstreams.length} upstream(s)…\n`);
   const gateway = await start(loaded, values, false);
-  const timeoutMs = values.timeout ? Number(values.timeout) : 15_000;
   await gateway.waitForUpstreams(timeoutMs, (status) => {
     const era = status.era ? `, protocol ${status.era}` : "";
     const detail = status.state === "ready" ? `${status.tools} tools${era}` : (status.lastError ?? "");
@@ -502,8 +518,7 @@ async function connectAll(loaded: LoadedConfig, values: Values): Promise<Gateway
 }
 
 async function list(loaded: LoadedConfig, values: Values): Promise<number> {
-  process.stderr.write(`connecting to ${loaded.config.upstreams.length} upstream(s)…\n`);
-  const gateway = await connectAll(loaded, values);
+  const gateway = await connectAll(loaded, values, "list");
   try {
     const snapshot = gateway.snapshot();
     if (values.json) out(`${JSON.stringify(snapshot, null, 2)}\n`);
@@ -548,7 +563,7 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
     if (!args || typeof args !== "object" || Array.isArray(args))
       throw new UsageError("arguments must be a JSON object", "call");
   }
-  const gateway = await connectAll(loaded, values);
+  const gateway = await connectAll(loaded, values, "call");
   try {
     const result = await gateway.callTool(name, args as Record<string, unknown>, (p) => {
       const total = p.total === undefined ? "" : `/${p.total}`;
@@ -564,17 +579,15 @@ async function call(loaded: LoadedConfig, rest: string[], values: Values): Promi
 
 async function batch(loaded: LoadedConfig, rest: string[], values: Values): Promise<number> {
   const [file] = rest;
-  if (!file) throw new UsageError("batch needs a JSON Lines FILE");
-  const parallel = values.parallel === undefined ? 16 : Number(values.parallel);
-  if (!Number.isInteger(parallel) || parallel < 1)
-    throw new UsageError("--parallel needs a positive integer");
+  if (!file) throw new UsageError("batch needs a JSON Lines FILE", "batch");
+  const parallel = positiveInteger(values.parallel, "--parallel", 16, "batch");
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`, "batch");
   }
-  const gateway = await connectAll(loaded, values);
+  const gateway = await connectAll(loaded, values, "batch");
   const tty = process.stderr.isTTY === true;
   let shown = -1;
   const show = (p: BatchProgress) => {

@@ -136,6 +136,25 @@ describe.concurrent("toolgate usage errors", () => {
     expect(run.stderr).not.toContain('"level"');
   });
 
+  it("exits 2 for a --timeout or --parallel that is not a positive integer, before it connects anything", async ({
+    expect,
+  }) => {
+    const file = await writeConfig(faultConfig());
+    for (const args of [
+      ["list", "--timeout", "abc"],
+      ["call", "f__echo", "--timeout=-5"],
+      ["batch", "calls.jsonl", "--parallel", "0"],
+    ]) {
+      const run = await runCli([...args, "--config", file]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(
+        /^toolgate: --(timeout|parallel) needs a positive integer, got "(abc|-5|0)"/,
+      );
+      expect(run.stderr).toContain(`Usage: toolgate ${args[0]} `);
+      expect(run.stderr).not.toContain("connecting to");
+    }
+  });
+
   it("prints the usage and exits 0 for --help", async ({ expect }) => {
     const run = await runCli(["--help"]);
     expect(run.code).toBe(0);
