@@ -175,6 +175,9 @@ export class HttpServer {
     const loopback = isLoopback(req.socket.remoteAddress);
     const verdict = await this.#deps.guard(headers, { loopback });
     if (!verdict.ok) return void refuse(res, verdict.status, -32600, verdict.message, verdict.headers);
+    if (req.method !== "POST" && req.method !== "GET" && req.method !== "DELETE") {
+      return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
+    }
     const sessionId = req.headers["mcp-session-id"];
     if (typeof sessionId === "string") {
       let entry = this.#sessions.get(sessionId);
@@ -218,14 +221,12 @@ export class HttpServer {
             atExpiry(verdict.principal, () => res.end()),
           );
           return;
-        case "DELETE":
+        default: // DELETE
           // Recorded before the answer, so the client's next request, wherever it lands, finds it ended.
           await this.#revoke(sessionId);
           // The announcement may have closed it here already (this replica hears its own): ended either way.
           if (!this.#sessions.has(sessionId)) return void res.writeHead(200, { "content-length": 0 }).end();
           return entry.transport.handleDelete(req, res);
-        default:
-          return void refuse(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
       }
     }
     if (req.method !== "POST") {

@@ -177,6 +177,18 @@ describe("malformed input over Streamable HTTP", () => {
     await othersStillServed();
   });
 
+  it.each([
+    ["PUT", true],
+    ["PUT", false],
+    ["PATCH", false],
+  ])("answers %s (with a session: %s) with 405 naming the methods allowed", async (method, withSession) => {
+    const headers = withSession ? session.headers : BASE_HEADERS;
+    const reply = await rawRequest(gw.url, { method, headers, body: "{}" });
+    expect(reply.status).toBe(405);
+    expect(reply.headers.get("allow")).toBe("GET, POST, DELETE");
+    await othersStillServed();
+  });
+
   it("ends a session on DELETE, after which its id gets 404", async () => {
     const doomed = await rawSession(gw.url);
     const ping = JSON.stringify({ jsonrpc: "2.0", id: 6, method: "ping" });
