@@ -374,6 +374,18 @@ function resolveTransport(
   const normalized =
     type === "streamable-http" || type === "streamableHttp" ? "http" : type === "websocket" ? "ws" : type;
   if (normalized === undefined) return undefined;
+  // Caught here rather than as a connection error repeated at every reconnect. `ws` accepts http(s) too.
+  const scheme = new URL(entry.url).protocol;
+  const schemes = normalized === "ws" ? ["ws:", "wss:", "http:", "https:"] : ["http:", "https:"];
+  if (!schemes.includes(scheme)) {
+    issues.push({
+      path: `${path}.url`,
+      message: `${scheme}// cannot reach a${normalized === "ws" ? " WebSocket" : `n ${normalized}`} server: use ${schemes
+        .map((s) => `${s}//`)
+        .join(", ")
+        .replace(/, (?=[^,]*$)/, " or ")}`,
+    });
+  }
   const { oauth, ...apiCredentials } = entry.auth ?? {};
   for (const key of Object.keys(apiCredentials)) {
     issues.push({

@@ -274,6 +274,28 @@ describe("transports", () => {
     ]);
   });
 
+  it("rejects a url whose scheme cannot reach the server's transport, and accepts http(s) for WebSocket", () => {
+    const issues = issuesOf({
+      mcpServers: {
+        ftp: { url: "ftp://h.example/mcp" },
+        sse: { type: "sse", url: "file:///sse" },
+        ws: { type: "ws", url: "https://h.example/ws" },
+        wss: { url: "wss://h.example/ws" },
+        upper: { url: "HTTPS://h.example/mcp" },
+      },
+    });
+    expect(issues).toEqual([
+      {
+        path: "$.mcpServers.ftp.url",
+        message: "ftp:// cannot reach an http server: use http:// or https://",
+      },
+      {
+        path: "$.mcpServers.sse.url",
+        message: "file:// cannot reach an sse server: use http:// or https://",
+      },
+    ]);
+  });
+
   it("rejects a server with both a command and a remote type", () => {
     const issues = issuesOf({
       mcpServers: { s: { type: "sse", command: "a", url: "https://h.example/sse" } },
