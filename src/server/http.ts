@@ -207,6 +207,10 @@ export class HttpServer {
           const parsed = await this.#readMessages(req, res);
           if (!parsed) return;
           this.#watch(entry, res, parsed.messages.some(isRequest));
+          // A 2026-07-28 listen on a session lasts, like a GET stream, only as long as its credentials do.
+          if (parsed.messages.some((m) => "method" in m && m.method === "subscriptions/listen")) {
+            this.#holdStream(res, headers, loopback, verdict.principal, () => res.end());
+          }
           entry.transport.handlePost(req, res, parsed.messages, parsed.batch);
           return;
         }

@@ -9,7 +9,7 @@ import { WebSocket } from "ws";
 import { resolveConfig } from "../../src/config/load.ts";
 import { type RunningFaultServer, startFaultServer } from "../fixtures/fault-server.ts";
 import { eventually, type InProcessGateway, startGateway } from "../helpers/gateway.ts";
-import { BASE_HEADERS, rawPost } from "../helpers/raw-mcp.ts";
+import { BASE_HEADERS, rawPost, rawSession } from "../helpers/raw-mcp.ts";
 
 const VERSION = "2026-07-28";
 const KEY = "modern-key-0123456789abcdef";
@@ -225,6 +225,42 @@ describe("bounds", () => {
       expect(reply.status).toBe(200);
     } finally {
       await small.stop();
+    }
+  });
+});
+
+describe("an enveloped listen on a 2025-11-25 session", () => {
+  it("ends when a reload refuses the key the session opened with", async () => {
+    const keys = (...ids: string[]) => ({
+      mcpServers: { faults: { type: "http", url: upstream.url } },
+      security: { auth: { apiKeys: ids.map((id) => ({ id, key: `${id}-key-0123456789abcdef` })) } },
+    });
+    const keyed = await startGateway(keys("old", "new"));
+    try {
+      const session = await rawSession(keyed.url, { authorization: "Bearer old-key-0123456789abcdef" });
+      const open = await fetch(keyed.url, {
+        method: "POST",
+        headers: session.headers,
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "subscriptions/listen",
+          params: { notifications: { toolsListChanged: true }, _meta: META },
+        }),
+      });
+      expect(open.headers.get("content-type")).toContain("text/event-stream");
+      const body = open.text();
+
+      await keyed.gateway.reload(resolveConfig(keys("new"), process.env).config);
+      await body;
+      const refused = await rawPost(
+        keyed.url,
+        JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }),
+        session.headers,
+      );
+      expect(refused.status).toBe(401);
+    } finally {
+      await keyed.stop();
     }
   });
 });
