@@ -376,14 +376,13 @@ function resolveTransport(
   if (normalized === undefined) return undefined;
   // Caught here rather than as a connection error repeated at every reconnect. `ws` accepts http(s) too.
   const scheme = new URL(entry.url).protocol;
-  const schemes = normalized === "ws" ? ["ws:", "wss:", "http:", "https:"] : ["http:", "https:"];
-  if (!schemes.includes(scheme)) {
+  const ws = normalized === "ws";
+  if (!(scheme === "http:" || scheme === "https:" || (ws && (scheme === "ws:" || scheme === "wss:")))) {
     issues.push({
       path: `${path}.url`,
-      message: `${scheme}// cannot reach a${normalized === "ws" ? " WebSocket" : `n ${normalized}`} server: use ${schemes
-        .map((s) => `${s}//`)
-        .join(", ")
-        .replace(/, (?=[^,]*$)/, " or ")}`,
+      message: ws
+        ? `${scheme}// cannot reach a WebSocket server: use ws://, wss://, http:// or https://`
+        : `${scheme}// cannot reach an ${normalized} server: use http:// or https://`,
     });
   }
   const { oauth, ...apiCredentials } = entry.auth ?? {};

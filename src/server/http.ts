@@ -208,7 +208,7 @@ export class HttpServer {
           if (!parsed) return;
           this.#watch(entry, res, parsed.messages.some(isRequest));
           // A 2026-07-28 listen on a session lasts, like a GET stream, only as long as its credentials do.
-          if (parsed.messages.some((m) => "method" in m && m.method === "subscriptions/listen")) {
+          if (parsed.messages.some(isListen)) {
             this.#holdStream(res, headers, loopback, verdict.principal, () => res.end());
           }
           entry.transport.handlePost(req, res, parsed.messages, parsed.batch);
@@ -695,4 +695,8 @@ function isMcpPath(url: string | undefined): boolean {
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+}
+
+function isListen(message: JSONRPCMessage): boolean {
+  return "method" in message && message.method === "subscriptions/listen";
 }
