@@ -165,15 +165,20 @@ export class ReversePath {
     return this.#subscriptions.has(routingKey);
   }
 
-  /** Forget a session that ended. */
-  sessionClosed(caller: Caller): void {
+  /** Forget a session that ended; returns the subscriptions it was the last on, which their connections must drop. */
+  sessionClosed(caller: Caller): Array<{ routingKey: string; uri: string }> {
     this.#logLevels.delete(caller);
+    const emptied: Array<{ routingKey: string; uri: string }> = [];
     for (const [routingKey, byUri] of this.#subscriptions) {
       for (const [uri, callers] of byUri) {
-        if (callers.delete(caller) && callers.size === 0) byUri.delete(uri);
+        if (callers.delete(caller) && callers.size === 0) {
+          byUri.delete(uri);
+          emptied.push({ routingKey, uri });
+        }
       }
       if (byUri.size === 0) this.#subscriptions.delete(routingKey);
     }
+    return emptied;
   }
 
   /**

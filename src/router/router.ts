@@ -137,7 +137,7 @@ export interface RouterDeps {
   whenAuthorized?: WhenAuthorized;
 }
 
-export interface Connections {
+interface Connections {
   /**
    * The connection a principal's request uses: its own for a per-principal upstream, opened on demand. Throws
    * when the principal must first connect an account.
@@ -168,6 +168,8 @@ export class Router {
   readonly pipelines: PipelineCache;
   /** Server→client requests, notifications, subscriptions and log levels, routed back to sessions. */
   readonly #reverse: ReversePath;
+  /** Who subscribed on each connection (routing key) with subscriptions: a per-principal one is that principal's. */
+  readonly #subscribers = new Map<string, Principal>();
   /** One controller per tools/call running, so a shutdown's drain timeout can cancel them all. */
   readonly #running = new InFlightSet<{ controller: AbortController; route: ToolRoute }>();
   /** Set when a shutdown's drain time is over: a call starting afterwards is cancelled at once. */
@@ -576,6 +578,7 @@ export class Router {
   async subscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const upstream = this.#resourceUpstream(params.uri);
     const connection = await this.#connection(upstream, ctx.principal);
+    this.#subscribers.set(connection.routingKey, ctx.principal);
     const first = this.#reverse.subscribe(connection.routingKey, params.uri as string, ctx.caller);
     return first ? this.#forwardOn(connection, upstream, "resources/subscribe", params, ctx) : {};
   }
@@ -592,7 +595,9 @@ export class Router {
       handle: upstream,
       routingKey: name,
     };
-    if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller) || !handle) return {};
+    if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller)) return {};
+    if (!this.#reverse.subscribedOn(routingKey)) this.#subscribers.delete(routingKey);
+    if (!handle) return {};
     return this.#forwardOn({ handle, routingKey }, name, "resources/unsubscribe", params, ctx);
   }
 
@@ -620,9 +625,27 @@ export class Router {
     return this.#reverse.setLogLevel(caller, level);
   }
 
-  /** Forget a session that ended. */
+  /**
+   * Forget a session that ended. A resource it was the last subscriber to on its connection is unsubscribed there
+   * (when that connection is open), or the upstream would go on sending updates nobody receives.
+   */
   sessionClosed(caller: Caller): void {
-    this.#reverse.sessionClosed(caller);
+    for (const { routingKey, uri } of this.#reverse.sessionClosed(caller)) {
+      const subscriber = this.#subscribers.get(routingKey);
+      if (!this.#reverse.subscribedOn(routingKey)) this.#subscribers.delete(routingKey);
+      const name = this.#deps.catalog.resourceUpstream(uri);
+      const upstream = name === undefined ? undefined : this.#deps.upstreams.get(name);
+      if (!subscriber || !upstream) continue;
+      const { handle } = this.#deps.connections?.openConnection(upstream, subscriber) ?? { handle: upstream };
+      if (handle?.status().state !== "ready") continue;
+      handle.request("resources/unsubscribe", { uri }, {}).catch((err) =>
+        this.#deps.log.debug("could not unsubscribe a resource its last subscriber left", {
+          upstream: name,
+          uri,
+          error: (err as Error).message,
+        }),
+      );
+    }
   }
 
   #resourceUpstream(uri: unknown): string {

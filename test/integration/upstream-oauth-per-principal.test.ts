@@ -138,6 +138,12 @@ function updatesOf(client: Client): unknown[] {
   return got;
 }
 
+/** Ends `client`'s session at the gateway (DELETE), as a client that is done does. */
+async function endSession(client: Client): Promise<void> {
+  await (client.transport as StreamableHTTPClientTransport).terminateSession();
+  await client.close();
+}
+
 /** Whether the upstream session of `account` ended. */
 const ended = (account: string) => mcp.ended.includes(account);
 
@@ -426,6 +432,26 @@ describe("per-principal connections and their sessions' subscriptions", () => {
       await a.unsubscribeResource({ uri: "whoami://me" });
       await eventually(() => ended("gina"), 15_000);
       expect(gw.gateway.principals?.size("q")).toBe(0);
+    });
+  });
+
+  it("unsubscribes a resource on the connection when its last subscriber's session ends", async () => {
+    await withPoolGateway({ maxConnections: 10, idleTimeoutMs: 600_000 }, async (gw) => {
+      const { a, b } = await principalsConnected(gw, "pia", "quin");
+      await a.subscribeResource({ uri: "whoami://me" });
+      await b.subscribeResource({ uri: "whoami://me" });
+      const second = await connectAs(KEY_A, gw.url);
+      await second.subscribeResource({ uri: "whoami://me" });
+
+      // Pia's other session still listens: nothing to drop yet.
+      await endSession(a);
+      expect(textOf(await second.callTool({ name: "q__whoami", arguments: {} }))).toBe("pia");
+      expect(mcp.unsubscriptions).not.toContain("pia whoami://me");
+      await endSession(second);
+      await eventually(() => mcp.unsubscriptions.includes("pia whoami://me"), 15_000);
+      expect(mcp.unsubscriptions).not.toContain("quin whoami://me");
+      const got = updatesOf(b);
+      await updateReaches(got, "quin");
     });
   });
 

@@ -288,7 +288,7 @@ describe("a login whose callback port is taken", () => {
 });
 
 describe("an upstream reached with the client-credentials grant", () => {
-  it("gets a token without any person and calls as the machine client", async () => {
+  it("gets a token without any person and calls as the machine client; unsubscribes with the last session", async () => {
     const configFile = await writeConfig({
       mcpServers: {
         m: {
@@ -308,6 +308,17 @@ describe("an upstream reached with the client-credentials grant", () => {
       );
       const result = await client.callTool({ name: "m__whoami", arguments: {} });
       expect(textOf(result)).toBe(CC_CLIENT.id);
+
+      // The shared connection is subscribed while any session is, and unsubscribed when the last one ends.
+      const other = await connect(gateway.url);
+      await client.subscribeResource({ uri: "whoami://me" });
+      await other.subscribeResource({ uri: "whoami://me" });
+      const dropped = `${CC_CLIENT.id} whoami://me`;
+      await (other.transport as StreamableHTTPClientTransport).terminateSession();
+      expect(textOf(await client.callTool({ name: "m__whoami", arguments: {} }))).toBe(CC_CLIENT.id);
+      expect(mcp.unsubscriptions).not.toContain(dropped);
+      await (client.transport as StreamableHTTPClientTransport).terminateSession();
+      await eventually(() => mcp.unsubscriptions.includes(dropped), 15_000);
     } finally {
       await client.close();
       await gateway.stop();
