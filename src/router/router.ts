@@ -636,8 +636,13 @@ export class Router {
       const name = this.#deps.catalog.resourceUpstream(uri);
       const upstream = name === undefined ? undefined : this.#deps.upstreams.get(name);
       if (!subscriber || !upstream) continue;
-      const { handle } = this.#deps.connections?.openConnection(upstream, subscriber) ?? { handle: upstream };
-      if (handle?.status().state !== "ready") continue;
+      const open = this.#deps.connections?.openConnection(upstream, subscriber) ?? {
+        handle: upstream,
+        routingKey: upstream.name,
+      };
+      // The resource moved to another upstream since: the connection now serving it was never asked.
+      const { handle } = open;
+      if (open.routingKey !== routingKey || handle?.status().state !== "ready") continue;
       handle.request("resources/unsubscribe", { uri }, {}).catch((err) =>
         this.#deps.log.debug("could not unsubscribe a resource its last subscriber left", {
           upstream: name,
