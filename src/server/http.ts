@@ -207,9 +207,10 @@ export class HttpServer {
           const parsed = await this.#readMessages(req, res);
           if (!parsed) return;
           this.#watch(entry, res, parsed.messages.some(isRequest));
-          // A 2026-07-28 listen on a session lasts, like a GET stream, only as long as its credentials do.
+          // A 2026-07-28 listen on a session lasts only as long as its credentials do, and ends with its result.
           if (parsed.messages.some(isListen)) {
-            this.#holdStream(res, headers, loopback, verdict.principal, () => res.end());
+            const { session } = entry;
+            this.#holdStream(res, headers, loopback, verdict.principal, () => session.credentialsRefused());
           }
           entry.transport.handlePost(req, res, parsed.messages, parsed.batch);
           return;

@@ -87,6 +87,8 @@ export class GatewaySession implements Caller {
   readonly #refusals: EdgeRefusals;
   #logLevel: LoggingLevel | undefined;
   readonly #deps: SessionDeps;
+  /** Aborted once the credentials the session opened with are refused (a reload): its 2026 listens end. */
+  #refused: AbortController | undefined;
 
   constructor(deps: SessionDeps, info: SessionInfo) {
     this.#deps = deps;
@@ -128,6 +130,7 @@ export class GatewaySession implements Caller {
           {
             principal: info.principal,
             signal: incoming.signal,
+            refused: this.#refusedSignal(),
             notify: (method, p) => {
               incoming.notify(method, p).catch(() => {});
             },
@@ -233,6 +236,17 @@ export class GatewaySession implements Caller {
       span: { sessionId: this.sessionId, transport: this.info.transport === "stdio" ? "pipe" : "tcp" },
     });
   };
+
+  /** A reload no longer accepts the session's credentials: a listen it carries ends, with its result. */
+  credentialsRefused(): void {
+    this.#refused?.abort();
+  }
+
+  /** Made on the first enveloped request: most sessions never send one. */
+  #refusedSignal(): AbortSignal {
+    this.#refused ??= new AbortController();
+    return this.#refused.signal;
+  }
 
   close(): Promise<void> {
     return this.server.close();

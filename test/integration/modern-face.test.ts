@@ -230,7 +230,7 @@ describe("bounds", () => {
 });
 
 describe("an enveloped listen on a 2025-11-25 session", () => {
-  it("ends when a reload refuses the key the session opened with", async () => {
+  it("ends with its result when a reload refuses the key the session opened with", async () => {
     const keys = (...ids: string[]) => ({
       mcpServers: { faults: { type: "http", url: upstream.url } },
       security: { auth: { apiKeys: ids.map((id) => ({ id, key: `${id}-key-0123456789abcdef` })) } },
@@ -252,7 +252,7 @@ describe("an enveloped listen on a 2025-11-25 session", () => {
       const body = open.text();
 
       await keyed.gateway.reload(resolveConfig(keys("new"), process.env).config);
-      await body;
+      expect(await body).toContain('"resultType":"complete"');
       const refused = await rawPost(
         keyed.url,
         JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" }),
