@@ -239,7 +239,9 @@ export class GatewaySession implements Caller {
 
   /** A reload no longer accepts the session's credentials: a listen it carries ends, with its result. */
   credentialsRefused(): void {
-    this.#refused?.abort();
+    // Made here if need be: a listen dispatched after this still sees the refusal.
+    this.#refused ??= new AbortController();
+    this.#refused.abort();
   }
 
   /** Made on the first enveloped request: most sessions never send one. */
