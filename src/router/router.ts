@@ -527,6 +527,19 @@ export class Router {
     return connections ? connections.connection(upstream, principal) : { handle: upstream, routingKey: name };
   }
 
+  /** `#connection` without opening one: the routing key, and the connection only if it is open now. */
+  #openConnection(
+    upstream: UpstreamHandle,
+    principal: Principal,
+  ): Partial<Connection> & { routingKey: string } {
+    return (
+      this.#deps.connections?.openConnection(upstream, principal) ?? {
+        handle: upstream,
+        routingKey: upstream.name,
+      }
+    );
+  }
+
   /** Forward a request to one upstream as is (prompts, resources, completions): no policies but cancellation. */
   async #forward(upstream: string, method: string, params: Result, ctx: RequestContext): Promise<Result> {
     return this.#forwardOn(await this.#connection(upstream, ctx.principal), upstream, method, params, ctx);
@@ -591,10 +604,7 @@ export class Router {
   async unsubscribe(params: Result, ctx: RequestContext): Promise<Result> {
     const name = this.#resourceUpstream(params.uri);
     const upstream = this.#upstream(name);
-    const { handle, routingKey } = this.#deps.connections?.openConnection(upstream, ctx.principal) ?? {
-      handle: upstream,
-      routingKey: name,
-    };
+    const { handle, routingKey } = this.#openConnection(upstream, ctx.principal);
     if (!this.#reverse.unsubscribe(routingKey, params.uri as string, ctx.caller)) return {};
     if (!this.#reverse.subscribedOn(routingKey)) this.#subscribers.delete(routingKey);
     if (!handle) return {};
@@ -636,10 +646,7 @@ export class Router {
       const name = this.#deps.catalog.resourceUpstream(uri);
       const upstream = name === undefined ? undefined : this.#deps.upstreams.get(name);
       if (!subscriber || !upstream) continue;
-      const open = this.#deps.connections?.openConnection(upstream, subscriber) ?? {
-        handle: upstream,
-        routingKey: upstream.name,
-      };
+      const open = this.#openConnection(upstream, subscriber);
       // The resource moved to another upstream since: the connection now serving it was never asked.
       const { handle } = open;
       if (open.routingKey !== routingKey || handle?.status().state !== "ready") continue;
