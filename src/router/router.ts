@@ -32,6 +32,7 @@ import { untilReady } from "../upstreams/upstream.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
 import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
 import { PipelineCache, type PipelineCacheOptions } from "./pipelines.ts";
+import { callResultProblem } from "./result-shape.ts";
 import { ReversePath } from "./reverse.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
@@ -495,7 +496,13 @@ export class Router {
     return answer.then(
       (result) => {
         this.#reverse.leave(routingKey, entry);
-        return result;
+        const problem = callResultProblem(result);
+        if (problem === undefined) return result;
+        throw new GatewayError(
+          ErrorCode.UpstreamError,
+          `upstream "${route.upstream}" answered tools/call with a malformed result: ${problem}`,
+          { upstream: route.upstream, tool: route.name, policy: "upstream", reachedUpstream: true },
+        );
       },
       (err: unknown) => {
         this.#reverse.leave(routingKey, entry);

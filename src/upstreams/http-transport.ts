@@ -17,6 +17,9 @@
  * - Messages are checked by shape (JSON-RPC 2.0 request, notification or response), not by the SDK's zod
  *   schema: the v1 Protocol above checks them again, and the lean engine needs no more than the shape.
  * - An error response ends a stream's need to resume just like a result does.
+ * - A JSON answer that is not JSON-RPC, or holds no response to its request, fails that request with a
+ *   StreamableHTTPError (as a wrong content type does), which leaves the connection up; an event that breaks
+ *   the envelope but names its request fails that one (`onmalformed`), where the SDK leaves it to its timeout.
  * - An event's `id` counts even when the event carries no `data` line (the SSE spec; the SDK's parser
  *   drops such events, so a bare `id:` priming event did not make a stream resumable).
  * - `close()` ends the session with a DELETE (best effort, not awaited), as the spec asks of a client that
@@ -41,6 +44,7 @@ import {
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightSet } from "../in-flight.ts";
 import { checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
+import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
 
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
@@ -75,6 +79,8 @@ export class HttpClientTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: <T extends JSONRPCMessage>(message: T) => void;
+  /** Set by the 2025 connection: a request whose answer broke the envelope fails at once. */
+  onmalformed?: OnMalformed | undefined;
 
   readonly #url: URL;
   /** #url's pool, path and Host, made once. */
@@ -244,12 +250,10 @@ export class HttpClientTransport implements Transport {
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
-      const data = JSON.parse(await res.text()) as unknown;
-      const messages = Array.isArray(data) ? data : [data];
-      for (const received of messages) {
-        if (!isMessage(received)) throw invalidMessage(received);
-      }
-      for (const received of messages) this.onmessage?.(received as JSONRPCMessage);
+      const messages = jsonAnswer(await res.text());
+      for (const received of messages) this.onmessage?.(received);
+      const missing = unanswered(requests, messages);
+      if (missing !== undefined) throw missing;
     } else {
       res.discard();
       throw new StreamableHTTPError(-1, `Unexpected content type: ${contentType}`);
@@ -337,6 +341,8 @@ export class HttpClientTransport implements Transport {
     const { onresumptiontoken, replayMessageId, requests } = options;
     let lastEventId: string | undefined;
     let receivedResponse = false;
+    /** The last event that was no JSON-RPC message: named when the stream ends without an answer. */
+    let invalid: string | undefined;
     const answered = requests && requests.length > 1 ? new Set<unknown>() : undefined;
     const onEvent = (event: SseEvent) => {
       if (event.id !== undefined) {
@@ -344,20 +350,29 @@ export class HttpClientTransport implements Transport {
         onresumptiontoken?.(event.id);
       }
       if (!event.data || (event.event !== undefined && event.event !== "message")) return;
-      let message: unknown;
+      let parsed: unknown;
       try {
-        message = JSON.parse(event.data);
-        if (!isMessage(message)) throw invalidMessage(message);
-      } catch (err) {
-        this.onerror?.(asError(err));
+        parsed = JSON.parse(event.data);
+      } catch {
+        parsed = event.data;
+      }
+      if (!isJsonRpcMessage(parsed)) {
+        invalid = describeInvalid(parsed);
+        this.onerror?.(new Error(`the upstream sent an invalid JSON-RPC message: ${invalid}`));
+        const id = this.onmalformed ? answeredId(parsed) : undefined;
+        if (id === undefined) return;
+        receivedResponse = true;
+        answered?.add(id);
+        this.onmalformed?.(replayMessageId ?? id, invalid);
         return;
       }
+      const message = parsed;
       if (!("method" in message)) {
         receivedResponse = true;
         answered?.add(message.id);
         if (replayMessageId !== undefined) message.id = replayMessageId;
       }
-      this.onmessage?.(message as JSONRPCMessage);
+      this.onmessage?.(message);
     };
     // Made at the first chunk that is more than one whole `message` event (the usual answer is just that).
     let parser: SseParser | undefined;
@@ -398,8 +413,11 @@ export class HttpClientTransport implements Transport {
       // A POST stream cut before its answer: resumed quietly when the server made it resumable.
       if (lastEventId !== undefined && !receivedResponse) return resume();
       if (!ended) return broken();
+      const message = `the upstream ended its response stream without answering${
+        invalid === undefined ? "" : `; it sent an event that is not a JSON-RPC message: ${invalid}`
+      }`;
       for (const id of unanswered) {
-        const error = { code: -32000, message: "the upstream ended its response stream without answering" };
+        const error = { code: -32000, message };
         this.onmessage?.({ jsonrpc: "2.0", id, error });
       }
     };
@@ -699,43 +717,44 @@ function requestIds(message: JSONRPCMessage | JSONRPCMessage[]): Array<string | 
   return ids;
 }
 
-type Shaped = { jsonrpc: "2.0"; id?: string | number; method?: string };
-
-/** The shape of a JSON-RPC 2.0 request, notification, result or error response. */
-function isMessage(value: unknown): value is Shaped {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const message = value as Record<string, unknown>;
-  if (message.jsonrpc !== "2.0") return false;
-  const id = message.id;
-  const validId = typeof id === "string" || Number.isInteger(id);
-  if ("method" in message) {
-    const params = message.params;
-    return (
-      typeof message.method === "string" &&
-      (id === undefined || validId) &&
-      (params === undefined || (typeof params === "object" && params !== null))
+/**
+ * The messages of a JSON answer to a POST. A body that is not JSON-RPC fails that request alone (an error of
+ * the answer, as a wrong content type is), not the connection: the next request gets its own answer.
+ */
+function jsonAnswer(text: string): JSONRPCMessage[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new StreamableHTTPError(
+      -1,
+      text.trim() === "" ? "the JSON answer is empty" : `the answer is not JSON: ${excerpt(text)}`,
     );
   }
-  if ("result" in message) return validId && isObject(message.result);
-  if ("error" in message) {
-    const error = message.error as { code?: unknown; message?: unknown } | null;
-    return (
-      (id === undefined || validId) &&
-      isObject(error) &&
-      Number.isInteger(error.code) &&
-      typeof error.message === "string"
-    );
+  const messages = Array.isArray(data) ? data : [data];
+  for (const message of messages) {
+    if (!isJsonRpcMessage(message))
+      throw new StreamableHTTPError(-1, `the answer is not a JSON-RPC message: ${describeInvalid(message)}`);
   }
-  return false;
+  return messages as JSONRPCMessage[];
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function invalidMessage(value: unknown): Error {
-  const text = JSON.stringify(value) ?? String(value);
-  return new Error(`the upstream sent an invalid JSON-RPC message: ${text.slice(0, 200)}`);
+/** A JSON answer is the whole answer: a request it holds no response to will get none (the spec's rule). */
+function unanswered(requests: Array<string | number>, messages: JSONRPCMessage[]): Error | undefined {
+  // The usual answer, checked without allocating: one response to the one request.
+  const [first] = messages;
+  if (requests.length === 1 && messages.length === 1 && !("method" in (first as object))) {
+    if ((first as { id?: unknown }).id === requests[0]) return undefined;
+  }
+  const ids = messages.filter((m) => !("method" in m)).map((m) => (m as { id?: unknown }).id);
+  const missing = requests.filter((id) => !ids.some((got) => String(got) === String(id)));
+  if (missing.length === 0) return undefined;
+  return new StreamableHTTPError(
+    -1,
+    `the JSON answer holds no response to request ${missing.join(", ")}${
+      ids.length > 0 ? ` (it answered ${ids.map((id) => JSON.stringify(id)).join(", ")})` : ""
+    }`,
+  );
 }
 
 function asError(err: unknown): Error {

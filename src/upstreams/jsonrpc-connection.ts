@@ -11,6 +11,7 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, type JSONRPCMessage, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightTable } from "../in-flight.ts";
+import { MalformedAnswerError, type OnMalformed } from "./message-shape.ts";
 import { sendFailure } from "./transports.ts";
 
 type Params = Record<string, unknown>;
@@ -79,6 +80,8 @@ export class JsonRpcConnection {
     transport.onmessage = (message) => this.#receive(message);
     transport.onclose = () => this.#closed();
     transport.onerror = (error) => this.#handlers.onError(error);
+    (transport as { onmalformed?: OnMalformed }).onmalformed = (id, description) =>
+      this.#take(Number(id))?.reject(new MalformedAnswerError(description));
     this.#open = true;
     await transport.start();
   }

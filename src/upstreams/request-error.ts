@@ -10,6 +10,7 @@ import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamable
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, RpcCode, toGatewayError } from "../errors.ts";
 import { InputRoundFailed } from "./client.ts";
+import { MalformedAnswerError } from "./message-shape.ts";
 
 export interface RequestFailure {
   error: GatewayError;
@@ -57,6 +58,17 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
         `the request was not sent to upstream "${upstream}": ${err.message}; the connection is unaffected`,
         { upstream, reachedUpstream: false, cause: err },
       ),
+      connectionBroken: false,
+    };
+  }
+  if (err instanceof MalformedAnswerError) {
+    // The upstream broke the protocol in this request's answer; the connection still carries the others.
+    return {
+      error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
+        upstream,
+        reachedUpstream: true,
+        cause: err,
+      }),
       connectionBroken: false,
     };
   }
@@ -122,7 +134,10 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
       `transport to upstream "${upstream}" failed: ${describeFailure(err)}`,
       { upstream, reachedUpstream: !notSent, cause: err },
     ),
-    connectionBroken: true,
+    // An HTTP exchange that reached the server and then broke (a reset, a hang-up) was this request's own
+    // socket: the session and the other requests' sockets are fine. Were the server gone, its event stream
+    // breaks and the next request is refused, and either marks it down.
+    connectionBroken: notSent || !isFetchFailure(err),
   };
 }
 
@@ -242,6 +257,11 @@ const SPAWN_HINTS: Record<string, string> = {
 export function asksForAuthorization(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
   return code === 401 || code === SdkErrorCode.ClientHttpAuthentication || err instanceof UnauthorizedError;
+}
+
+/** How fetch (and toolgate's HTTP client, which fails as fetch does) reports an exchange that failed. */
+function isFetchFailure(err: unknown): boolean {
+  return err instanceof TypeError && err.message === "fetch failed";
 }
 
 /** `fetch` wraps the socket error in `cause`; Node's own errors carry `code` directly. */

@@ -11,6 +11,7 @@ import { StringDecoder } from "node:string_decoder";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { LineReader } from "../protocol/lines.ts";
+import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
 
 export interface StdioServer {
   command: string;
@@ -37,6 +38,8 @@ export class StdioTransport implements Transport {
   onmessage?: ((message: JSONRPCMessage) => void) | undefined;
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
+  /** Set by the 2025 connection: a request whose answer broke the envelope fails at once. */
+  onmalformed?: OnMalformed | undefined;
   readonly #server: StdioServer;
   #child: ChildProcess | undefined;
   /** A line past MAX_LINE_BYTES ends the connection. */
@@ -184,7 +187,9 @@ export class StdioTransport implements Transport {
     } catch {
       message = undefined;
     }
-    if (isJsonRpcMessage(message)) this.onmessage?.(message);
+    if (isJsonRpcMessage(message)) return void this.onmessage?.(message);
+    const id = this.onmalformed ? answeredId(message) : undefined;
+    if (id !== undefined) this.onmalformed?.(id, describeInvalid(message));
     else if (this.#server.onNoise) this.#server.onNoise(text.slice(0, MAX_NOISE_CHARS));
     else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, MAX_NOISE_CHARS)}`));
   }
@@ -198,26 +203,6 @@ interface Waiting {
 
 function line(message: JSONRPCMessage): string {
   return `${JSON.stringify(message)}\n`;
-}
-
-/**
- * The JSON-RPC 2.0 envelope MCP allows: a request or notification (`method`, object `params`), or a
- * response to a string or number id (object `result`, or `error` with a numeric code and a message).
- */
-export function isJsonRpcMessage(value: unknown): value is JSONRPCMessage {
-  if (!isObject(value) || value.jsonrpc !== "2.0") return false;
-  const { id, method } = value;
-  const hasId = typeof id === "string" || typeof id === "number";
-  if (id !== undefined && !hasId) return false;
-  if (typeof method === "string") return value.params === undefined || isObject(value.params);
-  if (!hasId || method !== undefined) return false;
-  if ("result" in value) return isObject(value.result) && !("error" in value);
-  const error = value.error;
-  return isObject(error) && typeof error.code === "number" && typeof error.message === "string";
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function delay(ms: number): Promise<void> {

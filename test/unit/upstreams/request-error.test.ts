@@ -1,6 +1,7 @@
 /**
  * How failures of the v2 client (2026-07-28 upstreams) map to the gateway's errors, and which of them break
- * the connection: only transport failures reconnect; an upstream's answer or a failed input round does not.
+ * the connection: only transport failures reconnect; an upstream's answer or a failed input round does not,
+ * nor one HTTP exchange that broke after reaching the server.
  */
 import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from "@modelcontextprotocol/client";
 import { describe, expect, it } from "vitest";
@@ -62,5 +63,29 @@ describe("requestFailure for 2026-era upstreams", () => {
     expect(failure.error.message).toBe(
       'upstream "up": sampling/createMessage (an input-required round) could not be answered: no model',
     );
+  });
+});
+
+describe("requestFailure for a failed HTTP exchange", () => {
+  const fetchFailed = (code: string) =>
+    new TypeError("fetch failed", { cause: Object.assign(new Error(`read ${code}`), { code }) });
+
+  it("keeps the connection when the exchange reached the server and broke: only that request failed", () => {
+    const failure = requestFailure(fetchFailed("ECONNRESET"), "up");
+    expect(failure.error.code).toBe(ErrorCode.ConnectionLost);
+    expect(failure.error.message).toContain("the server closed the connection");
+    expect(failure.connectionBroken).toBe(false);
+  });
+
+  it("marks the connection broken when the server refused it", () => {
+    const failure = requestFailure(fetchFailed("ECONNREFUSED"), "up");
+    expect(failure.error.code).toBe(ErrorCode.UpstreamUnavailable);
+    expect(failure.connectionBroken).toBe(true);
+  });
+
+  it("marks it broken for a failure that is no HTTP exchange's (a closed pipe)", () => {
+    const failure = requestFailure(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }), "up");
+    expect(failure.error.code).toBe(ErrorCode.ConnectionLost);
+    expect(failure.connectionBroken).toBe(true);
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * Broken answers from an upstream (a body that is not JSON-RPC, an answer to another request, a result no
+ * client would accept, a reset socket): each fails its own call with an `isError` naming the upstream and
+ * what was wrong, at once rather than at the timeout, and the upstream stays connected: over HTTP no
+ * reconnect (one handshake), and the next call is served.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type MalformedUpstream, startMalformedUpstream } from "../fixtures/malformed-answers.ts";
+import {
+  connectClient,
+  eventually,
+  type InProcessGateway,
+  NODE,
+  ROOT,
+  startGateway,
+  textOf,
+} from "../helpers/gateway.ts";
+
+/**
+ * No breaker, so each answer shows as itself (half the calls here fail); a timeout far above any answer, so
+ * a call that waits for it fails the test.
+ */
+const plain = { policies: { breaker: { enabled: false }, timeout: { attemptMs: 120_000 } } };
+
+let upstream: MalformedUpstream;
+let gw: InProcessGateway;
+let client: Client;
+
+beforeAll(async () => {
+  upstream = await startMalformedUpstream();
+  gw = await startGateway({
+    mcpServers: {
+      m: { url: upstream.url },
+      s: { command: NODE, args: [`${ROOT}test/fixtures/malformed-answers.ts`] },
+    },
+    upstreams: { m: plain, s: plain },
+  });
+  client = await connectClient("http", gw);
+  await eventually(async () => {
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    return names.includes("m__ok") && names.includes("s__ok");
+  });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await gw?.stop();
+  await upstream?.close();
+});
+
+function toolError(result: unknown): { code: string; upstream?: string; message: string } {
+  const meta = (result as { _meta?: Record<string, unknown> })._meta ?? {};
+  return meta["toolgate/error"] as { code: string; upstream?: string; message: string };
+}
+
+/** Calls `tool` on `prefix`, expects the failure, then a served call on the same upstream. */
+async function failsAlone(prefix: string, tool: string, code: string, says: string): Promise<void> {
+  const result = await client.callTool({ name: `${prefix}__${tool}`, arguments: {} });
+  expect(result.isError).toBe(true);
+  const error = toolError(result);
+  expect(error).toMatchObject({ code, upstream: prefix });
+  expect(error.message).toContain(says);
+  const next = await client.callTool({ name: `${prefix}__ok`, arguments: {} });
+  expect(next.isError).toBeFalsy();
+  expect(textOf(next)).toBe("ok");
+}
+
+const NOT_A_RESPONSE = "the upstream's answer is not a JSON-RPC response:";
+const MALFORMED_RESULT = "answered tools/call with a malformed result:";
+
+describe("broken answers from a Streamable HTTP upstream", () => {
+  it.each([
+    ["notJson", "UpstreamError", "the answer is not JSON: {not json"],
+    ["emptyJson", "UpstreamError", "the JSON answer is empty"],
+    ["resultNotObject", "UpstreamError", 'the answer is not a JSON-RPC message: {"jsonrpc":"2.0","id":'],
+    ["errorNotObject", "UpstreamError", '"error":"bad"}'],
+    ["otherId", "UpstreamError", "the JSON answer holds no response to request"],
+    ["contentNull", "UpstreamError", `${MALFORMED_RESULT} content is null, not an array`],
+    ["textNotString", "UpstreamError", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
+    ["eventNotJson", "ConnectionLost", 'it sent an event that is not a JSON-RPC message: "{bad"'],
+    ["eventResultNotObject", "UpstreamError", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["reset", "ConnectionLost", "ECONNRESET"],
+  ])("%s fails that call alone with %s", async (tool, code, says) => {
+    const handshakes = upstream.handshakes;
+    await failsAlone("m", tool, code, says);
+    expect(upstream.handshakes).toBe(handshakes);
+  });
+});
+
+describe("broken answers from a stdio upstream", () => {
+  it.each([
+    ["resultNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["errorNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["contentNull", `${MALFORMED_RESULT} content is null, not an array`],
+    ["textNotString", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
+  ])("%s fails that call alone, at once", async (tool, says) => {
+    await failsAlone("s", tool, "UpstreamError", says);
+  });
+});
