@@ -32,7 +32,7 @@ import { untilReady } from "../upstreams/upstream.ts";
 import { type ApprovalQueue, requireApproval } from "./approval.ts";
 import { connectOrElicit, type WhenAuthorized } from "./consent.ts";
 import { PipelineCache, type PipelineCacheOptions } from "./pipelines.ts";
-import { callResultProblem } from "./result-shape.ts";
+import { callResultProblem, forwardedResultProblem } from "./result-shape.ts";
 import { ReversePath } from "./reverse.ts";
 
 /** The downstream session that made a request (implemented by server/session.ts). */
@@ -561,9 +561,21 @@ export class Router {
     ctx: RequestContext,
   ): Promise<Result> {
     const { _meta: _, ...rest } = params;
+    // The result is checked inside the span, so the client operation's metric counts a malformed one as failed.
+    const checked = (result: Result): Result => {
+      const problem = forwardedResultProblem(method, result);
+      if (problem === undefined) return result;
+      throw new GatewayError(
+        ErrorCode.UpstreamError,
+        `upstream "${upstream}" answered ${method} with a malformed result: ${problem}`,
+        { upstream, reachedUpstream: true },
+      );
+    };
     const run = (traceMeta: Record<string, string> | undefined) => {
       const meta = forwardedMeta(ctx.meta, traceMeta);
-      return target.request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal });
+      return target
+        .request(method, meta ? { ...rest, _meta: meta } : rest, { signal: ctx.signal })
+        .then(checked);
     };
     const around = this.#deps.aroundForward;
     return this.#reverse.track(routingKey, ctx, () =>

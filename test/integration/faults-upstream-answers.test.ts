@@ -98,3 +98,18 @@ describe("broken answers from a stdio upstream", () => {
     await failsAlone("s", tool, "UpstreamError", says);
   });
 });
+
+describe("forwarded results a client would refuse", () => {
+  it("fails resources/read and prompts/get with an error naming the upstream and the field", async () => {
+    const read = await client.readResource({ uri: "m://good" });
+    expect(read.contents).toEqual([{ uri: "m://good", text: "fine" }]);
+    await expect(client.readResource({ uri: "m://contentsNull" })).rejects.toThrow(
+      'upstream "m" answered resources/read with a malformed result: contents is null, not an array',
+    );
+    const prompt = await client.getPrompt({ name: "m__good" });
+    expect(prompt.messages).toHaveLength(1);
+    await expect(client.getPrompt({ name: "m__badRole" })).rejects.toThrow(
+      'answered prompts/get with a malformed result: messages[0] has role "system", not "user" or "assistant"',
+    );
+  });
+});
