@@ -746,13 +746,19 @@ function unanswered(requests: Array<string | number>, messages: JSONRPCMessage[]
   if (requests.length === 1 && messages.length === 1 && !("method" in (first as object))) {
     if ((first as { id?: unknown }).id === requests[0]) return undefined;
   }
-  const ids = messages.filter((m) => !("method" in m)).map((m) => (m as { id?: unknown }).id);
-  const missing = requests.filter((id) => !ids.some((got) => String(got) === String(id)));
+  const responses = messages.filter((m) => !("method" in m)) as Array<{ id?: unknown; error?: unknown }>;
+  const missing = requests.filter((id) => !responses.some((got) => String(got.id) === String(id)));
   if (missing.length === 0) return undefined;
+  // What came instead: the ids, and an error's words (a server that could not parse the request says so
+  // with id null).
+  const came = responses.map(({ id, error }) => {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    return `${JSON.stringify(id ?? null)}${error === undefined ? "" : ` with error ${code}: ${message}`}`;
+  });
   return new StreamableHTTPError(
     -1,
     `the JSON answer holds no response to request ${missing.join(", ")}${
-      ids.length > 0 ? ` (it answered ${ids.map((id) => JSON.stringify(id)).join(", ")})` : ""
+      came.length > 0 ? ` (it answered ${came.join(", ")})` : ""
     }`,
   );
 }

@@ -179,7 +179,8 @@ export class JsonRpcConnection {
   #receive(message: JSONRPCMessage): void {
     const m = message as { id?: RequestId; method?: string; params?: Params; result?: Params };
     if (m.method === undefined) {
-      if (m.id !== undefined) this.#answer(m.id, message);
+      // An error without an id (null: the peer could not parse what it got) answers no request of ours.
+      if (m.id !== undefined && m.id !== null) this.#answer(m.id, message);
     } else if (m.id !== undefined) {
       this.#serve(m.id, m.method, m.params);
     } else {

@@ -76,6 +76,7 @@ describe("broken answers from a Streamable HTTP upstream", () => {
     ["resultNotObject", "UpstreamError", 'the answer is not a JSON-RPC message: {"jsonrpc":"2.0","id":'],
     ["errorNotObject", "UpstreamError", '"error":"bad"}'],
     ["otherId", "UpstreamError", "the JSON answer holds no response to request"],
+    ["parseError", "UpstreamError", "(it answered null with error -32700: Parse error)"],
     ["contentNull", "UpstreamError", `${MALFORMED_RESULT} content is null, not an array`],
     ["textNotString", "UpstreamError", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
     ["eventNotJson", "ConnectionLost", 'it sent an event that is not a JSON-RPC message: "{bad"'],
