@@ -344,6 +344,8 @@ export class HttpClientTransport implements Transport {
     /** The last event that was no JSON-RPC message: named when the stream ends without an answer. */
     let invalid: string | undefined;
     const answered = requests && requests.length > 1 ? new Set<unknown>() : undefined;
+    /** The one request a POST stream answers (most do). */
+    const single = requests?.length === 1 ? requests[0] : undefined;
     const onEvent = (event: SseEvent) => {
       if (event.id !== undefined) {
         lastEventId = event.id;
@@ -368,7 +370,9 @@ export class HttpClientTransport implements Transport {
       }
       const message = parsed;
       if (!("method" in message)) {
-        receivedResponse = true;
+        // A response to another id (a confused server) answers nothing of this stream's: its request fails
+        // when the stream ends, not at its timeout.
+        if (single === undefined || sameId(message.id, single)) receivedResponse = true;
         answered?.add(message.id);
         if (replayMessageId !== undefined) message.id = replayMessageId;
       }
@@ -747,7 +751,7 @@ function unanswered(requests: Array<string | number>, messages: JSONRPCMessage[]
     if ((first as { id?: unknown }).id === requests[0]) return undefined;
   }
   const responses = messages.filter((m) => !("method" in m)) as Array<{ id?: unknown; error?: unknown }>;
-  const missing = requests.filter((id) => !responses.some((got) => String(got.id) === String(id)));
+  const missing = requests.filter((id) => !responses.some((got) => sameId(got.id, id)));
   if (missing.length === 0) return undefined;
   // What came instead: the ids, and an error's words (a server that could not parse the request says so
   // with id null).
@@ -761,6 +765,11 @@ function unanswered(requests: Array<string | number>, messages: JSONRPCMessage[]
       came.length > 0 ? ` (it answered ${came.join(", ")})` : ""
     }`,
   );
+}
+
+/** Ids as the server may echo them: the same value, or a number as its string. */
+function sameId(a: unknown, b: string | number): boolean {
+  return a === b || String(a) === String(b);
 }
 
 function asError(err: unknown): Error {

@@ -81,6 +81,7 @@ describe("broken answers from a Streamable HTTP upstream", () => {
     ["textNotString", "UpstreamError", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
     ["eventNotJson", "ConnectionLost", 'it sent an event that is not a JSON-RPC message: "{bad"'],
     ["eventResultNotObject", "UpstreamError", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["eventOtherId", "ConnectionLost", "the upstream ended its response stream without answering"],
     ["reset", "ConnectionLost", "ECONNRESET"],
   ])("%s fails that call alone with %s", async (tool, code, says) => {
     const handshakes = upstream.handshakes;
