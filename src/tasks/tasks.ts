@@ -11,6 +11,7 @@ import type { ToolRoute } from "../catalog/catalog.ts";
 import type { TasksConfig } from "../config/tasks-schema.ts";
 import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
+import { callResultProblem } from "../router/result-shape.ts";
 import type { Caller, CallToolContext, Principal, RequestContext, Result, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle as Upstream } from "../upstreams/handle.ts";
@@ -648,6 +649,15 @@ export class TaskService {
         throw new GatewayError(ErrorCode.UpstreamError, `the upstream answered ${method} without a task`, {
           upstream: claims.upstream,
         });
+      }
+      // Upstream tasks here are tool calls: their result is a CallToolResult, checked as a call's is.
+      const problem = method === "tasks/result" ? callResultProblem(result) : undefined;
+      if (problem !== undefined) {
+        throw new GatewayError(
+          ErrorCode.UpstreamError,
+          `upstream "${claims.upstream}" answered tasks/result with a malformed result: ${problem}`,
+          { upstream: claims.upstream, reachedUpstream: true },
+        );
       }
       return result;
     } catch (err) {

@@ -5,6 +5,7 @@
  * reconnect (one handshake), and the next call is served.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { CallToolResultSchema, CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MalformedUpstream, startMalformedUpstream } from "../fixtures/malformed-answers.ts";
 import {
@@ -112,6 +113,23 @@ describe("forwarded results a client would refuse", () => {
     expect(prompt.messages).toHaveLength(1);
     await expect(client.getPrompt({ name: "m__badRole" })).rejects.toThrow(
       'answered prompts/get with a malformed result: messages[0] has role "system", not "user" or "assistant"',
+    );
+  });
+});
+
+describe("an upstream task's result a client would refuse", () => {
+  it("fails tasks/result with an error naming the upstream and the field", async () => {
+    const created = await client.request(
+      { method: "tools/call", params: { name: "m__taskContentNull", arguments: {}, task: {} } },
+      CreateTaskResultSchema,
+    );
+    await expect(
+      client.request(
+        { method: "tasks/result", params: { taskId: created.task.taskId } },
+        CallToolResultSchema,
+      ),
+    ).rejects.toThrow(
+      'upstream "m" answered tasks/result with a malformed result: content is null, not an array',
     );
   });
 });
