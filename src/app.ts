@@ -196,6 +196,14 @@ export class Gateway {
           this.#validator.validate(route.definition, args, { upstream: route.upstream });
         }
       },
+      checkResult: (route, result) => {
+        const problem = this.#validator.outputProblem(route.definition, result, { upstream: route.upstream });
+        if (problem === undefined) return undefined;
+        const fromSpec = this.registry.get(route.upstream)?.config.transport.type === "openapi";
+        return fromSpec
+          ? `${problem}; the API's answer does not follow its OpenAPI document: fix the document, or set "outputSchemas": false on "${route.upstream}"`
+          : problem;
+      },
     });
     this.pipelines = this.router.pipelines;
     this.#publisher = new CatalogPublisher({

@@ -1,7 +1,9 @@
 /**
  * Tool arguments are checked against the tool's `inputSchema` before a call leaves the gateway, so a model
  * gets a precise error (which argument, what is wrong) instead of an upstream's stack trace, and an upstream
- * never sees arguments it did not declare. Each distinct schema is compiled once.
+ * never sees arguments it did not declare. A result's `structuredContent` is checked against its
+ * `outputSchema`, so a result every client must refuse becomes an error naming the upstream. Each distinct
+ * schema is compiled once.
  *
  * Dialect (MCP 2025-11-25, SEP-1613): JSON Schema 2020-12 unless the schema's `$schema` names another
  * (2019-09, or draft-04/06/07, which run on Ajv's draft-07 engine). A schema that cannot be compiled (an
@@ -22,7 +24,11 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => void;
 export interface ValidatableTool {
   name: string;
   inputSchema?: unknown;
+  outputSchema?: unknown;
 }
+
+/** Which of a tool's schemas, for the warning when one cannot be compiled. */
+type SchemaKind = "input" | "output";
 
 export interface ArgumentValidatorOptions {
   logger?: Logger;
@@ -67,7 +73,7 @@ export class ArgumentValidator {
   validate(tool: ValidatableTool, args: unknown, context: { upstream?: string } = {}): void {
     const schema = tool.inputSchema;
     if (schema === undefined || schema === null) return;
-    const validate = this.#compiled(tool, schema, context.upstream);
+    const validate = this.#compiled(tool, schema, "input", context.upstream);
     if (!validate || validate(args ?? {})) return;
     const errors = validate.errors ?? [];
     const listed = errors.slice(0, MAX_LISTED_ERRORS).map(describeError);
@@ -90,7 +96,34 @@ export class ArgumentValidator {
     );
   }
 
-  #compiled(tool: ValidatableTool, schema: unknown, upstream: string | undefined): Compiled {
+  /**
+   * Why a successful result of `tool` breaks its `outputSchema` (clients must refuse it, MCP 2025-11-25: the SDKs
+   * throw), or undefined: no schema, an `isError` result, a conforming `structuredContent`, or a schema that
+   * cannot be compiled.
+   */
+  outputProblem(
+    tool: ValidatableTool,
+    result: Record<string, unknown>,
+    context: { upstream?: string } = {},
+  ): string | undefined {
+    const schema = tool.outputSchema;
+    if (schema === undefined || schema === null || result.isError === true) return undefined;
+    const structured = result.structuredContent;
+    if (structured === undefined) return "the result has no structuredContent";
+    const validate = this.#compiled(tool, schema, "output", context.upstream);
+    if (!validate || validate(structured)) return undefined;
+    const errors = validate.errors ?? [];
+    const listed = errors.slice(0, MAX_LISTED_ERRORS).map(describeError);
+    const more = errors.length > listed.length ? `; and ${errors.length - listed.length} more` : "";
+    return `its structuredContent ${listed.join("; ")}${more}`;
+  }
+
+  #compiled(
+    tool: ValidatableTool,
+    schema: unknown,
+    kind: SchemaKind,
+    upstream: string | undefined,
+  ): Compiled {
     const isObject = typeof schema === "object";
     const known = isObject ? this.#byObject.get(schema as object) : undefined;
     if (known && this.#byHash.has(known.hash)) {
@@ -99,13 +132,13 @@ export class ArgumentValidator {
     }
     const hash = hashJson(schema);
     let compiled = this.#byHash.get(hash)?.compiled;
-    if (compiled === undefined) compiled = this.#compile(tool, schema, upstream);
+    if (compiled === undefined) compiled = this.#compile(tool, schema, kind, upstream);
     this.#touch(hash, compiled);
     if (isObject) this.#byObject.set(schema as object, { hash, compiled });
     return compiled;
   }
 
-  #compile(tool: ValidatableTool, schema: unknown, upstream: string | undefined): Compiled {
+  #compile(tool: ValidatableTool, schema: unknown, kind: SchemaKind, upstream: string | undefined): Compiled {
     try {
       if (typeof schema !== "object" && typeof schema !== "boolean") throw new Error("not a JSON Schema");
       const size = canonicalJson(schema).length;
@@ -119,7 +152,7 @@ export class ArgumentValidator {
       return validate;
     } catch (err) {
       this.#logger.warn(
-        `cannot compile the input schema of tool "${tool.name}"${upstream ? ` of upstream "${upstream}"` : ""}; its arguments are not validated`,
+        `cannot compile the ${kind} schema of tool "${tool.name}"${upstream ? ` of upstream "${upstream}"` : ""}; its ${kind === "input" ? "arguments are" : "results are"} not validated`,
         { tool: tool.name, upstream, reason: (err as Error).message },
       );
       return null;

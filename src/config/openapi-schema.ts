@@ -82,6 +82,11 @@ export const OpenApiServerFields = {
   externalRefs: z.boolean().optional(),
   /** Above this many operations, serve three meta-tools (search, describe, invoke) instead of one tool each. */
   compactThreshold: z.number().int().positive().optional(),
+  /**
+   * Serve each operation's JSON response schema as its tool's `outputSchema` (default true). Off for an API
+   * whose answers do not follow its document: clients must refuse a result that breaks its outputSchema.
+   */
+  outputSchemas: z.boolean().optional(),
 };
 
 export type OpenApiAuth = z.output<typeof OpenApiAuthSchema>;
@@ -102,6 +107,7 @@ export interface OpenApiTransport {
   maxResponseBytes: number;
   externalRefs: boolean;
   compactThreshold: number;
+  outputSchemas: boolean;
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -121,6 +127,7 @@ interface Entry {
   maxResponseBytes?: number | undefined;
   externalRefs?: boolean | undefined;
   compactThreshold?: number | undefined;
+  outputSchemas?: boolean | undefined;
 }
 
 /** Keys that make sense only on an `openapi` entry (an error elsewhere). */
@@ -198,5 +205,6 @@ export function openapiTransport(
     maxResponseBytes: entry.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     externalRefs: entry.externalRefs ?? false,
     compactThreshold: entry.compactThreshold ?? DEFAULT_COMPACT_THRESHOLD,
+    outputSchemas: entry.outputSchemas ?? true,
   };
 }

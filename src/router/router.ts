@@ -111,6 +111,8 @@ export interface RouterDeps {
   log: Logger;
   access?: AccessControl;
   checkArguments?: ArgumentCheck;
+  /** Why a successful result breaks the tool's `outputSchema` (catalog/input-validation), or undefined. */
+  checkResult?: (route: ToolRoute, result: Result) => string | undefined;
   /** The command that approves a held upstream's tools, for the ToolHeld message. */
   approveCommand?: (upstream: string) => string;
   /** Why a held tool is held, by cause; undefined: the default text for a changed definition. */
@@ -496,11 +498,14 @@ export class Router {
     return answer.then(
       (result) => {
         this.#reverse.leave(routingKey, entry);
-        const problem = callResultProblem(result);
-        if (problem === undefined) return result;
+        const malformed = callResultProblem(result);
+        const mismatch = malformed === undefined ? this.#deps.checkResult?.(route, result) : undefined;
+        if (malformed === undefined && mismatch === undefined) return result;
         throw new GatewayError(
           ErrorCode.UpstreamError,
-          `upstream "${route.upstream}" answered tools/call with a malformed result: ${problem}`,
+          malformed !== undefined
+            ? `upstream "${route.upstream}" answered tools/call with a malformed result: ${malformed}`
+            : `upstream "${route.upstream}" answered tools/call with a result that does not match the outputSchema of tool "${route.name}": ${mismatch}`,
           { upstream: route.upstream, tool: route.name, policy: "upstream", reachedUpstream: true },
         );
       },

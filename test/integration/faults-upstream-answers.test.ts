@@ -133,3 +133,25 @@ describe("an upstream task's result a client would refuse", () => {
     );
   });
 });
+
+describe("structured results that do not match the tool's outputSchema", () => {
+  it("serves a conforming one, and an isError result without structuredContent", async () => {
+    const ok = await client.callTool({ name: "m__structuredOk", arguments: {} });
+    expect(ok.structuredContent).toEqual({ n: 1 });
+    const failed = await client.callTool({ name: "m__structuredError", arguments: {} });
+    expect(failed.isError).toBe(true);
+    expect(textOf(failed)).toBe("failed");
+  });
+
+  it.each([
+    ["structuredMismatch", "at /n: must be number"],
+    ["structuredMissing", "has no structuredContent"],
+  ])("fails %s with an isError naming the upstream and the schema's complaint", async (tool, says) => {
+    const result = await client.callTool({ name: `m__${tool}`, arguments: {} });
+    expect(result.isError).toBe(true);
+    const error = toolError(result);
+    expect(error).toMatchObject({ code: "UpstreamError", upstream: "m" });
+    expect(error.message).toContain("does not match the outputSchema of tool");
+    expect(error.message).toContain(says);
+  });
+});

@@ -75,6 +75,14 @@ beforeAll(async () => {
         baseUrl: api.url,
         operations: { tags: ["items"], methods: ["GET"] },
       },
+      // An API whose answers do not follow its document: served without output schemas.
+      invloose: {
+        type: "openapi",
+        spec,
+        baseUrl: api.url,
+        operations: { paths: ["/items/{itemId}"], methods: ["GET"] },
+        outputSchemas: false,
+      },
       decl: {
         type: "openapi",
         baseUrl: api.url,
@@ -289,6 +297,22 @@ describe("OpenAPI adapter: calls", () => {
     });
     const upload = await call("inv__upload", { title: "t", meta: { k: 1 } });
     expect(JSON.parse(textOf(upload))).toEqual({ multipart: true, fields: { title: "t", meta: '{"k":1}' } });
+  });
+
+  it("answers with an isError naming the field when the API's answer breaks its response schema", async () => {
+    const result = await client.callTool({ name: "inv__getItem", arguments: { itemId: "lying" } });
+    expect(result.isError).toBe(true);
+    const message = (result._meta?.["toolgate/error"] as { message?: string } | undefined)?.message;
+    expect(message).toContain('does not match the outputSchema of tool "inv__getItem"');
+    expect(message).toContain("at /itemId: must be string");
+    expect(message).toContain('set "outputSchemas": false on "inv"');
+  });
+
+  it("serves the same answer as text with outputSchemas: false, the tool without an outputSchema", async () => {
+    expect(tool("invloose__getItem").outputSchema).toBeUndefined();
+    const result = await client.callTool({ name: "invloose__getItem", arguments: { itemId: "lying" } });
+    expect(result.isError).toBeFalsy();
+    expect(JSON.parse(textOf(result))).toEqual({ itemId: 42 });
   });
 
   it("answers a 4xx with an isError result carrying status and body", async () => {

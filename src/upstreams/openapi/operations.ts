@@ -208,7 +208,7 @@ function planOne(
       ? flatSchema(params, paramSchemas, body, bodySchema, spreadBody)
       : nestedSchema(params, paramSchemas, body, bodySchema);
 
-  const { schema: outputSchema } = outputOf(op);
+  const outputSchema = transport.outputSchemas ? outputOf(op).schema : undefined;
   const title = typeof op.summary === "string" ? op.summary.trim() : undefined;
   const annotations = annotationsOf(method, op, transport);
   const tool: Tool = {

@@ -159,3 +159,42 @@ describe("ArgumentValidator", () => {
     }
   });
 });
+
+describe("ArgumentValidator.outputProblem", () => {
+  const counter = {
+    name: "counter",
+    outputSchema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
+  };
+
+  it("passes a conforming result, an isError one, and a tool without an output schema", () => {
+    const validator = new ArgumentValidator();
+    expect(validator.outputProblem(counter, { content: [], structuredContent: { n: 1 } })).toBeUndefined();
+    expect(validator.outputProblem(counter, { content: [], isError: true })).toBeUndefined();
+    expect(validator.outputProblem(writeFile, { content: [] })).toBeUndefined();
+  });
+
+  it("names a missing structuredContent and each field that breaks the schema", () => {
+    const validator = new ArgumentValidator();
+    expect(validator.outputProblem(counter, { content: [] })).toBe("the result has no structuredContent");
+    expect(validator.outputProblem(counter, { content: [], structuredContent: { n: "x" } })).toBe(
+      "its structuredContent at /n: must be integer",
+    );
+  });
+
+  it("passes results of a schema it cannot compile, and says so once", () => {
+    const { lines, logger } = recordingLogger();
+    const validator = new ArgumentValidator({ logger });
+    const broken = {
+      name: "broken",
+      outputSchema: { type: "object", properties: { a: { $ref: "#/nope" } } },
+    };
+    for (let i = 0; i < 2; i++) {
+      expect(
+        validator.outputProblem(broken, { content: [], structuredContent: { a: 1 } }, { upstream: "up" }),
+      ).toBe(undefined);
+    }
+    expect(lines.map((l) => l.msg)).toEqual([
+      'cannot compile the output schema of tool "broken" of upstream "up"; its results are not validated',
+    ]);
+  });
+});
