@@ -61,20 +61,11 @@ export function requestFailure(err: unknown, upstream: string, signal?: AbortSig
       connectionBroken: false,
     };
   }
-  if (err instanceof MalformedAnswerError) {
-    // The upstream broke the protocol in this request's answer; the connection still carries the others.
+  if (err instanceof MalformedAnswerError || err instanceof InputRoundFailed) {
+    // This request's own failure, the connection still carries the others: an answer that broke the protocol, or
+    // an input round the client could not answer. A tool-level failure the model can act on (an isError result),
+    // as the SDK's own legacy shim does for the latter.
     return {
-      error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
-        upstream,
-        reachedUpstream: true,
-        cause: err,
-      }),
-      connectionBroken: false,
-    };
-  }
-  if (err instanceof InputRoundFailed) {
-    return {
-      // A tool-level failure the model can act on (an isError result), as the SDK's own legacy shim does.
       error: new GatewayError(ErrorCode.UpstreamError, `upstream "${upstream}": ${err.message}`, {
         upstream,
         reachedUpstream: true,
