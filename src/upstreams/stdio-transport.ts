@@ -55,6 +55,8 @@ export class StdioTransport implements Transport {
   #waiting: Waiting[] = [];
   /** Whether stdin holds this turn's writes (see #cork). */
   #corked = false;
+  /** Ids of the requests written and neither answered nor cancelled: while there are any, writes are corked. */
+  readonly #unanswered = new Set<string | number>();
 
   constructor(server: StdioServer) {
     this.#server = server;
@@ -106,11 +108,13 @@ export class StdioTransport implements Transport {
     if (!stdin) return Promise.reject(new Error("Not connected"));
     if (this.#waiting.length === 0 && !stdin.writableNeedDrain) {
       try {
-        this.#cork(stdin);
+        // A lone request leaves at once: nothing else is in flight whose turn it could share a write with.
+        if (this.#unanswered.size > 0) this.#cork(stdin);
         stdin.write(line(message));
       } catch (err) {
         return Promise.reject(err);
       }
+      this.#track(message);
       return SENT;
     }
     return new Promise((resolve, reject) => {
@@ -128,6 +132,7 @@ export class StdioTransport implements Transport {
       const { message, resolve, reject } = this.#waiting[written] as Waiting;
       try {
         stdin.write(line(message));
+        this.#track(message);
         resolve();
       } catch (err) {
         reject(err);
@@ -137,9 +142,20 @@ export class StdioTransport implements Transport {
     if (this.#waiting.length > 0) stdin.once("drain", this.#flush);
   };
 
+  /** Keeps `#unanswered` up to date with a message written to the child. */
+  #track(message: JSONRPCMessage): void {
+    const m = message as { id?: string | number; method?: string; params?: { requestId?: unknown } };
+    if (m.method === undefined) return; // our answer to the child's request
+    if (m.id !== undefined) this.#unanswered.add(m.id);
+    else if (m.method === "notifications/cancelled")
+      this.#unanswered.delete(m.params?.requestId as string | number);
+  }
+
   /**
    * Holds stdin's writes until this turn of the event loop has run its I/O callbacks: the calls that arrived
    * together reach the child in one write, which wakes it once, rather than one write and one wake-up each.
+   * Only while requests are in flight: a request alone would wait for the turn's end for nothing (at
+   * concurrency 1, about 8 µs of every call's latency on the bench's host).
    */
   #cork(stdin: Writable): void {
     if (this.#corked) return;
@@ -162,6 +178,7 @@ export class StdioTransport implements Transport {
     const child = this.#child;
     this.#lines.clear();
     this.#dropWaiting();
+    this.#unanswered.clear();
     if (!child) return;
     this.#child = undefined;
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
@@ -187,9 +204,13 @@ export class StdioTransport implements Transport {
     } catch {
       message = undefined;
     }
-    if (isJsonRpcMessage(message)) return void this.onmessage?.(message);
-    const id = this.onmalformed ? answeredId(message) : undefined;
-    if (id !== undefined) this.onmalformed?.(id, describeInvalid(message));
+    if (isJsonRpcMessage(message)) {
+      if (!("method" in message) && message.id !== undefined) this.#unanswered.delete(message.id);
+      return void this.onmessage?.(message);
+    }
+    const id = answeredId(message);
+    if (id !== undefined) this.#unanswered.delete(id);
+    if (id !== undefined && this.onmalformed) this.onmalformed(id, describeInvalid(message));
     else if (this.#server.onNoise) this.#server.onNoise(text.slice(0, MAX_NOISE_CHARS));
     else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, MAX_NOISE_CHARS)}`));
   }

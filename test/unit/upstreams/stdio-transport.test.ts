@@ -1,10 +1,14 @@
 /**
  * toolgate's stdio transport: newline framing over a real child's stdout (lines split across reads, CRLF,
  * several messages in one read), stderr lines, writes to a child that reads slower than the gateway sends,
- * and messages sent together written together.
+ * a lone request written at once and requests sent together while others are in flight written together.
  */
+
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { StdioTransport } from "../../../src/upstreams/stdio-transport.ts";
 
 /**
@@ -149,34 +153,61 @@ describe("StdioTransport", () => {
     await transport.close();
   }, 30_000);
 
-  it("writes the messages sent in one turn of the event loop together, so the child reads them at once", async () => {
-    // The child says it is ready once it waits for input, then answers its first read with the lines in it.
+  it("writes a request alone at once, and the requests sent in one turn while others are in flight together", async () => {
+    // The child logs the number of lines of each read to a file (read synchronously below) and answers
+    // every "echo" request; "hold" requests it leaves unanswered.
+    const log = join(mkdtempSync(join(tmpdir(), "toolgate-stdio-")), "reads");
     const script = `
-      process.stdin.once("data", (chunk) => {
-        const lines = String(chunk).split("\\n").length - 1;
-        process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: 0, result: { lines } }) + "\\n");
+      const { appendFileSync } = require("node:fs");
+      let buffer = "";
+      process.stdin.setEncoding("utf8");
+      process.stdin.on("data", (chunk) => {
+        buffer += chunk;
+        const lines = buffer.split("\\n");
+        buffer = lines.pop();
+        appendFileSync(${JSON.stringify(log)}, lines.length + "\\n");
+        for (const line of lines) {
+          const request = JSON.parse(line);
+          if (request.method === "echo")
+            process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: request.id, result: {} }) + "\\n");
+        }
       });
       process.stdout.write(JSON.stringify({ jsonrpc: "2.0", method: "ready" }) + "\\n");
     `;
     const transport = new StdioTransport({ command: process.execPath, args: ["-e", script], env: {} });
-    const messages: JSONRPCMessage[] = [];
-    let next: () => void = () => {};
+    const answered = new Set<unknown>();
+    let ready: () => void = () => {};
+    const started = new Promise<void>((resolve) => (ready = resolve));
     transport.onmessage = (message) => {
-      messages.push(message);
-      next();
+      if ("method" in message) ready();
+      else answered.add(message.id);
     };
-    const nextMessage = () => new Promise<void>((resolve) => (next = resolve));
-    const ready = nextMessage();
     await transport.start();
-    await ready;
-    const answered = nextMessage();
-    const sends = Array.from({ length: 16 }, (_, i) =>
-      transport.send({ jsonrpc: "2.0", id: i + 1, method: "echo", params: { text: "x".repeat(32) } }),
-    );
-    await Promise.all(sends);
-    await answered;
-    // One write of 16 lines to a child already waiting: its first read holds them all, not the first alone.
-    expect(messages[1]).toEqual({ jsonrpc: "2.0", id: 0, result: { lines: 16 } });
+    await started;
+    const reads = () =>
+      existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(0, -1).map(Number) : [];
+    /** Blocks this thread (no turn of the event loop ends) until the child has read `count` times. */
+    const readWithoutYielding = (count: number) => {
+      const wait = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 2_000 && reads().length < count; i++) Atomics.wait(wait, 0, 0, 5);
+      return reads();
+    };
+
+    // Nothing in flight: the request reaches the child before this turn ends.
+    void transport.send({ jsonrpc: "2.0", id: 1, method: "hold" });
+    expect(readWithoutYielding(1)).toEqual([1]);
+
+    // Request 1 is unanswered: 16 requests sent in one turn reach the child in one write.
+    const echoes = Array.from({ length: 16 }, (_, i) => i + 2);
+    await Promise.all(echoes.map((id) => transport.send({ jsonrpc: "2.0", id, method: "echo" })));
+    await vi.waitFor(() => expect(answered.size).toBe(16), { timeout: 10_000 });
+    expect(reads()).toEqual([1, 16]);
+
+    // Request 1 cancelled and the rest answered: a lone request leaves at once again.
+    await transport.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 1 } });
+    await vi.waitFor(() => expect(reads()).toEqual([1, 16, 1]), { timeout: 10_000 });
+    void transport.send({ jsonrpc: "2.0", id: 18, method: "echo" });
+    expect(readWithoutYielding(4)).toEqual([1, 16, 1, 1]);
     await transport.close();
   });
 
