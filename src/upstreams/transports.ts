@@ -1,12 +1,11 @@
 /**
  * One client transport per configured upstream transport: toolgate's own for stdio (stdio-transport.ts, its
- * child's stderr as log lines) and Streamable HTTP (http-transport.ts, on node:http), the SDK's for SSE and
- * WebSocket; this file maps config to their options.
+ * child's stderr as log lines), Streamable HTTP (http-transport.ts, on its own HTTP/1.1 client) and WebSocket
+ * (websocket-transport.ts, on ws), the SDK's for legacy SSE; this file maps config to their options.
  */
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { McpTransportConfig } from "../config/load.ts";
 import { assertNever } from "../errors.ts";
@@ -16,14 +15,13 @@ import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
 import { StdioTransport } from "./stdio-transport.ts";
+import { WebSocketTransport } from "./websocket-transport.ts";
 
 export interface TransportHooks {
   /** One line of a stdio child's stderr (without the newline). */
   onStderr(line: string): void;
   /** A line of a stdio child's stdout that is not JSON-RPC (skipped; servers must log to stderr). */
   onNoise?(line: string): void;
-  /** A configuration the transport cannot honour (e.g. headers on WebSocket). */
-  onWarning?(message: string): void;
   /** OAuth client of a protected http/sse upstream: the SDK adds its token and handles 401/403. */
   authProvider?: (OAuthClientProvider & { observeFetch(fetch: FetchLike): FetchLike }) | undefined;
 }
@@ -92,13 +90,7 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
         ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "ws":
-      if (Object.keys(config.headers).length > 0) {
-        hooks.onWarning?.(
-          `headers are configured for WebSocket ${config.url}, but a WebSocket client cannot send them; ` +
-            "put credentials in the url or use the http transport",
-        );
-      }
-      return new WebSocketClientTransport(new URL(config.url));
+      return new WebSocketTransport(new URL(config.url), config.headers);
     default:
       return assertNever(config);
   }

@@ -496,7 +496,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           });
         this.#noise.push(line);
       },
-      onWarning: (message) => this.#log.warn(message),
       authProvider: oauth,
     };
     const events = this.#events(token);

@@ -2,7 +2,7 @@
  * Broken answers from an upstream (a body that is not JSON-RPC, an answer to another request, a result no
  * client would accept, a reset socket): each fails its own call with an `isError` naming the upstream and
  * what was wrong, at once rather than at the timeout, and the upstream stays connected: over HTTP no
- * reconnect (one handshake), and the next call is served.
+ * reconnect (one handshake), over WebSocket no new upgrade, and the next call is served.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema, CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -34,13 +34,14 @@ beforeAll(async () => {
     mcpServers: {
       m: { url: upstream.url },
       s: { command: NODE, args: [`${ROOT}test/fixtures/malformed-answers.ts`] },
+      w: { url: upstream.wsUrl, headers: { authorization: "Bearer for-w" } },
     },
-    upstreams: { m: plain, s: plain },
+    upstreams: { m: plain, s: plain, w: plain },
   });
   client = await connectClient("http", gw);
   await eventually(async () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
-    return names.includes("m__ok") && names.includes("s__ok");
+    return names.includes("m__ok") && names.includes("s__ok") && names.includes("w__ok");
   });
 });
 
@@ -99,6 +100,26 @@ describe("broken answers from a stdio upstream", () => {
     ["textNotString", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
   ])("%s fails that call alone, at once", async (tool, says) => {
     await failsAlone("s", tool, "UpstreamError", says);
+  });
+});
+
+describe("broken answers from a WebSocket upstream", () => {
+  it.each([
+    ["resultNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["errorNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
+    ["contentNull", `${MALFORMED_RESULT} content is null, not an array`],
+    ["textNotString", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
+  ])("%s fails that call alone, at once, on the same connection", async (tool, says) => {
+    const upgrades = upstream.upgrades.length;
+    await failsAlone("w", tool, "UpstreamError", says);
+    expect(upstream.upgrades.length).toBe(upgrades);
+  });
+
+  it("sent the configured headers on the upgrade request", () => {
+    expect(upstream.upgrades[0]).toMatchObject({
+      authorization: "Bearer for-w",
+      "sec-websocket-protocol": "mcp",
+    });
   });
 });
 

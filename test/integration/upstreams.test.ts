@@ -451,29 +451,6 @@ describe("transports", () => {
     );
   });
 
-  it("warns that a WebSocket client cannot send configured headers", async () => {
-    const server = await faultServer("ws");
-    const lines: string[] = [];
-    const log = createLogger({ level: "warn", sink: (line) => lines.push(line) });
-    const u = await ready(
-      upstream(
-        config("ws-headers", { type: "ws", url: server.url, headers: { authorization: "Bearer x" } }),
-        {
-          log,
-        },
-      ),
-    );
-    expect(u.state).toBe("ready");
-    const warnings = lines.map((l) => JSON.parse(l) as { level: string; msg: string; upstream: string });
-    expect(warnings).toContainEqual(
-      expect.objectContaining({
-        level: "warn",
-        upstream: "ws-headers",
-        msg: expect.stringContaining("cannot send them"),
-      }),
-    );
-  });
-
   it("talks to a legacy SSE server", async () => {
     const server = await faultServer("sse");
     const u = await ready(upstream(config("sse", remote("sse", server.url))));
