@@ -45,6 +45,8 @@ export interface HttpResponseLike {
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
   readonly destroyed: boolean;
+  /** Bytes written and not yet handed to the network (a client that does not read makes it grow). */
+  readonly writableLength: number;
   writeHead(status: number, headers?: OutgoingHttpHeaders): this;
   write(chunk: string): boolean;
   end(chunk?: string): this;
@@ -583,6 +585,10 @@ export class Http1Response implements HttpResponseLike {
 
   get statusCode(): number {
     return this.#status;
+  }
+
+  get writableLength(): number {
+    return this.#conn?.socket.writableLength ?? 0;
   }
 
   writeHead(status: number, headers?: OutgoingHttpHeaders): this {

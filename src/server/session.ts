@@ -101,6 +101,10 @@ export class GatewaySession implements Caller {
       jsonSchemaValidator: sharedValidator,
     });
     this.server.removeRequestHandler(SetLevelRequestSchema.shape.method.value);
+    // The transport's and the SDK's own complaints (a stream cut for a client that stopped reading, a
+    // response that could not be sent): the session goes on, the operator sees them.
+    this.server.onerror = (error) =>
+      deps.log.warn("session transport error", { session: this.sessionId, error: error.message });
     // Read by the SDK when it answers initialize (a private method in its types): the task capabilities
     // of the upstreams at that moment, as upstreams may connect after the session object is made.
     (this.server as unknown as { getCapabilities(): ServerCapabilities }).getCapabilities = () => {

@@ -11,6 +11,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import { LineReader } from "../protocol/lines.ts";
 import { parseMessage, Refusal } from "./jsonrpc-message.ts";
+import { dropReason, fellBehind } from "./slow-reader.ts";
 
 export class StdioServerTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -21,6 +22,8 @@ export class StdioServerTransport implements Transport {
   readonly #output: Writable;
   readonly #lines: LineReader;
   #started = false;
+  /** Notifications are being dropped for a client that does not read (see send). */
+  #behind = false;
 
   constructor(input: Readable, output: Writable, maxLineBytes: number) {
     this.#input = input;
@@ -40,7 +43,19 @@ export class StdioServerTransport implements Transport {
     this.#input.on("error", this.#onError);
   }
 
+  /**
+   * A client that stops reading stdout cannot be cut off without ending the session: while more than
+   * MAX_UNSENT_BYTES wait for it, notifications are dropped (said once per such stretch); responses still go.
+   */
   send(message: JSONRPCMessage): Promise<void> {
+    if (!("result" in message || "error" in message) && fellBehind(this.#output)) {
+      if (!this.#behind) {
+        this.#behind = true;
+        this.onerror?.(new Error(dropReason()));
+      }
+      return Promise.resolve();
+    }
+    this.#behind = false;
     return new Promise((resolve) => {
       if (this.#output.write(`${JSON.stringify(message)}\n`)) resolve();
       else this.#output.once("drain", resolve);

@@ -27,6 +27,7 @@ import { ErrorCode, GatewayError, toWire } from "../errors.ts";
 import { InFlightSet, InFlightTable } from "../in-flight.ts";
 import { type EventStore, streamOf } from "../stores/event-store.ts";
 import type { HttpRequestLike, HttpResponseLike } from "./http1-server.ts";
+import { cutReason, fellBehind } from "./slow-reader.ts";
 
 /** A comment frame this often keeps proxies and idle timers from cutting a quiet stream. */
 const KEEP_ALIVE_MS = 15_000;
@@ -325,18 +326,31 @@ export class StreamableHttpServerTransport implements Transport {
     exchange.responses.length = 0;
   }
 
-  /** One SSE event; with an event store it gets an id and is recorded before it is written. */
+  /**
+   * One SSE event; with an event store it gets an id and is recorded before it is written. A notification to
+   * a client that stopped reading cuts the stream instead (sse-write.ts).
+   */
   #write(exchange: Exchange, message: JSONRPCMessage): void {
-    const { streamId } = exchange;
+    const { res, streamId } = exchange;
+    const open = !res.destroyed && !res.writableEnded;
+    if (open && !("result" in message || "error" in message) && fellBehind(res))
+      return void this.#cut(exchange);
     if (!this.#store || streamId === undefined) {
-      writeEvent(exchange.res, message);
+      if (open) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
       return;
     }
+    // Recorded even when the stream is gone: the client resumes it with Last-Event-ID.
     const id = `${streamId}_${++exchange.seq}`;
     const data = JSON.stringify(message);
     void Promise.resolve(this.#store.append(streamId, id, data)).catch(() => {});
-    const { res } = exchange;
-    if (!res.destroyed && !res.writableEnded) res.write(`id: ${id}\nevent: message\ndata: ${data}\n\n`);
+    if (open) res.write(`id: ${id}\nevent: message\ndata: ${data}\n\n`);
+  }
+
+  /** Cuts the stream of a client that stopped reading; its 'close' cancels what it was waiting for. */
+  #cut(exchange: Exchange): void {
+    exchange.res.destroy();
+    const stream = exchange === this.#standalone ? "GET stream" : "POST response stream";
+    this.onerror?.(new Error(cutReason(stream)));
   }
 
   /** The exchange is answered (or the session ended): nothing left to resume. */
@@ -435,7 +449,10 @@ export class StreamableHttpServerTransport implements Transport {
     for (const exchange of StreamableHttpServerTransport.#live) {
       if (!exchange.sse && ++exchange.ticks < 2) continue;
       exchange.owner.#startStream(exchange);
-      if (!exchange.res.destroyed) exchange.res.write(": keepalive\n\n");
+      const { res } = exchange;
+      if (res.destroyed || res.writableEnded) continue;
+      if (fellBehind(res)) exchange.owner.#cut(exchange);
+      else res.write(": keepalive\n\n");
     }
   }
 }
@@ -450,10 +467,6 @@ export function isRequest(message: JSONRPCMessage): message is JSONRPCRequest {
 
 export function isInitialize(message: JSONRPCMessage): boolean {
   return "method" in message && message.method === "initialize" && isInitializeRequest(message);
-}
-
-function writeEvent(res: HttpResponseLike, message: JSONRPCMessage): void {
-  if (!res.destroyed && !res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 }
 
 /** A JSON-RPC error reply (no id unless given); returns false for `return refuse(...)` in handlePost. */

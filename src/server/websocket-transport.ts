@@ -9,6 +9,7 @@ import type { JSONRPCMessage, MessageExtraInfo, RequestInfo } from "@modelcontex
 import { type RawData, WebSocket } from "ws";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
 import { parseMessage, Refusal } from "./jsonrpc-message.ts";
+import { MAX_UNSENT_BYTES } from "./slow-reader.ts";
 
 /** The subprotocol the SDK's `WebSocketClientTransport` requests. */
 const MCP_SUBPROTOCOL = "mcp";
@@ -39,7 +40,6 @@ export interface WebSocketServerTransportOptions {
 }
 
 const DEFAULT_PING_INTERVAL_MS = 30_000;
-const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** RFC 6455 close codes. */
 const CLOSE_NORMAL = 1000;
 /** The peer's credentials no longer admit it: it may reconnect with new ones. */
@@ -65,7 +65,7 @@ export class WebSocketServerTransport implements Transport {
     this.#socket = socket;
     this.sessionId = options.sessionId ?? randomUUID();
     this.#pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? MAX_UNSENT_BYTES;
     const extra: MessageExtraInfo = {};
     if (options.requestInfo) extra.requestInfo = options.requestInfo;
     if (options.authInfo) extra.authInfo = options.authInfo;

@@ -29,6 +29,7 @@ import { dispatch, NEUTRAL_METHODS } from "../dispatch.ts";
 import { EdgeRefusals } from "../edge-refusals.ts";
 import type { HttpRequestLike, HttpResponseLike } from "../http1-server.ts";
 import { exceededLimit, type MessageLimits } from "../message-limits.ts";
+import { cutReason, fellBehind } from "../slow-reader.ts";
 import { checkEnvelope, checkHeaders } from "./modern-checks.ts";
 import { declaresTasks, type ModernTasks, missingTasksExtension, TASK_METHODS } from "./modern-tasks.ts";
 
@@ -144,7 +145,7 @@ export class ModernFace {
     try {
       checkEnvelope(params);
       checkHeaders(req, method, params, this.#deps.toolSchema);
-      call = new HttpCall(req, res, id, principal, refused);
+      call = new HttpCall(req, res, id, principal, refused, this.#deps.log);
       answer = this.#checked(id, method, params, call);
     } catch (err) {
       const e = modernWireError(err);
@@ -479,6 +480,7 @@ class HttpCall implements ModernContext {
   readonly requestBytes: number | undefined;
   readonly #res: HttpResponseLike;
   readonly #id: string | number;
+  readonly #log: Logger;
   #sse = false;
   #keepAlive: NodeJS.Timeout | undefined;
 
@@ -488,7 +490,9 @@ class HttpCall implements ModernContext {
     id: string | number,
     principal: Principal,
     refused: AbortSignal | undefined,
+    log: Logger,
   ) {
+    this.#log = log;
     this.principal = principal;
     this.refused = refused;
     this.headers = req.headers;
@@ -510,6 +514,8 @@ class HttpCall implements ModernContext {
     if (!this.#sse) {
       this.#sse = true;
       res.writeHead(200, SSE_HEADERS);
+    } else if (fellBehind(res)) {
+      return void this.#cut();
     }
     writeEvent(res, { jsonrpc: "2.0", method, params });
   }
@@ -518,8 +524,17 @@ class HttpCall implements ModernContext {
   keepAlive(ms: number): void {
     this.#keepAlive = setInterval(() => {
       const res = this.#res;
-      if (this.#sse && !res.destroyed && !res.writableEnded) res.write(": keepalive\n\n");
+      if (!this.#sse || res.destroyed || res.writableEnded) return;
+      if (fellBehind(res)) this.#cut();
+      else res.write(": keepalive\n\n");
     }, ms).unref();
+  }
+
+  /** The client stopped reading its stream: cut it (its 'close' cancels the call). */
+  #cut(): void {
+    clearInterval(this.#keepAlive);
+    this.#res.destroy();
+    this.#log.warn(cutReason("response stream"), { requestId: this.#id });
   }
 
   finish(result: Record<string, unknown>): void {
