@@ -170,7 +170,7 @@ async function raw(kind: "node" | "undici" | "socket" | "http1"): Promise<Connec
             body(),
             (res) =>
               res
-                .text()
+                .text(Number.POSITIVE_INFINITY)
                 .then((answer) =>
                   answer.includes('"result"') ? resolve() : reject(new Error(`unexpected answer ${answer}`)),
                 ),

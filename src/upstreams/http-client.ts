@@ -23,8 +23,11 @@ const agents = {
   "https:": new https.Agent({ keepAlive: true }),
 };
 
-/** Largest SSE event kept while parsing (a server streaming without event ends must not grow memory). */
-const MAX_EVENT_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest answer body, or SSE event, kept (a server answering without end must not grow memory): past it the
+ * response is destroyed and the fetch fails naming the bound.
+ */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 export function upstreamFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
   // MCP messages are strings; anything else (the OAuth client's form bodies) takes the platform's fetch.
@@ -94,7 +97,10 @@ function readResponse(
     }
     const watch = new StreamWatch(requestBody);
     let decided = false;
+    let bytes = 0;
     const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_BODY_BYTES) return void res.destroy(tooLarge());
       chunks.push(chunk);
       const first = watch.feed(chunk);
       if (first === undefined) return;
@@ -120,10 +126,19 @@ function readResponse(
       resolve(new Response(events + watch.unansweredEvents(), init));
     });
   } else {
-    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let bytes = 0;
+    res.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_BODY_BYTES) return void res.destroy(tooLarge());
+      chunks.push(chunk);
+    });
     res.once("end", () => resolve(new TextResponse(Buffer.concat(chunks).toString(), init)));
   }
   res.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
+}
+
+function tooLarge(): Error {
+  return new Error(`the answer's body is larger than ${MAX_BODY_BYTES} bytes; toolgate read no more of it`);
 }
 
 /**
@@ -135,7 +150,7 @@ export class StreamWatch {
   readonly #answered = new Set<unknown>();
   readonly #decoder = new StringDecoder("utf8");
   readonly #parser = createParser({
-    maxBufferSize: MAX_EVENT_BYTES,
+    maxBufferSize: MAX_BODY_BYTES,
     onEvent: (event) => this.#onEvent(event),
   });
   #first: EventSourceMessage | undefined;

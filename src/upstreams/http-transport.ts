@@ -43,11 +43,13 @@ import {
 } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightSet } from "../in-flight.ts";
-import { checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
+import { BodyTooLargeError, checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
 import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
 
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
+/** Largest JSON answer (or error body) read: a larger one fails its request, not the gateway's memory. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 /** How long the DELETE that ends a session (sent on close) may take. */
 const DELETE_TIMEOUT_MS = 5000;
@@ -217,7 +219,7 @@ export class HttpClientTransport implements Transport {
     }
     const status = res.status;
     if (!ok(status)) {
-      const text = await res.text().catch(() => null);
+      const text = await res.text(MAX_BODY_BYTES).catch(() => null);
       if (this.#auth && (status === 401 || status === 403)) {
         const retried = await this.#authorizeAfter(res, text);
         if (retried) return this.#post(message, body, onresumptiontoken);
@@ -250,7 +252,7 @@ export class HttpClientTransport implements Transport {
     if (type === "text/event-stream") {
       this.#readStream(res, { onresumptiontoken, requests }, false);
     } else if (type === "application/json") {
-      const messages = jsonAnswer(await res.text());
+      const messages = jsonAnswer(await readAnswer(res));
       for (const received of messages) this.onmessage?.(received);
       const missing = unanswered(requests, messages);
       if (missing !== undefined) throw missing;
@@ -719,6 +721,14 @@ function requestIds(message: JSONRPCMessage | JSONRPCMessage[]): Array<string | 
   const ids: Array<string | number> = [];
   for (const one of message) if (isRequest(one)) ids.push(one.id);
   return ids;
+}
+
+/** A JSON answer's text; one over MAX_BODY_BYTES fails its request (the socket is dropped, not reused). */
+function readAnswer(res: Exchange): Promise<string> {
+  return res.text(MAX_BODY_BYTES).catch((err: unknown) => {
+    if (err instanceof BodyTooLargeError) throw new StreamableHTTPError(-1, err.message);
+    throw err;
+  });
 }
 
 /**

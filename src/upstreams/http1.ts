@@ -152,6 +152,14 @@ export function request(
   return exchange;
 }
 
+/** A response body longer than its reader would take: the upstream's fault, and only this request's. */
+export class BodyTooLargeError extends Error {
+  constructor(maxBytes: number) {
+    super(`the answer's body is larger than ${maxBytes} bytes; toolgate read no more of it`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
 const WAITING = 0;
 const BODY = 1;
 const DONE = 2;
@@ -227,20 +235,28 @@ export class Exchange {
     if (over) sink.end(this.#error);
   }
 
-  /** The body as text (UTF-8). */
-  text(): Promise<string> {
+  /**
+   * The body as text (UTF-8). Past `maxBytes` no more is read: the exchange is destroyed (its socket is not
+   * reused) and the promise rejects with BodyTooLargeError.
+   */
+  text(maxBytes: number): Promise<string> {
     const held = this.#held;
     if (this.#state === DONE && !this.#consumed && (!held || held.length === 1)) {
       // The usual answer: whole in one read before anyone asked.
+      const whole = held?.[0];
+      if (whole && whole.length > maxBytes) return Promise.reject(new BodyTooLargeError(maxBytes));
       this.#consumed = true;
       this.#held = undefined;
-      return Promise.resolve(held ? (held[0] as Buffer).toString() : "");
+      return Promise.resolve(whole ? whole.toString() : "");
     }
     return new Promise((resolve, reject) => {
       const decoder = new StringDecoder("utf8");
       let text = "";
+      let bytes = 0;
       this.read({
-        data(chunk) {
+        data: (chunk) => {
+          bytes += chunk.length;
+          if (bytes > maxBytes) return void this.destroy(new BodyTooLargeError(maxBytes));
           text += decoder.write(chunk);
         },
         end(error) {

@@ -193,7 +193,11 @@ export function describeFailure(err: unknown): string {
   const wrongPath = wrongPathHint(err, message);
   if (wrongPath) return `${message}: ${wrongPath}`;
   const system = systemError(err);
-  if (!system) return message;
+  if (!system) {
+    // A failure of toolgate's own fetch that no socket error explains (an answer over its size bound).
+    const cause = (err as { cause?: unknown }).cause;
+    return isFetchFailure(err) && cause instanceof Error ? `${message}: ${cause.message}` : message;
+  }
   const { code, syscall } = system;
   const hint = syscall?.startsWith("spawn") ? SPAWN_HINTS[code] : NETWORK_HINTS[code];
   const said = message.includes(code) ? message : `${message} (${code})`;

@@ -85,6 +85,7 @@ describe("broken answers from a Streamable HTTP upstream", () => {
     ["eventResultNotObject", "UpstreamError", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
     ["eventOtherId", "ConnectionLost", "the upstream ended its response stream without answering"],
     ["reset", "ConnectionLost", "ECONNRESET"],
+    ["huge", "UpstreamError", "the answer's body is larger than 67108864 bytes; toolgate read no more of it"],
   ])("%s fails that call alone with %s", async (tool, code, says) => {
     const handshakes = upstream.handshakes;
     await failsAlone("m", tool, code, says);

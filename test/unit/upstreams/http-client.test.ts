@@ -86,6 +86,34 @@ describe("upstreamFetch", () => {
   });
 });
 
+describe("upstreamFetch: a body over 64 MiB", () => {
+  it.each([
+    ["a JSON answer", "application/json"],
+    ["an event stream without one whole event", "text/event-stream"],
+  ])("fails %s once past the bound, naming it, with the bytes read so far dropped", async (_what, type) => {
+    const failure = await post(`/big-${type}`, (res) => {
+      res.writeHead(200, { "content-type": type });
+      res.socket?.on("error", () => {});
+      const piece = Buffer.alloc(1024 * 1024, 120);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 80 && !res.destroyed && res.write(piece)) sent++;
+        if (sent < 80 && !res.destroyed) res.once("drain", pump);
+        else res.end();
+      };
+      pump();
+    }).then(
+      async (response) => response.text(),
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(TypeError);
+    expect((failure as Error).message).toBe("fetch failed");
+    expect(((failure as Error).cause as Error).message).toBe(
+      "the answer's body is larger than 67108864 bytes; toolgate read no more of it",
+    );
+  });
+});
+
 describe("StreamWatch", () => {
   it("reports the first complete event once, tracks answers and the last event id", () => {
     const watch = new StreamWatch(CALL);

@@ -14,7 +14,13 @@ import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type Exchange, Http1Target, RequestHead, request } from "../../../src/upstreams/http1.ts";
+import {
+  BodyTooLargeError,
+  type Exchange,
+  Http1Target,
+  RequestHead,
+  request,
+} from "../../../src/upstreams/http1.ts";
 
 const closers: Array<() => void> = [];
 afterEach(() => {
@@ -355,6 +361,42 @@ describe("http1 client: requests and framing", () => {
     expect((await fetchText(url)).body.length).toBe(size);
     expect(ports).toHaveLength(2);
     expect(ports[1]).toBe(ports[0]);
+  });
+});
+
+describe("http1 client: a body over the reader's bound", () => {
+  it("reads up to maxBytes, then fails the text without reusing the socket; the next request is served", async () => {
+    const { url, ports } = await httpServer((req, res) => {
+      // The first answer streams 4 MiB in 64 KiB pieces; the second is small.
+      if (ports.length > 1) return void res.end("small");
+      res.writeHead(200, { "content-type": "application/json" });
+      let sent = 0;
+      const pump = () => {
+        while (sent < 64 && res.write(Buffer.alloc(64 * 1024, 120))) sent++;
+        if (sent < 64) res.once("drain", pump);
+        else res.end();
+      };
+      req.socket.on("error", () => {});
+      pump();
+    });
+    const head = new RequestHead(new Http1Target(new URL(url)), "GET", {});
+    const big = await new Promise<Exchange>((resolve, reject) => request(head, undefined, resolve, reject));
+    const err = await failureOf(big.text(1024 * 1024));
+    expect(err).toBeInstanceOf(BodyTooLargeError);
+    expect(err.message).toBe("the answer's body is larger than 1048576 bytes; toolgate read no more of it");
+    const next = await new Promise<Exchange>((resolve, reject) => request(head, undefined, resolve, reject));
+    expect(await next.text(1024 * 1024)).toBe("small");
+    expect(ports).toHaveLength(2);
+    expect(ports[1]).not.toBe(ports[0]);
+  });
+
+  it("fails a body that arrived whole before anyone asked, if it is over the bound", async () => {
+    const { url } = await httpServer((_req, res) => res.end("x".repeat(100)));
+    const head = new RequestHead(new Http1Target(new URL(url)), "GET", {});
+    const res = await settledExchange(head);
+    await expect(res.text(99)).rejects.toBeInstanceOf(BodyTooLargeError);
+    const again = await settledExchange(head);
+    expect(await again.text(100)).toBe("x".repeat(100));
   });
 });
 

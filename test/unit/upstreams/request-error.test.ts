@@ -7,7 +7,7 @@ import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from "@modelconte
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../../../src/errors.ts";
 import { InputRoundFailed } from "../../../src/upstreams/client.ts";
-import { requestFailure } from "../../../src/upstreams/request-error.ts";
+import { describeFailure, requestFailure } from "../../../src/upstreams/request-error.ts";
 
 describe("requestFailure for 2026-era upstreams", () => {
   it.each([
@@ -87,5 +87,23 @@ describe("requestFailure for a failed HTTP exchange", () => {
     const failure = requestFailure(Object.assign(new Error("write EPIPE"), { code: "EPIPE" }), "up");
     expect(failure.error.code).toBe(ErrorCode.ConnectionLost);
     expect(failure.connectionBroken).toBe(true);
+  });
+});
+
+describe("describeFailure", () => {
+  it("names what failed a fetch when no socket error explains it", () => {
+    const bound = new TypeError("fetch failed", {
+      cause: new Error("the answer's body is larger than 67108864 bytes; toolgate read no more of it"),
+    });
+    expect(describeFailure(bound)).toBe(
+      "fetch failed: the answer's body is larger than 67108864 bytes; toolgate read no more of it",
+    );
+    const refused = new TypeError("fetch failed", {
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+        code: "ECONNREFUSED",
+        syscall: "connect",
+      }),
+    });
+    expect(describeFailure(refused)).toContain("fetch failed (ECONNREFUSED)");
   });
 });
