@@ -328,7 +328,7 @@ export class StreamableHttpServerTransport implements Transport {
 
   /**
    * One SSE event; with an event store it gets an id and is recorded before it is written. A notification to
-   * a client that stopped reading cuts the stream instead (sse-write.ts).
+   * a client that stopped reading cuts the stream instead (slow-reader.ts).
    */
   #write(exchange: Exchange, message: JSONRPCMessage): void {
     const { res, streamId } = exchange;
