@@ -9,7 +9,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, GatewayError, RpcCode } from "../errors.ts";
-import { LineReader } from "../protocol/lines.ts";
+import { idAtEdges, LineReader } from "../protocol/lines.ts";
 import { parseMessage, Refusal } from "./jsonrpc-message.ts";
 import { dropReason, fellBehind } from "./slow-reader.ts";
 
@@ -28,10 +28,11 @@ export class StdioServerTransport implements Transport {
   constructor(input: Readable, output: Writable, maxLineBytes: number) {
     this.#input = input;
     this.#output = output;
-    this.#lines = new LineReader(maxLineBytes, this.#receive, () =>
+    this.#lines = new LineReader(maxLineBytes, this.#receive, (edges) =>
       this.#reject(
         RpcCode.InvalidRequest,
         `a line is longer than ${maxLineBytes} bytes (gateway.maxBodyBytes): it was dropped`,
+        idAtEdges(edges),
       ),
     );
   }

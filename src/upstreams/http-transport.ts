@@ -44,7 +44,13 @@ import {
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightSet } from "../in-flight.ts";
 import { BodyTooLargeError, checkHeader, type Exchange, Http1Target, RequestHead, request } from "./http1.ts";
-import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
+import {
+  answeredId,
+  describeInvalid,
+  isJsonRpcMessage,
+  notAResponse,
+  type OnMalformed,
+} from "./message-shape.ts";
 
 /** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
 const MAX_EVENT_CHARS = 64 * 1024 * 1024;
@@ -367,7 +373,7 @@ export class HttpClientTransport implements Transport {
         if (id === undefined) return;
         receivedResponse = true;
         answered?.add(id);
-        this.onmalformed?.(replayMessageId ?? id, invalid);
+        this.onmalformed?.(replayMessageId ?? id, notAResponse(invalid));
         return;
       }
       const message = parsed;

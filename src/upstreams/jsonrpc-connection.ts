@@ -80,8 +80,8 @@ export class JsonRpcConnection {
     transport.onmessage = (message) => this.#receive(message);
     transport.onclose = () => this.#closed();
     transport.onerror = (error) => this.#handlers.onError(error);
-    (transport as { onmalformed?: OnMalformed }).onmalformed = (id, description) =>
-      this.#take(Number(id))?.reject(new MalformedAnswerError(description));
+    (transport as { onmalformed?: OnMalformed }).onmalformed = (id, problem) =>
+      this.#take(Number(id))?.reject(new MalformedAnswerError(problem));
     this.#open = true;
     await transport.start();
   }

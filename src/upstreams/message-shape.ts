@@ -42,13 +42,21 @@ export function answeredId(value: unknown): string | number | undefined {
   return typeof id === "string" || typeof id === "number" ? id : undefined;
 }
 
-/** What a transport tells the connection above it when a request's answer broke the envelope. */
-export type OnMalformed = (id: string | number, description: string) => void;
+/**
+ * What a transport tells the connection above it when a request's answer cannot be used (it broke the
+ * envelope, or was too long to read): the request, and a sentence saying what was wrong.
+ */
+export type OnMalformed = (id: string | number, problem: string) => void;
 
-/** A request's answer that broke the envelope: the upstream's fault, and only this request's. */
+/** The problem of an answer that broke the envelope, quoting it (`describeInvalid`). */
+export function notAResponse(description: string): string {
+  return `the upstream's answer is not a JSON-RPC response: ${description}`;
+}
+
+/** A request's answer that could not be used: the upstream's fault, and only this request's. */
 export class MalformedAnswerError extends Error {
-  constructor(description: string) {
-    super(`the upstream's answer is not a JSON-RPC response: ${description}`);
+  constructor(problem: string) {
+    super(problem);
     this.name = "MalformedAnswerError";
   }
 }

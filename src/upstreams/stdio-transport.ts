@@ -10,8 +10,14 @@ import type { Stream, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { LineReader } from "../protocol/lines.ts";
-import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
+import { idAtEdges, LineReader } from "../protocol/lines.ts";
+import {
+  answeredId,
+  describeInvalid,
+  isJsonRpcMessage,
+  notAResponse,
+  type OnMalformed,
+} from "./message-shape.ts";
 
 export interface StdioServer {
   command: string;
@@ -22,10 +28,15 @@ export interface StdioServer {
   onStderr?: ((line: string) => void) | undefined;
   /** A stdout line that is not a JSON-RPC message (a server logging to stdout); else it goes to `onerror`. */
   onNoise?: ((line: string) => void) | undefined;
+  /** Longest stdout line read (MAX_LINE_BYTES unless given). */
+  maxLineBytes?: number | undefined;
 }
 
-/** A line longer than this without a newline ends the connection (the SDK's ReadBuffer limit). */
-const MAX_LINE_BYTES = 10 * 1024 * 1024;
+/**
+ * Longest line read, as long as an HTTP upstream's answer may be (http-transport.ts): a longer one is not read,
+ * and the request it answers, when its ends tell which, fails alone. (The SDK's ReadBuffer stops at 10 MiB.)
+ */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** How much of a stdout line that is not JSON-RPC is reported. */
 const MAX_NOISE_CHARS = 200;
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
@@ -42,15 +53,7 @@ export class StdioTransport implements Transport {
   onmalformed?: OnMalformed | undefined;
   readonly #server: StdioServer;
   #child: ChildProcess | undefined;
-  /** A line past MAX_LINE_BYTES ends the connection. */
-  readonly #lines = new LineReader(
-    MAX_LINE_BYTES,
-    (line) => this.#deliver(line),
-    () => {
-      this.onerror?.(new Error(`a line from the server exceeded ${MAX_LINE_BYTES} bytes`));
-      void this.close().catch(() => {});
-    },
-  );
+  readonly #lines: LineReader;
   /** Messages waiting for the child's stdin to drain, serialized only when they are written (see send). */
   #waiting: Waiting[] = [];
   /** Whether stdin holds this turn's writes (see #cork). */
@@ -60,6 +63,11 @@ export class StdioTransport implements Transport {
 
   constructor(server: StdioServer) {
     this.#server = server;
+    this.#lines = new LineReader(
+      server.maxLineBytes ?? MAX_LINE_BYTES,
+      (line) => this.#deliver(line),
+      (edges) => this.#tooLong(idAtEdges(edges)),
+    );
   }
 
   /** The child's pid while it runs. */
@@ -195,6 +203,17 @@ export class StdioTransport implements Transport {
     if (!exited()) child.kill("SIGKILL");
   }
 
+  /** A line past MAX_LINE_BYTES was dropped: the request it answered fails, if its ends tell which. */
+  #tooLong(id: string | number | undefined): void {
+    const max = this.#server.maxLineBytes ?? MAX_LINE_BYTES;
+    const problem = `the upstream's answer is longer than ${max} bytes; toolgate read no more of it`;
+    if (id === undefined || !this.onmalformed) {
+      return void this.onerror?.(new Error(`a line longer than ${max} bytes was skipped`));
+    }
+    this.#unanswered.delete(id);
+    this.onmalformed(id, problem);
+  }
+
   #deliver(line: string): void {
     const text = line.endsWith("\r") ? line.slice(0, -1) : line;
     if (text.trim() === "") return;
@@ -210,7 +229,7 @@ export class StdioTransport implements Transport {
     }
     const id = answeredId(message);
     if (id !== undefined) this.#unanswered.delete(id);
-    if (id !== undefined && this.onmalformed) this.onmalformed(id, describeInvalid(message));
+    if (id !== undefined && this.onmalformed) this.onmalformed(id, notAResponse(describeInvalid(message)));
     else if (this.#server.onNoise) this.#server.onNoise(text.slice(0, MAX_NOISE_CHARS));
     else this.onerror?.(new Error(`not a JSON-RPC message: ${text.slice(0, MAX_NOISE_CHARS)}`));
   }

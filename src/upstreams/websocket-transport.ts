@@ -8,7 +8,13 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { type RawData, WebSocket } from "ws";
-import { answeredId, describeInvalid, isJsonRpcMessage, type OnMalformed } from "./message-shape.ts";
+import {
+  answeredId,
+  describeInvalid,
+  isJsonRpcMessage,
+  notAResponse,
+  type OnMalformed,
+} from "./message-shape.ts";
 
 const SUBPROTOCOL = "mcp";
 
@@ -77,7 +83,8 @@ export class WebSocketTransport implements Transport {
     }
     if (isJsonRpcMessage(message)) return void this.onmessage?.(message);
     const id = answeredId(message);
-    if (id !== undefined && this.onmalformed) return void this.onmalformed(id, describeInvalid(message));
+    if (id !== undefined && this.onmalformed)
+      return void this.onmalformed(id, notAResponse(describeInvalid(message)));
     const what = isBinary ? "a binary frame" : "a frame that is not a JSON-RPC message";
     this.onerror?.(new Error(`the server sent ${what}: ${describeInvalid(message ?? text)}`));
   }

@@ -404,7 +404,7 @@ describe("malformed lines from a stdio client", () => {
     if (!("id" in expected)) expect(reply).not.toHaveProperty("id");
   });
 
-  it("answers a line longer than gateway.maxBodyBytes once, and reads the next line whole", async () => {
+  it("answers a line longer than gateway.maxBodyBytes once, with its id, and reads the next line whole", async () => {
     const long = JSON.stringify({
       jsonrpc: "2.0",
       id: 8,
@@ -414,6 +414,7 @@ describe("malformed lines from a stdio client", () => {
     const half = long.length >> 1;
     const reply = await exchange(long.slice(0, half), `${long.slice(half)}\n`);
     expect(reply).toMatchObject({
+      id: 8,
       error: { code: -32600, message: expect.stringContaining("gateway.maxBodyBytes") },
     });
     const call = { name: "faults__echo", arguments: { text: "after the long line" } };

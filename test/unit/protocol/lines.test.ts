@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LineReader } from "../../../src/protocol/lines.ts";
+import { idAtEdges, type LineEdges, LineReader } from "../../../src/protocol/lines.ts";
 
 function reader(maxLineBytes: number) {
   const lines: string[] = [];
@@ -50,13 +50,30 @@ describe("LineReader", () => {
     r.push("56\nok2\n");
     expect(r.lines).toEqual(["ok", "ok2"]);
     expect(r.tooLong()).toBe(2);
-    // Outgrows the bound before its newline: reported at once, the rest skipped up to the newline.
+    // Outgrows the bound before its newline: the rest is skipped, and the line reported once it ends.
     r.push("1234567");
-    expect(r.tooLong()).toBe(3);
     r.push("89");
+    expect(r.tooLong()).toBe(2);
     r.push("0\nok3\n");
     expect(r.lines).toEqual(["ok", "ok2", "ok3"]);
     expect(r.tooLong()).toBe(3);
+  });
+
+  it("reports the first and last 256 bytes of a dropped line, however it was chunked", () => {
+    const edges: LineEdges[] = [];
+    const r = new LineReader(
+      1000,
+      () => {},
+      (e) => edges.push(e),
+    );
+    const line = `${"a".repeat(300)}${"m".repeat(2000)}${"z".repeat(300)}`;
+    r.push(Buffer.from(`${line}\n`));
+    for (let at = 0; at < line.length; at += 7) r.push(Buffer.from(line.slice(at, at + 7)));
+    r.push(Buffer.from("\n"));
+    expect(edges).toEqual([
+      { head: "a".repeat(256), tail: "z".repeat(256) },
+      { head: "a".repeat(256), tail: "z".repeat(256) },
+    ]);
   });
 
   it("takes a line of exactly the bound", () => {
@@ -73,5 +90,34 @@ describe("LineReader", () => {
     r.clear();
     r.push("ne\nwhole\n");
     expect(r.lines).toEqual(["ne", "whole"]);
+  });
+});
+
+describe("idAtEdges", () => {
+  const pad = "x".repeat(300);
+  it.each([
+    [
+      "first after jsonrpc",
+      { head: `{"jsonrpc":"2.0","id":12,"result":{"t":"${pad}`, tail: `${pad}"}}` },
+      12,
+    ],
+    ["first", { head: `{ "id" : "a\\"b", "result":{`, tail: "}}" }, 'a"b'],
+    [
+      "last (the SDK's order)",
+      { head: `{"result":{"content":[{"id":3,"t":"${pad}`, tail: `${pad}"}]},"jsonrpc":"2.0","id":41}` },
+      41,
+    ],
+    ["last, a string", { head: "{", tail: `,"id":"r-7" }\r` }, "r-7"],
+  ])("finds the id %s", (_where, edges, id) => {
+    expect(idAtEdges(edges)).toEqual(id);
+  });
+
+  it.each([
+    ["an id of a nested object at the start", { head: `{"result":{"id":3,"t":"${pad}`, tail: `${pad}"}}` }],
+    ["an id closing a nested object at the end", { head: "{", tail: `"x":{"id":5}}` }],
+    ["an id inside a string", { head: "{", tail: `"text":"a,\\"id\\":5}"}` }],
+    ["no id", { head: "{", tail: "}" }],
+  ])("finds none in %s", (_what, edges) => {
+    expect(idAtEdges(edges)).toBeUndefined();
   });
 });

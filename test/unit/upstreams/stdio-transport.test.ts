@@ -211,6 +211,37 @@ describe("StdioTransport", () => {
     await transport.close();
   });
 
+  it("drops an answer longer than its bound and fails only the request it answered, told by its last bytes", async () => {
+    // Request 1 gets a 2 MiB answer with its id last (the SDK's order), request 2 a short one.
+    const script = `
+      require("node:readline").createInterface({ input: process.stdin }).on("line", (line) => {
+        const { id } = JSON.parse(line);
+        const text = id === 1 ? "x".repeat(2 * 1024 * 1024) : "short";
+        process.stdout.write(JSON.stringify({ result: { content: [{ type: "text", text }] }, jsonrpc: "2.0", id }) + "\\n");
+      });
+    `;
+    const transport = new StdioTransport({
+      command: process.execPath,
+      args: ["-e", script],
+      env: {},
+      maxLineBytes: 1024 * 1024,
+    });
+    const malformed: Array<[string | number, string]> = [];
+    const messages: JSONRPCMessage[] = [];
+    transport.onmalformed = (id, problem) => malformed.push([id, problem]);
+    transport.onmessage = (message) => messages.push(message);
+    await transport.start();
+    await transport.send({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "big" } });
+    await vi.waitFor(() => expect(malformed).toHaveLength(1), { timeout: 10_000 });
+    expect(malformed).toEqual([
+      [1, "the upstream's answer is longer than 1048576 bytes; toolgate read no more of it"],
+    ]);
+    await transport.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "small" } });
+    await vi.waitFor(() => expect(messages).toHaveLength(1), { timeout: 10_000 });
+    expect(messages[0]).toMatchObject({ id: 2, result: { content: [{ text: "short" }] } });
+    await transport.close();
+  });
+
   it("rejects the messages still waiting for the pipe when it closes", async () => {
     const { transport } = await slowReader();
     const sends = Array.from({ length: COUNT }, (_, i) => transport.send(bigRequest(i + 1)));
