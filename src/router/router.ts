@@ -461,64 +461,71 @@ export class Router {
     return this.#attempt(routed, upstream, route.upstream);
   };
 
-  /** One attempt against the route's upstream; the policies decide how many and when. */
+  /**
+   * One attempt against the route's upstream; the policies decide how many and when. The answer is checked
+   * inside the attempt's CLIENT span, so a malformed result shows there as the failure it is.
+   */
   #attempt(ctx: RoutedContext, upstream: UpstreamHandle, routingKey: string): Promise<Result> {
     const { route, call, args } = ctx;
     const onActivity = ctx.onActivity;
     const onProgress = call.onProgress;
-    const run = (traceMeta: Record<string, string> | undefined) => {
-      const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
-      if (call.task) params.task = call.task;
-      const meta = forwardedMeta(call.meta, traceMeta);
-      if (meta) params._meta = meta;
-      if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
-      // Nobody listens for progress: ask the upstream for none (onprogress undefined). Only the idle timeout
-      // listens: its reset is the handler itself, no closure per call.
-      const options =
-        onProgress === undefined
-          ? { signal: ctx.signal, onprogress: onActivity }
-          : {
-              signal: ctx.signal,
-              onprogress: (p: { progress: number; total?: number; message?: string }) => {
-                onActivity?.();
-                onProgress(p);
-              },
-            };
-      return route.upstreamTaskOnly && !call.task
-        ? callAsTask(upstream, params, options)
-        : upstream.request("tools/call", params, options);
-    };
     const entry = this.#reverse.enter(routingKey, call);
-    let answer: Promise<Result>;
+    const answered = (result: Result): Result => {
+      this.#reverse.leave(routingKey, entry);
+      const malformed = callResultProblem(result);
+      const mismatch = malformed === undefined ? this.#deps.checkResult?.(route, result) : undefined;
+      if (malformed === undefined && mismatch === undefined) return result;
+      throw new GatewayError(
+        ErrorCode.UpstreamError,
+        malformed !== undefined
+          ? `upstream "${route.upstream}" answered tools/call with a malformed result: ${malformed}`
+          : `upstream "${route.upstream}" answered tools/call with a result that does not match the outputSchema of tool "${route.name}": ${mismatch}`,
+        { upstream: route.upstream, tool: route.name, policy: "upstream", reachedUpstream: true },
+      );
+    };
+    const failed = (err: unknown): never => {
+      this.#reverse.leave(routingKey, entry);
+      // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
+      throw withContext(toGatewayError(err), {
+        upstream: route.upstream,
+        tool: route.name,
+        policy: "upstream",
+      });
+    };
+    const run = (traceMeta: Record<string, string> | undefined): Promise<Result> => {
+      let sent: Promise<Result>;
+      try {
+        const params: Record<string, unknown> = { name: route.upstreamTool, arguments: args };
+        if (call.task) params.task = call.task;
+        const meta = forwardedMeta(call.meta, traceMeta);
+        if (meta) params._meta = meta;
+        if (ctx.fencing) params._meta = { ...meta, "toolgate/fencing": ctx.fencing };
+        // Nobody listens for progress: ask the upstream for none (onprogress undefined). Only the idle timeout
+        // listens: its reset is the handler itself, no closure per call.
+        const options =
+          onProgress === undefined
+            ? { signal: ctx.signal, onprogress: onActivity }
+            : {
+                signal: ctx.signal,
+                onprogress: (p: { progress: number; total?: number; message?: string }) => {
+                  onActivity?.();
+                  onProgress(p);
+                },
+              };
+        sent =
+          route.upstreamTaskOnly && !call.task
+            ? callAsTask(upstream, params, options)
+            : upstream.request("tools/call", params, options);
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      return sent.then(answered, failed);
+    };
     try {
-      answer = this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined);
+      return this.#deps.aroundAttempt ? this.#deps.aroundAttempt(route, ctx.attempt, run) : run(undefined);
     } catch (err) {
-      answer = Promise.reject(err);
+      return Promise.reject(err).then(undefined, failed);
     }
-    return answer.then(
-      (result) => {
-        this.#reverse.leave(routingKey, entry);
-        const malformed = callResultProblem(result);
-        const mismatch = malformed === undefined ? this.#deps.checkResult?.(route, result) : undefined;
-        if (malformed === undefined && mismatch === undefined) return result;
-        throw new GatewayError(
-          ErrorCode.UpstreamError,
-          malformed !== undefined
-            ? `upstream "${route.upstream}" answered tools/call with a malformed result: ${malformed}`
-            : `upstream "${route.upstream}" answered tools/call with a result that does not match the outputSchema of tool "${route.name}": ${mismatch}`,
-          { upstream: route.upstream, tool: route.name, policy: "upstream", reachedUpstream: true },
-        );
-      },
-      (err: unknown) => {
-        this.#reverse.leave(routingKey, entry);
-        // The upstream knows no tool names: say which tool, and that the failure came from the call itself.
-        throw withContext(toGatewayError(err), {
-          upstream: route.upstream,
-          tool: route.name,
-          policy: "upstream",
-        });
-      },
-    );
   }
 
   #upstream(name: string, tool?: string): UpstreamHandle {

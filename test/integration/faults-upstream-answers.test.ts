@@ -6,6 +6,7 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema, CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type MalformedUpstream, startMalformedUpstream } from "../fixtures/malformed-answers.ts";
 import {
@@ -17,6 +18,7 @@ import {
   startGateway,
   textOf,
 } from "../helpers/gateway.ts";
+import { harness } from "../unit/telemetry/harness.ts";
 
 /**
  * No breaker, so each answer shows as itself (half the calls here fail); a timeout far above any answer, so
@@ -24,20 +26,24 @@ import {
  */
 const plain = { policies: { breaker: { enabled: false }, timeout: { attemptMs: 120_000 } } };
 
+const h = harness();
 let upstream: MalformedUpstream;
 let gw: InProcessGateway;
 let client: Client;
 
 beforeAll(async () => {
   upstream = await startMalformedUpstream();
-  gw = await startGateway({
-    mcpServers: {
-      m: { url: upstream.url },
-      s: { command: NODE, args: [`${ROOT}test/fixtures/malformed-answers.ts`] },
-      w: { url: upstream.wsUrl, headers: { authorization: "Bearer for-w" } },
+  gw = await startGateway(
+    {
+      mcpServers: {
+        m: { url: upstream.url },
+        s: { command: NODE, args: [`${ROOT}test/fixtures/malformed-answers.ts`] },
+        w: { url: upstream.wsUrl, headers: { authorization: "Bearer for-w" } },
+      },
+      upstreams: { m: plain, s: plain, w: plain },
     },
-    upstreams: { m: plain, s: plain, w: plain },
-  });
+    { telemetry: h.telemetry },
+  );
   client = await connectClient("http", gw);
   await eventually(async () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
@@ -90,6 +96,18 @@ describe("broken answers from a Streamable HTTP upstream", () => {
     const handshakes = upstream.handshakes;
     await failsAlone("m", tool, code, says);
     expect(upstream.handshakes).toBe(handshakes);
+  });
+});
+
+describe("the attempt's CLIENT span", () => {
+  it("records a malformed result as the attempt's failure, with its error type", async () => {
+    h.spans.reset();
+    await client.callTool({ name: "m__contentNull", arguments: {} });
+    const span = h.spans
+      .getFinishedSpans()
+      .find((s) => s.name === "tools/call contentNull" && s.kind === SpanKind.CLIENT);
+    expect(span?.status).toMatchObject({ code: SpanStatusCode.ERROR });
+    expect(span?.status.message).toContain(`${MALFORMED_RESULT} content is null, not an array`);
   });
 });
 
