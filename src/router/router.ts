@@ -462,6 +462,26 @@ export class Router {
   };
 
   /**
+   * Why a tool's result from `upstream` (answering `method`: `tools/call`, or an upstream task's `tasks/result`)
+   * must not reach the client: malformed, or breaking the tool's outputSchema (when `route` is known); else
+   * undefined. A client's SDK would refuse it with an error naming neither the upstream nor the gateway.
+   */
+  resultProblem(
+    upstream: string,
+    route: ToolRoute | undefined,
+    result: Result,
+    method: string,
+  ): string | undefined {
+    if (result.task !== undefined) return undefined; // a task's creation: its result is checked at tasks/result
+    const malformed = callResultProblem(result);
+    if (malformed !== undefined)
+      return `upstream "${upstream}" answered ${method} with a malformed result: ${malformed}`;
+    const mismatch = route && this.#deps.checkResult?.(route, result);
+    if (mismatch === undefined) return undefined;
+    return `upstream "${upstream}" answered ${method} with a result that does not match the outputSchema of tool "${route?.name}": ${mismatch}`;
+  }
+
+  /**
    * One attempt against the route's upstream; the policies decide how many and when. The answer is checked
    * inside the attempt's CLIENT span, so a malformed result shows there as the failure it is.
    */
@@ -472,16 +492,14 @@ export class Router {
     const entry = this.#reverse.enter(routingKey, call);
     const answered = (result: Result): Result => {
       this.#reverse.leave(routingKey, entry);
-      const malformed = callResultProblem(result);
-      const mismatch = malformed === undefined ? this.#deps.checkResult?.(route, result) : undefined;
-      if (malformed === undefined && mismatch === undefined) return result;
-      throw new GatewayError(
-        ErrorCode.UpstreamError,
-        malformed !== undefined
-          ? `upstream "${route.upstream}" answered tools/call with a malformed result: ${malformed}`
-          : `upstream "${route.upstream}" answered tools/call with a result that does not match the outputSchema of tool "${route.name}": ${mismatch}`,
-        { upstream: route.upstream, tool: route.name, policy: "upstream", reachedUpstream: true },
-      );
+      const problem = this.resultProblem(route.upstream, route, result, "tools/call");
+      if (problem === undefined) return result;
+      throw new GatewayError(ErrorCode.UpstreamError, problem, {
+        upstream: route.upstream,
+        tool: route.name,
+        policy: "upstream",
+        reachedUpstream: true,
+      });
     };
     const failed = (err: unknown): never => {
       this.#reverse.leave(routingKey, entry);

@@ -11,7 +11,6 @@ import type { ToolRoute } from "../catalog/catalog.ts";
 import type { TasksConfig } from "../config/tasks-schema.ts";
 import { ErrorCode, GatewayError, toGatewayError } from "../errors.ts";
 import type { PolicyEvent } from "../policies/events.ts";
-import { callResultProblem } from "../router/result-shape.ts";
 import type { Caller, CallToolContext, Principal, RequestContext, Result, Router } from "../router/router.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { UpstreamHandle as Upstream } from "../upstreams/handle.ts";
@@ -650,14 +649,16 @@ export class TaskService {
           upstream: claims.upstream,
         });
       }
-      // Upstream tasks here are tool calls: their result is a CallToolResult, checked as a call's is.
-      const problem = method === "tasks/result" ? callResultProblem(result) : undefined;
+      // Upstream tasks here are tool calls: their result is a CallToolResult, checked as a call's is (against
+      // the tool's outputSchema too, while the tool the task was made for is in the catalog).
+      if (method !== "tasks/result") return result;
+      const route = this.#deps.catalog.tool(await this.#toolOf(claims));
+      const problem = this.#deps.router.resultProblem(claims.upstream, route, result, method);
       if (problem !== undefined) {
-        throw new GatewayError(
-          ErrorCode.UpstreamError,
-          `upstream "${claims.upstream}" answered tasks/result with a malformed result: ${problem}`,
-          { upstream: claims.upstream, reachedUpstream: true },
-        );
+        throw new GatewayError(ErrorCode.UpstreamError, problem, {
+          upstream: claims.upstream,
+          reachedUpstream: true,
+        });
       }
       return result;
     } catch (err) {

@@ -172,6 +172,21 @@ describe("an upstream task's result a client would refuse", () => {
       'upstream "m" answered tasks/result with a malformed result: content is null, not an array',
     );
   });
+
+  it("fails tasks/result with an error naming the outputSchema its structuredContent breaks", async () => {
+    const created = await client.request(
+      { method: "tools/call", params: { name: "m__taskStructuredMismatch", arguments: {}, task: {} } },
+      CreateTaskResultSchema,
+    );
+    await expect(
+      client.request(
+        { method: "tasks/result", params: { taskId: created.task.taskId } },
+        CallToolResultSchema,
+      ),
+    ).rejects.toThrow(
+      'upstream "m" answered tasks/result with a result that does not match the outputSchema of tool "m__taskStructuredMismatch": its structuredContent at /n: must be number',
+    );
+  });
 });
 
 describe("structured results that do not match the tool's outputSchema", () => {
