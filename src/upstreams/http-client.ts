@@ -17,17 +17,13 @@ import http from "node:http";
 import https from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { BodyTooLargeError } from "./http1.ts";
+import { MAX_ANSWER_BYTES } from "./message-shape.ts";
 
 const agents = {
   "http:": new http.Agent({ keepAlive: true }),
   "https:": new https.Agent({ keepAlive: true }),
 };
-
-/**
- * Largest answer body, or SSE event, kept (a server answering without end must not grow memory): past it the
- * response is destroyed and the fetch fails naming the bound.
- */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 export function upstreamFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
   // MCP messages are strings; anything else (the OAuth client's form bodies) takes the platform's fetch.
@@ -100,7 +96,7 @@ function readResponse(
     let bytes = 0;
     const onData = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > MAX_BODY_BYTES) return void res.destroy(tooLarge());
+      if (bytes > MAX_ANSWER_BYTES) return void res.destroy(new BodyTooLargeError(MAX_ANSWER_BYTES));
       chunks.push(chunk);
       const first = watch.feed(chunk);
       if (first === undefined) return;
@@ -129,16 +125,12 @@ function readResponse(
     let bytes = 0;
     res.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > MAX_BODY_BYTES) return void res.destroy(tooLarge());
+      if (bytes > MAX_ANSWER_BYTES) return void res.destroy(new BodyTooLargeError(MAX_ANSWER_BYTES));
       chunks.push(chunk);
     });
     res.once("end", () => resolve(new TextResponse(Buffer.concat(chunks).toString(), init)));
   }
   res.on("error", (err) => reject(new TypeError("fetch failed", { cause: err })));
-}
-
-function tooLarge(): Error {
-  return new Error(`the answer's body is larger than ${MAX_BODY_BYTES} bytes; toolgate read no more of it`);
 }
 
 /**
@@ -150,7 +142,7 @@ export class StreamWatch {
   readonly #answered = new Set<unknown>();
   readonly #decoder = new StringDecoder("utf8");
   readonly #parser = createParser({
-    maxBufferSize: MAX_BODY_BYTES,
+    maxBufferSize: MAX_ANSWER_BYTES,
     onEvent: (event) => this.#onEvent(event),
   });
   #first: EventSourceMessage | undefined;

@@ -48,14 +48,11 @@ import {
   answeredId,
   describeInvalid,
   isJsonRpcMessage,
+  MAX_ANSWER_BYTES,
   notAResponse,
   type OnMalformed,
 } from "./message-shape.ts";
 
-/** Largest SSE event (or line) kept while parsing: a server streaming without event ends must not grow memory. */
-const MAX_EVENT_CHARS = 64 * 1024 * 1024;
-/** Largest JSON answer (or error body) read: a larger one fails its request, not the gateway's memory. */
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 /** How long the DELETE that ends a session (sent on close) may take. */
 const DELETE_TIMEOUT_MS = 5000;
@@ -225,7 +222,7 @@ export class HttpClientTransport implements Transport {
     }
     const status = res.status;
     if (!ok(status)) {
-      const text = await res.text(MAX_BODY_BYTES).catch(() => null);
+      const text = await res.text(MAX_ANSWER_BYTES).catch(() => null);
       if (this.#auth && (status === 401 || status === 403)) {
         const retried = await this.#authorizeAfter(res, text);
         if (retried) return this.#post(message, body, onresumptiontoken);
@@ -404,7 +401,7 @@ export class HttpClientTransport implements Transport {
         parser = new SseParser(onEvent, onRetry, !started);
       }
       started = true;
-      if (!parser.feed(chunk)) res.destroy(new Error(`an event exceeded ${MAX_EVENT_CHARS} characters`));
+      if (!parser.feed(chunk)) res.destroy(new Error(`an event exceeded ${MAX_ANSWER_BYTES} characters`));
     };
     const end = (failure: Error | undefined) => {
       if (this.#closed) return;
@@ -639,7 +636,7 @@ export class SseParser {
     if (chunk.indexOf("\n") === -1 && chunk.indexOf("\r") === -1) {
       // The middle of a long line: kept without scanning what came before again.
       this.#pending += chunk;
-      return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
+      return this.#pending.length + this.#data.length <= MAX_ANSWER_BYTES;
     }
     let text = this.#pending ? this.#pending + chunk : chunk;
     if (text.includes("\r")) {
@@ -657,7 +654,7 @@ export class SseParser {
       end = text.indexOf("\n", start);
     }
     this.#pending = start === 0 ? text : text.slice(start);
-    return this.#pending.length + this.#data.length <= MAX_EVENT_CHARS;
+    return this.#pending.length + this.#data.length <= MAX_ANSWER_BYTES;
   }
 
   #line(text: string, start: number, end: number): void {
@@ -729,9 +726,9 @@ function requestIds(message: JSONRPCMessage | JSONRPCMessage[]): Array<string | 
   return ids;
 }
 
-/** A JSON answer's text; one over MAX_BODY_BYTES fails its request (the socket is dropped, not reused). */
+/** A JSON answer's text; one over MAX_ANSWER_BYTES fails its request (the socket is dropped, not reused). */
 function readAnswer(res: Exchange): Promise<string> {
-  return res.text(MAX_BODY_BYTES).catch((err: unknown) => {
+  return res.text(MAX_ANSWER_BYTES).catch((err: unknown) => {
     if (err instanceof BodyTooLargeError) throw new StreamableHTTPError(-1, err.message);
     throw err;
   });

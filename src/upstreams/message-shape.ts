@@ -26,6 +26,12 @@ export function isJsonRpcMessage(value: unknown): value is JSONRPCMessage {
   );
 }
 
+/**
+ * Largest answer read from an upstream, whatever carries it (a JSON body, an SSE event, a stdio line): a larger
+ * one fails its request, not the gateway's memory.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 /** A message that failed `isJsonRpcMessage`, as an excerpt a person can read in an error. */
 export function describeInvalid(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);

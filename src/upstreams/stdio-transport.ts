@@ -15,6 +15,7 @@ import {
   answeredId,
   describeInvalid,
   isJsonRpcMessage,
+  MAX_ANSWER_BYTES,
   notAResponse,
   type OnMalformed,
 } from "./message-shape.ts";
@@ -28,15 +29,13 @@ export interface StdioServer {
   onStderr?: ((line: string) => void) | undefined;
   /** A stdout line that is not a JSON-RPC message (a server logging to stdout); else it goes to `onerror`. */
   onNoise?: ((line: string) => void) | undefined;
-  /** Longest stdout line read (MAX_LINE_BYTES unless given). */
+  /**
+   * Longest stdout line read (MAX_ANSWER_BYTES unless given): a longer one is not read, and the request it
+   * answers, when its ends tell which, fails alone. (The SDK's ReadBuffer stops at 10 MiB.)
+   */
   maxLineBytes?: number | undefined;
 }
 
-/**
- * Longest line read, as long as an HTTP upstream's answer may be (http-transport.ts): a longer one is not read,
- * and the request it answers, when its ends tell which, fails alone. (The SDK's ReadBuffer stops at 10 MiB.)
- */
-const MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** How much of a stdout line that is not JSON-RPC is reported. */
 const MAX_NOISE_CHARS = 200;
 /** Longest stderr line kept; a child writing megabytes without a newline must not grow memory. */
@@ -64,7 +63,7 @@ export class StdioTransport implements Transport {
   constructor(server: StdioServer) {
     this.#server = server;
     this.#lines = new LineReader(
-      server.maxLineBytes ?? MAX_LINE_BYTES,
+      server.maxLineBytes ?? MAX_ANSWER_BYTES,
       (line) => this.#deliver(line),
       (edges) => this.#tooLong(idAtEdges(edges)),
     );
@@ -203,9 +202,9 @@ export class StdioTransport implements Transport {
     if (!exited()) child.kill("SIGKILL");
   }
 
-  /** A line past MAX_LINE_BYTES was dropped: the request it answered fails, if its ends tell which. */
+  /** A line past MAX_ANSWER_BYTES was dropped: the request it answered fails, if its ends tell which. */
   #tooLong(id: string | number | undefined): void {
-    const max = this.#server.maxLineBytes ?? MAX_LINE_BYTES;
+    const max = this.#server.maxLineBytes ?? MAX_ANSWER_BYTES;
     const problem = `the upstream's answer is longer than ${max} bytes; toolgate read no more of it`;
     if (id === undefined || !this.onmalformed) {
       return void this.onerror?.(new Error(`a line longer than ${max} bytes was skipped`));

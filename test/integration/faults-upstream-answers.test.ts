@@ -158,35 +158,30 @@ describe("forwarded results a client would refuse", () => {
 });
 
 describe("an upstream task's result a client would refuse", () => {
-  it("fails tasks/result with an error naming the upstream and the field", async () => {
-    const created = await client.request(
-      { method: "tools/call", params: { name: "m__taskContentNull", arguments: {}, task: {} } },
-      CreateTaskResultSchema,
-    );
-    await expect(
-      client.request(
-        { method: "tasks/result", params: { taskId: created.task.taskId } },
-        CallToolResultSchema,
-      ),
-    ).rejects.toThrow(
+  it.each([
+    [
+      "taskContentNull",
       'upstream "m" answered tasks/result with a malformed result: content is null, not an array',
-    );
-  });
-
-  it("fails tasks/result with an error naming the outputSchema its structuredContent breaks", async () => {
-    const created = await client.request(
-      { method: "tools/call", params: { name: "m__taskStructuredMismatch", arguments: {}, task: {} } },
-      CreateTaskResultSchema,
-    );
-    await expect(
-      client.request(
-        { method: "tasks/result", params: { taskId: created.task.taskId } },
-        CallToolResultSchema,
-      ),
-    ).rejects.toThrow(
+    ],
+    [
+      "taskStructuredMismatch",
       'upstream "m" answered tasks/result with a result that does not match the outputSchema of tool "m__taskStructuredMismatch": its structuredContent at /n: must be number',
-    );
-  });
+    ],
+  ])(
+    "fails the tasks/result of %s with an error naming the upstream and what is wrong",
+    async (tool, says) => {
+      const created = await client.request(
+        { method: "tools/call", params: { name: `m__${tool}`, arguments: {}, task: {} } },
+        CreateTaskResultSchema,
+      );
+      await expect(
+        client.request(
+          { method: "tasks/result", params: { taskId: created.task.taskId } },
+          CallToolResultSchema,
+        ),
+      ).rejects.toThrow(says);
+    },
+  );
 });
 
 describe("structured results that do not match the tool's outputSchema", () => {
