@@ -55,7 +55,8 @@ export interface UpstreamClient {
   listTools?(timeout: number): Promise<unknown[]>;
   /** Requests sent and not yet answered. */
   pending(): number;
-  close(): Promise<void>;
+  /** `reason`, when the connection is dropped for one, is what the calls still in flight fail with. */
+  close(reason?: string): Promise<void>;
 }
 
 /**

@@ -1,12 +1,14 @@
 /**
- * The `fetch` toolgate gives the v2 SDK's Streamable HTTP client transport (2026-era upstreams) and the OAuth
- * flows, on node:http with keep-alive (2025-era upstreams have their own transport, http-transport.ts). SSE is parsed by eventsource-parser. Two savings per call over the global fetch: (1) its abort
- * listener leaves the transport's one shared AbortSignal when the exchange ends (undici's leaves only when its
- * Request is garbage collected, so the listener list, scanned on every add, grows with the call rate); (2) a
- * POST answered with an SSE stream holding nothing but the JSON-RPC response (the usual tools/call) is handed
- * to the SDK as an `application/json` Response, which spares a Web stream, a TextDecoderStream and an SSE
- * parser per call. Any other stream (progress first, a priming event, more than one event) is passed through
- * as it arrives.
+ * The `fetch` toolgate gives the v2 SDK's Streamable HTTP client transport (2026-era upstreams), the SDK's
+ * legacy SSE transport and the OAuth flows, on node:http with keep-alive (2025-era upstreams have their own
+ * transport, http-transport.ts). SSE is parsed by eventsource-parser. A stream's events are bounded at 64
+ * MiB: the readers after it (the SDK's parser, eventsource) keep an event whole without bound. Two savings
+ * per call over the global fetch: (1) its abort listener leaves the transport's one shared AbortSignal when
+ * the exchange ends (undici's leaves only when its Request is garbage collected, so the listener list,
+ * scanned on every add, grows with the call rate); (2) a POST answered with an SSE stream holding nothing
+ * but the JSON-RPC response (the usual tools/call) is handed to the SDK as an `application/json` Response,
+ * which spares a Web stream, a TextDecoderStream and an SSE parser per call. Any other stream (progress
+ * first, a priming event, more than one event) is passed through as it arrives.
  *
  * A POST stream that ends without answering its requests: when the server made it resumable (an event with
  * an `id`), it ends as is and the SDK resumes it with GET + `Last-Event-ID` after the server's `retry:` delay;
@@ -223,10 +225,16 @@ function followStream(
   read: Buffer[],
   watch?: StreamWatch,
 ): ReadableStream<Uint8Array> {
+  const event = new EventLength();
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      for (const chunk of read) controller.enqueue(chunk);
+      for (const chunk of read) {
+        event.add(chunk);
+        controller.enqueue(chunk);
+      }
       res.on("data", (chunk: Buffer) => {
+        // The reader (the SDK's, eventsource's) keeps an event whole until its end: bounded here.
+        if (!event.add(chunk)) return void res.destroy(new EventTooLargeError(MAX_ANSWER_BYTES));
         watch?.feed(chunk);
         controller.enqueue(chunk);
       });
@@ -238,8 +246,9 @@ function followStream(
         controller.close();
       });
       res.on("error", (err) => {
-        // A resumable stream cut by the network is resumed like one the server ended.
-        if (watch?.lastEventId !== undefined) controller.close();
+        // A resumable stream cut by the network is resumed like one the server ended (not one cut here: the
+        // server would send the same event again).
+        if (watch?.lastEventId !== undefined && !(err instanceof EventTooLargeError)) controller.close();
         else controller.error(err);
       });
     },
@@ -248,6 +257,37 @@ function followStream(
     },
   });
 }
+
+export class EventTooLargeError extends Error {
+  constructor(maxBytes: number) {
+    super(`the upstream sent an event larger than ${maxBytes} bytes; toolgate read no more of it`);
+    this.name = "EventTooLargeError";
+  }
+}
+
+/**
+ * The bytes of the event being read: those since the stream's last blank line (two line ends in a row: LF
+ * LF, CR CR, or LF CR, which CRLF CRLF holds), a split pair across chunks included.
+ */
+export class EventLength {
+  #bytes = 0;
+  #last = 0;
+
+  /** False once the event being read is longer than MAX_ANSWER_BYTES. */
+  add(chunk: Buffer): boolean {
+    if (chunk.length === 0) return true;
+    const end = Math.max(chunk.lastIndexOf("\n\n"), chunk.lastIndexOf("\r\r"), chunk.lastIndexOf("\n\r"));
+    const first = chunk[0];
+    if (end !== -1) this.#bytes = chunk.length - end - 2;
+    else if ((this.#last === LF && (first === LF || first === CR)) || (this.#last === CR && first === CR))
+      this.#bytes = chunk.length - 1;
+    else this.#bytes += chunk.length;
+    this.#last = chunk[chunk.length - 1] as number;
+    return this.#bytes <= MAX_ANSWER_BYTES;
+  }
+}
+const LF = 10;
+const CR = 13;
 
 /** The JSON-RPC response an SSE message event carries, or undefined. */
 function responseOf(event: EventSourceMessage): object | undefined {

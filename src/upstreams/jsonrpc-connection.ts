@@ -63,6 +63,8 @@ export class JsonRpcConnection {
   readonly #transport: Transport;
   readonly #handlers: ConnectionHandlers;
   #open = false;
+  /** Why the connection was dropped, when its owner said (close(reason)). */
+  #closeReason: string | undefined;
   #nextId = 0;
   readonly #calls = new InFlightTable<Call>();
   /** By progress token (the request's id). A task's creation keeps its token until the connection ends. */
@@ -146,7 +148,9 @@ export class JsonRpcConnection {
     return this.#calls.size;
   }
 
-  close(): Promise<void> {
+  /** Calls in flight fail with ConnectionClosed, saying `reason` when there is one. */
+  close(reason?: string): Promise<void> {
+    this.#closeReason ??= reason;
     return this.#transport.close();
   }
 
@@ -265,7 +269,11 @@ export class JsonRpcConnection {
     for (const controller of this.#serving.values()) controller.abort();
     this.#serving.clear();
     this.#handlers.onClose();
-    const error = McpError.fromError(ErrorCode.ConnectionClosed, "Connection closed");
+    const reason = this.#closeReason;
+    const error = McpError.fromError(
+      ErrorCode.ConnectionClosed,
+      `Connection closed${reason ? `: ${reason}` : ""}`,
+    );
     for (const call of calls) call.reject(error);
   }
 }

@@ -87,7 +87,7 @@ export async function connectLegacy(
     request: (method, params, options) => connection.request(method, params, options),
     notify: (method, params) => connection.notify(method, params),
     pending: () => connection.pending(),
-    close: () => connection.close(),
+    close: (reason) => connection.close(reason),
   };
 }
 

@@ -85,8 +85,10 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
         fetch: upstreamFetch,
       });
     case "sse":
+      // toolgate's fetch: the event stream's events and the POSTs' answers bounded as on Streamable HTTP.
       return new SSEClientTransport(new URL(config.url), {
         requestInit: { headers: config.headers },
+        fetch: upstreamFetch,
         ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "ws":

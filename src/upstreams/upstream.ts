@@ -566,7 +566,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (uptime >= STABLE_CONNECTION_MS) this.#attempt = 0;
     this.#connectedAt = undefined;
     this.#lastError = reason;
-    void client?.close().catch(() => {});
+    void client?.close(reason).catch(() => {});
     if (!this.#running) return;
     const delay = backoffDelay(this.#attempt++, this.#config.reconnect);
     this.#nextRetryAt = new Date(Date.now() + delay);

@@ -39,15 +39,16 @@ beforeAll(async () => {
         m: { url: upstream.url },
         s: { command: NODE, args: [`${ROOT}test/fixtures/malformed-answers.ts`] },
         w: { url: upstream.wsUrl, headers: { authorization: "Bearer for-w" } },
+        e: { type: "sse", url: upstream.sseUrl },
       },
-      upstreams: { m: plain, s: plain, w: plain },
+      upstreams: { m: plain, s: plain, w: plain, e: plain },
     },
     { telemetry: h.telemetry },
   );
   client = await connectClient("http", gw);
   await eventually(async () => {
     const names = (await client.listTools()).tools.map((t) => t.name);
-    return names.includes("m__ok") && names.includes("s__ok") && names.includes("w__ok");
+    return ["m__ok", "s__ok", "w__ok", "e__ok"].every((name) => names.includes(name));
   });
 });
 
@@ -139,6 +140,23 @@ describe("broken answers from a WebSocket upstream", () => {
       authorization: "Bearer for-w",
       "sec-websocket-protocol": "mcp",
     });
+  });
+});
+
+describe("an event without end from a legacy SSE upstream", () => {
+  it("fails the calls on that stream naming the bound, and the upstream reconnects", async () => {
+    const streams = upstream.sseStreams;
+    const result = await client.callTool({ name: "e__huge", arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(toolError(result)).toMatchObject({ code: "ConnectionLost", upstream: "e" });
+    expect(toolError(result).message).toContain(
+      "the upstream sent an event larger than 67108864 bytes; toolgate read no more of it",
+    );
+    await eventually(async () => {
+      const next = await client.callTool({ name: "e__ok", arguments: {} });
+      return !next.isError && textOf(next) === "ok";
+    });
+    expect(upstream.sseStreams).toBe(streams + 1);
   });
 });
 

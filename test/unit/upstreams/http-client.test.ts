@@ -5,7 +5,8 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StreamWatch, upstreamFetch } from "../../../src/upstreams/http-client.ts";
+import { EventLength, StreamWatch, upstreamFetch } from "../../../src/upstreams/http-client.ts";
+import { MAX_ANSWER_BYTES } from "../../../src/upstreams/message-shape.ts";
 
 type Script = (res: ServerResponse) => void;
 const scripts = new Map<string, Script>();
@@ -111,6 +112,36 @@ describe("upstreamFetch: a body over 64 MiB", () => {
     expect(((failure as Error).cause as Error).message).toBe(
       "the answer's body is larger than 67108864 bytes; toolgate read no more of it",
     );
+  });
+});
+
+describe("EventLength", () => {
+  /** True when the event being read after `before` then `chunk` is at the bound, false one byte past it. */
+  const fits = (before: string, chunk: string, pad: number): boolean => {
+    const length = new EventLength();
+    length.add(Buffer.from(before));
+    return length.add(Buffer.concat([Buffer.from(chunk), Buffer.alloc(pad, 120)]));
+  };
+
+  // After CRLF CRLF the last LF is counted as the next event's first byte (one byte early, never late).
+  it.each([
+    ["LF LF", "", "data: a\n\n", 0],
+    ["CRLF CRLF", "", "data: a\r\n\r\n", 1],
+    ["CR CR", "", "data: a\r\r", 0],
+    ["LF | LF, split between chunks", "data: a\n", "\n", 0],
+    ["CR | CR, split between chunks", "data: a\r", "\r", 0],
+    ["CRLF | CRLF, split between chunks", "data: a\r\n", "\r\n", 1],
+  ])("counts from the last blank line (%s)", (_case, before, end, early) => {
+    expect(fits(before, end, MAX_ANSWER_BYTES - early)).toBe(true);
+    expect(fits(before, end, MAX_ANSWER_BYTES - early + 1)).toBe(false);
+  });
+
+  it("adds up an event's chunks until its end", () => {
+    const length = new EventLength();
+    expect(length.add(Buffer.alloc(MAX_ANSWER_BYTES - 10, 120))).toBe(true);
+    expect(length.add(Buffer.from("data: 1234"))).toBe(true);
+    expect(length.add(Buffer.from("5"))).toBe(false);
+    expect(length.add(Buffer.from("\n\ndata: x"))).toBe(true);
   });
 });
 
