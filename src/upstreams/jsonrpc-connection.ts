@@ -148,9 +148,12 @@ export class JsonRpcConnection {
     return this.#calls.size;
   }
 
-  /** Calls in flight fail with ConnectionClosed, saying `reason` when there is one. */
+  /**
+   * Calls in flight fail with ConnectionClosed, saying `reason` when the owner drops an open connection for
+   * one (a broken event stream, a failed health check); a close that follows the transport's own is bare.
+   */
   close(reason?: string): Promise<void> {
-    this.#closeReason ??= reason;
+    if (this.#open) this.#closeReason ??= reason;
     return this.#transport.close();
   }
 

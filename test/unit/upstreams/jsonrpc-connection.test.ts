@@ -1,7 +1,8 @@
 /**
  * The JSON-RPC engine's timers: a request with a timeout of its own (discovery, health checks) fails with
  * RequestTimeout and tells the peer; a proxied call, which the timeout policy bounds, arms no timer and is
- * still cancelled upstream when its signal aborts. Over the SDK's in-memory transport pair, with fake timers.
+ * still cancelled upstream when its signal aborts; and what calls in flight fail with when the connection
+ * goes. Over the SDK's in-memory transport pair, with fake timers.
  */
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { ErrorCode, type JSONRPCMessage, McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -73,4 +74,33 @@ it("an answer settles the call and clears its timer", async () => {
   await peer.send({ jsonrpc: "2.0", id: sent.id, result: { tools: [] } });
   await expect(answer).resolves.toEqual({ tools: [] });
   expect(vi.getTimerCount()).toBe(timers);
+});
+
+it("calls in flight fail with the reason their owner dropped the connection for, and bare when the peer closed", async () => {
+  const dropped = await connected();
+  const call = dropped.connection.request("tools/call", { name: "x" }, { timeout: NO_TIMEOUT });
+  const failed = expect(call).rejects.toMatchObject({
+    code: ErrorCode.ConnectionClosed,
+    message: expect.stringMatching(/Connection closed: the event stream broke: too long$/),
+  });
+  await dropped.connection.close("the event stream broke: too long");
+  await failed;
+
+  // The peer closes first; a close(reason) from the owner's handler on that close says nothing more.
+  const [ours, peer] = InMemoryTransport.createLinkedPair();
+  await peer.start();
+  const connection: JsonRpcConnection = new JsonRpcConnection(ours, {
+    onRequest: async () => ({}),
+    onNotification() {},
+    onClose: () => void connection.close("the process exited; its last stderr: secret"),
+    onError() {},
+  });
+  await connection.start();
+  const orphan = connection.request("tools/call", { name: "x" }, { timeout: NO_TIMEOUT });
+  const bare = expect(orphan).rejects.toMatchObject({
+    code: ErrorCode.ConnectionClosed,
+    message: expect.stringMatching(/Connection closed$/),
+  });
+  await peer.close();
+  await bare;
 });
