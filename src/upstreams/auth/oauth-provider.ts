@@ -21,7 +21,11 @@ import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { TransportConfig, UpstreamOAuthOptions } from "../../config/load.ts";
 import type { CredentialStore, StoredCredentials } from "./credential-store.ts";
 
-/** Refresh an access token this long before it expires, so no request goes out with a dying token. */
+/**
+ * Refresh an access token this long before it expires, so no request goes out with a dying token; a token
+ * that lives less than four times that, a quarter of its lifetime before (else a 60-second token would be
+ * renewed before every request).
+ */
 const REFRESH_EARLY_MS = 60_000;
 
 export interface UpstreamOAuthDeps {
@@ -159,7 +163,7 @@ export class UpstreamOAuth implements OAuthClientProvider {
     const tokens = (await this.#stored())?.tokens;
     if (!tokens || this.#refreshing) return tokens;
     const renewable = tokens.refresh_token !== undefined || !this.interactive;
-    if (renewable && tokens.expiresAt !== undefined && tokens.expiresAt - Date.now() < REFRESH_EARLY_MS) {
+    if (renewable && refreshDue(tokens)) {
       this.#refreshing = this.#refresh();
       try {
         await this.#refreshing;
@@ -289,6 +293,12 @@ export interface TokenState {
   expiresAt?: string;
   scope?: string;
   issuer?: string;
+}
+
+function refreshDue(tokens: NonNullable<StoredCredentials["tokens"]>): boolean {
+  if (tokens.expiresAt === undefined) return false;
+  const early = Math.min(REFRESH_EARLY_MS, ((tokens.expires_in ?? Number.POSITIVE_INFINITY) * 1000) / 4);
+  return tokens.expiresAt - Date.now() < early;
 }
 
 /** Issuer identifiers compare as URLs, a lone trailing slash aside (`new URL` adds one to a bare origin). */

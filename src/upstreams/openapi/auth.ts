@@ -13,7 +13,10 @@ export interface RequestParts {
   cookies: string[];
 }
 
-/** Refresh this long before `expires_in` runs out. */
+/**
+ * Refresh this long before `expires_in` runs out; a token that lives less than four times that, a quarter of
+ * its life before.
+ */
 const EXPIRY_MARGIN_MS = 30_000;
 const TOKEN_TIMEOUT_MS = 15_000;
 
@@ -109,7 +112,8 @@ export class Credentials {
     const lifetimeMs = typeof body.expires_in === "number" ? body.expires_in * 1000 : 3_600_000;
     this.#token = {
       value: body.access_token,
-      expiresAt: Date.now() + Math.max(0, lifetimeMs - EXPIRY_MARGIN_MS),
+      // A 30-second token would otherwise be fetched again for every request.
+      expiresAt: Date.now() + lifetimeMs - Math.min(EXPIRY_MARGIN_MS, lifetimeMs / 4),
     };
     return body.access_token;
   }
