@@ -1,8 +1,8 @@
 /**
- * The `fetch` toolgate gives the v2 SDK's Streamable HTTP client transport (2026-era upstreams), the SDK's
- * legacy SSE transport and the OAuth flows, on node:http with keep-alive (2025-era upstreams have their own
- * transport, http-transport.ts). SSE is parsed by eventsource-parser. A stream's events are bounded at 64
- * MiB: the readers after it (the SDK's parser, eventsource) keep an event whole without bound. Two savings
+ * The `fetch` toolgate gives the v2 SDK's Streamable HTTP client transport (2026-era upstreams) and the OAuth
+ * flows, on node:http with keep-alive (2025-era and legacy SSE upstreams have their own transports,
+ * http-transport.ts and sse-transport.ts). SSE is parsed by eventsource-parser. A stream's events are bounded
+ * at 64 MiB: the SDK's parser after it keeps an event whole without bound. Two savings
  * per call over the global fetch: (1) its abort listener leaves the transport's one shared AbortSignal when
  * the exchange ends (undici's leaves only when its Request is garbage collected, so the listener list,
  * scanned on every add, grows with the call rate); (2) a POST answered with an SSE stream holding nothing
@@ -233,7 +233,7 @@ function followStream(
         controller.enqueue(chunk);
       }
       res.on("data", (chunk: Buffer) => {
-        // The reader (the SDK's, eventsource's) keeps an event whole until its end: bounded here.
+        // The SDK's reader keeps an event whole until its end: bounded here.
         if (!event.add(chunk)) return void res.destroy(new EventTooLargeError(MAX_ANSWER_BYTES));
         watch?.feed(chunk);
         controller.enqueue(chunk);

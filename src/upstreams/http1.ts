@@ -152,6 +152,26 @@ export function request(
   return exchange;
 }
 
+/** Where a redirect answer points (301, 302, 303, 307, 308 with a Location), resolved against `from`. */
+export function redirectTarget(res: Exchange, from: URL): URL | undefined {
+  const status = res.status;
+  const location = res.header("location");
+  if (![301, 302, 303, 307, 308].includes(status) || !location) return undefined;
+  try {
+    return new URL(location, from);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The answer as a web Response, for the SDK's auth helpers (401/403 only: never on the hot path). */
+export function webResponse(res: Exchange, text: string | null): Response {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return new Response(text, { status: res.status, statusText: res.statusText, headers });
+}
+
 /** A response body longer than its reader would take: the upstream's fault, and only this request's. */
 export class BodyTooLargeError extends Error {
   constructor(maxBytes: number) {

@@ -1,10 +1,9 @@
 /**
- * One client transport per configured upstream transport: toolgate's own for stdio (stdio-transport.ts, its
- * child's stderr as log lines), Streamable HTTP (http-transport.ts, on its own HTTP/1.1 client) and WebSocket
- * (websocket-transport.ts, on ws), the SDK's for legacy SSE; this file maps config to their options.
+ * One client transport per configured upstream transport, all toolgate's own: stdio (stdio-transport.ts, its
+ * child's stderr as log lines), Streamable HTTP (http-transport.ts) and legacy HTTP+SSE (sse-transport.ts), both
+ * on its own HTTP/1.1 client, and WebSocket (websocket-transport.ts, on ws); this file maps config to their options.
  */
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { McpTransportConfig } from "../config/load.ts";
@@ -14,6 +13,7 @@ import { HttpClientTransport } from "./http-transport.ts";
 import { closeWithProcessTree } from "./process-tree.ts";
 import { UnsendableMessageError } from "./request-error.ts";
 import { deliverResponsesLast } from "./sdk-compat.ts";
+import { SseClientTransport } from "./sse-transport.ts";
 import { StdioTransport } from "./stdio-transport.ts";
 import { WebSocketTransport } from "./websocket-transport.ts";
 
@@ -85,11 +85,10 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
         fetch: upstreamFetch,
       });
     case "sse":
-      // toolgate's fetch: the event stream's events and the POSTs' answers bounded as on Streamable HTTP.
-      return new SSEClientTransport(new URL(config.url), {
-        requestInit: { headers: config.headers },
+      return new SseClientTransport(new URL(config.url), {
+        headers: config.headers,
+        authProvider: hooks.authProvider,
         fetch: upstreamFetch,
-        ...(hooks.authProvider && { authProvider: hooks.authProvider }),
       });
     case "ws":
       return new WebSocketTransport(new URL(config.url), config.headers);

@@ -2,7 +2,8 @@
  * Broken answers from an upstream (a body that is not JSON-RPC, an answer to another request, a result no
  * client would accept, a reset socket): each fails its own call with an `isError` naming the upstream and
  * what was wrong, at once rather than at the timeout, and the upstream stays connected: over HTTP no
- * reconnect (one handshake), over WebSocket no new upgrade, and the next call is served.
+ * reconnect (one handshake), over WebSocket no new upgrade, over legacy SSE no new stream, and the next call is
+ * served.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema, CreateTaskResultSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -112,29 +113,30 @@ describe("the attempt's CLIENT span", () => {
   });
 });
 
-describe("broken answers from a stdio upstream", () => {
-  it.each([
-    ["resultNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
-    ["errorNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
-    ["contentNull", `${MALFORMED_RESULT} content is null, not an array`],
-    ["textNotString", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
-  ])("%s fails that call alone, at once", async (tool, says) => {
-    await failsAlone("s", tool, "UpstreamError", says);
-  });
-});
+/** Connections opened so far by the upstreams that count them: a broken answer must not cost one. */
+const connections: Record<string, () => number> = {
+  w: () => upstream.upgrades.length,
+  e: () => upstream.sseStreams,
+};
 
-describe("broken answers from a WebSocket upstream", () => {
+describe.each([
+  ["stdio", "s"],
+  ["WebSocket", "w"],
+  ["legacy SSE", "e"],
+])("broken answers from a %s upstream", (_transport, prefix) => {
   it.each([
     ["resultNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
     ["errorNotObject", `${NOT_A_RESPONSE} {"jsonrpc":"2.0","id":`],
     ["contentNull", `${MALFORMED_RESULT} content is null, not an array`],
     ["textNotString", `${MALFORMED_RESULT} content[0] (text) has text 7, not a string`],
   ])("%s fails that call alone, at once, on the same connection", async (tool, says) => {
-    const upgrades = upstream.upgrades.length;
-    await failsAlone("w", tool, "UpstreamError", says);
-    expect(upstream.upgrades.length).toBe(upgrades);
+    const opened = connections[prefix]?.();
+    await failsAlone(prefix, tool, "UpstreamError", says);
+    expect(connections[prefix]?.()).toBe(opened);
   });
+});
 
+describe("a WebSocket upstream", () => {
   it("sent the configured headers on the upgrade request", () => {
     expect(upstream.upgrades[0]).toMatchObject({
       authorization: "Bearer for-w",

@@ -325,3 +325,50 @@ describe("an upstream reached with the client-credentials grant", () => {
     }
   });
 });
+
+describe("a legacy SSE upstream reached with the client-credentials grant (40-second tokens)", () => {
+  let as40: AuthServer;
+  let sse: ProtectedMcp;
+  let gateway: GatewayProcess;
+  let client: Client;
+  const whoami = async () => textOf(await client.callTool({ name: "l__whoami", arguments: {} }));
+
+  beforeAll(async () => {
+    let resource = "";
+    as40 = await startAuthServer({ resource: () => resource, accessTokenTtlS: 40 });
+    sse = await startProtectedMcp(() => as40.issuer);
+    resource = sse.url;
+    const oauth = { grant: "client_credentials", clientId: CC_CLIENT.id, clientSecret: CC_CLIENT.secret };
+    gateway = await spawnGateway(
+      await writeConfig({ mcpServers: { l: { type: "sse", url: sse.url, auth: { oauth } } } }),
+    );
+    client = await connect(gateway.url);
+    await eventually(
+      async () => (await client.listTools()).tools.some((t) => t.name === "l__whoami"),
+      15_000,
+    );
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await gateway?.stop();
+    await sse?.close();
+    await as40?.close();
+  });
+
+  it("opens its event stream and posts with one token, renewed only when it is due", async () => {
+    const grants = as40.issued.client_credentials;
+    expect(grants).toBeGreaterThan(0);
+    for (let i = 0; i < 3; i++) expect(await whoami()).toBe(CC_CLIENT.id);
+    // A 40-second token is renewed 10 seconds before it expires, not before each request (60 seconds early).
+    expect(as40.issued.client_credentials).toBe(grants);
+  });
+
+  it("gets a new token when a POST is refused with 401, and sends the message again", async () => {
+    const grants = as40.issued.client_credentials ?? 0;
+    sse.refuseTokensSeen();
+    expect(await whoami()).toBe(CC_CLIENT.id);
+    expect(as40.issued.client_credentials).toBe(grants + 1);
+    expect(await whoami()).toBe(CC_CLIENT.id);
+  });
+});

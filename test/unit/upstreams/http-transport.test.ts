@@ -9,7 +9,8 @@ import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamable
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { upstreamFetch } from "../../../src/upstreams/http-client.ts";
-import { HttpClientTransport, SseParser } from "../../../src/upstreams/http-transport.ts";
+import { HttpClientTransport } from "../../../src/upstreams/http-transport.ts";
+import { SseParser } from "../../../src/upstreams/sse-parser.ts";
 
 interface Seen {
   method: string;
