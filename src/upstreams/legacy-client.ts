@@ -59,7 +59,7 @@ export async function connectLegacy(
   });
   let init: ReturnType<typeof InitializeResultSchema.parse>;
   try {
-    await connection.start();
+    await openWithin(connection, timeout);
     const result = await connection.request(
       "initialize",
       { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: CLIENT_CAPABILITIES, clientInfo },
@@ -89,6 +89,25 @@ export async function connectLegacy(
     pending: () => connection.pending(),
     close: (reason) => connection.close(reason),
   };
+}
+
+/**
+ * The transport did not open within the connect timeout: a legacy SSE stream without its `endpoint` event, a
+ * WebSocket upgrade never answered. Without the bound the upstream stayed "connecting", with no error, for ever.
+ */
+export class OpenTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`the connection did not open within ${timeoutMs} ms`);
+    this.name = "OpenTimeoutError";
+  }
+}
+
+function openWithin(connection: JsonRpcConnection, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new OpenTimeoutError(timeoutMs)), timeoutMs);
+  });
+  return Promise.race([connection.start(), late]).finally(() => clearTimeout(timer));
 }
 
 /**

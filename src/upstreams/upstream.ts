@@ -29,7 +29,7 @@ import type { Logger } from "../telemetry/log.ts";
 import { backoffDelay } from "./backoff.ts";
 import type { ClientEvents, ClientRequestOptions, ProtocolEra, UpstreamClient } from "./client.ts";
 import { NO_TIMEOUT } from "./jsonrpc-connection.ts";
-import { connectLegacy } from "./legacy-client.ts";
+import { connectLegacy, OpenTimeoutError } from "./legacy-client.ts";
 import { connectModern, modernCapable } from "./modern-client.ts";
 import {
   asksForAuthorization,
@@ -138,6 +138,11 @@ const DEFAULT_CLIENT_INFO = { name: "toolgate", version: "0.1.0" };
 const MAX_PAGES = 100;
 /** How long a stdio server may take to answer the era probe before it counts as a 2025 server. */
 const STDIO_PROBE_MS = 5_000;
+/** What a transport that did not open was waiting for (stdio and Streamable HTTP open at once). */
+const OPEN_WAIT: Partial<Record<string, string>> = {
+  sse: "the server opened the event stream but sent no `endpoint` event (is this a legacy SSE MCP endpoint?)",
+  ws: "the server accepted the connection but did not answer the WebSocket upgrade",
+};
 /** A connection that lived this long resets the backoff; a crash-looping server keeps backing off. */
 const STABLE_CONNECTION_MS = 10_000;
 /** Refreshes of one list in a row while notifications keep arriving. */
@@ -465,7 +470,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
           ? this.#closedMessage()
           : code === RpcCode.RequestTimeout
             ? `${phase} got no answer within ${timeout} ms (upstreams.${this.name}.connectTimeoutMs)${this.#noiseNote()}`
-            : describeFailure(err);
+            : err instanceof OpenTimeoutError
+              ? `${err.message} (upstreams.${this.name}.connectTimeoutMs)${openWait(this.#config.transport.type)}`
+              : describeFailure(err);
       const hint = !oauth && asksForAuthorization(err) ? `; ${this.#authorizationHint()}` : "";
       this.#lost(token, reason + hint, client);
     }
@@ -765,6 +772,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 }
 
 /** The registry gives `openapi` upstreams to the OpenAPI adapter; one reaching here is a bug. */
+function openWait(type: string): string {
+  const what = OPEN_WAIT[type];
+  return what ? `: ${what}` : "";
+}
+
 function mcpTransport(config: UpstreamConfig): McpTransportConfig {
   if (config.transport.type === "openapi") {
     throw new GatewayError(ErrorCode.Internal, `upstream "${config.name}" is an OpenAPI upstream, not MCP`);

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer as createHttpServer } from "node:http";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
@@ -499,6 +499,47 @@ describe("supervision", () => {
       expect(textOf(await u.request("tools/call", { name: "echo", arguments: { text: "back" } }))).toBe(
         "back",
       );
+    },
+  );
+
+  it.each([
+    [
+      "sse",
+      "the server opened the event stream but sent no `endpoint` event (is this a legacy SSE MCP endpoint?)",
+    ],
+    ["ws", "the server accepted the connection but did not answer the WebSocket upgrade"],
+  ] as const)(
+    "puts an upstream whose %s connection never opens down at the connect timeout, saying why",
+    async (type, why) => {
+      // An event stream with a comment and nothing else; a TCP server that never answers the upgrade.
+      const silent =
+        type === "sse"
+          ? createHttpServer((_req, res) =>
+              res.writeHead(200, { "content-type": "text/event-stream" }).write(": hi\n\n"),
+            )
+          : createNetServer();
+      silent.listen(0, "127.0.0.1");
+      await once(silent, "listening");
+      const sockets = new Set<Socket>();
+      silent.on("connection", (socket: Socket) => sockets.add(socket));
+      try {
+        const port = (silent.address() as AddressInfo).port;
+        const { config: resolved } = resolveConfig({
+          mcpServers: { silent: { type, url: `${type === "sse" ? "http" : "ws"}://127.0.0.1:${port}/` } },
+          upstreams: {
+            silent: { connectTimeoutMs: 300, reconnect: { initialDelayMs: 1_000, maxDelayMs: 1_000 } },
+          },
+        });
+        const u = upstream(resolved.upstreams[0] as UpstreamConfig);
+        await until(() => u.status().lastError !== undefined, "the first failure");
+        expect(u.state).toBe("down");
+        expect(u.status().lastError).toBe(
+          `the connection did not open within 300 ms (upstreams.silent.connectTimeoutMs): ${why}`,
+        );
+      } finally {
+        for (const socket of sockets) socket.destroy();
+        silent.close();
+      }
     },
   );
 
