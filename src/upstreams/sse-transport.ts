@@ -150,12 +150,10 @@ export class SseClientTransport implements Transport {
       },
       end: (failure) => {
         if (this.#closed) return;
-        const why = failure
-          ? `the event stream broke: ${failure.message}`
-          : "the server ended the event stream";
-        const error = streamError(undefined, why);
-        if (!opened) return reject(error);
-        this.onerror?.(error);
+        const why = failure ? failure.message : "the server ended the stream";
+        if (!opened) return reject(streamError(undefined, `${why} before its endpoint event`));
+        // The owner says "the event stream broke: " before the message.
+        this.onerror?.(streamError(undefined, why));
       },
     });
   }

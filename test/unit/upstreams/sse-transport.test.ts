@@ -113,6 +113,15 @@ describe("SseClientTransport", () => {
     await expect(start).rejects.toMatchObject({ code: 404, message: "SSE error: Non-200 status code (404)" });
   });
 
+  it("fails the start when the stream ends before its endpoint event", async () => {
+    routes = {
+      "GET /sse": (res) => res.writeHead(200, { "content-type": "text/event-stream" }).end(": bye\n\n"),
+    };
+    await expect(transport("/sse").t.start()).rejects.toThrow(
+      /^SSE error: the server ended the stream before its endpoint event$/,
+    );
+  });
+
   it("reports a stream the server ends as an SseError, and a POST after close as not connected", async () => {
     const streams: ServerResponse[] = [];
     routes = { "GET /sse": stream(streams, "event: endpoint\ndata: /messages\n\n") };
@@ -121,7 +130,7 @@ describe("SseClientTransport", () => {
     stream1(streams).end();
     await vi.waitFor(() => expect(errors).toHaveLength(1), WAIT);
     expect(errors[0]).toBeInstanceOf(SseError);
-    expect(errors[0]?.message).toBe("SSE error: the server ended the event stream");
+    expect(errors[0]?.message).toBe("SSE error: the server ended the stream");
     await t.close();
     await expect(t.send({ jsonrpc: "2.0", method: "notifications/initialized" })).rejects.toThrow(
       "Not connected",
