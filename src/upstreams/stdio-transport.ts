@@ -27,6 +27,8 @@ export interface StdioServer {
   cwd?: string | undefined;
   /** One line of the child's stderr (without the newline); without it, stderr goes to the gateway's. */
   onStderr?: ((line: string) => void) | undefined;
+  /** How the child ended (its exit code, or the signal that killed it), told before `onclose`. */
+  onExit?: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   /** A stdout line that is not a JSON-RPC message (a server logging to stdout); else it goes to `onerror`. */
   onNoise?: ((line: string) => void) | undefined;
   /**
@@ -91,7 +93,8 @@ export class StdioTransport implements Transport {
         this.onerror?.(err);
       });
       child.on("spawn", () => resolve());
-      child.on("close", () => {
+      child.on("close", (code, signal) => {
+        server.onExit?.(code, signal);
         this.#child = undefined;
         this.#dropWaiting();
         this.onclose?.();

@@ -20,6 +20,8 @@ import { WebSocketTransport } from "./websocket-transport.ts";
 export interface TransportHooks {
   /** One line of a stdio child's stderr (without the newline). */
   onStderr(line: string): void;
+  /** How a stdio child ended: its exit code, or the signal that killed it. */
+  onExit?(code: number | null, signal: NodeJS.Signals | null): void;
   /** A line of a stdio child's stdout that is not JSON-RPC (skipped; servers must log to stderr). */
   onNoise?(line: string): void;
   /** OAuth client of a protected http/sse upstream: the SDK adds its token and handles 401/403. */
@@ -73,6 +75,7 @@ export function createSdkTransport(config: McpTransportConfig, hooks: TransportH
         env: { ...getDefaultEnvironment(), ...config.env },
         cwd: config.cwd,
         onStderr: hooks.onStderr,
+        onExit: hooks.onExit,
         onNoise: hooks.onNoise,
       });
       closeWithProcessTree(transport);

@@ -176,6 +176,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly #stderr = new StderrTail();
   /** Lines of a stdio upstream's stdout that were not JSON-RPC, since the last (re)connect. */
   readonly #noise = new StderrTail();
+  /** How the stdio process of the current attempt ended ("exited with code 3"), once it has. */
+  #exit: string | undefined;
   #connectedAt: Date | undefined;
   #nextRetryAt: Date | undefined;
   /** Set while a protected upstream has no usable credentials: the command that fixes it. */
@@ -410,6 +412,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.#client = undefined;
     this.#stderr.clear();
     this.#noise.clear();
+    this.#exit = undefined;
     const oauth = this.#options.oauthFor?.(this.name, this.#config.transport);
     this.#oauth = oauth;
     if (this.#startedOnce) this.#restarts++;
@@ -490,6 +493,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const transport = mcpTransport(this.#config);
     const setting = this.#config.protocol;
     const hooks: TransportHooks = {
+      onExit: (code, signal) => {
+        this.#exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      },
       onStderr: (line) => {
         this.#stderr.push(line);
         this.#log.info("upstream stderr", { stderr: line });
@@ -625,10 +631,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   #closedMessage(): string {
     if (this.#config.transport.type !== "stdio") return "connection closed";
     const lines = this.#stderr.lines();
-    const exited = lines.length
-      ? `the process exited; its last stderr:\n${lines.join("\n")}`
-      : "the process exited";
-    return exited + this.#noiseNote();
+    const exited = `the process ${this.#exit ?? "exited"}`;
+    return (lines.length ? `${exited}; its last stderr:\n${lines.join("\n")}` : exited) + this.#noiseNote();
   }
 
   /** What to do about an upstream without OAuth configured that answered 401. */

@@ -543,6 +543,16 @@ describe("supervision", () => {
     },
   );
 
+  it.each([
+    ["process.exit(3)", "the process exited with code 3"],
+    ['process.kill(process.pid, "SIGKILL")', "the process was killed by SIGKILL"],
+  ])("says how a stdio process that dies at start ended (%s)", async (code, says) => {
+    const u = upstream(config("dies", stdio("-e", code)));
+    await until(() => u.status().lastError !== undefined, "the first failure");
+    expect(u.state).toBe("down");
+    expect(u.status().lastError).toBe(says);
+  });
+
   it("keeps a process that fails to start down, with its stderr in lastError", async () => {
     const u = upstream(config("broken", stdio(FAULT_SERVER, "--fail-start")));
     await until(() => u.status().lastError?.includes("--fail-start given") === true, "lastError");
