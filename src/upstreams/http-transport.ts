@@ -46,6 +46,7 @@ import {
   BodyTooLargeError,
   checkHeader,
   type Exchange,
+  excerpt,
   Http1Target,
   RequestHead,
   redirectTarget,
@@ -558,12 +559,6 @@ export class HttpClientTransport implements Transport {
     target.username = target.password = target.search = target.hash = "";
     return `Redirect to ${target.href} not followed (redirectPolicy: 'same-origin')`;
   }
-}
-
-/** An error body as one short line: a server's whole HTML error page must not become an upstream's lastError. */
-function excerpt(text: string, max = 200): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > max ? `${line.slice(0, max)}…` : line;
 }
 
 function ok(status: number): boolean {

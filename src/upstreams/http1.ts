@@ -172,6 +172,12 @@ export function webResponse(res: Exchange, text: string | null): Response {
   return new Response(text, { status: res.status, statusText: res.statusText, headers });
 }
 
+/** An error body as one short line: a server's whole HTML error page must not become an upstream's lastError. */
+export function excerpt(text: string, max = 200): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
 /** A response body longer than its reader would take: the upstream's fault, and only this request's. */
 export class BodyTooLargeError extends Error {
   constructor(maxBytes: number) {

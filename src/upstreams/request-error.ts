@@ -206,9 +206,13 @@ export function describeFailure(err: unknown): string {
 
 /**
  * A url that reaches a web server but no MCP endpoint: a 404/405 to the handshake, or a web page for an answer.
- * The likeliest cause is the path.
+ * The likeliest cause is the path; or the transport, when a legacy SSE GET meets a Streamable HTTP endpoint.
  */
 function wrongPathHint(err: unknown, message: string): string | undefined {
+  if (err instanceof SseError && (err.code === 400 || err.code === 405)) {
+    // A legacy SSE client's GET opens no session at a Streamable HTTP endpoint: it answers 400 or 405.
+    return 'a Streamable HTTP server answers a GET without a session like this: if the url serves one, set "type": "http"';
+  }
   const status =
     err instanceof SdkHttpError
       ? err.status

@@ -28,6 +28,7 @@ import { EventLength, EventTooLargeError } from "./http-client.ts";
 import {
   checkHeader,
   type Exchange,
+  excerpt,
   Http1Target,
   RequestHead,
   redirectTarget,
@@ -45,8 +46,8 @@ import {
 import { type SseEvent, SseParser, Utf8Chunks } from "./sse-parser.ts";
 
 const MAX_REDIRECTS = 5;
-/** How much of a refused POST's body an error quotes. */
-const MAX_QUOTED = 200;
+/** How much of a refused request's body is read to quote it. */
+const MAX_ERROR_BODY = 64 * 1024;
 
 export interface SseTransportOptions {
   /** Configured headers, sent on every request (they win over the transport's own, as in the SDK). */
@@ -108,8 +109,9 @@ export class SseClientTransport implements Transport {
       res = await this.#get();
     }
     if (res.status < 200 || res.status >= 300) {
-      res.discard();
-      throw streamError(res.status, `Non-200 status code (${res.status})${this.#unfollowed(res)}`);
+      const body = excerpt(await res.text(MAX_ERROR_BODY).catch(() => ""));
+      const said = `Non-200 status code (${res.status})${body && `: ${body}`}${this.#unfollowed(res)}`;
+      throw streamError(res.status, said);
     }
     const type = res.header("content-type")?.split(";", 1)[0]?.trim().toLowerCase();
     if (type !== "text/event-stream") {
@@ -198,14 +200,13 @@ export class SseClientTransport implements Transport {
     const res = await this.#exchange(new RequestHead(endpoint, "POST", headers), body);
     const status = res.status;
     if (status >= 200 && status < 300) return res.discard();
-    const text = await res.text(MAX_ANSWER_BYTES).catch(() => "");
+    const text = await res.text(MAX_ERROR_BODY).catch(() => "");
     if (status === 401 && this.#auth && !authorized) {
       this.#learnChallenge(res, text);
       await this.#authorize();
       return this.#post(body, true);
     }
-    const quoted = text.replace(/\s+/g, " ").trim().slice(0, MAX_QUOTED);
-    throw new Error(`Error POSTing to endpoint (HTTP ${status}): ${quoted}${this.#unfollowed(res)}`);
+    throw new Error(`Error POSTing to endpoint (HTTP ${status}): ${excerpt(text)}${this.#unfollowed(res)}`);
   }
 
   /** The GET of the event stream, following redirects within the origin. */

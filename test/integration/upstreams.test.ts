@@ -553,6 +553,15 @@ describe("supervision", () => {
     expect(u.status().lastError).toBe(says);
   });
 
+  it('says that a Streamable HTTP url configured as legacy SSE wants "type": "http"', async () => {
+    const server = await faultServer("http");
+    const u = upstream(config("mistyped", remote("sse", server.url)));
+    await until(() => u.status().lastError !== undefined, "the first failure");
+    expect(u.status().lastError).toMatch(
+      /^SSE error: Non-200 status code \(400\): .+: a Streamable HTTP server answers a GET without a session like this: if the url serves one, set "type": "http"$/,
+    );
+  });
+
   it("keeps a process that fails to start down, with its stderr in lastError", async () => {
     const u = upstream(config("broken", stdio(FAULT_SERVER, "--fail-start")));
     await until(() => u.status().lastError?.includes("--fail-start given") === true, "lastError");
