@@ -257,12 +257,12 @@ export class SseClientTransport implements Transport {
     return Object.assign(headers, this.#headers);
   }
 
-  /** Why a redirect answer was not followed ("" for any other answer). */
+  /** A redirect answer's target, said when it was not followed ("" for any other answer). */
   #unfollowed(res: Exchange): string {
     const target = redirectTarget(res, this.#url);
     if (!target) return "";
     target.username = target.password = target.search = target.hash = "";
-    return `; redirect to ${target.href} not followed (another origin)`;
+    return `; redirect to ${target.href} not followed (POSTs are not redirected, a GET only within its origin)`;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * One client transport per configured upstream transport, all toolgate's own: stdio (stdio-transport.ts, its
- * child's stderr as log lines), Streamable HTTP (http-transport.ts) and legacy HTTP+SSE (sse-transport.ts), both
- * on its own HTTP/1.1 client, and WebSocket (websocket-transport.ts, on ws); this file maps config to their options.
+ * child's stderr as log lines), Streamable HTTP (http-transport.ts) and legacy HTTP+SSE (sse-transport.ts),
+ * both on its own HTTP/1.1 client, and WebSocket (websocket-transport.ts, on ws); this file maps config to
+ * their options.
  */
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -24,7 +25,7 @@ export interface TransportHooks {
   onExit?(code: number | null, signal: NodeJS.Signals | null): void;
   /** A line of a stdio child's stdout that is not JSON-RPC (skipped; servers must log to stderr). */
   onNoise?(line: string): void;
-  /** OAuth client of a protected http/sse upstream: the SDK adds its token and handles 401/403. */
+  /** OAuth client of a protected http/sse upstream: the transport adds its token and runs its flow on 401. */
   authProvider?: (OAuthClientProvider & { observeFetch(fetch: FetchLike): FetchLike }) | undefined;
 }
 

@@ -775,11 +775,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 }
 
-/** The registry gives `openapi` upstreams to the OpenAPI adapter; one reaching here is a bug. */
+/** What the transport of `type` waited for when it did not open, as a suffix of the error ("" if not known). */
 function openWait(type: string): string {
   const what = OPEN_WAIT[type];
   return what ? `: ${what}` : "";
 }
+
+/** The registry gives `openapi` upstreams to the OpenAPI adapter; one reaching here is a bug. */
 
 function mcpTransport(config: UpstreamConfig): McpTransportConfig {
   if (config.transport.type === "openapi") {
