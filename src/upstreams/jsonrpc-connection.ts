@@ -1,5 +1,5 @@
 /**
- * JSON-RPC over any SDK `Transport` (our stdio transport, the SDK's HTTP, SSE and WebSocket transports): the
+ * JSON-RPC over any SDK-shaped `Transport` (toolgate's stdio, HTTP, SSE and WebSocket transports): the
  * request/response bookkeeping of a 2025-11-25 client connection and nothing else. It replaces the v1 SDK's
  * Protocol/Client on the call path, which validated every message and result with zod, kept three maps and
  * a timer record per request and ran each notification a microtask late. Here messages are handled

@@ -1,6 +1,6 @@
 /**
  * A 2025-11-25 connection: the `initialize` handshake, then requests both ways and notifications on one
- * session, on toolgate's own JSON-RPC engine (jsonrpc-connection.ts) over any SDK transport.
+ * session, on toolgate's own JSON-RPC engine (jsonrpc-connection.ts) over any SDK-shaped transport (transports.ts).
  */
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -111,8 +111,9 @@ function openWithin(connection: JsonRpcConnection, timeoutMs: number): Promise<v
 }
 
 /**
- * A cut event stream the SDK could not resume: an SSE error, a broken stream, or resumption that gave up.
- * A resumable stream cut without an answer is resumed by the SDK (GET + Last-Event-ID) before this.
+ * A cut event stream that could not be resumed: a legacy SSE stream's end or break (its session lived on it),
+ * a broken Streamable HTTP stream, or resumption that gave up. A resumable Streamable HTTP stream cut without
+ * an answer is resumed (GET + Last-Event-ID) by http-transport.ts before this.
  */
 function isBrokenStream(err: Error): boolean {
   return (
