@@ -44,7 +44,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightSet } from "../in-flight.ts";
 import {
   BodyTooLargeError,
-  checkHeader,
+  configuredHeaders,
   type Exchange,
   excerpt,
   Http1Target,
@@ -130,11 +130,7 @@ export class HttpClientTransport implements Transport {
   constructor(url: URL, options: HttpTransportOptions) {
     this.#url = url;
     this.#target = new Http1Target(url);
-    this.#headers = Object.fromEntries(
-      Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
-    );
-    // Checked once here, so that a configured header that cannot be sent fails at connect with its name.
-    for (const name in this.#headers) checkHeader(name, this.#headers[name] as string);
+    this.#headers = configuredHeaders(options.headers);
     this.#auth = options.authProvider;
     this.#fetch = options.authProvider ? options.authProvider.observeFetch(options.fetch) : options.fetch;
     this.#authFetch = createFetchWithInit(this.#fetch, { headers: options.headers ?? {} });
@@ -309,14 +305,9 @@ export class HttpClientTransport implements Transport {
     return true;
   }
 
-  async #authorize(fetchFn: FetchLike): Promise<void> {
-    const result = await auth(this.#auth as HttpAuthProvider, {
-      serverUrl: this.#url,
-      resourceMetadataUrl: this.#resourceMetadataUrl,
-      scope: this.#scope,
-      fetchFn,
-    });
-    if (result !== "AUTHORIZED") throw new UnauthorizedError();
+  #authorize(fetchFn: FetchLike): Promise<void> {
+    const challenge = { resourceMetadataUrl: this.#resourceMetadataUrl, scope: this.#scope };
+    return authorize(this.#auth as HttpAuthProvider, this.#url, challenge, fetchFn);
   }
 
   /** Opens a GET event stream: the standalone one, or a cut one resumed from `resumptionToken`. */
@@ -563,6 +554,21 @@ export class HttpClientTransport implements Transport {
 
 function ok(status: number): boolean {
   return status >= 200 && status < 300;
+}
+
+/**
+ * The SDK's auth() flow for `serverUrl` after a 401 or 403 (what its `WWW-Authenticate` said: where the
+ * resource's metadata is, which scope to ask for); throws UnauthorizedError when it ends without a token (a
+ * person must consent).
+ */
+export async function authorize(
+  provider: OAuthClientProvider,
+  serverUrl: URL,
+  challenge: { resourceMetadataUrl: URL | undefined; scope: string | undefined },
+  fetchFn: FetchLike,
+): Promise<void> {
+  const result = await auth(provider, { serverUrl, ...challenge, fetchFn });
+  if (result !== "AUTHORIZED") throw new UnauthorizedError();
 }
 
 function isRequest(message: JSONRPCMessage): message is JSONRPCMessage & { id: string | number } {

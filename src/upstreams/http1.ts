@@ -122,6 +122,19 @@ export class RequestHead {
 }
 
 /**
+ * An upstream's configured headers, names lower-cased, each checked once (so that one that cannot be sent fails
+ * at connect, naming it).
+ */
+export function configuredHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  const lowered: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    checkHeader(name, value);
+    lowered[name.toLowerCase()] = value;
+  }
+  return lowered;
+}
+
+/**
  * Throws when a header cannot be sent as is (node:http's rules: a token name, no CR, LF or NUL in the value),
  * or is one the client writes itself (the body's framing).
  */

@@ -11,10 +11,8 @@
  * stream itself, into a new session that knew none of the requests in flight).
  */
 import {
-  auth,
   extractWWWAuthenticateParams,
   type OAuthClientProvider,
-  UnauthorizedError,
 } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SseError } from "@modelcontextprotocol/sdk/client/sse.js";
 import {
@@ -25,8 +23,9 @@ import {
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { InFlightSet } from "../in-flight.ts";
 import { EventLength, EventTooLargeError } from "./http-client.ts";
+import { authorize } from "./http-transport.ts";
 import {
-  checkHeader,
+  configuredHeaders,
   type Exchange,
   excerpt,
   Http1Target,
@@ -84,11 +83,7 @@ export class SseClientTransport implements Transport {
 
   constructor(url: URL, options: SseTransportOptions) {
     this.#url = url;
-    this.#headers = Object.fromEntries(
-      Object.entries(options.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
-    );
-    // Checked once here, so that a configured header that cannot be sent fails at connect with its name.
-    for (const name in this.#headers) checkHeader(name, this.#headers[name] as string);
+    this.#headers = configuredHeaders(options.headers);
     this.#auth = options.authProvider;
     this.#authFetch = createFetchWithInit(options.fetch, { headers: options.headers ?? {} });
   }
@@ -238,14 +233,9 @@ export class SseClientTransport implements Transport {
     this.#scope = scope;
   }
 
-  async #authorize(): Promise<void> {
-    const result = await auth(this.#auth as OAuthClientProvider, {
-      serverUrl: this.#url,
-      resourceMetadataUrl: this.#resourceMetadataUrl,
-      scope: this.#scope,
-      fetchFn: this.#authFetch,
-    });
-    if (result !== "AUTHORIZED") throw new UnauthorizedError();
+  #authorize(): Promise<void> {
+    const challenge = { resourceMetadataUrl: this.#resourceMetadataUrl, scope: this.#scope };
+    return authorize(this.#auth as OAuthClientProvider, this.#url, challenge, this.#authFetch);
   }
 
   /** The headers of every request (the SDK's _commonHeaders): token, protocol version, configured. */
